@@ -1,0 +1,28 @@
+/**
+ * Every error the agent side raises, by stable code (STYLE.md: fastify's FST_ERR_* pattern).
+ * Identity checks go by `code`, never `instanceof`: the same library can be loaded twice from two
+ * release directories, or once from the service and once inside a worker.
+ */
+export const HotErrorCodes = {
+  HOT_ERR_MANIFEST: 'package.json is missing or is not valid JSON',
+  HOT_ERR_SETTINGS: 'the hotdeploy settings are invalid',
+  HOT_ERR_ENTRY: 'the entry module does not exist inside the release',
+} as const;
+
+export type HotErrorCode = keyof typeof HotErrorCodes;
+
+export class HotError extends Error {
+  readonly code: HotErrorCode;
+
+  constructor(code: HotErrorCode, detail?: string, options?: { cause?: unknown }) {
+    super(detail ? `${HotErrorCodes[code]}: ${detail}` : HotErrorCodes[code], options);
+    this.name = 'HotError';
+    this.code = code;
+  }
+}
+
+export function isHotError(err: unknown, code?: HotErrorCode): err is HotError {
+  if (typeof err !== 'object' || err === null) return false;
+  const c = (err as { code?: unknown }).code;
+  return typeof c === 'string' && c.startsWith('HOT_ERR_') && (code === undefined || c === code);
+}

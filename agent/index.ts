@@ -1,0 +1,3 @@
+export { readManifest } from './manifest.js';
+export { HotError, HotErrorCodes, isHotError } from './errors.js';
+export type * from './messages.js';

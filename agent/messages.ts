@@ -1,0 +1,109 @@
+/**
+ * Types shared by the service and the agent side. They live here because the agent never imports
+ * `services/` (DESIGN.md: dependencies point one way); the service imports these.
+ */
+
+export type AppMode = 'handler' | 'process';
+
+/** An unpacked release's settings, as `readManifest` returns them. */
+export interface AppManifest {
+  name: string | undefined;
+  version: string | undefined;
+  /** The entry module, relative to the release root with `/` separators (resolved, so it exists). */
+  entry: string;
+  mode: AppMode;
+  /** `"type": "module"` or an `.mjs` entry: loads, but every change goes the reload path. */
+  esm: boolean;
+  port: number | undefined;
+  instances: number | undefined;
+  env: Record<string, string>;
+}
+
+/** webpack's HMR statuses (module.hot.status()). */
+export type HotStatus = 'idle' | 'check' | 'prepare' | 'ready' | 'dispose' | 'apply' | 'abort' | 'fail';
+
+/** What one worker's runtime did with one update (`HostedApp.update`). */
+export type UpdateOutcome = 'hot' | 'unchanged' | 'declined' | 'unaccepted' | 'failed';
+
+export interface UpdateResult {
+  outcome: UpdateOutcome;
+  /** Release directories, absolute. */
+  from: string;
+  to: string;
+  /** Changed modules that were loaded, relative to the release root, sorted. */
+  outdated: string[];
+  disposed: string[];
+  accepted: string[];
+  /** Propagation chain for declined / unaccepted, relative paths, from the changed module up. */
+  chain?: string[];
+  reason?: string;
+  error?: { message: string; stack?: string };
+  durationMs: number;
+}
+
+/** How one worker ended a deployment (DESIGN.md: hot | reloaded | failed | rolled-back). */
+export type WorkerOutcome = 'hot' | 'unchanged' | 'started' | 'reloaded' | 'failed' | 'rolled-back';
+
+export interface WorkerReport {
+  host: string;
+  pmId: number;
+  pid: number | null;
+  /** The version the worker serves once the deployment ended (null when it is down). */
+  version: string | null;
+  outcome: WorkerOutcome;
+  reason?: string;
+  durationMs: number;
+  /** The runtime's own account, when the worker answered an update. */
+  update?: UpdateResult;
+}
+
+/** What the service asks a host agent to do: make `version` the app's running release. */
+export interface ActivationRequest {
+  deploymentId: string;
+  app: string;
+  version: string;
+  /** Absolute path of the unpacked release on this host. */
+  releaseDir: string;
+  manifest: AppManifest;
+  /** What to bring back if the new release does not come up (null on an app's first release). */
+  previous: { version: string; releaseDir: string } | null;
+  kind: 'push' | 'activate' | 'rollback';
+}
+
+export interface ActivationResult {
+  status: 'succeeded' | 'failed' | 'rolled-back';
+  /** Which path the host took: first start, hot swap in every worker, or a graceful reload. */
+  path: 'start' | 'hot' | 'reload' | 'none';
+  /** Why the host fell back, failed or rolled back (the propagation chain, the crash, ...). */
+  reason?: string;
+  workers: WorkerReport[];
+}
+
+export interface WorkerState {
+  host: string;
+  pmId: number;
+  pid: number | null;
+  version: string | null;
+  status: string;
+  lastOutcome?: WorkerOutcome;
+}
+
+/** Progress a host agent reports while it works on an activation (goes to the deployment's events). */
+export interface AgentEvent {
+  deploymentId: string;
+  app: string;
+  type: 'phase' | 'worker';
+  message: string;
+  worker?: WorkerReport;
+}
+
+/**
+ * The fan-out seam: the deploy service talks to host agents only through this. The in-process PM2
+ * agent implements it directly; a NATS transport implements it for agents on other hosts.
+ */
+export interface HostAgent {
+  readonly host: string;
+  activate(request: ActivationRequest, onEvent?: (event: AgentEvent) => void): Promise<ActivationResult>;
+  workers(app: string): Promise<WorkerState[]>;
+  close(): Promise<void>;
+}
