@@ -16,6 +16,8 @@ import { releaseRoutes } from './routes/releases.js';
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
+    /** The DEPLOY_ERR_* code the request was answered with, for its log line. */
+    errorCode: string | null;
   }
   interface FastifyContextConfig {
     /** What the route's token must allow; routes without one (healthz) are public. */
@@ -54,6 +56,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
 
   app.decorateRequest('principal', null);
+  app.decorateRequest('errorCode', null);
   // 401 before anything else (even before validation: an unknown caller learns nothing about names).
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.action !== undefined) request.principal = ctx.tokens.authenticate(request.headers.authorization);
@@ -68,7 +71,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     const params = request.params as { app?: string; version?: string } | undefined;
     request.log.info({
       method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime),
-      app: params?.app, version: params?.version, token: request.principal?.name,
+      app: params?.app, version: params?.version, token: request.principal?.name, ...(request.errorCode ? { code: request.errorCode } : {}),
     }, 'request');
   });
 

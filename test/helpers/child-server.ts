@@ -54,3 +54,10 @@ export async function startChildServer(dataDir: string, options: Record<string, 
 }
 
 export const CHILD_FIXTURE_DIR = path.dirname(FIXTURE);
+
+/** `PUT` a bundle to a listening server over real HTTP, with the admin token. */
+export function putBundle(url: string, app: string, version: string, body: Buffer): Promise<Response> {
+  return fetch(`${url}/v1/apps/${app}/releases/${version}`, {
+    method: 'PUT', body, headers: { authorization: `Bearer ${TOKENS.admin}`, 'content-type': 'application/gzip' },
+  });
+}

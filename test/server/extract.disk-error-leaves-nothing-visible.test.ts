@@ -4,7 +4,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { appFiles, makeBundle, rawApp, rawTar } from '../helpers/bundles.js';
-import { startChildServer, type ChildServer } from '../helpers/child-server.js';
+import { putBundle, startChildServer, type ChildServer } from '../helpers/child-server.js';
 import { snapshotApp, TOKENS } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -17,9 +17,7 @@ afterEach(async () => {
   await cleanup();
 });
 
-const put = (url: string, version: string, body: Buffer) => fetch(`${url}/v1/apps/demo/releases/${version}`, {
-  method: 'PUT', body, headers: { authorization: `Bearer ${TOKENS.admin}`, 'content-type': 'application/gzip' },
-});
+const put = (url: string, version: string, body: Buffer) => putBundle(url, 'demo', version, body);
 
 it('answers DEPLOY_ERR_STORAGE when a write fails while unpacking, and nothing becomes visible', async () => {
   // Files may not grow past 2 MB in this server process (ulimit -f): a real EFBIG from the kernel.
