@@ -7,6 +7,7 @@ import { Deployments } from './deployments.js';
 import { installErrorHandlers } from './error-handler.js';
 import { EventBus } from './events.js';
 import { resolveOptions, type ServerOptions, type TokenAction } from './options.js';
+import { recoverReleaseStore } from './recovery.js';
 import { ReleaseStore } from './release-store.js';
 import { appRoutes } from './routes/apps.js';
 import { deploymentRoutes } from './routes/deployments.js';
@@ -45,7 +46,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const ctx: ServiceContext = { options: resolved, store, deployments, bus, audit, tokens: new TokenRegistry([]) };
 
   app.addHook('onReady', async () => {
-    await store.recover();
+    await recoverReleaseStore(store);
     await deployments.recover();
     const stored = options.tokens ? options.tokens.map(storeToken) : await loadStoredTokens(resolved.dataDir);
     ctx.tokens = new TokenRegistry(stored);
