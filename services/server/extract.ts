@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, open, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { Transform } from 'node:stream';
 import { Unpack, type ReadEntry } from 'tar';
 import { DeployError, isDeployError } from './errors.js';
 
@@ -16,6 +18,8 @@ export interface ExtractResult {
   root: string;
   entries: number;
   bytes: number;
+  /** sha256 of every regular file (hard links included), by posix path relative to `root`. */
+  hashes: Map<string, string>;
 }
 
 const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
@@ -43,6 +47,8 @@ export async function extractBundle(bundleFile: string, dest: string, limits: Ex
       if (failure) unpack.abort(failure);
       return failure === undefined;
     },
+    // Hash file contents on their way to disk, so the file-hash manifest costs no second read.
+    transform: (entry: ReadEntry) => guard.hashing(entry) as unknown as ReadEntry,
   });
   const input = createReadStream(bundleFile);
   await new Promise<void>((resolve, reject) => {
@@ -62,15 +68,45 @@ export async function extractBundle(bundleFile: string, dest: string, limits: Ex
     });
     input.pipe(unpack as unknown as NodeJS.WritableStream);
   });
-  return { root: await appRoot(dest), entries: guard.entries, bytes: guard.bytes };
+  const root = await appRoot(dest);
+  return { root, entries: guard.entries, bytes: guard.bytes, hashes: guard.hashesUnder(path.relative(dest, root)) };
 }
 
 /** Per-entry limits, counted as entries arrive so a bomb is stopped before it is written. */
 class EntryGuard {
   entries = 0;
   bytes = 0;
+  private readonly hashes = new Map<string, string>();
+  private readonly links: [string, string][] = [];
 
   constructor(private readonly limits: ExtractLimits) {}
+
+  hashing(entry: ReadEntry): Transform {
+    const hash = createHash('sha256');
+    const key = (entryParts(entry.path) ?? []).join('/');
+    return new Transform({
+      transform: (chunk: Buffer, _encoding, callback) => {
+        hash.update(chunk);
+        callback(null, chunk);
+      },
+      flush: (callback) => {
+        this.hashes.set(key, hash.digest('hex'));
+        callback();
+      },
+    });
+  }
+
+  /** The hashes keyed relative to the app root (`prefix` is the stripped top-level folder, or ''). */
+  hashesUnder(prefix: string): Map<string, string> {
+    for (const [link, target] of this.links) {
+      const digest = this.hashes.get(target);
+      if (digest !== undefined) this.hashes.set(link, digest);
+    }
+    if (prefix === '') return this.hashes;
+    const out = new Map<string, string>();
+    for (const [key, digest] of this.hashes) if (key.startsWith(`${prefix}/`)) out.set(key.slice(prefix.length + 1), digest);
+    return out;
+  }
 
   check(entry: ReadEntry): DeployError | undefined {
     this.entries += 1;
@@ -83,6 +119,7 @@ class EntryGuard {
     }
     const linkFailure = checkLink(entry, parts);
     if (linkFailure) return linkFailure;
+    if (entry.type === 'Link') this.links.push([parts.join('/'), (entryParts(String(entry.linkpath)) ?? []).join('/')]);
     if (FILE_TYPES.has(entry.type)) {
       this.bytes += entry.size ?? 0;
       if (this.bytes > this.limits.maxUnpackedBytes) {

@@ -99,8 +99,8 @@ export class ReleaseStore {
       const known = await this.checkExisting(app, version, received.sha256);
       if (known) return { release: known, created: false };
 
-      const { root } = await extractBundle(bundle, path.join(staging, 'raw'), this.limits);
-      const tree = await hashTree(root);
+      const { root, hashes } = await extractBundle(bundle, path.join(staging, 'raw'), this.limits);
+      const tree = await hashTree(root, hashes);
       const manifest = await readManifest(root).catch((err: unknown) => {
         const code = HOT_TO_DEPLOY[(err as { code?: string }).code ?? ''];
         throw code ? new DeployError(code, (err as Error).message, { cause: err }) : err;
