@@ -76,6 +76,14 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     }, 'request');
   });
 
+  // `curl -X POST -H 'Content-Type: application/json' …/rollback` sends no body: treat it as none
+  // (fastify's parser rejects an empty JSON body); anything else goes to fastify's own parser.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined);
+    parseJson(request, body as string, done);
+  });
   installErrorHandlers(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   releaseRoutes(app, ctx);
