@@ -176,19 +176,24 @@ async function appRoot(dest: string): Promise<string> {
   return dest;
 }
 
-const STORAGE_ERRNOS = new Set(['ENOSPC', 'EFBIG', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE', 'ENOTDIR', 'EEXIST']);
+const STORAGE_ERRNOS = new Set(['ENOSPC', 'EFBIG', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE']);
+/** fs errors an archive causes by itself: a file where a folder must go, or the other way round. */
+const CONFLICT_ERRNOS = new Set(['EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY']);
 
 /** node-tar / zlib / fs errors → DEPLOY_ERR_* (node-tar keeps an aborting Error object as it is). */
 function mapExtractError(err: unknown): DeployError {
   if (isDeployError(err)) return err;
-  const e = err as NodeJS.ErrnoException & { tarCode?: string };
+  const e = err as NodeJS.ErrnoException & { tarCode?: string; entry?: { path?: string } };
   const detail = e?.message ?? String(err);
-  if (typeof e?.code === 'string' && STORAGE_ERRNOS.has(e.code)) return new DeployError('DEPLOY_ERR_STORAGE', detail, { cause: err });
+  // Name the entry, not the server's own paths.
+  const where = `${e?.code} on ${e?.entry?.path ?? 'an entry'}`;
+  if (typeof e?.code === 'string' && STORAGE_ERRNOS.has(e.code)) return new DeployError('DEPLOY_ERR_STORAGE', where, { cause: err });
+  if (typeof e?.code === 'string' && CONFLICT_ERRNOS.has(e.code)) return new DeployError('DEPLOY_ERR_BAD_ARCHIVE', `entries conflict: ${where}`, { cause: err });
   if (e?.tarCode === 'TAR_ENTRY_UNSUPPORTED') return new DeployError('DEPLOY_ERR_ENTRY_TYPE', detail, { cause: err });
   if (/decompression ratio/.test(detail)) return new DeployError('DEPLOY_ERR_UNPACKED_TOO_LARGE', detail, { cause: err });
   if (e?.tarCode === 'TAR_ENTRY_ERROR' && /escape|'\.\.'|symlink/i.test(detail)) {
-    return new DeployError('DEPLOY_ERR_LINK_ESCAPE', detail, { cause: err });
+    return new DeployError('DEPLOY_ERR_LINK_ESCAPE', e?.entry?.path ?? detail, { cause: err });
   }
-  if (e?.tarCode === 'TAR_ENTRY_ERROR' && e.syscall !== undefined) return new DeployError('DEPLOY_ERR_STORAGE', detail, { cause: err });
+  if (typeof e?.syscall === 'string') return new DeployError('DEPLOY_ERR_STORAGE', where, { cause: err });
   return new DeployError('DEPLOY_ERR_BAD_ARCHIVE', detail, { cause: err });
 }
