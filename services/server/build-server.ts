@@ -66,7 +66,17 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.addHook('preHandler', async (request) => {
     const action = request.routeOptions.config.action;
     if (action === undefined || request.principal === null) return;
-    authorize(request.principal, action, (request.params as { app?: string } | undefined)?.app);
+    const params = request.params as { app?: string; version?: string } | undefined;
+    try {
+      authorize(request.principal, action, params?.app);
+    } catch (err) {
+      // A known token trying a change outside its scope is worth an audit line (401s are not: anyone can send those).
+      if (action === 'push' || action === 'activate') {
+        const what = action === 'push' ? 'upload' : request.url.includes('/rollback') ? 'rollback' : 'activate';
+        await audit.append({ who: request.principal.name, what, app: params?.app, version: params?.version, outcome: 'denied', code: 'DEPLOY_ERR_FORBIDDEN' });
+      }
+      throw err;
+    }
   });
   app.addHook('onResponse', async (request, reply) => {
     const params = request.params as { app?: string; version?: string } | undefined;
