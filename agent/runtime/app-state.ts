@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { HotError } from '../errors.js';
@@ -6,6 +7,7 @@ import { fakeParent, loader, type CjsModule } from './cjs.js';
 import type { FileIndex } from './file-index.js';
 import { ModuleGraph } from './graph.js';
 import { createHot, newHotState, type HotApi, type HotState, type StatusHandler } from './hot-api.js';
+import { isRelativeRequest, resolveRelative } from './resolve.js';
 import { fromRel, liveModules, retiredModules, toRel, type Owner } from './registry.js';
 
 export interface ModuleRecord {
@@ -17,6 +19,8 @@ export interface ModuleRecord {
   readonly deps: Map<string, string>;
 }
 
+let serials = 0;
+
 /** One hosted app's modules, graph and HMR status: what the hooks feed and an update reads. */
 export class AppState implements Owner {
   dir: string;
@@ -27,6 +31,9 @@ export class AppState implements Owner {
   /** `hot.data` for the next version of a disposed module (webpack resets it every apply). */
   pendingData = new Map<string, Record<string, unknown>>();
   readonly invalidated = new Set<string>();
+  private readonly serial = ++serials;
+  /** Release-relative directories known to hold no package.json (for `plainCommonJs`). */
+  private scopeFree = { dir: '', dirs: new Set<string>() };
   private statusValue: HotStatus = 'idle';
   private readonly statusHandlers = new Map<StatusHandler, string>();
 
@@ -84,8 +91,24 @@ export class AppState implements Owner {
       invalidate: (r) => this.invalidate(r),
     }, hot, data);
     module.hot = api;
+    module.path = this.pathKey(rel);
     this.records.set(rel, { rel, module, hot, api, deps: new Map() });
     liveModules.set(module, this);
+  }
+
+  plainCommonJs(filename: string): boolean {
+    if (this.manifest.esm || !filename.endsWith('.js')) return false;
+    const rel = toRel(this.dir, filename);
+    if (rel.startsWith('..') || rel.includes('node_modules/')) return false;
+    if (this.scopeFree.dir !== this.dir) this.scopeFree = { dir: this.dir, dirs: new Set() };
+    // Any package.json between the file and the release root could declare another "type".
+    const checked: string[] = [];
+    for (let d = path.posix.dirname(rel); d !== '.' && !this.scopeFree.dirs.has(d); d = path.posix.dirname(d)) {
+      if (existsSync(path.join(this.dir, d, 'package.json'))) return false;
+      checked.push(d);
+    }
+    for (const d of checked) this.scopeFree.dirs.add(d);
+    return true;
   }
 
   loadFailed(module: CjsModule, rel: string): void {
@@ -110,10 +133,32 @@ export class AppState implements Owner {
     if (isRel(target)) this.graph.addEdge(record.rel, target);
   }
 
+  /**
+   * Requires the current version of `rel` on behalf of `parent`, by the request string the parent
+   * itself used: Node keys its relativeResolveCache by request, so an absolute path (new for every
+   * release) would add an entry per update.
+   */
+  requireFor(parent: ModuleRecord, rel: string): unknown {
+    for (const [request, target] of parent.deps) if (target === rel) return parent.module.require(request);
+    return parent.module.require(fromRel(this.dir, rel));
+  }
+
   /** `request` resolved from `parentRel` as if the app ran from release `dir` (for the diff). */
   resolveIn(dir: string, parentRel: string, request: string): string {
     const file = fromRel(dir, parentRel);
-    return this.classify(dir, loader._resolveFilename(request, fakeParent(file, path.dirname(file))));
+    const found = isRelativeRequest(request) ? resolveRelative(path.dirname(file), request) : undefined;
+    return this.classify(dir, found ?? loader._resolveFilename(request, fakeParent(file, path.dirname(file))));
+  }
+
+  /**
+   * `module.path` of the app's modules: a stable key per app and module directory instead of a
+   * directory of one release. Node uses `module.path` only to key its private relativeResolveCache
+   * (`${parent.path}\0${request}`, lib/internal/modules/cjs/loader.js); with a real release path
+   * that cache would keep entries for every release ever loaded. A stale entry self-heals: it names
+   * an evicted file, which Node finds missing from `require.cache` and resolves again.
+   */
+  private pathKey(rel: string): string {
+    return `hotdeploy:${this.serial}:${this.name}/${path.posix.dirname(rel)}`;
   }
 
   private classify(root: string, filename: string): string {
@@ -171,9 +216,9 @@ export class AppState implements Owner {
       loader._cache[file] = module;
       module.filename = file;
       if (module.id !== '.') module.id = file;
-      module.path = path.dirname(file);
-      let paths = pathsByDir.get(module.path);
-      if (!paths) pathsByDir.set(module.path, (paths = loader._nodeModulePaths(module.path)));
+      const dir = path.dirname(file);
+      let paths = pathsByDir.get(dir);
+      if (!paths) pathsByDir.set(dir, (paths = loader._nodeModulePaths(dir)));
       module.paths = paths.slice();
     }
     this.dir = to;

@@ -108,7 +108,7 @@ function runAcceptHandlers(app: AppState, parentRel: string, load: string[], dep
   const failed = new Set<string>();
   for (const dep of load) {
     try {
-      parent.module.require(fromRel(app.dir, dep));
+      app.requireFor(parent, dep);
     } catch (err) {
       failed.add(dep);
       handleAcceptError(err, parent.hot.acceptedDeps.get(dep)?.errorHandler, { moduleId: parentRel, dependencyId: dep }, errors);
@@ -135,7 +135,7 @@ function requireSelfAccepted(app: AppState, rel: string, oldHandler: AcceptError
   const file = fromRel(app.dir, rel);
   const parentRel = [...app.graph.parentsOf(rel)].find((p) => app.records.has(p));
   try {
-    if (parentRel) app.records.get(parentRel)!.module.require(file);
+    if (parentRel) app.requireFor(app.records.get(parentRel)!, rel);
     else loader._load(file, null, false);
     return true;
   } catch (err) {

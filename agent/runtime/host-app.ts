@@ -84,6 +84,7 @@ export async function hostApp(options: HostAppOptions): Promise<HostedApp> {
 class Hosted implements HostedApp {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private closing: Promise<void> | undefined;
   private invalidationQueued = false;
 
   constructor(
@@ -122,8 +123,10 @@ class Hosted implements HostedApp {
     return this.enqueue(() => this.run(dir, false));
   }
 
+  /** Idempotent: closing a closed app resolves. */
   close(): Promise<void> {
-    return this.enqueue(async () => {
+    if (this.closing) return this.closing;
+    this.closing = this.enqueue(async () => {
       this.closed = true;
       const retire: (() => Promise<void>)[] = [];
       for (const record of [...this.state.records.values()]) dispose(this.state, record, [], retire);
@@ -136,6 +139,7 @@ class Hosted implements HostedApp {
       if (this.options.chdir && process.cwd() === dir) process.chdir(this.startCwd);
       await this.host.close(retire);
     });
+    return this.closing;
   }
 
   /** From `module.hot.invalidate()`: an update to the current release, after any running one. */
