@@ -17,6 +17,8 @@ export interface ModuleRecord {
   readonly api: HotApi;
   /** request → what it resolved to: a relative path (the app's), an absolute path, or `node:id`. */
   readonly deps: Map<string, string>;
+  /** The release its code was evaluated from: its `__dirname` stays there. */
+  readonly loadedFrom: string;
 }
 
 let serials = 0;
@@ -92,7 +94,7 @@ export class AppState implements Owner {
     }, hot, data);
     module.hot = api;
     module.path = this.pathKey(rel);
-    this.records.set(rel, { rel, module, hot, api, deps: new Map() });
+    this.records.set(rel, { rel, module, hot, api, deps: new Map(), loadedFrom: this.dir });
     liveModules.set(module, this);
   }
 
@@ -131,6 +133,13 @@ export class AppState implements Owner {
       record.deps.set(request, target);
     }
     if (isRel(target)) this.graph.addEdge(record.rel, target);
+  }
+
+  /** Release directories live modules were evaluated from (their `__dirname`): not to be pruned. */
+  releasesInUse(): string[] {
+    const dirs = new Set([this.dir]);
+    for (const record of this.records.values()) dirs.add(record.loadedFrom);
+    return [...dirs].sort();
   }
 
   /**

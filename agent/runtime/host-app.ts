@@ -44,6 +44,11 @@ export interface HostedApp {
   /** Stable across updates: calls the current version's handler (handler mode). */
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
   status(): HotStatus;
+  /**
+   * Release directories the app still runs code from: the current one, plus those unchanged modules
+   * were first evaluated from (their `__dirname`). A release store must not prune these.
+   */
+  releasesInUse(): string[];
   /** Swaps the app to another release directory: one update at a time, in call order. */
   update(dir: string): Promise<UpdateResult>;
   /** What `update(dir)` would do now, with nothing disposed or evaluated. */
@@ -113,6 +118,10 @@ class Hosted implements HostedApp {
 
   status(): HotStatus {
     return this.state.status;
+  }
+
+  releasesInUse(): string[] {
+    return this.closed ? [] : this.state.releasesInUse();
   }
 
   update(dir: string): Promise<UpdateResult> {

@@ -27,6 +27,8 @@ it('keeps an unchanged module\'s instance and state across releases, and its laz
   const result = await app.update(v2);
   // late.js changed but was never loaded: nothing to do for it.
   expect(result).toMatchObject({ outcome: 'hot', outdated: ['msg.js'] });
+  // counter.js still runs the code it evaluated from v1 (its __dirname is there).
+  expect(app.releasesInUse()).toEqual([v1, v2]);
   await rm(v1, { recursive: true });
   expect(await server.get()).toBe('200 two 3');
   expect(moduleCache[`${v2}/counter.js`]).toBe(counter);
