@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hostApp, type HostedApp } from '../../agent/index.js';
 import { cachedUnder, moduleCache, serve, writeRelease } from '../helpers/release.js';
@@ -93,7 +94,7 @@ module.hot.dispose(() => server.close());
     const v1 = await writeRelease(root, { 'index.js': prog('one') });
     const v2 = await writeRelease(root, { 'index.js': prog('two') });
     const app = track(await hostApp({ name: 'p', dir: v1, mode: 'process' }));
-    const g = globalThis as unknown as { __procServer: import('node:http').Server };
+    const g = globalThis as unknown as { __procServer: Server };
     const first = g.__procServer;
     const result = await app.update(v2);
     expect(result).toMatchObject({ outcome: 'hot', disposed: ['index.js'], accepted: ['index.js'] });
