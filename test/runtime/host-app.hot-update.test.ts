@@ -114,3 +114,17 @@ module.hot.dispose(() => server.close());
     expect(await server.get()).toBe('200 two');
   });
 });
+
+describe('the update queue', () => {
+  it('applies concurrent updates one at a time, in call order', async () => {
+    const root = await setup();
+    const dirs = await Promise.all(['one', 'two', 'three'].map((text) => writeRelease(root, { 'index.js': entry, 'msg.js': `exports.text = '${text}';` })));
+    const app = track(await hostApp({ name: 'a', dir: dirs[0]! }));
+    const server = await serve(app.handler);
+    cleanups.push(server.close);
+    const [second, third] = await Promise.all([app.update(dirs[1]!), app.update(dirs[2]!)]);
+    expect(second).toMatchObject({ outcome: 'hot', from: dirs[0], to: dirs[1] });
+    expect(third).toMatchObject({ outcome: 'hot', from: dirs[1], to: dirs[2] });
+    expect(await server.get()).toBe('200 three');
+  });
+});
