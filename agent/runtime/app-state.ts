@@ -34,6 +34,8 @@ export class AppState implements Owner {
   pendingData = new Map<string, Record<string, unknown>>();
   readonly invalidated = new Set<string>();
   private readonly serial = ++serials;
+  /** Release directory → how many live modules were evaluated from it. */
+  private readonly loadedFromCount = new Map<string, number>();
   /** Release-relative directories known to hold no package.json (for `plainCommonJs`). */
   private scopeFree = { dir: '', dirs: new Set<string>() };
   private statusValue: HotStatus = 'idle';
@@ -95,6 +97,7 @@ export class AppState implements Owner {
     module.hot = api;
     module.path = this.pathKey(rel);
     this.records.set(rel, { rel, module, hot, api, deps: new Map(), loadedFrom: this.dir });
+    this.loadedFromCount.set(this.dir, (this.loadedFromCount.get(this.dir) ?? 0) + 1);
     liveModules.set(module, this);
   }
 
@@ -114,7 +117,9 @@ export class AppState implements Owner {
   }
 
   loadFailed(module: CjsModule, rel: string): void {
-    if (this.records.get(rel)?.module !== module) return;
+    const record = this.records.get(rel);
+    if (record?.module !== module) return;
+    this.forget(record);
     this.records.delete(rel);
     this.graph.dropOutgoing(rel);
     liveModules.delete(module);
@@ -137,9 +142,20 @@ export class AppState implements Owner {
 
   /** Release directories live modules were evaluated from (their `__dirname`): not to be pruned. */
   releasesInUse(): string[] {
-    const dirs = new Set([this.dir]);
-    for (const record of this.records.values()) dirs.add(record.loadedFrom);
-    return [...dirs].sort();
+    return [...new Set([this.dir, ...this.loadedFromCount.keys()])].sort();
+  }
+
+  toCurrent(file: string, alsoFrom?: string): string {
+    for (const root of alsoFrom ? [alsoFrom, ...this.loadedFromCount.keys()] : this.loadedFromCount.keys()) {
+      if (root !== this.dir && file.startsWith(root + path.sep)) return this.dir + file.slice(root.length);
+    }
+    return file;
+  }
+
+  private forget(record: ModuleRecord): void {
+    const count = (this.loadedFromCount.get(record.loadedFrom) ?? 1) - 1;
+    if (count > 0) this.loadedFromCount.set(record.loadedFrom, count);
+    else this.loadedFromCount.delete(record.loadedFrom);
   }
 
   /**
@@ -206,6 +222,7 @@ export class AppState implements Owner {
     }
     // Its own children list would chain every older version of its dependencies together.
     module.children = [];
+    this.forget(record);
     this.records.delete(rel);
     this.graph.dropOutgoing(rel);
     liveModules.delete(module);

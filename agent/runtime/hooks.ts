@@ -50,8 +50,11 @@ export function installHooks(): () => void {
       request: string, parent: CjsModule | null | undefined, isMain?: boolean, options?: unknown,
     ) {
       const retired = parent ? retiredModules.get(parent) : undefined;
-      const from = retired ? fromRel(retired.owner.dir, retired.rel) : parent && liveModules.has(parent) ? parent.filename : undefined;
-      if (from === undefined) return original(request, parent, isMain, options);
+      const owner = retired?.owner ?? (parent ? liveModules.get(parent) : undefined);
+      if (!owner || !parent) return original(request, parent, isMain, options);
+      const from = retired ? fromRel(owner.dir, retired.rel) : parent.filename;
+      // require(path.join(__dirname, 'x')) from code evaluated in an older release.
+      if (path.isAbsolute(request)) request = owner.toCurrent(request, retired ? rootOf(parent.filename, retired.rel) : undefined);
       if (isRelativeRequest(request) && options === undefined) {
         const found = resolveRelative(path.dirname(from), request);
         if (found !== undefined) return found;
@@ -66,4 +69,9 @@ export function installHooks(): () => void {
   return () => {
     for (const u of undo.reverse()) u();
   };
+}
+
+/** The release root a module was loaded under, from its filename and relative path. */
+function rootOf(filename: string, rel: string): string {
+  return filename.slice(0, filename.length - rel.length - 1);
 }

@@ -72,3 +72,23 @@ it('disposes a module gone from the new release', async () => {
   expect(result).toMatchObject({ outcome: 'hot', outdated: ['index.js', 'old.js'], disposed: ['index.js', 'old.js'] });
   expect(cachedUnder(v2)).toEqual([`${v2}/index.js`]);
 });
+
+it('maps a require of an absolute path built from an unchanged module\'s __dirname to the current release', async () => {
+  const root = await t.root();
+  const files = (text: string): Record<string, string> => ({
+    'index.js': "const loader = require('./loader');\nconst msg = require('./msg');\nmodule.exports = (req, res) => res.end(msg + ' ' + loader.load());\n",
+    'loader.js': "const path = require('path');\nexports.load = () => require(path.join(__dirname, 'lazy.js'));\n",
+    'msg.js': `module.exports = ${JSON.stringify(text)};`,
+    'lazy.js': `module.exports = ${JSON.stringify(`lazy ${text}`)};`,
+  });
+  const v1 = await writeRelease(root, files('one'));
+  const v2 = await writeRelease(root, files('two'));
+  const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+  const server = t.defer(await serve(app.handler));
+  const result = await app.update(v2);
+  // lazy.js was never loaded: only msg.js (and the entry it reaches) changed.
+  expect(result).toMatchObject({ outcome: 'hot', outdated: ['msg.js'] });
+  await rm(v1, { recursive: true });
+  expect(await server.get()).toBe('200 two lazy two');
+  expect(cachedUnder(v1)).toEqual([]);
+});
