@@ -92,3 +92,18 @@ it('maps a require of an absolute path built from an unchanged module\'s __dirna
   expect(await server.get()).toBe('200 two lazy two');
   expect(cachedUnder(v1)).toEqual([]);
 });
+
+it('notices a bare require that resolves to another file of a node_modules package inside the release', async () => {
+  const root = await t.root();
+  const idx = "const lib = require('lib');\nmodule.exports = (req, res) => res.end(lib);\n";
+  const v1 = await writeRelease(root, { 'index.js': idx, 'node_modules/lib/index.js': "module.exports = 'index';", 'node_modules/lib/other.js': "module.exports = 'other';" });
+  const v2 = await writeRelease(root, {
+    'index.js': idx, 'node_modules/lib/index.js': "module.exports = 'index';", 'node_modules/lib/other.js': "module.exports = 'other';",
+    'node_modules/lib/package.json': { name: 'lib', main: 'other.js' },
+  });
+  const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+  const server = t.defer(await serve(app.handler));
+  expect(await server.get()).toBe('200 index');
+  expect(await app.update(v2)).toMatchObject({ outcome: 'hot', outdated: ['index.js'] });
+  expect(await server.get()).toBe('200 other');
+});
