@@ -8,7 +8,8 @@ import type { FileIndex } from './file-index.js';
 import { ModuleGraph } from './graph.js';
 import { createHot, newHotState, type HotApi, type HotState, type StatusHandler } from './hot-api.js';
 import { isRelativeRequest, resolveRelative } from './resolve.js';
-import { fromRel, liveModules, retiredModules, toRel, type Owner } from './registry.js';
+import { fromRel, liveModules, moveOwner, retiredModules, toRel, type Owner } from './registry.js';
+import { sweepPathCache } from './sweep.js';
 
 export interface ModuleRecord {
   readonly rel: string;
@@ -46,6 +47,7 @@ export class AppState implements Owner {
     dir: string,
     manifest: AppManifest,
     readonly mode: AppMode,
+    private readonly chdir: boolean,
     private readonly onInvalidate: () => void,
     private readonly onError: (err: unknown, where: string) => void,
   ) {
@@ -231,13 +233,25 @@ export class AppState implements Owner {
 
   /**
    * Makes `to` the app's release: every live module is re-registered under its path there, so
-   * Node's own resolution from unchanged modules (and their lazy requires) lands in the new release.
+   * Node's own resolution from unchanged modules (and their lazy requires) lands in the new release;
+   * with `chdir`, the working directory follows. Node's path cache forgets the old release later,
+   * off the update's timed path.
    */
-  rekey(to: string): void {
+  moveTo(to: string, manifest: AppManifest, index: FileIndex): void {
+    const from = this.dir;
+    this.manifest = manifest;
+    this.index = index;
+    if (to === from) return;
+    this.rekey(to);
+    moveOwner(this, from);
+    if (this.chdir) process.chdir(to);
+    setImmediate(() => sweepPathCache(from));
+  }
+
+  private rekey(to: string): void {
     const pathsByDir = new Map<string, string[]>();
     for (const { rel, module } of this.records.values()) {
       const file = fromRel(to, rel);
-      if (module.filename === file) continue;
       if (loader._cache[module.filename] === module) delete loader._cache[module.filename];
       loader._cache[file] = module;
       module.filename = file;
