@@ -58,6 +58,7 @@ export interface HostedApp {
 }
 
 export async function hostApp(options: HostAppOptions): Promise<HostedApp> {
+  validateOptions(options);
   const dir = await realpath(options.dir).catch((err: unknown) => {
     throw new HotError('HOT_ERR_MANIFEST', `${options.dir} cannot be read`, { cause: err });
   });
@@ -84,6 +85,18 @@ export async function hostApp(options: HostAppOptions): Promise<HostedApp> {
   }
   ref.hosted = new Hosted(state, host, options, logger, startCwd);
   return ref.hosted;
+}
+
+function validateOptions(options: HostAppOptions): void {
+  if (typeof options.name !== 'string' || options.name === '') throw new HotError('HOT_ERR_SETTINGS', 'name must be a non-empty string');
+  if (typeof options.dir !== 'string' || options.dir === '') throw new HotError('HOT_ERR_SETTINGS', 'dir must be a non-empty string');
+  if (options.mode !== undefined && options.mode !== 'handler' && options.mode !== 'process') {
+    throw new HotError('HOT_ERR_SETTINGS', `mode must be "handler" or "process", not ${JSON.stringify(options.mode)}`);
+  }
+  const drain = options.drainTimeoutMs;
+  if (drain !== undefined && (typeof drain !== 'number' || !Number.isFinite(drain) || drain < 0)) {
+    throw new HotError('HOT_ERR_SETTINGS', 'drainTimeoutMs must be a finite number ≥ 0');
+  }
 }
 
 class Hosted implements HostedApp {

@@ -66,3 +66,13 @@ it('makes an accept of a dependency that does not resolve fail the module with H
   const dir = await writeRelease(root, { 'index.js': "module.hot.accept('./nope', () => {});\nmodule.exports = (req, res) => res.end();" });
   await expect(hostApp({ name: 'x', dir })).rejects.toMatchObject({ code: 'HOT_ERR_ACCEPT' });
 });
+
+it('rejects invalid options with HOT_ERR_SETTINGS before loading anything', async () => {
+  const root = await t.root();
+  const dir = await writeRelease(root, { 'index.js': "globalThis.__loaded = true;\nmodule.exports = (req, res) => res.end();" });
+  await expect(hostApp({ name: '', dir })).rejects.toMatchObject({ code: 'HOT_ERR_SETTINGS' });
+  await expect(hostApp({ name: 'x', dir, mode: 'cluster' as 'process' })).rejects.toMatchObject({ code: 'HOT_ERR_SETTINGS' });
+  await expect(hostApp({ name: 'x', dir, drainTimeoutMs: -1 })).rejects.toMatchObject({ code: 'HOT_ERR_SETTINGS' });
+  expect((globalThis as Record<string, unknown>).__loaded).toBeUndefined();
+  await expect(hostApp({ name: 'x', dir: `${root}/missing` })).rejects.toMatchObject({ code: 'HOT_ERR_MANIFEST' });
+});
