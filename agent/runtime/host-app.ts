@@ -57,6 +57,9 @@ export interface HostedApp {
   close(): Promise<void>;
 }
 
+/** Without a logger from the worker bootstrap: app errors only, one stream for every app. */
+let defaultLogger: RuntimeLogger | undefined;
+
 export async function hostApp(options: HostAppOptions): Promise<HostedApp> {
   validateOptions(options);
   const dir = await realpath(options.dir).catch((err: unknown) => {
@@ -64,7 +67,7 @@ export async function hostApp(options: HostAppOptions): Promise<HostedApp> {
   });
   if (isHosted(dir)) throw new HotError('HOT_ERR_ALREADY_HOSTED', dir);
   const manifest = await readManifest(dir);
-  const logger = options.logger ?? pino({ name: 'hotdeploy-runtime', level: 'warn' });
+  const logger = options.logger ?? (defaultLogger ??= pino({ name: 'hotdeploy-runtime', level: 'warn' }));
   const onError = (err: unknown, where: string): void => logger.error({ app: options.name, err, where }, `app error in ${where}`);
   const ref: { hosted?: Hosted } = {};
   const state = new AppState(options.name, dir, manifest, options.mode ?? manifest.mode, options.chdir ?? false, () => ref.hosted?.invalidated(), onError);
