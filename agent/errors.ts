@@ -7,6 +7,11 @@ export const HotErrorCodes = {
   HOT_ERR_MANIFEST: 'package.json is missing or is not valid JSON',
   HOT_ERR_SETTINGS: 'the hotdeploy settings are invalid',
   HOT_ERR_ENTRY: 'the entry module does not exist inside the release',
+  // The PM2 host agent and the worker bootstrap (agent/pm2, agent/worker).
+  HOT_ERR_PM2_DOWN: 'the PM2 daemon is not reachable',
+  HOT_ERR_TIMEOUT: 'an operation did not finish in time',
+  HOT_ERR_BOOT: 'the release did not start',
+  HOT_ERR_WORKER_STATE: 'the worker cannot tell which release to host',
 } as const;
 
 export type HotErrorCode = keyof typeof HotErrorCodes;
