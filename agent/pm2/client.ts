@@ -112,8 +112,9 @@ export class Pm2Client extends EventEmitter {
     this.lostPromise.catch(() => undefined);
     bus.on('process:msg', (packet: BusPacket) => this.emit('message', packet));
     bus.on('process:event', (packet: BusPacket) => this.emit('event', packet));
-    // axon's sub socket emits 'disconnect' when the daemon's pub socket goes away (daemon killed).
-    api.Client.sub_sock?.on('disconnect', () => this.markLost('the PM2 daemon went away (its event bus closed)'));
+    // axon client sockets emit 'reconnect attempt' once their connection closed (pm2-axon sock.js):
+    // the daemon's pub socket went away, so the daemon is gone or going.
+    api.Client.sub_sock?.once('reconnect attempt', () => this.markLost('the PM2 daemon went away (its event bus closed)'));
     this.emit('connected');
   }
 
