@@ -3,8 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ActivationRequest, ActivationResult, AgentEvent, HostAgent, UpdateResult, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
+import { isHotError } from '../errors.js';
 import { WorkerChannel } from './channel.js';
-import { Pm2Client } from './client.js';
+import { Pm2Client, withDeadline } from './client.js';
 import { healthGate, liveWorkers } from './health.js';
 import type { LiveWorker } from './health.js';
 import { defaultLogger } from './logger.js';
@@ -67,10 +68,30 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
   const ready = (): Promise<void> => {
     readyPromise ??= (async () => {
       await client.connect();
-      await resurrect(client, settings);
+      await resurrect();
     })().catch((err: unknown) => { readyPromise = undefined; throw err; });
     return readyPromise;
   };
+
+  /** One activation (or resurrect) per app at a time; other apps proceed in parallel. */
+  function withLock<T>(app: string, run: () => Promise<T>): Promise<T> {
+    const next = (locks.get(app) ?? Promise.resolve()).catch(() => undefined).then(run);
+    locks.set(app, next);
+    return next;
+  }
+
+  /** Brings back every app of the agent's pointers that the daemon does not run (new or restarted daemon). */
+  async function resurrect(): Promise<void> {
+    for (const { app } of await listStates(settings.dataDir)) {
+      await withLock(app, async () => {
+        // Read under the lock: an activation that just ended may have moved the pointer.
+        const state = await readState(settings.dataDir, app);
+        if (!state || (await client.describe(app)).length > 0) return;
+        log.info({ event: 'resurrect', app, version: state.version }, 'restarting app under PM2');
+        await startApp(client, settings, state);
+      });
+    }
+  }
 
   client.on('lost', (reason: string) => {
     log.warn({ event: 'pm2-lost', reason }, 'lost the PM2 daemon');
@@ -96,36 +117,45 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     lastOutcomes.set(app, new Map(reports.map((r) => [r.pmId, r.outcome])));
   }
 
-  async function activate(request: ActivationRequest, onEvent?: (event: AgentEvent) => void): Promise<ActivationResult> {
-    // One activation per app at a time; other apps proceed in parallel (their workers are separate).
-    const previous = locks.get(request.app) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(async () => {
+  function activate(request: ActivationRequest, onEvent?: (event: AgentEvent) => void): Promise<ActivationResult> {
+    return withLock(request.app, async () => {
       const emit = (message: string, worker?: WorkerReport): void =>
         onEvent?.({ deploymentId: request.deploymentId, app: request.app, type: worker ? 'worker' : 'phase', message, ...(worker ? { worker } : {}) });
-      log.info({ event: 'activate', app: request.app, version: request.version, deploymentId: request.deploymentId, kind: request.kind }, 'activation started');
+      const fields = { app: request.app, version: request.version, deploymentId: request.deploymentId };
+      log.info({ event: 'activate', ...fields, kind: request.kind }, 'activation started');
       const result = await guarded(request, emit);
       remember(request.app, result.workers);
       for (const worker of result.workers) emit(`worker ${worker.pmId}: ${worker.outcome}`, worker);
-      log.info({ event: 'activated', app: request.app, version: request.version, deploymentId: request.deploymentId, status: result.status, path: result.path, reason: result.reason }, 'activation ended');
+      log.info({ event: 'activated', ...fields, status: result.status, path: result.path, reason: result.reason }, 'activation ended');
       return result;
     });
-    locks.set(request.app, run);
-    return run;
   }
 
-  /** Runs one activation, failing it clearly when PM2 is unreachable or dies under it. */
+  /**
+   * Runs one activation, failing it clearly when PM2 is unreachable or dies under it. Then the
+   * agent's pointer goes back to what the workers ran before, so the resurrect that follows a
+   * daemon's death brings back the release the service still calls current.
+   */
   async function guarded(request: ActivationRequest, emit: (message: string) => void): Promise<ActivationResult> {
+    const snapshot = await readState(settings.dataDir, request.app);
+    let running: Promise<ActivationResult> | undefined;
     try {
-      await ready();
-      return await Promise.race([activation(client, channel, settings, request, emit), client.lost]);
+      await client.connect();
+      running = activation(client, channel, settings, request, emit);
+      return await Promise.race([running, client.lost]);
     } catch (err) {
-      const reason = `PM2 daemon unavailable: ${err instanceof Error ? err.message : String(err)}`;
+      const message = err instanceof Error ? err.message : String(err);
+      const reason = isHotError(err, 'HOT_ERR_PM2_DOWN') || isHotError(err, 'HOT_ERR_TIMEOUT') ? `PM2 daemon unavailable: ${message}` : `activation error: ${message}`;
+      emit(reason);
+      // The abandoned activation fails fast on its next PM2 call; let it stop before restoring.
+      if (running) await withDeadline(running.catch(() => undefined), 5_000, 'abandoned activation').catch(() => undefined);
+      if (snapshot) await writeState(settings.dataDir, snapshot);
       return { status: 'failed', path: 'none', reason, workers: [] };
     }
   }
 
   async function workers(app: string): Promise<WorkerState[]> {
-    await ready();
+    await client.connect();
     const outcomes = lastOutcomes.get(app);
     return (await liveWorkers(client, channel, app)).map((w) => ({
       host: settings.host, pmId: w.pmId, pid: w.pid, version: w.version, status: w.status,
@@ -147,15 +177,6 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
   });
 
   return { host: settings.host, client, ready, activate, workers, close };
-}
-
-/** Brings back every app of the agent's state that the daemon does not run (a new or restarted daemon). */
-async function resurrect(client: Pm2Client, settings: Settings): Promise<void> {
-  for (const state of await listStates(settings.dataDir)) {
-    if ((await client.describe(state.app)).length > 0) continue;
-    settings.logger.info({ event: 'resurrect', app: state.app, version: state.version }, 'restarting app under PM2');
-    await startApp(client, settings, state);
-  }
 }
 
 function startApp(client: Pm2Client, settings: Settings, state: AppState): Promise<void> {
