@@ -2,17 +2,16 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ActivationRequest, ActivationResult, AgentEvent, HostAgent, UpdateResult, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
+import type { ActivationRequest, ActivationResult, AgentEvent, HostAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
 import { isHotError } from '../errors.js';
+import { activation, startApp } from './activation.js';
+import type { ActivationSettings } from './activation.js';
 import { WorkerChannel } from './channel.js';
 import { Pm2Client, withDeadline } from './client.js';
-import { healthGate, liveWorkers } from './health.js';
-import type { LiveWorker } from './health.js';
+import { liveWorkers } from './health.js';
 import { defaultLogger } from './logger.js';
 import type { AgentLogger } from './logger.js';
-import { listStates, readState, stateFile, writeState } from './state.js';
-import type { AppState } from './state.js';
-import { trialStart } from './trial.js';
+import { listStates, readState, writeState } from './state.js';
 
 export interface Pm2AgentOptions {
   /** The data directory; the agent keeps its per-app pointers under `<dataDir>/agent/apps/`. */
@@ -38,9 +37,7 @@ export interface Pm2Agent extends HostAgent {
   ready(): Promise<void>;
 }
 
-type Settings = Required<Omit<Pm2AgentOptions, 'logger' | 'pm2Home' | 'host'>> & { host: string; logger: AgentLogger };
-
-const DEFAULT_INSTANCES = 2;
+type Settings = ActivationSettings & { autoReconnect: boolean; logger: AgentLogger };
 
 /** The host agent for the local PM2 daemon (issue 4): hot swap first, checked graceful reload second. */
 export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
@@ -138,16 +135,19 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
    */
   async function guarded(request: ActivationRequest, emit: (message: string) => void): Promise<ActivationResult> {
     const snapshot = await readState(settings.dataDir, request.app);
+    const abort = new AbortController();
     let running: Promise<ActivationResult> | undefined;
     try {
       await client.connect();
-      running = activation(client, channel, settings, request, emit);
+      running = activation({ client, channel, settings, emit, signal: abort.signal, started: Date.now() }, request, snapshot);
       return await Promise.race([running, client.lost]);
     } catch (err) {
+      abort.abort(err);
       const message = err instanceof Error ? err.message : String(err);
-      const reason = isHotError(err, 'HOT_ERR_PM2_DOWN') || isHotError(err, 'HOT_ERR_TIMEOUT') ? `PM2 daemon unavailable: ${message}` : `activation error: ${message}`;
+      const down = isHotError(err, 'HOT_ERR_PM2_DOWN') || isHotError(err, 'HOT_ERR_TIMEOUT');
+      const reason = down ? `PM2 daemon unavailable: ${message}` : `activation error: ${message}`;
       emit(reason);
-      // The abandoned activation fails fast on its next PM2 call; let it stop before restoring.
+      // The abandoned activation stops at its next checkpoint; only then is the pointer restored.
       if (running) await withDeadline(running.catch(() => undefined), 5_000, 'abandoned activation').catch(() => undefined);
       if (snapshot) await writeState(settings.dataDir, snapshot);
       return { status: 'failed', path: 'none', reason, workers: [] };
@@ -177,166 +177,6 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
   });
 
   return { host: settings.host, client, ready, activate, workers, close };
-}
-
-function startApp(client: Pm2Client, settings: Settings, state: AppState): Promise<void> {
-  return client.start({
-    name: state.app,
-    script: settings.bootstrap,
-    // A directory that never changes: the bootstrap moves cwd to the release it hosts.
-    cwd: settings.dataDir,
-    instances: state.instances,
-    env: {
-      ...state.env,
-      HOTDEPLOY_APP: state.app,
-      HOTDEPLOY_STATE_FILE: stateFile(settings.dataDir, state.app),
-      HOTDEPLOY_KILL_TIMEOUT_MS: String(settings.killTimeoutMs),
-    },
-    listenTimeoutMs: settings.listenTimeoutMs,
-    killTimeoutMs: settings.killTimeoutMs,
-  });
-}
-
-function targetState(request: ActivationRequest): AppState {
-  const { manifest } = request;
-  return {
-    app: request.app,
-    version: request.version,
-    releaseDir: request.releaseDir,
-    instances: manifest.instances ?? DEFAULT_INSTANCES,
-    env: { ...manifest.env, ...(manifest.port === undefined ? {} : { PORT: String(manifest.port) }) },
-  };
-}
-
-/**
- * The activation algorithm. First activation: start under PM2 and gate. Later ones: offer the update
- * to every worker; all `hot`/`unchanged` ends there. Otherwise fall back: trial-start the release
- * (nothing is touched if it cannot boot, and workers that already swapped are swapped back), point
- * the agent's state at it, `pm2 reload`, then gate; a failed gate points back and reloads.
- */
-async function activation(client: Pm2Client, channel: WorkerChannel, settings: Settings, request: ActivationRequest, emit: (message: string) => void): Promise<ActivationResult> {
-  const started = Date.now();
-  const target = targetState(request);
-  const running = await readState(settings.dataDir, request.app);
-  const before: AppState | undefined = running
-    ?? (request.previous ? { ...target, version: request.previous.version, releaseDir: request.previous.releaseDir } : undefined);
-  const procs = await client.describe(request.app);
-
-  if (procs.length === 0) return firstStart(client, channel, settings, target, before, emit, started);
-
-  emit(`offering ${request.version} to ${procs.length} worker(s)`);
-  const offers = await Promise.all(procs.map(async (p) => {
-    const t0 = Date.now();
-    if (p.status !== 'online') return { proc: p, error: `worker is ${p.status}`, durationMs: 0 };
-    try {
-      const reply = await channel.request(p.pmId, { kind: 'update', version: target.version, releaseDir: target.releaseDir }, settings.updateTimeoutMs);
-      return { proc: p, reply, durationMs: Date.now() - t0 };
-    } catch (err) {
-      return { proc: p, error: (err as Error).message, durationMs: Date.now() - t0 };
-    }
-  }));
-  const accepted = (o: (typeof offers)[number]): boolean =>
-    o.reply?.kind === 'updated' && (o.reply.result.outcome === 'hot' || o.reply.result.outcome === 'unchanged');
-
-  if (offers.every(accepted) && procs.length >= target.instances) {
-    await writeState(settings.dataDir, target);
-    const workers = offers.map((o) => report(settings.host, o.proc.pmId, o.reply?.pid ?? o.proc.pid, target.version,
-      o.reply?.kind === 'updated' && o.reply.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined,
-      o.reply?.kind === 'updated' ? o.reply.result : undefined));
-    return { status: 'succeeded', path: 'hot', workers };
-  }
-
-  const why = offers.filter((o) => !accepted(o)).map((o) => `worker ${o.proc.pmId}: ${o.reply?.kind === 'updated' ? describeUpdate(o.reply.result) : o.error ?? 'no answer'}`);
-  if (procs.length < target.instances) why.push(`${procs.length} of ${target.instances} instances running`);
-  const fallback = why.join('; ');
-  emit(`falling back to a graceful reload: ${fallback}`);
-
-  const trial = await trialStart({ bootstrap: settings.bootstrap, app: target.app, version: target.version, releaseDir: target.releaseDir, env: target.env, timeoutMs: settings.trialTimeoutMs });
-  if (!trial.ok) {
-    emit(`trial start failed: ${trial.reason}`);
-    const cause = `${target.version} did not start in a trial run (${trial.reason}); nothing was reloaded`;
-    const swapped = offers.filter((o) => o.reply?.kind === 'updated' && o.reply.result.outcome === 'hot');
-    if (before) await swapBack(client, channel, settings, before, swapped.map((o) => o.proc.pmId), emit);
-    return rolledBack(client, channel, settings, request.app, `${cause}; fallback was needed because ${fallback}`, started);
-  }
-  emit(`trial start ready in ${trial.durationMs} ms; reloading`);
-
-  await writeState(settings.dataDir, target);
-  const since = Date.now();
-  const reloadError = await reload(client, settings, target).then(() => undefined, (err: unknown) => String(err));
-  const gate = reloadError ? { ok: false as const, reason: reloadError, workers: [] }
-    : await healthGate(client, channel, gateOptions(settings, target, since));
-  if (gate.ok) {
-    const workers = gate.workers.map((w) => report(settings.host, w.pmId, w.pid, w.version, 'reloaded', Date.now() - started, fallback));
-    return { status: 'succeeded', path: 'reload', reason: fallback, workers };
-  }
-
-  emit(`health gate failed: ${gate.reason}`);
-  if (!before) return { status: 'failed', path: 'reload', reason: `${gate.reason}; no previous release to go back to`, workers: [] };
-  await writeState(settings.dataDir, before);
-  await reload(client, settings, before).catch(() => undefined);
-  await healthGate(client, channel, gateOptions(settings, before, Date.now()));
-  return rolledBack(client, channel, settings, request.app, `${target.version} did not come up after the reload: ${gate.reason}`, started);
-}
-
-async function firstStart(client: Pm2Client, channel: WorkerChannel, settings: Settings, target: AppState, before: AppState | undefined, emit: (message: string) => void, started: number): Promise<ActivationResult> {
-  emit(`starting ${target.app}@${target.version} under PM2 (${target.instances} instance(s))`);
-  await writeState(settings.dataDir, target);
-  const since = Date.now();
-  const startError = await startApp(client, settings, target).then(() => undefined, (err: unknown) => String(err));
-  const gate = startError ? { ok: false as const, reason: startError, workers: [] }
-    : await healthGate(client, channel, gateOptions(settings, target, since));
-  if (gate.ok) {
-    const workers = gate.workers.map((w) => report(settings.host, w.pmId, w.pid, w.version, 'started', Date.now() - started));
-    return { status: 'succeeded', path: 'start', workers };
-  }
-  emit(`start failed: ${gate.reason}`);
-  await client.delete(target.app).catch(() => undefined);
-  if (!before || before.version === target.version) {
-    return { status: 'failed', path: 'start', reason: gate.reason, workers: [] };
-  }
-  await writeState(settings.dataDir, before);
-  await startApp(client, settings, before).catch(() => undefined);
-  await healthGate(client, channel, gateOptions(settings, before, Date.now()));
-  return rolledBack(client, channel, settings, target.app, `${target.version} did not start: ${gate.reason}`, started);
-}
-
-/** Workers that took a release hot before the fallback found it unbootable go back to `before`. */
-async function swapBack(client: Pm2Client, channel: WorkerChannel, settings: Settings, before: AppState, pmIds: number[], emit: (message: string) => void): Promise<void> {
-  if (pmIds.length === 0) return;
-  emit(`swapping ${pmIds.length} worker(s) back to ${before.version}`);
-  const back = await Promise.all(pmIds.map((pmId) =>
-    channel.request(pmId, { kind: 'update', version: before.version, releaseDir: before.releaseDir }, settings.updateTimeoutMs)
-      .then((r) => r.kind === 'updated' && (r.result.outcome === 'hot' || r.result.outcome === 'unchanged'), () => false)));
-  // The state file still names `before`, which is known to boot: a reload is safe here.
-  if (back.some((ok) => !ok)) await reload(client, settings, before).catch(() => undefined);
-}
-
-async function rolledBack(client: Pm2Client, channel: WorkerChannel, settings: Settings, app: string, reason: string, started: number): Promise<ActivationResult> {
-  const live = await liveWorkers(client, channel, app).catch(() => [] as LiveWorker[]);
-  const workers = live.map((w) => report(settings.host, w.pmId, w.pid, w.version, 'rolled-back', Date.now() - started, reason));
-  return { status: 'rolled-back', path: 'reload', reason, workers };
-}
-
-function reload(client: Pm2Client, settings: Settings, state: AppState): Promise<void> {
-  // PM2 replaces one instance at a time: each may take listen_timeout to be ready, kill_timeout to go.
-  return client.reload(state.app, state.instances * (settings.listenTimeoutMs + settings.killTimeoutMs) + 5_000);
-}
-
-function gateOptions(settings: Settings, state: AppState, since: number): Parameters<typeof healthGate>[2] {
-  return { app: state.app, version: state.version, instances: state.instances, since, settleMs: settings.settleMs,
-    deadlineMs: settings.listenTimeoutMs + settings.killTimeoutMs };
-}
-
-function report(host: string, pmId: number, pid: number | null, version: string | null, outcome: WorkerOutcome, durationMs: number, reason?: string, update?: UpdateResult): WorkerReport {
-  return { host, pmId, pid, version, outcome, durationMs, ...(reason ? { reason } : {}), ...(update ? { update } : {}) };
-}
-
-/** An update's account in one line: the outcome, the propagation chain, the reason or error. */
-export function describeUpdate(result: UpdateResult): string {
-  const chain = result.chain?.length ? `: ${result.chain.join(' → ')}` : '';
-  const why = result.reason ?? result.error?.message;
-  return `${result.outcome}${chain}${why ? ` (${why})` : ''}`;
 }
 
 /** `dist/agent/worker/bootstrap.js`, also when this module runs from source (tests on .ts files). */

@@ -8,6 +8,8 @@ export interface TrialOptions {
   releaseDir: string;
   env: Record<string, string>;
   timeoutMs: number;
+  /** Aborting ends the trial (and its process) at once, as a failure. */
+  signal?: AbortSignal;
 }
 
 export type TrialResult = { ok: true; durationMs: number } | { ok: false; reason: string; durationMs: number };
@@ -52,6 +54,7 @@ export function trialStart(options: TrialOptions): Promise<TrialResult> {
       if (isWorkerMessage(message) && message.kind === 'boot-failed') fail(message.error.message);
     });
     child.on('error', (err) => fail(err.message));
+    options.signal?.addEventListener('abort', () => fail('abandoned'), { once: true });
     child.on('exit', (code, signal) => fail(`exited (${signal ?? code}) before it was ready${tail(stderr)}`));
   });
 }
