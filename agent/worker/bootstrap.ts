@@ -62,7 +62,7 @@ async function boot(): Promise<void> {
   const release = await target();
   version = release.version;
   const manifest = await readManifest(release.releaseDir);
-  app = await hostApp({ name: release.app, dir: release.releaseDir, mode: manifest.mode, chdir: true });
+  app = await hostApp({ name: release.app, dir: release.releaseDir, mode: manifest.mode, chdir: true, main: true });
   if (manifest.mode === 'handler') server = await listen(app.handler, portOf(manifest.port));
 }
 
