@@ -24,7 +24,8 @@ beforeAll(async () => {
   data = await tempDir('hd-data-');
   port = await freePort();
   agent = createPm2Agent({ dataDir: data.dir, pm2Home: home.home, logger: pino({ level: 'silent' }), settleMs: 1_000, listenTimeoutMs: 5_000, killTimeoutMs: 2_000 });
-  current = await release(data.dir, APP, 'v1', handlerApp({ name: APP, version: 'v1', port, message: 'one' }));
+  // message.js declines its updates: every change to it takes the fallback.
+  current = await release(data.dir, APP, 'v1', handlerApp({ name: APP, version: 'v1', port, messageJs: `module.hot.decline();\nmodule.exports = 'one';\n` }));
   const first = await agent.activate(current);
   expect(first, first.reason).toMatchObject({ status: 'succeeded', path: 'start' });
 });
@@ -44,7 +45,7 @@ describe('PM2 agent fallback safety', () => {
     const before = await pidsServing(port, 2);
     // Ready first, then dies: the trial passes, the crash loop only shows under PM2.
     const dying = handlerApp({ name: APP, version: 'v2', port, message: 'two',
-      indexJs: `module.hot.decline();\nsetTimeout(() => process.exit(3), 400);\nmodule.exports = (req, res) => res.end('{"message":"two","pid":0}');\n` });
+      indexJs: `setTimeout(() => process.exit(3), 400);\nmodule.exports = (req, res) => res.end('{"message":"two","pid":0}');\n` });
     const result = await agent.activate(await release(data.dir, APP, 'v2', dying, previousOf(current)));
     expect(result.status, result.reason).toBe('rolled-back');
     expect(result.reason).toMatch(/did not come up after the reload/);
