@@ -3,7 +3,7 @@ import type { WorkerChannel } from './channel.js';
 import type { Pm2Client, Pm2Process } from './client.js';
 import { healthGate, liveWorkers } from './health.js';
 import type { GateOptions, LiveWorker } from './health.js';
-import { stateFile, writeState } from './state.js';
+import { removeState, sameEnv, stateFile, writeState } from './state.js';
 import type { AppState } from './state.js';
 import { trialStart } from './trial.js';
 
@@ -104,8 +104,10 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   const procs = await client.describe(request.app);
   if (procs.length === 0) return firstStart(ctx, target, before);
 
-  const offers = await offer(ctx, procs, target);
-  if (offers.every(accepted) && procs.length >= target.instances) {
+  // A process's environment (and so its port) is fixed at its start: only a reload can change it.
+  const envChanged = running !== undefined && !sameEnv(running.env, target.env);
+  const offers = envChanged ? [] : await offer(ctx, procs, target);
+  if (!envChanged && offers.every(accepted) && procs.length === target.instances) {
     await point(ctx, target);
     const workers = offers.map((o) => 'result' in o
       ? report(settings.host, o.proc.pmId, o.pid, target.version, o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined, o.result)
@@ -114,7 +116,8 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   }
 
   const why = offers.filter((o) => !accepted(o)).map((o) => `worker ${o.proc.pmId}: ${'result' in o ? describeUpdate(o.result) : o.error}`);
-  if (procs.length < target.instances) why.push(`${procs.length} of ${target.instances} instances running`);
+  if (envChanged) why.push('the env or port changed');
+  if (procs.length !== target.instances) why.push(`${procs.length} instance(s) running, ${target.instances} wanted`);
   const fallback = why.join('; ');
   ctx.emit(`falling back to a graceful reload: ${fallback}`);
 
@@ -155,7 +158,11 @@ async function firstStart(ctx: ActivationContext, target: AppState, before: AppS
   }
   ctx.emit(`start failed: ${gate.reason}`);
   await client.delete(target.app).catch(() => undefined);
-  if (!before || before.version === target.version) return { status: 'failed', path: 'start', reason: gate.reason, workers: [] };
+  if (!before || before.version === target.version) {
+    ctx.signal.throwIfAborted();
+    await removeState(settings.dataDir, target.app);
+    return { status: 'failed', path: 'start', reason: gate.reason, workers: [] };
+  }
   await point(ctx, before);
   await startApp(client, settings, before).catch(() => undefined);
   await healthGate(client, ctx.channel, gateOptions(settings, before, Date.now()));
@@ -166,10 +173,17 @@ async function reloadAndGate(ctx: ActivationContext, state: AppState): ReturnTyp
   const since = Date.now();
   // PM2 replaces one instance at a time: each may take listen_timeout to be ready, kill_timeout to go.
   const timeoutMs = state.instances * (ctx.settings.listenTimeoutMs + ctx.settings.killTimeoutMs) + 5_000;
-  const reloadError = await ctx.client.reload(state.app, timeoutMs).then(() => undefined, (err: unknown) => String(err));
+  const reloadError = await ctx.client.reload(state.app, timeoutMs)
+    .then(() => scaleTo(ctx, state, timeoutMs)).then(() => undefined, (err: unknown) => String(err));
   ctx.signal.throwIfAborted();
   if (reloadError) return { ok: false, reason: reloadError, workers: [] };
   return healthGate(ctx.client, ctx.channel, gateOptions(ctx.settings, state, since));
+}
+
+/** A release may ask for another number of instances: the new ones boot from the pointer too. */
+async function scaleTo(ctx: ActivationContext, state: AppState, timeoutMs: number): Promise<void> {
+  const count = (await ctx.client.describe(state.app)).length;
+  if (count !== state.instances) await ctx.client.scale(state.app, state.instances, timeoutMs);
 }
 
 /** Workers that took a release hot before the fallback found it unbootable go back to `before`. */

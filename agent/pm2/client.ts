@@ -61,6 +61,7 @@ interface Pm2Api {
   start(options: Record<string, unknown>, cb: Callback<unknown>): void;
   reload(name: string, options: Record<string, unknown>, cb: Callback<unknown>): void;
   delete(name: string, cb: Callback<unknown>): void;
+  scale(name: string, instances: number, cb: Callback<unknown>): void;
   describe(name: string, cb: Callback<RawProcess[]>): void;
   list(cb: Callback<RawProcess[]>): void;
   sendDataToProcessId(pmId: number, packet: Record<string, unknown>, cb: Callback<unknown>): void;
@@ -166,6 +167,11 @@ export class Pm2Client extends EventEmitter {
   /** Graceful reload, one instance at a time. `force`: PM2's reload lock is per home, ours per app. */
   async reload(name: string, timeoutMs: number): Promise<void> {
     await this.call('reload', (api, cb) => api.reload(name, { force: true }, cb), timeoutMs);
+  }
+
+  /** Sets the number of instances (PM2 duplicates or deletes workers; new ones boot from the pointer). */
+  async scale(name: string, instances: number, timeoutMs: number): Promise<void> {
+    await this.call('scale', (api, cb) => api.scale(name, instances, cb), timeoutMs);
   }
 
   async delete(name: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { HotError } from '../errors.js';
 
@@ -31,6 +31,16 @@ export async function writeState(dataDir: string, state: AppState): Promise<void
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
   await writeFile(tmp, JSON.stringify(state, null, 2));
   await rename(tmp, file);
+}
+
+/** Forgets an app (its first release never came up): nothing to resurrect. */
+export async function removeState(dataDir: string, app: string): Promise<void> {
+  await rm(stateFile(dataDir, app), { force: true });
+}
+
+export function sameEnv(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
 export async function readStateFile(file: string): Promise<AppState> {

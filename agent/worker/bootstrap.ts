@@ -45,7 +45,10 @@ async function target(): Promise<{ app: string; version: string; releaseDir: str
   }
   const file = process.env.HOTDEPLOY_STATE_FILE;
   if (!file) throw new HotError('HOT_ERR_WORKER_STATE', 'HOTDEPLOY_STATE_FILE is not set');
-  return readStateFile(file);
+  const state = await readStateFile(file);
+  // PM2 keeps the env of the app's first start across reloads; the pointer carries the release's own.
+  Object.assign(process.env, state.env);
+  return state;
 }
 
 function portOf(manifestPort: number | undefined): number {

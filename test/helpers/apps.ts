@@ -23,7 +23,7 @@ export function handlerApp(options: { name: string; version: string; port: numbe
       name: options.name,
       version: '1.0.0',
       main: 'index.js',
-      hotdeploy: { port: options.port, instances: options.instances ?? 2, env: { APP_VERSION: options.version, ...options.env } },
+      hotdeploy: { port: options.port, instances: options.instances ?? 2, ...(options.env ? { env: options.env } : {}) },
     },
     'index.js': options.indexJs ?? `
 const message = require('./message.js');

@@ -73,3 +73,46 @@ describe('PM2 agent fallback safety', () => {
     expect(await pidsServing(swapPort, 2)).toEqual({ pids: before.pids, messages: ['one'] });
   });
 });
+
+describe('process-mode apps and process settings', () => {
+  const processApp = (version: string, message: string, extra: Record<string, unknown> = {}): Record<string, string | object> => ({
+    'package.json': { name: 'proc', version, main: 'server.js', hotdeploy: { mode: 'process', port: procPort, ...extra } },
+    // An ordinary program that listens itself: the bootstrap only hosts its entry.
+    'server.js': `
+const http = require('node:http');
+const message = require('./message.js');
+http.createServer((req, res) => res.end(JSON.stringify({ message, pid: process.pid, mode: process.env.MODE }))).listen(Number(process.env.PORT));
+`,
+    'message.js': `module.exports = ${JSON.stringify(message)};\n`,
+  });
+  let procPort: number;
+  let v1: ActivationRequest;
+
+  it('runs a process-mode app under the bootstrap; a change nobody accepts is reloaded', async () => {
+    procPort = await freePort();
+    v1 = await release(data.dir, 'proc', 'v1', processApp('v1', 'one'));
+    const first = await agent.activate(v1);
+    expect(first.status, first.reason).toBe('succeeded');
+    const before = await pidsServing(procPort, 2);
+    expect(before.messages).toEqual(['one']);
+
+    const second = await agent.activate(await release(data.dir, 'proc', 'v2', processApp('v2', 'two'), previousOf(v1)));
+    expect(second.status, second.reason).toBe('succeeded');
+    expect(second.path).toBe('reload');
+    expect(second.reason).toMatch(/unaccepted/);
+    const after = await pidsServing(procPort, 2);
+    expect(after.messages).toEqual(['two']);
+    expect(after.pids.filter((pid) => before.pids.includes(pid))).toEqual([]);
+  });
+
+  it('reloads and scales when a release changes its env or instance count', async () => {
+    const v3 = await release(data.dir, 'proc', 'v3', processApp('v3', 'two', { instances: 3, env: { MODE: 'three' } }));
+    const result = await agent.activate(v3);
+    expect(result.status, result.reason).toBe('succeeded');
+    expect(result.reason).toMatch(/env or port changed.*2 instance\(s\) running, 3 wanted/);
+    expect(result.workers).toHaveLength(3);
+    const serving = await pidsServing(procPort, 3);
+    expect(serving.pids).toHaveLength(3);
+    expect((await fetch(`http://127.0.0.1:${procPort}/`).then((r) => r.json()) as { mode: string }).mode).toBe('three');
+  });
+});
