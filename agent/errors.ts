@@ -14,7 +14,6 @@ export const HotErrorCodes = {
   // The PM2 host agent and the worker bootstrap (agent/pm2, agent/worker).
   HOT_ERR_PM2_DOWN: 'the PM2 daemon is not reachable',
   HOT_ERR_TIMEOUT: 'an operation did not finish in time',
-  HOT_ERR_BOOT: 'the release did not start',
   HOT_ERR_WORKER_STATE: 'the worker cannot tell which release to host',
 } as const;
 

@@ -29,7 +29,9 @@ export function handlerApp(options: { name: string; version: string; port: numbe
 const message = require('./message.js');
 module.exports = (req, res) => {
   res.setHeader('content-type', 'application/json');
-  res.end(JSON.stringify({ message, pid: process.pid }));
+  // /slow answers after 1.5 s: an in-flight request across a reload.
+  const delay = req.url === '/slow' ? 1500 : 0;
+  setTimeout(() => res.end(JSON.stringify({ message, pid: process.pid })), delay);
 };
 `,
     'message.js': options.messageJs ?? `module.exports = ${JSON.stringify(options.message ?? 'hello')};\n`,

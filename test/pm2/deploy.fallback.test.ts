@@ -67,13 +67,16 @@ describe('fallback, rollback and isolation under PM2', () => {
     shopWorkers = (await appStatus(hd, 'shop')).workers.map((w) => ({ pmId: w.pmId, pid: w.pid }));
   });
 
-  it('reloads on a decline, with the chain as the reason: new pids, new code', async () => {
+  it('reloads on a decline, with the chain as the reason: new pids, new code, in-flight requests finish', async () => {
     const before = await pidsServing(apiPort, 2);
+    const inFlight = [ask(apiPort, '/slow'), ask(apiPort, '/slow')];
     const { deployment } = await push(hd, 'api', '2.0.0', handlerApp({ name: 'api', version: '2.0.0', port: apiPort, messageJs: declining('two') }));
     expect(deployment.status, deployment.reason).toBe('succeeded');
     expect(deployment.hosts[0]?.path).toBe('reload');
     expect(deployment.workers.map((w) => [w.outcome, w.version])).toEqual([['reloaded', '2.0.0'], ['reloaded', '2.0.0']]);
     expect(deployment.workers[0]?.reason).toMatch(/declined: message\.js/);
+    // Started on the old workers, answered by them (graceful shutdown) while the new ones took over.
+    for (const answer of await Promise.all(inFlight)) expect(answer).toMatchObject({ message: 'one' });
     const after = await pidsServing(apiPort, 2);
     expect(after.messages).toEqual(['two']);
     expect(after.pids.filter((pid) => before.pids.includes(pid))).toEqual([]);
