@@ -58,7 +58,7 @@ export async function hostApp(options: HostAppOptions): Promise<HostedApp> {
   });
   if (isHosted(dir)) throw new HotError('HOT_ERR_ALREADY_HOSTED', dir);
   const manifest = await readManifest(dir);
-  const logger = options.logger ?? pino({ name: 'hotdeploy-runtime' });
+  const logger = options.logger ?? pino({ name: 'hotdeploy-runtime', level: 'warn' });
   const onError = (err: unknown, where: string): void => logger.error({ app: options.name, err, where }, `app error in ${where}`);
   const ref: { hosted?: Hosted } = {};
   const state = new AppState(options.name, dir, manifest, options.mode ?? manifest.mode, () => ref.hosted?.invalidated(), onError);
