@@ -144,6 +144,8 @@ export class Pm2Client extends EventEmitter {
     const api = this.api;
     if (!api) throw new HotError('HOT_ERR_PM2_DOWN', `pm2.${name}: not connected to a PM2 daemon`);
     const pending = withDeadline(callback<T>((cb) => run(api, cb)), timeoutMs, `pm2.${name}`);
+    // When `lost` wins, the call's own deadline still fires later: observed here, not unhandled.
+    pending.catch(() => undefined);
     return Promise.race([pending, this.lost]);
   }
 
