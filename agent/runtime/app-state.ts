@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { HotError } from '../errors.js';
@@ -6,7 +7,9 @@ import { fakeParent, loader, type CjsModule } from './cjs.js';
 import type { FileIndex } from './file-index.js';
 import { ModuleGraph } from './graph.js';
 import { createHot, newHotState, type HotApi, type HotState, type StatusHandler } from './hot-api.js';
-import { fromRel, liveModules, retiredModules, toRel, type Owner } from './registry.js';
+import { isRelativeRequest, resolveRelative } from './resolve.js';
+import { fromRel, liveModules, moveOwner, retiredModules, toRel, type Owner } from './registry.js';
+import { sweepPathCache } from './sweep.js';
 
 export interface ModuleRecord {
   readonly rel: string;
@@ -15,7 +18,11 @@ export interface ModuleRecord {
   readonly api: HotApi;
   /** request → what it resolved to: a relative path (the app's), an absolute path, or `node:id`. */
   readonly deps: Map<string, string>;
+  /** The release its code was evaluated from: its `__dirname` stays there. */
+  readonly loadedFrom: string;
 }
+
+let serials = 0;
 
 /** One hosted app's modules, graph and HMR status: what the hooks feed and an update reads. */
 export class AppState implements Owner {
@@ -27,6 +34,11 @@ export class AppState implements Owner {
   /** `hot.data` for the next version of a disposed module (webpack resets it every apply). */
   pendingData = new Map<string, Record<string, unknown>>();
   readonly invalidated = new Set<string>();
+  private readonly serial = ++serials;
+  /** Release directory → how many live modules were evaluated from it. */
+  private readonly loadedFromCount = new Map<string, number>();
+  /** Release-relative directories known to hold no package.json (for `plainCommonJs`). */
+  private scopeFree = { dir: '', dirs: new Set<string>() };
   private statusValue: HotStatus = 'idle';
   private readonly statusHandlers = new Map<StatusHandler, string>();
 
@@ -35,6 +47,7 @@ export class AppState implements Owner {
     dir: string,
     manifest: AppManifest,
     readonly mode: AppMode,
+    private readonly chdir: boolean,
     private readonly onInvalidate: () => void,
     private readonly onError: (err: unknown, where: string) => void,
   ) {
@@ -84,12 +97,31 @@ export class AppState implements Owner {
       invalidate: (r) => this.invalidate(r),
     }, hot, data);
     module.hot = api;
-    this.records.set(rel, { rel, module, hot, api, deps: new Map() });
+    module.path = this.pathKey(rel);
+    this.records.set(rel, { rel, module, hot, api, deps: new Map(), loadedFrom: this.dir });
+    this.loadedFromCount.set(this.dir, (this.loadedFromCount.get(this.dir) ?? 0) + 1);
     liveModules.set(module, this);
   }
 
+  plainCommonJs(filename: string): boolean {
+    if (this.manifest.esm || !filename.endsWith('.js')) return false;
+    const rel = toRel(this.dir, filename);
+    if (rel.startsWith('..') || rel.includes('node_modules/')) return false;
+    if (this.scopeFree.dir !== this.dir) this.scopeFree = { dir: this.dir, dirs: new Set() };
+    // Any package.json between the file and the release root could declare another "type".
+    const checked: string[] = [];
+    for (let d = path.posix.dirname(rel); d !== '.' && !this.scopeFree.dirs.has(d); d = path.posix.dirname(d)) {
+      if (existsSync(path.join(this.dir, d, 'package.json'))) return false;
+      checked.push(d);
+    }
+    for (const d of checked) this.scopeFree.dirs.add(d);
+    return true;
+  }
+
   loadFailed(module: CjsModule, rel: string): void {
-    if (this.records.get(rel)?.module !== module) return;
+    const record = this.records.get(rel);
+    if (record?.module !== module) return;
+    this.forget(record);
     this.records.delete(rel);
     this.graph.dropOutgoing(rel);
     liveModules.delete(module);
@@ -110,10 +142,50 @@ export class AppState implements Owner {
     if (isRel(target)) this.graph.addEdge(record.rel, target);
   }
 
+  /** Release directories live modules were evaluated from (their `__dirname`): not to be pruned. */
+  releasesInUse(): string[] {
+    return [...new Set([this.dir, ...this.loadedFromCount.keys()])].sort();
+  }
+
+  toCurrent(file: string, alsoFrom?: string): string {
+    for (const root of alsoFrom ? [alsoFrom, ...this.loadedFromCount.keys()] : this.loadedFromCount.keys()) {
+      if (root !== this.dir && file.startsWith(root + path.sep)) return this.dir + file.slice(root.length);
+    }
+    return file;
+  }
+
+  private forget(record: ModuleRecord): void {
+    const count = (this.loadedFromCount.get(record.loadedFrom) ?? 1) - 1;
+    if (count > 0) this.loadedFromCount.set(record.loadedFrom, count);
+    else this.loadedFromCount.delete(record.loadedFrom);
+  }
+
+  /**
+   * Requires the current version of `rel` on behalf of `parent`, by the request string the parent
+   * itself used: Node keys its relativeResolveCache by request, so an absolute path (new for every
+   * release) would add an entry per update.
+   */
+  requireFor(parent: ModuleRecord, rel: string): unknown {
+    for (const [request, target] of parent.deps) if (target === rel) return parent.module.require(request);
+    return parent.module.require(fromRel(this.dir, rel));
+  }
+
   /** `request` resolved from `parentRel` as if the app ran from release `dir` (for the diff). */
   resolveIn(dir: string, parentRel: string, request: string): string {
     const file = fromRel(dir, parentRel);
-    return this.classify(dir, loader._resolveFilename(request, fakeParent(file, path.dirname(file))));
+    const found = isRelativeRequest(request) ? resolveRelative(path.dirname(file), request) : undefined;
+    return this.classify(dir, found ?? loader._resolveFilename(request, fakeParent(file, path.dirname(file))));
+  }
+
+  /**
+   * `module.path` of the app's modules: a stable key per app and module directory instead of a
+   * directory of one release. Node uses `module.path` only to key its private relativeResolveCache
+   * (`${parent.path}\0${request}`, lib/internal/modules/cjs/loader.js); with a real release path
+   * that cache would keep entries for every release ever loaded. A stale entry self-heals: it names
+   * an evicted file, which Node finds missing from `require.cache` and resolves again.
+   */
+  private pathKey(rel: string): string {
+    return `hotdeploy:${this.serial}:${this.name}/${path.posix.dirname(rel)}`;
   }
 
   private classify(root: string, filename: string): string {
@@ -152,6 +224,7 @@ export class AppState implements Owner {
     }
     // Its own children list would chain every older version of its dependencies together.
     module.children = [];
+    this.forget(record);
     this.records.delete(rel);
     this.graph.dropOutgoing(rel);
     liveModules.delete(module);
@@ -160,20 +233,32 @@ export class AppState implements Owner {
 
   /**
    * Makes `to` the app's release: every live module is re-registered under its path there, so
-   * Node's own resolution from unchanged modules (and their lazy requires) lands in the new release.
+   * Node's own resolution from unchanged modules (and their lazy requires) lands in the new release;
+   * with `chdir`, the working directory follows. Node's path cache forgets the old release later,
+   * off the update's timed path.
    */
-  rekey(to: string): void {
+  moveTo(to: string, manifest: AppManifest, index: FileIndex): void {
+    const from = this.dir;
+    this.manifest = manifest;
+    this.index = index;
+    if (to === from) return;
+    this.rekey(to);
+    moveOwner(this, from);
+    if (this.chdir) process.chdir(to);
+    setImmediate(() => sweepPathCache(from));
+  }
+
+  private rekey(to: string): void {
     const pathsByDir = new Map<string, string[]>();
     for (const { rel, module } of this.records.values()) {
       const file = fromRel(to, rel);
-      if (module.filename === file) continue;
       if (loader._cache[module.filename] === module) delete loader._cache[module.filename];
       loader._cache[file] = module;
       module.filename = file;
       if (module.id !== '.') module.id = file;
-      module.path = path.dirname(file);
-      let paths = pathsByDir.get(module.path);
-      if (!paths) pathsByDir.set(module.path, (paths = loader._nodeModulePaths(module.path)));
+      const dir = path.dirname(file);
+      let paths = pathsByDir.get(dir);
+      if (!paths) pathsByDir.set(dir, (paths = loader._nodeModulePaths(dir)));
       module.paths = paths.slice();
     }
     this.dir = to;

@@ -4,7 +4,7 @@ import { loader } from './cjs.js';
 import { resolveHandler, type AppHandler, type HandlerHost } from './handler.js';
 import type { AcceptErrorHandler } from './hot-api.js';
 import type { UpdatePlan } from './plan.js';
-import { fromRel, moveOwner } from './registry.js';
+import { fromRel } from './registry.js';
 
 type ApplyPlan = Extract<UpdatePlan, { kind: 'apply' }>;
 type Task = () => Promise<void>;
@@ -20,7 +20,7 @@ export interface ApplyOutcome {
  * re-evaluate the entry and swap the handler. Errors do not stop the phase (so the app is never
  * half-moved); the first one makes the outcome `failed` and status `fail`.
  */
-export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPlan, chdir: boolean): Promise<ApplyOutcome> {
+export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPlan): Promise<ApplyOutcome> {
   const errors: unknown[] = [];
   const retire: Task[] = [];
   const { propagation } = plan;
@@ -38,12 +38,7 @@ export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPla
     app.graph.drop(rel);
   }
 
-  const from = app.dir;
-  app.rekey(plan.to);
-  moveOwner(app, from);
-  app.manifest = plan.manifest;
-  app.index = plan.index;
-  if (chdir) process.chdir(plan.to);
+  app.moveTo(plan.to, plan.manifest, plan.index);
 
   void app.setStatus('apply');
   const accepted = new Set<string>();
@@ -108,7 +103,7 @@ function runAcceptHandlers(app: AppState, parentRel: string, load: string[], dep
   const failed = new Set<string>();
   for (const dep of load) {
     try {
-      parent.module.require(fromRel(app.dir, dep));
+      app.requireFor(parent, dep);
     } catch (err) {
       failed.add(dep);
       handleAcceptError(err, parent.hot.acceptedDeps.get(dep)?.errorHandler, { moduleId: parentRel, dependencyId: dep }, errors);
@@ -135,7 +130,7 @@ function requireSelfAccepted(app: AppState, rel: string, oldHandler: AcceptError
   const file = fromRel(app.dir, rel);
   const parentRel = [...app.graph.parentsOf(rel)].find((p) => app.records.has(p));
   try {
-    if (parentRel) app.records.get(parentRel)!.module.require(file);
+    if (parentRel) app.requireFor(app.records.get(parentRel)!, rel);
     else loader._load(file, null, false);
     return true;
   } catch (err) {
