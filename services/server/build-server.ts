@@ -7,6 +7,7 @@ import { Deployments } from './deployments.js';
 import { installErrorHandlers } from './error-handler.js';
 import { EventBus } from './events.js';
 import { resolveOptions, type ServerOptions, type TokenAction } from './options.js';
+import { recoverReleaseStore } from './recovery.js';
 import { ReleaseStore } from './release-store.js';
 import { appRoutes } from './routes/apps.js';
 import { deploymentRoutes } from './routes/deployments.js';
@@ -16,6 +17,8 @@ import { releaseRoutes } from './routes/releases.js';
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
+    /** The DEPLOY_ERR_* code the request was answered with, for its log line. */
+    errorCode: string | null;
   }
   interface FastifyContextConfig {
     /** What the route's token must allow; routes without one (healthz) are public. */
@@ -43,7 +46,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const ctx: ServiceContext = { options: resolved, store, deployments, bus, audit, tokens: new TokenRegistry([]) };
 
   app.addHook('onReady', async () => {
-    await store.recover();
+    await recoverReleaseStore(store);
     await deployments.recover();
     const stored = options.tokens ? options.tokens.map(storeToken) : await loadStoredTokens(resolved.dataDir);
     ctx.tokens = new TokenRegistry(stored);
@@ -54,6 +57,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
 
   app.decorateRequest('principal', null);
+  app.decorateRequest('errorCode', null);
   // 401 before anything else (even before validation: an unknown caller learns nothing about names).
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.action !== undefined) request.principal = ctx.tokens.authenticate(request.headers.authorization);
@@ -68,10 +72,18 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     const params = request.params as { app?: string; version?: string } | undefined;
     request.log.info({
       method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime),
-      app: params?.app, version: params?.version, token: request.principal?.name,
+      app: params?.app, version: params?.version, token: request.principal?.name, ...(request.errorCode ? { code: request.errorCode } : {}),
     }, 'request');
   });
 
+  // `curl -X POST -H 'Content-Type: application/json' …/rollback` sends no body: treat it as none
+  // (fastify's parser rejects an empty JSON body); anything else goes to fastify's own parser.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined);
+    parseJson(request, body as string, done);
+  });
   installErrorHandlers(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   releaseRoutes(app, ctx);
