@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { HotError } from '../errors.js';
 import type { AppManifest, AppMode, HotStatus } from '../messages.js';
+import { AppPaths } from './app-paths.js';
 import { fakeParent, loader, type CjsModule } from './cjs.js';
 import type { FileIndex } from './file-index.js';
 import { ModuleGraph } from './graph.js';
@@ -35,10 +35,8 @@ export class AppState implements Owner {
   pendingData = new Map<string, Record<string, unknown>>();
   readonly invalidated = new Set<string>();
   private readonly serial = ++serials;
-  /** Release directory → how many live modules were evaluated from it. */
-  private readonly loadedFromCount = new Map<string, number>();
-  /** Release-relative directories known to hold no package.json (for `plainCommonJs`). */
-  private scopeFree = { dir: '', dirs: new Set<string>() };
+  /** Where the app's code came from, and what resolved how (app-paths.ts). */
+  private readonly paths = new AppPaths();
   private statusValue: HotStatus = 'idle';
   private readonly statusHandlers = new Map<StatusHandler, string>();
 
@@ -99,29 +97,18 @@ export class AppState implements Owner {
     module.hot = api;
     module.path = this.pathKey(rel);
     this.records.set(rel, { rel, module, hot, api, deps: new Map(), loadedFrom: this.dir });
-    this.loadedFromCount.set(this.dir, (this.loadedFromCount.get(this.dir) ?? 0) + 1);
+    this.paths.loaded(this.dir);
     liveModules.set(module, this);
   }
 
   plainCommonJs(filename: string): boolean {
-    if (this.manifest.esm || !filename.endsWith('.js')) return false;
-    const rel = toRel(this.dir, filename);
-    if (rel.startsWith('..') || rel.includes('node_modules/')) return false;
-    if (this.scopeFree.dir !== this.dir) this.scopeFree = { dir: this.dir, dirs: new Set() };
-    // Any package.json between the file and the release root could declare another "type".
-    const checked: string[] = [];
-    for (let d = path.posix.dirname(rel); d !== '.' && !this.scopeFree.dirs.has(d); d = path.posix.dirname(d)) {
-      if (existsSync(path.join(this.dir, d, 'package.json'))) return false;
-      checked.push(d);
-    }
-    for (const d of checked) this.scopeFree.dirs.add(d);
-    return true;
+    return !this.manifest.esm && this.paths.plainCommonJs(this.dir, filename);
   }
 
   loadFailed(module: CjsModule, rel: string): void {
     const record = this.records.get(rel);
     if (record?.module !== module) return;
-    this.forget(record);
+    this.paths.forget(record.loadedFrom);
     this.records.delete(rel);
     this.graph.dropOutgoing(rel);
     liveModules.delete(module);
@@ -144,20 +131,19 @@ export class AppState implements Owner {
 
   /** Release directories live modules were evaluated from (their `__dirname`): not to be pruned. */
   releasesInUse(): string[] {
-    return [...new Set([this.dir, ...this.loadedFromCount.keys()])].sort();
+    return this.paths.releasesInUse(this.dir);
+  }
+
+  bareTarget(from: string, request: string): string | undefined {
+    return this.paths.bareTarget(this.dir, from, request);
+  }
+
+  rememberBare(from: string, request: string, filename: string): void {
+    this.paths.rememberBare(this.dir, from, request, filename);
   }
 
   toCurrent(file: string, alsoFrom?: string): string {
-    for (const root of alsoFrom ? [alsoFrom, ...this.loadedFromCount.keys()] : this.loadedFromCount.keys()) {
-      if (root !== this.dir && file.startsWith(root + path.sep)) return this.dir + file.slice(root.length);
-    }
-    return file;
-  }
-
-  private forget(record: ModuleRecord): void {
-    const count = (this.loadedFromCount.get(record.loadedFrom) ?? 1) - 1;
-    if (count > 0) this.loadedFromCount.set(record.loadedFrom, count);
-    else this.loadedFromCount.delete(record.loadedFrom);
+    return this.paths.toCurrent(this.dir, file, alsoFrom);
   }
 
   /**
@@ -224,7 +210,7 @@ export class AppState implements Owner {
     }
     // Its own children list would chain every older version of its dependencies together.
     module.children = [];
-    this.forget(record);
+    this.paths.forget(record.loadedFrom);
     this.records.delete(rel);
     this.graph.dropOutgoing(rel);
     liveModules.delete(module);
@@ -237,10 +223,11 @@ export class AppState implements Owner {
    * with `chdir`, the working directory follows. Node's path cache forgets the old release later,
    * off the update's timed path.
    */
-  moveTo(to: string, manifest: AppManifest, index: FileIndex): void {
+  moveTo(to: string, manifest: AppManifest, index: FileIndex, nodeModulesChanged: boolean): void {
     const from = this.dir;
     this.manifest = manifest;
     this.index = index;
+    if (nodeModulesChanged) this.paths.forgetBare();
     if (to === from) return;
     this.rekey(to);
     moveOwner(this, from);

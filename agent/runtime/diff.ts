@@ -28,6 +28,8 @@ export interface ReleaseDiff {
   nonModule: string[];
   /** Whether any file at all differs (ESM apps: any change takes the reload path). */
   anyFile: boolean;
+  /** Whether a file under node_modules changed, appeared or went: bare requests may resolve anew. */
+  nodeModules: boolean;
 }
 
 /**
@@ -62,7 +64,8 @@ export async function diffReleases(from: FileIndex, to: FileIndex, loaded: Loade
     else if (!code) nonModule.push(rel);
   }
   const resolution = resolutionChanges(to.dir, loaded, [...added, ...removed], changedPackageJsons);
-  return { modules: sortByRel(modules), resolution, nonModule: nonModule.sort(), anyFile };
+  const nodeModules = [...added, ...removed, ...changedPackageJsons, ...modules.map((c) => c.rel)].some((rel) => rel.includes('node_modules/'));
+  return { modules: sortByRel(modules), resolution, nonModule: nonModule.sort(), anyFile, nodeModules };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fakeParent, loader, type CjsModule } from './cjs.js';
 import { liveModules, ownerOf, retiredModules, fromRel } from './registry.js';
@@ -55,11 +56,17 @@ export function installHooks(): () => void {
       const from = retired ? fromRel(owner.dir, retired.rel) : parent.filename;
       // require(path.join(__dirname, 'x')) from code evaluated in an older release.
       if (path.isAbsolute(request)) request = owner.toCurrent(request, retired ? rootOf(parent.filename, retired.rel) : undefined);
-      if (isRelativeRequest(request) && options === undefined) {
+      if (options !== undefined || isBuiltin(request)) return original(request, retired ? fakeParent(from, path.dirname(from)) : parent, isMain, options);
+      if (isRelativeRequest(request)) {
         const found = resolveRelative(path.dirname(from), request);
         if (found !== undefined) return found;
       }
-      return original(request, retired ? fakeParent(from, path.dirname(from)) : parent, isMain, options);
+      const bare = !isRelativeRequest(request) && !path.isAbsolute(request);
+      const known = bare ? owner.bareTarget(from, request) : undefined;
+      if (known !== undefined) return known;
+      const found = original(request, retired ? fakeParent(from, path.dirname(from)) : parent, isMain, options);
+      if (bare) owner.rememberBare(from, request, found);
+      return found;
     }),
     patch(loader._extensions, '.js', (original) => function js(this: unknown, module: CjsModule, filename: string) {
       if (!liveModules.get(module)?.plainCommonJs(filename)) return original.call(this, module, filename);

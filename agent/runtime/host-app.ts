@@ -201,7 +201,7 @@ class Hosted implements HostedApp {
     }
     if (plan.kind === 'unchanged') {
       if (apply) {
-        this.state.moveTo(plan.to, plan.manifest, plan.index);
+        this.state.moveTo(plan.to, plan.manifest, plan.index, plan.nodeModulesChanged);
         await this.state.setStatus('idle');
       }
       return finish({ outcome: 'unchanged', outdated: [], disposed: [], accepted: [] }, plan.to);

@@ -20,6 +20,12 @@ export interface Owner {
    * unchanged or retired module), mapped to the same relative path in the current release.
    */
   toCurrent(file: string, alsoFrom?: string): string;
+  /**
+   * A bare request (`require('pkg')`) from `from` (a file in the current release), resolved as the
+   * app resolved it before, or undefined; `remember` records a resolution Node made.
+   */
+  bareTarget(from: string, request: string): string | undefined;
+  rememberBare(from: string, request: string, filename: string): void;
   /** `parent` (a live module of this app) required `request`; called after the require returned. */
   afterRequire(parent: CjsModule, request: string): void;
 }

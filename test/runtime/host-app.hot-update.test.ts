@@ -69,6 +69,25 @@ describe('hostApp in process mode', () => {
   });
 });
 
+describe('hostApp in process mode, hot path', () => {
+  it('applies a change a module accepts, without touching the entry', async () => {
+    const root = await setup();
+    const prog = `let msg = require('./msg');
+globalThis.__procEvaluations = (globalThis.__procEvaluations || 0) + 1;
+globalThis.__procRead = () => msg.text;
+module.hot.accept('./msg', () => { msg = require('./msg'); });
+`;
+    const v1 = await writeRelease(root, { 'index.js': prog, 'msg.js': "exports.text = 'one';" });
+    const v2 = await writeRelease(root, { 'index.js': prog, 'msg.js': "exports.text = 'two';" });
+    const app = track(await hostApp({ name: 'p', dir: v1, mode: 'process' }));
+    const g = globalThis as unknown as { __procEvaluations: number; __procRead: () => string };
+    expect(g.__procRead()).toBe('one');
+    expect(await app.update(v2)).toMatchObject({ outcome: 'hot', disposed: ['msg.js'], accepted: ['index.js'] });
+    expect(g.__procRead()).toBe('two');
+    expect(g.__procEvaluations).toBe(1);
+  });
+});
+
 describe('close', () => {
   it('evicts every module of the app from require.cache', async () => {
     const root = await setup();
