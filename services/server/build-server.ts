@@ -4,6 +4,7 @@ import { AuditLog } from './audit-log.js';
 import { authorize, loadStoredTokens, storeToken, TokenRegistry, type Principal } from './auth.js';
 import type { ServiceContext } from './context.js';
 import { Deployments } from './deployments.js';
+import { DeployError } from './errors.js';
 import { installErrorHandlers } from './error-handler.js';
 import { EventBus } from './events.js';
 import { resolveOptions, type ServerOptions, type TokenAction } from './options.js';
@@ -38,6 +39,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // One log line per request (the onResponse hook below) instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
+    // fastify's own 503 body has no DEPLOY_ERR_* code; the onRequest hook answers instead.
+    return503OnClosing: false,
   });
   const store = new ReleaseStore(resolved.dataDir, resolved);
   const bus = new EventBus();
@@ -51,7 +54,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     const stored = options.tokens ? options.tokens.map(storeToken) : await loadStoredTokens(resolved.dataDir);
     ctx.tokens = new TokenRegistry(stored);
   });
+  let closing = false;
   app.addHook('preClose', async () => {
+    closing = true;
     // Let running deployments finish, but never hang shutdown on an agent that does not answer.
     await Promise.race([deployments.idle(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
   });
@@ -60,13 +65,24 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.decorateRequest('errorCode', null);
   // 401 before anything else (even before validation: an unknown caller learns nothing about names).
   app.addHook('onRequest', async (request) => {
+    if (closing) throw new DeployError('DEPLOY_ERR_SHUTTING_DOWN');
     if (request.routeOptions.config.action !== undefined) request.principal = ctx.tokens.authenticate(request.headers.authorization);
   });
   // 403 once the params are validated, before a handler reads any upload body.
   app.addHook('preHandler', async (request) => {
     const action = request.routeOptions.config.action;
     if (action === undefined || request.principal === null) return;
-    authorize(request.principal, action, (request.params as { app?: string } | undefined)?.app);
+    const params = request.params as { app?: string; version?: string } | undefined;
+    try {
+      authorize(request.principal, action, params?.app);
+    } catch (err) {
+      // A known token trying a change outside its scope is worth an audit line (401s are not: anyone can send those).
+      if (action === 'push' || action === 'activate') {
+        const what = action === 'push' ? 'upload' : request.url.includes('/rollback') ? 'rollback' : 'activate';
+        await audit.append({ who: request.principal.name, what, app: params?.app, version: params?.version, outcome: 'denied', code: 'DEPLOY_ERR_FORBIDDEN' });
+      }
+      throw err;
+    }
   });
   app.addHook('onResponse', async (request, reply) => {
     const params = request.params as { app?: string; version?: string } | undefined;
