@@ -11,6 +11,10 @@ export const HotErrorCodes = {
   HOT_ERR_ALREADY_HOSTED: 'this release directory is already hosted in this process',
   HOT_ERR_CLOSED: 'the hosted app is closed',
   HOT_ERR_ACCEPT: 'a module.hot.accept or decline dependency does not resolve',
+  // The PM2 host agent and the worker bootstrap (agent/pm2, agent/worker).
+  HOT_ERR_PM2_DOWN: 'the PM2 daemon is not reachable',
+  HOT_ERR_TIMEOUT: 'an operation did not finish in time',
+  HOT_ERR_WORKER_STATE: 'the worker cannot tell which release to host',
 } as const;
 
 export type HotErrorCode = keyof typeof HotErrorCodes;
