@@ -15,9 +15,8 @@ export interface RunningServer {
 }
 
 /**
- * The host agents `serve` runs in its own process. The in-process PM2 agent (issue 4) is
- * constructed here when `localAgent !== false`; until it lands there is none, and deployments
- * complete with zero workers and say so.
+ * The host agents `serve` runs in its own process: the in-process PM2 agent, unless
+ * `localAgent: false` (then deployments complete with zero workers and say so).
  */
 export async function createLocalAgents(options: ServerOptions): Promise<HostAgent[]> {
   if (options.localAgent === false) return [];
@@ -33,7 +32,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const adminToken = options.tokens === undefined ? await ensureAdminToken(dataDir) : undefined;
   const localAgents = await createLocalAgents(options);
   const app = buildServer({ ...options, dataDir, agents: [...(options.agents ?? []), ...localAgents] });
-  await app.listen({ port: options.port ?? 7070, host: options.host ?? '127.0.0.1' });
+  try {
+    await app.listen({ port: options.port ?? 7070, host: options.host ?? '127.0.0.1' });
+  } catch (err) {
+    // A port in use must not leave the PM2 agent's connection keeping the process alive.
+    await app.close().catch(() => undefined);
+    await Promise.all(localAgents.map((agent) => agent.close().catch(() => undefined)));
+    throw err;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : options.port ?? 7070;
   const host = options.host ?? '127.0.0.1';

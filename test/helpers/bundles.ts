@@ -19,7 +19,8 @@ export async function makeBundle(files: Record<string, string | object>, prefix 
     await writeTree(root, files);
     const entries = prefix ? [prefix] : Object.keys(files).map((f) => f.split('/')[0] as string).filter((v, i, a) => a.indexOf(v) === i);
     const chunks: Buffer[] = [];
-    const stream = create({ gzip: true, cwd: dir, portable: true }, entries);
+    // A fixed mtime: the same files must give the same bytes (idempotent re-upload vs 409 tests).
+    const stream = create({ gzip: true, cwd: dir, portable: true, mtime: new Date(0) }, entries);
     for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(Buffer.from(chunk));
     return Buffer.concat(chunks);
   } finally {
