@@ -1,0 +1,72 @@
+import type { Client } from '../client.js';
+import { connectionArgs, defineCliCommand, segment } from '../command.js';
+import { reportDeployment } from '../deployment.js';
+import type { ExitCodeValue } from '../errors.js';
+import { formatBytes, type Io, uploadProgress, writeLine } from '../output.js';
+import { prepareBundle, resolveVersion } from '../pack.js';
+
+export interface PushOptions {
+  /** A directory (packed like `npm pack`) or a .tgz. */
+  source: string;
+  app: string;
+  /** A version, `git` (the commit), or undefined for package.json's version. */
+  version?: string | undefined;
+  activate?: boolean;
+  wait?: boolean;
+  json?: boolean;
+}
+
+interface ReleaseView {
+  app?: string;
+  version?: string;
+  sha256?: string;
+  files?: number;
+  fileCount?: number;
+  bytes?: number;
+}
+
+/** Uploads a bundle (`PUT /v1/apps/:app/releases/:version`) and reports the deployment it started. */
+export async function push(client: Client, options: PushOptions, io: Io): Promise<ExitCodeValue> {
+  const json = options.json ?? false;
+  const bundle = await prepareBundle(options.source);
+  try {
+    const version = await resolveVersion(options.version, options.source, bundle);
+    if (!json) writeLine(io.err, `pushing ${options.app}@${version} (${formatBytes(bundle.size)}, sha256 ${bundle.sha256.slice(0, 12)})`);
+    const progress = uploadProgress(io, json);
+    const response = await client.request<{ release?: ReleaseView }>('PUT',
+      `/v1/apps/${segment(options.app)}/releases/${segment(version)}`, {
+        upload: bundle,
+        query: { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined },
+        onProgress: (sent, total) => progress?.update(sent, total),
+      }).finally(() => progress?.stop());
+    if (!json) printRelease(io, response.body.release, response.statusCode, options.activate !== false);
+    return reportDeployment(io, json, response.body);
+  } finally {
+    await bundle.cleanup();
+  }
+}
+
+function printRelease(io: Io, release: ReleaseView | undefined, statusCode: number, activate: boolean): void {
+  if (release) {
+    const files = release.files ?? release.fileCount;
+    const size = release.bytes === undefined ? '' : `, ${formatBytes(release.bytes)} unpacked`;
+    writeLine(io.out, `release ${release.app}@${release.version} stored (${files ?? '?'} files${size})`);
+  }
+  if (statusCode === 202) writeLine(io.out, 'deployment queued (--no-wait): follow it with `hotdeploy status`');
+  else if (!activate) writeLine(io.out, 'not activated (--no-activate): `hotdeploy activate` makes it current');
+}
+
+export const pushCommand = defineCliCommand({
+  meta: { name: 'push', description: 'upload a directory (packed like npm pack) or a .tgz and deploy it' },
+  args: {
+    source: { type: 'positional', description: 'app directory or .tgz bundle', required: true },
+    app: { type: 'string', description: 'app name', required: true },
+    version: { type: 'string', description: 'release version, or `git` for the commit (default: package.json version)' },
+    activate: { type: 'boolean', default: true, description: 'make it current right away', negativeDescription: 'only store the release' },
+    wait: { type: 'boolean', default: true, description: 'wait for the deployment\'s outcome', negativeDescription: 'return once it is queued' },
+    ...connectionArgs,
+  },
+  run: (args, ctx) => push(ctx.client(args), {
+    source: args.source, app: args.app, version: args.version, activate: args.activate, wait: args.wait, json: args.json ?? false,
+  }, ctx.io),
+});

@@ -1,0 +1,67 @@
+import type { WorkerState } from '../../agent/messages.js';
+import { formatBytes, renderTable } from './output.js';
+
+/**
+ * The read side's shapes (issue 3: `GET /v1/apps/:app` is `{ name, current, previous, releases,
+ * workers }`, `current` / `previous` being a version or an object with `version`).
+ */
+export interface AppView {
+  name: string;
+  current?: string | { version: string } | null;
+  previous?: string | { version: string } | null;
+  releases?: number | ReleaseView[];
+  workers?: WorkerState[];
+}
+
+export interface ReleaseView {
+  version: string;
+  sha256?: string;
+  files?: number;
+  fileCount?: number;
+  bytes?: number;
+  createdAt?: string;
+  current?: boolean;
+  previous?: boolean;
+}
+
+export function versionOf(pointer: AppView['current']): string {
+  if (pointer === null || pointer === undefined) return '-';
+  return typeof pointer === 'string' ? pointer : pointer.version;
+}
+
+function releaseCount(releases: AppView['releases']): number | string {
+  if (releases === undefined) return '-';
+  return typeof releases === 'number' ? releases : releases.length;
+}
+
+/** A list answer, bare or wrapped (`{ apps: [...] }`, `{ releases: [...] }`). */
+export function listOf<T>(body: unknown, key: string): T[] {
+  if (Array.isArray(body)) return body as T[];
+  const wrapped = (body as Record<string, unknown> | null)?.[key];
+  return Array.isArray(wrapped) ? (wrapped as T[]) : [];
+}
+
+export function renderApps(apps: AppView[]): string {
+  if (apps.length === 0) return 'no apps yet: `hotdeploy push <dir> --app NAME` creates one';
+  return renderTable(['app', 'current', 'previous', 'releases', 'workers'], apps.map((a) => [
+    a.name, versionOf(a.current), versionOf(a.previous), releaseCount(a.releases), a.workers?.length ?? '-',
+  ]));
+}
+
+export function renderWorkerStates(workers: WorkerState[]): string {
+  if (workers.length === 0) return 'no workers run this app on any attached host';
+  return renderTable(['worker', 'pid', 'version', 'status', 'last outcome'], workers.map((w) => [
+    `${w.host}#${w.pmId}`, w.pid ?? '-', w.version ?? '-', w.status, w.lastOutcome ?? '',
+  ]));
+}
+
+export function renderReleases(releases: ReleaseView[], app: AppView | undefined): string {
+  if (releases.length === 0) return 'no releases';
+  const current = app ? versionOf(app.current) : undefined;
+  const previous = app ? versionOf(app.previous) : undefined;
+  return renderTable(['version', 'sha256', 'files', 'size', 'created', ''], releases.map((r) => [
+    r.version, r.sha256?.slice(0, 12) ?? '-', r.files ?? r.fileCount ?? '-',
+    r.bytes === undefined ? '-' : formatBytes(r.bytes), r.createdAt ?? '-',
+    r.current || r.version === current ? 'current' : r.previous || r.version === previous ? 'previous' : '',
+  ]));
+}
