@@ -34,20 +34,20 @@ export function printDeployment(io: Io, deployment: DeploymentView): void {
   if (deployment.workers) writeLine(io.out, renderWorkers(deployment.workers));
 }
 
-/** The answer to rollback / activate: the deployment, alone or under `deployment`. */
-export function deploymentOf(body: unknown): DeploymentView | undefined {
-  if (typeof body !== 'object' || body === null) return undefined;
-  const record = body as { deployment?: DeploymentView; id?: unknown; status?: unknown };
-  if (record.deployment) return record.deployment;
-  if (typeof record.id === 'string' && typeof record.status === 'string') return record as DeploymentView;
-  return undefined;
+/**
+ * What push, activate and rollback answer: `{ release, deployment, message? }`; `deployment` is null
+ * when nothing had to change (the version is already current, or `--no-activate`).
+ */
+export interface WriteAnswer {
+  deployment?: DeploymentView | null;
+  message?: string;
 }
 
 /** Shared ending of every write command: the JSON or the table, and the exit code of the outcome. */
-export function reportDeployment(io: Io, json: boolean, body: unknown): ExitCodeValue {
-  const deployment = deploymentOf(body);
+export function reportDeployment(io: Io, json: boolean, body: WriteAnswer, idle = 'nothing to deploy'): ExitCodeValue {
+  const deployment = body.deployment ?? undefined;
   if (json) writeJson(io, body);
   else if (deployment) printDeployment(io, deployment);
-  else writeLine(io.out, 'done');
+  else writeLine(io.out, body.message ?? idle);
   return deploymentExitCode(deployment);
 }

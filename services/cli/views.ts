@@ -13,15 +13,19 @@ export interface AppView {
   workers?: WorkerState[];
 }
 
+/** A stored release (the service's ReleaseMeta). */
 export interface ReleaseView {
+  app: string;
   version: string;
-  sha256?: string;
-  files?: number;
-  fileCount?: number;
-  bytes?: number;
-  createdAt?: string;
-  current?: boolean;
-  previous?: boolean;
+  sha256: string;
+  bundleBytes: number;
+  files: number;
+  bytes: number;
+  createdAt: string;
+  createdBy?: string;
+  /** A deployment of it was rolled back. */
+  bad?: boolean;
+  badReason?: string;
 }
 
 export function versionOf(pointer: AppView['current']): string {
@@ -55,13 +59,13 @@ export function renderWorkerStates(workers: WorkerState[]): string {
   ]));
 }
 
-export function renderReleases(releases: ReleaseView[], app: AppView | undefined): string {
+export function renderReleases(releases: ReleaseView[], pointers: Pick<AppView, 'current' | 'previous'>): string {
   if (releases.length === 0) return 'no releases';
-  const current = app ? versionOf(app.current) : undefined;
-  const previous = app ? versionOf(app.previous) : undefined;
-  return renderTable(['version', 'sha256', 'files', 'size', 'created', ''], releases.map((r) => [
-    r.version, r.sha256?.slice(0, 12) ?? '-', r.files ?? r.fileCount ?? '-',
-    r.bytes === undefined ? '-' : formatBytes(r.bytes), r.createdAt ?? '-',
-    r.current || r.version === current ? 'current' : r.previous || r.version === previous ? 'previous' : '',
+  const current = versionOf(pointers.current);
+  const previous = versionOf(pointers.previous);
+  const mark = (r: ReleaseView) =>
+    r.version === current ? 'current' : r.version === previous ? 'previous' : r.bad ? `bad: ${r.badReason ?? 'rolled back'}` : '';
+  return renderTable(['version', 'sha256', 'files', 'unpacked', 'created', 'by', ''], releases.map((r) => [
+    r.version, r.sha256.slice(0, 12), r.files, formatBytes(r.bytes), r.createdAt, r.createdBy ?? '-', mark(r),
   ]));
 }

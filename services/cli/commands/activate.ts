@@ -1,13 +1,13 @@
 import type { Client } from '../client.js';
 import { connectionArgs, defineCliCommand, segment } from '../command.js';
-import { reportDeployment } from '../deployment.js';
+import { reportDeployment, type WriteAnswer } from '../deployment.js';
 import type { ExitCodeValue } from '../errors.js';
 import type { Io } from '../output.js';
 
 /** `POST /v1/apps/:app/activate`: make a stored release current. */
 export async function activate(client: Client, options: { app: string; version: string; json?: boolean },
   io: Io): Promise<ExitCodeValue> {
-  const response = await client.request('POST', `/v1/apps/${segment(options.app)}/activate`,
+  const response = await client.request<WriteAnswer>('POST', `/v1/apps/${segment(options.app)}/activate`,
     { json: { version: options.version } });
   return reportDeployment(io, options.json ?? false, response.body);
 }

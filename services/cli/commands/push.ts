@@ -1,9 +1,10 @@
 import type { Client } from '../client.js';
 import { connectionArgs, defineCliCommand, segment } from '../command.js';
-import { reportDeployment } from '../deployment.js';
+import { reportDeployment, type WriteAnswer } from '../deployment.js';
 import type { ExitCodeValue } from '../errors.js';
 import { formatBytes, type Io, uploadProgress, writeLine } from '../output.js';
 import { prepareBundle, resolveVersion } from '../pack.js';
+import type { ReleaseView } from '../views.js';
 
 export interface PushOptions {
   /** A directory (packed like `npm pack`) or a .tgz. */
@@ -16,13 +17,10 @@ export interface PushOptions {
   json?: boolean;
 }
 
-interface ReleaseView {
-  app?: string;
-  version?: string;
-  sha256?: string;
-  files?: number;
-  fileCount?: number;
-  bytes?: number;
+/** `PUT /v1/apps/:app/releases/:version`'s answer; `created` false = the same bytes were already stored. */
+interface PushAnswer extends WriteAnswer {
+  release: ReleaseView;
+  created: boolean;
 }
 
 /** Uploads a bundle (`PUT /v1/apps/:app/releases/:version`) and reports the deployment it started. */
@@ -33,27 +31,27 @@ export async function push(client: Client, options: PushOptions, io: Io): Promis
     const version = await resolveVersion(options.version, options.source, bundle);
     if (!json) writeLine(io.err, `pushing ${options.app}@${version} (${formatBytes(bundle.size)}, sha256 ${bundle.sha256.slice(0, 12)})`);
     const progress = uploadProgress(io, json);
-    const response = await client.request<{ release?: ReleaseView }>('PUT',
+    const response = await client.request<PushAnswer>('PUT',
       `/v1/apps/${segment(options.app)}/releases/${segment(version)}`, {
         upload: bundle,
         query: { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined },
         onProgress: (sent, total) => progress?.update(sent, total),
       }).finally(() => progress?.stop());
-    if (!json) printRelease(io, response.body.release, response.statusCode, options.activate !== false);
-    return reportDeployment(io, json, response.body);
+    if (!json) printRelease(io, response.body, response.statusCode);
+    const idle = options.activate === false
+      ? `not activated (--no-activate): \`hotdeploy activate ${options.app} ${version}\` makes it current`
+      : `${options.app}@${version} is already current`;
+    return reportDeployment(io, json, response.body, idle);
   } finally {
     await bundle.cleanup();
   }
 }
 
-function printRelease(io: Io, release: ReleaseView | undefined, statusCode: number, activate: boolean): void {
-  if (release) {
-    const files = release.files ?? release.fileCount;
-    const size = release.bytes === undefined ? '' : `, ${formatBytes(release.bytes)} unpacked`;
-    writeLine(io.out, `release ${release.app}@${release.version} stored (${files ?? '?'} files${size})`);
-  }
+function printRelease(io: Io, answer: PushAnswer, statusCode: number): void {
+  const { release } = answer;
+  const stored = answer.created ? 'stored' : 'already stored with the same bytes';
+  writeLine(io.out, `release ${release.app}@${release.version} ${stored} (${release.files} files, ${formatBytes(release.bytes)} unpacked)`);
   if (statusCode === 202) writeLine(io.out, 'deployment queued (--no-wait): follow it with `hotdeploy status`');
-  else if (!activate) writeLine(io.out, 'not activated (--no-activate): `hotdeploy activate` makes it current');
 }
 
 export const pushCommand = defineCliCommand({

@@ -1,6 +1,6 @@
 import type { Client } from '../client.js';
 import { connectionArgs, defineCliCommand, segment } from '../command.js';
-import { reportDeployment } from '../deployment.js';
+import { reportDeployment, type WriteAnswer } from '../deployment.js';
 import type { ExitCodeValue } from '../errors.js';
 import type { Io } from '../output.js';
 
@@ -8,7 +8,7 @@ import type { Io } from '../output.js';
 export async function rollback(client: Client, options: { app: string; to?: string | undefined; json?: boolean },
   io: Io): Promise<ExitCodeValue> {
   const body = options.to === undefined ? {} : { to: options.to };
-  const response = await client.request('POST', `/v1/apps/${segment(options.app)}/rollback`, { json: body });
+  const response = await client.request<WriteAnswer>('POST', `/v1/apps/${segment(options.app)}/rollback`, { json: body });
   return reportDeployment(io, options.json ?? false, response.body);
 }
 
