@@ -1,0 +1,82 @@
+import path from 'node:path';
+import fastify, { LogController, type FastifyInstance } from 'fastify';
+import { AuditLog } from './audit-log.js';
+import { authorize, loadStoredTokens, storeToken, TokenRegistry, type Principal } from './auth.js';
+import type { ServiceContext } from './context.js';
+import { Deployments } from './deployments.js';
+import { installErrorHandlers } from './error-handler.js';
+import { EventBus } from './events.js';
+import { resolveOptions, type ServerOptions, type TokenAction } from './options.js';
+import { ReleaseStore } from './release-store.js';
+import { appRoutes } from './routes/apps.js';
+import { deploymentRoutes } from './routes/deployments.js';
+import { eventRoutes } from './routes/events.js';
+import { releaseRoutes } from './routes/releases.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    /** What the route's token must allow; routes without one (healthz) are public. */
+    action?: TokenAction;
+  }
+}
+
+/**
+ * The deploy service as a fastify instance that does not listen (fastify's build/listen split):
+ * tests use `inject()`, start-server.ts listens. The data directory is recovered (temp leftovers,
+ * half-committed releases, interrupted deployments) when the instance becomes ready.
+ */
+export function buildServer(options: ServerOptions): FastifyInstance {
+  const resolved = resolveOptions(options);
+  const app = fastify({
+    logger: options.logger ?? { level: 'info' },
+    // One log line per request (the onResponse hook below) instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
+  });
+  const store = new ReleaseStore(resolved.dataDir, resolved);
+  const bus = new EventBus();
+  const audit = new AuditLog(path.join(resolved.dataDir, 'audit.log'));
+  const deployments = new Deployments(store, resolved.agents, bus, audit, app.log, resolved.keep);
+  const ctx: ServiceContext = { options: resolved, store, deployments, bus, audit, tokens: new TokenRegistry([]) };
+
+  app.addHook('onReady', async () => {
+    await store.recover();
+    await deployments.recover();
+    const stored = options.tokens ? options.tokens.map(storeToken) : await loadStoredTokens(resolved.dataDir);
+    ctx.tokens = new TokenRegistry(stored);
+  });
+  app.addHook('preClose', async () => {
+    // Let running deployments finish, but never hang shutdown on an agent that does not answer.
+    await Promise.race([deployments.idle(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+  });
+
+  app.decorateRequest('principal', null);
+  // 401 before anything else (even before validation: an unknown caller learns nothing about names).
+  app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config.action !== undefined) request.principal = ctx.tokens.authenticate(request.headers.authorization);
+  });
+  // 403 once the params are validated, before a handler reads any upload body.
+  app.addHook('preHandler', async (request) => {
+    const action = request.routeOptions.config.action;
+    if (action === undefined || request.principal === null) return;
+    authorize(request.principal, action, (request.params as { app?: string } | undefined)?.app);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const params = request.params as { app?: string; version?: string } | undefined;
+    request.log.info({
+      method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime),
+      app: params?.app, version: params?.version, token: request.principal?.name,
+    }, 'request');
+  });
+
+  installErrorHandlers(app);
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  releaseRoutes(app, ctx);
+  appRoutes(app, ctx);
+  deploymentRoutes(app, ctx);
+  eventRoutes(app, ctx);
+  return app;
+}

@@ -1,0 +1,17 @@
+import type { AuditLog } from './audit-log.js';
+import type { TokenRegistry } from './auth.js';
+import type { Deployments } from './deployments.js';
+import type { EventBus } from './events.js';
+import type { ResolvedOptions } from './options.js';
+import type { ReleaseStore } from './release-store.js';
+
+/** What the routes share; built once per server by build-server.ts. */
+export interface ServiceContext {
+  options: ResolvedOptions;
+  store: ReleaseStore;
+  deployments: Deployments;
+  bus: EventBus;
+  audit: AuditLog;
+  /** Filled when the server becomes ready (tokens may come from the data directory). */
+  tokens: TokenRegistry;
+}

@@ -1,0 +1,229 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
+import type { ActivationRequest, ActivationResult, HostAgent, WorkerReport } from '../../agent/messages.js';
+import type { AuditLog } from './audit-log.js';
+import { DeployError } from './errors.js';
+import type { EventBus } from './events.js';
+import { readJsonFile, writeJsonAtomic } from './fs-atomic.js';
+import { KeyedQueue } from './keyed-queue.js';
+import type { ReleaseStore } from './release-store.js';
+
+export type DeploymentKind = ActivationRequest['kind'];
+export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'rolled-back';
+
+export interface HostOutcome {
+  host: string;
+  status: ActivationResult['status'];
+  path: ActivationResult['path'];
+  reason?: string;
+  /** true when this host was asked to bring the previous release back because another host failed. */
+  reverted?: boolean;
+}
+
+/** `<dataDir>/deployments/<id>.json`. */
+export interface Deployment {
+  id: string;
+  app: string;
+  version: string;
+  kind: DeploymentKind;
+  status: DeploymentStatus;
+  /** The token's name. */
+  by: string;
+  /** The app's current version when the deployment started. */
+  from: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  reason?: string;
+  hosts: HostOutcome[];
+  workers: WorkerReport[];
+}
+
+export const NO_AGENT_REASON = 'no host agent is attached: the release is now current, but no worker runs it';
+
+/**
+ * Activations, one per app at a time in the order asked (a per-app serial queue), fanned out to
+ * every host agent through the `HostAgent` seam (agent/messages.ts).
+ */
+export class Deployments {
+  private readonly queue = new KeyedQueue();
+  private readonly dir: string;
+
+  constructor(
+    private readonly store: ReleaseStore,
+    private readonly agents: HostAgent[],
+    private readonly bus: EventBus,
+    private readonly audit: AuditLog,
+    private readonly log: FastifyBaseLogger,
+    private readonly keep: number,
+  ) {
+    this.dir = path.join(store.dataDir, 'deployments');
+  }
+
+  /** Start-up: deployments a killed server left queued or running are recorded as failed. */
+  async recover(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    for (const name of await readdir(this.dir)) {
+      if (!name.endsWith('.json')) continue;
+      const d = await readJsonFile<Deployment>(path.join(this.dir, name));
+      if (d && (d.status === 'queued' || d.status === 'running')) {
+        await this.save({ ...d, status: 'failed', finishedAt: new Date().toISOString(), reason: 'interrupted: the server stopped before it finished' });
+      }
+    }
+  }
+
+  /** Queues an activation; `done` settles when it has finished (never rejects). */
+  async enqueue(app: string, version: string, kind: DeploymentKind, by: string): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
+    const id = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
+    const deployment: Deployment = {
+      id, app, version, kind, status: 'queued', by, from: null,
+      createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, hosts: [], workers: [],
+    };
+    await this.save(deployment);
+    this.emit('queued', deployment);
+    const done = this.queue.run(app, () => this.run({ ...deployment })).catch(async (err: unknown) => {
+      const failed: Deployment = { ...deployment, status: 'failed', finishedAt: new Date().toISOString(), reason: (err as Error).message };
+      await this.save(failed).catch(() => undefined);
+      this.emit('finished', failed);
+      return failed;
+    });
+    return { deployment, done };
+  }
+
+  async get(id: string): Promise<Deployment> {
+    const d = /^[a-z0-9-]{1,64}$/.test(id) ? await readJsonFile<Deployment>(path.join(this.dir, `${id}.json`)) : undefined;
+    if (d === undefined) throw new DeployError('DEPLOY_ERR_DEPLOYMENT_NOT_FOUND', id);
+    return d;
+  }
+
+  /** Newest first (ids start with the creation time in base 36). */
+  async list(app: string | undefined, limit: number): Promise<Deployment[]> {
+    const names = (await readdir(this.dir)).filter((n) => n.endsWith('.json')).sort().reverse();
+    const out: Deployment[] = [];
+    for (const name of names) {
+      if (out.length >= limit) break;
+      const d = await readJsonFile<Deployment>(path.join(this.dir, name));
+      if (d && (app === undefined || d.app === app)) out.push(d);
+    }
+    return out;
+  }
+
+  /** Retention after an upload that did not activate, in the app's queue so it never races a deployment. */
+  schedulePrune(app: string): void {
+    void this.queue.run(app, () => this.prune(app));
+  }
+
+  /** Resolves once every queued deployment has finished. */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  private async run(d: Deployment): Promise<Deployment> {
+    const release = await this.store.require(d.app, d.version);
+    const pointers = await this.store.pointers(d.app);
+    d.status = 'running';
+    d.startedAt = new Date().toISOString();
+    d.from = pointers.current;
+    await this.save(d);
+    this.emit('started', d);
+
+    const previous = pointers.current !== null && pointers.current !== d.version
+      ? { version: pointers.current, releaseDir: this.store.releaseDir(d.app, pointers.current) } : null;
+    const request: ActivationRequest = {
+      deploymentId: d.id, app: d.app, version: d.version, releaseDir: this.store.releaseDir(d.app, d.version),
+      manifest: release.manifest, previous, kind: d.kind,
+    };
+    const results = await Promise.all(this.agents.map((agent) => this.activateOn(agent, request, d)));
+    d.hosts = results.map(({ host, result }) => ({ host, status: result.status, path: result.path, ...(result.reason ? { reason: result.reason } : {}) }));
+    d.workers = results.flatMap(({ result }) => result.workers);
+
+    const bad = d.hosts.filter((h) => h.status !== 'succeeded');
+    if (this.agents.length === 0) {
+      d.status = 'succeeded';
+      d.reason = NO_AGENT_REASON;
+    } else if (bad.length === 0) {
+      d.status = 'succeeded';
+    } else {
+      d.status = bad.some((h) => h.status === 'rolled-back') ? 'rolled-back' : 'failed';
+      d.reason = bad.map((h) => `${h.host}: ${h.reason ?? h.status}`).join('; ');
+      if (previous) await this.revert(d, request, previous, results);
+      if (d.status === 'rolled-back') await this.store.markBad(d.app, d.version, d.reason);
+    }
+    if (d.status === 'succeeded') {
+      const newPrevious = pointers.current !== d.version ? pointers.current : pointers.previous;
+      await this.store.withAppLock(d.app, () => this.store.setPointers(d.app, d.version, newPrevious));
+    }
+    d.finishedAt = new Date().toISOString();
+    await this.save(d);
+    await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, sha256: release.sha256, deploymentId: d.id, outcome: d.status, ...(d.reason ? { reason: d.reason } : {}) });
+    this.emit('finished', d);
+    if (d.status === 'succeeded') await this.prune(d.app);
+    return d;
+  }
+
+  private async activateOn(agent: HostAgent, request: ActivationRequest, d: Deployment): Promise<{ host: string; result: ActivationResult }> {
+    try {
+      const result = await agent.activate(request, (event) => this.emit('agent', d, event));
+      return { host: agent.host, result };
+    } catch (err) {
+      return { host: agent.host, result: { status: 'failed', path: 'none', reason: (err as Error).message, workers: [] } };
+    }
+  }
+
+  /**
+   * One host failing leaves the others on the new release; bring those back to the previous one,
+   * so the app's hosts agree with the pointers, which stay on the previous release.
+   */
+  private async revert(d: Deployment, request: ActivationRequest, previous: { version: string; releaseDir: string },
+    results: { host: string; result: ActivationResult }[]): Promise<void> {
+    const meta = await this.store.get(d.app, previous.version);
+    if (!meta) return;
+    const back: ActivationRequest = { ...request, version: previous.version, releaseDir: previous.releaseDir, manifest: meta.manifest, previous: null, kind: 'rollback' };
+    for (const agent of this.agents) {
+      const outcome = results.find((r) => r.host === agent.host);
+      if (outcome?.result.status !== 'succeeded') continue;
+      const { result } = await this.activateOn(agent, back, d);
+      d.hosts.push({ host: agent.host, status: result.status, path: result.path, reverted: true, ...(result.reason ? { reason: result.reason } : {}) });
+      d.workers.push(...result.workers);
+    }
+  }
+
+  private async prune(app: string): Promise<void> {
+    try {
+      const removed = await this.store.prune(app, this.keep);
+      for (const version of removed) {
+        this.log.info({ app, version }, 'release pruned');
+        await this.audit.append({ who: 'retention', what: 'prune', app, version, outcome: 'removed' });
+      }
+    } catch (err) {
+      this.log.warn({ app, err }, 'pruning releases failed');
+    }
+  }
+
+  private emit(type: 'queued' | 'started' | 'agent' | 'finished', d: Deployment, agent?: Parameters<EventBus['publish']>[2]): void {
+    this.bus.publish(type, { ...d }, agent);
+    this.log.info({ app: d.app, version: d.version, deploymentId: d.id, event: type, status: d.status, ...(agent ? { message: agent.message } : {}) }, `deployment ${type}`);
+  }
+
+  private async save(d: Deployment): Promise<void> {
+    await writeJsonAtomic(path.join(this.dir, `${d.id}.json`), d);
+  }
+}
+
+/**
+ * `rollback` without `to`: the newest release created before the current one that is not marked
+ * bad. Naming a bad release with `to` is allowed (the operator decided).
+ */
+export async function rollbackTarget(store: ReleaseStore, app: string, to?: string): Promise<string> {
+  if (to !== undefined) return (await store.require(app, to)).version;
+  const { current } = await store.pointers(app);
+  const releases = await store.list(app);
+  if (releases.length === 0) throw new DeployError('DEPLOY_ERR_APP_NOT_FOUND', app);
+  const index = releases.findIndex((r) => r.version === current);
+  const older = index === -1 ? [] : releases.slice(index + 1);
+  const target = older.find((r) => !r.bad);
+  if (!target) throw new DeployError('DEPLOY_ERR_NO_ROLLBACK_TARGET', app);
+  return target.version;
+}

@@ -1,0 +1,78 @@
+/**
+ * Every error the deploy service answers with, by stable code (STYLE.md: fastify's FST_ERR_* pattern).
+ * A code is never reused once published; tests assert `code` and `statusCode`, not the message.
+ * Every error response is `{ statusCode, code, message }` (build-server.ts's error handler).
+ */
+export const DeployErrorCodes = {
+  // Authentication and scope
+  DEPLOY_ERR_UNAUTHORIZED: [401, 'a valid bearer token is required'],
+  DEPLOY_ERR_FORBIDDEN: [403, 'the token does not cover this app or action'],
+  // Requests the route schemas or the router refuse
+  DEPLOY_ERR_VALIDATION: [400, 'the request is invalid'],
+  DEPLOY_ERR_INVALID_APP: [400, 'app names match ^[a-z0-9][a-z0-9-]{0,62}$'],
+  DEPLOY_ERR_INVALID_VERSION: [400, 'versions match ^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$'],
+  DEPLOY_ERR_INVALID_JSON: [400, 'the request body is not valid JSON'],
+  DEPLOY_ERR_UNSUPPORTED_MEDIA_TYPE: [415, 'bundles are sent as application/gzip or application/octet-stream'],
+  DEPLOY_ERR_BODY_TOO_LARGE: [413, 'the request body is too large'],
+  DEPLOY_ERR_ROUTE_NOT_FOUND: [404, 'no such endpoint'],
+  DEPLOY_ERR_APP_NOT_FOUND: [404, 'no such app'],
+  DEPLOY_ERR_RELEASE_NOT_FOUND: [404, 'no such release'],
+  DEPLOY_ERR_DEPLOYMENT_NOT_FOUND: [404, 'no such deployment'],
+  // The upload itself
+  DEPLOY_ERR_EMPTY_BUNDLE: [400, 'the request has no body'],
+  DEPLOY_ERR_BUNDLE_TOO_LARGE: [413, 'the bundle is larger than maxBundleBytes'],
+  DEPLOY_ERR_SHA256_MISMATCH: [400, 'the bundle does not match X-Bundle-Sha256'],
+  DEPLOY_ERR_UPLOAD_ABORTED: [400, 'the client aborted the upload'],
+  DEPLOY_ERR_UPLOAD_TIMEOUT: [408, 'the upload stalled'],
+  DEPLOY_ERR_VERSION_CONFLICT: [409, 'this version was already uploaded with other bytes'],
+  // The archive (checked before anything becomes visible)
+  DEPLOY_ERR_NOT_GZIP: [422, 'the bundle is not gzip data'],
+  DEPLOY_ERR_BAD_ARCHIVE: [422, 'the bundle is not a readable tar archive'],
+  DEPLOY_ERR_UNSAFE_PATH: [422, 'an entry path is absolute or contains ..'],
+  DEPLOY_ERR_LINK_ESCAPE: [422, 'a link points outside the release'],
+  DEPLOY_ERR_ENTRY_TYPE: [422, 'only files, directories and links inside the release are allowed'],
+  DEPLOY_ERR_TOO_MANY_FILES: [422, 'the bundle has more entries than maxFiles'],
+  DEPLOY_ERR_TOO_DEEP: [422, 'the bundle nests deeper than maxDepth'],
+  DEPLOY_ERR_UNPACKED_TOO_LARGE: [413, 'the bundle unpacks to more than maxUnpackedBytes'],
+  DEPLOY_ERR_EXTRACT_TIMEOUT: [422, 'unpacking the bundle took longer than its deadline'],
+  DEPLOY_ERR_RESERVED_PATH: [422, 'the bundle contains a top-level .hotdeploy/, which hotdeploy reserves'],
+  // The app's manifest (agent/manifest.ts HOT_ERR_* codes)
+  DEPLOY_ERR_MANIFEST: [422, 'package.json is missing or is not valid JSON'],
+  DEPLOY_ERR_SETTINGS: [422, 'the hotdeploy settings are invalid'],
+  DEPLOY_ERR_ENTRY: [422, 'the entry module does not exist inside the release'],
+  // Deployments
+  DEPLOY_ERR_NO_ROLLBACK_TARGET: [409, 'there is no earlier good release to roll back to'],
+  DEPLOY_ERR_SHUTTING_DOWN: [503, 'the server is shutting down'],
+  // Faults
+  DEPLOY_ERR_STORAGE: [500, 'the release store could not write to disk'],
+  DEPLOY_ERR_INTERNAL: [500, 'internal error'],
+} as const satisfies Record<string, readonly [number, string]>;
+
+export type DeployErrorCode = keyof typeof DeployErrorCodes;
+
+export class DeployError extends Error {
+  readonly code: DeployErrorCode;
+  readonly statusCode: number;
+
+  constructor(code: DeployErrorCode, detail?: string, options?: { cause?: unknown }) {
+    const [statusCode, message] = DeployErrorCodes[code];
+    super(detail ? `${message}: ${detail}` : message, options);
+    this.name = 'DeployError';
+    this.code = code;
+    this.statusCode = statusCode;
+  }
+}
+
+/** By code, not instanceof (STYLE.md: the same library can be loaded twice). */
+export function isDeployError(err: unknown, code?: DeployErrorCode): err is DeployError {
+  if (typeof err !== 'object' || err === null) return false;
+  const c = (err as { code?: unknown }).code;
+  return typeof c === 'string' && c in DeployErrorCodes && (code === undefined || c === code);
+}
+
+/** The body of every error response. */
+export interface ErrorBody {
+  statusCode: number;
+  code: string;
+  message: string;
+}

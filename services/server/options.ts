@@ -1,0 +1,81 @@
+import path from 'node:path';
+import type { FastifyServerOptions } from 'fastify';
+import type { HostAgent } from '../../agent/messages.js';
+
+export type TokenAction = 'push' | 'activate' | 'read' | 'agent';
+
+/** A bearer token as configured: `apps` omitted (or `['*']`) covers every app, `actions` omitted all. */
+export interface TokenConfig {
+  name: string;
+  token: string;
+  apps?: string[];
+  actions?: TokenAction[];
+}
+
+export interface ServerOptions {
+  dataDir: string;
+  /** Default 7070; 0 picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** false: no in-process PM2 agent (startServer only). */
+  localAgent?: boolean;
+  /** Without tokens the ones stored in `<dataDir>/tokens.json` are used (startServer creates an admin one). */
+  tokens?: TokenConfig[];
+  /** Releases kept per app (default 10); the current and previous ones are never pruned. */
+  keep?: number;
+  maxBundleBytes?: number;
+  maxUnpackedBytes?: number;
+  maxFiles?: number;
+  /** Folder depth limit, at most 64 (DESIGN.md "Facts measured": deep nesting is a DoS). */
+  maxDepth?: number;
+  /** Deadline for unpacking one bundle (ms). */
+  extractTimeoutMs?: number;
+  /** An upload that sends nothing for this long is answered 408 and cut (ms). */
+  uploadIdleTimeoutMs?: number;
+  /** Host agents the deployments fan out to (agent/messages.ts `HostAgent`). */
+  agents?: HostAgent[];
+  /** fastify's logger option; tests pass false. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+export interface Limits {
+  maxBundleBytes: number;
+  maxUnpackedBytes: number;
+  maxFiles: number;
+  maxDepth: number;
+  extractTimeoutMs: number;
+  uploadIdleTimeoutMs: number;
+}
+
+export interface ResolvedOptions extends Limits {
+  dataDir: string;
+  keep: number;
+  agents: HostAgent[];
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxBundleBytes: 200 * 1024 * 1024,
+  maxUnpackedBytes: 1024 * 1024 * 1024,
+  maxFiles: 50_000,
+  maxDepth: 64,
+  extractTimeoutMs: 120_000,
+  uploadIdleTimeoutMs: 30_000,
+};
+
+export function resolveOptions(options: ServerOptions): ResolvedOptions {
+  const keep = options.keep ?? 10;
+  if (!Number.isInteger(keep) || keep < 1) throw new TypeError('keep must be an integer of at least 1');
+  const maxDepth = Math.min(options.maxDepth ?? DEFAULT_LIMITS.maxDepth, 64);
+  return {
+    dataDir: path.resolve(options.dataDir),
+    keep,
+    agents: options.agents ?? [],
+    maxBundleBytes: options.maxBundleBytes ?? DEFAULT_LIMITS.maxBundleBytes,
+    maxUnpackedBytes: options.maxUnpackedBytes ?? DEFAULT_LIMITS.maxUnpackedBytes,
+    maxFiles: options.maxFiles ?? DEFAULT_LIMITS.maxFiles,
+    maxDepth,
+    extractTimeoutMs: options.extractTimeoutMs ?? DEFAULT_LIMITS.extractTimeoutMs,
+    uploadIdleTimeoutMs: options.uploadIdleTimeoutMs ?? DEFAULT_LIMITS.uploadIdleTimeoutMs,
+  };
+}

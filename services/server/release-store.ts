@@ -1,0 +1,277 @@
+import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { readManifest } from '../../agent/manifest.js';
+import type { AppManifest } from '../../agent/messages.js';
+import { DeployError, isDeployError, type DeployErrorCode } from './errors.js';
+import { extractBundle } from './extract.js';
+import { hashTree, writeFileHashes } from './file-hashes.js';
+import { isErrno, readJsonFile, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
+import { KeyedQueue } from './keyed-queue.js';
+import type { Limits } from './options.js';
+import { receiveBundle } from './upload.js';
+
+/** `<dataDir>/apps/<app>/meta/<version>.json`: a release exists exactly when this file does. */
+export interface ReleaseMeta {
+  app: string;
+  version: string;
+  sha256: string;
+  /** Size of the uploaded .tgz. */
+  bundleBytes: number;
+  /** Regular files and their unpacked bytes. */
+  files: number;
+  bytes: number;
+  createdAt: string;
+  /** The token's name. */
+  createdBy: string;
+  /** Set when a deployment of it was rolled back (a host agent found it does not come up). */
+  bad: boolean;
+  badReason?: string;
+  manifest: AppManifest;
+}
+
+/** `<dataDir>/apps/<app>/pointers.json`, switched atomically (write temp + rename). */
+export interface Pointers {
+  current: string | null;
+  previous: string | null;
+  updatedAt: string | null;
+}
+
+export interface IngestResult {
+  release: ReleaseMeta;
+  /** false: the same version with the same bytes was already stored (idempotent upload). */
+  created: boolean;
+}
+
+const HOT_TO_DEPLOY: Record<string, DeployErrorCode> = {
+  HOT_ERR_MANIFEST: 'DEPLOY_ERR_MANIFEST',
+  HOT_ERR_SETTINGS: 'DEPLOY_ERR_SETTINGS',
+  HOT_ERR_ENTRY: 'DEPLOY_ERR_ENTRY',
+};
+
+/**
+ * The data directory's releases. A release is unpacked into `<dataDir>/tmp/` (same filesystem),
+ * checked (limits, links, manifest), hashed, and only then renamed into `releases/<version>/`,
+ * followed by its metadata file; so nothing half-unpacked is ever visible.
+ */
+export class ReleaseStore {
+  readonly appsDir: string;
+  readonly tmpDir: string;
+  private readonly lock = new KeyedQueue();
+
+  constructor(readonly dataDir: string, private readonly limits: Limits) {
+    this.appsDir = path.join(dataDir, 'apps');
+    this.tmpDir = path.join(dataDir, 'tmp');
+  }
+
+  appDir(app: string): string {
+    return path.join(this.appsDir, app);
+  }
+
+  releaseDir(app: string, version: string): string {
+    return path.join(this.appDir(app), 'releases', version);
+  }
+
+  bundleFile(app: string, sha256: string): string {
+    return path.join(this.appDir(app), 'bundles', `${sha256}.tgz`);
+  }
+
+  private metaFile(app: string, version: string): string {
+    return path.join(this.appDir(app), 'meta', `${version}.json`);
+  }
+
+  /** Serialises changes to one app's metadata and pointers. */
+  withAppLock<T>(app: string, job: () => Promise<T>): Promise<T> {
+    return this.lock.run(app, job);
+  }
+
+  /** Receives, checks and stores one upload; throws a DeployError and leaves nothing behind on failure. */
+  async ingest(app: string, version: string, body: Readable, opts: { expectedSha256?: string; by: string }): Promise<IngestResult> {
+    await mkdir(this.tmpDir, { recursive: true });
+    const staging = await mkdtemp(path.join(this.tmpDir, `${app}-${version}-`));
+    try {
+      const bundle = path.join(staging, 'bundle.tgz');
+      const received = await receiveBundle(body, bundle, {
+        maxBytes: this.limits.maxBundleBytes,
+        idleTimeoutMs: this.limits.uploadIdleTimeoutMs,
+        expectedSha256: opts.expectedSha256,
+      });
+      const known = await this.checkExisting(app, version, received.sha256);
+      if (known) return { release: known, created: false };
+
+      const { root } = await extractBundle(bundle, path.join(staging, 'raw'), this.limits);
+      const tree = await hashTree(root);
+      const manifest = await readManifest(root).catch((err: unknown) => {
+        const code = HOT_TO_DEPLOY[(err as { code?: string }).code ?? ''];
+        throw code ? new DeployError(code, (err as Error).message, { cause: err }) : err;
+      });
+      await writeFileHashes(root, tree.manifest);
+      const meta: ReleaseMeta = {
+        app, version, sha256: received.sha256, bundleBytes: received.bytes, files: tree.files, bytes: tree.bytes,
+        createdAt: monotonicNow(), createdBy: opts.by, bad: false, manifest,
+      };
+      return await this.withAppLock(app, () => this.commit(meta, bundle, root));
+    } catch (err) {
+      throw asStorageError(err);
+    } finally {
+      await rm(staging, { recursive: true, force: true, maxRetries: 3 });
+    }
+  }
+
+  /** The stored release when the same bytes came before; 409 when other bytes did. */
+  private async checkExisting(app: string, version: string, sha256: string): Promise<ReleaseMeta | undefined> {
+    const existing = await this.get(app, version);
+    if (existing === undefined) return undefined;
+    if (existing.sha256 !== sha256) {
+      throw new DeployError('DEPLOY_ERR_VERSION_CONFLICT', `${app}@${version} is ${existing.sha256}`);
+    }
+    return existing;
+  }
+
+  private async commit(meta: ReleaseMeta, bundle: string, root: string): Promise<IngestResult> {
+    // Another upload of the same version may have committed while this one was unpacking.
+    const known = await this.checkExisting(meta.app, meta.version, meta.sha256);
+    if (known) return { release: known, created: false };
+    const appDir = this.appDir(meta.app);
+    await Promise.all(['releases', 'meta', 'bundles'].map((d) => mkdir(path.join(appDir, d), { recursive: true })));
+    const keptBundle = this.bundleFile(meta.app, meta.sha256);
+    if (!(await exists(keptBundle))) await rename(bundle, keptBundle);
+    const target = this.releaseDir(meta.app, meta.version);
+    await rename(root, target);
+    try {
+      await writeJsonAtomic(this.metaFile(meta.app, meta.version), meta);
+    } catch (err) {
+      await rm(target, { recursive: true, force: true });
+      throw err;
+    }
+    return { release: meta, created: true };
+  }
+
+  async get(app: string, version: string): Promise<ReleaseMeta | undefined> {
+    return readJsonFile<ReleaseMeta>(this.metaFile(app, version));
+  }
+
+  async require(app: string, version: string): Promise<ReleaseMeta> {
+    const meta = await this.get(app, version);
+    if (meta === undefined) throw new DeployError('DEPLOY_ERR_RELEASE_NOT_FOUND', `${app}@${version}`);
+    return meta;
+  }
+
+  /** Newest first. */
+  async list(app: string): Promise<ReleaseMeta[]> {
+    const names = await readdirOrEmpty(path.join(this.appDir(app), 'meta'));
+    const metas = await Promise.all(names.filter((n) => n.endsWith('.json')).map((n) => this.get(app, n.slice(0, -5))));
+    return metas.filter((m): m is ReleaseMeta => m !== undefined).sort(newestFirst);
+  }
+
+  /** Apps with at least one release, sorted by name. */
+  async apps(): Promise<string[]> {
+    const names = await readdirOrEmpty(this.appsDir);
+    const withReleases = await Promise.all(names.map(async (n) => ((await this.list(n)).length > 0 ? n : undefined)));
+    return withReleases.filter((n): n is string => n !== undefined).sort();
+  }
+
+  async pointers(app: string): Promise<Pointers> {
+    return (await readJsonFile<Pointers>(path.join(this.appDir(app), 'pointers.json'))) ?? { current: null, previous: null, updatedAt: null };
+  }
+
+  /** Call inside withAppLock. */
+  async setPointers(app: string, current: string | null, previous: string | null): Promise<Pointers> {
+    const pointers: Pointers = { current, previous, updatedAt: new Date().toISOString() };
+    await writeJsonAtomic(path.join(this.appDir(app), 'pointers.json'), pointers);
+    await this.linkCurrent(app, current);
+    return pointers;
+  }
+
+  /** `apps/<app>/current` → `releases/<version>`, for operators; pointers.json is the source of truth. */
+  private async linkCurrent(app: string, current: string | null): Promise<void> {
+    const link = path.join(this.appDir(app), 'current');
+    if (current === null) await rm(link, { force: true });
+    else await swapSymlink(link, path.join('releases', current));
+  }
+
+  async markBad(app: string, version: string, reason: string): Promise<void> {
+    await this.withAppLock(app, async () => {
+      const meta = await this.get(app, version);
+      if (meta === undefined) return;
+      await writeJsonAtomic(this.metaFile(app, version), { ...meta, bad: true, badReason: reason });
+    });
+  }
+
+  /** Keeps the newest `keep` releases plus the current and previous ones; returns the versions removed. */
+  async prune(app: string, keep: number): Promise<string[]> {
+    return this.withAppLock(app, async () => {
+      const { current, previous } = await this.pointers(app);
+      const releases = await this.list(app);
+      const doomed = releases.slice(keep).filter((r) => r.version !== current && r.version !== previous);
+      const kept = releases.filter((r) => !doomed.includes(r));
+      for (const release of doomed) {
+        // Metadata first: once it is gone the release is invisible, and a crash leaves only an orphan
+        // folder that start-up recovery removes.
+        await rm(this.metaFile(app, release.version), { force: true });
+        await rm(this.releaseDir(app, release.version), { recursive: true, force: true });
+        if (!kept.some((k) => k.sha256 === release.sha256)) await rm(this.bundleFile(app, release.sha256), { force: true });
+      }
+      return doomed.map((r) => r.version);
+    });
+  }
+
+  /** Start-up: temp leftovers removed, half-committed releases removed, the current link rebuilt. */
+  async recover(): Promise<void> {
+    await rm(this.tmpDir, { recursive: true, force: true, maxRetries: 3 });
+    await mkdir(this.tmpDir, { recursive: true });
+    await mkdir(this.appsDir, { recursive: true });
+    for (const app of await readdirOrEmpty(this.appsDir)) await this.recoverApp(app);
+  }
+
+  private async recoverApp(app: string): Promise<void> {
+    const appDir = this.appDir(app);
+    const metas = new Set((await readdirOrEmpty(path.join(appDir, 'meta'))).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
+    const dirs = new Set(await readdirOrEmpty(path.join(appDir, 'releases')));
+    for (const dir of dirs) if (!metas.has(dir)) await rm(path.join(appDir, 'releases', dir), { recursive: true, force: true });
+    for (const meta of metas) if (!dirs.has(meta)) await rm(this.metaFile(app, meta), { force: true });
+    for (const sub of ['', 'meta']) {
+      for (const name of await readdirOrEmpty(path.join(appDir, sub))) {
+        if (name.endsWith('.tmp')) await rm(path.join(appDir, sub, name), { force: true });
+      }
+    }
+    const pointers = await this.pointers(app);
+    const live = (v: string | null) => (v !== null && metas.has(v) && dirs.has(v) ? v : null);
+    if (pointers.updatedAt !== null) await this.setPointers(app, live(pointers.current), live(pointers.previous));
+  }
+}
+
+let lastCreated = 0;
+
+/** Release order is creation order: two uploads in the same millisecond still get distinct times. */
+function monotonicNow(): string {
+  lastCreated = Math.max(Date.now(), lastCreated + 1);
+  return new Date(lastCreated).toISOString();
+}
+
+function newestFirst(a: ReleaseMeta, b: ReleaseMeta): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;
+  return a.version < b.version ? 1 : -1;
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw err;
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(() => true, () => false);
+}
+
+/** Anything that is not already a DeployError is a disk fault while storing (ENOSPC, EIO, ...). */
+function asStorageError(err: unknown): unknown {
+  if (isDeployError(err)) return err;
+  if (typeof (err as NodeJS.ErrnoException)?.syscall === 'string') {
+    return new DeployError('DEPLOY_ERR_STORAGE', (err as Error).message, { cause: err });
+  }
+  return err;
+}

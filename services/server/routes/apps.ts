@@ -1,0 +1,69 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { WorkerState } from '../../../agent/messages.js';
+import { coversApp } from '../auth.js';
+import type { ServiceContext } from '../context.js';
+import { rollbackTarget, type Deployment, type DeploymentKind } from '../deployments.js';
+import { DeployError } from '../errors.js';
+import { appParams, VERSION_PATTERN, waitQuery, type AppParams, type WaitQuery } from '../schemas.js';
+
+export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  app.get('/v1/apps', { config: { action: 'read' } }, async (request) => {
+    const names = (await ctx.store.apps()).filter((n) => request.principal !== null && coversApp(request.principal, n));
+    const apps = await Promise.all(names.map(async (name) => {
+      const [pointers, releases] = await Promise.all([ctx.store.pointers(name), ctx.store.list(name)]);
+      return { name, current: pointers.current, previous: pointers.previous, releases: releases.length, updatedAt: pointers.updatedAt };
+    }));
+    return { apps };
+  });
+
+  app.get<{ Params: AppParams }>('/v1/apps/:app', { config: { action: 'read' }, schema: { params: appParams } }, async (request) => {
+    const { app: name } = request.params;
+    const [pointers, releases] = await Promise.all([ctx.store.pointers(name), ctx.store.list(name)]);
+    if (releases.length === 0) throw new DeployError('DEPLOY_ERR_APP_NOT_FOUND', name);
+    return { name, current: pointers.current, previous: pointers.previous, updatedAt: pointers.updatedAt, releases, workers: await workersOf(ctx, name) };
+  });
+
+  app.post<{ Params: AppParams; Querystring: WaitQuery; Body: { version: string } }>('/v1/apps/:app/activate', {
+    config: { action: 'activate' },
+    schema: {
+      params: appParams,
+      querystring: waitQuery,
+      body: { type: 'object', required: ['version'], properties: { version: { type: 'string', pattern: VERSION_PATTERN } } },
+    },
+  }, async (request, reply) => {
+    const { app: name } = request.params;
+    const release = await ctx.store.require(name, request.body.version);
+    return activate(ctx, request.principal?.name ?? 'unknown', name, release.version, 'activate', request.query.wait, reply);
+  });
+
+  app.post<{ Params: AppParams; Querystring: WaitQuery; Body: { to?: string } | undefined }>('/v1/apps/:app/rollback', {
+    config: { action: 'activate' },
+    schema: {
+      params: appParams,
+      querystring: waitQuery,
+      body: { type: ['object', 'null'], properties: { to: { type: 'string', pattern: VERSION_PATTERN } } },
+    },
+  }, async (request, reply) => {
+    const { app: name } = request.params;
+    const version = await rollbackTarget(ctx.store, name, request.body?.to ?? undefined);
+    return activate(ctx, request.principal?.name ?? 'unknown', name, version, 'rollback', request.query.wait, reply);
+  });
+}
+
+/** Activating the version that is already current is a no-op answered 200 with `deployment: null`. */
+async function activate(ctx: ServiceContext, by: string, app: string, version: string, kind: DeploymentKind, wait: boolean,
+  reply: FastifyReply): Promise<unknown> {
+  const release = await ctx.store.require(app, version);
+  const { current } = await ctx.store.pointers(app);
+  if (current === version) return reply.status(200).send({ release, deployment: null, message: `${app}@${version} is already current` });
+  const { deployment, done } = await ctx.deployments.enqueue(app, version, kind, by);
+  if (!wait) return reply.status(202).send({ release, deployment });
+  const finished: Deployment = await done;
+  return reply.status(200).send({ release, deployment: finished });
+}
+
+/** Workers as the host agents see them; an agent that cannot answer is left out (and logged). */
+export async function workersOf(ctx: ServiceContext, app: string): Promise<WorkerState[]> {
+  const lists = await Promise.all(ctx.options.agents.map((agent) => agent.workers(app).catch(() => [] as WorkerState[])));
+  return lists.flat();
+}

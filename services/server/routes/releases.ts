@@ -1,0 +1,94 @@
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import type { ServiceContext } from '../context.js';
+import type { Deployment } from '../deployments.js';
+import { DeployError, isDeployError } from '../errors.js';
+import { RESERVED_DIR } from '../file-hashes.js';
+import { readJsonFile } from '../fs-atomic.js';
+import { appParams, releaseParams, type AppParams, type ReleaseParams } from '../schemas.js';
+
+interface UploadQuery { activate: boolean; wait: boolean }
+
+/** Bundles arrive as a raw stream, never buffered whole (fastify's bodyLimit does not apply to it). */
+export const BUNDLE_CONTENT_TYPES = ['application/gzip', 'application/x-gzip', 'application/octet-stream'];
+
+export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  app.addContentTypeParser(BUNDLE_CONTENT_TYPES, (_request, payload, done) => done(null, payload));
+
+  app.put<{ Params: ReleaseParams; Querystring: UploadQuery; Headers: { 'x-bundle-sha256'?: string } }>(
+    '/v1/apps/:app/releases/:version',
+    {
+      config: { action: 'push' },
+      schema: {
+        params: releaseParams,
+        querystring: {
+          type: 'object',
+          properties: { activate: { type: 'boolean', default: true }, wait: { type: 'boolean', default: true } },
+        },
+        headers: { type: 'object', properties: { 'x-bundle-sha256': { type: 'string', pattern: '^[A-Fa-f0-9]{64}$' } } },
+      },
+    },
+    async (request, reply) => {
+      const { app: name, version } = request.params;
+      const by = request.principal?.name ?? 'unknown';
+      const declared = Number(request.headers['content-length'] ?? 0);
+      const body = request.body as Readable | undefined;
+      try {
+        if (declared > ctx.options.maxBundleBytes) throw new DeployError('DEPLOY_ERR_BUNDLE_TOO_LARGE', `Content-Length ${declared}`);
+        if (body === undefined) throw new DeployError('DEPLOY_ERR_EMPTY_BUNDLE');
+        const expectedSha256 = request.headers['x-bundle-sha256']?.toLowerCase();
+        const { release, created } = await ctx.store.ingest(name, version, body, { expectedSha256, by });
+        await ctx.audit.append({ who: by, what: 'upload', app: name, version, sha256: release.sha256, outcome: created ? 'created' : 'exists' });
+        request.log.info({ app: name, version, sha256: release.sha256, created }, created ? 'release stored' : 'release already stored');
+
+        let deployment: Deployment | null = null;
+        let done: Promise<Deployment> | undefined;
+        const { current } = await ctx.store.pointers(name);
+        // Idempotent upload: the same bytes again only deploy when that version is not already current.
+        if (request.query.activate && (created || current !== version)) {
+          ({ deployment, done } = await ctx.deployments.enqueue(name, version, 'push', by));
+        } else if (created) {
+          ctx.deployments.schedulePrune(name);
+        }
+        if (done && request.query.wait) deployment = await done;
+        const status = done && !request.query.wait ? 202 : created ? 201 : 200;
+        return reply.status(status).send({ release, created, deployment });
+      } catch (err) {
+        await ctx.audit.append({ who: by, what: 'upload', app: name, version, outcome: 'rejected', code: isDeployError(err) ? err.code : 'DEPLOY_ERR_INTERNAL' })
+          .catch(() => undefined);
+        throw err;
+      }
+    },
+  );
+
+  app.get<{ Params: AppParams }>('/v1/apps/:app/releases', { config: { action: 'read' }, schema: { params: appParams } }, async (request) => {
+    const { app: name } = request.params;
+    const [releases, pointers] = await Promise.all([ctx.store.list(name), ctx.store.pointers(name)]);
+    if (releases.length === 0) throw new DeployError('DEPLOY_ERR_APP_NOT_FOUND', name);
+    return { app: name, current: pointers.current, previous: pointers.previous, releases };
+  });
+
+  app.get<{ Params: ReleaseParams }>('/v1/apps/:app/releases/:version', { config: { action: 'read' }, schema: { params: releaseParams } },
+    async (request) => ctx.store.require(request.params.app, request.params.version));
+
+  // The per-release file-hash manifest, for `hotdeploy plan` (which files a new bundle changes).
+  app.get<{ Params: ReleaseParams }>('/v1/apps/:app/releases/:version/files', { config: { action: 'read' }, schema: { params: releaseParams } },
+    async (request) => {
+      const { app: name, version } = request.params;
+      await ctx.store.require(name, version);
+      return readJsonFile(path.join(ctx.store.releaseDir(name, version), RESERVED_DIR, 'files.json'));
+    });
+
+  // Agents on other hosts download the original bundle (and check it by its sha256).
+  app.get<{ Params: ReleaseParams }>('/v1/apps/:app/releases/:version/bundle', { config: { action: 'agent' }, schema: { params: releaseParams } },
+    async (request, reply) => {
+      const release = await ctx.store.require(request.params.app, request.params.version);
+      return reply
+        .header('content-type', 'application/gzip')
+        .header('content-length', release.bundleBytes)
+        .header('x-bundle-sha256', release.sha256)
+        .send(createReadStream(ctx.store.bundleFile(release.app, release.sha256)));
+    });
+}

@@ -1,0 +1,25 @@
+/** Route schemas: input is validated at the edge, so handlers assume valid input (STYLE.md, fastify). */
+export const APP_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$';
+/** Semver (build metadata `+` included) or any name of letters, digits, `.`, `_`, `-`; never `.` or `..`. */
+export const VERSION_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$';
+
+export const appParams = {
+  type: 'object',
+  required: ['app'],
+  properties: { app: { type: 'string', pattern: APP_PATTERN } },
+} as const;
+
+export const releaseParams = {
+  type: 'object',
+  required: ['app', 'version'],
+  properties: { app: { type: 'string', pattern: APP_PATTERN }, version: { type: 'string', pattern: VERSION_PATTERN } },
+} as const;
+
+export const waitQuery = {
+  type: 'object',
+  properties: { wait: { type: 'boolean', default: true } },
+} as const;
+
+export interface AppParams { app: string }
+export interface ReleaseParams { app: string; version: string }
+export interface WaitQuery { wait: boolean }
