@@ -66,27 +66,42 @@ export class Client {
       headers['content-length'] = String(options.upload.size);
       headers['x-bundle-sha256'] = options.upload.sha256;
     }
-    const { statusCode, text } = await this.#send(method, url, headers, payload, options);
-    return { statusCode, body: parseBody<T>(statusCode, text, url) };
+    try {
+      const { statusCode, text } = await this.#send(method, url, headers, payload, options);
+      return { statusCode, body: parseBody<T>(statusCode, text, url) };
+    } catch (err) {
+      if (!options.upload || !isUploadCut(err)) throw err;
+      // The server refused the upload early (401, 403, 413, ...) and closed the connection while
+      // the body was still flowing: the TCP reset that follows can drop its answer before Node reads
+      // it. Those refusals depend on the headers alone, so ask again with the headers only.
+      const answer = await this.#send(method, url, headers, undefined, { probe: true }).catch(() => undefined);
+      if (answer && answer.statusCode >= 400) parseBody(answer.statusCode, answer.text, url);
+      throw new CliError('CLI_ERR_UPLOAD_CUT', `${this.server.origin} closed the connection during the upload`, { cause: err });
+    }
   }
 
   #send(method: string, url: URL, headers: Record<string, string>, payload: string | undefined,
-    options: RequestOptions): Promise<{ statusCode: number; text: string }> {
+    options: RequestOptions & { probe?: boolean }): Promise<{ statusCode: number; text: string }> {
     const transport = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       let answered = false;
+      let connected = false;
       const req = transport.request(url, { method, headers });
       const connectTimer = setTimeout(() => req.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })),
         CONNECT_TIMEOUT_MS);
       req.on('socket', (socket) => {
-        if (!socket.connecting) clearTimeout(connectTimer);
-        else socket.once('connect', () => clearTimeout(connectTimer));
+        const onConnect = () => {
+          connected = true;
+          clearTimeout(connectTimer);
+        };
+        if (!socket.connecting) onConnect();
+        else socket.once('connect', onConnect);
       });
       req.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(connectTimer);
-        // A server that refuses an upload early (413, 401) may close while the body is still
-        // flowing: the answer already read wins over the EPIPE / ECONNRESET that follows it.
-        if (!answered) reject(unreachable(this.server, err));
+        // An answer already read wins over the EPIPE / ECONNRESET of a server closing after it.
+        if (answered) return;
+        reject(connected && options.upload ? Object.assign(err, { uploadCut: true }) : unreachable(this.server, err));
       });
       req.on('response', (res) => {
         answered = true;
@@ -96,9 +111,26 @@ export class Client {
         res.on('error', (err) => reject(unreachable(this.server, err)));
       });
       if (options.upload) pipeUpload(req, options.upload, options.onProgress, () => answered);
+      else if (options.probe) probe(req, () => answered);
       else req.end(payload);
     });
   }
+}
+
+/** How long a headers-only probe waits for the early refusal before giving up on it. */
+const PROBE_TIMEOUT_MS = 5_000;
+
+/** Sends the headers and no body: a server that refuses on headers answers; otherwise give up. */
+function probe(req: http.ClientRequest, answered: () => boolean): void {
+  req.flushHeaders();
+  const timer = setTimeout(() => {
+    if (!answered()) req.destroy(Object.assign(new Error('no early answer'), { code: 'ECONNRESET' }));
+  }, PROBE_TIMEOUT_MS);
+  req.on('close', () => clearTimeout(timer));
+}
+
+function isUploadCut(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { uploadCut?: boolean }).uploadCut === true;
 }
 
 /** Streams the bundle file into the request, counting bytes; never holds the whole bundle in memory. */

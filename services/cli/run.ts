@@ -6,6 +6,7 @@ import { activateCommand } from './commands/activate.js';
 import { pushCommand } from './commands/push.js';
 import { releasesCommand } from './commands/releases.js';
 import { rollbackCommand } from './commands/rollback.js';
+import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { CliError, describeError, ExitCode, type ExitCodeValue } from './errors.js';
 import { type Io, writeLine } from './output.js';
@@ -13,6 +14,7 @@ import { type Io, writeLine } from './output.js';
 // `agent` is absent on purpose: it arrives with the multi-host issue (issue 5: no pretending command).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command keeps its own precise args type
 const commands: Record<string, CliCommand<any>> = {
+  serve: serveCommand,
   push: pushCommand,
   rollback: rollbackCommand,
   activate: activateCommand,

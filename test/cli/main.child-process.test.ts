@@ -57,7 +57,7 @@ describe('hotdeploy as a child process against `hotdeploy serve`', () => {
     await writeFile(file, 'not gzip');
     const result = await runMain(['push', file, '--app', 'hello', '--version', '3'], env);
     expect(result.code).toBe(ExitCode.rejected);
-    expect(result.stderr).toMatch(/^error DEPLOY_ERR_NOT_GZIP \(HTTP 422\): .*\n$/);
+    expect(result.stderr).toMatch(/\nerror DEPLOY_ERR_NOT_GZIP \(HTTP 422\): [^\n]+\n$/);
     expect(result.stderr).not.toMatch(/\n\s+at /);
     const status = await runMain(['status', 'hello', '--json'], env);
     expect(JSON.parse(status.stdout)).toMatchObject({ current: '1.0.0' });

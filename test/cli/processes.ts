@@ -47,16 +47,23 @@ export function startServe(args: string[], env: NodeJS.ProcessEnv): ServeProcess
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+    resolve(code);
+    for (const listener of listeners) listener();
+  }));
   return {
     child,
     output: () => text,
     waitFor: (pattern, timeoutMs = 30_000) => new Promise((resolve, reject) => {
       const check = () => {
         const match = text.match(pattern);
-        if (!match) return;
-        cleanup();
-        resolve(match);
+        if (match) {
+          cleanup();
+          resolve(match);
+        } else if (child.exitCode !== null) {
+          cleanup();
+          reject(new Error(`serve exited ${child.exitCode} before ${pattern}; output:\n${text}`));
+        }
       };
       const timer = setTimeout(() => {
         cleanup();
