@@ -47,8 +47,8 @@ export function listOf<T>(body: unknown, key: string): T[] {
 
 export function renderApps(apps: AppView[]): string {
   if (apps.length === 0) return 'no apps yet: `hotdeploy push <dir> --app NAME` creates one';
-  return renderTable(['app', 'current', 'previous', 'releases', 'workers'], apps.map((a) => [
-    a.name, versionOf(a.current), versionOf(a.previous), releaseCount(a.releases), a.workers?.length ?? '-',
+  return renderTable(['app', 'current', 'previous', 'releases'], apps.map((a) => [
+    a.name, versionOf(a.current), versionOf(a.previous), releaseCount(a.releases),
   ]));
 }
 

@@ -31,7 +31,9 @@ export async function serve(options: ServeOptions, io: Io): Promise<RunningServe
     writeLine(io.out, `admin token (shown this once; only its hash is stored): ${running.adminToken}`);
     writeLine(io.out, `  export HOTDEPLOY_SERVER=${running.url} HOTDEPLOY_TOKEN=${running.adminToken}`);
   }
-  if (options.example) await pushExample(running, options.example, running.adminToken ?? options.token, io);
+  if (options.example) {
+    await pushExample(running, { dir: options.example, token: running.adminToken ?? options.token, served: options.localAgent }, io);
+  }
   return running;
 }
 
@@ -39,7 +41,9 @@ export async function serve(options: ServeOptions, io: Io): Promise<RunningServe
  * `npm start` / the README quick start: push the example app the first time only. A failure is
  * reported and the server keeps serving, since the service itself is fine.
  */
-async function pushExample(running: RunningServer, dir: string, token: string | undefined, io: Io): Promise<void> {
+async function pushExample(running: RunningServer, example: { dir: string; token: string | undefined; served: boolean },
+  io: Io): Promise<void> {
+  const { dir, token } = example;
   try {
     const app = await packageName(dir);
     if (!token) {
@@ -52,7 +56,8 @@ async function pushExample(running: RunningServer, dir: string, token: string | 
       await push(client, { source: dir, app }, io);
     }
     const port = await examplePort(dir);
-    writeLine(io.out, `example ${app} is deployed${port ? `: curl http://127.0.0.1:${port}/` : ''}`);
+    if (!example.served) writeLine(io.out, `example ${app} is current (--no-local-agent: no worker serves it here)`);
+    else writeLine(io.out, `example ${app} is deployed${port ? `: curl http://127.0.0.1:${port}/` : ''}`);
   } catch (err) {
     writeLine(io.err, `example not pushed: ${describeError(err).line}`);
   }
