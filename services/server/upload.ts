@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { DeployError, isDeployError } from './errors.js';
 
@@ -19,47 +18,80 @@ export interface ReceivedBundle {
 /**
  * Streams an upload to `file`, hashing and counting as it goes; never holds the body in memory.
  * fastify's bodyLimit does not apply to a raw stream parser, and its requestTimeout did not end a
- * stalled upload (DESIGN.md "Facts measured"), so both limits are enforced here.
+ * stalled upload (DESIGN.md "Facts measured"), so both limits are enforced here. On a refusal the
+ * body is only paused, never destroyed: destroying a request stream destroys its socket, and the
+ * client would never see the 413 / 408 (build-server.ts answers with `Connection: close`).
  */
-export async function receiveBundle(body: Readable, file: string, options: ReceiveOptions): Promise<ReceivedBundle> {
+export function receiveBundle(body: Readable, file: string, options: ReceiveOptions): Promise<ReceivedBundle> {
   const hash = createHash('sha256');
   const out = createWriteStream(file, { mode: 0o644 });
   let bytes = 0;
+  let ended = false;
+  let settled = false;
   let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => body.destroy(new DeployError('DEPLOY_ERR_UPLOAD_TIMEOUT', `nothing received for ${options.idleTimeoutMs} ms`)),
-      options.idleTimeoutMs);
-  };
-  try {
-    arm();
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+
+  return new Promise<ReceivedBundle>((resolve, reject) => {
+    const fail = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      body.off('data', onData);
+      body.pause();
+      // Wait for the write stream to let go of the file, so the caller can delete the staging dir.
+      out.once('close', () => reject(mapUploadError(err)));
+      out.destroy();
+    };
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(new DeployError('DEPLOY_ERR_UPLOAD_TIMEOUT', `nothing received for ${options.idleTimeoutMs} ms`)),
+        options.idleTimeoutMs);
+    };
+    const onData = (chunk: Buffer) => {
       arm();
       bytes += chunk.length;
-      if (bytes > options.maxBytes) throw new DeployError('DEPLOY_ERR_BUNDLE_TOO_LARGE', `more than ${options.maxBytes} bytes`);
+      if (bytes > options.maxBytes) return fail(new DeployError('DEPLOY_ERR_BUNDLE_TOO_LARGE', `more than ${options.maxBytes} bytes`));
       hash.update(chunk);
-      if (!out.write(chunk)) await once(out, 'drain');
-    }
-    out.end();
-    await once(out, 'close');
-  } catch (err) {
-    out.destroy();
-    throw mapUploadError(err);
-  } finally {
-    clearTimeout(timer);
-  }
-  if (bytes === 0) throw new DeployError('DEPLOY_ERR_EMPTY_BUNDLE');
-  const sha256 = hash.digest('hex');
-  if (options.expectedSha256 !== undefined && options.expectedSha256 !== sha256) {
-    throw new DeployError('DEPLOY_ERR_SHA256_MISMATCH', `received ${sha256}`);
-  }
-  return { sha256, bytes };
+      if (!out.write(chunk)) {
+        // Our own backpressure is not the client stalling.
+        clearTimeout(timer);
+        body.pause();
+        out.once('drain', () => {
+          if (settled) return;
+          arm();
+          body.resume();
+        });
+      }
+    };
+    body.on('data', onData);
+    body.once('end', () => {
+      ended = true;
+      clearTimeout(timer);
+      out.end();
+    });
+    // A client abort rejects the stream with ECONNRESET (DESIGN.md "Facts measured"), or just closes it.
+    body.once('error', fail);
+    body.once('close', () => {
+      if (!ended) fail(new DeployError('DEPLOY_ERR_UPLOAD_ABORTED', 'the connection closed before the body ended'));
+    });
+    out.once('error', fail);
+    out.once('finish', () => {
+      if (settled) return;
+      settled = true;
+      if (bytes === 0) return reject(new DeployError('DEPLOY_ERR_EMPTY_BUNDLE'));
+      const sha256 = hash.digest('hex');
+      if (options.expectedSha256 !== undefined && options.expectedSha256 !== sha256) {
+        return reject(new DeployError('DEPLOY_ERR_SHA256_MISMATCH', `received ${sha256}`));
+      }
+      resolve({ sha256, bytes });
+    });
+    arm();
+    body.resume();
+  });
 }
 
 function mapUploadError(err: unknown): DeployError {
   if (isDeployError(err)) return err;
   const e = err as NodeJS.ErrnoException;
-  // A client abort rejects the request stream with ECONNRESET / "aborted" (DESIGN.md "Facts measured").
   if (e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.message === 'aborted') {
     return new DeployError('DEPLOY_ERR_UPLOAD_ABORTED', e.message, { cause: err });
   }

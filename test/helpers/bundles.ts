@@ -66,8 +66,8 @@ export function rawTgz(entries: RawEntry[]): Buffer {
 }
 
 /** The files of `appFiles`, as raw entries, so hostile entries can be added beside a valid app. */
-export function rawApp(marker: string): RawEntry[] {
+export function rawApp(marker: string, prefix = ''): RawEntry[] {
   return Object.entries(appFiles(marker)).map(([p, content]) => ({
-    path: p, body: typeof content === 'string' ? content : JSON.stringify(content),
+    path: prefix + p, body: typeof content === 'string' ? content : JSON.stringify(content),
   }));
 }

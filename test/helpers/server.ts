@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
@@ -31,10 +31,10 @@ export interface TestServer {
 
 /** A real fastify instance (inject) over a fresh data directory. */
 export async function testServer(options: Partial<ServerOptions> = {}): Promise<TestServer> {
-  const { dir, cleanup } = await tempDir('hotdeploy-server-');
+  const { dir } = await tempDir('hotdeploy-server-');
   const app = buildServer({ dataDir: dir, tokens: TOKEN_CONFIG, logger: false, ...options });
   await app.ready();
-  return { app, dataDir: dir, close: async () => { await app.close(); await cleanup(); } };
+  return { app, dataDir: dir, close: async () => { await app.close(); await rm(dir, { recursive: true, force: true, maxRetries: 5 }); } };
 }
 
 export interface UploadOptions {
@@ -52,7 +52,8 @@ export function upload(app: FastifyInstance, name: string, version: string, body
 }
 
 /** Uploads and activates a valid release; returns the response body. */
-export async function deployVersion(app: FastifyInstance, name: string, version: string): Promise<Record<string, unknown>> {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
+export async function deployVersion(app: FastifyInstance, name: string, version: string): Promise<any> {
   const res = await upload(app, name, version, await makeBundle(appFiles(`${name}@${version}`)));
   expect(res.statusCode, res.body).toBe(201);
   return res.json();
@@ -102,4 +103,30 @@ export async function serverWithRelease(options: Partial<ServerOptions> = {}): P
   const server = await testServer(options);
   await deployVersion(server.app, 'demo', '1.0.0');
   return { server, before: await snapshotApp(server.dataDir, 'demo') };
+}
+
+/** A bad upload: the status and code it must get, and proof that nothing deployed changed. */
+export async function expectRejected(server: TestServer, before: Record<string, string>, res: LightMyRequestResponse,
+  statusCode: number, code: string): Promise<void> {
+  expect(res.statusCode, res.body).toBe(statusCode);
+  expect(res.json()).toEqual({ statusCode, code, message: expect.any(String) });
+  await expectUnchanged(server, 'demo', before, '1.0.0');
+}
+
+/** Polls `check` until it returns true, or fails after `timeoutMs` (no bare sleeps). */
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Bytes the staging directory holds: an upload has started when this is above zero. */
+export async function stagedBytes(dataDir: string): Promise<number> {
+  let total = 0;
+  for (const dir of await readdir(path.join(dataDir, 'tmp')).catch(() => [] as string[])) {
+    total += await lstat(path.join(dataDir, 'tmp', dir, 'bundle.tgz')).then((s) => s.size, () => 0);
+  }
+  return total;
 }

@@ -38,6 +38,10 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       try {
         if (declared > ctx.options.maxBundleBytes) throw new DeployError('DEPLOY_ERR_BUNDLE_TOO_LARGE', `Content-Length ${declared}`);
         if (body === undefined) throw new DeployError('DEPLOY_ERR_EMPTY_BUNDLE');
+        // fastify's own parsers (JSON, text) hand over a parsed value, not the stream.
+        if (typeof (body as Partial<Readable>).pipe !== 'function') {
+          throw new DeployError('DEPLOY_ERR_UNSUPPORTED_MEDIA_TYPE', String(request.headers['content-type']));
+        }
         const expectedSha256 = request.headers['x-bundle-sha256']?.toLowerCase();
         const { release, created } = await ctx.store.ingest(name, version, body, { expectedSha256, by });
         await ctx.audit.append({ who: by, what: 'upload', app: name, version, sha256: release.sha256, outcome: created ? 'created' : 'exists' });

@@ -1,0 +1,25 @@
+import { gzipSync } from 'node:zlib';
+import { afterEach, expect, it } from 'vitest';
+import { rawApp, rawTar } from '../helpers/bundles.js';
+import { expectRejected, serverWithRelease, upload, type TestServer } from '../helpers/server.js';
+
+let server: TestServer;
+afterEach(() => server.close());
+
+it('stops a small .tgz that unpacks past maxUnpackedBytes before writing it', async () => {
+  let before;
+  ({ server, before } = await serverWithRelease({ maxUnpackedBytes: 1024 * 1024 }));
+  // 64 MB of zeros in one entry: about 64 KB compressed.
+  const tar = rawTar([...rawApp('v2'), { path: 'zeros.bin', body: Buffer.alloc(64 * 1024 * 1024) }]);
+  const body = gzipSync(tar, { level: 9 });
+  expect(body.length).toBeLessThan(200_000);
+  await expectRejected(server, before, await upload(server.app, 'demo', '2.0.0', body), 413, 'DEPLOY_ERR_UNPACKED_TOO_LARGE');
+});
+
+it('counts the total, not each file', async () => {
+  let before;
+  ({ server, before } = await serverWithRelease({ maxUnpackedBytes: 100_000 }));
+  const files = Array.from({ length: 10 }, (_, i) => ({ path: `data/${i}.txt`, body: Buffer.alloc(20_000, 97) }));
+  const body = gzipSync(rawTar([...rawApp('v2'), ...files]));
+  await expectRejected(server, before, await upload(server.app, 'demo', '2.0.0', body), 413, 'DEPLOY_ERR_UNPACKED_TOO_LARGE');
+});
