@@ -19,12 +19,13 @@ module.exports = {
       max_restarts: 20,
       // Let an in-flight upload or deployment finish on `pm2 reload hotdeploy` (SIGINT, then SIGKILL).
       kill_timeout: 15000,
+      // The shell's HOTDEPLOY_* variables (or deploy/hotdeploy.env, sourced) win over these defaults.
       env: {
         NODE_ENV: 'production',
-        HOTDEPLOY_DATA_DIR: '/var/lib/hotdeploy',
-        HOTDEPLOY_HOST: '0.0.0.0',
-        HOTDEPLOY_PORT: '7070',
-        HOTDEPLOY_KEEP: '10',
+        HOTDEPLOY_DATA_DIR: process.env.HOTDEPLOY_DATA_DIR ?? '/var/lib/hotdeploy',
+        HOTDEPLOY_HOST: process.env.HOTDEPLOY_HOST ?? '0.0.0.0',
+        HOTDEPLOY_PORT: process.env.HOTDEPLOY_PORT ?? '7070',
+        HOTDEPLOY_KEEP: process.env.HOTDEPLOY_KEEP ?? '10',
       },
     },
   ],
