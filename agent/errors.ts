@@ -7,6 +7,14 @@ export const HotErrorCodes = {
   HOT_ERR_MANIFEST: 'package.json is missing or is not valid JSON',
   HOT_ERR_SETTINGS: 'the hotdeploy settings are invalid',
   HOT_ERR_ENTRY: 'the entry module does not exist inside the release',
+  HOT_ERR_HANDLER: 'the entry does not export a request handler, a fastify instance or a factory of one',
+  HOT_ERR_ALREADY_HOSTED: 'this release directory is already hosted in this process',
+  HOT_ERR_CLOSED: 'the hosted app is closed',
+  HOT_ERR_ACCEPT: 'a module.hot.accept or decline dependency does not resolve',
+  // The PM2 host agent and the worker bootstrap (agent/pm2, agent/worker).
+  HOT_ERR_PM2_DOWN: 'the PM2 daemon is not reachable',
+  HOT_ERR_TIMEOUT: 'an operation did not finish in time',
+  HOT_ERR_WORKER_STATE: 'the worker cannot tell which release to host',
 } as const;
 
 export type HotErrorCode = keyof typeof HotErrorCodes;

@@ -1,3 +1,10 @@
 export { readManifest } from './manifest.js';
 export { HotError, HotErrorCodes, isHotError } from './errors.js';
 export type * from './messages.js';
+export { hostApp } from './runtime/host-app.js';
+export type { HostAppOptions, HostedApp, RuntimeLogger } from './runtime/host-app.js';
+export { createPm2Agent } from './pm2/agent.js';
+export { describeUpdate } from './pm2/activation.js';
+export type { Pm2Agent, Pm2AgentOptions } from './pm2/agent.js';
+export { Pm2Client } from './pm2/client.js';
+export type { AgentLogger } from './pm2/logger.js';

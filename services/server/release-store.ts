@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { readManifest } from '../../agent/manifest.js';
@@ -184,10 +184,12 @@ export class ReleaseStore {
   }
 
   /** `apps/<app>/current` → `releases/<version>`, for operators; pointers.json is the source of truth. */
-  private async linkCurrent(app: string, current: string | null): Promise<void> {
+  private async linkCurrent(app: string, current: string | null, onlyIfWrong = false): Promise<void> {
     const link = path.join(this.appDir(app), 'current');
-    if (current === null) await rm(link, { force: true });
-    else await swapSymlink(link, path.join('releases', current));
+    if (current === null) return rm(link, { force: true });
+    const target = path.join('releases', current);
+    if (onlyIfWrong && (await readlink(link).catch(() => undefined)) === target) return;
+    await swapSymlink(link, target);
   }
 
   async markBad(app: string, version: string, reason: string): Promise<void> {
@@ -237,7 +239,10 @@ export class ReleaseStore {
     }
     const pointers = await this.pointers(app);
     const live = (v: string | null) => (v !== null && metas.has(v) && dirs.has(v) ? v : null);
-    if (pointers.updatedAt !== null) await this.setPointers(app, live(pointers.current), live(pointers.previous));
+    const current = live(pointers.current);
+    const previous = live(pointers.previous);
+    if (current !== pointers.current || previous !== pointers.previous) await this.setPointers(app, current, previous);
+    else if (current !== null) await this.linkCurrent(app, current, true);
   }
 }
 

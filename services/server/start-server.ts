@@ -1,6 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { HostAgent } from '../../agent/messages.js';
+import { pino } from 'pino';
+import { createPm2Agent } from '../../agent/pm2/agent.js';
 import { ensureAdminToken } from './auth.js';
 import { buildServer } from './build-server.js';
 import type { ServerOptions } from './options.js';
@@ -19,8 +21,9 @@ export interface RunningServer {
  */
 export async function createLocalAgents(options: ServerOptions): Promise<HostAgent[]> {
   if (options.localAgent === false) return [];
-  // Issue 4: `return [await createPm2Agent({ dataDir: options.dataDir, ... })]`.
-  return [];
+  // The PM2 daemon of this process's PM2_HOME (started if none runs); the agent connects in the background.
+  const logger = options.logger === false ? pino({ level: 'silent' }) : undefined;
+  return [createPm2Agent({ dataDir: path.resolve(options.dataDir), ...(logger ? { logger } : {}) })];
 }
 
 /** Builds and listens; SIGINT / SIGTERM close it (running deployments finish, SSE streams end). */

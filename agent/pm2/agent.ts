@@ -1,0 +1,188 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ActivationRequest, ActivationResult, AgentEvent, HostAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
+import { isHotError } from '../errors.js';
+import { activation, startApp } from './activation.js';
+import type { ActivationSettings } from './activation.js';
+import { WorkerChannel } from './channel.js';
+import { Pm2Client, withDeadline } from './client.js';
+import { liveWorkers } from './health.js';
+import { defaultLogger } from './logger.js';
+import type { AgentLogger } from './logger.js';
+import { listStates, readState, writeState } from './state.js';
+
+export interface Pm2AgentOptions {
+  /** The data directory; the agent keeps its per-app pointers under `<dataDir>/agent/apps/`. */
+  dataDir: string;
+  host?: string;
+  logger?: AgentLogger;
+  /** Defaults to `PM2_HOME`, else `~/.pm2` (PM2's own rule). */
+  pm2Home?: string;
+  /** The worker bootstrap; defaults to the built `dist/agent/worker/bootstrap.js`. */
+  bootstrap?: string;
+  listenTimeoutMs?: number;
+  killTimeoutMs?: number;
+  updateTimeoutMs?: number;
+  trialTimeoutMs?: number;
+  settleMs?: number;
+  /** After the daemon dies: reconnect (starting a daemon) and bring the apps back. Default true. */
+  autoReconnect?: boolean;
+}
+
+export interface Pm2Agent extends HostAgent {
+  readonly client: Pm2Client;
+  /** Resolves once connected to a daemon and the apps of the agent's state are running. */
+  ready(): Promise<void>;
+}
+
+type Settings = ActivationSettings & { autoReconnect: boolean; logger: AgentLogger };
+
+/** The host agent for the local PM2 daemon (issue 4): hot swap first, checked graceful reload second. */
+export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
+  const settings: Settings = {
+    dataDir: path.resolve(options.dataDir),
+    host: options.host ?? os.hostname(),
+    logger: options.logger ?? defaultLogger(),
+    bootstrap: options.bootstrap ?? defaultBootstrap(),
+    listenTimeoutMs: options.listenTimeoutMs ?? 10_000,
+    killTimeoutMs: options.killTimeoutMs ?? 5_000,
+    updateTimeoutMs: options.updateTimeoutMs ?? 10_000,
+    trialTimeoutMs: options.trialTimeoutMs ?? 10_000,
+    settleMs: options.settleMs ?? 600,
+    autoReconnect: options.autoReconnect ?? true,
+  };
+  const client = new Pm2Client({ home: options.pm2Home });
+  const channel = new WorkerChannel(client);
+  const lastOutcomes = new Map<string, Map<number, WorkerOutcome>>();
+  const locks = new Map<string, Promise<unknown>>();
+  let closed = false;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let readyPromise: Promise<void> | undefined;
+  const log = settings.logger;
+
+  const ready = (): Promise<void> => {
+    readyPromise ??= (async () => {
+      await client.connect();
+      await resurrect();
+    })().catch((err: unknown) => { readyPromise = undefined; throw err; });
+    return readyPromise;
+  };
+
+  /** One activation (or resurrect) per app at a time; other apps proceed in parallel. */
+  function withLock<T>(app: string, run: () => Promise<T>): Promise<T> {
+    const next = (locks.get(app) ?? Promise.resolve()).catch(() => undefined).then(run);
+    locks.set(app, next);
+    return next;
+  }
+
+  /** Brings back every app of the agent's pointers that the daemon does not run (new or restarted daemon). */
+  async function resurrect(): Promise<void> {
+    for (const { app } of await listStates(settings.dataDir)) {
+      await withLock(app, async () => {
+        // Read under the lock: an activation that just ended may have moved the pointer.
+        const state = await readState(settings.dataDir, app);
+        if (!state || (await client.describe(app)).length > 0) return;
+        log.info({ event: 'resurrect', app, version: state.version }, 'restarting app under PM2');
+        await startApp(client, settings, state);
+      });
+    }
+  }
+
+  client.on('lost', (reason: string) => {
+    log.warn({ event: 'pm2-lost', reason }, 'lost the PM2 daemon');
+    readyPromise = undefined;
+    if (settings.autoReconnect && !closed) scheduleReconnect(500);
+  });
+
+  function scheduleReconnect(delayMs: number): void {
+    clearTimeout(reconnectTimer);
+    reconnectTimer = setTimeout(() => {
+      if (closed) return;
+      ready().then(
+        () => log.info({ event: 'pm2-reconnected' }, 'reconnected to a PM2 daemon, apps restored'),
+        (err: unknown) => {
+          log.warn({ event: 'pm2-reconnect-failed', err: String(err) }, 'PM2 reconnect failed, retrying');
+          scheduleReconnect(Math.min(delayMs * 2, 5_000));
+        });
+    }, delayMs);
+    reconnectTimer.unref();
+  }
+
+  function remember(app: string, reports: WorkerReport[]): void {
+    lastOutcomes.set(app, new Map(reports.map((r) => [r.pmId, r.outcome])));
+  }
+
+  function activate(request: ActivationRequest, onEvent?: (event: AgentEvent) => void): Promise<ActivationResult> {
+    return withLock(request.app, async () => {
+      const emit = (message: string, worker?: WorkerReport): void =>
+        onEvent?.({ deploymentId: request.deploymentId, app: request.app, type: worker ? 'worker' : 'phase', message, ...(worker ? { worker } : {}) });
+      const fields = { app: request.app, version: request.version, deploymentId: request.deploymentId };
+      log.info({ event: 'activate', ...fields, kind: request.kind }, 'activation started');
+      const result = await guarded(request, emit);
+      remember(request.app, result.workers);
+      for (const worker of result.workers) emit(`worker ${worker.pmId}: ${worker.outcome}`, worker);
+      log.info({ event: 'activated', ...fields, status: result.status, path: result.path, reason: result.reason }, 'activation ended');
+      return result;
+    });
+  }
+
+  /**
+   * Runs one activation, failing it clearly when PM2 is unreachable or dies under it. Then the
+   * agent's pointer goes back to what the workers ran before, so the resurrect that follows a
+   * daemon's death brings back the release the service still calls current.
+   */
+  async function guarded(request: ActivationRequest, emit: (message: string) => void): Promise<ActivationResult> {
+    const snapshot = await readState(settings.dataDir, request.app);
+    const abort = new AbortController();
+    let running: Promise<ActivationResult> | undefined;
+    try {
+      await client.connect();
+      running = activation({ client, channel, settings, emit, signal: abort.signal, started: Date.now() }, request, snapshot);
+      return await Promise.race([running, client.lost]);
+    } catch (err) {
+      abort.abort(err);
+      const message = err instanceof Error ? err.message : String(err);
+      const down = isHotError(err, 'HOT_ERR_PM2_DOWN') || isHotError(err, 'HOT_ERR_TIMEOUT');
+      const reason = down ? `PM2 daemon unavailable: ${message}` : `activation error: ${message}`;
+      emit(reason);
+      // The abandoned activation stops at its next checkpoint; only then is the pointer restored.
+      if (running) await withDeadline(running.catch(() => undefined), 5_000, 'abandoned activation').catch(() => undefined);
+      if (snapshot) await writeState(settings.dataDir, snapshot);
+      return { status: 'failed', path: 'none', reason, workers: [] };
+    }
+  }
+
+  async function workers(app: string): Promise<WorkerState[]> {
+    await client.connect();
+    const outcomes = lastOutcomes.get(app);
+    return (await liveWorkers(client, channel, app)).map((w) => ({
+      host: settings.host, pmId: w.pmId, pid: w.pid, version: w.version, status: w.status,
+      ...(outcomes?.has(w.pmId) ? { lastOutcome: outcomes.get(w.pmId) } : {}),
+    }));
+  }
+
+  async function close(): Promise<void> {
+    closed = true;
+    clearTimeout(reconnectTimer);
+    await Promise.allSettled([...locks.values()]);
+    await client.disconnect();
+  }
+
+  // Connect (and restore the apps) in the background; activations await the same promise.
+  ready().catch((err: unknown) => {
+    log.warn({ event: 'pm2-connect-failed', err: String(err) }, 'could not reach PM2 yet');
+    if (settings.autoReconnect && !closed) scheduleReconnect(1_000);
+  });
+
+  return { host: settings.host, client, ready, activate, workers, close };
+}
+
+/** `dist/agent/worker/bootstrap.js`, also when this module runs from source (tests on .ts files). */
+function defaultBootstrap(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const sibling = path.join(here, '..', 'worker', 'bootstrap.js');
+  if (existsSync(sibling)) return sibling;
+  return path.resolve(here, '..', '..', 'dist', 'agent', 'worker', 'bootstrap.js');
+}

@@ -1,0 +1,243 @@
+import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { HotError } from '../errors.js';
+
+/**
+ * A small promise layer over PM2's programmatic API (pm2 7.0.4), one per PM2 home.
+ *
+ * PM2 reads `PM2_HOME` when its module is first loaded (paths.js), so `import pm2 from 'pm2'` in a
+ * process whose environment changes later talks to the wrong daemon. `new pm2.custom({ pm2_home })`
+ * takes the home explicitly; it also rewrites PM2's shared constants, so one process drives one home.
+ *
+ * PM2's sockets (axon) reconnect forever and queue calls while the daemon is gone, so a call to a dead
+ * daemon never answers: every call here has a deadline and also fails as soon as the bus reports the
+ * daemon gone (`lost`).
+ */
+
+const require = createRequire(import.meta.url);
+
+export interface Pm2Process {
+  name: string;
+  pmId: number;
+  pid: number | null;
+  status: string;
+  restarts: number;
+  unstableRestarts: number;
+  createdAt: number;
+}
+
+export interface BusPacket {
+  process?: { pm_id?: number | string; name?: string };
+  data?: unknown;
+  raw?: unknown;
+  event?: string;
+}
+
+export interface Pm2StartOptions {
+  name: string;
+  script: string;
+  cwd: string;
+  instances: number;
+  env: Record<string, string>;
+  listenTimeoutMs: number;
+  killTimeoutMs: number;
+}
+
+interface RawProcess {
+  name?: string;
+  pm_id?: number;
+  pid?: number;
+  pm2_env?: { status?: string; restart_time?: number; unstable_restarts?: number; created_at?: number; pm_uptime?: number };
+}
+
+type Callback<T> = (err: Error | null | undefined, value: T) => void;
+
+/** The slice of PM2's API instance this layer uses (pm2's own typings do not cover `custom`). */
+interface Pm2Api {
+  connect(cb: Callback<unknown>): void;
+  disconnect(cb?: () => void): void;
+  start(options: Record<string, unknown>, cb: Callback<unknown>): void;
+  reload(name: string, options: Record<string, unknown>, cb: Callback<unknown>): void;
+  delete(name: string, cb: Callback<unknown>): void;
+  scale(name: string, instances: number, cb: Callback<unknown>): void;
+  describe(name: string, cb: Callback<RawProcess[]>): void;
+  list(cb: Callback<RawProcess[]>): void;
+  sendDataToProcessId(pmId: number, packet: Record<string, unknown>, cb: Callback<unknown>): void;
+  launchBus(cb: Callback<EventEmitter>): void;
+  killDaemon(cb: Callback<unknown>): void;
+  Client: { sub_sock?: EventEmitter; client_sock?: EventEmitter };
+}
+
+export function defaultPm2Home(): string {
+  return process.env.PM2_HOME ?? path.join(os.homedir(), '.pm2');
+}
+
+export class Pm2Client extends EventEmitter {
+  readonly home: string;
+  private api: Pm2Api | undefined;
+  private lostReject: ((err: Error) => void) | undefined;
+  private lostPromise: Promise<never> | undefined;
+  private connecting: Promise<void> | undefined;
+  private closing = false;
+  /** Default deadline of one PM2 call; starts and reloads pass their own. */
+  readonly callTimeoutMs: number;
+
+  constructor(options: { home?: string; callTimeoutMs?: number } = {}) {
+    super();
+    this.home = options.home ?? defaultPm2Home();
+    this.callTimeoutMs = options.callTimeoutMs ?? 15_000;
+  }
+
+  get connected(): boolean {
+    return this.api !== undefined && this.lostPromise !== undefined;
+  }
+
+  /** Connects to the daemon of this home, starting one if none runs (PM2's `connect`). Idempotent. */
+  connect(): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    this.connecting ??= this.doConnect().finally(() => { this.connecting = undefined; });
+    return this.connecting;
+  }
+
+  private async doConnect(): Promise<void> {
+    this.closing = false;
+    const Custom = (require('pm2') as { custom: new (opts: object) => Pm2Api }).custom;
+    const api = new Custom({ pm2_home: this.home });
+    await withDeadline(callback<unknown>((cb) => api.connect(cb)), this.callTimeoutMs, 'pm2.connect');
+    const bus = await withDeadline(callback<EventEmitter>((cb) => api.launchBus(cb)), this.callTimeoutMs, 'pm2.launchBus');
+    this.api = api;
+    this.lostPromise = new Promise<never>((_, reject) => { this.lostReject = reject; });
+    // Nobody may be awaiting `lost` when the daemon dies; the rejection is still observed by callers.
+    this.lostPromise.catch(() => undefined);
+    bus.on('process:msg', (packet: BusPacket) => this.emit('message', packet));
+    bus.on('process:event', (packet: BusPacket) => this.emit('event', packet));
+    // axon client sockets emit 'reconnect attempt' once their connection closed (pm2-axon sock.js):
+    // the daemon's pub socket went away, so the daemon is gone or going.
+    api.Client.sub_sock?.once('reconnect attempt', () => this.markLost('the PM2 daemon went away (its event bus closed)'));
+    this.emit('connected');
+  }
+
+  /** Marks the daemon gone: pending and future calls fail until `connect` succeeds again. */
+  markLost(reason: string): void {
+    if (!this.api || this.closing) return;
+    const api = this.api;
+    this.api = undefined;
+    this.lostReject?.(new HotError('HOT_ERR_PM2_DOWN', reason));
+    this.lostPromise = undefined;
+    this.lostReject = undefined;
+    // Stop axon's endless reconnect attempts on the dead sockets; `connect` makes fresh ones.
+    try { api.disconnect(); } catch { /* already closed */ }
+    this.emit('lost', reason);
+  }
+
+  /** Resolves never; rejects when the daemon is lost. Race a wait against it. */
+  get lost(): Promise<never> {
+    return this.lostPromise ?? Promise.reject(new HotError('HOT_ERR_PM2_DOWN', 'not connected to a PM2 daemon'));
+  }
+
+  private async call<T>(name: string, run: (api: Pm2Api, cb: Callback<T>) => void, timeoutMs = this.callTimeoutMs): Promise<T> {
+    const api = this.api;
+    if (!api) throw new HotError('HOT_ERR_PM2_DOWN', `pm2.${name}: not connected to a PM2 daemon`);
+    const pending = withDeadline(callback<T>((cb) => run(api, cb)), timeoutMs, `pm2.${name}`);
+    return Promise.race([pending, this.lost]);
+  }
+
+  async start(options: Pm2StartOptions): Promise<void> {
+    const timeout = options.listenTimeoutMs * 2 + this.callTimeoutMs;
+    await this.call('start', (api, cb) => api.start({
+      name: options.name,
+      script: options.script,
+      cwd: options.cwd,
+      exec_mode: 'cluster',
+      instances: options.instances,
+      env: options.env,
+      wait_ready: true,
+      listen_timeout: options.listenTimeoutMs,
+      kill_timeout: options.killTimeoutMs,
+      autorestart: true,
+      // A release that crashes at start must not spin forever: PM2 marks it errored instead.
+      max_restarts: 5,
+      min_uptime: 2_000,
+      merge_logs: true,
+    }, cb), timeout);
+  }
+
+  /** Graceful reload, one instance at a time. `force`: PM2's reload lock is per home, ours per app. */
+  async reload(name: string, timeoutMs: number): Promise<void> {
+    await this.call('reload', (api, cb) => api.reload(name, { force: true }, cb), timeoutMs);
+  }
+
+  /** Sets the number of instances (PM2 duplicates or deletes workers; new ones boot from the pointer). */
+  async scale(name: string, instances: number, timeoutMs: number): Promise<void> {
+    await this.call('scale', (api, cb) => api.scale(name, instances, cb), timeoutMs);
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.call('delete', (api, cb) => api.delete(name, cb));
+  }
+
+  async describe(name: string): Promise<Pm2Process[]> {
+    const raw = await this.call<RawProcess[]>('describe', (api, cb) => api.describe(name, cb));
+    return raw.map(toProcess).sort((a, b) => a.pmId - b.pmId);
+  }
+
+  async list(): Promise<Pm2Process[]> {
+    const raw = await this.call<RawProcess[]>('list', (api, cb) => api.list(cb));
+    return raw.map(toProcess);
+  }
+
+  /** Delivers `{ topic, data }` to one worker's `process.on('message')` (PM2's sendDataToProcessId). */
+  async send(pmId: number, topic: string, data: unknown): Promise<void> {
+    await this.call('sendDataToProcessId', (api, cb) =>
+      api.sendDataToProcessId(pmId, { type: 'process:msg', topic, data }, cb));
+  }
+
+  /** Kills the daemon and with it every app it runs (tests' teardown, operators' `kill`). */
+  async killDaemon(): Promise<void> {
+    await this.connect();
+    const api = this.api;
+    this.closing = true;
+    this.api = undefined;
+    this.lostPromise = undefined;
+    if (api) await withDeadline(callback<unknown>((cb) => api.killDaemon(cb)), this.callTimeoutMs, 'pm2.killDaemon').catch(() => undefined);
+    if (api) await new Promise<void>((resolve) => api.disconnect(() => resolve()));
+  }
+
+  /** Closes our sockets; the daemon and its apps keep running. */
+  async disconnect(): Promise<void> {
+    this.closing = true;
+    const api = this.api;
+    this.api = undefined;
+    this.lostPromise = undefined;
+    if (api) await withDeadline(new Promise<void>((resolve) => api.disconnect(() => resolve())), 2_000, 'pm2.disconnect').catch(() => undefined);
+  }
+}
+
+function toProcess(raw: RawProcess): Pm2Process {
+  const env = raw.pm2_env ?? {};
+  return {
+    name: raw.name ?? '',
+    pmId: raw.pm_id ?? -1,
+    pid: raw.pid && raw.pid > 0 ? raw.pid : null,
+    status: env.status ?? 'unknown',
+    restarts: env.restart_time ?? 0,
+    unstableRestarts: env.unstable_restarts ?? 0,
+    createdAt: env.pm_uptime ?? env.created_at ?? 0,
+  };
+}
+
+function callback<T>(run: (cb: Callback<T>) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    run((err, value) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(value)));
+  });
+}
+
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HotError('HOT_ERR_TIMEOUT', `${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,73 @@
+import { fork } from 'node:child_process';
+import { isWorkerMessage } from './protocol.js';
+
+export interface TrialOptions {
+  bootstrap: string;
+  app: string;
+  version: string;
+  releaseDir: string;
+  env: Record<string, string>;
+  timeoutMs: number;
+  /** Aborting ends the trial (and its process) at once, as a failure. */
+  signal?: AbortSignal;
+}
+
+export type TrialResult = { ok: true; durationMs: number } | { ok: false; reason: string; durationMs: number };
+
+/**
+ * Boots a release once, beside the live workers, before any reload touches them. DESIGN.md (measured
+ * with pm2 7.0.4): `pm2 reload` kills the old workers after `listen_timeout` even when the new code
+ * never becomes ready, so PM2 cannot be trusted to protect the running release. The trial runs the
+ * same bootstrap outside PM2 on port 0 and must reach `ready` within the deadline.
+ */
+export function trialStart(options: TrialOptions): Promise<TrialResult> {
+  const started = Date.now();
+  const child = fork(options.bootstrap, [], {
+    env: {
+      ...process.env,
+      ...options.env,
+      PORT: '0',
+      HOTDEPLOY_APP: options.app,
+      HOTDEPLOY_TRIAL_DIR: options.releaseDir,
+      HOTDEPLOY_TRIAL_VERSION: options.version,
+      HOTDEPLOY_KILL_TIMEOUT_MS: '1000',
+    },
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-2_000); });
+
+  return new Promise<TrialResult>((resolve) => {
+    let settled = false;
+    const finish = (result: TrialResult): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      stop(child);
+      resolve(result);
+    };
+    const fail = (reason: string): void => finish({ ok: false, reason, durationMs: Date.now() - started });
+    const timer = setTimeout(() => fail(`not ready within ${options.timeoutMs} ms${tail(stderr)}`), options.timeoutMs);
+    child.on('message', (raw: unknown) => {
+      if (raw === 'ready') return finish({ ok: true, durationMs: Date.now() - started });
+      const message = (raw as { data?: unknown } | null)?.data;
+      if (isWorkerMessage(message) && message.kind === 'boot-failed') fail(message.error.message);
+    });
+    child.on('error', (err) => fail(err.message));
+    options.signal?.addEventListener('abort', () => fail('abandoned'), { once: true });
+    child.on('exit', (code, signal) => fail(`exited (${signal ?? code}) before it was ready${tail(stderr)}`));
+  });
+}
+
+function stop(child: ReturnType<typeof fork>): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGINT');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
+  timer.unref();
+  child.once('exit', () => clearTimeout(timer));
+}
+
+function tail(stderr: string): string {
+  const last = stderr.trim().split('\n').slice(-3).join(' | ');
+  return last ? `: ${last}` : '';
+}

@@ -1,0 +1,186 @@
+import { isBuiltin } from 'node:module';
+import path from 'node:path';
+import { HotError } from '../errors.js';
+import type { AppManifest, AppMode, HotStatus } from '../messages.js';
+import { fakeParent, loader, type CjsModule } from './cjs.js';
+import type { FileIndex } from './file-index.js';
+import { ModuleGraph } from './graph.js';
+import { createHot, newHotState, type HotApi, type HotState, type StatusHandler } from './hot-api.js';
+import { fromRel, liveModules, retiredModules, toRel, type Owner } from './registry.js';
+
+export interface ModuleRecord {
+  readonly rel: string;
+  readonly module: CjsModule;
+  readonly hot: HotState;
+  readonly api: HotApi;
+  /** request → what it resolved to: a relative path (the app's), an absolute path, or `node:id`. */
+  readonly deps: Map<string, string>;
+}
+
+/** One hosted app's modules, graph and HMR status: what the hooks feed and an update reads. */
+export class AppState implements Owner {
+  dir: string;
+  manifest: AppManifest;
+  index: FileIndex | undefined;
+  readonly records = new Map<string, ModuleRecord>();
+  readonly graph = new ModuleGraph();
+  /** `hot.data` for the next version of a disposed module (webpack resets it every apply). */
+  pendingData = new Map<string, Record<string, unknown>>();
+  readonly invalidated = new Set<string>();
+  private statusValue: HotStatus = 'idle';
+  private readonly statusHandlers = new Map<StatusHandler, string>();
+
+  constructor(
+    readonly name: string,
+    dir: string,
+    manifest: AppManifest,
+    readonly mode: AppMode,
+    private readonly onInvalidate: () => void,
+    private readonly onError: (err: unknown, where: string) => void,
+  ) {
+    this.dir = dir;
+    this.manifest = manifest;
+  }
+
+  get status(): HotStatus {
+    return this.statusValue;
+  }
+
+  get entry(): string {
+    return this.manifest.entry;
+  }
+
+  /** webpack's setStatus: every handler is called; async ones are awaited by the check phases. */
+  async setStatus(status: HotStatus): Promise<void> {
+    this.statusValue = status;
+    const results = [...this.statusHandlers.keys()].map(async (handler) => {
+      try {
+        await handler(status);
+      } catch (err) {
+        this.onError(err, 'status handler');
+      }
+    });
+    await Promise.all(results);
+  }
+
+  /**
+   * Status handlers go with the module that added them: webpack keeps them forever, which here would
+   * grow with every update of a module that registers one when it evaluates.
+   */
+  dropStatusHandlersOf(rel: string): void {
+    for (const [handler, owner] of this.statusHandlers) if (owner === rel) this.statusHandlers.delete(handler);
+  }
+
+  beforeLoad(module: CjsModule, rel: string): void {
+    const hot = newHotState();
+    const data = this.pendingData.get(rel);
+    this.pendingData.delete(rel);
+    const api = createHot({
+      rel,
+      resolve: (request) => this.resolveDep(module, rel, request),
+      status: () => this.statusValue,
+      addStatusHandler: (handler, owner) => this.statusHandlers.set(handler, owner),
+      removeStatusHandler: (handler) => this.statusHandlers.delete(handler),
+      invalidate: (r) => this.invalidate(r),
+    }, hot, data);
+    module.hot = api;
+    this.records.set(rel, { rel, module, hot, api, deps: new Map() });
+    liveModules.set(module, this);
+  }
+
+  loadFailed(module: CjsModule, rel: string): void {
+    if (this.records.get(rel)?.module !== module) return;
+    this.records.delete(rel);
+    this.graph.dropOutgoing(rel);
+    liveModules.delete(module);
+  }
+
+  afterRequire(parent: CjsModule, request: string): void {
+    const record = this.records.get(toRel(this.dir, parent.filename));
+    if (record?.module !== parent) return;
+    let target = record.deps.get(request);
+    if (target === undefined) {
+      try {
+        target = this.classify(this.dir, loader._resolveFilename(request, parent));
+      } catch {
+        return;
+      }
+      record.deps.set(request, target);
+    }
+    if (isRel(target)) this.graph.addEdge(record.rel, target);
+  }
+
+  /** `request` resolved from `parentRel` as if the app ran from release `dir` (for the diff). */
+  resolveIn(dir: string, parentRel: string, request: string): string {
+    const file = fromRel(dir, parentRel);
+    return this.classify(dir, loader._resolveFilename(request, fakeParent(file, path.dirname(file))));
+  }
+
+  private classify(root: string, filename: string): string {
+    if (isBuiltin(filename)) return filename.startsWith('node:') ? filename : `node:${filename}`;
+    return filename.startsWith(root + path.sep) ? toRel(root, filename) : filename;
+  }
+
+  private resolveDep(module: CjsModule, rel: string, request: string): string | undefined {
+    let target: string;
+    try {
+      target = this.classify(this.dir, loader._resolveFilename(request, module));
+    } catch (err) {
+      throw new HotError('HOT_ERR_ACCEPT', `${JSON.stringify(request)} from ${rel}`, { cause: err });
+    }
+    return isRel(target) ? target : undefined;
+  }
+
+  private invalidate(rel: string): void {
+    if (!this.records.has(rel)) return;
+    this.invalidated.add(rel);
+    this.onInvalidate();
+  }
+
+  /**
+   * Takes a module out of the app: out of `require.cache`, out of every parent's `children` (the
+   * leak of shared/seeds/000), out of the graph and the records. Old code still holding it resolves
+   * its lazy requires in the current release from now on (hooks.ts).
+   */
+  evict(record: ModuleRecord): void {
+    const { module, rel } = record;
+    if (loader._cache[module.filename] === module) delete loader._cache[module.filename];
+    for (const parentRel of this.graph.parentsOf(rel)) {
+      const children = this.records.get(parentRel)?.module.children;
+      const i = children ? children.indexOf(module) : -1;
+      if (i >= 0) children!.splice(i, 1);
+    }
+    // Its own children list would chain every older version of its dependencies together.
+    module.children = [];
+    this.records.delete(rel);
+    this.graph.dropOutgoing(rel);
+    liveModules.delete(module);
+    retiredModules.set(module, { owner: this, rel });
+  }
+
+  /**
+   * Makes `to` the app's release: every live module is re-registered under its path there, so
+   * Node's own resolution from unchanged modules (and their lazy requires) lands in the new release.
+   */
+  rekey(to: string): void {
+    const pathsByDir = new Map<string, string[]>();
+    for (const { rel, module } of this.records.values()) {
+      const file = fromRel(to, rel);
+      if (module.filename === file) continue;
+      if (loader._cache[module.filename] === module) delete loader._cache[module.filename];
+      loader._cache[file] = module;
+      module.filename = file;
+      if (module.id !== '.') module.id = file;
+      module.path = path.dirname(file);
+      let paths = pathsByDir.get(module.path);
+      if (!paths) pathsByDir.set(module.path, (paths = loader._nodeModulePaths(module.path)));
+      module.paths = paths.slice();
+    }
+    this.dir = to;
+  }
+}
+
+/** A dependency target inside the app (not `node:` and not an absolute path outside it). */
+export function isRel(target: string): boolean {
+  return !target.startsWith('node:') && !path.isAbsolute(target);
+}

@@ -1,0 +1,227 @@
+import { realpath } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import pino from 'pino';
+import { HotError } from '../errors.js';
+import { readManifest } from '../manifest.js';
+import type { AppMode, HotStatus, UpdateResult } from '../messages.js';
+import { AppState } from './app-state.js';
+import { applyPlan, dispose, toErrorInfo } from './apply.js';
+import { HandlerHost, resolveHandler } from './handler.js';
+import { loadEntry } from './load-entry.js';
+import { planUpdate, type UpdatePlan } from './plan.js';
+import { addOwner, isHosted, moveOwner as moveOwnerFrom, removeOwner } from './registry.js';
+import { sweepPathCache } from './sweep.js';
+
+/** pino-compatible: the worker bootstrap passes its own logger. */
+export interface RuntimeLogger {
+  error(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+}
+
+export interface HostAppOptions {
+  name: string;
+  /** The release directory to start from. */
+  dir: string;
+  /** Overrides the release's `hotdeploy.mode`. */
+  mode?: AppMode;
+  /** How long a replaced version's requests may run before its retire callbacks run anyway. */
+  drainTimeoutMs?: number;
+  /** `process.cwd()` follows the current release (the worker bootstrap; off for several apps in one process). */
+  chdir?: boolean;
+  /** Load a process-mode entry as `require.main` (the worker bootstrap). */
+  main?: boolean;
+  logger?: RuntimeLogger;
+  /** Updates the app starts itself (`module.hot.invalidate()`) report here. */
+  onUpdate?: (result: UpdateResult) => void;
+}
+
+export interface HostedApp {
+  readonly name: string;
+  /** The release directory now current (a realpath). */
+  readonly dir: string;
+  readonly mode: AppMode;
+  /** Stable across updates: calls the current version's handler (handler mode). */
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  status(): HotStatus;
+  /** Swaps the app to another release directory: one update at a time, in call order. */
+  update(dir: string): Promise<UpdateResult>;
+  /** What `update(dir)` would do now, with nothing disposed or evaluated. */
+  plan(dir: string): Promise<UpdateResult>;
+  /** Disposes and evicts the app's modules; the last app to close undoes the loader hooks. */
+  close(): Promise<void>;
+}
+
+export async function hostApp(options: HostAppOptions): Promise<HostedApp> {
+  const dir = await realpath(options.dir).catch((err: unknown) => {
+    throw new HotError('HOT_ERR_MANIFEST', `${options.dir} cannot be read`, { cause: err });
+  });
+  if (isHosted(dir)) throw new HotError('HOT_ERR_ALREADY_HOSTED', dir);
+  const manifest = await readManifest(dir);
+  const logger = options.logger ?? pino({ name: 'hotdeploy-runtime', level: 'warn' });
+  const onError = (err: unknown, where: string): void => logger.error({ app: options.name, err, where }, `app error in ${where}`);
+  const ref: { hosted?: Hosted } = {};
+  const state = new AppState(options.name, dir, manifest, options.mode ?? manifest.mode, () => ref.hosted?.invalidated(), onError);
+  const host = new HandlerHost(options.drainTimeoutMs ?? 30_000, onError);
+  const startCwd = process.cwd();
+  addOwner(state);
+  try {
+    if (options.chdir) process.chdir(dir);
+    const exported = await loadEntry(dir, manifest.entry, manifest.esm, (options.main ?? false) && state.mode === 'process');
+    if (state.mode === 'handler') {
+      host.swap(await resolveHandler(exported), []);
+    }
+  } catch (err) {
+    for (const record of [...state.records.values()]) dispose(state, record, [], []);
+    removeOwner(state);
+    if (options.chdir && process.cwd() === dir) process.chdir(startCwd);
+    throw err;
+  }
+  ref.hosted = new Hosted(state, host, options, logger, startCwd);
+  return ref.hosted;
+}
+
+class Hosted implements HostedApp {
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private invalidationQueued = false;
+
+  constructor(
+    private readonly state: AppState,
+    private readonly host: HandlerHost,
+    private readonly options: HostAppOptions,
+    private readonly logger: RuntimeLogger,
+    private readonly startCwd: string,
+  ) {}
+
+  get name(): string {
+    return this.state.name;
+  }
+
+  get dir(): string {
+    return this.state.dir;
+  }
+
+  get mode(): AppMode {
+    return this.state.mode;
+  }
+
+  get handler(): (req: IncomingMessage, res: ServerResponse) => void {
+    return this.host.handler;
+  }
+
+  status(): HotStatus {
+    return this.state.status;
+  }
+
+  update(dir: string): Promise<UpdateResult> {
+    return this.enqueue(() => this.run(dir, true));
+  }
+
+  plan(dir: string): Promise<UpdateResult> {
+    return this.enqueue(() => this.run(dir, false));
+  }
+
+  close(): Promise<void> {
+    return this.enqueue(async () => {
+      this.closed = true;
+      const retire: (() => Promise<void>)[] = [];
+      for (const record of [...this.state.records.values()]) dispose(this.state, record, [], retire);
+      this.state.graph.clear();
+      this.state.pendingData.clear();
+      this.state.invalidated.clear();
+      removeOwner(this.state);
+      const dir = this.state.dir;
+      setImmediate(() => sweepPathCache(dir));
+      if (this.options.chdir && process.cwd() === dir) process.chdir(this.startCwd);
+      await this.host.close(retire);
+    });
+  }
+
+  /** From `module.hot.invalidate()`: an update to the current release, after any running one. */
+  invalidated(): void {
+    if (this.invalidationQueued || this.closed) return;
+    this.invalidationQueued = true;
+    void this.enqueue(async () => {
+      this.invalidationQueued = false;
+      const result = await this.run(this.state.dir, true);
+      this.logger.info({ app: this.name, outcome: result.outcome, disposed: result.disposed }, 'invalidated update');
+      this.options.onUpdate?.(result);
+    }).catch((err: unknown) => this.logger.error({ app: this.name, err }, 'invalidated update failed'));
+  }
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(() => {
+      if (this.closed) throw new HotError('HOT_ERR_CLOSED', this.name);
+      return task();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One code path for both: `update` is `plan` plus apply (webpack's check, then apply). */
+  private async run(dir: string, apply: boolean): Promise<UpdateResult> {
+    const started = performance.now();
+    const from = this.state.dir;
+    const to = await realpath(dir).catch((err: unknown) => {
+      throw new HotError('HOT_ERR_MANIFEST', `${dir} cannot be read`, { cause: err });
+    });
+    if (to !== from && isHosted(to)) throw new HotError('HOT_ERR_ALREADY_HOSTED', to);
+    const manifest = await readManifest(to);
+    if (apply) await this.state.setStatus('check');
+    if (apply) await this.state.setStatus('prepare');
+    let plan: UpdatePlan;
+    try {
+      plan = await planUpdate(this.state, to, manifest);
+    } catch (err) {
+      if (apply) await this.state.setStatus('idle');
+      throw err;
+    }
+    const finish = (rest: Omit<UpdateResult, 'from' | 'to' | 'durationMs'>): UpdateResult =>
+      ({ ...rest, from, to, durationMs: performance.now() - started });
+    if (plan.kind === 'abort') {
+      if (apply) await this.state.setStatus('ready').then(() => this.state.setStatus('abort'));
+      return finish(plan.result);
+    }
+    const outdated = plan.kind === 'apply' ? plan.outdated : [];
+    if (!apply) {
+      if (plan.kind === 'unchanged') return finish({ outcome: 'unchanged', outdated, disposed: [], accepted: [] });
+      return finish({ outcome: 'hot', outdated, disposed: [...plan.propagation.outdated].sort(), accepted: plannedAcceptors(plan), ...(plan.wholeApp ? { reason: plan.wholeApp } : {}) });
+    }
+    if (plan.kind === 'unchanged') {
+      this.moveUnchanged(plan.to, plan);
+      await this.state.setStatus('idle');
+      return finish({ outcome: 'unchanged', outdated, disposed: [], accepted: [] });
+    }
+    await this.state.setStatus('ready');
+    for (const rel of plan.outdated) this.state.invalidated.delete(rel);
+    let applied;
+    try {
+      applied = await applyPlan(this.state, this.host, plan, this.options.chdir ?? false);
+    } catch (err) {
+      await this.state.setStatus('fail');
+      return finish({ outcome: 'failed', outdated, disposed: [], accepted: [], error: toErrorInfo(err) });
+    }
+    if (from !== this.state.dir) setImmediate(() => sweepPathCache(from));
+    return finish({ ...applied.result, outdated, ...(plan.wholeApp ? { reason: plan.wholeApp } : {}) });
+  }
+
+  /** Nothing to re-evaluate, but the release still becomes current (the old one may be pruned). */
+  private moveUnchanged(to: string, plan: Extract<UpdatePlan, { kind: 'unchanged' }>): void {
+    const from = this.state.dir;
+    if (to === from) return;
+    this.state.rekey(to);
+    moveOwnerFrom(this.state, from);
+    this.state.manifest = plan.manifest;
+    this.state.index = plan.index;
+    if (this.options.chdir) process.chdir(to);
+    setImmediate(() => sweepPathCache(from));
+  }
+}
+
+function plannedAcceptors(plan: Extract<UpdatePlan, { kind: 'apply' }>): string[] {
+  const { propagation } = plan;
+  const acceptors = new Set([...propagation.acceptedBy.keys(), ...propagation.selfAccepted]);
+  if (propagation.entryReached) acceptors.add(plan.manifest.entry);
+  return [...acceptors].sort();
+}

@@ -1,0 +1,75 @@
+import path from 'node:path';
+import type { CjsModule } from './cjs.js';
+import { installHooks } from './hooks.js';
+
+/** What the loader hooks need from a hosted app (implemented by `AppState`). */
+export interface Owner {
+  /** The current release root (a realpath). Only files under it are the app's modules. */
+  readonly dir: string;
+  /** Before the module's code runs: give it `module.hot` and a record. */
+  beforeLoad(module: CjsModule, rel: string): void;
+  /** Its evaluation threw: Node already dropped it from `require.cache`. */
+  loadFailed(module: CjsModule, rel: string): void;
+  /** `parent` (a live module of this app) required `request`; called after the require returned. */
+  afterRequire(parent: CjsModule, request: string): void;
+}
+
+/**
+ * Process-wide state shared by every hosted app: which release directory belongs to which app, and
+ * which module objects are live or retired. One registry per copy of the runtime; the hooks are
+ * installed with the first app and undone with the last (issue 2, item 10).
+ */
+const owners = new Map<string, Owner>();
+/** Live app modules → their app. Weak, so an evicted module is never kept alive from here. */
+export const liveModules = new WeakMap<CjsModule, Owner>();
+/** Disposed modules that old code may still run: their lazy requires resolve in the current release. */
+export const retiredModules = new WeakMap<CjsModule, { owner: Owner; rel: string }>();
+
+let undoHooks: (() => void) | undefined;
+
+export function addOwner(owner: Owner): void {
+  if (owners.has(owner.dir)) throw new Error(`release ${owner.dir} is already hosted`);
+  owners.set(owner.dir, owner);
+  undoHooks ??= installHooks();
+}
+
+export function moveOwner(owner: Owner, from: string): void {
+  if (owners.get(from) === owner) owners.delete(from);
+  owners.set(owner.dir, owner);
+}
+
+export function removeOwner(owner: Owner): void {
+  if (owners.get(owner.dir) === owner) owners.delete(owner.dir);
+  if (owners.size === 0 && undoHooks) {
+    undoHooks();
+    undoHooks = undefined;
+  }
+}
+
+/** Whether some hosted app's current release already is `dir` (two apps cannot share one). */
+export function isHosted(dir: string): boolean {
+  return owners.has(dir);
+}
+
+/** The app whose current release holds `filename`, walking up (a few Map lookups per load). */
+export function ownerOf(filename: string): { owner: Owner; rel: string } | undefined {
+  if (owners.size === 0) return undefined;
+  let dir = path.dirname(filename);
+  for (;;) {
+    const owner = owners.get(dir);
+    if (owner) return { owner, rel: toRel(dir, filename) };
+    const up = path.dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+/** A module identity: the path relative to the release root, `/`-separated (issue 2, item 6). */
+export function toRel(root: string, filename: string): string {
+  const rel = path.relative(root, filename);
+  return path.sep === '/' ? rel : rel.split(path.sep).join('/');
+}
+
+export function fromRel(root: string, rel: string): string {
+  return path.join(root, ...rel.split('/'));
+}

@@ -1,0 +1,132 @@
+import { HotError } from '../errors.js';
+import { readManifest } from '../manifest.js';
+import type { UpdateResult } from '../messages.js';
+import { TOPIC, assertNever, isAgentMessage } from '../pm2/protocol.js';
+import type { AgentMessage, WorkerMessage } from '../pm2/protocol.js';
+import { readStateFile } from '../pm2/state.js';
+import { hostApp } from './host-app.js';
+import type { HostedApp } from './host-app.js';
+import { listen } from './http-server.js';
+import type { OwnedServer } from './http-server.js';
+
+/**
+ * The script PM2 runs (cluster mode) for every deployed app, from a path that never changes: PM2
+ * resolves symlinks when it starts an app (pm2 #1663, #2963), so a script inside a release would pin
+ * that release across reloads. Which release to host comes from the agent's pointer file
+ * (HOTDEPLOY_STATE_FILE), read at every start; a trial start names its release directly.
+ *
+ * Environment: HOTDEPLOY_APP, HOTDEPLOY_STATE_FILE or (trial) HOTDEPLOY_TRIAL_DIR +
+ * HOTDEPLOY_TRIAL_VERSION, PORT, HOTDEPLOY_KILL_TIMEOUT_MS. PM2 sets `pm_id`.
+ */
+
+const pmId = process.env.pm_id === undefined ? -1 : Number(process.env.pm_id);
+const trial = process.env.HOTDEPLOY_TRIAL_DIR !== undefined;
+const killTimeoutMs = Number(process.env.HOTDEPLOY_KILL_TIMEOUT_MS ?? 5_000);
+
+let version = '';
+let app: HostedApp | undefined;
+let server: OwnedServer | undefined;
+let shuttingDown = false;
+/** Updates apply one at a time, in arrival order (STYLE.md: a serial queue, as Vite's HMR). */
+let queue: Promise<void> = Promise.resolve();
+
+function send(message: WorkerMessage): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.send || !process.connected) return resolve();
+    process.send({ type: 'process:msg', data: message }, undefined, {}, () => resolve());
+  });
+}
+
+async function target(): Promise<{ app: string; version: string; releaseDir: string }> {
+  const name = process.env.HOTDEPLOY_APP;
+  if (!name) throw new HotError('HOT_ERR_WORKER_STATE', 'HOTDEPLOY_APP is not set');
+  if (trial) {
+    return { app: name, version: process.env.HOTDEPLOY_TRIAL_VERSION ?? '', releaseDir: process.env.HOTDEPLOY_TRIAL_DIR ?? '' };
+  }
+  const file = process.env.HOTDEPLOY_STATE_FILE;
+  if (!file) throw new HotError('HOT_ERR_WORKER_STATE', 'HOTDEPLOY_STATE_FILE is not set');
+  const state = await readStateFile(file);
+  // PM2 keeps the env of the app's first start across reloads; the pointer carries the release's own.
+  Object.assign(process.env, state.env);
+  return state;
+}
+
+function portOf(manifestPort: number | undefined): number {
+  // A trial start runs beside the live workers: it must not compete for their port.
+  if (trial) return 0;
+  const port = manifestPort ?? Number(process.env.PORT);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new HotError('HOT_ERR_SETTINGS', 'a handler-mode app needs hotdeploy.port or a PORT variable');
+  }
+  return port;
+}
+
+async function boot(): Promise<void> {
+  const release = await target();
+  version = release.version;
+  const manifest = await readManifest(release.releaseDir);
+  app = await hostApp({ name: release.app, dir: release.releaseDir, mode: manifest.mode, chdir: true, main: true });
+  if (manifest.mode === 'handler') server = await listen(app.handler, portOf(manifest.port));
+}
+
+async function update(message: Extract<AgentMessage, { kind: 'update' }>): Promise<void> {
+  let result: UpdateResult;
+  const from = app?.dir ?? '';
+  try {
+    if (!app) throw new Error('the app is not hosted yet');
+    result = await app.update(message.releaseDir);
+  } catch (err) {
+    const error = err instanceof Error ? { message: err.message, stack: err.stack } : { message: String(err) };
+    result = { outcome: 'failed', from, to: message.releaseDir, outdated: [], disposed: [], accepted: [], reason: error.message, error, durationMs: 0 };
+  }
+  if (result.outcome === 'hot' || result.outcome === 'unchanged') version = message.version;
+  await send({ kind: 'updated', requestId: message.requestId, result, pmId, pid: process.pid, version });
+}
+
+function onMessage(packet: unknown): void {
+  if (packet === 'shutdown') return void shutdown();
+  if (typeof packet !== 'object' || packet === null) return;
+  const { topic, data } = packet as { topic?: unknown; data?: unknown };
+  if (topic !== TOPIC || !isAgentMessage(data)) return;
+  switch (data.kind) {
+    case 'update':
+      queue = queue.then(() => update(data));
+      return;
+    case 'ping':
+      void send({ kind: 'pong', requestId: data.requestId, pmId, pid: process.pid, version });
+      return;
+    default:
+      assertNever(data);
+  }
+}
+
+/** SIGINT (PM2's kill signal) or PM2's `shutdown` message: stop accepting, drain, exit before kill_timeout. */
+async function shutdown(): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  const deadline = Math.max(killTimeoutMs - 500, 200);
+  const hard = setTimeout(() => process.exit(0), deadline + 200);
+  hard.unref();
+  await server?.close(deadline);
+  await app?.close().catch(() => undefined);
+  process.exit(0);
+}
+
+async function main(): Promise<void> {
+  process.on('SIGINT', () => void shutdown());
+  process.on('message', onMessage);
+  try {
+    await boot();
+  } catch (err) {
+    const e = err as { message?: string; code?: string; stack?: string };
+    const error = { message: e.message ?? String(err), code: e.code, stack: e.stack };
+    console.error(`hotdeploy: ${process.env.HOTDEPLOY_APP ?? '?'}@${version} did not start: ${error.stack ?? error.message}`);
+    await send({ kind: 'boot-failed', pmId, pid: process.pid, version, error });
+    process.exit(1);
+  }
+  // PM2's wait_ready: the raw 'ready' string is what its daemon waits for before routing traffic.
+  process.send?.('ready');
+  await send({ kind: 'booted', pmId, pid: process.pid, version });
+}
+
+void main();

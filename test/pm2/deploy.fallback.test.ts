@@ -1,0 +1,103 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ask, freePort, handlerApp, pidsServing } from '../helpers/apps.js';
+import { appStatus, push, startHotdeploy } from '../helpers/hotdeploy.js';
+import type { Hotdeploy } from '../helpers/hotdeploy.js';
+
+// Issue 4 scenarios 3, 4, 5 and 8, end to end through the service: the source documents' Express
+// router case (hot), a decline (graceful reload with the chain as reason), a release that throws at
+// start (rolled back, nothing reloaded), and a second app on the same daemon that none of it touches.
+
+const NODE_MODULES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'node_modules');
+
+let hd: Hotdeploy;
+let shopPort: number;
+let apiPort: number;
+
+/** The seed's app (../shared/seeds/000): an Express app whose routes live in router.js. */
+function shop(version: string, greeting: string): Record<string, string | object> {
+  return {
+    // Express resolves from this repository's node_modules (NODE_PATH is read at process start).
+    'package.json': { name: 'shop', version, main: 'index.js', hotdeploy: { port: shopPort, env: { NODE_PATH: NODE_MODULES } } },
+    'index.js': `
+const express = require('express');
+const app = express();
+app.use(require('./router.js'));
+module.exports = app;
+`,
+    'router.js': `
+const express = require('express');
+const router = express.Router();
+router.get('/', (req, res) => res.json({ message: ${JSON.stringify(greeting)}, pid: process.pid }));
+module.exports = router;
+`,
+  };
+}
+
+/** message.js declines its own updates: any change to it takes the reload path. */
+const declining = (text: string): string => `module.hot.decline();\nmodule.exports = ${JSON.stringify(text)};\n`;
+
+beforeAll(async () => {
+  hd = await startHotdeploy();
+  [shopPort, apiPort] = [await freePort(), await freePort()];
+  const [a, b] = await Promise.all([
+    push(hd, 'shop', '1.0.0', shop('1.0.0', 'hello andy')),
+    push(hd, 'api', '1.0.0', handlerApp({ name: 'api', version: '1.0.0', port: apiPort, messageJs: declining('one') })),
+  ]);
+  expect(a.deployment.status, a.deployment.reason).toBe('succeeded');
+  expect(b.deployment.status, b.deployment.reason).toBe('succeeded');
+});
+
+afterAll(async () => {
+  await hd?.close();
+});
+
+describe('fallback, rollback and isolation under PM2', () => {
+  let shopWorkers: { pmId: number; pid: number | null }[] = [];
+
+  it('serves a changed Express router.js hot, without a restart', async () => {
+    const before = await pidsServing(shopPort, 2);
+    expect(before.messages).toEqual(['hello andy']);
+    const { deployment } = await push(hd, 'shop', '2.0.0', shop('2.0.0', 'hello again'));
+    expect(deployment.status, deployment.reason).toBe('succeeded');
+    expect(deployment.workers.map((w) => w.outcome)).toEqual(['hot', 'hot']);
+    expect(deployment.workers[0]?.update?.outdated).toContain('router.js');
+    expect(await pidsServing(shopPort, 2)).toEqual({ pids: before.pids, messages: ['hello again'] });
+    shopWorkers = (await appStatus(hd, 'shop')).workers.map((w) => ({ pmId: w.pmId, pid: w.pid }));
+  });
+
+  it('reloads on a decline, with the chain as the reason: new pids, new code, in-flight requests finish', async () => {
+    const before = await pidsServing(apiPort, 2);
+    const inFlight = [ask(apiPort, '/slow'), ask(apiPort, '/slow')];
+    const { deployment } = await push(hd, 'api', '2.0.0', handlerApp({ name: 'api', version: '2.0.0', port: apiPort, messageJs: declining('two') }));
+    expect(deployment.status, deployment.reason).toBe('succeeded');
+    expect(deployment.hosts[0]?.path).toBe('reload');
+    expect(deployment.workers.map((w) => [w.outcome, w.version])).toEqual([['reloaded', '2.0.0'], ['reloaded', '2.0.0']]);
+    expect(deployment.workers[0]?.reason).toMatch(/declined: message\.js/);
+    // Started on the old workers, answered by them (graceful shutdown) while the new ones took over.
+    for (const answer of await Promise.all(inFlight)) expect(answer).toMatchObject({ message: 'one' });
+    const after = await pidsServing(apiPort, 2);
+    expect(after.messages).toEqual(['two']);
+    expect(after.pids.filter((pid) => before.pids.includes(pid))).toEqual([]);
+  });
+
+  it('rolls back a release that throws at start; the previous one keeps serving, untouched', async () => {
+    const before = await pidsServing(apiPort, 2);
+    const broken = handlerApp({ name: 'api', version: '3.0.0', port: apiPort, message: 'three',
+      indexJs: `throw new Error('boom at start');\n` });
+    const { deployment } = await push(hd, 'api', '3.0.0', broken);
+    expect(deployment.status).toBe('rolled-back');
+    expect(deployment.reason).toMatch(/did not start in a trial run.*boom at start/);
+    expect(deployment.workers.map((w) => [w.outcome, w.version])).toEqual([['rolled-back', '2.0.0'], ['rolled-back', '2.0.0']]);
+    expect(await pidsServing(apiPort, 2)).toEqual({ pids: before.pids, messages: ['two'] });
+    expect((await appStatus(hd, 'api')).current).toBe('2.0.0');
+  });
+
+  it('never touches the other app on the same daemon', async () => {
+    const now = (await appStatus(hd, 'shop')).workers;
+    expect(now.map((w) => ({ pmId: w.pmId, pid: w.pid }))).toEqual(shopWorkers);
+    expect(now.every((w) => w.status === 'online' && w.version === '2.0.0')).toBe(true);
+    expect((await ask(shopPort)).message).toBe('hello again');
+  });
+});

@@ -1,0 +1,61 @@
+import { afterEach, expect, it } from 'vitest';
+import { hostApp } from '../../agent/index.js';
+import { cachedUnder, cleanupStack, moduleCache, repoRoot, serve, writeRelease } from '../helpers/release.js';
+
+const t = cleanupStack();
+afterEach(t.run);
+
+// The worked case of shared/seeds/000 (issue 2, item 12), written for hotdeploy: the entry mounts
+// the router through a closure and accepts it, so a router change swaps only the router.
+const index = `const express = require('express');
+const app = express();
+let router = require('./router');
+app.use((req, res, next) => router(req, res, next));
+if (module.hot) {
+  module.hot.accept('./router', () => {
+    router = require('./router');
+  });
+}
+module.exports = app;
+`;
+const router = (text: string): string => `const express = require('express');
+const router = express.Router();
+router.get('/', (req, res) => res.send(${JSON.stringify(text)}));
+module.exports = router;
+`;
+
+it('swaps an Express router mounted through a closure, keeping the entry and express itself', async () => {
+  const root = await t.root();
+  const v1 = await writeRelease(root, { 'index.js': index, 'router.js': router('hello andy') }, { linkNodeModules: true });
+  const v2 = await writeRelease(root, { 'index.js': index, 'router.js': router('hello again') }, { linkNodeModules: true });
+  const app = t.defer(await hostApp({ name: 'express-app', dir: v1 }));
+  const server = t.defer(await serve(app.handler));
+  expect(await server.get()).toBe('200 hello andy');
+  const entryBefore = moduleCache[`${v1}/index.js`];
+  const expressFile = Object.keys(moduleCache).find((k) => k.startsWith(`${repoRoot}/node_modules/express/`));
+  expect(expressFile).toBeDefined();
+  const expressBefore = moduleCache[expressFile!];
+
+  const result = await app.update(v2);
+
+  expect(result).toMatchObject({ outcome: 'hot', outdated: ['router.js'], disposed: ['router.js'], accepted: ['index.js'] });
+  expect(await server.get()).toBe('200 hello again');
+  // The entry kept its instance (now registered under the new release); express was never evicted.
+  expect(moduleCache[`${v2}/index.js`]).toBe(entryBefore);
+  expect(moduleCache[expressFile!]).toBe(expressBefore);
+  expect(cachedUnder(v1)).toEqual([]);
+  expect(cachedUnder(v2)).toEqual([`${v2}/index.js`, `${v2}/router.js`]);
+});
+
+it('swaps the whole Express app when nothing accepts the router: the host accepts the entry', async () => {
+  const root = await t.root();
+  const plain = "const express = require('express');\nconst app = express();\napp.use(require('./router'));\nmodule.exports = app;\n";
+  const v1 = await writeRelease(root, { 'index.js': plain, 'router.js': router('one') }, { linkNodeModules: true });
+  const v2 = await writeRelease(root, { 'index.js': plain, 'router.js': router('two') }, { linkNodeModules: true });
+  const app = t.defer(await hostApp({ name: 'express-app', dir: v1 }));
+  const server = t.defer(await serve(app.handler));
+  expect(await server.get()).toBe('200 one');
+  const result = await app.update(v2);
+  expect(result).toMatchObject({ outcome: 'hot', disposed: ['index.js', 'router.js'], accepted: ['index.js'] });
+  expect(await server.get()).toBe('200 two');
+});

@@ -1,0 +1,76 @@
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { hostApp } from '../../agent/index.js';
+import { cleanupStack, serve, waitFor, writeRelease } from '../helpers/release.js';
+
+const t = cleanupStack();
+const g = globalThis as unknown as { log: string[]; release: Record<string, () => void> };
+beforeEach(() => {
+  g.log = [];
+  g.release = {};
+});
+afterEach(t.run);
+
+// `/slow` answers only when the test calls globalThis.release[version]().
+const entry = (v: string): string => `module.hot.retire(() => globalThis.log.push('retire ${v}'));
+module.hot.dispose(() => globalThis.log.push('dispose ${v}'));
+module.exports = (req, res) => {
+  if (req.url === '/slow') {
+    globalThis.log.push('slow started on ${v}');
+    globalThis.release['${v}'] = () => res.end('slow ${v}');
+    return;
+  }
+  res.end('${v}');
+};
+`;
+
+it('finishes requests that started on the old version on it, and retires the old version only when they are done', async () => {
+  const root = await t.root();
+  const v1 = await writeRelease(root, { 'index.js': entry('v1') });
+  const v2 = await writeRelease(root, { 'index.js': entry('v2') });
+  const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+  const server = t.defer(await serve(app.handler));
+  const slow = server.get('/slow');
+  await waitFor(() => g.release.v1 !== undefined, 5000, 'the slow request');
+
+  expect((await app.update(v2)).outcome).toBe('hot');
+  expect(await server.get()).toBe('200 v2');
+  // dispose ran before v2 evaluated; retire waits for the request still on v1.
+  expect(g.log).toEqual(['slow started on v1', 'dispose v1']);
+
+  g.release.v1!();
+  expect(await slow).toBe('200 slow v1');
+  await waitFor(() => g.log.includes('retire v1'), 5000, 'retire v1');
+  expect(g.log).toEqual(['slow started on v1', 'dispose v1', 'retire v1']);
+});
+
+it('retires after drainTimeoutMs when an old request never finishes', async () => {
+  const root = await t.root();
+  const v1 = await writeRelease(root, { 'index.js': entry('v1') });
+  const v2 = await writeRelease(root, { 'index.js': entry('v2') });
+  const app = t.defer(await hostApp({ name: 'a', dir: v1, drainTimeoutMs: 200 }));
+  const server = t.defer(await serve(app.handler));
+  void server.get('/slow').catch(() => undefined);
+  await waitFor(() => g.release.v1 !== undefined, 5000, 'the slow request');
+  const started = Date.now();
+  await app.update(v2);
+  await waitFor(() => g.log.includes('retire v1'), 5000, 'retire v1 after the drain timeout');
+  expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+});
+
+it('retires at once when nothing is in flight', async () => {
+  const root = await t.root();
+  const v1 = await writeRelease(root, { 'index.js': entry('v1') });
+  const v2 = await writeRelease(root, { 'index.js': entry('v2') });
+  const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+  await app.update(v2);
+  await waitFor(() => g.log.includes('retire v1'), 1000, 'retire v1');
+});
+
+it('answers 500 when the current handler throws, without affecting later requests', async () => {
+  const root = await t.root();
+  const v1 = await writeRelease(root, { 'index.js': "module.exports = (req, res) => { if (req.url === '/boom') throw new Error('x'); res.end('fine'); };" });
+  const app = t.defer(await hostApp({ name: 'a', dir: v1, logger: { error: () => undefined, info: () => undefined } }));
+  const server = t.defer(await serve(app.handler));
+  expect(await server.get('/boom')).toBe('500 ');
+  expect(await server.get()).toBe('200 fine');
+});

@@ -1,0 +1,160 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hostApp } from '../../agent/index.js';
+import { cleanupStack, moduleCache, serve, waitFor, writeRelease } from '../helpers/release.js';
+
+const t = cleanupStack();
+const g = globalThis as unknown as { log: unknown[] };
+beforeEach(() => {
+  g.log = [];
+});
+afterEach(t.run);
+
+const entry = (body: string): string => `${body}
+module.exports = (req, res) => res.end(String(current()));
+`;
+
+describe('accept(dep, cb)', () => {
+  it('calls the accepting parent\'s callback with the outdated dependencies, once per callback, and keeps the parent', async () => {
+    const root = await t.root();
+    const idx = entry(`let a = require('./a'); let b = require('./b');
+const born = Date.now() + Math.random();
+globalThis.log.push('index evaluated');
+module.hot.accept(['./a', './b'], (deps) => { globalThis.log.push(deps); a = require('./a'); b = require('./b'); });
+const current = () => a + b + (born > 0 ? '' : '');`);
+    const v1 = await writeRelease(root, { 'index.js': idx, 'a.js': "module.exports = 'a1';", 'b.js': "module.exports = 'b1';" });
+    const v2 = await writeRelease(root, { 'index.js': idx, 'a.js': "module.exports = 'a2';", 'b.js': "module.exports = 'b2';" });
+    const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+    const server = t.defer(await serve(app.handler));
+    expect(await server.get()).toBe('200 a1b1');
+    const result = await app.update(v2);
+    expect(result).toMatchObject({ outcome: 'hot', outdated: ['a.js', 'b.js'], disposed: ['a.js', 'b.js'], accepted: ['index.js'] });
+    expect(g.log).toEqual(['index evaluated', ['a.js', 'b.js']]);
+    expect(await server.get()).toBe('200 a2b2');
+  });
+
+  it('hands an accept callback\'s error to its error handler with the module and dependency ids', async () => {
+    const root = await t.root();
+    const idx = entry(`let a = require('./a');
+module.hot.accept('./a', () => { throw new Error('boom in callback'); }, (err, ctx) => globalThis.log.push([err.message, ctx]));
+const current = () => a;`);
+    const v1 = await writeRelease(root, { 'index.js': idx, 'a.js': "module.exports = 'a1';" });
+    const v2 = await writeRelease(root, { 'index.js': idx, 'a.js': "module.exports = 'a2';" });
+    const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+    const result = await app.update(v2);
+    expect(result.outcome).toBe('hot');
+    expect(g.log).toEqual([['boom in callback', { moduleId: 'index.js', dependencyId: 'a.js' }]]);
+  });
+});
+
+describe('accept() of a module itself', () => {
+  it('re-requires a self-accepting module without re-evaluating its parent, handing dispose data over', async () => {
+    const root = await t.root();
+    const idx = entry("const s = require('./state');\nglobalThis.log.push('index evaluated');\nconst current = () => globalThis.stateValue;");
+    const state = (v: string): string => `globalThis.stateValue = ${JSON.stringify(v)} + ':' + (module.hot.data ? module.hot.data.count : 'none');
+module.hot.accept();
+const oldHot = module.hot;
+module.hot.dispose((data) => { data.count = 7; globalThis.log.push(['disposed', oldHot.active]); });
+globalThis.log.push(['evaluated', ${JSON.stringify(v)}]);`;
+    const v1 = await writeRelease(root, { 'index.js': idx, 'state.js': state('one') });
+    const v2 = await writeRelease(root, { 'index.js': idx, 'state.js': state('two') });
+    const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+    const oldHot = (moduleCache[`${v1}/state.js`] as unknown as { hot: { active: boolean } }).hot;
+    const server = t.defer(await serve(app.handler));
+    expect(await server.get()).toBe('200 one:none');
+    const result = await app.update(v2);
+    expect(result).toMatchObject({ outcome: 'hot', disposed: ['state.js'], accepted: ['state.js'] });
+    expect(g.log).toEqual([['evaluated', 'one'], 'index evaluated', ['disposed', true], ['evaluated', 'two']]);
+    expect(oldHot.active).toBe(false);
+    expect(await server.get()).toBe('200 two:7');
+  });
+
+  it('passes an evaluation error of the new version to the old version\'s accept(errHandler)', async () => {
+    const root = await t.root();
+    const idx = entry("require('./state');\nconst current = () => 'ok';");
+    const v1 = await writeRelease(root, { 'index.js': idx, 'state.js': "module.hot.accept((err, ctx) => globalThis.log.push([err.message, ctx.moduleId]));" });
+    const v2 = await writeRelease(root, { 'index.js': idx, 'state.js': "throw new Error('broken state');" });
+    const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+    const result = await app.update(v2);
+    expect(result.outcome).toBe('hot');
+    expect(g.log).toEqual([['broken state', 'state.js']]);
+  });
+});
+
+describe('decline', () => {
+  it('aborts on a declined dependency before anything is disposed: old code keeps serving', async () => {
+    const root = await t.root();
+    const idx = entry(`const db = require('./db');
+module.hot.decline('./db');
+const current = () => db;`);
+    const db = (v: string): string => `module.hot.dispose(() => globalThis.log.push('db disposed'));\nmodule.exports = ${JSON.stringify(v)};`;
+    const v1 = await writeRelease(root, { 'index.js': idx, 'db.js': db('db1') });
+    const v2 = await writeRelease(root, { 'index.js': idx, 'db.js': db('db2') });
+    const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+    const statuses: string[] = [];
+    (moduleCache[`${v1}/index.js`] as unknown as { hot: { addStatusHandler(h: (s: string) => void): void } }).hot
+      .addStatusHandler((s) => statuses.push(s));
+    const server = t.defer(await serve(app.handler));
+    const result = await app.update(v2);
+    expect(result).toMatchObject({ outcome: 'declined', chain: ['db.js', 'index.js'], disposed: [], accepted: [] });
+    expect(result.reason).toContain('declined dependency: db.js in index.js');
+    expect(g.log).toEqual([]);
+    expect(statuses).toEqual(['check', 'prepare', 'ready', 'abort']);
+    expect(app.status()).toBe('abort');
+    expect(app.dir).toBe(v1);
+    expect(await server.get()).toBe('200 db1');
+  });
+
+  it('aborts on a self-declined module anywhere on the propagation path', async () => {
+    const root = await t.root();
+    const idx = entry("const m = require('./mid');\nconst current = () => m;");
+    const v1 = await writeRelease(root, { 'index.js': idx, 'mid.js': "module.hot.decline();\nmodule.exports = require('./leaf');", 'leaf.js': "module.exports = 'l1';" });
+    const v2 = await writeRelease(root, { 'index.js': idx, 'mid.js': "module.hot.decline();\nmodule.exports = require('./leaf');", 'leaf.js': "module.exports = 'l2';" });
+    const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+    const result = await app.update(v2);
+    expect(result).toMatchObject({ outcome: 'declined', chain: ['leaf.js', 'mid.js'] });
+    expect(result.reason).toContain('self decline: mid.js');
+  });
+});
+
+describe('dispose, data, status', () => {
+  it('runs dispose before the new version evaluates, skips removed handlers, and walks webpack\'s statuses', async () => {
+    const root = await t.root();
+    const idx = (v: string): string => entry(`globalThis.log.push('evaluate ${v} data=' + JSON.stringify(module.hot.data));
+const removed = () => globalThis.log.push('removed handler ran');
+module.hot.dispose((data) => { data.from = '${v}'; globalThis.log.push('dispose ${v}'); });
+module.hot.addDisposeHandler(removed);
+module.hot.removeDisposeHandler(removed);
+module.hot.status((s) => globalThis.log.push('status ' + s));
+const current = () => '${v}';`);
+    const v1 = await writeRelease(root, { 'index.js': idx('v1') });
+    const v2 = await writeRelease(root, { 'index.js': idx('v2') });
+    const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+    expect((await app.update(v2)).outcome).toBe('hot');
+    expect(g.log).toEqual([
+      'evaluate v1 data=undefined',
+      'status check', 'status prepare', 'status ready', 'status dispose',
+      'dispose v1',
+      // The old module's status handler leaves with it; the new one registers its own.
+      'evaluate v2 data={"from":"v1"}',
+      'status idle',
+    ]);
+    expect(app.status()).toBe('idle');
+  });
+
+  it('invalidate() re-evaluates the module from the current release and reports through onUpdate', async () => {
+    const root = await t.root();
+    const idx = entry(`const c = require('./counter');\nconst current = () => c.n;`);
+    const counter = `globalThis.evaluations = (globalThis.evaluations || 0) + 1;
+exports.n = globalThis.evaluations;
+globalThis.invalidateCounter = () => module.hot.invalidate();`;
+    const v1 = await writeRelease(root, { 'index.js': idx, 'counter.js': counter });
+    const results: unknown[] = [];
+    const app = t.defer(await hostApp({ name: 'a', dir: v1, onUpdate: (r) => results.push(r) }));
+    const server = t.defer(await serve(app.handler));
+    expect(await server.get()).toBe('200 1');
+    (globalThis as unknown as { invalidateCounter: () => void }).invalidateCounter();
+    await waitFor(() => results.length === 1, 5000, 'the invalidated update');
+    expect(results[0]).toMatchObject({ outcome: 'hot', outdated: ['counter.js'], disposed: ['counter.js', 'index.js'] });
+    expect(await server.get()).toBe('200 2');
+  });
+});

@@ -1,0 +1,57 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, expect, it } from 'vitest';
+import { ScriptedAgent } from '../helpers/agents.js';
+import { deployVersion, testServer, TOKENS, waitFor, type TestServer } from '../helpers/server.js';
+
+let server: TestServer;
+afterEach(() => server.close());
+
+interface Received { event: string; data: { type: string; app: string; version: string; deploymentId: string; status: string; agent?: { message: string } } }
+
+/** Opens `GET /v1/events` and collects parsed events as they arrive. */
+function subscribe(port: number, query = ''): Promise<{ events: Received[]; status: number; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: `/v1/events${query}`, headers: { authorization: `Bearer ${TOKENS.admin}` } }, (res) => {
+      const events: Received[] = [];
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) !== -1) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event && data) events.push({ event, data: JSON.parse(data) });
+        }
+      });
+      res.on('error', () => undefined);
+      resolve({ events, status: res.statusCode ?? 0, close: () => req.destroy() });
+    });
+    req.on('error', reject);
+  });
+}
+
+it('streams queued, started, agent and finished events of each deployment', async () => {
+  server = await testServer({ agents: [new ScriptedAgent('host-a')] });
+  await server.app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = server.app.server.address() as AddressInfo;
+  const all = await subscribe(port);
+  const onlyOther = await subscribe(port, '?app=other');
+  expect(all.status).toBe(200);
+
+  const body = await deployVersion(server.app, 'demo', '1.0.0');
+  await waitFor(() => all.events.some((e) => e.data.type === 'finished'), 10_000, 'the finished event');
+  expect(all.events.map((e) => e.data.type)).toEqual(['queued', 'started', 'agent', 'agent', 'finished']);
+  for (const e of all.events) {
+    expect(e.event).toBe('deployment');
+    expect(e.data).toMatchObject({ app: 'demo', version: '1.0.0', deploymentId: body.deployment.id });
+  }
+  expect(all.events[2]?.data.agent?.message).toBe('host-a activating 1.0.0');
+  expect(all.events.at(-1)?.data.status).toBe('succeeded');
+  expect(onlyOther.events).toEqual([]);
+  // close() ends open streams instead of waiting for them forever.
+  await server.app.close();
+});

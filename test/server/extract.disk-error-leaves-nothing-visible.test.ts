@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { appFiles, makeBundle, rawApp, rawTar } from '../helpers/bundles.js';
+import { startChildServer, type ChildServer } from '../helpers/child-server.js';
+import { snapshotApp, TOKENS } from '../helpers/server.js';
+import { tempDir } from '../helpers/tmp.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let server: ChildServer | undefined;
+beforeEach(async () => ({ dir, cleanup } = await tempDir('hotdeploy-disk-')));
+afterEach(async () => {
+  await server?.kill();
+  await cleanup();
+});
+
+const put = (url: string, version: string, body: Buffer) => fetch(`${url}/v1/apps/demo/releases/${version}`, {
+  method: 'PUT', body, headers: { authorization: `Bearer ${TOKENS.admin}`, 'content-type': 'application/gzip' },
+});
+
+it('answers DEPLOY_ERR_STORAGE when a write fails while unpacking, and nothing becomes visible', async () => {
+  // Files may not grow past 2 MB in this server process (ulimit -f): a real EFBIG from the kernel.
+  server = await startChildServer(dir, {}, 2048);
+  expect((await put(server.url, '1.0.0', await makeBundle(appFiles('demo@1.0.0')))).status).toBe(201);
+  const before = await snapshotApp(dir, 'demo');
+
+  // 3 MB of hex text: about 1.5 MB compressed (the upload fits), 3 MB unpacked (one file does not).
+  const big = gzipSync(rawTar([...rawApp('demo@2.0.0'), { path: 'data/big.txt', body: randomBytes(1536 * 1024).toString('hex') }]));
+  expect(big.length).toBeLessThan(2 * 1024 * 1024);
+  const res = await put(server.url, '2.0.0', big);
+  expect(res.status).toBe(500);
+  expect(await res.json()).toMatchObject({ statusCode: 500, code: 'DEPLOY_ERR_STORAGE' });
+
+  expect(await readdir(path.join(dir, 'tmp'))).toEqual([]);
+  expect(await snapshotApp(dir, 'demo')).toEqual(before);
+  const status = await fetch(`${server.url}/v1/apps/demo`, { headers: { authorization: `Bearer ${TOKENS.admin}` } });
+  expect(await status.json()).toMatchObject({ current: '1.0.0', releases: [{ version: '1.0.0' }] });
+});
