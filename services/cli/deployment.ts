@@ -1,6 +1,6 @@
 import type { WorkerReport } from '../../agent/messages.js';
 import { ExitCode, type ExitCodeValue } from './errors.js';
-import { type Io, renderWorkers, writeJson, writeLine } from './output.js';
+import { type Io, oneLine, renderWorkers, writeJson, writeLine } from './output.js';
 
 /** A deployment as the service reports it (`GET /v1/deployments/:id`, and inside write answers). */
 export interface DeploymentView {
@@ -29,7 +29,7 @@ export function deploymentExitCode(deployment: DeploymentView | undefined): Exit
 
 export function printDeployment(io: Io, deployment: DeploymentView): void {
   const subject = deployment.version ? ` ${deployment.app ?? ''}@${deployment.version}` : '';
-  const reason = deployment.reason ? ` (${deployment.reason})` : '';
+  const reason = deployment.reason ? ` (${oneLine(deployment.reason)})` : '';
   writeLine(io.out, `deployment ${deployment.id}${subject}: ${deployment.status}${reason}`);
   if (deployment.workers) writeLine(io.out, renderWorkers(deployment.workers));
 }

@@ -17,9 +17,17 @@ export function writeLine(stream: Writable, line = ''): void {
   stream.write(line + '\n');
 }
 
-/** A plain table: no colours, so piped output and logs stay clean. */
-export function renderTable(head: string[], rows: Array<Array<string | number>>): string {
-  const table = new Table({ head, style: { head: [], border: [], compact: true } });
+/** Width of a wrapped last column (reasons can hold a whole propagation chain). */
+const WRAP_WIDTH = 64;
+
+/** A plain table: no colours, so piped output and logs stay clean. `wrapLast` word-wraps the last column. */
+export function renderTable(head: string[], rows: Array<Array<string | number>>, wrapLast = false): string {
+  const width = Math.min(WRAP_WIDTH, Math.max(head.at(-1)?.length ?? 0, ...rows.map((r) => String(r.at(-1) ?? '').length)) + 2);
+  const table = new Table({
+    head,
+    style: { head: [], border: [], compact: true },
+    ...(wrapLast ? { wordWrap: true, colWidths: [...head.slice(0, -1).map(() => null), width] } : {}),
+  });
   for (const row of rows) table.push(row.map(String));
   return table.toString();
 }
@@ -28,8 +36,13 @@ export function renderTable(head: string[], rows: Array<Array<string | number>>)
 export function renderWorkers(workers: WorkerReport[]): string {
   if (workers.length === 0) return 'no workers run this app on any attached host';
   return renderTable(['worker', 'pid', 'outcome', 'ms', 'reason'], workers.map((w) => [
-    `${w.host}#${w.pmId}`, w.pid ?? '-', w.outcome, Math.round(w.durationMs), w.reason ?? '',
-  ]));
+    `${w.host}#${w.pmId}`, w.pid ?? '-', w.outcome, Math.round(w.durationMs), oneLine(w.reason ?? ''),
+  ]), true);
+}
+
+/** Runtime reasons carry webpack-style multi-line messages; a table cell wants one line to wrap. */
+export function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
 }
 
 export function formatBytes(bytes: number): string {
