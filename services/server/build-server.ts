@@ -8,6 +8,7 @@ import { installErrorHandlers } from './error-handler.js';
 import { EventBus } from './events.js';
 import { resolveOptions, type ServerOptions, type TokenAction } from './options.js';
 import { ReleaseStore } from './release-store.js';
+import { agentRoutes } from './routes/agents.js';
 import { appRoutes } from './routes/apps.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { eventRoutes } from './routes/events.js';
@@ -78,5 +79,6 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   appRoutes(app, ctx);
   deploymentRoutes(app, ctx);
   eventRoutes(app, ctx);
+  agentRoutes(app, ctx);
   return app;
 }
