@@ -3,6 +3,7 @@ import { stripVTControlCharacters } from 'node:util';
 import { clientFrom } from './client.js';
 import type { CliCommand, Context } from './command.js';
 import { activateCommand } from './commands/activate.js';
+import { agentCommand } from './commands/agent.js';
 import { pushCommand } from './commands/push.js';
 import { releasesCommand } from './commands/releases.js';
 import { rollbackCommand } from './commands/rollback.js';
@@ -11,7 +12,6 @@ import { statusCommand } from './commands/status.js';
 import { CliError, describeError, ExitCode, type ExitCodeValue } from './errors.js';
 import { type Io, writeLine } from './output.js';
 
-// `agent` is absent on purpose: it arrives with the multi-host issue (issue 5: no pretending command).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command keeps its own precise args type
 const commands: Record<string, CliCommand<any>> = {
   serve: serveCommand,
@@ -20,6 +20,7 @@ const commands: Record<string, CliCommand<any>> = {
   activate: activateCommand,
   status: statusCommand,
   releases: releasesCommand,
+  agent: agentCommand,
 };
 
 /** Runs one CLI invocation in-process and returns its exit code; `main.ts` is the only caller that exits. */

@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type RunningServer, startServer } from '../../server/index.js';
+import { type RunningServer, type ServerOptions, startServer } from '../../server/index.js';
 import { Client } from '../client.js';
 import { defineCliCommand } from '../command.js';
 import { CliError, describeError, ServerError } from '../errors.js';
+import { asCliError, natsArgs, natsSettings } from '../nats-args.js';
 import { type Io, writeLine } from '../output.js';
 import { packageName } from '../pack.js';
 import { push } from './push.js';
@@ -18,6 +19,8 @@ export interface ServeOptions {
   example?: string | undefined;
   /** Used for `--example` when this start did not create the admin token (it is shown only once). */
   token?: string | undefined;
+  /** Hosts over NATS JetStream (issue 7); without it nothing changes. */
+  nats?: ServerOptions['nats'];
 }
 
 /** Starts the deploy service (and the local PM2 agent) and prints where it listens. */
@@ -25,7 +28,8 @@ export async function serve(options: ServeOptions, io: Io): Promise<RunningServe
   const running = await startServer({
     dataDir: options.dataDir, port: options.port, host: options.host, localAgent: options.localAgent,
     ...(options.keep === undefined ? {} : { keep: options.keep }),
-  });
+    ...(options.nats ? { nats: options.nats } : {}),
+  }).catch((err: unknown) => { throw asCliError(err); });
   writeLine(io.out, `hotdeploy serving on ${running.url} (data in ${path.resolve(options.dataDir)})`);
   if (running.adminToken) {
     writeLine(io.out, `admin token (shown this once; only its hash is stored): ${running.adminToken}`);
@@ -85,6 +89,15 @@ function integer(value: string | undefined, flag: string, min: number, max: numb
   return n;
 }
 
+function clusterOptions(args: Parameters<typeof natsSettings>[0] & { strategy?: string | undefined }, env: NodeJS.ProcessEnv): ServerOptions['nats'] {
+  const nats = natsSettings(args, env);
+  if (args.strategy !== undefined && args.strategy !== 'auto' && args.strategy !== 'reload-all') {
+    throw new CliError('CLI_ERR_USAGE', '--strategy must be auto or reload-all');
+  }
+  if (!nats) return undefined;
+  return { nats: nats.settings, ...(nats.prefix ? { prefix: nats.prefix } : {}), ...(args.strategy ? { strategy: args.strategy } : {}) };
+}
+
 export const serveCommand = defineCliCommand({
   meta: { name: 'serve', description: 'run the deploy service and the local PM2 agent' },
   args: {
@@ -95,6 +108,8 @@ export const serveCommand = defineCliCommand({
     keep: { type: 'string', description: 'releases kept per app (env HOTDEPLOY_KEEP, default 10)' },
     example: { type: 'string', description: 'push this app directory once listening, if that app has no release yet' },
     token: { type: 'string', description: 'token for --example when the admin token already exists (env HOTDEPLOY_TOKEN)' },
+    ...natsArgs,
+    strategy: { type: 'string', description: 'with --nats: auto (hot where every worker can) or reload-all' },
   },
   run: async (args, ctx) => {
     const { env } = ctx;
@@ -106,6 +121,7 @@ export const serveCommand = defineCliCommand({
       keep: integer(args.keep ?? env.HOTDEPLOY_KEEP, '--keep', 1, 10_000),
       example: args.example,
       token: args.token || env.HOTDEPLOY_TOKEN || undefined,
+      nats: clusterOptions(args, env),
     }, ctx.io);
     // startServer's SIGINT / SIGTERM handlers close the server and end the process; until then, serve.
     return new Promise<never>(() => {});
