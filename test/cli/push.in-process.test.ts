@@ -133,7 +133,7 @@ describe('runCli maps arguments to commands and failures to exit codes', () => {
     expect(await runCli(['push', '.'], missing.io, {})).toBe(ExitCode.usage);
     expect(missing.err()).toMatch(/^error CLI_ERR_USAGE: .*--app/);
     const unknown = captureIo();
-    expect(await runCli(['agent'], unknown.io, {})).toBe(ExitCode.usage);
-    expect(unknown.err()).toContain('unknown command "agent"');
+    expect(await runCli(['deploy'], unknown.io, {})).toBe(ExitCode.usage);
+    expect(unknown.err()).toContain('unknown command "deploy"');
   });
 });

@@ -73,6 +73,8 @@ it('one host\'s worker declines: that host reloads (checked), the other two stay
   expect(body.deployment, JSON.stringify(body.deployment)).toMatchObject({ status: 'succeeded' });
   expect(body.deployment.hosts.map((h: { host: string; path: string }) => `${h.host}:${h.path}`)).toEqual(['a:hot', 'b:reload', 'c:hot']);
   expect(body.deployment.workers.find((w: { host: string }) => w.host === 'b')).toMatchObject({ outcome: 'reloaded', version: '3.0.0' });
+  // The reason is the dry run's: which worker, and the propagation chain that declined.
+  expect(body.deployment.hosts[1].reason).toMatch(/^dry run: worker \d+: declined: message\.js/);
   expect(await messages()).toEqual(['demo@3.0.0', 'demo@3.0.0', 'demo@3.0.0']);
   const after = await pids();
   expect([after[0] === before[0], after[1] === before[1], after[2] === before[2]]).toEqual([true, false, true]);

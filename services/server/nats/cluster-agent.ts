@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, HostAgent, HostResult, WorkerReport, WorkerState } from '../../../agent/messages.js';
+import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, HostAgent, HostPlan, HostResult, WorkerReport, WorkerState } from '../../../agent/messages.js';
 import { objectName, publishBundle } from '../../../agent/nats/bundles.js';
 import { connectNats, type NatsSettings } from '../../../agent/nats/connect.js';
 import { desiredKey, encode, hostKey, natsNames, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseRef } from '../../../agent/nats/protocol.js';
@@ -55,6 +55,8 @@ export async function createNatsCluster(options: NatsClusterOptions): Promise<Na
 }
 
 type Strategy = Extract<HostCommand, { type: 'apply' }>['strategy'];
+/** How a host applies, and why it reloads when it does (the dry run's chain, or the strategy). */
+type Choice = { strategy: Strategy; why?: string };
 
 /**
  * Every host behind NATS as one `HostAgent` (agent/messages.ts), so the deployments code is the
@@ -93,7 +95,7 @@ class ClusterAgent implements NatsCluster {
         await this.sendAll(hosts, { type: 'abort', deploymentId: request.deploymentId });
         return { status: 'failed', path: 'none', reason: prepared.reason, workers: [], hosts: prepared.hosts };
       }
-      emit(`apply: ${hosts.map((h) => `${h} ${prepared.strategies.get(h)}`).join(', ')}`);
+      emit(`apply: ${hosts.map((h) => `${h} ${prepared.strategies.get(h)?.strategy}`).join(', ')}`);
       return await this.apply(ref, request, hosts, prepared.strategies, replies, emit);
     } finally {
       replies.close();
@@ -109,16 +111,16 @@ class ClusterAgent implements NatsCluster {
   }
 
   private async prepare(ref: ReleaseRef, deploymentId: string, hosts: string[], replies: Replies):
-    Promise<{ ok: true; strategies: Map<string, Strategy> } | { ok: false; reason: string; hosts: HostResult[] }> {
+    Promise<{ ok: true; strategies: Map<string, Choice> } | { ok: false; reason: string; hosts: HostResult[] }> {
     await this.sendAll(hosts, { type: 'prepare', deploymentId, release: ref, expiresAt: Date.now() + this.prepareTimeoutMs });
     const answers = await replies.collect(['prepared', 'prepare-failed'], hosts, this.prepareTimeoutMs);
     const failures = new Map<string, string>();
-    const strategies = new Map<string, Strategy>();
+    const strategies = new Map<string, Choice>();
     for (const host of hosts) {
       const answer = answers.get(host);
       if (!answer) failures.set(host, `no answer to prepare within ${this.prepareTimeoutMs} ms`);
       else if (answer.type === 'prepare-failed') failures.set(host, `prepare failed: ${answer.reason}`);
-      else strategies.set(host, this.options.strategy === 'reload-all' || answer.plan.path === 'reload' ? 'reload' : 'auto');
+      else strategies.set(host, this.choose(answer.plan));
     }
     if (failures.size === 0) return { ok: true, strategies };
     const reason = [...failures].map(([host, why]) => `${host}: ${why}`).join('; ');
@@ -128,11 +130,18 @@ class ClusterAgent implements NatsCluster {
     };
   }
 
-  private async apply(ref: ReleaseRef, request: ActivationRequest, hosts: string[], strategies: Map<string, Strategy>,
+  /** Hot where the dry run says every worker can take it; the checked reload elsewhere, saying why. */
+  private choose(plan: HostPlan): Choice {
+    if (this.options.strategy === 'reload-all') return { strategy: 'reload', why: 'strategy reload-all' };
+    if (plan.path === 'reload') return { strategy: 'reload', why: `dry run: ${plan.reason ?? 'not hot'}` };
+    return { strategy: 'auto' };
+  }
+
+  private async apply(ref: ReleaseRef, request: ActivationRequest, hosts: string[], strategies: Map<string, Choice>,
     replies: Replies, emit: (message: string) => void): Promise<ActivationResult> {
     const expiresAt = Date.now() + this.applyTimeoutMs;
     await Promise.all(hosts.map((host) => this.send(host,
-      { type: 'apply', deploymentId: request.deploymentId, release: ref, strategy: strategies.get(host) ?? 'auto', expiresAt })));
+      { type: 'apply', deploymentId: request.deploymentId, release: ref, strategy: strategies.get(host)?.strategy ?? 'auto', expiresAt })));
     const answers = await replies.collect(['applied'], hosts, this.applyTimeoutMs);
     const results: HostResult[] = [];
     const workers: WorkerReport[] = [];
@@ -146,7 +155,8 @@ class ClusterAgent implements NatsCluster {
         continue;
       }
       const { result } = answer;
-      results.push({ host, status: result.status, path: result.path, ...(result.reason ? { reason: result.reason } : {}) });
+      const why = result.status === 'succeeded' ? strategies.get(host)?.why ?? result.reason : result.reason;
+      results.push({ host, status: result.status, path: result.path, ...(why ? { reason: why } : {}) });
       workers.push(...result.workers);
     }
     const bad = results.filter((r) => !r.lagging && r.status !== 'succeeded');
