@@ -103,7 +103,10 @@ export class Pm2Client extends EventEmitter {
 
   private async doConnect(): Promise<void> {
     this.closing = false;
-    const Custom = (require('pm2') as { custom: new (opts: object) => Pm2Api }).custom;
+    // pm2's index.js builds a default instance on load, which creates ~/.pm2 even when another home
+    // is used; its API class alone does not. PM2_PROGRAMMATIC is what index.js sets (quiet output).
+    process.env.PM2_PROGRAMMATIC = 'true';
+    const Custom = require('pm2/lib/API.js') as new (opts: object) => Pm2Api;
     const api = new Custom({ pm2_home: this.home });
     await withDeadline(callback<unknown>((cb) => api.connect(cb)), this.callTimeoutMs, 'pm2.connect');
     const bus = await withDeadline(callback<EventEmitter>((cb) => api.launchBus(cb)), this.callTimeoutMs, 'pm2.launchBus');
@@ -141,6 +144,8 @@ export class Pm2Client extends EventEmitter {
     const api = this.api;
     if (!api) throw new HotError('HOT_ERR_PM2_DOWN', `pm2.${name}: not connected to a PM2 daemon`);
     const pending = withDeadline(callback<T>((cb) => run(api, cb)), timeoutMs, `pm2.${name}`);
+    // When `lost` wins, the call's own deadline still fires later: observed here, not unhandled.
+    pending.catch(() => undefined);
     return Promise.race([pending, this.lost]);
   }
 

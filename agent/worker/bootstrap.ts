@@ -114,6 +114,8 @@ async function shutdown(): Promise<void> {
 
 async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown());
+  // A trial belongs to the agent that forked it: if that process goes, so does the trial.
+  if (trial) process.on('disconnect', () => process.exit(0));
   process.on('message', onMessage);
   try {
     await boot();

@@ -94,6 +94,16 @@ describe('fallback, rollback and isolation under PM2', () => {
     expect((await appStatus(hd, 'api')).current).toBe('2.0.0');
   });
 
+  it('fails a first release that cannot start, and leaves nothing running for it', async () => {
+    const badPort = await freePort();
+    const { deployment } = await push(hd, 'bad', '1.0.0', handlerApp({ name: 'bad', version: '1.0.0', port: badPort, indexJs: `throw new Error('boom on first start');\n` }));
+    expect(deployment.status).toBe('failed');
+    expect(deployment.reason).toMatch(/boom on first start/);
+    const status = await appStatus(hd, 'bad');
+    expect(status.current).toBeNull();
+    expect(status.workers).toEqual([]);
+  });
+
   it('never touches the other app on the same daemon', async () => {
     const now = (await appStatus(hd, 'shop')).workers;
     expect(now.map((w) => ({ pmId: w.pmId, pid: w.pid }))).toEqual(shopWorkers);
