@@ -24,9 +24,10 @@ export interface HashedTree {
 /**
  * Walks the unpacked release: hashes every regular file and re-checks, on what is really on disk,
  * that every symlink stays inside the release (defence in depth after extract.ts's string checks,
- * and the only check that sees the tree after a top-level folder was stripped).
+ * and the only check that sees the tree after a top-level folder was stripped). Files hashed while
+ * they were unpacked (`known`) are not read again.
  */
-export async function hashTree(root: string): Promise<HashedTree> {
+export async function hashTree(root: string, known: ReadonlyMap<string, string> = new Map()): Promise<HashedTree> {
   const top = await readdir(root);
   if (top.includes(RESERVED_DIR)) throw new DeployError('DEPLOY_ERR_RESERVED_PATH');
   const files: Record<string, string> = {};
@@ -40,7 +41,7 @@ export async function hashTree(root: string): Promise<HashedTree> {
       } else if (entry.isSymbolicLink()) {
         await assertLinkInside(root, abs, rel);
       } else if (entry.isFile()) {
-        files[rel] = await sha256File(abs);
+        files[rel] = known.get(rel) ?? (await sha256File(abs));
         bytes += (await lstat(abs)).size;
       } else {
         throw new DeployError('DEPLOY_ERR_ENTRY_TYPE', rel);

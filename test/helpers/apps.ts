@@ -51,6 +51,37 @@ export interface Answer {
   pid: number;
 }
 
+/**
+ * `connections` keep-alive clients asking in a loop while `during` runs; resolves with the count
+ * of good answers and every failure (status or socket error).
+ */
+export async function underLoad(port: number, connections: number, during: () => Promise<void>): Promise<{ ok: number; failures: string[] }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  let ok = 0;
+  const failures: string[] = [];
+  let stop = false;
+  const loop = async (): Promise<void> => {
+    while (!stop) {
+      await new Promise<void>((resolve) => {
+        const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+          res.resume();
+          res.on('end', () => { if (res.statusCode === 200) ok++; else failures.push(`status ${res.statusCode}`); resolve(); });
+        });
+        req.on('error', (err: NodeJS.ErrnoException) => { failures.push(err.code ?? err.message); resolve(); });
+      });
+    }
+  };
+  const loops = Array.from({ length: connections }, loop);
+  try {
+    await during();
+  } finally {
+    stop = true;
+    await Promise.all(loops);
+    agent.destroy();
+  }
+  return { ok, failures };
+}
+
 /** One GET on a fresh connection. */
 export async function ask(port: number, pathname = '/'): Promise<Answer> {
   const res = await fetch(`http://127.0.0.1:${port}${pathname}`, { headers: { connection: 'close' } });

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ask, freePort, handlerApp, pidsServing } from '../helpers/apps.js';
+import { ask, freePort, handlerApp, pidsServing, underLoad } from '../helpers/apps.js';
 import { appStatus, push, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { Hotdeploy } from '../helpers/hotdeploy.js';
 
@@ -92,6 +92,19 @@ describe('fallback, rollback and isolation under PM2', () => {
     expect(deployment.workers.map((w) => [w.outcome, w.version])).toEqual([['rolled-back', '2.0.0'], ['rolled-back', '2.0.0']]);
     expect(await pidsServing(apiPort, 2)).toEqual({ pids: before.pids, messages: ['two'] });
     expect((await appStatus(hd, 'api')).current).toBe('2.0.0');
+  });
+
+  it('serves every request of a keep-alive load loop during a fallback reload and a rolled-back push', async () => {
+    const load = await underLoad(apiPort, 10, async () => {
+      const reloaded = await push(hd, 'api', '5.0.0', handlerApp({ name: 'api', version: '5.0.0', port: apiPort, messageJs: declining('five') }));
+      expect(reloaded.deployment.hosts[0]?.path).toBe('reload');
+      const { deployment } = await push(hd, 'api', '6.0.0', handlerApp({ name: 'api', version: '6.0.0', port: apiPort, indexJs: `throw new Error('boom');\n` }));
+      expect(deployment.status).toBe('rolled-back');
+    });
+    // Closing workers answer with `Connection: close` and cut only sockets idle for a while.
+    expect(load.failures).toEqual([]);
+    expect(load.ok).toBeGreaterThan(50);
+    expect((await pidsServing(apiPort, 2)).messages).toEqual(['five']);
   });
 
   it('fails a first release that cannot start, and leaves nothing running for it', async () => {
