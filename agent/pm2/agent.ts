@@ -100,6 +100,12 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     clearTimeout(reconnectTimer);
     reconnectTimer = setTimeout(() => {
       if (closed) return;
+      // A removed PM2 home means the daemon was retired on purpose (a test's teardown, an uninstall):
+      // connecting would start a new daemon there, orphaned.
+      if (!existsSync(client.home)) {
+        log.warn({ event: 'pm2-home-gone', home: client.home }, 'PM2 home is gone; not reconnecting');
+        return;
+      }
       ready().then(
         () => log.info({ event: 'pm2-reconnected' }, 'reconnected to a PM2 daemon, apps restored'),
         (err: unknown) => {

@@ -31,7 +31,7 @@ module.exports = (req, res) => {
   res.setHeader('content-type', 'application/json');
   // /slow answers after 1.5 s: an in-flight request across a reload.
   const delay = req.url === '/slow' ? 1500 : 0;
-  setTimeout(() => res.end(JSON.stringify({ message, pid: process.pid })), delay);
+  setTimeout(() => res.end(JSON.stringify({ message, pid: process.pid, cwd: process.cwd() })), delay);
 };
 `,
     'message.js': options.messageJs ?? `module.exports = ${JSON.stringify(options.message ?? 'hello')};\n`,
@@ -49,6 +49,8 @@ export async function release(dataDir: string, app: string, version: string, fil
 export interface Answer {
   message: string;
   pid: number;
+  /** The worker's cwd: the runtime moves it to the release it is on (`hostApp({ chdir: true })`). */
+  cwd?: string;
 }
 
 /**

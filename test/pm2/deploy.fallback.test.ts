@@ -84,14 +84,17 @@ describe('fallback, rollback and isolation under PM2', () => {
 
   it('rolls back a release that throws at start; the previous one keeps serving, untouched', async () => {
     const before = await pidsServing(apiPort, 2);
-    const broken = handlerApp({ name: 'api', version: '3.0.0', port: apiPort, message: 'three',
+    // Only the entry changes (message.js as in 2.0.0), so the hot update evaluates it and fails.
+    const broken = handlerApp({ name: 'api', version: '3.0.0', port: apiPort, messageJs: declining('two'),
       indexJs: `throw new Error('boom at start');\n` });
     const { deployment } = await push(hd, 'api', '3.0.0', broken);
     expect(deployment.status).toBe('rolled-back');
-    expect(deployment.reason).toMatch(/did not start in a trial run.*boom at start/);
+    expect(deployment.reason).toMatch(/did not start in a trial run.*boom at start.*failed/);
     expect(deployment.workers.map((w) => [w.outcome, w.version])).toEqual([['rolled-back', '2.0.0'], ['rolled-back', '2.0.0']]);
     expect(await pidsServing(apiPort, 2)).toEqual({ pids: before.pids, messages: ['two'] });
     expect((await appStatus(hd, 'api')).current).toBe('2.0.0');
+    // The failed update had moved each runtime onto 3.0.0 (minus the entry): they were moved back.
+    for (let i = 0; i < 4; i++) expect((await ask(apiPort)).cwd).toMatch(/releases\/2\.0\.0$/);
   });
 
   it('serves every request of a keep-alive load loop during a fallback reload and a rolled-back push', async () => {
