@@ -75,7 +75,8 @@ export class ServerError extends Error {
 export function describeError(err: unknown): { line: string; exitCode: ExitCodeValue; stack?: string } {
   if (err instanceof ServerError) {
     const exitCode = err.statusCode >= 500 ? ExitCode.internal : ExitCode.rejected;
-    return { line: `error ${err.code} (HTTP ${err.statusCode}): ${err.message}`, exitCode };
+    const hint = err.statusCode === 401 ? ' (pass --token or set HOTDEPLOY_TOKEN)' : '';
+    return { line: `error ${err.code} (HTTP ${err.statusCode}): ${err.message}${hint}`, exitCode };
   }
   if (err instanceof CliError) return { line: `error ${err.code}: ${err.message}`, exitCode: err.exitCode };
   // citty throws CLIError with code EARG for a missing argument or a bad enum value.

@@ -41,6 +41,10 @@ export async function prepareBundle(source: string): Promise<Bundle> {
  * is present wherever `npx hotdeploy` runs. Scripts are not run: building is the CI's step before push.
  */
 async function packDirectory(dir: string): Promise<Bundle> {
+  // Checked here for a one-line answer (npm's own is a multi-line ENOENT) that names the fix.
+  if (!(await stat(path.join(dir, 'package.json')).catch(() => undefined))?.isFile()) {
+    throw new CliError('CLI_ERR_SOURCE', `${dir} has no package.json (push the app's own directory, or a .tgz)`);
+  }
   const dest = await mkdtemp(path.join(os.tmpdir(), 'hotdeploy-pack-'));
   const cleanup = () => rm(dest, { recursive: true, force: true });
   try {

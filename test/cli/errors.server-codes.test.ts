@@ -44,7 +44,7 @@ describe('every failure is one line with the server\'s code and a stable exit co
   it('a missing token: 401 DEPLOY_ERR_UNAUTHORIZED, exit 4', async () => {
     const dir = await writeApp(path.join(work, 'v2'), '2.0.0', 'two');
     const result = await fails(['push', dir, '--app', 'hello']);
-    expect(result).toMatchObject({ code: ExitCode.rejected, line: expect.stringMatching(/^error DEPLOY_ERR_UNAUTHORIZED \(HTTP 401\): /) });
+    expect(result).toMatchObject({ code: ExitCode.rejected, line: expect.stringMatching(/^error DEPLOY_ERR_UNAUTHORIZED \(HTTP 401\): .*HOTDEPLOY_TOKEN\)$/) });
     await expectCurrentUnchanged();
   });
 

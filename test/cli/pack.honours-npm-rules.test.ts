@@ -85,6 +85,12 @@ describe('packing a directory the way npm pack does', () => {
     await expect(prepareBundle(dir)).rejects.toMatchObject({ code: 'CLI_ERR_PACK', message: /name and version/ });
   });
 
+  it('refuses a directory without its own package.json with CLI_ERR_SOURCE', async () => {
+    const dir = await scratch();
+    await writeTree(dir, { 'package.json': { name: 'outer', version: '1.0.0' }, 'dist/index.js': '' });
+    await expect(prepareBundle(path.join(dir, 'dist'))).rejects.toMatchObject({ code: 'CLI_ERR_SOURCE', message: /no package\.json/ });
+  });
+
   it('rejects a source that does not exist with CLI_ERR_SOURCE', async () => {
     const dir = await scratch();
     await expect(prepareBundle(path.join(dir, 'nope'))).rejects.toMatchObject({ code: 'CLI_ERR_SOURCE' });

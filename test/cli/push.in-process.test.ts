@@ -102,6 +102,14 @@ describe('push, in-process against a real server', () => {
     expect(one.out()).toContain('hello: current 2.0.0, previous 4.0.0');
   });
 
+  it('returns once the deployment is queued with --no-wait (202), exit 0', async () => {
+    const dir = await writeApp(path.join(work, 'nowait'), '7.0.0', 'seven');
+    const { io, out } = captureIo();
+    expect(await push(server.client(), { source: dir, app: 'nowait', wait: false }, io)).toBe(ExitCode.ok);
+    expect(out()).toContain('deployment queued (--no-wait)');
+    expect(out()).toMatch(/deployment \S+ nowait@7\.0\.0: (queued|running|succeeded)/);
+  });
+
   it('pushing the same version with the same bytes again is idempotent', async () => {
     const dir = await writeApp(path.join(work, 'dir-1'), '1.0.0');
     const again = captureIo();

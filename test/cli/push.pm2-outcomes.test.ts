@@ -69,6 +69,10 @@ describe('push and rollback under PM2, as child processes', () => {
     expect(answer.deployment.version).toBe('1');
     expect(answer.deployment.workers.map((w) => w.outcome)).toEqual(['hot', 'hot']);
     expect(await pidsServing(port, 2)).toEqual({ pids: firstPids, messages: ['one'] });
+    const status = await runMain(['status', 'web'], env);
+    expect(status.stdout).toContain('web: current 1, previous 2');
+    expect([...status.stdout.matchAll(/^│ \S+#\d+\s+│ (\d+)\s+│ (\S+)\s+│ online/gm)].map((m) => [Number(m[1]), m[2]])
+      .sort((a, b) => Number(a[0]) - Number(b[0]))).toEqual(firstPids.map((pid) => [pid, '1']));
   });
 
   it('a release that throws at start is rolled back: exit 1 with the reason, the old one still serves', async () => {
