@@ -18,6 +18,8 @@ export interface NatsHostOptions {
   unpack: ReleaseUnpacker;
   /** Default 5 000 ms; the service calls a host gone after three missed beats. */
   heartbeatMs?: number;
+  /** Releases kept per app on this host (default 10); the served one is never removed. */
+  keepReleases?: number;
   hotdeployVersion?: string;
   logger?: AgentLogger;
 }
@@ -64,7 +66,11 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
   async function activate(ref: ReleaseRef, deploymentId: string, strategy: 'auto' | 'reload'): Promise<ActivationResult> {
     const releaseDir = await releases.ensure(ref);
     const result = await agent.activate(request(ref, deploymentId, releaseDir, strategy));
-    if (result.status === 'succeeded') await releases.setServed(ref.app, { version: ref.version, releaseDir });
+    if (result.status === 'succeeded') {
+      await releases.setServed(ref.app, { version: ref.version, releaseDir });
+      const removed = await releases.prune(ref.app, options.keepReleases ?? 10);
+      if (removed.length > 0) log.info({ event: 'pruned', host, app: ref.app, versions: removed }, 'old releases removed');
+    }
     void publishState();
     return result;
   }

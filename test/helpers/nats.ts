@@ -37,10 +37,11 @@ export interface TestHost {
 }
 
 /** A host agent over NATS with its own connection and data directory, driving `agent`. */
-export async function startHost(names: NatsNames, agent: PlanningAgent, dataDir: string, heartbeatMs = 300): Promise<TestHost> {
+export async function startHost(names: NatsNames, agent: PlanningAgent, dataDir: string, heartbeatMs = 300, keepReleases?: number): Promise<TestHost> {
   const nc = await connectNats({ servers: NATS_URL, name: agent.host });
   const loop = startNatsHost({
     resources: await openResources(nc, names), host: agent.host, dataDir, agent, heartbeatMs,
+    ...(keepReleases === undefined ? {} : { keepReleases }),
     unpack: releaseUnpacker(DEFAULT_LIMITS), hotdeployVersion: 'test', logger: silent,
   });
   await loop.ready;
