@@ -5,6 +5,7 @@ import { connectNats, type NatsSettings } from '../../../agent/nats/connect.js';
 import { desiredKey, encode, hostKey, natsNames, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseRef } from '../../../agent/nats/protocol.js';
 import { openResources, type ClusterResources } from '../../../agent/nats/resources.js';
 import { HotError } from '../../../agent/errors.js';
+import { hostViews, type HostView } from './host-views.js';
 import { Replies } from './replies.js';
 
 /** What the service knows of a release: its bundle on disk, its sha256, its manifest. */
@@ -21,17 +22,6 @@ export interface NatsClusterOptions {
   /** A host whose last heartbeat is older is gone (default: three of its beats). */
   staleAfterBeats?: number;
   lookup: ReleaseLookup;
-}
-
-/** `GET /v1/agents`: one entry per host that ever reported. */
-export interface HostView {
-  host: string;
-  transport: 'nats' | 'in-process';
-  hotdeploy?: string;
-  lastHeartbeat?: string;
-  alive: boolean;
-  apps: Record<string, { version: string; workers: number; desired: string | null; lagging: boolean }>;
-  lagging: boolean;
 }
 
 export interface NatsCluster extends HostAgent {
@@ -235,18 +225,7 @@ class ClusterAgent implements NatsCluster {
 
   async hosts(): Promise<HostView[]> {
     const desired = new Map((await this.values<DesiredRelease>(desiredKey('*'))).map((d) => [d.app, d.version]));
-    return (await this.records()).sort((a, b) => (a.host < b.host ? -1 : 1)).map((record) => {
-      const apps: HostView['apps'] = {};
-      for (const [app, served] of Object.entries(record.apps)) {
-        const want = desired.get(app) ?? null;
-        apps[app] = { version: served.version, workers: served.workers.length, desired: want, lagging: want !== null && want !== served.version };
-      }
-      for (const [app, version] of desired) apps[app] ??= { version: '', workers: 0, desired: version, lagging: true };
-      return {
-        host: record.host, transport: 'nats', hotdeploy: record.hotdeploy, lastHeartbeat: new Date(record.heartbeatAt).toISOString(),
-        alive: this.alive(record), apps, lagging: Object.values(apps).some((a) => a.lagging),
-      };
-    });
+    return hostViews(await this.records(), desired, (record) => this.alive(record));
   }
 
   async workers(app: string): Promise<WorkerState[]> {

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { HostAgent } from '../../../agent/messages.js';
 import type { ServiceContext } from '../context.js';
-import { isNatsCluster, type HostView } from '../nats/cluster-agent.js';
+import { isNatsCluster } from '../nats/cluster-agent.js';
+import type { HostView } from '../nats/host-views.js';
 
 /** `GET /v1/agents` (issue 7): every host, its last heartbeat, the apps and versions it serves, lagging or not. */
 export function agentRoutes(app: FastifyInstance, ctx: ServiceContext): void {
