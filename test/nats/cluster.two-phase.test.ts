@@ -1,4 +1,4 @@
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { inProcessHost, type InProcessHost } from '../helpers/in-process-host.js';
@@ -105,14 +105,4 @@ it('a registered host that never answers prepare fails the deployment after the 
   expect(body.deployment.status).toBe('failed');
   expect(body.deployment.reason).toBe('nats: ghost: no answer to prepare within 1500 ms');
   expect([a, b].map((h) => h?.served('demo'))).toEqual(['1.0.0', '1.0.0']);
-});
-
-it('a host keeps its newest releases and the one it serves, and removes the rest', async () => {
-  const agent = inProcessHost('a');
-  hosts.push(await startHost(bed.names, agent, bed.hostDir('a'), 300, 2));
-  for (const version of ['1.0.0', '2.0.0', '3.0.0', '4.0.0']) {
-    expect((await push(bed.app, version, clusterApp(version))).deployment.status).toBe('succeeded');
-  }
-  expect((await readdir(path.join(bed.hostDir('a'), 'releases', 'demo'))).sort()).toEqual(['3.0.0', '4.0.0']);
-  expect(agent.served('demo')).toBe('4.0.0');
 });
