@@ -46,9 +46,17 @@ export function inProcessHost(host: string): InProcessHost {
         return { status: 'succeeded', path: 'hot', workers: [{ ...report(request.version, update.outcome, Date.now() - t0), update }] };
       }
     }
+    const before = { dir: running.hosted.dir, version: running.version };
     await running.hosted.close();
     apps.delete(request.app);
-    return start('reload', request.strategy === 'reload' ? 'a reload was asked for' : 'the update was not hot');
+    try {
+      return await start('reload', request.strategy === 'reload' ? 'a reload was asked for' : 'the update was not hot');
+    } catch (err) {
+      // The release does not start: host the previous one again (the PM2 agent's rollback, in small).
+      apps.set(request.app, { hosted: await hostApp({ name: `${host}/${request.app}`, dir: before.dir }), version: before.version });
+      const reason = `${request.version} did not start: ${(err as Error).message}`;
+      return { status: 'rolled-back', path: 'reload', reason, workers: [report(before.version, 'rolled-back', Date.now() - t0, reason)] };
+    }
   }
 
   async function workers(app: string): Promise<WorkerState[]> {

@@ -106,3 +106,22 @@ it('a registered host that never answers prepare fails the deployment after the 
   expect(body.deployment.reason).toBe('nats: ghost: no answer to prepare within 1500 ms');
   expect([a, b].map((h) => h?.served('demo'))).toEqual(['1.0.0', '1.0.0']);
 });
+
+it('a host whose release does not start rolls back, and the hosts that took it hot are brought back', async () => {
+  const [a, b, c] = await addHosts('a', 'b', 'c');
+  await push(bed.app, '1.0.0', clusterApp('1.0.0', { declineOn: 'host-b' }));
+  // b must reload (its 1.0.0 declines), and 2.0.0 throws at start there only.
+  const body = await push(bed.app, '2.0.0', clusterApp('2.0.0', { throwOn: 'host-b' }));
+  expect(body.deployment.status).toBe('rolled-back');
+  expect(body.deployment.reason).toMatch(/^nats: b: 2\.0\.0 did not start: no start here/);
+  expect(body.deployment.hosts).toEqual([
+    { host: 'a', status: 'succeeded', path: 'hot' },
+    expect.objectContaining({ host: 'b', status: 'rolled-back', path: 'reload' }),
+    { host: 'c', status: 'succeeded', path: 'hot' },
+    { host: 'a', status: 'succeeded', path: 'hot', reverted: true },
+    { host: 'c', status: 'succeeded', path: 'hot', reverted: true },
+  ]);
+  expect([a, b, c].map((h) => h?.served('demo'))).toEqual(['1.0.0', '1.0.0', '1.0.0']);
+  expect((await get(bed.app, '/v1/apps/demo')).json()).toMatchObject({ current: '1.0.0' });
+  expect((await get(bed.app, '/v1/apps/demo/releases')).json().releases.find((r: { version: string }) => r.version === '2.0.0')).toMatchObject({ bad: true });
+});

@@ -8,11 +8,12 @@ import { upload } from '../helpers/server.js';
  * module declines updates on the host whose data directory (so release path) has that name in it:
  * the same bundle, one host that cannot take the next release hot.
  */
-export function clusterApp(version: string, options: { declineOn?: string; port?: number } = {}): Record<string, string | object> {
+export function clusterApp(version: string, options: { declineOn?: string; throwOn?: string; port?: number } = {}): Record<string, string | object> {
   const decline = options.declineOn ? `if (__dirname.includes(${JSON.stringify(options.declineOn)})) module.hot.decline();\n` : '';
+  const fail = options.throwOn ? `if (__dirname.includes(${JSON.stringify(options.throwOn)})) throw new Error('no start here');\n` : '';
   return {
     'package.json': { name: 'demo', version: '1.0.0', main: 'index.js', hotdeploy: { instances: 1, ...(options.port ? { port: options.port } : {}) } },
-    'index.js': `const message = require('./message.js');
+    'index.js': `${fail}const message = require('./message.js');
 module.exports = (req, res) => {
   res.setHeader('content-type', 'application/json');
   res.end(JSON.stringify({ message, pid: process.pid }));
