@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { objectName } from '../../agent/nats/bundles.js';
-import { hostKey, encode, type HostRecord } from '../../agent/nats/protocol.js';
+import { hostKey, encode, type HostCommand, type HostRecord } from '../../agent/nats/protocol.js';
 import { startServer } from '../../services/server/start-server.js';
 import { makeBundle } from '../helpers/bundles.js';
 import { freePort } from '../helpers/apps.js';
@@ -116,4 +116,21 @@ it('serve --nats with NATS unreachable fails to start with HOT_ERR_NATS_UNREACHA
   } finally {
     await cleanup();
   }
+});
+
+it('a host skips commands the service gave up on (expired) and malformed ones, in order, then answers the next', async () => {
+  const a = await addHost(inProcessHost('a'));
+  const first = await push(bed.app, '1.0.0', clusterApp('1.0.0'));
+  await push(bed.app, '2.0.0', clusterApp('2.0.0'), '?activate=false');
+  const { js, nc, names } = bed.cluster.resources;
+  const release = { app: 'demo', version: '2.0.0', sha256: first.release.sha256, object: 'demo/none.tgz', manifest: first.release.manifest, kind: 'push' };
+  const replies = nc.subscribe(names.replySubject('probe'), { max: 1, timeout: 10_000 });
+  await js.publish(names.cmdSubject('a'), encode({ type: 'apply', deploymentId: 'probe', release, strategy: 'auto', expiresAt: Date.now() - 1 } as HostCommand));
+  await js.publish(names.cmdSubject('a'), new TextEncoder().encode('{"type":"apply","deploymentId":"probe"}'));
+  await js.publish(names.cmdSubject('a'), encode({ type: 'converge', deploymentId: 'probe' }));
+  // Commands are handled one at a time in order: the converge answer comes after both were skipped.
+  const answers: string[] = [];
+  for await (const msg of replies) answers.push(msg.json<{ type: string }>().type);
+  expect(answers).toEqual(['converged']);
+  expect(a.served('demo')).toBe('1.0.0');
 });
