@@ -85,4 +85,14 @@ describe('push and rollback under PM2, as child processes', () => {
     expect(outcomes(result.stdout)).toEqual(['rolled-back', 'rolled-back']);
     expect((await pidsServing(port, 2)).messages).toEqual(['one']);
   });
+
+  it('after a rolled-back release, the next push goes hot again', async () => {
+    // The rollback may have restarted workers whose hot update had failed: compare with now.
+    const before = (await pidsServing(port, 2)).pids;
+    const dir = await appDir('v4', handlerApp({ name: 'web', version: '4', port, message: 'four' }));
+    const result = await runMain(['push', dir, '--app', 'web', '--version', '4'], env);
+    expect(result.code, result.stderr).toBe(ExitCode.ok);
+    expect(outcomes(result.stdout), result.stdout).toEqual(['hot', 'hot']);
+    expect(await pidsServing(port, 2)).toEqual({ pids: before, messages: ['four'] });
+  });
 });
