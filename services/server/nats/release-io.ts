@@ -11,8 +11,9 @@ import type { ReleaseLookup } from './cluster-agent.js';
  */
 export function releaseUnpacker(limits: ExtractLimits): ReleaseUnpacker {
   return async (bundleFile, dest) => {
-    const { root } = await extractBundle(bundleFile, dest, limits);
-    const tree = await hashTree(root);
+    // As ReleaseStore.ingest: the hashes computed while unpacking, the tree re-checked on disk.
+    const { root, hashes } = await extractBundle(bundleFile, dest, limits);
+    const tree = await hashTree(root, hashes);
     await readManifest(root);
     await writeFileHashes(root, tree.manifest);
     return { root };
