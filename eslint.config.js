@@ -16,6 +16,12 @@ export default tseslint.config(
     },
   },
   {
+    // deploy/ecosystem.config.cjs is loaded by PM2 with require(): CommonJS, Node globals.
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', __dirname: 'readonly', process: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // The agent runs inside users' processes: it must stay light and never reach into the service.
     files: ['agent/**/*.ts'],
     rules: {

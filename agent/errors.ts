@@ -15,6 +15,11 @@ export const HotErrorCodes = {
   HOT_ERR_PM2_DOWN: 'the PM2 daemon is not reachable',
   HOT_ERR_TIMEOUT: 'an operation did not finish in time',
   HOT_ERR_WORKER_STATE: 'the worker cannot tell which release to host',
+  // The NATS transport (agent/nats, issue 7).
+  HOT_ERR_NATS_UNREACHABLE: 'the NATS server is not reachable',
+  HOT_ERR_NATS_SETTINGS: 'the NATS settings are invalid',
+  HOT_ERR_BUNDLE_MISSING: 'the bundle is not in the object store',
+  HOT_ERR_BUNDLE_DIGEST: 'the bundle read from the object store does not match its sha256',
 } as const;
 
 export type HotErrorCode = keyof typeof HotErrorCodes;

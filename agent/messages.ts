@@ -75,6 +75,8 @@ export interface ActivationRequest {
   /** What to bring back if the new release does not come up (null on an app's first release). */
   previous: { version: string; releaseDir: string } | null;
   kind: 'push' | 'activate' | 'rollback';
+  /** `reload`: skip the hot offer and take the checked graceful reload (issue 7: `--strategy reload-all`). */
+  strategy?: 'auto' | 'reload';
 }
 
 export interface ActivationResult {
@@ -84,6 +86,37 @@ export interface ActivationResult {
   /** Why the host fell back, failed or rolled back (the propagation chain, the crash, ...). */
   reason?: string;
   workers: WorkerReport[];
+  /** Per host, when one agent fans out to several hosts (the NATS cluster transport, issue 7). */
+  hosts?: HostResult[];
+}
+
+/** One host's part of a fanned-out activation. */
+export interface HostResult {
+  host: string;
+  status: ActivationResult['status'];
+  path: ActivationResult['path'];
+  reason?: string;
+  /** The host did not answer in time; it converges to the current release when it is back. */
+  lagging?: boolean;
+  /** Brought back to the previous release because another host failed. */
+  reverted?: boolean;
+}
+
+/** One worker's answer to a dry run (webpack's check pass: nothing disposed or evaluated). */
+export interface WorkerPlan {
+  pmId: number;
+  pid: number | null;
+  hot: boolean;
+  update?: UpdateResult;
+  reason?: string;
+}
+
+/** What a host would do with a release: `hot` only when every worker can take it hot. */
+export interface HostPlan {
+  host: string;
+  path: 'start' | 'hot' | 'reload';
+  reason?: string;
+  workers: WorkerPlan[];
 }
 
 export interface WorkerState {
@@ -113,4 +146,9 @@ export interface HostAgent {
   activate(request: ActivationRequest, onEvent?: (event: AgentEvent) => void): Promise<ActivationResult>;
   workers(app: string): Promise<WorkerState[]>;
   close(): Promise<void>;
+}
+
+/** A host agent that can also answer a dry run (issue 7's prepare phase). */
+export interface PlanningAgent extends HostAgent {
+  plan(request: ActivationRequest): Promise<HostPlan>;
 }

@@ -106,8 +106,10 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
 
   // A process's environment (and so its port) is fixed at its start: only a reload can change it.
   const envChanged = running !== undefined && !sameEnv(running.env, target.env);
-  const offers = envChanged ? [] : await offer(ctx, procs, target);
-  if (!envChanged && offers.every(accepted) && procs.length === target.instances) {
+  // issue 7: a cluster deploy whose dry run found this host cannot go hot, or `--strategy reload-all`.
+  const reloadAsked = request.strategy === 'reload';
+  const offers = envChanged || reloadAsked ? [] : await offer(ctx, procs, target);
+  if (!envChanged && !reloadAsked && offers.every(accepted) && procs.length === target.instances) {
     await point(ctx, target);
     const workers = offers.map((o) => 'result' in o
       ? report(settings.host, o.proc.pmId, o.pid, target.version, o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined, o.result)
@@ -117,6 +119,7 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
 
   const why = offers.filter((o) => !accepted(o)).map((o) => `worker ${o.proc.pmId}: ${'result' in o ? describeUpdate(o.result) : o.error}`);
   if (envChanged) why.push('the env or port changed');
+  if (reloadAsked) why.push('a reload was asked for');
   if (procs.length !== target.instances) why.push(`${procs.length} instance(s) running, ${target.instances} wanted`);
   const fallback = why.join('; ');
   ctx.emit(`falling back to a graceful reload: ${fallback}`);

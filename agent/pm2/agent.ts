@@ -2,13 +2,14 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ActivationRequest, ActivationResult, AgentEvent, HostAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
+import type { ActivationRequest, ActivationResult, AgentEvent, HostPlan, PlanningAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
 import { isHotError } from '../errors.js';
 import { activation, startApp } from './activation.js';
 import type { ActivationSettings } from './activation.js';
 import { WorkerChannel } from './channel.js';
 import { Pm2Client, withDeadline } from './client.js';
 import { liveWorkers } from './health.js';
+import { planActivation } from './plan.js';
 import { defaultLogger } from './logger.js';
 import type { AgentLogger } from './logger.js';
 import { listStates, readState, removeState, writeState } from './state.js';
@@ -31,7 +32,7 @@ export interface Pm2AgentOptions {
   autoReconnect?: boolean;
 }
 
-export interface Pm2Agent extends HostAgent {
+export interface Pm2Agent extends PlanningAgent {
   readonly client: Pm2Client;
   /** Resolves once connected to a daemon and the apps of the agent's state are running. */
   ready(): Promise<void>;
@@ -162,6 +163,14 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     }
   }
 
+  /** The prepare phase of a cluster deploy (issue 7), under the app's lock so it never races an activation. */
+  function plan(request: ActivationRequest): Promise<HostPlan> {
+    return withLock(request.app, async () => {
+      await client.connect();
+      return planActivation({ client, channel, dataDir: settings.dataDir, host: settings.host, updateTimeoutMs: settings.updateTimeoutMs }, request);
+    });
+  }
+
   async function workers(app: string): Promise<WorkerState[]> {
     await client.connect();
     const outcomes = lastOutcomes.get(app);
@@ -184,7 +193,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     if (settings.autoReconnect && !closed) scheduleReconnect(1_000);
   });
 
-  return { host: settings.host, client, ready, activate, workers, close };
+  return { host: settings.host, client, ready, activate, plan, workers, close };
 }
 
 /** `dist/agent/worker/bootstrap.js`, also when this module runs from source (tests on .ts files). */

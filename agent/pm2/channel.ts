@@ -25,6 +25,7 @@ export class WorkerChannel {
     if (!isWorkerMessage(message)) return;
     switch (message.kind) {
       case 'updated':
+      case 'planned':
       case 'pong':
         this.pending.get(message.requestId)?.resolve(message);
         return;

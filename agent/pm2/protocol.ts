@@ -11,6 +11,8 @@ export const TOPIC = 'hotdeploy';
 
 export type AgentMessage =
   | { kind: 'update'; requestId: string; version: string; releaseDir: string }
+  /** A dry run of `update` (HostedApp.plan): nothing disposed or evaluated (issue 7's prepare). */
+  | { kind: 'plan'; requestId: string; releaseDir: string }
   | { kind: 'ping'; requestId: string };
 
 interface WorkerIdentity {
@@ -22,6 +24,7 @@ interface WorkerIdentity {
 
 export type WorkerMessage =
   | (WorkerIdentity & { kind: 'updated'; requestId: string; result: UpdateResult })
+  | (WorkerIdentity & { kind: 'planned'; requestId: string; result: UpdateResult })
   | (WorkerIdentity & { kind: 'pong'; requestId: string })
   | (WorkerIdentity & { kind: 'booted' })
   | (WorkerIdentity & { kind: 'boot-failed'; error: { message: string; code?: string; stack?: string } });
@@ -32,6 +35,8 @@ export function isAgentMessage(value: unknown): value is AgentMessage {
   switch (kind) {
     case 'update':
       return typeof value.version === 'string' && typeof value.releaseDir === 'string';
+    case 'plan':
+      return typeof value.releaseDir === 'string';
     case 'ping':
       return true;
     default:
@@ -45,6 +50,7 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
   const kind = value.kind as WorkerMessage['kind'];
   switch (kind) {
     case 'updated':
+    case 'planned':
       return typeof value.requestId === 'string' && isRecord(value.result);
     case 'pong':
       return typeof value.requestId === 'string';

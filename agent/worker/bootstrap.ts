@@ -69,6 +69,11 @@ async function boot(): Promise<void> {
   if (manifest.mode === 'handler') server = await listen(app.handler, portOf(manifest.port));
 }
 
+function failed(err: unknown, from: string, to: string): UpdateResult {
+  const error = err instanceof Error ? { message: err.message, stack: err.stack } : { message: String(err) };
+  return { outcome: 'failed', from, to, outdated: [], disposed: [], accepted: [], reason: error.message, error, durationMs: 0 };
+}
+
 async function update(message: Extract<AgentMessage, { kind: 'update' }>): Promise<void> {
   let result: UpdateResult;
   const from = app?.dir ?? '';
@@ -76,11 +81,21 @@ async function update(message: Extract<AgentMessage, { kind: 'update' }>): Promi
     if (!app) throw new Error('the app is not hosted yet');
     result = await app.update(message.releaseDir);
   } catch (err) {
-    const error = err instanceof Error ? { message: err.message, stack: err.stack } : { message: String(err) };
-    result = { outcome: 'failed', from, to: message.releaseDir, outdated: [], disposed: [], accepted: [], reason: error.message, error, durationMs: 0 };
+    result = failed(err, from, message.releaseDir);
   }
   if (result.outcome === 'hot' || result.outcome === 'unchanged') version = message.version;
   await send({ kind: 'updated', requestId: message.requestId, result, pmId, pid: process.pid, version });
+}
+
+async function plan(message: Extract<AgentMessage, { kind: 'plan' }>): Promise<void> {
+  let result: UpdateResult;
+  try {
+    if (!app) throw new Error('the app is not hosted yet');
+    result = await app.plan(message.releaseDir);
+  } catch (err) {
+    result = failed(err, app?.dir ?? '', message.releaseDir);
+  }
+  await send({ kind: 'planned', requestId: message.requestId, result, pmId, pid: process.pid, version });
 }
 
 function onMessage(packet: unknown): void {
@@ -91,6 +106,10 @@ function onMessage(packet: unknown): void {
   switch (data.kind) {
     case 'update':
       queue = queue.then(() => update(data));
+      return;
+    case 'plan':
+      // In the update queue: the plan answers for the release the worker will have by then.
+      queue = queue.then(() => plan(data));
       return;
     case 'ping':
       void send({ kind: 'pong', requestId: data.requestId, pmId, pid: process.pid, version });

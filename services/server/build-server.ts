@@ -10,6 +10,7 @@ import { EventBus } from './events.js';
 import { resolveOptions, type ServerOptions, type TokenAction } from './options.js';
 import { recoverReleaseStore } from './recovery.js';
 import { ReleaseStore } from './release-store.js';
+import { agentRoutes } from './routes/agents.js';
 import { appRoutes } from './routes/apps.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { eventRoutes } from './routes/events.js';
@@ -106,5 +107,6 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   appRoutes(app, ctx);
   deploymentRoutes(app, ctx);
   eventRoutes(app, ctx);
+  agentRoutes(app, ctx);
   return app;
 }

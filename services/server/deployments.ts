@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ActivationRequest, ActivationResult, HostAgent, WorkerReport } from '../../agent/messages.js';
+import type { ActivationRequest, ActivationResult, HostAgent, HostResult, WorkerReport } from '../../agent/messages.js';
 import type { AuditLog } from './audit-log.js';
 import { DeployError } from './errors.js';
 import type { EventBus } from './events.js';
@@ -13,14 +13,8 @@ import type { ReleaseStore } from './release-store.js';
 export type DeploymentKind = ActivationRequest['kind'];
 export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'rolled-back';
 
-export interface HostOutcome {
-  host: string;
-  status: ActivationResult['status'];
-  path: ActivationResult['path'];
-  reason?: string;
-  /** true when this host was asked to bring the previous release back because another host failed. */
-  reverted?: boolean;
-}
+/** One host's part of a deployment (agent/messages.ts `HostResult`: reverted, lagging). */
+export type HostOutcome = HostResult;
 
 /** `<dataDir>/deployments/<id>.json`. */
 export interface Deployment {
@@ -139,10 +133,11 @@ export class Deployments {
       manifest: release.manifest, previous, kind: d.kind,
     };
     const results = await Promise.all(this.agents.map((agent) => this.activateOn(agent, request, d)));
-    d.hosts = results.map(({ host, result }) => ({ host, status: result.status, path: result.path, ...(result.reason ? { reason: result.reason } : {}) }));
+    // An agent for many hosts (NATS, issue 7) reports each host; its own status is the verdict.
+    d.hosts = results.flatMap(({ host, result }) => result.hosts ?? [{ host, status: result.status, path: result.path, ...(result.reason ? { reason: result.reason } : {}) }]);
     d.workers = results.flatMap(({ result }) => result.workers);
 
-    const bad = d.hosts.filter((h) => h.status !== 'succeeded');
+    const bad = results.filter(({ result }) => result.status !== 'succeeded').map(({ host, result }) => ({ host, status: result.status, reason: result.reason }));
     if (this.agents.length === 0) {
       d.status = 'succeeded';
       d.reason = NO_AGENT_REASON;

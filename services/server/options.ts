@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { FastifyServerOptions } from 'fastify';
 import type { HostAgent } from '../../agent/messages.js';
+import type { NatsClusterOptions } from './nats/cluster-agent.js';
 
 export type TokenAction = 'push' | 'activate' | 'read' | 'agent';
 
@@ -35,6 +36,8 @@ export interface ServerOptions {
   uploadIdleTimeoutMs?: number;
   /** Host agents the deployments fan out to (agent/messages.ts `HostAgent`). */
   agents?: HostAgent[];
+  /** Drive host agents on other machines over NATS JetStream (issue 7, startServer only); without it nothing changes. */
+  nats?: Omit<NatsClusterOptions, 'lookup'>;
   /** fastify's logger option; tests pass false. */
   logger?: FastifyServerOptions['logger'];
 }

@@ -5,7 +5,10 @@ import { pino } from 'pino';
 import { createPm2Agent } from '../../agent/pm2/agent.js';
 import { ensureAdminToken } from './auth.js';
 import { buildServer } from './build-server.js';
-import type { ServerOptions } from './options.js';
+import { createNatsCluster } from './nats/cluster-agent.js';
+import { releaseLookup } from './nats/release-io.js';
+import { resolveOptions, type ServerOptions } from './options.js';
+import { ReleaseStore } from './release-store.js';
 
 export interface RunningServer {
   url: string;
@@ -29,8 +32,12 @@ export async function createLocalAgents(options: ServerOptions): Promise<HostAge
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const dataDir = path.resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  // NATS first: an unreachable server fails the start before anything else runs (issue 7).
+  const cluster = options.nats
+    ? await createNatsCluster({ ...options.nats, lookup: releaseLookup(new ReleaseStore(dataDir, resolveOptions(options))) })
+    : undefined;
   const adminToken = options.tokens === undefined ? await ensureAdminToken(dataDir) : undefined;
-  const localAgents = await createLocalAgents(options);
+  const localAgents = [...await createLocalAgents(options), ...(cluster ? [cluster] : [])];
   const app = buildServer({ ...options, dataDir, agents: [...(options.agents ?? []), ...localAgents] });
   try {
     await app.listen({ port: options.port ?? 7070, host: options.host ?? '127.0.0.1' });

@@ -1,0 +1,194 @@
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import type { ActivationRequest, ActivationResult, PlanningAgent } from '../messages.js';
+import { defaultLogger, type AgentLogger } from '../pm2/logger.js';
+import { HostReleases, type ReleaseUnpacker } from './host-releases.js';
+import {
+  assertToken, desiredKey, encode, hostKey, parseCommand, parseJson,
+  type ConvergedApp, type DesiredRelease, type HostCommand, type HostRecord, type HostReply, type ReleaseRef,
+} from './protocol.js';
+import type { ClusterResources } from './resources.js';
+
+export interface NatsHostOptions {
+  resources: ClusterResources;
+  host: string;
+  dataDir: string;
+  /** Drives the host's workers: the PM2 agent (`createPm2Agent`), the same one `serve` runs in-process. */
+  agent: PlanningAgent;
+  unpack: ReleaseUnpacker;
+  /** Default 5 000 ms; the service calls a host gone after three missed beats. */
+  heartbeatMs?: number;
+  /** Releases kept per app on this host (default 10); the served one is never removed. */
+  keepReleases?: number;
+  hotdeployVersion?: string;
+  logger?: AgentLogger;
+}
+
+export interface NatsHost {
+  readonly host: string;
+  /** Resolves once the start-up convergence is done and commands are being read. */
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A command's handling may take a reload's time; JetStream redelivers only past this. */
+const ACK_WAIT_MS = 10 * 60_000;
+
+/**
+ * The host agent over NATS (issue 7): one durable consumer on `<prefix>.cmd.<host>`, commands handled
+ * one at a time and acknowledged once done, so a host that was down, or killed mid-command, reads
+ * them again. Stale prepare/apply commands (the service gave up) are acknowledged and skipped; the
+ * host then converges to the desired release of every app (KV), at start and on `converge`.
+ */
+export function startNatsHost(options: NatsHostOptions): NatsHost {
+  const { resources, agent } = options;
+  const { names, kv, js, jsm } = resources;
+  const host = assertToken(options.host, 'host name');
+  const log = options.logger ?? defaultLogger();
+  const heartbeatMs = options.heartbeatMs ?? 5_000;
+  const releases = new HostReleases(options.dataDir, resources.bundles, options.unpack);
+  const startedAt = new Date().toISOString();
+  let messages: ConsumerMessages | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+  let closed = false;
+  let loop: Promise<void> = Promise.resolve();
+
+  const reply = (message: HostReply): void => {
+    if (!resources.nc.isClosed()) resources.nc.publish(names.replySubject(message.deploymentId), encode(message));
+  };
+
+  function request(ref: ReleaseRef, deploymentId: string, releaseDir: string, strategy: 'auto' | 'reload'): ActivationRequest {
+    const served = releases.current(ref.app);
+    const previous = served && served.version !== ref.version ? served : null;
+    return { deploymentId, app: ref.app, version: ref.version, releaseDir, manifest: ref.manifest, previous, kind: ref.kind, strategy };
+  }
+
+  async function activate(ref: ReleaseRef, deploymentId: string, strategy: 'auto' | 'reload'): Promise<ActivationResult> {
+    const releaseDir = await releases.ensure(ref);
+    const result = await agent.activate(request(ref, deploymentId, releaseDir, strategy));
+    if (result.status === 'succeeded') {
+      await releases.setServed(ref.app, { version: ref.version, releaseDir });
+      const removed = await releases.prune(ref.app, options.keepReleases ?? 10);
+      if (removed.length > 0) log.info({ event: 'pruned', host, app: ref.app, versions: removed }, 'old releases removed');
+    }
+    void publishState();
+    return result;
+  }
+
+  async function handle(command: HostCommand): Promise<void> {
+    switch (command.type) {
+      case 'prepare':
+        try {
+          const releaseDir = await releases.ensure(command.release);
+          const plan = await agent.plan(request(command.release, command.deploymentId, releaseDir, 'auto'));
+          reply({ type: 'prepared', deploymentId: command.deploymentId, host, plan });
+        } catch (err) {
+          const e = err as { message?: string; code?: string };
+          reply({ type: 'prepare-failed', deploymentId: command.deploymentId, host, reason: e.message ?? String(err), ...(e.code ? { code: e.code } : {}) });
+        }
+        return;
+      case 'apply': {
+        const result = await activate(command.release, command.deploymentId, command.strategy)
+          .catch((err: unknown): ActivationResult => ({ status: 'failed', path: 'none', reason: (err as Error).message, workers: [] }));
+        reply({ type: 'applied', deploymentId: command.deploymentId, host, result });
+        return;
+      }
+      case 'abort':
+        // Nothing changed on this host at prepare; the unpacked release stays, unused.
+        return;
+      case 'converge': {
+        const apps = await converge();
+        if (command.deploymentId) reply({ type: 'converged', deploymentId: command.deploymentId, host, apps });
+        return;
+      }
+      default:
+        return assertNever(command);
+    }
+  }
+
+  /** Every app whose desired release (KV) this host does not serve is activated (hot if it can). */
+  async function converge(): Promise<ConvergedApp[]> {
+    const done: ConvergedApp[] = [];
+    const keys = new Set<string>();
+    for await (const key of await kv.keys(desiredKey('*'))) keys.add(key);
+    for (const key of keys) {
+      const entry = await kv.get(key);
+      const desired = entry?.value.length ? parseJson<DesiredRelease>(entry.value) : undefined;
+      if (!desired || releases.current(desired.app)?.version === desired.version) continue;
+      log.info({ event: 'converge', host, app: desired.app, version: desired.version }, 'converging to the desired release');
+      const result = await activate(desired, desired.deploymentId, 'auto')
+        .catch((err: unknown): ActivationResult => ({ status: 'failed', path: 'none', reason: (err as Error).message, workers: [] }));
+      done.push({ app: desired.app, version: desired.version, result });
+    }
+    return done;
+  }
+
+  async function onMessage(msg: JsMsg): Promise<void> {
+    const command = parseCommand(msg.data);
+    if (!command) {
+      log.warn({ event: 'bad-command', host, subject: msg.subject }, 'ignoring a malformed command');
+    } else if ('expiresAt' in command && command.expiresAt < Date.now()) {
+      log.info({ event: 'stale-command', host, type: command.type, deploymentId: command.deploymentId }, 'skipping a command the service gave up on');
+    } else {
+      log.info({ event: 'command', host, type: command.type, deploymentId: command.deploymentId }, 'command');
+      await handle(command).catch((err: unknown) => log.error({ event: 'command-failed', host, err: String(err) }, 'command failed'));
+    }
+    if (!closed) msg.ack();
+  }
+
+  async function publishState(): Promise<void> {
+    if (closed || resources.nc.isClosed()) return;
+    const apps: HostRecord['apps'] = {};
+    for (const [app, served] of releases.all()) {
+      const workers = await agent.workers(app).catch(() => []);
+      apps[app] = { version: served.version, workers };
+    }
+    const record: HostRecord = {
+      host, hotdeploy: options.hotdeployVersion ?? 'unknown', pid: process.pid, startedAt,
+      heartbeatAt: Date.now(), heartbeatMs, apps,
+    };
+    await kv.put(hostKey(host), encode(record)).catch((err: unknown) => log.warn({ event: 'heartbeat-failed', host, err: String(err) }, 'heartbeat failed'));
+  }
+
+  async function start(): Promise<void> {
+    await releases.recover();
+    await publishState();
+    heartbeat = setInterval(() => void publishState(), heartbeatMs);
+    heartbeat.unref();
+    await converge();
+    const durable = names.durable(host);
+    await jsm.consumers.add(names.stream, {
+      durable_name: durable, filter_subject: names.cmdSubject(host), ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All, ack_wait: nanos(ACK_WAIT_MS),
+    }).catch(async (err: unknown) => {
+      if (!(await jsm.consumers.info(names.stream, durable).then(() => true, () => false))) throw err;
+    });
+    if (closed) return;
+    const consumer = await js.consumers.get(names.stream, durable);
+    messages = await consumer.consume({ max_messages: 16 });
+    loop = (async () => {
+      for await (const msg of messages!) {
+        if (closed) break;
+        await onMessage(msg);
+      }
+    })();
+    log.info({ event: 'host-ready', host, stream: names.stream, durable }, 'reading commands');
+  }
+
+  const ready = start();
+  ready.catch((err: unknown) => log.error({ event: 'host-start-failed', host, err: String(err) }, 'the host agent did not start'));
+
+  async function close(): Promise<void> {
+    closed = true;
+    clearInterval(heartbeat);
+    await ready.catch(() => undefined);
+    await messages?.close().catch(() => undefined);
+    await loop.catch(() => undefined);
+  }
+
+  return { host, ready, close };
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unhandled command ${JSON.stringify(value)}`);
+}

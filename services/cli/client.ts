@@ -1,0 +1,187 @@
+import { createReadStream } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { Transform } from 'node:stream';
+import { CliError, ServerError } from './errors.js';
+
+/** `hotdeploy serve`'s default address (the service's default host and port). */
+export const DEFAULT_SERVER = 'http://127.0.0.1:7070';
+
+/** A bundle on disk, hashed before sending so the server can check `X-Bundle-Sha256`. */
+export interface UploadBody {
+  file: string;
+  size: number;
+  sha256: string;
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | undefined>;
+  json?: unknown;
+  upload?: UploadBody;
+  /** Bytes of the upload sent so far (for the progress bar). */
+  onProgress?: (sent: number, total: number) => void;
+}
+
+export interface Response<T> {
+  statusCode: number;
+  body: T;
+}
+
+/** How long to wait for the TCP connection; a deployment itself may legitimately take minutes. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Talks to the deploy service's HTTP API (DESIGN.md). Plain node:http so the upload streams from disk. */
+export class Client {
+  readonly server: URL;
+  readonly #token: string | undefined;
+
+  constructor(server: string, token?: string) {
+    let url: URL;
+    try {
+      url = new URL(server);
+    } catch {
+      throw new CliError('CLI_ERR_USAGE', `--server ${JSON.stringify(server)} is not a URL (e.g. ${DEFAULT_SERVER})`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new CliError('CLI_ERR_USAGE', `--server must be an http:// or https:// URL, not ${server}`);
+    }
+    this.server = url;
+    this.#token = token === '' ? undefined : token;
+  }
+
+  async request<T>(method: string, pathname: string, options: RequestOptions = {}): Promise<Response<T>> {
+    const url = new URL(pathname.replace(/^\//, ''), this.server.href.endsWith('/') ? this.server : this.server.href + '/');
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, value);
+    }
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    let payload: string | undefined;
+    if (options.json !== undefined) {
+      payload = JSON.stringify(options.json);
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(payload));
+    } else if (options.upload) {
+      headers['content-type'] = 'application/gzip';
+      headers['content-length'] = String(options.upload.size);
+      headers['x-bundle-sha256'] = options.upload.sha256;
+    }
+    try {
+      const { statusCode, text } = await this.#send(method, url, headers, payload, options);
+      return { statusCode, body: parseBody<T>(statusCode, text, url) };
+    } catch (err) {
+      if (!options.upload || !isUploadCut(err)) throw err;
+      // The server refused the upload early (401, 403, 413, ...) and closed the connection while
+      // the body was still flowing: the TCP reset that follows can drop its answer before Node reads
+      // it. Those refusals depend on the headers alone, so ask again with the headers only.
+      const answer = await this.#send(method, url, headers, undefined, { probe: true }).catch(() => undefined);
+      if (answer && answer.statusCode >= 400) parseBody(answer.statusCode, answer.text, url);
+      throw new CliError('CLI_ERR_UPLOAD_CUT', `${this.server.origin} closed the connection during the upload`, { cause: err });
+    }
+  }
+
+  #send(method: string, url: URL, headers: Record<string, string>, payload: string | undefined,
+    options: RequestOptions & { probe?: boolean }): Promise<{ statusCode: number; text: string }> {
+    const transport = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      let answered = false;
+      let connected = false;
+      const req = transport.request(url, { method, headers });
+      const connectTimer = setTimeout(() => req.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })),
+        CONNECT_TIMEOUT_MS);
+      req.on('socket', (socket) => {
+        const onConnect = () => {
+          connected = true;
+          clearTimeout(connectTimer);
+        };
+        if (!socket.connecting) onConnect();
+        else socket.once('connect', onConnect);
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(connectTimer);
+        // An answer already read wins over the EPIPE / ECONNRESET of a server closing after it.
+        if (answered) return;
+        reject(connected && options.upload ? Object.assign(err, { uploadCut: true }) : unreachable(this.server, err));
+      });
+      req.on('response', (res) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', (err) => reject(unreachable(this.server, err)));
+      });
+      if (options.upload) pipeUpload(req, options.upload, options.onProgress, () => answered);
+      else if (options.probe) probe(req, () => answered);
+      else req.end(payload);
+    });
+  }
+}
+
+/** How long a headers-only probe waits for the early refusal before giving up on it. */
+const PROBE_TIMEOUT_MS = 5_000;
+
+/** Sends the headers and no body: a server that refuses on headers answers; otherwise give up. */
+function probe(req: http.ClientRequest, answered: () => boolean): void {
+  req.flushHeaders();
+  const timer = setTimeout(() => {
+    if (!answered()) req.destroy(Object.assign(new Error('no early answer'), { code: 'ECONNRESET' }));
+  }, PROBE_TIMEOUT_MS);
+  req.on('close', () => clearTimeout(timer));
+}
+
+function isUploadCut(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { uploadCut?: boolean }).uploadCut === true;
+}
+
+/** Streams the bundle file into the request, counting bytes; never holds the whole bundle in memory. */
+function pipeUpload(req: http.ClientRequest, upload: UploadBody, onProgress: RequestOptions['onProgress'],
+  answered: () => boolean): void {
+  let sent = 0;
+  const source = createReadStream(upload.file);
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      sent += chunk.length;
+      onProgress?.(sent, upload.size);
+      callback(null, chunk);
+    },
+  });
+  source.on('error', (err) => req.destroy(err));
+  req.on('response', () => {
+    // The server answered before the body ended (it refused it): stop reading the file.
+    if (sent < upload.size) source.destroy();
+  });
+  req.on('close', () => {
+    if (!answered()) source.destroy();
+  });
+  source.pipe(counter).pipe(req);
+}
+
+function parseBody<T>(statusCode: number, text: string, url: URL): T {
+  let body: unknown;
+  try {
+    body = text === '' ? {} : JSON.parse(text);
+  } catch {
+    throw new CliError('CLI_ERR_BAD_RESPONSE', `HTTP ${statusCode} from ${url.origin}${url.pathname}: ${text.slice(0, 120)}`);
+  }
+  if (statusCode >= 400) {
+    const error = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+    const code = typeof error.code === 'string' ? error.code : `HTTP_${statusCode}`;
+    const message = typeof error.message === 'string' ? error.message : (error.error as string | undefined) ?? 'request failed';
+    throw new ServerError(statusCode, code, message);
+  }
+  return body as T;
+}
+
+function unreachable(server: URL, err: NodeJS.ErrnoException): CliError {
+  const reason = err.code ?? err.message;
+  return new CliError('CLI_ERR_UNREACHABLE',
+    `${server.origin} (${reason}); is \`hotdeploy serve\` running there? Set --server or HOTDEPLOY_SERVER`, { cause: err });
+}
+
+/** Server and token from the flags, else HOTDEPLOY_SERVER / HOTDEPLOY_TOKEN, else the local default. */
+export function clientFrom(flags: { server?: string | undefined; token?: string | undefined },
+  env: NodeJS.ProcessEnv = process.env): Client {
+  const server = flags.server || env.HOTDEPLOY_SERVER || DEFAULT_SERVER;
+  const token = flags.token || env.HOTDEPLOY_TOKEN || undefined;
+  return new Client(server, token);
+}

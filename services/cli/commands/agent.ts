@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectNats, type NatsSettings } from '../../../agent/nats/connect.js';
+import { startNatsHost } from '../../../agent/nats/host-agent.js';
+import { assertToken, natsNames } from '../../../agent/nats/protocol.js';
+import { openResources } from '../../../agent/nats/resources.js';
+import { createPm2Agent } from '../../../agent/pm2/agent.js';
+import { releaseUnpacker } from '../../server/nats/release-io.js';
+import { DEFAULT_LIMITS } from '../../server/options.js';
+import { defineCliCommand } from '../command.js';
+import { CliError } from '../errors.js';
+import { asCliError, natsArgs, natsSettings } from '../nats-args.js';
+import { type Io, writeLine } from '../output.js';
+
+export interface AgentOptions {
+  nats: NatsSettings;
+  prefix?: string | undefined;
+  name: string;
+  dataDir: string;
+  heartbeatMs?: number | undefined;
+}
+
+export interface RunningAgent {
+  close(): Promise<void>;
+}
+
+/**
+ * A host agent on another machine (issue 7): the same PM2 agent `serve` runs in-process, driven over
+ * NATS. The service's guarded extraction is injected here (agent/ never imports services/). It needs
+ * the NATS credentials only, never the service's HTTP tokens.
+ */
+export async function runAgent(options: AgentOptions, io: Io): Promise<RunningAgent> {
+  const dataDir = path.resolve(options.dataDir);
+  // Before anything connects: the name becomes a subject token, a KV key and a consumer name.
+  try {
+    assertToken(options.name, 'host name');
+  } catch (err) {
+    throw asCliError(err);
+  }
+  const nc = await connectNats({ name: `hotdeploy-agent-${options.name}`, ...options.nats }).catch((err: unknown) => { throw asCliError(err); });
+  const pm2 = createPm2Agent({ dataDir, host: options.name });
+  const host = startNatsHost({
+    resources: await openResources(nc, natsNames(options.prefix)), host: options.name, dataDir, agent: pm2,
+    unpack: releaseUnpacker(DEFAULT_LIMITS), hotdeployVersion: ownVersion(),
+    ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+  });
+  try {
+    await host.ready;
+  } catch (err) {
+    await Promise.allSettled([pm2.close(), nc.close()]);
+    throw asCliError(err);
+  }
+  writeLine(io.out, `hotdeploy agent ${options.name} reading commands from ${String(options.nats.servers)} (data in ${dataDir})`);
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await host.close();
+      await pm2.close();
+      if (!nc.isClosed()) await nc.close();
+    })();
+    return closing;
+  };
+  // Like startServer: a signal finishes the command in hand, then ends the process.
+  const onSignal = (): void => void close().then(() => process.exit(0), () => process.exit(1));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return { close };
+}
+
+function ownVersion(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i += 1, dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'hotdeploy') return pkg.version ?? 'unknown';
+    } catch {
+      // not here; one folder up
+    }
+  }
+  return 'unknown';
+}
+
+export const agentCommand = defineCliCommand({
+  meta: { name: 'agent', description: 'run a host agent driven over NATS (other machines of a cluster)' },
+  args: {
+    ...natsArgs,
+    name: { type: 'string', description: 'this host\'s name in the cluster (env HOTDEPLOY_AGENT_NAME, default the hostname)' },
+    'data-dir': { type: 'string', description: 'data directory (env HOTDEPLOY_DATA_DIR, default ./.hotdeploy-agent)' },
+    heartbeat: { type: 'string', description: 'heartbeat interval in ms (default 5000)' },
+  },
+  run: async (args, ctx) => {
+    const { env } = ctx;
+    const nats = natsSettings(args, env);
+    if (!nats) throw new CliError('CLI_ERR_USAGE', 'agent needs --nats URL (or HOTDEPLOY_NATS)');
+    const name = args.name || env.HOTDEPLOY_AGENT_NAME || os.hostname().replace(/[^A-Za-z0-9_-]/g, '-');
+    const heartbeatMs = args.heartbeat ? Number(args.heartbeat) : undefined;
+    if (heartbeatMs !== undefined && (!Number.isInteger(heartbeatMs) || heartbeatMs < 100)) {
+      throw new CliError('CLI_ERR_USAGE', '--heartbeat must be an integer of at least 100 (ms)');
+    }
+    await runAgent({
+      nats: nats.settings, prefix: nats.prefix, name, heartbeatMs,
+      dataDir: args['data-dir'] || env.HOTDEPLOY_DATA_DIR || '.hotdeploy-agent',
+    }, ctx.io).catch((err: unknown) => { throw asCliError(err); });
+    // SIGINT / SIGTERM end the process; until then, serve commands.
+    return new Promise<never>(() => {});
+  },
+});

@@ -1,0 +1,70 @@
+import type { Client } from '../client.js';
+import { connectionArgs, defineCliCommand, segment } from '../command.js';
+import { reportDeployment, type WriteAnswer } from '../deployment.js';
+import type { ExitCodeValue } from '../errors.js';
+import { formatBytes, type Io, uploadProgress, writeLine } from '../output.js';
+import { prepareBundle, resolveVersion } from '../pack.js';
+import type { ReleaseView } from '../views.js';
+
+export interface PushOptions {
+  /** A directory (packed like `npm pack`) or a .tgz. */
+  source: string;
+  app: string;
+  /** A version, `git` (the commit), or undefined for package.json's version. */
+  version?: string | undefined;
+  activate?: boolean;
+  wait?: boolean;
+  json?: boolean;
+}
+
+/** `PUT /v1/apps/:app/releases/:version`'s answer; `created` false = the same bytes were already stored. */
+interface PushAnswer extends WriteAnswer {
+  release: ReleaseView;
+  created: boolean;
+}
+
+/** Uploads a bundle (`PUT /v1/apps/:app/releases/:version`) and reports the deployment it started. */
+export async function push(client: Client, options: PushOptions, io: Io): Promise<ExitCodeValue> {
+  const json = options.json ?? false;
+  const bundle = await prepareBundle(options.source);
+  try {
+    const version = await resolveVersion(options.version, options.source, bundle);
+    if (!json) writeLine(io.err, `pushing ${options.app}@${version} (${formatBytes(bundle.size)}, sha256 ${bundle.sha256.slice(0, 12)})`);
+    const progress = uploadProgress(io, json);
+    const response = await client.request<PushAnswer>('PUT',
+      `/v1/apps/${segment(options.app)}/releases/${segment(version)}`, {
+        upload: bundle,
+        query: { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined },
+        onProgress: (sent, total) => progress?.update(sent, total),
+      }).finally(() => progress?.stop());
+    if (!json) printRelease(io, response.body, response.statusCode);
+    const idle = options.activate === false
+      ? `not activated (--no-activate): \`hotdeploy activate ${options.app} ${version}\` makes it current`
+      : `${options.app}@${version} is already current`;
+    return reportDeployment(io, json, response.body, idle);
+  } finally {
+    await bundle.cleanup();
+  }
+}
+
+function printRelease(io: Io, answer: PushAnswer, statusCode: number): void {
+  const { release } = answer;
+  const stored = answer.created ? 'stored' : 'already stored with the same bytes';
+  writeLine(io.out, `release ${release.app}@${release.version} ${stored} (${release.files} files, ${formatBytes(release.bytes)} unpacked)`);
+  if (statusCode === 202) writeLine(io.out, 'deployment queued (--no-wait): follow it with `hotdeploy status`');
+}
+
+export const pushCommand = defineCliCommand({
+  meta: { name: 'push', description: 'upload a directory (packed like npm pack) or a .tgz and deploy it' },
+  args: {
+    source: { type: 'positional', description: 'app directory or .tgz bundle', required: true },
+    app: { type: 'string', description: 'app name', required: true },
+    version: { type: 'string', description: 'release version, or `git` for the commit (default: package.json version)' },
+    activate: { type: 'boolean', default: true, description: 'make it current right away', negativeDescription: 'only store the release' },
+    wait: { type: 'boolean', default: true, description: 'wait for the deployment\'s outcome', negativeDescription: 'return once it is queued' },
+    ...connectionArgs,
+  },
+  run: (args, ctx) => push(ctx.client(args), {
+    source: args.source, app: args.app, version: args.version, activate: args.activate, wait: args.wait, json: args.json ?? false,
+  }, ctx.io),
+});

@@ -1,0 +1,129 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { type RunningServer, type ServerOptions, startServer } from '../../server/index.js';
+import { Client } from '../client.js';
+import { defineCliCommand } from '../command.js';
+import { CliError, describeError, ServerError } from '../errors.js';
+import { asCliError, natsArgs, natsSettings } from '../nats-args.js';
+import { type Io, writeLine } from '../output.js';
+import { packageName } from '../pack.js';
+import { push } from './push.js';
+
+export interface ServeOptions {
+  dataDir: string;
+  port: number;
+  host: string;
+  localAgent: boolean;
+  keep?: number | undefined;
+  /** An app directory to push once listening, unless that app already has a current release. */
+  example?: string | undefined;
+  /** Used for `--example` when this start did not create the admin token (it is shown only once). */
+  token?: string | undefined;
+  /** Hosts over NATS JetStream (issue 7); without it nothing changes. */
+  nats?: ServerOptions['nats'];
+}
+
+/** Starts the deploy service (and the local PM2 agent) and prints where it listens. */
+export async function serve(options: ServeOptions, io: Io): Promise<RunningServer> {
+  const running = await startServer({
+    dataDir: options.dataDir, port: options.port, host: options.host, localAgent: options.localAgent,
+    ...(options.keep === undefined ? {} : { keep: options.keep }),
+    ...(options.nats ? { nats: options.nats } : {}),
+  }).catch((err: unknown) => { throw asCliError(err); });
+  writeLine(io.out, `hotdeploy serving on ${running.url} (data in ${path.resolve(options.dataDir)})`);
+  if (running.adminToken) {
+    writeLine(io.out, `admin token (shown this once; only its hash is stored): ${running.adminToken}`);
+    writeLine(io.out, `  export HOTDEPLOY_SERVER=${running.url} HOTDEPLOY_TOKEN=${running.adminToken}`);
+  }
+  if (options.example) {
+    await pushExample(running, { dir: options.example, token: running.adminToken ?? options.token, served: options.localAgent }, io);
+  }
+  return running;
+}
+
+/**
+ * `npm start` / the README quick start: push the example app the first time only. A failure is
+ * reported and the server keeps serving, since the service itself is fine.
+ */
+async function pushExample(running: RunningServer, example: { dir: string; token: string | undefined; served: boolean },
+  io: Io): Promise<void> {
+  const { dir, token } = example;
+  try {
+    const app = await packageName(dir);
+    if (!token) {
+      writeLine(io.out, `example ${app}: not checked (no token; set HOTDEPLOY_TOKEN to the admin token to push ${dir})`);
+      return;
+    }
+    const client = new Client(running.url, token);
+    if (!(await hasCurrentRelease(client, app))) {
+      writeLine(io.out, `pushing the example app ${app} from ${dir}`);
+      await push(client, { source: dir, app }, io);
+    }
+    const port = await examplePort(dir);
+    if (!example.served) writeLine(io.out, `example ${app} is current (--no-local-agent: no worker serves it here)`);
+    else writeLine(io.out, `example ${app} is deployed${port ? `: curl http://127.0.0.1:${port}/` : ''}`);
+  } catch (err) {
+    writeLine(io.err, `example not pushed: ${describeError(err).line}`);
+  }
+}
+
+async function hasCurrentRelease(client: Client, app: string): Promise<boolean> {
+  try {
+    const { body } = await client.request<{ current: string | null }>('GET', `/v1/apps/${encodeURIComponent(app)}`);
+    return body.current !== null;
+  } catch (err) {
+    if (err instanceof ServerError && err.statusCode === 404) return false;
+    throw err;
+  }
+}
+
+async function examplePort(dir: string): Promise<number | undefined> {
+  const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as { hotdeploy?: { port?: unknown } };
+  return typeof pkg.hotdeploy?.port === 'number' ? pkg.hotdeploy.port : undefined;
+}
+
+function integer(value: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new CliError('CLI_ERR_USAGE', `${flag} must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+function clusterOptions(args: Parameters<typeof natsSettings>[0] & { strategy?: string | undefined }, env: NodeJS.ProcessEnv): ServerOptions['nats'] {
+  const nats = natsSettings(args, env);
+  if (args.strategy !== undefined && args.strategy !== 'auto' && args.strategy !== 'reload-all') {
+    throw new CliError('CLI_ERR_USAGE', '--strategy must be auto or reload-all');
+  }
+  if (!nats) return undefined;
+  return { nats: nats.settings, ...(nats.prefix ? { prefix: nats.prefix } : {}), ...(args.strategy ? { strategy: args.strategy } : {}) };
+}
+
+export const serveCommand = defineCliCommand({
+  meta: { name: 'serve', description: 'run the deploy service and the local PM2 agent' },
+  args: {
+    'data-dir': { type: 'string', description: 'data directory (env HOTDEPLOY_DATA_DIR, default ./.hotdeploy)' },
+    port: { type: 'string', description: 'port, 0 for any free one (env HOTDEPLOY_PORT, default 7070)' },
+    host: { type: 'string', description: 'address to listen on (env HOTDEPLOY_HOST, default 127.0.0.1)' },
+    'local-agent': { type: 'boolean', default: true, description: 'run the PM2 agent in this process', negativeDescription: 'deploy service only' },
+    keep: { type: 'string', description: 'releases kept per app (env HOTDEPLOY_KEEP, default 10)' },
+    example: { type: 'string', description: 'push this app directory once listening, if that app has no release yet' },
+    token: { type: 'string', description: 'token for --example when the admin token already exists (env HOTDEPLOY_TOKEN)' },
+    ...natsArgs,
+    strategy: { type: 'string', description: 'with --nats: auto (hot where every worker can) or reload-all' },
+  },
+  run: async (args, ctx) => {
+    const { env } = ctx;
+    await serve({
+      dataDir: args['data-dir'] || env.HOTDEPLOY_DATA_DIR || '.hotdeploy',
+      port: integer(args.port ?? env.HOTDEPLOY_PORT, '--port', 0, 65535) ?? 7070,
+      host: args.host || env.HOTDEPLOY_HOST || '127.0.0.1',
+      localAgent: args['local-agent'],
+      keep: integer(args.keep ?? env.HOTDEPLOY_KEEP, '--keep', 1, 10_000),
+      example: args.example,
+      token: args.token || env.HOTDEPLOY_TOKEN || undefined,
+      nats: clusterOptions(args, env),
+    }, ctx.io);
+    // startServer's SIGINT / SIGTERM handlers close the server and end the process; until then, serve.
+    return new Promise<never>(() => {});
+  },
+});

@@ -1,0 +1,53 @@
+import type { WorkerReport } from '../../agent/messages.js';
+import { ExitCode, type ExitCodeValue } from './errors.js';
+import { type Io, oneLine, renderWorkers, writeJson, writeLine } from './output.js';
+
+/** A deployment as the service reports it (`GET /v1/deployments/:id`, and inside write answers). */
+export interface DeploymentView {
+  id: string;
+  app?: string;
+  version?: string;
+  kind?: string;
+  status: string;
+  reason?: string;
+  workers?: WorkerReport[];
+}
+
+/** Worker outcomes that mean the new release is not what runs (DESIGN.md: failed | rolled-back). */
+const FAILED_OUTCOMES = new Set(['failed', 'rolled-back']);
+
+/**
+ * Exit 0 when every worker went hot, reloaded, started or was unchanged (or the deployment is still
+ * queued / running after `--no-wait`); non-zero when the deployment or any worker failed or rolled back.
+ */
+export function deploymentExitCode(deployment: DeploymentView | undefined): ExitCodeValue {
+  if (!deployment) return ExitCode.ok;
+  if (FAILED_OUTCOMES.has(deployment.status)) return ExitCode.deployFailed;
+  if ((deployment.workers ?? []).some((w) => FAILED_OUTCOMES.has(w.outcome))) return ExitCode.deployFailed;
+  return ExitCode.ok;
+}
+
+export function printDeployment(io: Io, deployment: DeploymentView): void {
+  const subject = deployment.version ? ` ${deployment.app ?? ''}@${deployment.version}` : '';
+  const reason = deployment.reason ? ` (${oneLine(deployment.reason)})` : '';
+  writeLine(io.out, `deployment ${deployment.id}${subject}: ${deployment.status}${reason}`);
+  if (deployment.workers) writeLine(io.out, renderWorkers(deployment.workers));
+}
+
+/**
+ * What push, activate and rollback answer: `{ release, deployment, message? }`; `deployment` is null
+ * when nothing had to change (the version is already current, or `--no-activate`).
+ */
+export interface WriteAnswer {
+  deployment?: DeploymentView | null;
+  message?: string;
+}
+
+/** Shared ending of every write command: the JSON or the table, and the exit code of the outcome. */
+export function reportDeployment(io: Io, json: boolean, body: WriteAnswer, idle = 'nothing to deploy'): ExitCodeValue {
+  const deployment = body.deployment ?? undefined;
+  if (json) writeJson(io, body);
+  else if (deployment) printDeployment(io, deployment);
+  else writeLine(io.out, body.message ?? idle);
+  return deploymentExitCode(deployment);
+}

@@ -1,0 +1,81 @@
+import cliProgress from 'cli-progress';
+import Table from 'cli-table3';
+import type { Writable } from 'node:stream';
+import type { WorkerReport } from '../../agent/messages.js';
+
+/** Where a command writes: results to `out`, progress and notes to `err` (so `--json` stays parseable). */
+export interface Io {
+  out: Writable & { isTTY?: boolean };
+  err: Writable & { isTTY?: boolean };
+}
+
+export function writeJson(io: Io, value: unknown): void {
+  io.out.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+export function writeLine(stream: Writable, line = ''): void {
+  stream.write(line + '\n');
+}
+
+/** Width of a wrapped last column (reasons can hold a whole propagation chain). */
+const WRAP_WIDTH = 64;
+
+/** A plain table: no colours, so piped output and logs stay clean. `wrapLast` word-wraps the last column. */
+export function renderTable(head: string[], rows: Array<Array<string | number>>, wrapLast = false): string {
+  const width = Math.min(WRAP_WIDTH, Math.max(head.at(-1)?.length ?? 0, ...rows.map((r) => String(r.at(-1) ?? '').length)) + 2);
+  const table = new Table({
+    head,
+    style: { head: [], border: [], compact: true },
+    ...(wrapLast ? { wordWrap: true, colWidths: [...head.slice(0, -1).map(() => null), width] } : {}),
+  });
+  for (const row of rows) table.push(row.map(String));
+  return table.toString();
+}
+
+/** The per-worker outcome of a deployment (issue 5: worker, pid, outcome, ms, reason). */
+export function renderWorkers(workers: WorkerReport[]): string {
+  if (workers.length === 0) return 'no workers run this app on any attached host';
+  return renderTable(['worker', 'pid', 'outcome', 'ms', 'reason'], workers.map((w) => [
+    `${w.host}#${w.pmId}`, w.pid ?? '-', w.outcome, Math.round(w.durationMs), oneLine(w.reason ?? ''),
+  ]), true);
+}
+
+/** Runtime reasons carry webpack-style multi-line messages; a table cell wants one line to wrap. */
+export function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export interface Progress {
+  update(sent: number, total: number): void;
+  stop(): void;
+}
+
+/** An upload bar on a terminal only: nothing when `err` is not a TTY or the output is `--json`. */
+export function uploadProgress(io: Io, json: boolean): Progress | undefined {
+  if (json || !io.err.isTTY) return undefined;
+  const bar = new cliProgress.SingleBar({
+    stream: io.err,
+    format: 'upload [{bar}] {percentage}% {sent}/{size}',
+    hideCursor: true,
+    clearOnComplete: false,
+  }, cliProgress.Presets.shades_classic);
+  let started = false;
+  return {
+    update(sent, total) {
+      if (!started) {
+        bar.start(total, 0, { sent: formatBytes(0), size: formatBytes(total) });
+        started = true;
+      }
+      bar.update(sent, { sent: formatBytes(sent) });
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}

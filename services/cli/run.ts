@@ -1,0 +1,92 @@
+import { type ArgsDef, parseArgs, renderUsage } from 'citty';
+import { stripVTControlCharacters } from 'node:util';
+import { clientFrom } from './client.js';
+import type { CliCommand, Context } from './command.js';
+import { activateCommand } from './commands/activate.js';
+import { agentCommand } from './commands/agent.js';
+import { pushCommand } from './commands/push.js';
+import { releasesCommand } from './commands/releases.js';
+import { rollbackCommand } from './commands/rollback.js';
+import { serveCommand } from './commands/serve.js';
+import { statusCommand } from './commands/status.js';
+import { CliError, describeError, ExitCode, type ExitCodeValue } from './errors.js';
+import { type Io, writeLine } from './output.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command keeps its own precise args type
+const commands: Record<string, CliCommand<any>> = {
+  serve: serveCommand,
+  push: pushCommand,
+  rollback: rollbackCommand,
+  activate: activateCommand,
+  status: statusCommand,
+  releases: releasesCommand,
+  agent: agentCommand,
+};
+
+/** Runs one CLI invocation in-process and returns its exit code; `main.ts` is the only caller that exits. */
+export async function runCli(argv: string[], io: Io, env: NodeJS.ProcessEnv = process.env): Promise<ExitCodeValue> {
+  const [name, ...rest] = argv;
+  try {
+    if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+      writeLine(io.out, await topUsage());
+      return name === undefined ? ExitCode.usage : ExitCode.ok;
+    }
+    const command = commands[name];
+    if (!command) throw new CliError('CLI_ERR_USAGE', `unknown command ${JSON.stringify(name)}; run \`hotdeploy --help\``);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      const usage = await renderUsage({ meta: command.meta, args: command.args }, { meta: { name: 'hotdeploy' } });
+      // citty colours its usage unless NO_COLOR / CI is set; piped help should be plain text.
+      writeLine(io.out, io.out.isTTY ? usage : stripVTControlCharacters(usage));
+      return ExitCode.ok;
+    }
+    rejectUnknownFlags(rest, command.args);
+    const args = parseArgs(rest, command.args);
+    rejectExtraPositionals(args._, command.args);
+    const context: Context = { io, env, client: (flags) => clientFrom(flags, env) };
+    return await command.run(args, context);
+  } catch (err) {
+    const { line, exitCode, stack } = describeError(err);
+    writeLine(io.err, line);
+    if (stack) writeLine(io.err, stack);
+    return exitCode;
+  }
+}
+
+async function topUsage(): Promise<string> {
+  const lines = Object.values(commands).map((c) => `  ${c.meta.name.padEnd(10)} ${c.meta.description}`);
+  return [
+    'hotdeploy: hot deploys of Node.js apps to PM2 workers',
+    '',
+    'Usage: hotdeploy <command> [options]   (hotdeploy <command> --help for its options)',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Environment: HOTDEPLOY_SERVER (default http://127.0.0.1:7070), HOTDEPLOY_TOKEN',
+  ].join('\n');
+}
+
+/** citty parses leniently (unknown flags become values); a typo such as `--verison` must not deploy. */
+function rejectUnknownFlags(argv: string[], defs: ArgsDef): void {
+  const known = new Set(Object.entries(defs).filter(([, def]) => def.type !== 'positional').map(([key]) => kebab(key)));
+  for (const arg of argv) {
+    if (arg === '--') return;
+    if (!arg.startsWith('-') || arg === '-') continue;
+    const name = arg.replace(/^-{1,2}/, '').split('=')[0] ?? '';
+    const base = name.startsWith('no-') ? name.slice(3) : name;
+    if (!known.has(kebab(name)) && !known.has(kebab(base))) {
+      throw new CliError('CLI_ERR_USAGE', `unknown option ${arg.split('=')[0]}`);
+    }
+  }
+}
+
+function rejectExtraPositionals(positionals: string[], defs: ArgsDef): void {
+  const expected = Object.values(defs).filter((def) => def.type === 'positional').length;
+  if (positionals.length > expected) {
+    throw new CliError('CLI_ERR_USAGE', `unexpected argument ${JSON.stringify(positionals[expected])}`);
+  }
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}

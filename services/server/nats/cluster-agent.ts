@@ -1,0 +1,245 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, HostAgent, HostPlan, HostResult, WorkerReport, WorkerState } from '../../../agent/messages.js';
+import { objectName, publishBundle } from '../../../agent/nats/bundles.js';
+import { connectNats, type NatsSettings } from '../../../agent/nats/connect.js';
+import { desiredKey, encode, hostKey, natsNames, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseRef } from '../../../agent/nats/protocol.js';
+import { openResources, type ClusterResources } from '../../../agent/nats/resources.js';
+import { HotError } from '../../../agent/errors.js';
+import { hostViews, type HostView } from './host-views.js';
+import { Replies } from './replies.js';
+
+/** What the service knows of a release: its bundle on disk, its sha256, its manifest. */
+export type ReleaseLookup = (app: string, version: string) => Promise<{ file: string; sha256: string; manifest: AppManifest }>;
+
+export interface NatsClusterOptions {
+  nats: NatsSettings;
+  /** Subject, stream and bucket prefix (default `hotdeploy`). */
+  prefix?: string;
+  /** `reload-all`: every host takes the checked graceful reload, whatever its dry run said. */
+  strategy?: 'auto' | 'reload-all';
+  prepareTimeoutMs?: number;
+  applyTimeoutMs?: number;
+  /** A host whose last heartbeat is older is gone (default: three of its beats). */
+  staleAfterBeats?: number;
+  lookup: ReleaseLookup;
+}
+
+export interface NatsCluster extends HostAgent {
+  readonly resources: ClusterResources;
+  hosts(): Promise<HostView[]>;
+}
+
+export function isNatsCluster(agent: HostAgent): agent is NatsCluster {
+  return typeof (agent as Partial<NatsCluster>).hosts === 'function';
+}
+
+/** Connects (HOT_ERR_NATS_UNREACHABLE when it cannot) and creates the stream and buckets if missing. */
+export async function createNatsCluster(options: NatsClusterOptions): Promise<NatsCluster> {
+  const nc = await connectNats({ name: 'hotdeploy-service', ...options.nats });
+  try {
+    return new ClusterAgent(await openResources(nc, natsNames(options.prefix)), options);
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
+}
+
+type Strategy = Extract<HostCommand, { type: 'apply' }>['strategy'];
+/** How a host applies, and why it reloads when it does (the dry run's chain, or the strategy). */
+type Choice = { strategy: Strategy; why?: string };
+
+/**
+ * Every host behind NATS as one `HostAgent` (agent/messages.ts), so the deployments code is the
+ * same for one machine or many. `activate` is the two-phase deployment of issue 7: prepare (every
+ * live host pulls, verifies, unpacks and dry-runs) → apply (hot where every worker can, the checked
+ * reload elsewhere), or abort when any host fails prepare, leaving every host on its release.
+ */
+class ClusterAgent implements NatsCluster {
+  readonly host = 'nats';
+  private readonly prepareTimeoutMs: number;
+  private readonly applyTimeoutMs: number;
+
+  constructor(readonly resources: ClusterResources, private readonly options: NatsClusterOptions) {
+    this.prepareTimeoutMs = options.prepareTimeoutMs ?? 60_000;
+    this.applyTimeoutMs = options.applyTimeoutMs ?? 120_000;
+  }
+
+  private get nc(): NatsConnection {
+    return this.resources.nc;
+  }
+
+  async activate(request: ActivationRequest, onEvent?: (event: AgentEvent) => void): Promise<ActivationResult> {
+    const emit = (message: string): void => onEvent?.({ deploymentId: request.deploymentId, app: request.app, type: 'phase', message });
+    const ref = await this.publish(request.app, request.version, request.kind);
+    const hosts = (await this.records()).filter((r) => this.alive(r)).map((r) => r.host).sort();
+    if (hosts.length === 0) {
+      await this.setDesired(ref, request.deploymentId);
+      return { status: 'succeeded', path: 'none', reason: 'no host agent is online; hosts converge to this release when they start', workers: [], hosts: [] };
+    }
+    const replies = new Replies(this.nc, this.resources.names.replySubject(request.deploymentId));
+    try {
+      emit(`prepare on ${hosts.length} host(s): ${hosts.join(', ')}`);
+      const prepared = await this.prepare(ref, request.deploymentId, hosts, replies);
+      if (!prepared.ok) {
+        emit(`prepare failed: ${prepared.reason}; aborting on every host`);
+        await this.sendAll(hosts, { type: 'abort', deploymentId: request.deploymentId });
+        return { status: 'failed', path: 'none', reason: prepared.reason, workers: [], hosts: prepared.hosts };
+      }
+      emit(`apply: ${hosts.map((h) => `${h} ${prepared.strategies.get(h)?.strategy}`).join(', ')}`);
+      return await this.apply(ref, request, hosts, prepared.strategies, replies, emit);
+    } finally {
+      replies.close();
+    }
+  }
+
+  /** The release's bundle into the object store (once per sha256), and what hosts need to find it. */
+  private async publish(app: string, version: string, kind: ReleaseRef['kind']): Promise<ReleaseRef> {
+    const { file, sha256, manifest } = await this.options.lookup(app, version);
+    const ref: ReleaseRef = { app, version, sha256, object: objectName(app, sha256), manifest, kind };
+    await this.nats(publishBundle(this.resources.bundles, ref, file));
+    return ref;
+  }
+
+  private async prepare(ref: ReleaseRef, deploymentId: string, hosts: string[], replies: Replies):
+    Promise<{ ok: true; strategies: Map<string, Choice> } | { ok: false; reason: string; hosts: HostResult[] }> {
+    await this.sendAll(hosts, { type: 'prepare', deploymentId, release: ref, expiresAt: Date.now() + this.prepareTimeoutMs });
+    const answers = await replies.collect(['prepared', 'prepare-failed'], hosts, this.prepareTimeoutMs);
+    const failures = new Map<string, string>();
+    const strategies = new Map<string, Choice>();
+    for (const host of hosts) {
+      const answer = answers.get(host);
+      if (!answer) failures.set(host, `no answer to prepare within ${this.prepareTimeoutMs} ms`);
+      else if (answer.type === 'prepare-failed') failures.set(host, `prepare failed: ${answer.reason}`);
+      else strategies.set(host, this.choose(answer.plan));
+    }
+    if (failures.size === 0) return { ok: true, strategies };
+    const reason = [...failures].map(([host, why]) => `${host}: ${why}`).join('; ');
+    return {
+      ok: false, reason,
+      hosts: hosts.map((host) => ({ host, status: 'failed', path: 'none', reason: failures.get(host) ?? `not applied: ${reason}` })),
+    };
+  }
+
+  /** Hot where the dry run says every worker can take it; the checked reload elsewhere, saying why. */
+  private choose(plan: HostPlan): Choice {
+    if (this.options.strategy === 'reload-all') return { strategy: 'reload', why: 'strategy reload-all' };
+    if (plan.path === 'reload') return { strategy: 'reload', why: `dry run: ${plan.reason ?? 'not hot'}` };
+    return { strategy: 'auto' };
+  }
+
+  private async apply(ref: ReleaseRef, request: ActivationRequest, hosts: string[], strategies: Map<string, Choice>,
+    replies: Replies, emit: (message: string) => void): Promise<ActivationResult> {
+    const expiresAt = Date.now() + this.applyTimeoutMs;
+    await Promise.all(hosts.map((host) => this.send(host,
+      { type: 'apply', deploymentId: request.deploymentId, release: ref, strategy: strategies.get(host)?.strategy ?? 'auto', expiresAt })));
+    const answers = await replies.collect(['applied'], hosts, this.applyTimeoutMs);
+    const results: HostResult[] = [];
+    const workers: WorkerReport[] = [];
+    const lagging: string[] = [];
+    for (const host of hosts) {
+      const answer = answers.get(host);
+      if (!answer) {
+        lagging.push(host);
+        results.push({ host, status: 'failed', path: 'none', lagging: true,
+          reason: `no answer to apply within ${this.applyTimeoutMs} ms; it converges to the current release when it is back` });
+        continue;
+      }
+      const { result } = answer;
+      const why = result.status === 'succeeded' ? strategies.get(host)?.why ?? result.reason : result.reason;
+      results.push({ host, status: result.status, path: result.path, ...(why ? { reason: why } : {}) });
+      workers.push(...result.workers);
+    }
+    const bad = results.filter((r) => !r.lagging && r.status !== 'succeeded');
+    if (bad.length === 0) {
+      await this.setDesired(ref, request.deploymentId);
+      // A lagging host reads this from its durable consumer when it is back.
+      await this.sendAll(lagging, { type: 'converge' });
+      const reason = lagging.length ? `lagging: ${lagging.join(', ')} (no answer; they converge when back)` : undefined;
+      return { status: 'succeeded', path: pathOf(results), ...(reason ? { reason } : {}), workers, hosts: results };
+    }
+    const reason = bad.map((r) => `${r.host}: ${r.reason ?? r.status}`).join('; ');
+    emit(`apply failed on ${bad.map((r) => r.host).join(', ')}; bringing the other hosts back`);
+    await this.revert(request, results, replies);
+    return { status: bad.some((r) => r.status === 'rolled-back') ? 'rolled-back' : 'failed', path: pathOf(results), reason, workers, hosts: results };
+  }
+
+  /**
+   * Hosts that took the release while another failed go back to the previous one (the desired
+   * release in KV, which did not move), as the deployments code does across local agents.
+   */
+  private async revert(request: ActivationRequest, results: HostResult[], replies: Replies): Promise<void> {
+    const back = results.filter((r) => r.status === 'succeeded').map((r) => r.host);
+    if (back.length === 0 || request.previous === null) return;
+    await this.setDesired(await this.publish(request.app, request.previous.version, 'rollback'), request.deploymentId);
+    await this.sendAll(back, { type: 'converge', deploymentId: request.deploymentId });
+    const answers = await replies.collect(['converged'], back, this.applyTimeoutMs);
+    for (const host of back) {
+      const app = answers.get(host)?.apps.find((a) => a.app === request.app);
+      results.push({ host, status: app?.result.status ?? 'failed', path: app?.result.path ?? 'none', reverted: true,
+        ...(app ? (app.result.reason ? { reason: app.result.reason } : {}) : { reason: 'no answer to the revert', lagging: true }) });
+    }
+  }
+
+  private async send(host: string, command: HostCommand): Promise<void> {
+    await this.nats(this.resources.js.publish(this.resources.names.cmdSubject(host), encode(command)));
+  }
+
+  private async sendAll(hosts: string[], command: HostCommand): Promise<void> {
+    await Promise.all(hosts.map((host) => this.send(host, command)));
+  }
+
+  private async setDesired(ref: ReleaseRef, deploymentId: string): Promise<void> {
+    const desired: DesiredRelease = { ...ref, deploymentId, updatedAt: new Date().toISOString() };
+    await this.nats(this.resources.kv.put(desiredKey(ref.app), encode(desired)));
+  }
+
+  /** A NATS operation that fails means the deployment cannot reach the hosts: say so by code. */
+  private async nats<T>(operation: Promise<T>): Promise<T> {
+    try {
+      return await operation;
+    } catch (err) {
+      throw new HotError('HOT_ERR_NATS_UNREACHABLE', `${(err as Error).message}; no host was changed by this step`, { cause: err });
+    }
+  }
+
+  private alive(record: HostRecord): boolean {
+    return Date.now() - record.heartbeatAt < record.heartbeatMs * (this.options.staleAfterBeats ?? 3);
+  }
+
+  private async records(): Promise<HostRecord[]> {
+    return this.nats(this.values<HostRecord>(hostKey('*')));
+  }
+
+  private async values<T>(filter: string): Promise<T[]> {
+    const out: T[] = [];
+    // The key lister may yield a key twice when it is rewritten while listing (a heartbeat).
+    const keys = new Set<string>();
+    for await (const key of await this.resources.kv.keys(filter)) keys.add(key);
+    for (const key of keys) {
+      const entry = await this.resources.kv.get(key);
+      const value = entry?.value.length ? parseJson<T>(entry.value) : undefined;
+      if (value) out.push(value);
+    }
+    return out;
+  }
+
+  async hosts(): Promise<HostView[]> {
+    const desired = new Map((await this.values<DesiredRelease>(desiredKey('*'))).map((d) => [d.app, d.version]));
+    return hostViews(await this.records(), desired, (record) => this.alive(record));
+  }
+
+  async workers(app: string): Promise<WorkerState[]> {
+    return (await this.records()).filter((r) => this.alive(r)).flatMap((r) => r.apps[app]?.workers ?? []);
+  }
+
+  async close(): Promise<void> {
+    if (!this.nc.isClosed()) await this.nc.close();
+  }
+}
+
+function pathOf(results: HostResult[]): ActivationResult['path'] {
+  const paths = new Set(results.filter((r) => !r.lagging).map((r) => r.path));
+  if (paths.has('reload')) return 'reload';
+  if (paths.has('hot')) return 'hot';
+  return paths.has('start') ? 'start' : 'none';
+}

@@ -1,0 +1,31 @@
+import type { FastifyInstance } from 'fastify';
+import type { HostAgent } from '../../../agent/messages.js';
+import type { ServiceContext } from '../context.js';
+import { isNatsCluster } from '../nats/cluster-agent.js';
+import type { HostView } from '../nats/host-views.js';
+
+/** `GET /v1/agents` (issue 7): every host, its last heartbeat, the apps and versions it serves, lagging or not. */
+export function agentRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  app.get('/v1/agents', { config: { action: 'read' } }, async () => {
+    const hosts: HostView[] = [];
+    for (const agent of ctx.options.agents) {
+      hosts.push(...(isNatsCluster(agent) ? await agent.hosts() : [await inProcess(agent, ctx)]));
+    }
+    return { hosts };
+  });
+}
+
+/** The agent inside `serve`: it serves what the pointers name (it is part of every deployment). */
+async function inProcess(agent: HostAgent, ctx: ServiceContext): Promise<HostView> {
+  const apps: HostView['apps'] = {};
+  for (const name of await ctx.store.apps()) {
+    const { current } = await ctx.store.pointers(name);
+    if (current === null) continue;
+    const workers = await Promise.race([
+      agent.workers(name).then((w) => w.length, () => 0),
+      new Promise<number>((resolve) => setTimeout(resolve, 2_000, 0).unref()),
+    ]);
+    apps[name] = { version: current, workers, desired: current, lagging: false };
+  }
+  return { host: agent.host, transport: 'in-process', alive: true, apps, lagging: false };
+}

@@ -1,0 +1,131 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as tar from 'tar';
+import { afterEach, describe, expect, it } from 'vitest';
+import { gitVersion, prepareBundle, resolveVersion } from '../../services/cli/pack.js';
+import { tempDir, writeTree } from '../helpers/tmp.js';
+
+const execFileAsync = promisify(execFile);
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+async function scratch(): Promise<string> {
+  const { dir, cleanup } = await tempDir('hotdeploy-pack-');
+  cleanups.push(cleanup);
+  return dir;
+}
+
+async function entriesOf(file: string): Promise<string[]> {
+  const entries: string[] = [];
+  await tar.t({ file, onReadEntry: (entry) => entries.push(entry.path) });
+  return entries.sort();
+}
+
+async function packed(dir: string): Promise<string[]> {
+  const bundle = await prepareBundle(dir);
+  cleanups.push(bundle.cleanup);
+  return entriesOf(bundle.file);
+}
+
+describe('packing a directory the way npm pack does', () => {
+  it('keeps only package.json "files", never .git', async () => {
+    const dir = await scratch();
+    await writeTree(dir, {
+      'package.json': { name: 'app', version: '1.2.3', files: ['index.js', 'lib'] },
+      'index.js': 'module.exports = () => {};',
+      'lib/util.js': 'exports.x = 1;',
+      'secret.env': 'TOKEN=1',
+      'test/a.test.js': '',
+      '.git/HEAD': 'ref: refs/heads/main',
+    });
+    expect(await packed(dir)).toEqual(['package/index.js', 'package/lib/util.js', 'package/package.json']);
+  });
+
+  it('honours .npmignore, and .gitignore when there is no .npmignore', async () => {
+    const withNpmignore = await scratch();
+    await writeTree(withNpmignore, {
+      'package.json': { name: 'app', version: '1.0.0' },
+      'index.js': '',
+      'fixtures/big.bin': 'x',
+      '.npmignore': 'fixtures/\n',
+      '.gitignore': 'index.js\n',
+    });
+    expect(await packed(withNpmignore)).toEqual(['package/index.js', 'package/package.json']);
+
+    const withGitignore = await scratch();
+    await writeTree(withGitignore, {
+      'package.json': { name: 'app', version: '1.0.0' },
+      'index.js': '',
+      'coverage/lcov.info': '',
+      '.gitignore': 'coverage/\n',
+    });
+    expect(await packed(withGitignore)).toEqual(['package/index.js', 'package/package.json']);
+  });
+
+  it('reports the sha256 of the bytes it will send and package.json\'s version', async () => {
+    const dir = await scratch();
+    await writeTree(dir, { 'package.json': { name: 'app', version: '4.5.6' }, 'index.js': '' });
+    const bundle = await prepareBundle(dir);
+    cleanups.push(bundle.cleanup);
+    const bytes = await readFile(bundle.file);
+    expect(bundle.size).toBe(bytes.length);
+    expect(bundle.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(await resolveVersion(undefined, dir, bundle)).toBe('4.5.6');
+    expect(await resolveVersion('7', dir, bundle)).toBe('7');
+  });
+
+  it('fails with CLI_ERR_PACK, npm\'s reason and no leftovers when npm cannot pack', async () => {
+    const dir = await scratch();
+    await writeTree(dir, { 'package.json': { name: 'app' }, 'index.js': '' });
+    await expect(prepareBundle(dir)).rejects.toMatchObject({ code: 'CLI_ERR_PACK', message: /name and version/ });
+  });
+
+  it('refuses a directory without its own package.json with CLI_ERR_SOURCE', async () => {
+    const dir = await scratch();
+    await writeTree(dir, { 'package.json': { name: 'outer', version: '1.0.0' }, 'dist/index.js': '' });
+    await expect(prepareBundle(path.join(dir, 'dist'))).rejects.toMatchObject({ code: 'CLI_ERR_SOURCE', message: /no package\.json/ });
+  });
+
+  it('rejects a source that does not exist with CLI_ERR_SOURCE', async () => {
+    const dir = await scratch();
+    await expect(prepareBundle(path.join(dir, 'nope'))).rejects.toMatchObject({ code: 'CLI_ERR_SOURCE' });
+  });
+});
+
+describe('a given .tgz', () => {
+  it('is sent as is, its version read from package/package.json inside', async () => {
+    const dir = await scratch();
+    await writeTree(dir, { 'package/package.json': { name: 'app', version: '9.9.9' }, 'package/index.js': '' });
+    const file = path.join(dir, 'app.tgz');
+    await tar.c({ gzip: true, file, cwd: dir }, ['package']);
+    const bundle = await prepareBundle(file);
+    expect(bundle.file).toBe(file);
+    expect(bundle.packageVersion).toBe('9.9.9');
+    expect(bundle.sha256).toBe(createHash('sha256').update(await readFile(file)).digest('hex'));
+  });
+});
+
+describe('--version git', () => {
+  it('prefers the CI\'s commit variables', async () => {
+    const dir = await scratch();
+    expect(await gitVersion(dir, { CI_COMMIT_SHORT_SHA: 'a1b2c3d4' })).toBe('a1b2c3d4');
+    expect(await gitVersion(dir, { GITHUB_SHA: '0123456789abcdef0123456789abcdef01234567' })).toBe('0123456');
+  });
+
+  it('asks git for the short commit, and says so when there is none', async () => {
+    const dir = await scratch();
+    await expect(gitVersion(dir, {})).rejects.toMatchObject({ code: 'CLI_ERR_VERSION' });
+    const git = (...args: string[]) => execFileAsync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: dir });
+    await git('init', '-q');
+    await writeTree(dir, { 'a.txt': 'a' });
+    await git('add', '.');
+    await git('commit', '-qm', 'a');
+    const { stdout } = await git('rev-parse', '--short', 'HEAD');
+    expect(await gitVersion(dir, {})).toBe(stdout.trim());
+  });
+});

@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { PlanningAgent } from '../../agent/messages.js';
+import { connectNats } from '../../agent/nats/connect.js';
+import { startNatsHost, type NatsHost } from '../../agent/nats/host-agent.js';
+import { natsNames, type NatsNames } from '../../agent/nats/protocol.js';
+import { destroyResources, openResources } from '../../agent/nats/resources.js';
+import { buildServer } from '../../services/server/build-server.js';
+import { createNatsCluster, type NatsCluster, type NatsClusterOptions } from '../../services/server/nats/cluster-agent.js';
+import { releaseLookup, releaseUnpacker } from '../../services/server/nats/release-io.js';
+import { DEFAULT_LIMITS, resolveOptions } from '../../services/server/options.js';
+import { ReleaseStore } from '../../services/server/release-store.js';
+import { TOKEN_CONFIG } from './server.js';
+import { tempDir } from './tmp.js';
+
+/** The NATS server with JetStream the development and CI machines run (issue 7). */
+export const NATS_URL = process.env.HOTDEPLOY_TEST_NATS ?? 'nats://127.0.0.1:4222';
+
+/** The server is shared: every test run gets its own subjects, stream and buckets, removed in teardown. */
+export function testNames(): NatsNames {
+  return natsNames(`hdt${randomBytes(5).toString('hex')}`);
+}
+
+export interface TestHost {
+  name: string;
+  dataDir: string;
+  nc: NatsConnection;
+  loop: NatsHost;
+  agent: PlanningAgent;
+  /** Stops reading commands and drops the connection (a host that goes away). */
+  stop(): Promise<void>;
+  /** Drops the connection only, leaving whatever the host was doing unfinished (a killed host). */
+  kill(): Promise<void>;
+}
+
+/** A host agent over NATS with its own connection and data directory, driving `agent`. */
+export async function startHost(names: NatsNames, agent: PlanningAgent, dataDir: string, heartbeatMs = 300, keepReleases?: number): Promise<TestHost> {
+  const nc = await connectNats({ servers: NATS_URL, name: agent.host });
+  const loop = startNatsHost({
+    resources: await openResources(nc, names), host: agent.host, dataDir, agent, heartbeatMs,
+    ...(keepReleases === undefined ? {} : { keepReleases }),
+    unpack: releaseUnpacker(DEFAULT_LIMITS), hotdeployVersion: 'test', logger: silent,
+  });
+  await loop.ready;
+  let stopped = false;
+  return {
+    name: agent.host, dataDir, nc, loop, agent,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await nc.close();
+      await loop.close();
+    },
+    async kill() {
+      stopped = true;
+      await nc.close();
+    },
+  };
+}
+
+export interface ClusterBed {
+  names: NatsNames;
+  app: FastifyInstance;
+  cluster: NatsCluster;
+  dataDir: string;
+  /** Per-host data directories live here; their names contain the host's name. */
+  hostDir(name: string): string;
+  close(): Promise<void>;
+}
+
+/** The deploy service (fastify, inject) whose one host agent is the NATS cluster. */
+export async function clusterBed(names: NatsNames, options: Partial<Omit<NatsClusterOptions, 'lookup'>> = {}): Promise<ClusterBed> {
+  const { dir, cleanup } = await tempDir('hd-nats-');
+  const dataDir = path.join(dir, 'service');
+  const store = new ReleaseStore(dataDir, resolveOptions({ dataDir }));
+  const cluster = await createNatsCluster({
+    nats: { servers: NATS_URL }, prefix: names.prefix, prepareTimeoutMs: 10_000, applyTimeoutMs: 20_000, ...options, lookup: releaseLookup(store),
+  });
+  const app = buildServer({ dataDir, tokens: TOKEN_CONFIG, logger: false, agents: [cluster] });
+  await app.ready();
+  return {
+    names, app, cluster, dataDir,
+    hostDir: (name) => path.join(dir, `host-${name}`),
+    async close() {
+      await app.close();
+      await cluster.close();
+      await removeNats(names);
+      await cleanup();
+    },
+  };
+}
+
+export async function removeNats(names: NatsNames): Promise<void> {
+  const nc = await connectNats({ servers: NATS_URL });
+  try {
+    await destroyResources(nc, names);
+  } finally {
+    await nc.close();
+  }
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+}
+
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };

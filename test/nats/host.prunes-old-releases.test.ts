@@ -1,0 +1,26 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { inProcessHost } from '../helpers/in-process-host.js';
+import { clusterBed, startHost, testNames, type ClusterBed, type TestHost } from '../helpers/nats.js';
+import { clusterApp, push } from './fixtures.js';
+
+let bed: ClusterBed | undefined;
+let host: TestHost | undefined;
+
+afterEach(async () => {
+  await host?.stop();
+  await host?.agent.close();
+  await bed?.close();
+});
+
+it('a host keeps its newest releases and the one it serves, and removes the rest', async () => {
+  bed = await clusterBed(testNames());
+  const agent = inProcessHost('a');
+  host = await startHost(bed.names, agent, bed.hostDir('a'), 300, 2);
+  for (const version of ['1.0.0', '2.0.0', '3.0.0', '4.0.0']) {
+    expect((await push(bed.app, version, clusterApp(version))).deployment.status).toBe('succeeded');
+  }
+  expect((await readdir(path.join(bed.hostDir('a'), 'releases', 'demo'))).sort()).toEqual(['3.0.0', '4.0.0']);
+  expect(agent.served('demo')).toBe('4.0.0');
+});
