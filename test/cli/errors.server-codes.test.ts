@@ -107,11 +107,17 @@ describe('every failure is one line with the server\'s code and a stable exit co
     await expectCurrentUnchanged();
   });
 
-  it('an invalid app name: 400, exit 4', async () => {
+  it('an invalid app name or version: refused before packing with the service\'s pattern (exit 2), 400 from the server (exit 4)', async () => {
     const dir = await writeApp(path.join(work, 'v2'), '2.0.0', 'two');
-    const result = await fails(['push', dir, '--app', 'Bad_Name'], ADMIN);
-    expect(result.code).toBe(ExitCode.rejected);
-    expect(result.line).toMatch(/^error DEPLOY_ERR_\w+ \(HTTP 400\)/);
+    const name = await fails(['push', dir, '--app', 'Bad_Name'], ADMIN);
+    expect(name.code).toBe(ExitCode.usage);
+    expect(name.line).toMatch(/^error CLI_ERR_USAGE: .*--app "Bad_Name" does not match/);
+    const version = await fails(['push', dir, '--app', 'hello', '--version', '../x'], ADMIN);
+    expect(version.code).toBe(ExitCode.usage);
+    expect(version.line).toMatch(/--version "\.\.\/x" does not match/);
+    const server = await fails(['rollback', 'Bad_Name'], ADMIN);
+    expect(server.code).toBe(ExitCode.rejected);
+    expect(server.line).toMatch(/^error DEPLOY_ERR_\w+ \(HTTP 400\)/);
   });
 
   it('an unknown app: 404 DEPLOY_ERR_APP_NOT_FOUND, exit 4', async () => {

@@ -1,7 +1,8 @@
 import type { Client } from '../client.js';
 import { connectionArgs, defineCliCommand, segment } from '../command.js';
 import { reportDeployment, type WriteAnswer } from '../deployment.js';
-import type { ExitCodeValue } from '../errors.js';
+import { APP_PATTERN, VERSION_PATTERN } from '../../server/schemas.js';
+import { CliError, type ExitCodeValue } from '../errors.js';
 import { formatBytes, type Io, uploadProgress, writeLine } from '../output.js';
 import { prepareBundle, resolveVersion } from '../pack.js';
 import type { ReleaseView } from '../views.js';
@@ -26,9 +27,10 @@ interface PushAnswer extends WriteAnswer {
 /** Uploads a bundle (`PUT /v1/apps/:app/releases/:version`) and reports the deployment it started. */
 export async function push(client: Client, options: PushOptions, io: Io): Promise<ExitCodeValue> {
   const json = options.json ?? false;
+  checkName('--app', options.app, APP_PATTERN);
   const bundle = await prepareBundle(options.source);
   try {
-    const version = await resolveVersion(options.version, options.source, bundle);
+    const version = checkName('--version', await resolveVersion(options.version, options.source, bundle), VERSION_PATTERN);
     if (!json) writeLine(io.err, `pushing ${options.app}@${version} (${formatBytes(bundle.size)}, sha256 ${bundle.sha256.slice(0, 12)})`);
     const progress = uploadProgress(io, json);
     const response = await client.request<PushAnswer>('PUT',
@@ -45,6 +47,12 @@ export async function push(client: Client, options: PushOptions, io: Io): Promis
   } finally {
     await bundle.cleanup();
   }
+}
+
+/** The service's own patterns, checked before packing and uploading rather than after (a 400). */
+function checkName(flag: string, value: string, pattern: string): string {
+  if (!new RegExp(pattern).test(value)) throw new CliError('CLI_ERR_USAGE', `${flag} ${JSON.stringify(value)} does not match ${pattern}`);
+  return value;
 }
 
 function printRelease(io: Io, answer: PushAnswer, statusCode: number): void {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type RunningServer, type ServerOptions, startServer } from '../../server/index.js';
+import type { RunningServer, ServerOptions } from '../../server/index.js';
 import { Client } from '../client.js';
 import { defineCliCommand } from '../command.js';
 import { CliError, describeError, ServerError } from '../errors.js';
@@ -25,6 +25,8 @@ export interface ServeOptions {
 
 /** Starts the deploy service (and the local PM2 agent) and prints where it listens. */
 export async function serve(options: ServeOptions, io: Io): Promise<RunningServer> {
+  // Loaded here, not at the top: the service (fastify, the PM2 agent) is not needed by the client commands.
+  const { startServer } = await import('../../server/index.js');
   const running = await startServer({
     dataDir: options.dataDir, port: options.port, host: options.host, localAgent: options.localAgent,
     ...(options.keep === undefined ? {} : { keep: options.keep }),
