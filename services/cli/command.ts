@@ -1,6 +1,6 @@
 import type { ArgsDef, CommandMeta, ParsedArgs } from 'citty';
 import type { Client } from './client.js';
-import type { ExitCodeValue } from './errors.js';
+import { CliError, type ExitCodeValue } from './errors.js';
 import type { Io } from './output.js';
 
 /** What a command gets from `run.ts`: where to write, and a client built from the flags and env. */
@@ -32,4 +32,10 @@ export const connectionArgs = {
 /** Path segments are encoded even though the server validates names: a stray `/` must not change the route. */
 export function segment(value: string): string {
   return encodeURIComponent(value);
+}
+
+/** The service's own patterns, checked before packing and uploading rather than after (a 400). */
+export function checkName(flag: string, value: string, pattern: string): string {
+  if (!new RegExp(pattern).test(value)) throw new CliError('CLI_ERR_USAGE', `${flag} ${JSON.stringify(value)} does not match ${pattern}`);
+  return value;
 }

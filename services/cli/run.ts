@@ -4,6 +4,7 @@ import { clientFrom } from './client.js';
 import type { CliCommand, Context } from './command.js';
 import { activateCommand } from './commands/activate.js';
 import { agentCommand } from './commands/agent.js';
+import { planCommand } from './commands/plan.js';
 import { pushCommand } from './commands/push.js';
 import { releasesCommand } from './commands/releases.js';
 import { rollbackCommand } from './commands/rollback.js';
@@ -16,6 +17,7 @@ import { type Io, writeLine } from './output.js';
 const commands: Record<string, CliCommand<any>> = {
   serve: serveCommand,
   push: pushCommand,
+  plan: planCommand,
   rollback: rollbackCommand,
   activate: activateCommand,
   status: statusCommand,

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fastify, { LogController, type FastifyInstance } from 'fastify';
-import { AuditLog } from './audit-log.js';
+import { AuditLog, type AuditEntry } from './audit-log.js';
 import { authorize, loadStoredTokens, storeToken, TokenRegistry, type Principal } from './auth.js';
 import type { ServiceContext } from './context.js';
 import { Deployments } from './deployments.js';
@@ -14,6 +14,7 @@ import { agentRoutes } from './routes/agents.js';
 import { appRoutes } from './routes/apps.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { eventRoutes } from './routes/events.js';
+import { planRoutes } from './routes/plan.js';
 import { releaseRoutes } from './routes/releases.js';
 
 declare module 'fastify' {
@@ -25,6 +26,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** What the route's token must allow; routes without one (healthz) are public. */
     action?: TokenAction;
+    /** The audit log's `what` for a denied request, when it is not the action's usual one. */
+    auditAs?: AuditEntry['what'];
   }
 }
 
@@ -79,7 +82,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     } catch (err) {
       // A known token trying a change outside its scope is worth an audit line (401s are not: anyone can send those).
       if (action === 'push' || action === 'activate') {
-        const what = action === 'push' ? 'upload' : request.url.includes('/rollback') ? 'rollback' : 'activate';
+        const what = request.routeOptions.config.auditAs ?? (action === 'push' ? 'upload' : request.url.includes('/rollback') ? 'rollback' : 'activate');
         await audit.append({ who: request.principal.name, what, app: params?.app, version: params?.version, outcome: 'denied', code: 'DEPLOY_ERR_FORBIDDEN' });
       }
       throw err;
@@ -104,6 +107,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   installErrorHandlers(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   releaseRoutes(app, ctx);
+  planRoutes(app, ctx);
   appRoutes(app, ctx);
   deploymentRoutes(app, ctx);
   eventRoutes(app, ctx);

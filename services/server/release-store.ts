@@ -5,11 +5,11 @@ import { readManifest } from '../../agent/manifest.js';
 import type { AppManifest } from '../../agent/messages.js';
 import { DeployError, isDeployError, type DeployErrorCode } from './errors.js';
 import { extractBundle } from './extract.js';
-import { hashTree, writeFileHashes } from './file-hashes.js';
+import { hashTree, writeFileHashes, type HashedTree } from './file-hashes.js';
 import { isErrno, readJsonFile, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { Limits } from './options.js';
-import { receiveBundle } from './upload.js';
+import { receiveBundle, type ReceivedBundle } from './upload.js';
 
 /** `<dataDir>/apps/<app>/meta/<version>.json`: a release exists exactly when this file does. */
 export interface ReleaseMeta {
@@ -41,6 +41,17 @@ export interface IngestResult {
   release: ReleaseMeta;
   /** false: the same version with the same bytes was already stored (idempotent upload). */
   created: boolean;
+}
+
+/** A bundle unpacked and checked for a dry run; its directory is gone once `stage`'s callback ends. */
+export interface StagedBundle {
+  /** The app's root inside the staging directory (absolute). */
+  root: string;
+  manifest: AppManifest;
+  sha256: string;
+  bundleBytes: number;
+  files: number;
+  bytes: number;
 }
 
 const HOT_TO_DEPLOY: Record<string, DeployErrorCode> = {
@@ -87,35 +98,64 @@ export class ReleaseStore {
 
   /** Receives, checks and stores one upload; throws a DeployError and leaves nothing behind on failure. */
   async ingest(app: string, version: string, body: Readable, opts: { expectedSha256?: string; by: string }): Promise<IngestResult> {
-    await mkdir(this.tmpDir, { recursive: true });
-    const staging = await mkdtemp(path.join(this.tmpDir, `${app}-${version}-`));
-    try {
-      const bundle = path.join(staging, 'bundle.tgz');
-      const received = await receiveBundle(body, bundle, {
-        maxBytes: this.limits.maxBundleBytes,
-        idleTimeoutMs: this.limits.uploadIdleTimeoutMs,
-        expectedSha256: opts.expectedSha256,
-      });
+    return this.withStaging(`${app}-${version}-`, async (staging) => {
+      const received = await this.receive(staging, body, opts.expectedSha256);
       const known = await this.checkExisting(app, version, received.sha256);
       if (known) return { release: known, created: false };
-
-      const { root, hashes } = await extractBundle(bundle, path.join(staging, 'raw'), this.limits);
-      const tree = await hashTree(root, hashes);
-      const manifest = await readManifest(root).catch((err: unknown) => {
-        const code = HOT_TO_DEPLOY[(err as { code?: string }).code ?? ''];
-        throw code ? new DeployError(code, (err as Error).message, { cause: err }) : err;
-      });
-      await writeFileHashes(root, tree.manifest);
+      const { root, tree, manifest } = await this.unpack(staging);
       const meta: ReleaseMeta = {
         app, version, sha256: received.sha256, bundleBytes: received.bytes, files: tree.files, bytes: tree.bytes,
         createdAt: monotonicNow(), createdBy: opts.by, bad: false, manifest,
       };
-      return await this.withAppLock(app, () => this.commit(meta, bundle, root));
+      return this.withAppLock(app, () => this.commit(meta, received.file, root));
+    });
+  }
+
+  /**
+   * A dry run's copy of a bundle (`hotdeploy plan`): received, unpacked and checked exactly as an
+   * upload, but under `tmp/` only, never a release; `use` sees it, then it is removed whatever happens.
+   */
+  async stage<T>(app: string, body: Readable, opts: { expectedSha256?: string }, use: (staged: StagedBundle) => Promise<T>): Promise<T> {
+    return this.withStaging(`${app}-plan-`, async (staging) => {
+      const received = await this.receive(staging, body, opts.expectedSha256);
+      const { root, tree, manifest } = await this.unpack(staging);
+      return use({ root, manifest, sha256: received.sha256, bundleBytes: received.bytes, files: tree.files, bytes: tree.bytes });
+    });
+  }
+
+  /** A fresh staging directory under `tmp/` (same filesystem, so the commit is a rename), always removed. */
+  private async withStaging<T>(prefix: string, job: (staging: string) => Promise<T>): Promise<T> {
+    await mkdir(this.tmpDir, { recursive: true });
+    const staging = await mkdtemp(path.join(this.tmpDir, prefix));
+    try {
+      return await job(staging);
     } catch (err) {
       throw asStorageError(err);
     } finally {
       await rm(staging, { recursive: true, force: true, maxRetries: 3 });
     }
+  }
+
+  private async receive(staging: string, body: Readable, expectedSha256: string | undefined): Promise<ReceivedBundle & { file: string }> {
+    const file = path.join(staging, 'bundle.tgz');
+    const received = await receiveBundle(body, file, {
+      maxBytes: this.limits.maxBundleBytes,
+      idleTimeoutMs: this.limits.uploadIdleTimeoutMs,
+      expectedSha256,
+    });
+    return { ...received, file };
+  }
+
+  /** Extraction limits, link checks, the reserved folder and the manifest; then the file-hash manifest the workers diff. */
+  private async unpack(staging: string): Promise<{ root: string; tree: HashedTree; manifest: AppManifest }> {
+    const { root, hashes } = await extractBundle(path.join(staging, 'bundle.tgz'), path.join(staging, 'raw'), this.limits);
+    const tree = await hashTree(root, hashes);
+    const manifest = await readManifest(root).catch((err: unknown) => {
+      const code = HOT_TO_DEPLOY[(err as { code?: string }).code ?? ''];
+      throw code ? new DeployError(code, (err as Error).message, { cause: err }) : err;
+    });
+    await writeFileHashes(root, tree.manifest);
+    return { root, tree, manifest };
   }
 
   /** The stored release when the same bytes came before; 409 when other bytes did. */

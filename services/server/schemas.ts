@@ -15,6 +15,12 @@ export const releaseParams = {
   properties: { app: { type: 'string', pattern: APP_PATTERN }, version: { type: 'string', pattern: VERSION_PATTERN } },
 } as const;
 
+/** The optional sha256 a bundle upload (or dry run) is checked against. */
+export const bundleHeaders = {
+  type: 'object',
+  properties: { 'x-bundle-sha256': { type: 'string', pattern: '^[A-Fa-f0-9]{64}$' } },
+} as const;
+
 export const waitQuery = {
   type: 'object',
   properties: { wait: { type: 'boolean', default: true } },

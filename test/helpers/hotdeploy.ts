@@ -5,6 +5,8 @@ import { pm2Home } from './pm2.js';
 import { tempDir } from './tmp.js';
 
 const TOKEN = 'e2e-admin-token-0123456789';
+/** The admin token `startHotdeploy`'s server accepts (for tests that call the API or the CLI themselves). */
+export const HOTDEPLOY_TOKEN = TOKEN;
 
 /** The deploy service with its in-process PM2 agent, on port 0, over a fresh data dir and PM2 home. */
 export interface Hotdeploy {

@@ -1,8 +1,8 @@
 import type { Client } from '../client.js';
-import { connectionArgs, defineCliCommand, segment } from '../command.js';
+import { checkName, connectionArgs, defineCliCommand, segment } from '../command.js';
 import { reportDeployment, type WriteAnswer } from '../deployment.js';
 import { APP_PATTERN, VERSION_PATTERN } from '../../server/schemas.js';
-import { CliError, type ExitCodeValue } from '../errors.js';
+import type { ExitCodeValue } from '../errors.js';
 import { formatBytes, type Io, uploadProgress, writeLine } from '../output.js';
 import { prepareBundle, resolveVersion } from '../pack.js';
 import type { ReleaseView } from '../views.js';
@@ -47,12 +47,6 @@ export async function push(client: Client, options: PushOptions, io: Io): Promis
   } finally {
     await bundle.cleanup();
   }
-}
-
-/** The service's own patterns, checked before packing and uploading rather than after (a 400). */
-function checkName(flag: string, value: string, pattern: string): string {
-  if (!new RegExp(pattern).test(value)) throw new CliError('CLI_ERR_USAGE', `${flag} ${JSON.stringify(value)} does not match ${pattern}`);
-  return value;
 }
 
 function printRelease(io: Io, answer: PushAnswer, statusCode: number): void {

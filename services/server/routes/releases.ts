@@ -9,7 +9,7 @@ import { DeployError, isDeployError } from '../errors.js';
 import { RESERVED_DIR } from '../file-hashes.js';
 import { readJsonFile } from '../fs-atomic.js';
 import type { IngestResult } from '../release-store.js';
-import { appParams, releaseParams, type AppParams, type ReleaseParams } from '../schemas.js';
+import { appParams, bundleHeaders, releaseParams, type AppParams, type ReleaseParams } from '../schemas.js';
 
 interface UploadQuery { activate: boolean; wait: boolean }
 
@@ -29,7 +29,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
           type: 'object',
           properties: { activate: { type: 'boolean', default: true }, wait: { type: 'boolean', default: true } },
         },
-        headers: { type: 'object', properties: { 'x-bundle-sha256': { type: 'string', pattern: '^[A-Fa-f0-9]{64}$' } } },
+        headers: bundleHeaders,
       },
     },
     async (request, reply) => {
@@ -78,6 +78,12 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
 }
 
 async function receiveUpload(ctx: ServiceContext, body: unknown, headers: IncomingHttpHeaders, app: string, version: string, by: string): Promise<IngestResult> {
+  const { stream, expectedSha256 } = bundleBody(ctx, body, headers);
+  return ctx.store.ingest(app, version, stream, { expectedSha256, by });
+}
+
+/** The checks every bundle body gets before a byte is read (uploads and dry runs alike). */
+export function bundleBody(ctx: ServiceContext, body: unknown, headers: IncomingHttpHeaders): { stream: Readable; expectedSha256: string | undefined } {
   const declared = Number(headers['content-length'] ?? 0);
   if (declared > ctx.options.maxBundleBytes) throw new DeployError('DEPLOY_ERR_BUNDLE_TOO_LARGE', `Content-Length ${declared}`);
   if (body === undefined) throw new DeployError('DEPLOY_ERR_EMPTY_BUNDLE');
@@ -86,8 +92,7 @@ async function receiveUpload(ctx: ServiceContext, body: unknown, headers: Incomi
     throw new DeployError('DEPLOY_ERR_UNSUPPORTED_MEDIA_TYPE', String(headers['content-type']));
   }
   const sha = headers['x-bundle-sha256'];
-  const expectedSha256 = typeof sha === 'string' ? sha.toLowerCase() : undefined;
-  return ctx.store.ingest(app, version, body as Readable, { expectedSha256, by });
+  return { stream: body as Readable, expectedSha256: typeof sha === 'string' ? sha.toLowerCase() : undefined };
 }
 
 /**
