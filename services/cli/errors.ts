@@ -31,6 +31,7 @@ export const CliErrorCodes = {
   CLI_ERR_SOURCE: 'the bundle source cannot be used',
   CLI_ERR_PACK: 'npm pack failed',
   CLI_ERR_VERSION: 'no version could be determined',
+  CLI_ERR_TOKENS_FILE: 'the tokens file is invalid',
 } as const;
 
 export type CliErrorCode = keyof typeof CliErrorCodes;
@@ -44,6 +45,7 @@ const exitCodeOf: Record<CliErrorCode, ExitCodeValue> = {
   CLI_ERR_SOURCE: ExitCode.usage,
   CLI_ERR_PACK: ExitCode.usage,
   CLI_ERR_VERSION: ExitCode.usage,
+  CLI_ERR_TOKENS_FILE: ExitCode.usage,
 };
 
 export class CliError extends Error {

@@ -25,7 +25,8 @@ export function hashToken(token: string): string {
 
 export function storeToken(config: TokenConfig): StoredToken {
   const apps = config.apps === undefined || config.apps.includes('*') ? '*' : [...config.apps];
-  return { name: config.name, sha256: hashToken(config.token), apps, actions: [...(config.actions ?? ALL_ACTIONS)] };
+  const sha256 = config.token !== undefined ? hashToken(config.token) : config.sha256.toLowerCase();
+  return { name: config.name, sha256, apps, actions: [...(config.actions ?? ALL_ACTIONS)] };
 }
 
 export async function loadStoredTokens(dataDir: string): Promise<StoredToken[]> {

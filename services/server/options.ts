@@ -5,13 +5,15 @@ import type { NatsClusterOptions } from './nats/cluster-agent.js';
 
 export type TokenAction = 'push' | 'activate' | 'read' | 'agent';
 
-/** A bearer token as configured: `apps` omitted (or `['*']`) covers every app, `actions` omitted all. */
-export interface TokenConfig {
+/**
+ * A bearer token as configured: `apps` omitted (or `['*']`) covers every app, `actions` omitted all.
+ * Either the token itself or its sha256 (hex), so a config file need not hold the secret.
+ */
+export type TokenConfig = {
   name: string;
-  token: string;
   apps?: string[];
   actions?: TokenAction[];
-}
+} & ({ token: string; sha256?: never } | { sha256: string; token?: never });
 
 export interface ServerOptions {
   dataDir: string;

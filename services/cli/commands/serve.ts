@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { RunningServer, ServerOptions } from '../../server/index.js';
+import type { RunningServer, ServerOptions, TokenConfig } from '../../server/index.js';
 import { Client } from '../client.js';
 import { defineCliCommand } from '../command.js';
 import { CliError, describeError, ServerError } from '../errors.js';
 import { asCliError, natsArgs, natsSettings } from '../nats-args.js';
 import { type Io, writeLine } from '../output.js';
 import { packageName } from '../pack.js';
+import { readTokensFile, type TokensFile } from '../tokens-file.js';
 import { push } from './push.js';
 
 export interface ServeOptions {
@@ -21,18 +22,23 @@ export interface ServeOptions {
   token?: string | undefined;
   /** Hosts over NATS JetStream (issue 7); without it nothing changes. */
   nats?: ServerOptions['nats'];
+  /** A JSON file of scoped tokens (`tokens-file.ts`); it replaces the admin token of the data directory. */
+  tokensFile?: string | undefined;
 }
 
 /** Starts the deploy service (and the local PM2 agent) and prints where it listens. */
 export async function serve(options: ServeOptions, io: Io): Promise<RunningServer> {
   // Loaded here, not at the top: the service (fastify, the PM2 agent) is not needed by the client commands.
   const { startServer } = await import('../../server/index.js');
+  const tokens = options.tokensFile ? await readTokensFile(options.tokensFile) : undefined;
   const running = await startServer({
     dataDir: options.dataDir, port: options.port, host: options.host, localAgent: options.localAgent,
     ...(options.keep === undefined ? {} : { keep: options.keep }),
     ...(options.nats ? { nats: options.nats } : {}),
+    ...(tokens ? { tokens: tokens.tokens } : {}),
   }).catch((err: unknown) => { throw asCliError(err); });
   writeLine(io.out, `hotdeploy serving on ${running.url} (data in ${path.resolve(options.dataDir)})`);
+  if (tokens) printTokens(io, options.tokensFile as string, tokens);
   if (running.adminToken) {
     writeLine(io.out, `admin token (shown this once; only its hash is stored): ${running.adminToken}`);
     writeLine(io.out, `  export HOTDEPLOY_SERVER=${running.url} HOTDEPLOY_TOKEN=${running.adminToken}`);
@@ -67,6 +73,13 @@ async function pushExample(running: RunningServer, example: { dir: string; token
   } catch (err) {
     writeLine(io.err, `example not pushed: ${describeError(err).line}`);
   }
+}
+
+/** Names and scopes only, never a secret: what an operator checks after editing the file. */
+function printTokens(io: Io, file: string, { tokens, readableByOthers }: TokensFile): void {
+  const scope = (t: TokenConfig) => `${t.name} (apps ${t.apps?.join(',') ?? '*'}; ${t.actions?.join(',') ?? 'every action'})`;
+  writeLine(io.out, `tokens from ${file}: ${tokens.map(scope).join(', ')}`);
+  if (readableByOthers) writeLine(io.err, `warning: ${file} holds plain tokens and other users can read it (chmod 600, or store "sha256" instead)`);
 }
 
 async function hasCurrentRelease(client: Client, app: string): Promise<boolean> {
@@ -110,6 +123,7 @@ export const serveCommand = defineCliCommand({
     keep: { type: 'string', description: 'releases kept per app (env HOTDEPLOY_KEEP, default 10)' },
     example: { type: 'string', description: 'push this app directory once listening, if that app has no release yet' },
     token: { type: 'string', description: 'token for --example when the admin token already exists (env HOTDEPLOY_TOKEN)' },
+    tokens: { type: 'string', description: 'JSON file of scoped tokens [{ name, token|sha256, apps?, actions? }] (env HOTDEPLOY_TOKENS_FILE); replaces the admin token' },
     ...natsArgs,
     strategy: { type: 'string', description: 'with --nats: auto (hot where every worker can) or reload-all' },
   },
@@ -124,6 +138,7 @@ export const serveCommand = defineCliCommand({
       example: args.example,
       token: args.token || env.HOTDEPLOY_TOKEN || undefined,
       nats: clusterOptions(args, env),
+      tokensFile: args.tokens || env.HOTDEPLOY_TOKENS_FILE || undefined,
     }, ctx.io);
     // startServer's SIGINT / SIGTERM handlers close the server and end the process; until then, serve.
     return new Promise<never>(() => {});
