@@ -145,7 +145,13 @@ class Hosted implements HostedApp {
   }
 
   plan(dir: string): Promise<UpdateResult> {
-    return this.enqueue(() => this.run(dir, false));
+    return this.enqueue(async () => {
+      const result = await this.run(dir, false);
+      // A dry run's directory is usually never hosted (`hotdeploy plan` stages each bundle afresh):
+      // what resolving from it put in Node's path cache would pile up plan after plan.
+      if (result.to !== this.state.dir) setImmediate(() => sweepPathCache(result.to));
+      return result;
+    });
   }
 
   /** Idempotent: closing a closed app resolves. */
