@@ -57,7 +57,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.get<{ Params: ReleaseParams }>('/v1/apps/:app/releases/:version', { config: { action: 'read' }, schema: { params: releaseParams } },
     async (request) => ctx.store.require(request.params.app, request.params.version));
 
-  // The per-release file-hash manifest, for `hotdeploy plan` (which files a new bundle changes).
+  // The per-release file-hash manifest, for clients comparing releases (`hotdeploy plan` dry-runs in the workers instead: POST …/plan).
   app.get<{ Params: ReleaseParams }>('/v1/apps/:app/releases/:version/files', { config: { action: 'read' }, schema: { params: releaseParams } },
     async (request) => {
       const { app: name, version } = request.params;
