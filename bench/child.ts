@@ -5,11 +5,20 @@ import { fileURLToPath } from 'node:url';
 const CHILDREN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'children');
 
 /**
+ * HOTDEPLOY_BENCH_CPU_PROF=<dir>: every child (the deploy service, the servers, the apply and memory
+ * runs) writes a V8 CPU profile there on exit (`node --cpu-prof`), to find where a figure's time goes.
+ */
+function profileArgs(): string[] {
+  const dir = process.env.HOTDEPLOY_BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
+/**
  * Runs `children/<script>` (compiled, next to this file) in a fresh Node process and parses the one
  * JSON line it prints last. The child's stderr is passed through on failure only.
  */
 export async function runChild<T>(script: string, args: string[], timeoutMs: number, nodeArgs: string[] = []): Promise<T> {
-  const child = spawn(process.execPath, [...nodeArgs, path.join(CHILDREN, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...profileArgs(), ...nodeArgs, path.join(CHILDREN, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
@@ -45,7 +54,7 @@ export interface ChildServer {
 
 /** Starts `children/<script>`, which prints `{ "port": n }` once listening; `stop` ends it (SIGTERM). */
 export async function spawnServer(script: string, args: string[], timeoutMs = 30_000): Promise<ChildServer> {
-  const child = spawn(process.execPath, [path.join(CHILDREN, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...profileArgs(), path.join(CHILDREN, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
   const port = await new Promise<number>((resolve, reject) => {

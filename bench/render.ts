@@ -9,6 +9,8 @@ function figureLines(f: Partial<Figures>): string[] {
     const d = f.deployLatency;
     out.push(`1. Deploy latency, ${d.modules} modules, ${d.workers} PM2 cluster workers (median of ${d.hot.n} / ${d.reload.n})`,
       `   hotdeploy hot path   ${ms(d.hot.median)}  (min ${ms(d.hot.min)}, max ${ms(d.hot.max)}; outcomes ${d.hot.outcomes.join(', ')})`,
+      `   from upload accepted ${ms(d.hotFromAccepted.median)}  (min ${ms(d.hotFromAccepted.min)}, max ${ms(d.hotFromAccepted.max)})`,
+      `   hot phases (medians) ingest ${ms(d.hotPhases.ingest)}, activation ${ms(d.hotPhases.activation)}, agent↔worker ${ms(d.hotPhases.worker)}, apply ${ms(d.hotPhases.apply)}, PUT answered ${ms(d.hotPhases.answered)}`,
       `   pm2 reload           ${ms(d.reload.median)}  (min ${ms(d.reload.min)}, max ${ms(d.reload.max)})`,
       `   ratio reload / hot   ${d.ratio}×`);
   }
@@ -35,7 +37,7 @@ function figureLines(f: Partial<Figures>): string[] {
   if (f.memory) {
     const m = f.memory;
     out.push(`5. Memory over ${m.updates} hot updates of a module holding ~${mb(m.objectBytes)}`,
-      `   heap after 1: ${mb(m.heapAfterFirst)}, after ${m.updates}: ${mb(m.heapAfterLast)} (Δ ${mb(m.heapDelta)}); require.cache ${m.cacheAfterFirst} → ${m.cacheAfterLast}; outcomes ${m.outcomes.join(', ')}`);
+      `   heap after 1: ${mb(m.heapAfterFirst)}, after ${m.updates}: ${mb(m.heapAfterLast)} (Δ ${mb(m.heapDelta)}, ${m.bytesPerUpdate} B per update); require.cache ${m.cacheAfterFirst} → ${m.cacheAfterLast}; outcomes ${m.outcomes.join(', ')}`);
   }
   if (f.unpack) {
     const u = f.unpack;

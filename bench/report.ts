@@ -7,9 +7,19 @@ import { round } from './stats.js';
 export interface DeployLatencyFigure {
   modules: number;
   workers: number;
+  /** PUT sent → every worker serves the new code (upload, unpack and hashing included). */
   hot: Summary & { outcomes: string[] };
+  /** Upload accepted (the deployment created) → every worker serves the new code: issue 6's wording. */
+  hotFromAccepted: Summary;
+  /** `pm2 reload` called (the new files already on disk) → every (new) worker serves the new code. */
   reload: Summary;
-  /** Median reload / median hot. */
+  /**
+   * Medians of the hot path's phases (ms): `ingest` PUT sent → deployment created (upload, unpack,
+   * hash), `activation` deployment started → finished, `worker` agent → worker → agent round trip
+   * (slowest worker), `apply` UpdateResult.durationMs (slowest worker), `answered` PUT sent → response.
+   */
+  hotPhases: Record<'ingest' | 'activation' | 'worker' | 'apply' | 'answered', number>;
+  /** Median reload / median hot (PUT sent → serving). */
   ratio: number;
 }
 
@@ -67,6 +77,8 @@ export interface MemoryFigure {
   heapDelta: number;
   cacheAfterFirst: number;
   cacheAfterLast: number;
+  /** heapDelta / (updates − 1). */
+  bytesPerUpdate: number;
   outcomes: string[];
 }
 
@@ -143,7 +155,8 @@ export function evaluateTargets(f: Partial<Figures>): Target[] {
   if (f.deployLatency) {
     const d = f.deployLatency;
     add({ id: 'deploy-ratio', figure: 'deployLatency', description: 'pm2 reload / hot deploy (median)', value: d.ratio, unit: '×', limit: '≥ 50' }, d.ratio >= 50);
-    add({ id: 'deploy-hot', figure: 'deployLatency', description: 'hot deploy end to end (median)', value: d.hot.median, unit: 'ms', limit: '< 100' }, d.hot.median < 100);
+    add({ id: 'deploy-hot', figure: 'deployLatency', description: 'hot deploy, PUT sent → all workers serve it (median)', value: d.hot.median, unit: 'ms', limit: '< 100' }, d.hot.median < 100);
+    add({ id: 'deploy-hot-accepted', figure: 'deployLatency', description: 'hot deploy, upload accepted → all workers serve it (median)', value: d.hotFromAccepted.median, unit: 'ms', limit: '< 100' }, d.hotFromAccepted.median < 100);
   }
   const row200 = f.applyTime?.rows.find((r) => r.modules === 200);
   if (row200) {

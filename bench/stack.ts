@@ -12,7 +12,14 @@ const TOKEN = 'bench-admin-token-0123456789';
 
 export interface DeploymentAnswer {
   status: number;
-  deployment: { status: string; reason?: string; workers: { outcome: string; pid: number | null }[]; hosts?: { path: string }[] } | null;
+  deployment: {
+    status: string;
+    reason?: string;
+    createdAt: string;
+    startedAt: string | null;
+    finishedAt: string | null;
+    workers: { outcome: string; pid: number | null; durationMs: number; update?: { durationMs: number } }[];
+  } | null;
 }
 
 /**

@@ -52,7 +52,7 @@ export async function measureMemory(updates: number): Promise<MemoryFigure> {
     const objectBytes = Math.max(0, heapAfterLast - (await settledHeap(gc)));
     return {
       updates, objectBytes, heapAfterFirst, heapAfterLast, heapDelta: heapAfterLast - heapAfterFirst,
-      cacheAfterFirst, cacheAfterLast, outcomes: [...outcomes].sort(),
+      cacheAfterFirst, cacheAfterLast, bytesPerUpdate: Math.round((heapAfterLast - heapAfterFirst) / Math.max(1, updates - 1)), outcomes: [...outcomes].sort(),
     };
   } finally {
     await cleanup();

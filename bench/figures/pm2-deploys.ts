@@ -5,7 +5,7 @@ import { runLoad } from '../load.js';
 import { servingAt } from '../poll.js';
 import type { DeployLatencyFigure, LoadSide, UnderLoadFigure } from '../report.js';
 import { freePort, type DeploymentAnswer, type PlainApp, type Stack } from '../stack.js';
-import { median, ratio, summarize } from '../stats.js';
+import { median, ratio, round, summarize } from '../stats.js';
 
 const MODULES = 200;
 const WORKERS = 2;
@@ -55,14 +55,21 @@ class Apps {
 /** Figure 1: PUT sent → both workers answer with the new marker; `pm2 reload` sent → both new workers do. */
 async function deployLatency(apps: Apps, options: Pm2FigureOptions): Promise<DeployLatencyFigure> {
   const hot: number[] = [];
+  const phases: PhaseSamples = { ingest: [], activation: [], worker: [], apply: [], answered: [] };
+  const fromAccepted: number[] = [];
   const outcomes = new Set<string>();
   // One unmeasured round each first (the first update also compiles the runtime's update paths).
   for (let i = 0; i <= options.hotDeploys; i++) {
     const next = await apps.nextBundle();
     const t0 = performance.now();
-    const [answer, seen] = await Promise.all([apps.hotDeploy(next), servingAt(apps.hotPort, next.marker, WORKERS, SERVE_TIMEOUT_MS)]);
+    const wall0 = Date.now();
+    const answered = apps.hotDeploy(next).then((answer) => ({ answer, at: performance.now() }));
+    const [{ answer, at }, seen] = await Promise.all([answered, servingAt(apps.hotPort, next.marker, WORKERS, SERVE_TIMEOUT_MS)]);
     for (const w of answer.deployment?.workers ?? []) outcomes.add(w.outcome);
-    if (i > 0) hot.push(seen.at - t0);
+    if (i === 0) continue;
+    hot.push(seen.at - t0);
+    const ingest = addPhases(phases, answer, wall0, at - t0);
+    fromAccepted.push(seen.at - t0 - ingest);
   }
   const reload: number[] = [];
   for (let i = 0; i <= options.reloads; i++) {
@@ -74,8 +81,29 @@ async function deployLatency(apps: Apps, options: Pm2FigureOptions): Promise<Dep
   }
   return {
     modules: MODULES, workers: WORKERS, hot: { ...summarize(hot), outcomes: [...outcomes].sort() }, reload: summarize(reload),
+    hotFromAccepted: summarize(fromAccepted), hotPhases: medians(phases),
     ratio: ratio(median(reload), median(hot), 1),
   };
+}
+
+type PhaseSamples = Record<keyof DeployLatencyFigure['hotPhases'], number[]>;
+
+/** Where a hot deploy's time went, from the deployment the PUT answered with (same machine clock). */
+function addPhases(into: PhaseSamples, answer: DeploymentAnswer, wall0: number, answeredMs: number): number {
+  const d = answer.deployment;
+  if (!d) throw new Error('the upload answered without a deployment');
+  const ingest = Date.parse(d.createdAt) - wall0;
+  into.answered.push(answeredMs);
+  into.ingest.push(ingest);
+  if (d.startedAt && d.finishedAt) into.activation.push(Date.parse(d.finishedAt) - Date.parse(d.startedAt));
+  into.worker.push(Math.max(0, ...d.workers.map((w) => w.durationMs)));
+  into.apply.push(Math.max(0, ...d.workers.map((w) => w.update?.durationMs ?? 0)));
+  return ingest;
+}
+
+function medians(samples: PhaseSamples): DeployLatencyFigure['hotPhases'] {
+  const m = (xs: number[]): number => (xs.length > 0 ? round(median(xs)) : Number.NaN);
+  return { ingest: m(samples.ingest), activation: m(samples.activation), worker: m(samples.worker), apply: m(samples.apply), answered: m(samples.answered) };
 }
 
 /** Figure 3: keep-alive load on each app while it is deployed to, back to back. */

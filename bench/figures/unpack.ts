@@ -15,7 +15,7 @@ const PER_DIR = 100;
  * 5,000 files of random bytes (so gzip cannot shrink them: the bundle really is ~50 MB), sizes
  * spread over 2-18 KB, 100 per folder, plus a package.json and an entry so the service accepts it.
  */
-async function makeBigBundle(root: string): Promise<{ file: string; bytes: number; unpackedBytes: number }> {
+export async function makeBigBundle(root: string): Promise<{ file: string; bytes: number; unpackedBytes: number }> {
   const pkg = path.join(root, 'src', 'package');
   let unpackedBytes = 0;
   for (let d = 0; d < FILES / PER_DIR; d++) {
