@@ -4,6 +4,9 @@ import { FIGURE_NAMES, type FigureName } from './report.js';
 export interface BenchConfig {
   quick: boolean;
   json: boolean;
+  markdown: boolean;
+  /** Render a report saved by an earlier `--json` run instead of measuring. */
+  from: string | undefined;
   figures: FigureName[];
   hotDeploys: number;
   reloads: number;
@@ -26,7 +29,9 @@ export function configFromArgs(argv: string[]): BenchConfig {
     options: {
       quick: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      markdown: { type: 'boolean', default: false },
       only: { type: 'string' },
+      from: { type: 'string' },
     },
     strict: true,
   });
@@ -38,6 +43,8 @@ export function configFromArgs(argv: string[]): BenchConfig {
   return {
     quick,
     json: values.json ?? false,
+    markdown: values.markdown ?? false,
+    from: values.from,
     figures,
     hotDeploys: quick ? 10 : 20,
     reloads: quick ? 3 : 10,

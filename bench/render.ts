@@ -63,3 +63,22 @@ export function renderReport(report: BenchReport): string {
   if (report.notes.length > 0) lines.push('', ...report.notes.map((n) => `note: ${n}`));
   return lines.join('\n') + '\n';
 }
+
+/** The results as Markdown tables, for docs/BENCHMARKS.md (`--markdown`). */
+export function renderMarkdown(report: BenchReport): string {
+  const m = report.machine;
+  const lines = [
+    `Measured ${report.startedAt} (${report.quick ? '`--quick`' : 'full run'}), ${m.cpus} × ${m.cpuModel}, ${mb(m.memoryBytes)} RAM, Node ${m.node}, ${m.platform}; load average at start ${m.loadAverage.join(' / ')}.`,
+    '',
+    '| Target (issue 6) | Measured | Target | |',
+    '| --- | --- | --- | --- |',
+    ...report.targets.map((t) => `| ${t.description} | ${t.value}${t.unit ? ` ${t.unit}` : ''} | ${t.limit} | ${t.pass ? 'PASS' : '**MISS**'} |`),
+    '',
+    '```',
+    ...figureLines(report.figures),
+    ...Object.entries(report.errors).map(([name, error]) => `!! ${name} not measured: ${error}`),
+    '```',
+  ];
+  if (report.notes.length > 0) lines.push('', ...report.notes.map((n) => `- ${n}`));
+  return lines.join('\n') + '\n';
+}
