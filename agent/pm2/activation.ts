@@ -126,7 +126,9 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   ctx.signal.throwIfAborted();
   if (!trial.ok) {
     ctx.emit(`trial start failed: ${trial.reason}`);
-    const swapped = offers.filter((o) => 'result' in o && o.result.outcome === 'hot').map((o) => o.proc.pmId);
+    // `failed` too: the runtime finishes a failed update on the new release (only the modules that
+    // threw are missing), so those workers must be moved back like the ones that took it hot.
+    const swapped = offers.filter((o) => 'result' in o && (o.result.outcome === 'hot' || o.result.outcome === 'failed')).map((o) => o.proc.pmId);
     if (before) await swapBack(ctx, before, swapped);
     return rolledBack(ctx, request.app, `${target.version} did not start in a trial run (${trial.reason}); nothing was reloaded; the fallback was needed because ${fallback}`);
   }
@@ -186,7 +188,7 @@ async function scaleTo(ctx: ActivationContext, state: AppState, timeoutMs: numbe
   if (count !== state.instances) await ctx.client.scale(state.app, state.instances, timeoutMs);
 }
 
-/** Workers that took a release hot before the fallback found it unbootable go back to `before`. */
+/** Workers that moved to a release before the fallback found it unbootable go back to `before`. */
 async function swapBack(ctx: ActivationContext, before: AppState, pmIds: number[]): Promise<void> {
   if (pmIds.length === 0) return;
   ctx.emit(`swapping ${pmIds.length} worker(s) back to ${before.version}`);

@@ -11,7 +11,7 @@ import { Pm2Client, withDeadline } from './client.js';
 import { liveWorkers } from './health.js';
 import { defaultLogger } from './logger.js';
 import type { AgentLogger } from './logger.js';
-import { listStates, readState, writeState } from './state.js';
+import { listStates, readState, removeState, writeState } from './state.js';
 
 export interface Pm2AgentOptions {
   /** The data directory; the agent keeps its per-app pointers under `<dataDir>/agent/apps/`. */
@@ -100,6 +100,12 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     clearTimeout(reconnectTimer);
     reconnectTimer = setTimeout(() => {
       if (closed) return;
+      // A removed PM2 home means the daemon was retired on purpose (a test's teardown, an uninstall):
+      // connecting would start a new daemon there, orphaned.
+      if (!existsSync(client.home)) {
+        log.warn({ event: 'pm2-home-gone', home: client.home }, 'PM2 home is gone; not reconnecting');
+        return;
+      }
       ready().then(
         () => log.info({ event: 'pm2-reconnected' }, 'reconnected to a PM2 daemon, apps restored'),
         (err: unknown) => {
@@ -144,12 +150,14 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     } catch (err) {
       abort.abort(err);
       const message = err instanceof Error ? err.message : String(err);
-      const down = isHotError(err, 'HOT_ERR_PM2_DOWN') || isHotError(err, 'HOT_ERR_TIMEOUT');
-      const reason = down ? `PM2 daemon unavailable: ${message}` : `activation error: ${message}`;
+      const reason = isHotError(err, 'HOT_ERR_PM2_DOWN') ? `PM2 daemon unavailable: ${message}`
+        : isHotError(err, 'HOT_ERR_TIMEOUT') ? `PM2 did not answer in time: ${message}` : `activation error: ${message}`;
       emit(reason);
-      // The abandoned activation stops at its next checkpoint; only then is the pointer restored.
+      // The abandoned activation stops at its next checkpoint; only then is the pointer restored
+      // (or removed: an app's first release the service never made current must not be resurrected).
       if (running) await withDeadline(running.catch(() => undefined), 5_000, 'abandoned activation').catch(() => undefined);
       if (snapshot) await writeState(settings.dataDir, snapshot);
+      else await removeState(settings.dataDir, request.app);
       return { status: 'failed', path: 'none', reason, workers: [] };
     }
   }
@@ -170,7 +178,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     await client.disconnect();
   }
 
-  // Connect (and restore the apps) in the background; activations await the same promise.
+  // Connect and restore the apps in the background; an activation connects on its own if needed.
   ready().catch((err: unknown) => {
     log.warn({ event: 'pm2-connect-failed', err: String(err) }, 'could not reach PM2 yet');
     if (settings.autoReconnect && !closed) scheduleReconnect(1_000);

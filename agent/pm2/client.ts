@@ -97,12 +97,12 @@ export class Pm2Client extends EventEmitter {
   /** Connects to the daemon of this home, starting one if none runs (PM2's `connect`). Idempotent. */
   connect(): Promise<void> {
     if (this.connected) return Promise.resolve();
+    this.closing = false;
     this.connecting ??= this.doConnect().finally(() => { this.connecting = undefined; });
     return this.connecting;
   }
 
   private async doConnect(): Promise<void> {
-    this.closing = false;
     // pm2's index.js builds a default instance on load, which creates ~/.pm2 even when another home
     // is used; its API class alone does not. PM2_PROGRAMMATIC is what index.js sets (quiet output).
     process.env.PM2_PROGRAMMATIC = 'true';
@@ -110,6 +110,11 @@ export class Pm2Client extends EventEmitter {
     const api = new Custom({ pm2_home: this.home });
     await withDeadline(callback<unknown>((cb) => api.connect(cb)), this.callTimeoutMs, 'pm2.connect');
     const bus = await withDeadline(callback<EventEmitter>((cb) => api.launchBus(cb)), this.callTimeoutMs, 'pm2.launchBus');
+    if (this.closing) {
+      // `disconnect` was called while connecting: do not keep a connection nobody will close.
+      api.disconnect();
+      throw new HotError('HOT_ERR_PM2_DOWN', 'the PM2 client was closed while connecting');
+    }
     this.api = api;
     this.lostPromise = new Promise<never>((_, reject) => { this.lostReject = reject; });
     // Nobody may be awaiting `lost` when the daemon dies; the rejection is still observed by callers.

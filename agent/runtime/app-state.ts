@@ -2,11 +2,14 @@ import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { HotError } from '../errors.js';
 import type { AppManifest, AppMode, HotStatus } from '../messages.js';
+import { AppPaths } from './app-paths.js';
 import { fakeParent, loader, type CjsModule } from './cjs.js';
 import type { FileIndex } from './file-index.js';
 import { ModuleGraph } from './graph.js';
 import { createHot, newHotState, type HotApi, type HotState, type StatusHandler } from './hot-api.js';
-import { fromRel, liveModules, retiredModules, toRel, type Owner } from './registry.js';
+import { isRelativeRequest, resolveRelative } from './resolve.js';
+import { fromRel, liveModules, moveOwner, retiredModules, toRel, type Owner } from './registry.js';
+import { sweepPathCache } from './sweep.js';
 
 export interface ModuleRecord {
   readonly rel: string;
@@ -15,7 +18,11 @@ export interface ModuleRecord {
   readonly api: HotApi;
   /** request → what it resolved to: a relative path (the app's), an absolute path, or `node:id`. */
   readonly deps: Map<string, string>;
+  /** The release its code was evaluated from: its `__dirname` stays there. */
+  readonly loadedFrom: string;
 }
+
+let serials = 0;
 
 /** One hosted app's modules, graph and HMR status: what the hooks feed and an update reads. */
 export class AppState implements Owner {
@@ -27,6 +34,9 @@ export class AppState implements Owner {
   /** `hot.data` for the next version of a disposed module (webpack resets it every apply). */
   pendingData = new Map<string, Record<string, unknown>>();
   readonly invalidated = new Set<string>();
+  private readonly serial = ++serials;
+  /** Where the app's code came from, and what resolved how (app-paths.ts). */
+  private readonly paths = new AppPaths();
   private statusValue: HotStatus = 'idle';
   private readonly statusHandlers = new Map<StatusHandler, string>();
 
@@ -35,6 +45,7 @@ export class AppState implements Owner {
     dir: string,
     manifest: AppManifest,
     readonly mode: AppMode,
+    private readonly chdir: boolean,
     private readonly onInvalidate: () => void,
     private readonly onError: (err: unknown, where: string) => void,
   ) {
@@ -84,12 +95,20 @@ export class AppState implements Owner {
       invalidate: (r) => this.invalidate(r),
     }, hot, data);
     module.hot = api;
-    this.records.set(rel, { rel, module, hot, api, deps: new Map() });
+    module.path = this.pathKey(rel);
+    this.records.set(rel, { rel, module, hot, api, deps: new Map(), loadedFrom: this.dir });
+    this.paths.loaded(this.dir);
     liveModules.set(module, this);
   }
 
+  plainCommonJs(filename: string): boolean {
+    return !this.manifest.esm && this.paths.plainCommonJs(this.dir, filename);
+  }
+
   loadFailed(module: CjsModule, rel: string): void {
-    if (this.records.get(rel)?.module !== module) return;
+    const record = this.records.get(rel);
+    if (record?.module !== module) return;
+    this.paths.forget(record.loadedFrom);
     this.records.delete(rel);
     this.graph.dropOutgoing(rel);
     liveModules.delete(module);
@@ -110,10 +129,49 @@ export class AppState implements Owner {
     if (isRel(target)) this.graph.addEdge(record.rel, target);
   }
 
+  /** Release directories live modules were evaluated from (their `__dirname`): not to be pruned. */
+  releasesInUse(): string[] {
+    return this.paths.releasesInUse(this.dir);
+  }
+
+  bareTarget(from: string, request: string): string | undefined {
+    return this.paths.bareTarget(this.dir, from, request);
+  }
+
+  rememberBare(from: string, request: string, filename: string): void {
+    this.paths.rememberBare(this.dir, from, request, filename);
+  }
+
+  toCurrent(file: string, alsoFrom?: string): string {
+    return this.paths.toCurrent(this.dir, file, alsoFrom);
+  }
+
+  /**
+   * Requires the current version of `rel` on behalf of `parent`, by the request string the parent
+   * itself used: Node keys its relativeResolveCache by request, so an absolute path (new for every
+   * release) would add an entry per update.
+   */
+  requireFor(parent: ModuleRecord, rel: string): unknown {
+    for (const [request, target] of parent.deps) if (target === rel) return parent.module.require(request);
+    return parent.module.require(fromRel(this.dir, rel));
+  }
+
   /** `request` resolved from `parentRel` as if the app ran from release `dir` (for the diff). */
   resolveIn(dir: string, parentRel: string, request: string): string {
     const file = fromRel(dir, parentRel);
-    return this.classify(dir, loader._resolveFilename(request, fakeParent(file, path.dirname(file))));
+    const found = isRelativeRequest(request) ? resolveRelative(path.dirname(file), request) : undefined;
+    return this.classify(dir, found ?? loader._resolveFilename(request, fakeParent(file, path.dirname(file))));
+  }
+
+  /**
+   * `module.path` of the app's modules: a stable key per app and module directory instead of a
+   * directory of one release. Node uses `module.path` only to key its private relativeResolveCache
+   * (`${parent.path}\0${request}`, lib/internal/modules/cjs/loader.js); with a real release path
+   * that cache would keep entries for every release ever loaded. A stale entry self-heals: it names
+   * an evicted file, which Node finds missing from `require.cache` and resolves again.
+   */
+  private pathKey(rel: string): string {
+    return `hotdeploy:${this.serial}:${this.name}/${path.posix.dirname(rel)}`;
   }
 
   private classify(root: string, filename: string): string {
@@ -152,6 +210,7 @@ export class AppState implements Owner {
     }
     // Its own children list would chain every older version of its dependencies together.
     module.children = [];
+    this.paths.forget(record.loadedFrom);
     this.records.delete(rel);
     this.graph.dropOutgoing(rel);
     liveModules.delete(module);
@@ -160,20 +219,33 @@ export class AppState implements Owner {
 
   /**
    * Makes `to` the app's release: every live module is re-registered under its path there, so
-   * Node's own resolution from unchanged modules (and their lazy requires) lands in the new release.
+   * Node's own resolution from unchanged modules (and their lazy requires) lands in the new release;
+   * with `chdir`, the working directory follows. Node's path cache forgets the old release later,
+   * off the update's timed path.
    */
-  rekey(to: string): void {
+  moveTo(to: string, manifest: AppManifest, index: FileIndex, nodeModulesChanged: boolean): void {
+    const from = this.dir;
+    this.manifest = manifest;
+    this.index = index;
+    if (nodeModulesChanged) this.paths.forgetBare();
+    if (to === from) return;
+    this.rekey(to);
+    moveOwner(this, from);
+    if (this.chdir) process.chdir(to);
+    setImmediate(() => sweepPathCache(from));
+  }
+
+  private rekey(to: string): void {
     const pathsByDir = new Map<string, string[]>();
     for (const { rel, module } of this.records.values()) {
       const file = fromRel(to, rel);
-      if (module.filename === file) continue;
       if (loader._cache[module.filename] === module) delete loader._cache[module.filename];
       loader._cache[file] = module;
       module.filename = file;
       if (module.id !== '.') module.id = file;
-      module.path = path.dirname(file);
-      let paths = pathsByDir.get(module.path);
-      if (!paths) pathsByDir.set(module.path, (paths = loader._nodeModulePaths(module.path)));
+      const dir = path.dirname(file);
+      let paths = pathsByDir.get(dir);
+      if (!paths) pathsByDir.set(dir, (paths = loader._nodeModulePaths(dir)));
       module.paths = paths.slice();
     }
     this.dir = to;

@@ -4,7 +4,7 @@ import { loader } from './cjs.js';
 import { resolveHandler, type AppHandler, type HandlerHost } from './handler.js';
 import type { AcceptErrorHandler } from './hot-api.js';
 import type { UpdatePlan } from './plan.js';
-import { fromRel, moveOwner } from './registry.js';
+import { fromRel } from './registry.js';
 
 type ApplyPlan = Extract<UpdatePlan, { kind: 'apply' }>;
 type Task = () => Promise<void>;
@@ -20,7 +20,7 @@ export interface ApplyOutcome {
  * re-evaluate the entry and swap the handler. Errors do not stop the phase (so the app is never
  * half-moved); the first one makes the outcome `failed` and status `fail`.
  */
-export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPlan, chdir: boolean): Promise<ApplyOutcome> {
+export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPlan): Promise<ApplyOutcome> {
   const errors: unknown[] = [];
   const retire: Task[] = [];
   const { propagation } = plan;
@@ -38,12 +38,7 @@ export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPla
     app.graph.drop(rel);
   }
 
-  const from = app.dir;
-  app.rekey(plan.to);
-  moveOwner(app, from);
-  app.manifest = plan.manifest;
-  app.index = plan.index;
-  if (chdir) process.chdir(plan.to);
+  app.moveTo(plan.to, plan.manifest, plan.index, plan.nodeModulesChanged);
 
   void app.setStatus('apply');
   const accepted = new Set<string>();
@@ -54,7 +49,7 @@ export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPla
     if (plan.gone.includes(rel)) continue;
     if (requireSelfAccepted(app, rel, selfErrorHandlers.get(rel), errors)) accepted.add(rel);
   }
-  let next: AppHandler | undefined = host.app;
+  let next: AppHandler | undefined;
   if (propagation.entryReached && app.mode === 'handler') {
     try {
       next = await resolveHandler(loader._load(fromRel(app.dir, app.entry), null, false));
@@ -63,9 +58,10 @@ export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPla
       errors.push(err);
     }
   }
-  // A failed update keeps serving the last handler that evaluated, and what it may still use is
-  // not retired until a later update replaces it (docs/ARCHITECTURE.md).
-  if (errors.length === 0) host.swap(next, retire);
+  // The worker serves the last entry that evaluated. After a failure with no new entry, what the
+  // old handler may still use is not retired until a later update replaces it (ARCHITECTURE.md).
+  if (next) host.swap(next, retire);
+  else if (errors.length === 0) host.swap(host.app, retire);
   else host.defer(retire);
   await app.setStatus(errors.length === 0 ? 'idle' : 'fail');
   const error = errors[0];
@@ -100,15 +96,17 @@ export function dispose(app: AppState, record: ModuleRecord, errors: unknown[], 
  * webpack groups an accepting parent's outdated dependencies by callback. The runtime requires the
  * new version of each first (CommonJS has no live bindings), so a callback can simply `require` it
  * again; an evaluation error goes to the dependency's error handler like a callback error.
+ * Returns whether the parent took the update (no error left unhandled).
  */
 function runAcceptHandlers(app: AppState, parentRel: string, load: string[], deps: string[], errors: unknown[]): boolean {
   const parent = app.records.get(parentRel);
   if (!parent) return false;
+  const errorsBefore = errors.length;
   const byCallback = new Map<(deps: string[]) => void, string[]>();
   const failed = new Set<string>();
   for (const dep of load) {
     try {
-      parent.module.require(fromRel(app.dir, dep));
+      app.requireFor(parent, dep);
     } catch (err) {
       failed.add(dep);
       handleAcceptError(err, parent.hot.acceptedDeps.get(dep)?.errorHandler, { moduleId: parentRel, dependencyId: dep }, errors);
@@ -127,7 +125,8 @@ function runAcceptHandlers(app: AppState, parentRel: string, load: string[], dep
       handleAcceptError(err, errorHandler, { moduleId: parentRel, dependencyId: cbDeps[0]! }, errors);
     }
   }
-  return failed.size < deps.length;
+  // Accepted unless an error went unhandled (webpack: a handled error still applies the update).
+  return errors.length === errorsBefore;
 }
 
 /** webpack: a self-accepted module is required again; `accept(errHandler)` gets its evaluation error. */
@@ -135,12 +134,13 @@ function requireSelfAccepted(app: AppState, rel: string, oldHandler: AcceptError
   const file = fromRel(app.dir, rel);
   const parentRel = [...app.graph.parentsOf(rel)].find((p) => app.records.has(p));
   try {
-    if (parentRel) app.records.get(parentRel)!.module.require(file);
+    if (parentRel) app.requireFor(app.records.get(parentRel)!, rel);
     else loader._load(file, null, false);
     return true;
   } catch (err) {
+    const errorsBefore = errors.length;
     handleAcceptError(err, oldHandler, { moduleId: rel, module: loader._cache[file] }, errors);
-    return false;
+    return errors.length === errorsBefore;
   }
 }
 

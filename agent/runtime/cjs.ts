@@ -15,6 +15,7 @@ export interface CjsModule {
   hot?: unknown;
   require(request: string): unknown;
   load(filename: string): void;
+  _compile(content: string, filename: string, format?: 'commonjs'): unknown;
 }
 
 export interface CjsLoader {
@@ -23,6 +24,7 @@ export interface CjsLoader {
   _load(request: string, parent: CjsModule | null, isMain: boolean): unknown;
   _resolveFilename(request: string, parent: CjsModule | null | undefined, isMain?: boolean, options?: unknown): string;
   _nodeModulePaths(dir: string): string[];
+  _extensions: Record<string, (module: CjsModule, filename: string) => void>;
   prototype: CjsModule;
 }
 

@@ -5,8 +5,11 @@ import type { Change } from './propagate.js';
 
 /** Files that are code: a changed one that was never loaded needs nothing (the next require reads it). */
 const CODE = /\.(?:[cm]?js|jsx|[cm]?ts|tsx|map|node)$/;
-/** Read by Node and the runtime, not by app code; bumped by every `npm version`. */
-const IGNORED = /(?:^|\/)package\.json$|^(?:package-lock\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml)$/;
+/**
+ * Read by Node and the runtime, not by app code, and bumped by every `npm version`; and the deploy
+ * service's own per-release files (`.hotdeploy/`).
+ */
+const IGNORED = /(?:^|\/)package\.json$|^(?:package-lock\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml)$|^\.hotdeploy\//;
 
 export interface LoadedModules {
   rels(): Iterable<string>;
@@ -25,6 +28,8 @@ export interface ReleaseDiff {
   nonModule: string[];
   /** Whether any file at all differs (ESM apps: any change takes the reload path). */
   anyFile: boolean;
+  /** Whether a file under node_modules changed, appeared or went: bare requests may resolve anew. */
+  nodeModules: boolean;
 }
 
 /**
@@ -43,7 +48,7 @@ export async function diffReleases(from: FileIndex, to: FileIndex, loaded: Loade
   const added = [...to.files.keys()].filter((rel) => !from.files.has(rel));
   const removed = [...from.files.keys()].filter((rel) => !to.files.has(rel));
   const nonModule = [...added, ...removed].filter((rel) => !loadedSet.has(rel) && !CODE.test(rel) && !IGNORED.test(rel));
-  const changedIgnored: string[] = [];
+  const changedPackageJsons: string[] = [];
   let anyFile = added.length > 0 || removed.length > 0 || modules.length > 0;
   for (const rel of from.files.keys()) {
     if (loadedSet.has(rel) || !to.files.has(rel)) continue;
@@ -53,11 +58,14 @@ export async function diffReleases(from: FileIndex, to: FileIndex, loaded: Loade
     if (code && anyFile) continue;
     if ((await hashOf(from, rel)) === (await hashOf(to, rel))) continue;
     anyFile = true;
-    if (ignored) changedIgnored.push(rel);
+    if (ignored) {
+      if (rel.endsWith('package.json')) changedPackageJsons.push(rel);
+    }
     else if (!code) nonModule.push(rel);
   }
-  const resolution = resolutionChanges(to.dir, loaded, [...added, ...removed], changedIgnored);
-  return { modules: sortByRel(modules), resolution, nonModule: nonModule.sort(), anyFile };
+  const resolution = resolutionChanges(to.dir, loaded, [...added, ...removed], changedPackageJsons);
+  const nodeModules = [...added, ...removed, ...changedPackageJsons, ...modules.map((c) => c.rel)].some((rel) => rel.includes('node_modules/'));
+  return { modules: sortByRel(modules), resolution, nonModule: nonModule.sort(), anyFile, nodeModules };
 }
 
 /**
@@ -68,7 +76,8 @@ export async function diffReleases(from: FileIndex, to: FileIndex, loaded: Loade
 function resolutionChanges(dir: string, loaded: LoadedModules, fileSetChanges: string[], packageJsons: string[]): string[] {
   if (fileSetChanges.length === 0 && packageJsons.length === 0) return [];
   const stems = new Set<string>();
-  let bare = packageJsons.length > 0;
+  // Bare requests resolve through node_modules: only a change there can move them.
+  let bare = false;
   for (const rel of [...fileSetChanges, ...packageJsons]) {
     stems.add(rel);
     stems.add(rel.replace(/\.[^./]+$/, ''));

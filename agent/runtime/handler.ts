@@ -118,7 +118,7 @@ export class HandlerHost {
   swap(app: AppHandler | undefined, release: (() => Promise<void>)[]): void {
     const previous = this.current;
     this.current = new Generation(app);
-    if (previous.inFlight > 0) this.older.add(previous);
+    this.keepUntilDrained(previous);
     const toClose = previous.app && previous.app !== app && previous.app.close ? [previous.app.close] : [];
     this.later([...previous.deferred, ...release, ...toClose]);
   }
@@ -132,14 +132,21 @@ export class HandlerHost {
   async close(release: (() => Promise<void>)[]): Promise<void> {
     const last = this.current;
     this.current = new Generation(undefined);
-    if (last.inFlight > 0) this.older.add(last);
+    this.keepUntilDrained(last);
     this.later([...last.deferred, ...release, ...(last.app?.close ? [last.app.close] : [])]);
     await Promise.all(this.pending);
   }
 
+  /** A replaced generation stays known (for later retirements to wait on) only while it has requests. */
+  private keepUntilDrained(gen: Generation): void {
+    if (gen.inFlight === 0) return;
+    this.older.add(gen);
+    void gen.drained().then(() => this.older.delete(gen));
+  }
+
   private later(tasks: (() => Promise<void> | Promise<unknown>)[]): void {
     if (tasks.length === 0) return;
-    const waitFor = [...this.older].map((g) => g.drained().then(() => this.older.delete(g)));
+    const waitFor = [...this.older].map((g) => g.drained());
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.drainTimeoutMs);

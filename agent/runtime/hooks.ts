@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fakeParent, loader, type CjsModule } from './cjs.js';
 import { liveModules, ownerOf, retiredModules, fromRel } from './registry.js';
+import { isRelativeRequest, resolveRelative } from './resolve.js';
 
 /**
  * Replaces `obj[key]` and returns the undo, which restores the original only while the hook is
@@ -16,11 +19,15 @@ function patch<T extends object, K extends keyof T>(obj: T, key: K, make: (origi
 }
 
 /**
- * The three patches of Node's CommonJS loader the runtime needs:
+ * The four patches of Node's CommonJS loader the runtime needs:
  * - `Module.prototype.load`: a module of a hosted release gets `module.hot` before its code runs;
  * - `Module.prototype.require`: records the app's dependency graph (edges by relative path);
  * - `Module._resolveFilename`: a disposed module still running (old in-flight code) resolves its
- *   lazy requires against the *current* release, so it never reloads files from an old one.
+ *   lazy requires against the *current* release, so it never reloads files from an old one; the
+ *   app's relative requests resolve without Node's never-emptied caches (resolve.ts);
+ * - `Module._extensions['.js']`: the app's own `.js` files compile as CommonJS without Node's
+ *   package-scope lookup (what `lib/internal/modules/cjs/loader.js` does for a `.js` file whose
+ *   package.json has no `"type": "module"`), which caches one entry per release directory forever.
  */
 export function installHooks(): () => void {
   const undo = [
@@ -44,14 +51,34 @@ export function installHooks(): () => void {
       request: string, parent: CjsModule | null | undefined, isMain?: boolean, options?: unknown,
     ) {
       const retired = parent ? retiredModules.get(parent) : undefined;
-      if (retired) {
-        const filename = fromRel(retired.owner.dir, retired.rel);
-        return original(request, fakeParent(filename, path.dirname(filename)), isMain, options);
+      const owner = retired?.owner ?? (parent ? liveModules.get(parent) : undefined);
+      if (!owner || !parent) return original(request, parent, isMain, options);
+      const from = retired ? fromRel(owner.dir, retired.rel) : parent.filename;
+      // require(path.join(__dirname, 'x')) from code evaluated in an older release.
+      if (path.isAbsolute(request)) request = owner.toCurrent(request, retired ? rootOf(parent.filename, retired.rel) : undefined);
+      if (options !== undefined || isBuiltin(request)) return original(request, retired ? fakeParent(from, path.dirname(from)) : parent, isMain, options);
+      if (isRelativeRequest(request)) {
+        const found = resolveRelative(path.dirname(from), request);
+        if (found !== undefined) return found;
       }
-      return original(request, parent, isMain, options);
+      const bare = !isRelativeRequest(request) && !path.isAbsolute(request);
+      const known = bare ? owner.bareTarget(from, request) : undefined;
+      if (known !== undefined) return known;
+      const found = original(request, retired ? fakeParent(from, path.dirname(from)) : parent, isMain, options);
+      if (bare) owner.rememberBare(from, request, found);
+      return found;
+    }),
+    patch(loader._extensions, '.js', (original) => function js(this: unknown, module: CjsModule, filename: string) {
+      if (!liveModules.get(module)?.plainCommonJs(filename)) return original.call(this, module, filename);
+      module._compile(readFileSync(filename, 'utf8'), filename, 'commonjs');
     }),
   ];
   return () => {
     for (const u of undo.reverse()) u();
   };
+}
+
+/** The release root a module was loaded under, from its filename and relative path. */
+function rootOf(filename: string, rel: string): string {
+  return filename.slice(0, filename.length - rel.length - 1);
 }

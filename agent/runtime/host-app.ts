@@ -10,7 +10,7 @@ import { applyPlan, dispose, toErrorInfo } from './apply.js';
 import { HandlerHost, resolveHandler } from './handler.js';
 import { loadEntry } from './load-entry.js';
 import { planUpdate, type UpdatePlan } from './plan.js';
-import { addOwner, isHosted, moveOwner as moveOwnerFrom, removeOwner } from './registry.js';
+import { addOwner, isHosted, removeOwner } from './registry.js';
 import { sweepPathCache } from './sweep.js';
 
 /** pino-compatible: the worker bootstrap passes its own logger. */
@@ -44,6 +44,11 @@ export interface HostedApp {
   /** Stable across updates: calls the current version's handler (handler mode). */
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
   status(): HotStatus;
+  /**
+   * Release directories the app still runs code from: the current one, plus those unchanged modules
+   * were first evaluated from (their `__dirname`). A release store must not prune these.
+   */
+  releasesInUse(): string[];
   /** Swaps the app to another release directory: one update at a time, in call order. */
   update(dir: string): Promise<UpdateResult>;
   /** What `update(dir)` would do now, with nothing disposed or evaluated. */
@@ -52,16 +57,20 @@ export interface HostedApp {
   close(): Promise<void>;
 }
 
+/** Without a logger from the worker bootstrap: app errors only, one stream for every app. */
+let defaultLogger: RuntimeLogger | undefined;
+
 export async function hostApp(options: HostAppOptions): Promise<HostedApp> {
+  validateOptions(options);
   const dir = await realpath(options.dir).catch((err: unknown) => {
     throw new HotError('HOT_ERR_MANIFEST', `${options.dir} cannot be read`, { cause: err });
   });
   if (isHosted(dir)) throw new HotError('HOT_ERR_ALREADY_HOSTED', dir);
   const manifest = await readManifest(dir);
-  const logger = options.logger ?? pino({ name: 'hotdeploy-runtime', level: 'warn' });
+  const logger = options.logger ?? (defaultLogger ??= pino({ name: 'hotdeploy-runtime', level: 'warn' }));
   const onError = (err: unknown, where: string): void => logger.error({ app: options.name, err, where }, `app error in ${where}`);
   const ref: { hosted?: Hosted } = {};
-  const state = new AppState(options.name, dir, manifest, options.mode ?? manifest.mode, () => ref.hosted?.invalidated(), onError);
+  const state = new AppState(options.name, dir, manifest, options.mode ?? manifest.mode, options.chdir ?? false, () => ref.hosted?.invalidated(), onError);
   const host = new HandlerHost(options.drainTimeoutMs ?? 30_000, onError);
   const startCwd = process.cwd();
   addOwner(state);
@@ -81,9 +90,22 @@ export async function hostApp(options: HostAppOptions): Promise<HostedApp> {
   return ref.hosted;
 }
 
+function validateOptions(options: HostAppOptions): void {
+  if (typeof options.name !== 'string' || options.name === '') throw new HotError('HOT_ERR_SETTINGS', 'name must be a non-empty string');
+  if (typeof options.dir !== 'string' || options.dir === '') throw new HotError('HOT_ERR_SETTINGS', 'dir must be a non-empty string');
+  if (options.mode !== undefined && options.mode !== 'handler' && options.mode !== 'process') {
+    throw new HotError('HOT_ERR_SETTINGS', `mode must be "handler" or "process", not ${JSON.stringify(options.mode)}`);
+  }
+  const drain = options.drainTimeoutMs;
+  if (drain !== undefined && (typeof drain !== 'number' || !Number.isFinite(drain) || drain < 0)) {
+    throw new HotError('HOT_ERR_SETTINGS', 'drainTimeoutMs must be a finite number ≥ 0');
+  }
+}
+
 class Hosted implements HostedApp {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private closing: Promise<void> | undefined;
   private invalidationQueued = false;
 
   constructor(
@@ -114,6 +136,10 @@ class Hosted implements HostedApp {
     return this.state.status;
   }
 
+  releasesInUse(): string[] {
+    return this.closed ? [] : this.state.releasesInUse();
+  }
+
   update(dir: string): Promise<UpdateResult> {
     return this.enqueue(() => this.run(dir, true));
   }
@@ -122,8 +148,10 @@ class Hosted implements HostedApp {
     return this.enqueue(() => this.run(dir, false));
   }
 
+  /** Idempotent: closing a closed app resolves. */
   close(): Promise<void> {
-    return this.enqueue(async () => {
+    if (this.closing) return this.closing;
+    this.closing = this.enqueue(async () => {
       this.closed = true;
       const retire: (() => Promise<void>)[] = [];
       for (const record of [...this.state.records.values()]) dispose(this.state, record, [], retire);
@@ -136,6 +164,7 @@ class Hosted implements HostedApp {
       if (this.options.chdir && process.cwd() === dir) process.chdir(this.startCwd);
       await this.host.close(retire);
     });
+    return this.closing;
   }
 
   /** From `module.hot.invalidate()`: an update to the current release, after any running one. */
@@ -163,59 +192,51 @@ class Hosted implements HostedApp {
   private async run(dir: string, apply: boolean): Promise<UpdateResult> {
     const started = performance.now();
     const from = this.state.dir;
+    const finish = (rest: Omit<UpdateResult, 'from' | 'to' | 'durationMs'>, to: string): UpdateResult =>
+      ({ ...rest, from, to, durationMs: performance.now() - started });
+    const plan = await this.check(dir, apply);
+    if (plan.kind === 'abort') {
+      if (apply) await this.state.setStatus('ready').then(() => this.state.setStatus('abort'));
+      return finish(plan.result, plan.to);
+    }
+    if (plan.kind === 'unchanged') {
+      if (apply) {
+        this.state.moveTo(plan.to, plan.manifest, plan.index, plan.nodeModulesChanged);
+        await this.state.setStatus('idle');
+      }
+      return finish({ outcome: 'unchanged', outdated: [], disposed: [], accepted: [] }, plan.to);
+    }
+    const reason = plan.wholeApp ? { reason: plan.wholeApp } : {};
+    if (!apply) {
+      const disposed = [...plan.propagation.outdated].sort();
+      return finish({ outcome: 'hot', outdated: plan.outdated, disposed, accepted: plannedAcceptors(plan), ...reason }, plan.to);
+    }
+    await this.state.setStatus('ready');
+    for (const rel of plan.outdated) this.state.invalidated.delete(rel);
+    try {
+      const applied = await applyPlan(this.state, this.host, plan);
+      return finish({ ...applied.result, outdated: plan.outdated, ...reason }, plan.to);
+    } catch (err) {
+      await this.state.setStatus('fail');
+      return finish({ outcome: 'failed', outdated: plan.outdated, disposed: [], accepted: [], error: toErrorInfo(err) }, plan.to);
+    }
+  }
+
+  /** Bad input rejects with a HOT_ERR_* code before any status changes; the app is untouched. */
+  private async check(dir: string, apply: boolean): Promise<UpdatePlan> {
     const to = await realpath(dir).catch((err: unknown) => {
       throw new HotError('HOT_ERR_MANIFEST', `${dir} cannot be read`, { cause: err });
     });
-    if (to !== from && isHosted(to)) throw new HotError('HOT_ERR_ALREADY_HOSTED', to);
+    if (to !== this.state.dir && isHosted(to)) throw new HotError('HOT_ERR_ALREADY_HOSTED', to);
     const manifest = await readManifest(to);
     if (apply) await this.state.setStatus('check');
     if (apply) await this.state.setStatus('prepare');
-    let plan: UpdatePlan;
     try {
-      plan = await planUpdate(this.state, to, manifest);
+      return await planUpdate(this.state, to, manifest);
     } catch (err) {
       if (apply) await this.state.setStatus('idle');
       throw err;
     }
-    const finish = (rest: Omit<UpdateResult, 'from' | 'to' | 'durationMs'>): UpdateResult =>
-      ({ ...rest, from, to, durationMs: performance.now() - started });
-    if (plan.kind === 'abort') {
-      if (apply) await this.state.setStatus('ready').then(() => this.state.setStatus('abort'));
-      return finish(plan.result);
-    }
-    const outdated = plan.kind === 'apply' ? plan.outdated : [];
-    if (!apply) {
-      if (plan.kind === 'unchanged') return finish({ outcome: 'unchanged', outdated, disposed: [], accepted: [] });
-      return finish({ outcome: 'hot', outdated, disposed: [...plan.propagation.outdated].sort(), accepted: plannedAcceptors(plan), ...(plan.wholeApp ? { reason: plan.wholeApp } : {}) });
-    }
-    if (plan.kind === 'unchanged') {
-      this.moveUnchanged(plan.to, plan);
-      await this.state.setStatus('idle');
-      return finish({ outcome: 'unchanged', outdated, disposed: [], accepted: [] });
-    }
-    await this.state.setStatus('ready');
-    for (const rel of plan.outdated) this.state.invalidated.delete(rel);
-    let applied;
-    try {
-      applied = await applyPlan(this.state, this.host, plan, this.options.chdir ?? false);
-    } catch (err) {
-      await this.state.setStatus('fail');
-      return finish({ outcome: 'failed', outdated, disposed: [], accepted: [], error: toErrorInfo(err) });
-    }
-    if (from !== this.state.dir) setImmediate(() => sweepPathCache(from));
-    return finish({ ...applied.result, outdated, ...(plan.wholeApp ? { reason: plan.wholeApp } : {}) });
-  }
-
-  /** Nothing to re-evaluate, but the release still becomes current (the old one may be pruned). */
-  private moveUnchanged(to: string, plan: Extract<UpdatePlan, { kind: 'unchanged' }>): void {
-    const from = this.state.dir;
-    if (to === from) return;
-    this.state.rekey(to);
-    moveOwnerFrom(this.state, from);
-    this.state.manifest = plan.manifest;
-    this.state.index = plan.index;
-    if (this.options.chdir) process.chdir(to);
-    setImmediate(() => sweepPathCache(from));
   }
 }
 

@@ -6,13 +6,14 @@ import { propagate, type Change, type Propagation } from './propagate.js';
 
 /** What an update would do, computed without disposing or evaluating anything (webpack's check). */
 export type UpdatePlan =
-  | { kind: 'unchanged'; to: string; manifest: AppManifest; index: FileIndex }
+  | { kind: 'unchanged'; to: string; manifest: AppManifest; index: FileIndex; nodeModulesChanged: boolean }
   | { kind: 'abort'; to: string; result: Omit<UpdateResult, 'durationMs' | 'from' | 'to'> }
   | {
     kind: 'apply';
     to: string;
     manifest: AppManifest;
     index: FileIndex;
+    nodeModulesChanged: boolean;
     outdated: string[];
     propagation: Propagation;
     /** Modules that vanished from the release: disposed, never re-required. */
@@ -38,7 +39,7 @@ export async function planUpdate(app: AppState, to: string, manifest: AppManifes
   const abort = (type: 'declined' | 'unaccepted', reason: string, chain: string[]): UpdatePlan =>
     ({ kind: 'abort', to, result: { outcome: type, outdated: [], disposed: [], accepted: [], chain, reason } });
 
-  if (app.manifest.esm) return diff.anyFile ? abort('unaccepted', 'esm', []) : { kind: 'unchanged', to, manifest, index };
+  if (app.manifest.esm) return diff.anyFile ? abort('unaccepted', 'esm', []) : { kind: 'unchanged', to, manifest, index, nodeModulesChanged: diff.nodeModules };
 
   const changes = new Map<string, Change>(diff.modules.map((c) => [c.rel, c]));
   for (const rel of [...diff.resolution, ...app.invalidated]) {
@@ -59,11 +60,11 @@ export async function planUpdate(app: AppState, to: string, manifest: AppManifes
     const all = [...app.records.keys()];
     const selfAccepted = all.filter((rel) => rel !== app.entry && app.records.get(rel)!.hot.selfAccepted);
     return {
-      kind: 'apply', to, manifest, index, outdated, gone, wholeApp: reason,
+      kind: 'apply', to, manifest, index, nodeModulesChanged: diff.nodeModules, outdated, gone, wholeApp: reason,
       propagation: { type: 'accepted', outdated: all, acceptedBy: new Map(), selfAccepted, entryReached: true },
     };
   }
-  if (changes.size === 0 && !(entryMoved && handlerMode)) return { kind: 'unchanged', to, manifest, index };
+  if (changes.size === 0 && !(entryMoved && handlerMode)) return { kind: 'unchanged', to, manifest, index, nodeModulesChanged: diff.nodeModules };
   if (entryMoved && !handlerMode) {
     return abort('unaccepted', `Aborted because the entry moved to ${manifest.entry}`, [app.entry]);
   }
@@ -78,7 +79,7 @@ export async function planUpdate(app: AppState, to: string, manifest: AppManifes
     return abort(effect.type === 'unaccepted' ? 'unaccepted' : 'declined', effect.reason, effect.chain);
   }
   if (entryMoved) effect.entryReached = true;
-  return { kind: 'apply', to, manifest, index, outdated, gone, propagation: effect };
+  return { kind: 'apply', to, manifest, index, nodeModulesChanged: diff.nodeModules, outdated, gone, propagation: effect };
 }
 
 /** A whole-app swap still honours declines (issue 2): any self-decline or declined loaded dependency. */

@@ -53,9 +53,11 @@ export function propagate(view: PropagationView, changes: Change[]): Propagation
   }
   // A parent that is itself outdated is re-evaluated whole; its accept handlers never run (webpack).
   for (const parent of acceptedBy.keys()) if (outdated.has(parent)) acceptedBy.delete(parent);
+  // In handler mode the host re-evaluates an outdated entry (even a self-accepting one) itself.
+  if (view.hostAcceptsEntry && outdated.has(view.entry)) entryReached = true;
   const selfAccepted = [...outdated].filter((rel) => {
     const hot = view.hot(rel);
-    return hot !== undefined && hot.selfAccepted && !hot.selfInvalidated && rel !== view.entry;
+    return hot !== undefined && hot.selfAccepted && !hot.selfInvalidated && !(rel === view.entry && view.hostAcceptsEntry);
   });
   return {
     type: 'accepted',

@@ -4,9 +4,11 @@ import { AuditLog } from './audit-log.js';
 import { authorize, loadStoredTokens, storeToken, TokenRegistry, type Principal } from './auth.js';
 import type { ServiceContext } from './context.js';
 import { Deployments } from './deployments.js';
+import { DeployError } from './errors.js';
 import { installErrorHandlers } from './error-handler.js';
 import { EventBus } from './events.js';
 import { resolveOptions, type ServerOptions, type TokenAction } from './options.js';
+import { recoverReleaseStore } from './recovery.js';
 import { ReleaseStore } from './release-store.js';
 import { appRoutes } from './routes/apps.js';
 import { deploymentRoutes } from './routes/deployments.js';
@@ -16,6 +18,8 @@ import { releaseRoutes } from './routes/releases.js';
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
+    /** The DEPLOY_ERR_* code the request was answered with, for its log line. */
+    errorCode: string | null;
   }
   interface FastifyContextConfig {
     /** What the route's token must allow; routes without one (healthz) are public. */
@@ -35,6 +39,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // One log line per request (the onResponse hook below) instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
+    // fastify's own 503 body has no DEPLOY_ERR_* code; the onRequest hook answers instead.
+    return503OnClosing: false,
   });
   const store = new ReleaseStore(resolved.dataDir, resolved);
   const bus = new EventBus();
@@ -43,35 +49,57 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const ctx: ServiceContext = { options: resolved, store, deployments, bus, audit, tokens: new TokenRegistry([]) };
 
   app.addHook('onReady', async () => {
-    await store.recover();
+    await recoverReleaseStore(store);
     await deployments.recover();
     const stored = options.tokens ? options.tokens.map(storeToken) : await loadStoredTokens(resolved.dataDir);
     ctx.tokens = new TokenRegistry(stored);
   });
+  let closing = false;
   app.addHook('preClose', async () => {
+    closing = true;
     // Let running deployments finish, but never hang shutdown on an agent that does not answer.
     await Promise.race([deployments.idle(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
   });
 
   app.decorateRequest('principal', null);
+  app.decorateRequest('errorCode', null);
   // 401 before anything else (even before validation: an unknown caller learns nothing about names).
   app.addHook('onRequest', async (request) => {
+    if (closing) throw new DeployError('DEPLOY_ERR_SHUTTING_DOWN');
     if (request.routeOptions.config.action !== undefined) request.principal = ctx.tokens.authenticate(request.headers.authorization);
   });
   // 403 once the params are validated, before a handler reads any upload body.
   app.addHook('preHandler', async (request) => {
     const action = request.routeOptions.config.action;
     if (action === undefined || request.principal === null) return;
-    authorize(request.principal, action, (request.params as { app?: string } | undefined)?.app);
+    const params = request.params as { app?: string; version?: string } | undefined;
+    try {
+      authorize(request.principal, action, params?.app);
+    } catch (err) {
+      // A known token trying a change outside its scope is worth an audit line (401s are not: anyone can send those).
+      if (action === 'push' || action === 'activate') {
+        const what = action === 'push' ? 'upload' : request.url.includes('/rollback') ? 'rollback' : 'activate';
+        await audit.append({ who: request.principal.name, what, app: params?.app, version: params?.version, outcome: 'denied', code: 'DEPLOY_ERR_FORBIDDEN' });
+      }
+      throw err;
+    }
   });
   app.addHook('onResponse', async (request, reply) => {
     const params = request.params as { app?: string; version?: string } | undefined;
     request.log.info({
       method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime),
-      app: params?.app, version: params?.version, token: request.principal?.name,
+      app: params?.app, version: params?.version, token: request.principal?.name, ...(request.errorCode ? { code: request.errorCode } : {}),
     }, 'request');
   });
 
+  // `curl -X POST -H 'Content-Type: application/json' …/rollback` sends no body: treat it as none
+  // (fastify's parser rejects an empty JSON body); anything else goes to fastify's own parser.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, undefined);
+    parseJson(request, body as string, done);
+  });
   installErrorHandlers(app);
   app.get('/healthz', async () => ({ status: 'ok' }));
   releaseRoutes(app, ctx);

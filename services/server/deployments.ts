@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ActivationRequest, ActivationResult, HostAgent, WorkerReport } from '../../agent/messages.js';
@@ -40,6 +40,9 @@ export interface Deployment {
   hosts: HostOutcome[];
   workers: WorkerReport[];
 }
+
+/** Deployment records kept on disk; older finished ones are deleted as new ones finish. */
+export const KEEP_DEPLOYMENT_RECORDS = 1000;
 
 export const NO_AGENT_REASON = 'no host agent is attached: the release is now current, but no worker runs it';
 
@@ -160,6 +163,7 @@ export class Deployments {
     await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, sha256: release.sha256, deploymentId: d.id, outcome: d.status, ...(d.reason ? { reason: d.reason } : {}) });
     this.emit('finished', d);
     if (d.status === 'succeeded') await this.prune(d.app);
+    await this.pruneRecords();
     return d;
   }
 
@@ -199,6 +203,15 @@ export class Deployments {
       }
     } catch (err) {
       this.log.warn({ app, err }, 'pruning releases failed');
+    }
+  }
+
+  /** Ids start with the creation time, so name order is age order; unfinished records are kept. */
+  private async pruneRecords(): Promise<void> {
+    const names = (await readdir(this.dir)).filter((n) => n.endsWith('.json')).sort();
+    for (const name of names.slice(0, Math.max(0, names.length - KEEP_DEPLOYMENT_RECORDS))) {
+      const d = await readJsonFile<Deployment>(path.join(this.dir, name)).catch(() => undefined);
+      if (d?.finishedAt) await rm(path.join(this.dir, name), { force: true });
     }
   }
 

@@ -40,8 +40,9 @@ function validationCode(e: FastifyError): DeployErrorCode {
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const body = toErrorBody(err);
-    if (body.statusCode >= 500) request.log.error({ err }, body.message);
-    else request.log.info({ code: body.code }, body.message);
+    // 4xx are logged once, by the request line (build-server.ts), which carries this code.
+    request.errorCode = body.code;
+    if (body.statusCode >= 500) request.log.error({ err, code: body.code }, body.message);
     // The body of a refused upload may still be on its way: do not read (and discard) the rest of it.
     if (!request.raw.complete) void reply.header('connection', 'close');
     return reply.status(body.statusCode).send(body);

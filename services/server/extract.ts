@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, open, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { Transform } from 'node:stream';
 import { Unpack, type ReadEntry } from 'tar';
 import { DeployError, isDeployError } from './errors.js';
 
@@ -16,6 +18,8 @@ export interface ExtractResult {
   root: string;
   entries: number;
   bytes: number;
+  /** sha256 of every regular file (hard links included), by posix path relative to `root`. */
+  hashes: Map<string, string>;
 }
 
 const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
@@ -43,6 +47,8 @@ export async function extractBundle(bundleFile: string, dest: string, limits: Ex
       if (failure) unpack.abort(failure);
       return failure === undefined;
     },
+    // Hash file contents on their way to disk, so the file-hash manifest costs no second read.
+    transform: (entry: ReadEntry) => guard.hashing(entry) as unknown as ReadEntry,
   });
   const input = createReadStream(bundleFile);
   await new Promise<void>((resolve, reject) => {
@@ -62,15 +68,45 @@ export async function extractBundle(bundleFile: string, dest: string, limits: Ex
     });
     input.pipe(unpack as unknown as NodeJS.WritableStream);
   });
-  return { root: await appRoot(dest), entries: guard.entries, bytes: guard.bytes };
+  const root = await appRoot(dest);
+  return { root, entries: guard.entries, bytes: guard.bytes, hashes: guard.hashesUnder(path.relative(dest, root)) };
 }
 
 /** Per-entry limits, counted as entries arrive so a bomb is stopped before it is written. */
 class EntryGuard {
   entries = 0;
   bytes = 0;
+  private readonly hashes = new Map<string, string>();
+  private readonly links: [string, string][] = [];
 
   constructor(private readonly limits: ExtractLimits) {}
+
+  hashing(entry: ReadEntry): Transform {
+    const hash = createHash('sha256');
+    const key = (entryParts(entry.path) ?? []).join('/');
+    return new Transform({
+      transform: (chunk: Buffer, _encoding, callback) => {
+        hash.update(chunk);
+        callback(null, chunk);
+      },
+      flush: (callback) => {
+        this.hashes.set(key, hash.digest('hex'));
+        callback();
+      },
+    });
+  }
+
+  /** The hashes keyed relative to the app root (`prefix` is the stripped top-level folder, or ''). */
+  hashesUnder(prefix: string): Map<string, string> {
+    for (const [link, target] of this.links) {
+      const digest = this.hashes.get(target);
+      if (digest !== undefined) this.hashes.set(link, digest);
+    }
+    if (prefix === '') return this.hashes;
+    const out = new Map<string, string>();
+    for (const [key, digest] of this.hashes) if (key.startsWith(`${prefix}/`)) out.set(key.slice(prefix.length + 1), digest);
+    return out;
+  }
 
   check(entry: ReadEntry): DeployError | undefined {
     this.entries += 1;
@@ -83,6 +119,7 @@ class EntryGuard {
     }
     const linkFailure = checkLink(entry, parts);
     if (linkFailure) return linkFailure;
+    if (entry.type === 'Link') this.links.push([parts.join('/'), (entryParts(String(entry.linkpath)) ?? []).join('/')]);
     if (FILE_TYPES.has(entry.type)) {
       this.bytes += entry.size ?? 0;
       if (this.bytes > this.limits.maxUnpackedBytes) {
@@ -139,19 +176,24 @@ async function appRoot(dest: string): Promise<string> {
   return dest;
 }
 
-const STORAGE_ERRNOS = new Set(['ENOSPC', 'EFBIG', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE', 'ENOTDIR', 'EEXIST']);
+const STORAGE_ERRNOS = new Set(['ENOSPC', 'EFBIG', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE']);
+/** fs errors an archive causes by itself: a file where a folder must go, or the other way round. */
+const CONFLICT_ERRNOS = new Set(['EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY']);
 
 /** node-tar / zlib / fs errors → DEPLOY_ERR_* (node-tar keeps an aborting Error object as it is). */
 function mapExtractError(err: unknown): DeployError {
   if (isDeployError(err)) return err;
-  const e = err as NodeJS.ErrnoException & { tarCode?: string };
+  const e = err as NodeJS.ErrnoException & { tarCode?: string; entry?: { path?: string } };
   const detail = e?.message ?? String(err);
-  if (typeof e?.code === 'string' && STORAGE_ERRNOS.has(e.code)) return new DeployError('DEPLOY_ERR_STORAGE', detail, { cause: err });
+  // Name the entry, not the server's own paths.
+  const where = `${e?.code} on ${e?.entry?.path ?? 'an entry'}`;
+  if (typeof e?.code === 'string' && STORAGE_ERRNOS.has(e.code)) return new DeployError('DEPLOY_ERR_STORAGE', where, { cause: err });
+  if (typeof e?.code === 'string' && CONFLICT_ERRNOS.has(e.code)) return new DeployError('DEPLOY_ERR_BAD_ARCHIVE', `entries conflict: ${where}`, { cause: err });
   if (e?.tarCode === 'TAR_ENTRY_UNSUPPORTED') return new DeployError('DEPLOY_ERR_ENTRY_TYPE', detail, { cause: err });
   if (/decompression ratio/.test(detail)) return new DeployError('DEPLOY_ERR_UNPACKED_TOO_LARGE', detail, { cause: err });
   if (e?.tarCode === 'TAR_ENTRY_ERROR' && /escape|'\.\.'|symlink/i.test(detail)) {
-    return new DeployError('DEPLOY_ERR_LINK_ESCAPE', detail, { cause: err });
+    return new DeployError('DEPLOY_ERR_LINK_ESCAPE', e?.entry?.path ?? detail, { cause: err });
   }
-  if (e?.tarCode === 'TAR_ENTRY_ERROR' && e.syscall !== undefined) return new DeployError('DEPLOY_ERR_STORAGE', detail, { cause: err });
+  if (typeof e?.syscall === 'string') return new DeployError('DEPLOY_ERR_STORAGE', where, { cause: err });
   return new DeployError('DEPLOY_ERR_BAD_ARCHIVE', detail, { cause: err });
 }

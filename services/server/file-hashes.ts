@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DeployError } from './errors.js';
@@ -21,24 +21,17 @@ export interface HashedTree {
   bytes: number;
 }
 
-/** Files hashed at once: each small file is a few awaited fs calls, and one at a time they queue behind each other. */
-const HASH_CONCURRENCY = 8;
-/** Files up to this size are read whole (one read); larger ones are streamed, so memory stays bounded. */
-const WHOLE_READ_BYTES = 1024 * 1024;
-
 /**
  * Walks the unpacked release: hashes every regular file and re-checks, on what is really on disk,
  * that every symlink stays inside the release (defence in depth after extract.ts's string checks,
- * and the only check that sees the tree after a top-level folder was stripped).
- *
- * Hashing runs HASH_CONCURRENCY files at a time (issue 6, measured by `npm run bench`): one file at a
- * time with a stream each, a 200-file release took 90-500 ms on a loaded 2-core machine, ~7× what
- * the same work takes concurrently, and it sits on every deploy's path.
+ * and the only check that sees the tree after a top-level folder was stripped). Files hashed while
+ * they were unpacked (`known`) are not read again.
  */
-export async function hashTree(root: string): Promise<HashedTree> {
+export async function hashTree(root: string, known: ReadonlyMap<string, string> = new Map()): Promise<HashedTree> {
   const top = await readdir(root);
   if (top.includes(RESERVED_DIR)) throw new DeployError('DEPLOY_ERR_RESERVED_PATH');
-  const rels: string[] = [];
+  const files: Record<string, string> = {};
+  let bytes = 0;
   const walk = async (dir: string): Promise<void> => {
     for (const entry of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const abs = path.join(dir, entry.name);
@@ -48,46 +41,15 @@ export async function hashTree(root: string): Promise<HashedTree> {
       } else if (entry.isSymbolicLink()) {
         await assertLinkInside(root, abs, rel);
       } else if (entry.isFile()) {
-        rels.push(rel);
+        files[rel] = known.get(rel) ?? (await sha256File(abs));
+        bytes += (await lstat(abs)).size;
       } else {
         throw new DeployError('DEPLOY_ERR_ENTRY_TYPE', rel);
       }
     }
   };
   await walk(root);
-  const hashed = new Array<{ hash: string; size: number }>(rels.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < rels.length) {
-      const i = next++;
-      hashed[i] = await hashFile(path.join(root, rels[i] as string));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, rels.length) }, worker));
-  const files: Record<string, string> = {};
-  let bytes = 0;
-  rels.forEach((rel, i) => {
-    const { hash, size } = hashed[i] as { hash: string; size: number };
-    files[rel] = hash;
-    bytes += size;
-  });
-  return { manifest: { version: 1, algorithm: 'sha256', files }, files: rels.length, bytes };
-}
-
-/** sha256 and size of one regular file, through one open handle. */
-async function hashFile(file: string): Promise<{ hash: string; size: number }> {
-  const handle = await open(file, 'r');
-  try {
-    const { size } = await handle.stat();
-    if (size <= WHOLE_READ_BYTES) {
-      return { hash: createHash('sha256').update(await handle.readFile()).digest('hex'), size };
-    }
-    const hash = createHash('sha256');
-    await pipeline(handle.createReadStream({ autoClose: false }), hash);
-    return { hash: hash.digest('hex'), size };
-  } finally {
-    await handle.close();
-  }
+  return { manifest: { version: 1, algorithm: 'sha256', files }, files: Object.keys(files).length, bytes };
 }
 
 export async function writeFileHashes(root: string, manifest: FileHashManifest): Promise<void> {

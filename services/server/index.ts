@@ -6,3 +6,5 @@ export type { ReleaseMeta, Pointers } from './release-store.js';
 export type { Deployment, DeploymentKind, DeploymentStatus, HostOutcome } from './deployments.js';
 export type { DeploymentEvent, DeploymentEventType } from './events.js';
 export type { FileHashManifest } from './file-hashes.js';
+export { APP_PATTERN, VERSION_PATTERN } from './schemas.js';
+export { DEFAULT_LIMITS } from './options.js';

@@ -76,7 +76,7 @@ export class ReleaseStore {
     return path.join(this.appDir(app), 'bundles', `${sha256}.tgz`);
   }
 
-  private metaFile(app: string, version: string): string {
+  metaFile(app: string, version: string): string {
     return path.join(this.appDir(app), 'meta', `${version}.json`);
   }
 
@@ -99,8 +99,8 @@ export class ReleaseStore {
       const known = await this.checkExisting(app, version, received.sha256);
       if (known) return { release: known, created: false };
 
-      const { root } = await extractBundle(bundle, path.join(staging, 'raw'), this.limits);
-      const tree = await hashTree(root);
+      const { root, hashes } = await extractBundle(bundle, path.join(staging, 'raw'), this.limits);
+      const tree = await hashTree(root, hashes);
       const manifest = await readManifest(root).catch((err: unknown) => {
         const code = HOT_TO_DEPLOY[(err as { code?: string }).code ?? ''];
         throw code ? new DeployError(code, (err as Error).message, { cause: err }) : err;
@@ -184,7 +184,7 @@ export class ReleaseStore {
   }
 
   /** `apps/<app>/current` → `releases/<version>`, for operators; pointers.json is the source of truth. */
-  private async linkCurrent(app: string, current: string | null, onlyIfWrong = false): Promise<void> {
+  async linkCurrent(app: string, current: string | null, onlyIfWrong = false): Promise<void> {
     const link = path.join(this.appDir(app), 'current');
     if (current === null) return rm(link, { force: true });
     const target = path.join('releases', current);
@@ -217,33 +217,6 @@ export class ReleaseStore {
       return doomed.map((r) => r.version);
     });
   }
-
-  /** Start-up: temp leftovers removed, half-committed releases removed, the current link rebuilt. */
-  async recover(): Promise<void> {
-    await rm(this.tmpDir, { recursive: true, force: true, maxRetries: 3 });
-    await mkdir(this.tmpDir, { recursive: true });
-    await mkdir(this.appsDir, { recursive: true });
-    for (const app of await readdirOrEmpty(this.appsDir)) await this.recoverApp(app);
-  }
-
-  private async recoverApp(app: string): Promise<void> {
-    const appDir = this.appDir(app);
-    const metas = new Set((await readdirOrEmpty(path.join(appDir, 'meta'))).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
-    const dirs = new Set(await readdirOrEmpty(path.join(appDir, 'releases')));
-    for (const dir of dirs) if (!metas.has(dir)) await rm(path.join(appDir, 'releases', dir), { recursive: true, force: true });
-    for (const meta of metas) if (!dirs.has(meta)) await rm(this.metaFile(app, meta), { force: true });
-    for (const sub of ['', 'meta']) {
-      for (const name of await readdirOrEmpty(path.join(appDir, sub))) {
-        if (name.endsWith('.tmp')) await rm(path.join(appDir, sub, name), { force: true });
-      }
-    }
-    const pointers = await this.pointers(app);
-    const live = (v: string | null) => (v !== null && metas.has(v) && dirs.has(v) ? v : null);
-    const current = live(pointers.current);
-    const previous = live(pointers.previous);
-    if (current !== pointers.current || previous !== pointers.previous) await this.setPointers(app, current, previous);
-    else if (current !== null) await this.linkCurrent(app, current, true);
-  }
 }
 
 let lastCreated = 0;
@@ -259,7 +232,7 @@ function newestFirst(a: ReleaseMeta, b: ReleaseMeta): number {
   return a.version < b.version ? 1 : -1;
 }
 
-async function readdirOrEmpty(dir: string): Promise<string[]> {
+export async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
   } catch (err) {

@@ -49,6 +49,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     })();
     return closing;
   };
+  // A listener on SIGINT/SIGTERM replaces Node's default (exit at once), so after the graceful close
+  // the process must exit itself: PM2 connections or a user's timers could otherwise keep it alive.
   const onSignal = (signal: NodeJS.Signals) => {
     app.log.info({ signal }, 'shutting down');
     close().then(() => process.exit(0), (err: unknown) => {

@@ -31,7 +31,7 @@ module.exports = (req, res) => {
   res.setHeader('content-type', 'application/json');
   // /slow answers after 1.5 s: an in-flight request across a reload.
   const delay = req.url === '/slow' ? 1500 : 0;
-  setTimeout(() => res.end(JSON.stringify({ message, pid: process.pid })), delay);
+  setTimeout(() => res.end(JSON.stringify({ message, pid: process.pid, cwd: process.cwd() })), delay);
 };
 `,
     'message.js': options.messageJs ?? `module.exports = ${JSON.stringify(options.message ?? 'hello')};\n`,
@@ -49,6 +49,39 @@ export async function release(dataDir: string, app: string, version: string, fil
 export interface Answer {
   message: string;
   pid: number;
+  /** The worker's cwd: the runtime moves it to the release it is on (`hostApp({ chdir: true })`). */
+  cwd?: string;
+}
+
+/**
+ * `connections` keep-alive clients asking in a loop while `during` runs; resolves with the count
+ * of good answers and every failure (status or socket error).
+ */
+export async function underLoad(port: number, connections: number, during: () => Promise<void>): Promise<{ ok: number; failures: string[] }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  let ok = 0;
+  const failures: string[] = [];
+  let stop = false;
+  const loop = async (): Promise<void> => {
+    while (!stop) {
+      await new Promise<void>((resolve) => {
+        const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+          res.resume();
+          res.on('end', () => { if (res.statusCode === 200) ok++; else failures.push(`status ${res.statusCode}`); resolve(); });
+        });
+        req.on('error', (err: NodeJS.ErrnoException) => { failures.push(err.code ?? err.message); resolve(); });
+      });
+    }
+  };
+  const loops = Array.from({ length: connections }, loop);
+  try {
+    await during();
+  } finally {
+    stop = true;
+    await Promise.all(loops);
+    agent.destroy();
+  }
+  return { ok, failures };
 }
 
 /** One GET on a fresh connection. */

@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach } from 'vitest';
 import { TOKENS } from './server.js';
+import { tempDir } from './tmp.js';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/start-server-child.mjs', import.meta.url));
 
@@ -54,3 +56,33 @@ export async function startChildServer(dataDir: string, options: Record<string, 
 }
 
 export const CHILD_FIXTURE_DIR = path.dirname(FIXTURE);
+
+/** `PUT` a bundle to a listening server over real HTTP, with the admin token. */
+export function putBundle(url: string, app: string, version: string, body: Buffer): Promise<Response> {
+  return fetch(`${url}/v1/apps/${app}/releases/${version}`, {
+    method: 'PUT', body, headers: { authorization: `Bearer ${TOKENS.admin}`, 'content-type': 'application/gzip' },
+  });
+}
+
+/**
+ * Registers the hooks of a test file that runs child servers: a fresh data directory per test, and
+ * every child started through `start` SIGKILLed and the directory removed afterwards.
+ */
+export function useChildServers(prefix: string): { dir: () => string; start: typeof startChildServer } {
+  let dir = '';
+  let cleanup: (() => Promise<void>) | undefined;
+  const started: ChildServer[] = [];
+  beforeEach(async () => ({ dir, cleanup } = await tempDir(prefix)));
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((s) => s.kill()));
+    await cleanup?.();
+  });
+  return {
+    dir: () => dir,
+    start: async (...args) => {
+      const server = await startChildServer(...args);
+      started.push(server);
+      return server;
+    },
+  };
+}

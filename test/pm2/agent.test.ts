@@ -23,7 +23,7 @@ beforeAll(async () => {
   home = await pm2Home();
   data = await tempDir('hd-data-');
   port = await freePort();
-  agent = createPm2Agent({ dataDir: data.dir, pm2Home: home.home, logger: pino({ level: 'silent' }), settleMs: 1_000, listenTimeoutMs: 5_000, killTimeoutMs: 2_000 });
+  agent = createPm2Agent({ dataDir: data.dir, pm2Home: home.home, logger: pino({ level: 'silent' }), settleMs: 1_000, listenTimeoutMs: 8_000, killTimeoutMs: 4_000, updateTimeoutMs: 2_000 });
   // message.js declines its updates: every change to it takes the fallback.
   current = await release(data.dir, APP, 'v1', handlerApp({ name: APP, version: 'v1', port, messageJs: `module.hot.decline();\nmodule.exports = 'one';\n` }));
   const first = await agent.activate(current);
@@ -71,6 +71,22 @@ describe('PM2 agent fallback safety', () => {
     expect(result.reason).toMatch(/declined/);
     expect(result.workers.map((w) => w.version)).toEqual(['v1', 'v1']);
     expect(await pidsServing(swapPort, 2)).toEqual({ pids: before.pids, messages: ['one'] });
+  });
+});
+
+describe('a worker that does not answer', () => {
+  it('counts as a fallback reason: the release is trial-started and reloaded', async () => {
+    const quietPort = await freePort();
+    // Instance 0's dispose handler blocks its event loop past the agent's 2 s answer deadline.
+    const busy = `module.hot.dispose(() => { if (process.env.NODE_APP_INSTANCE === '0') { const end = Date.now() + 3000; while (Date.now() < end); } });\n`;
+    const v1 = await release(data.dir, 'quiet', 'v1', handlerApp({ name: 'quiet', version: 'v1', port: quietPort, messageJs: `${busy}module.exports = 'one';\n` }));
+    expect((await agent.activate(v1)).status).toBe('succeeded');
+    const result = await agent.activate(await release(data.dir, 'quiet', 'v2', handlerApp({ name: 'quiet', version: 'v2', port: quietPort, message: 'two' }), previousOf(v1)));
+    expect(result.status, result.reason).toBe('succeeded');
+    expect(result.path).toBe('reload');
+    expect(result.reason).toMatch(/did not answer within 2000 ms/);
+    expect(result.workers.map((w) => [w.outcome, w.version])).toEqual([['reloaded', 'v2'], ['reloaded', 'v2']]);
+    expect((await pidsServing(quietPort, 2)).messages).toEqual(['two']);
   });
 });
 

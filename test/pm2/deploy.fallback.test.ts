@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ask, freePort, handlerApp, pidsServing } from '../helpers/apps.js';
+import { ask, freePort, handlerApp, pidsServing, underLoad } from '../helpers/apps.js';
 import { appStatus, push, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { Hotdeploy } from '../helpers/hotdeploy.js';
 
@@ -84,14 +84,40 @@ describe('fallback, rollback and isolation under PM2', () => {
 
   it('rolls back a release that throws at start; the previous one keeps serving, untouched', async () => {
     const before = await pidsServing(apiPort, 2);
-    const broken = handlerApp({ name: 'api', version: '3.0.0', port: apiPort, message: 'three',
+    // Only the entry changes (message.js as in 2.0.0), so the hot update evaluates it and fails.
+    const broken = handlerApp({ name: 'api', version: '3.0.0', port: apiPort, messageJs: declining('two'),
       indexJs: `throw new Error('boom at start');\n` });
     const { deployment } = await push(hd, 'api', '3.0.0', broken);
     expect(deployment.status).toBe('rolled-back');
-    expect(deployment.reason).toMatch(/did not start in a trial run.*boom at start/);
+    expect(deployment.reason).toMatch(/did not start in a trial run.*boom at start.*failed/);
     expect(deployment.workers.map((w) => [w.outcome, w.version])).toEqual([['rolled-back', '2.0.0'], ['rolled-back', '2.0.0']]);
     expect(await pidsServing(apiPort, 2)).toEqual({ pids: before.pids, messages: ['two'] });
     expect((await appStatus(hd, 'api')).current).toBe('2.0.0');
+    // The failed update had moved each runtime onto 3.0.0 (minus the entry): they were moved back.
+    for (let i = 0; i < 4; i++) expect((await ask(apiPort)).cwd).toMatch(/releases\/2\.0\.0$/);
+  });
+
+  it('serves every request of a keep-alive load loop during a fallback reload and a rolled-back push', async () => {
+    const load = await underLoad(apiPort, 10, async () => {
+      const reloaded = await push(hd, 'api', '5.0.0', handlerApp({ name: 'api', version: '5.0.0', port: apiPort, messageJs: declining('five') }));
+      expect(reloaded.deployment.hosts[0]?.path).toBe('reload');
+      const { deployment } = await push(hd, 'api', '6.0.0', handlerApp({ name: 'api', version: '6.0.0', port: apiPort, indexJs: `throw new Error('boom');\n` }));
+      expect(deployment.status).toBe('rolled-back');
+    });
+    // Closing workers answer with `Connection: close` and cut only sockets idle for a while.
+    expect(load.failures).toEqual([]);
+    expect(load.ok).toBeGreaterThan(50);
+    expect((await pidsServing(apiPort, 2)).messages).toEqual(['five']);
+  });
+
+  it('fails a first release that cannot start, and leaves nothing running for it', async () => {
+    const badPort = await freePort();
+    const { deployment } = await push(hd, 'bad', '1.0.0', handlerApp({ name: 'bad', version: '1.0.0', port: badPort, indexJs: `throw new Error('boom on first start');\n` }));
+    expect(deployment.status).toBe('failed');
+    expect(deployment.reason).toMatch(/boom on first start/);
+    const status = await appStatus(hd, 'bad');
+    expect(status.current).toBeNull();
+    expect(status.workers).toEqual([]);
   });
 
   it('never touches the other app on the same daemon', async () => {

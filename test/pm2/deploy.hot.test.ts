@@ -1,6 +1,5 @@
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ask, freePort, handlerApp, pidsServing } from '../helpers/apps.js';
+import { ask, freePort, handlerApp, pidsServing, underLoad } from '../helpers/apps.js';
 import { appStatus, push, rollback, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { Hotdeploy } from '../helpers/hotdeploy.js';
 
@@ -61,34 +60,14 @@ describe('hot deploys under PM2', () => {
   });
 
   it('serves every request of a keep-alive load loop during hot deploys', async () => {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-    let ok = 0;
-    const failures: string[] = [];
-    let stop = false;
-    const loop = async (): Promise<void> => {
-      while (!stop) {
-        await new Promise<void>((resolve) => {
-          const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-            res.resume();
-            res.on('end', () => { if (res.statusCode === 200) ok++; else failures.push(`status ${res.statusCode}`); resolve(); });
-          });
-          req.on('error', (err) => { failures.push(err.message); resolve(); });
-        });
-      }
-    };
-    const loops = Array.from({ length: 8 }, loop);
-    try {
+    const load = await underLoad(port, 8, async () => {
       for (let i = 4; i <= 8; i++) {
         const { deployment } = await push(hd, 'web', `${i}.0.0`, app(`${i}.0.0`, `message ${i}`));
         expect(deployment.workers.map((w) => w.outcome)).toEqual(['hot', 'hot']);
       }
-    } finally {
-      stop = true;
-      await Promise.all(loops);
-      agent.destroy();
-    }
-    expect(failures).toEqual([]);
-    expect(ok).toBeGreaterThan(50);
+    });
+    expect(load.failures).toEqual([]);
+    expect(load.ok).toBeGreaterThan(50);
     expect(await pidsServing(port, 2)).toEqual({ pids: firstPids, messages: ['message 8'] });
   });
 });

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hostApp, type HostedApp } from '../../agent/index.js';
 import { cachedUnder, moduleCache, serve, writeRelease } from '../helpers/release.js';
@@ -68,6 +69,25 @@ describe('hostApp in process mode', () => {
   });
 });
 
+describe('hostApp in process mode, hot path', () => {
+  it('applies a change a module accepts, without touching the entry', async () => {
+    const root = await setup();
+    const prog = `let msg = require('./msg');
+globalThis.__procEvaluations = (globalThis.__procEvaluations || 0) + 1;
+globalThis.__procRead = () => msg.text;
+module.hot.accept('./msg', () => { msg = require('./msg'); });
+`;
+    const v1 = await writeRelease(root, { 'index.js': prog, 'msg.js': "exports.text = 'one';" });
+    const v2 = await writeRelease(root, { 'index.js': prog, 'msg.js': "exports.text = 'two';" });
+    const app = track(await hostApp({ name: 'p', dir: v1, mode: 'process' }));
+    const g = globalThis as unknown as { __procEvaluations: number; __procRead: () => string };
+    expect(g.__procRead()).toBe('one');
+    expect(await app.update(v2)).toMatchObject({ outcome: 'hot', disposed: ['msg.js'], accepted: ['index.js'] });
+    expect(g.__procRead()).toBe('two');
+    expect(g.__procEvaluations).toBe(1);
+  });
+});
+
 describe('close', () => {
   it('evicts every module of the app from require.cache', async () => {
     const root = await setup();
@@ -77,5 +97,53 @@ describe('close', () => {
     await app.close();
     expect(cachedUnder(v1)).toEqual([]);
     await expect(app.update(v1)).rejects.toMatchObject({ code: 'HOT_ERR_CLOSED' });
+  });
+});
+
+describe('a self-accepting entry', () => {
+  it('is required again in process mode, its dispose closing what the old version opened', async () => {
+    const root = await setup();
+    const prog = (v: string): string => `const http = require('http');
+const server = http.createServer((req, res) => res.end('${v}'));
+server.listen(0);
+globalThis.__procServer = server;
+module.hot.accept();
+module.hot.dispose(() => server.close());
+`;
+    const v1 = await writeRelease(root, { 'index.js': prog('one') });
+    const v2 = await writeRelease(root, { 'index.js': prog('two') });
+    const app = track(await hostApp({ name: 'p', dir: v1, mode: 'process' }));
+    const g = globalThis as unknown as { __procServer: Server };
+    const first = g.__procServer;
+    const result = await app.update(v2);
+    expect(result).toMatchObject({ outcome: 'hot', disposed: ['index.js'], accepted: ['index.js'] });
+    expect(g.__procServer).not.toBe(first);
+    expect(first.listening).toBe(false);
+    g.__procServer.close();
+  });
+
+  it('is re-evaluated by the host in handler mode and its new handler serves', async () => {
+    const root = await setup();
+    const v1 = await writeRelease(root, { 'index.js': "module.hot.accept();\nmodule.exports = (req, res) => res.end('one');" });
+    const v2 = await writeRelease(root, { 'index.js': "module.hot.accept();\nmodule.exports = (req, res) => res.end('two');" });
+    const app = track(await hostApp({ name: 'a', dir: v1 }));
+    const server = await serve(app.handler);
+    cleanups.push(server.close);
+    expect(await app.update(v2)).toMatchObject({ outcome: 'hot', accepted: ['index.js'] });
+    expect(await server.get()).toBe('200 two');
+  });
+});
+
+describe('the update queue', () => {
+  it('applies concurrent updates one at a time, in call order', async () => {
+    const root = await setup();
+    const dirs = await Promise.all(['one', 'two', 'three'].map((text) => writeRelease(root, { 'index.js': entry, 'msg.js': `exports.text = '${text}';` })));
+    const app = track(await hostApp({ name: 'a', dir: dirs[0]! }));
+    const server = await serve(app.handler);
+    cleanups.push(server.close);
+    const [second, third] = await Promise.all([app.update(dirs[1]!), app.update(dirs[2]!)]);
+    expect(second).toMatchObject({ outcome: 'hot', from: dirs[0], to: dirs[1] });
+    expect(third).toMatchObject({ outcome: 'hot', from: dirs[1], to: dirs[2] });
+    expect(await server.get()).toBe('200 three');
   });
 });

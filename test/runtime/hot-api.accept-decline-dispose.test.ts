@@ -125,7 +125,10 @@ module.hot.dispose((data) => { data.from = '${v}'; globalThis.log.push('dispose 
 module.hot.addDisposeHandler(removed);
 module.hot.removeDisposeHandler(removed);
 module.hot.status((s) => globalThis.log.push('status ' + s));
-const current = () => '${v}';`);
+const silenced = (s) => globalThis.log.push('silenced handler ran ' + s);
+module.hot.addStatusHandler(silenced);
+module.hot.removeStatusHandler(silenced);
+const current = () => '${v}';`)
     const v1 = await writeRelease(root, { 'index.js': idx('v1') });
     const v2 = await writeRelease(root, { 'index.js': idx('v2') });
     const app = t.defer(await hostApp({ name: 'a', dir: v1 }));

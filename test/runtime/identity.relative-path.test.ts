@@ -27,6 +27,8 @@ it('keeps an unchanged module\'s instance and state across releases, and its laz
   const result = await app.update(v2);
   // late.js changed but was never loaded: nothing to do for it.
   expect(result).toMatchObject({ outcome: 'hot', outdated: ['msg.js'] });
+  // counter.js still runs the code it evaluated from v1 (its __dirname is there).
+  expect(app.releasesInUse()).toEqual([v1, v2]);
   await rm(v1, { recursive: true });
   expect(await server.get()).toBe('200 two 3');
   expect(moduleCache[`${v2}/counter.js`]).toBe(counter);
@@ -69,4 +71,39 @@ it('disposes a module gone from the new release', async () => {
   const result = await app.update(v2);
   expect(result).toMatchObject({ outcome: 'hot', outdated: ['index.js', 'old.js'], disposed: ['index.js', 'old.js'] });
   expect(cachedUnder(v2)).toEqual([`${v2}/index.js`]);
+});
+
+it('maps a require of an absolute path built from an unchanged module\'s __dirname to the current release', async () => {
+  const root = await t.root();
+  const files = (text: string): Record<string, string> => ({
+    'index.js': "const loader = require('./loader');\nconst msg = require('./msg');\nmodule.exports = (req, res) => res.end(msg + ' ' + loader.load());\n",
+    'loader.js': "const path = require('path');\nexports.load = () => require(path.join(__dirname, 'lazy.js'));\n",
+    'msg.js': `module.exports = ${JSON.stringify(text)};`,
+    'lazy.js': `module.exports = ${JSON.stringify(`lazy ${text}`)};`,
+  });
+  const v1 = await writeRelease(root, files('one'));
+  const v2 = await writeRelease(root, files('two'));
+  const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+  const server = t.defer(await serve(app.handler));
+  const result = await app.update(v2);
+  // lazy.js was never loaded: only msg.js (and the entry it reaches) changed.
+  expect(result).toMatchObject({ outcome: 'hot', outdated: ['msg.js'] });
+  await rm(v1, { recursive: true });
+  expect(await server.get()).toBe('200 two lazy two');
+  expect(cachedUnder(v1)).toEqual([]);
+});
+
+it('notices a bare require that resolves to another file of a node_modules package inside the release', async () => {
+  const root = await t.root();
+  const idx = "const lib = require('lib');\nmodule.exports = (req, res) => res.end(lib);\n";
+  const v1 = await writeRelease(root, { 'index.js': idx, 'node_modules/lib/index.js': "module.exports = 'index';", 'node_modules/lib/other.js': "module.exports = 'other';" });
+  const v2 = await writeRelease(root, {
+    'index.js': idx, 'node_modules/lib/index.js': "module.exports = 'index';", 'node_modules/lib/other.js': "module.exports = 'other';",
+    'node_modules/lib/package.json': { name: 'lib', main: 'other.js' },
+  });
+  const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+  const server = t.defer(await serve(app.handler));
+  expect(await server.get()).toBe('200 index');
+  expect(await app.update(v2)).toMatchObject({ outcome: 'hot', outdated: ['index.js'] });
+  expect(await server.get()).toBe('200 other');
 });

@@ -58,3 +58,21 @@ it('rejects an entry that exports no handler with HOT_ERR_HANDLER and leaves not
   // The same directory can be hosted again: nothing of the failed start is left registered.
   await expect(hostApp({ name: 'a', dir: v1 })).rejects.toMatchObject({ code: 'HOT_ERR_HANDLER' });
 });
+
+it('serves the new entry when it evaluated even though another part of the update failed', async () => {
+  const root = await t.root();
+  const files = (a: string, b: string): Record<string, string> => ({
+    'index.js': "const mid = require('./mid');\nconst b = require('./b');\nmodule.exports = (req, res) => res.end(mid.a() + ' ' + b);\n",
+    'mid.js': "let a = require('./a');\nmodule.hot.accept('./a', () => { throw new Error('mid could not take a'); });\nexports.a = () => a;\n",
+    'a.js': `module.exports = ${JSON.stringify(a)};`,
+    'b.js': `module.exports = ${JSON.stringify(b)};`,
+  });
+  const v1 = await writeRelease(root, files('a1', 'b1'));
+  const v2 = await writeRelease(root, files('a2', 'b2'));
+  const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+  const server = t.defer(await serve(app.handler));
+  const result = await app.update(v2);
+  expect(result).toMatchObject({ outcome: 'failed', error: { message: 'mid could not take a' }, accepted: ['index.js'] });
+  // mid kept its old `a` (its callback threw); the entry and b are new.
+  expect(await server.get()).toBe('200 a1 b2');
+});

@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { appFiles, makeBundle } from '../helpers/bundles.js';
 import { deployVersion, expectRejected, get, post, serverWithRelease, TOKENS, upload, type TestServer } from '../helpers/server.js';
@@ -10,6 +12,8 @@ it('answers 403 to a push with a token of another app', async () => {
   ({ server, before } = await serverWithRelease());
   const res = await upload(server.app, 'demo', '2.0.0', await makeBundle(appFiles('v2')), { token: TOKENS.other });
   await expectRejected(server, before, res, 403, 'DEPLOY_ERR_FORBIDDEN');
+  const audit = await readFile(path.join(server.dataDir, 'audit.log'), 'utf8');
+  expect(JSON.parse(audit.trim().split('\n').at(-1) as string)).toMatchObject({ who: 'other', what: 'upload', app: 'demo', version: '2.0.0', outcome: 'denied' });
 });
 
 it('answers 403 to a push with a read-only token', async () => {

@@ -2,28 +2,21 @@ import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { beforeEach, expect, it } from 'vitest';
 import { appFiles, makeBundle, rawApp, rawTar } from '../helpers/bundles.js';
-import { startChildServer, type ChildServer } from '../helpers/child-server.js';
+import { putBundle, useChildServers, type ChildServer } from '../helpers/child-server.js';
 import { snapshotApp, TOKENS } from '../helpers/server.js';
-import { tempDir } from '../helpers/tmp.js';
 
+const children = useChildServers('hotdeploy-disk-');
+let server: ChildServer;
 let dir: string;
-let cleanup: () => Promise<void>;
-let server: ChildServer | undefined;
-beforeEach(async () => ({ dir, cleanup } = await tempDir('hotdeploy-disk-')));
-afterEach(async () => {
-  await server?.kill();
-  await cleanup();
-});
+beforeEach(() => { dir = children.dir(); });
 
-const put = (url: string, version: string, body: Buffer) => fetch(`${url}/v1/apps/demo/releases/${version}`, {
-  method: 'PUT', body, headers: { authorization: `Bearer ${TOKENS.admin}`, 'content-type': 'application/gzip' },
-});
+const put = (url: string, version: string, body: Buffer) => putBundle(url, 'demo', version, body);
 
 it('answers DEPLOY_ERR_STORAGE when a write fails while unpacking, and nothing becomes visible', async () => {
   // Files may not grow past 2 MB in this server process (ulimit -f): a real EFBIG from the kernel.
-  server = await startChildServer(dir, {}, 2048);
+  server = await children.start(dir, {}, 2048);
   expect((await put(server.url, '1.0.0', await makeBundle(appFiles('demo@1.0.0')))).status).toBe(201);
   const before = await snapshotApp(dir, 'demo');
 

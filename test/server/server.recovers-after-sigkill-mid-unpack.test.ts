@@ -2,24 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { beforeEach, expect, it } from 'vitest';
 import { appFiles, makeBundle, rawApp, rawTar } from '../helpers/bundles.js';
-import { startChildServer, type ChildServer } from '../helpers/child-server.js';
+import { putBundle, useChildServers, type ChildServer } from '../helpers/child-server.js';
 import { snapshotApp, TOKENS, waitFor } from '../helpers/server.js';
-import { tempDir } from '../helpers/tmp.js';
 
+const children = useChildServers('hotdeploy-sigkill-');
+let server: ChildServer;
 let dir: string;
-let cleanup: () => Promise<void>;
-let server: ChildServer | undefined;
-beforeEach(async () => ({ dir, cleanup } = await tempDir('hotdeploy-sigkill-')));
-afterEach(async () => {
-  await server?.kill();
-  await cleanup();
-});
+beforeEach(() => { dir = children.dir(); });
 
-const put = (url: string, version: string, body: Buffer) => fetch(`${url}/v1/apps/demo/releases/${version}`, {
-  method: 'PUT', body, headers: { authorization: `Bearer ${TOKENS.admin}`, 'content-type': 'application/gzip' },
-});
+const put = (url: string, version: string, body: Buffer) => putBundle(url, 'demo', version, body);
 
 /** True once some staging directory has started receiving unpacked entries. */
 async function unpacking(dataDir: string): Promise<boolean> {
@@ -31,7 +24,7 @@ async function unpacking(dataDir: string): Promise<boolean> {
 }
 
 it('leaves no half release after a SIGKILL in the middle of an unpack, and the restart recovers', async () => {
-  server = await startChildServer(dir);
+  server = await children.start(dir);
   expect((await put(server.url, '1.0.0', await makeBundle(appFiles('demo@1.0.0')))).status).toBe(201);
   const before = await snapshotApp(dir, 'demo');
   const auditBefore = await readFile(path.join(dir, 'audit.log'), 'utf8');
@@ -47,7 +40,7 @@ it('leaves no half release after a SIGKILL in the middle of an unpack, and the r
   expect((await readdir(path.join(dir, 'tmp'))).length).toBeGreaterThan(0);
   expect(await readdir(path.join(dir, 'apps/demo/meta'))).toEqual(['1.0.0.json']);
 
-  server = await startChildServer(dir);
+  server = await children.start(dir);
   expect(await readdir(path.join(dir, 'tmp'))).toEqual([]);
   expect(await readdir(path.join(dir, 'apps/demo/releases'))).toEqual(['1.0.0']);
   expect(await snapshotApp(dir, 'demo')).toEqual(before);

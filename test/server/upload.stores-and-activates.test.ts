@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appFiles, makeBundle } from '../helpers/bundles.js';
+import { appFiles, makeBundle, rawApp, rawTgz } from '../helpers/bundles.js';
 import { get, testServer, upload, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
@@ -54,11 +54,12 @@ describe('PUT /v1/apps/:app/releases/:version', () => {
     expect(releases.releases.map((r: { version: string }) => r.version)).toEqual(['1.1.0', '1.0.0']);
   });
 
-  it('strips setuid bits and keeps exec bits', async () => {
-    const res = await upload(server.app, 'demo', '1.0.0', await makeBundle({ ...appFiles('v1'), 'bin/run': '#!/bin/sh\n' }));
-    expect(res.statusCode).toBe(201);
-    const mode = (await stat(path.join(server.dataDir, 'apps/demo/releases/1.0.0/bin/run'))).mode & 0o7777;
-    expect(mode & 0o7000).toBe(0);
+  it('drops setuid/setgid/sticky and group/other write bits, keeps exec bits', async () => {
+    const body = rawTgz([...rawApp('v1'), { path: 'bin/run', body: '#!/bin/sh\n', mode: 0o6777 }, { path: 'lib/open.js', body: '', mode: 0o1666 }]);
+    expect((await upload(server.app, 'demo', '1.0.0', body)).statusCode).toBe(201);
+    const mode = async (rel: string) => (await stat(path.join(server.dataDir, 'apps/demo/releases/1.0.0', rel))).mode & 0o7777;
+    expect(await mode('bin/run')).toBe(0o755);
+    expect(await mode('lib/open.js')).toBe(0o644);
   });
 
   it('with ?activate=false only stores it', async () => {

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from 'fastify';
 import type { WorkerState } from '../../../agent/messages.js';
 import { coversApp } from '../auth.js';
 import type { ServiceContext } from '../context.js';
@@ -20,7 +20,7 @@ export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     const { app: name } = request.params;
     const [pointers, releases] = await Promise.all([ctx.store.pointers(name), ctx.store.list(name)]);
     if (releases.length === 0) throw new DeployError('DEPLOY_ERR_APP_NOT_FOUND', name);
-    return { name, current: pointers.current, previous: pointers.previous, updatedAt: pointers.updatedAt, releases, workers: await workersOf(ctx, name) };
+    return { name, current: pointers.current, previous: pointers.previous, updatedAt: pointers.updatedAt, releases, workers: await workersOf(ctx, name, request.log) };
   });
 
   app.post<{ Params: AppParams; Querystring: WaitQuery; Body: { version: string } }>('/v1/apps/:app/activate', {
@@ -63,7 +63,10 @@ async function activate(ctx: ServiceContext, by: string, app: string, version: s
 }
 
 /** Workers as the host agents see them; an agent that cannot answer is left out (and logged). */
-export async function workersOf(ctx: ServiceContext, app: string): Promise<WorkerState[]> {
-  const lists = await Promise.all(ctx.options.agents.map((agent) => agent.workers(app).catch(() => [] as WorkerState[])));
+export async function workersOf(ctx: ServiceContext, app: string, log: FastifyBaseLogger): Promise<WorkerState[]> {
+  const lists = await Promise.all(ctx.options.agents.map((agent) => agent.workers(app).catch((err: unknown) => {
+    log.warn({ app, host: agent.host, err }, 'host agent did not list its workers');
+    return [] as WorkerState[];
+  })));
   return lists.flat();
 }

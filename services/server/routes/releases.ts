@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
@@ -7,6 +8,7 @@ import type { Deployment } from '../deployments.js';
 import { DeployError, isDeployError } from '../errors.js';
 import { RESERVED_DIR } from '../file-hashes.js';
 import { readJsonFile } from '../fs-atomic.js';
+import type { IngestResult } from '../release-store.js';
 import { appParams, releaseParams, type AppParams, type ReleaseParams } from '../schemas.js';
 
 interface UploadQuery { activate: boolean; wait: boolean }
@@ -33,37 +35,15 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     async (request, reply) => {
       const { app: name, version } = request.params;
       const by = request.principal?.name ?? 'unknown';
-      const declared = Number(request.headers['content-length'] ?? 0);
-      const body = request.body as Readable | undefined;
-      try {
-        if (declared > ctx.options.maxBundleBytes) throw new DeployError('DEPLOY_ERR_BUNDLE_TOO_LARGE', `Content-Length ${declared}`);
-        if (body === undefined) throw new DeployError('DEPLOY_ERR_EMPTY_BUNDLE');
-        // fastify's own parsers (JSON, text) hand over a parsed value, not the stream.
-        if (typeof (body as Partial<Readable>).pipe !== 'function') {
-          throw new DeployError('DEPLOY_ERR_UNSUPPORTED_MEDIA_TYPE', String(request.headers['content-type']));
-        }
-        const expectedSha256 = request.headers['x-bundle-sha256']?.toLowerCase();
-        const { release, created } = await ctx.store.ingest(name, version, body, { expectedSha256, by });
-        await ctx.audit.append({ who: by, what: 'upload', app: name, version, sha256: release.sha256, outcome: created ? 'created' : 'exists' });
-        request.log.info({ app: name, version, sha256: release.sha256, created }, created ? 'release stored' : 'release already stored');
-
-        let deployment: Deployment | null = null;
-        let done: Promise<Deployment> | undefined;
-        const { current } = await ctx.store.pointers(name);
-        // Idempotent upload: the same bytes again only deploy when that version is not already current.
-        if (request.query.activate && (created || current !== version)) {
-          ({ deployment, done } = await ctx.deployments.enqueue(name, version, 'push', by));
-        } else if (created) {
-          ctx.deployments.schedulePrune(name);
-        }
-        if (done && request.query.wait) deployment = await done;
-        const status = done && !request.query.wait ? 202 : created ? 201 : 200;
-        return reply.status(status).send({ release, created, deployment });
-      } catch (err) {
-        await ctx.audit.append({ who: by, what: 'upload', app: name, version, outcome: 'rejected', code: isDeployError(err) ? err.code : 'DEPLOY_ERR_INTERNAL' })
-          .catch(() => undefined);
+      const { release, created } = await receiveUpload(ctx, request.body, request.headers, name, version, by).catch(async (err: unknown) => {
+        const code = isDeployError(err) ? err.code : 'DEPLOY_ERR_INTERNAL';
+        await ctx.audit.append({ who: by, what: 'upload', app: name, version, outcome: 'rejected', code }).catch(() => undefined);
         throw err;
-      }
+      });
+      await ctx.audit.append({ who: by, what: 'upload', app: name, version, sha256: release.sha256, outcome: created ? 'created' : 'exists' });
+      request.log.info({ app: name, version, sha256: release.sha256, created }, created ? 'release stored' : 'release already stored');
+      const { deployment, statusCode } = await deployUpload(ctx, name, version, created, by, request.query);
+      return reply.status(statusCode).send({ release, created, deployment });
     },
   );
 
@@ -95,4 +75,33 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
         .header('x-bundle-sha256', release.sha256)
         .send(createReadStream(ctx.store.bundleFile(release.app, release.sha256)));
     });
+}
+
+async function receiveUpload(ctx: ServiceContext, body: unknown, headers: IncomingHttpHeaders, app: string, version: string, by: string): Promise<IngestResult> {
+  const declared = Number(headers['content-length'] ?? 0);
+  if (declared > ctx.options.maxBundleBytes) throw new DeployError('DEPLOY_ERR_BUNDLE_TOO_LARGE', `Content-Length ${declared}`);
+  if (body === undefined) throw new DeployError('DEPLOY_ERR_EMPTY_BUNDLE');
+  // fastify's own parsers (JSON, text) hand over a parsed value, not the stream.
+  if (typeof (body as Partial<Readable>).pipe !== 'function') {
+    throw new DeployError('DEPLOY_ERR_UNSUPPORTED_MEDIA_TYPE', String(headers['content-type']));
+  }
+  const sha = headers['x-bundle-sha256'];
+  const expectedSha256 = typeof sha === 'string' ? sha.toLowerCase() : undefined;
+  return ctx.store.ingest(app, version, body as Readable, { expectedSha256, by });
+}
+
+/**
+ * Idempotent upload: the same bytes again deploy only when that version is not already current.
+ * 201 new release, 200 known release, 202 when the caller does not wait for the deployment.
+ */
+async function deployUpload(ctx: ServiceContext, app: string, version: string, created: boolean, by: string,
+  query: UploadQuery): Promise<{ deployment: Deployment | null; statusCode: number }> {
+  const { current } = await ctx.store.pointers(app);
+  if (!query.activate || (!created && current === version)) {
+    if (created) ctx.deployments.schedulePrune(app);
+    return { deployment: null, statusCode: created ? 201 : 200 };
+  }
+  const { deployment, done } = await ctx.deployments.enqueue(app, version, 'push', by);
+  if (!query.wait) return { deployment, statusCode: 202 };
+  return { deployment: await done, statusCode: created ? 201 : 200 };
 }
