@@ -30,14 +30,21 @@ export interface UpdateResult {
   /** Release directories, absolute. */
   from: string;
   to: string;
-  /** Changed modules that were loaded, relative to the release root, sorted. */
+  /**
+   * Changed modules that were loaded, relative to the release root, sorted: content changed or
+   * gone, requires that now resolve elsewhere, `invalidate()`d modules, a moved entry.
+   */
   outdated: string[];
+  /** Every module disposed and evicted (the propagation of `outdated`), sorted. */
   disposed: string[];
+  /** The acceptors that took the update: accepting parents, self-accepted modules, the entry when the host re-evaluated it. */
   accepted: string[];
   /** Propagation chain for declined / unaccepted, relative paths, from the changed module up. */
   chain?: string[];
+  /** Why it aborted (webpack's message with the chain, `esm`, a non-module file); also set on a whole-app swap. */
   reason?: string;
   error?: { message: string; stack?: string };
+  /** The whole update: compare, propagate, dispose, apply (excluding retirement after the drain). */
   durationMs: number;
 }
 

@@ -160,4 +160,26 @@ globalThis.invalidateCounter = () => module.hot.invalidate();`;
     expect(results[0]).toMatchObject({ outcome: 'hot', outdated: ['counter.js'], disposed: ['counter.js', 'index.js'] });
     expect(await server.get()).toBe('200 2');
   });
+
+  it('invalidate() while an update applies queues a follow-up update that propagates past the module', async () => {
+    const root = await t.root();
+    const idx = entry("const s = require('./shape');\nglobalThis.log.push('index evaluated');\nconst current = () => s.shape;");
+    const shape = (v: string): string => `exports.shape = '${v}';
+module.hot.accept();
+// The new version cannot take over the old one's state in place: hand the update to the importers
+// (once — the version the follow-up evaluates again must not invalidate itself forever).
+const invalidating = Boolean(module.hot.data && !module.hot.data.invalidated);
+if (invalidating) module.hot.invalidate();
+module.hot.dispose((data) => { data.invalidated = invalidating; });`;
+    const v1 = await writeRelease(root, { 'index.js': idx, 'shape.js': shape('round') });
+    const v2 = await writeRelease(root, { 'index.js': idx, 'shape.js': shape('square') });
+    const results: { outcome: string; disposed: string[] }[] = [];
+    const app = t.defer(await hostApp({ name: 'a', dir: v1, onUpdate: (r) => results.push(r) }));
+    const server = t.defer(await serve(app.handler));
+    expect(await app.update(v2)).toMatchObject({ outcome: 'hot', disposed: ['shape.js'], accepted: ['shape.js'] });
+    await waitFor(() => results.length === 1, 5000, 'the follow-up update');
+    expect(results[0]).toMatchObject({ outcome: 'hot', disposed: ['index.js', 'shape.js'] });
+    expect(g.log).toEqual(['index evaluated', 'index evaluated']);
+    expect(await server.get()).toBe('200 square');
+  });
 });
