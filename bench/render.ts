@@ -12,7 +12,7 @@ function figureLines(f: Partial<Figures>): string[] {
       `   from upload accepted ${ms(d.hotFromAccepted.median)}  (min ${ms(d.hotFromAccepted.min)}, max ${ms(d.hotFromAccepted.max)})`,
       `   hot phases (medians) ingest ${ms(d.hotPhases.ingest)}, activation ${ms(d.hotPhases.activation)}, agent↔worker ${ms(d.hotPhases.worker)}, apply ${ms(d.hotPhases.apply)}, PUT answered ${ms(d.hotPhases.answered)}`,
       `   pm2 reload           ${ms(d.reload.median)}  (min ${ms(d.reload.min)}, max ${ms(d.reload.max)})`,
-      `   ratio reload / hot   ${d.ratio}×`);
+      `   ratio reload / hot   ${d.ratio}× (from upload accepted: ${d.ratioFromAccepted}×)`);
   }
   if (f.applyTime) {
     out.push(`2. In-worker apply time (UpdateResult.durationMs, ${f.applyTime.iterations} updates per kind)`,

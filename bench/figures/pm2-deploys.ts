@@ -83,6 +83,7 @@ async function deployLatency(apps: Apps, options: Pm2FigureOptions): Promise<Dep
     modules: MODULES, workers: WORKERS, hot: { ...summarize(hot), outcomes: [...outcomes].sort() }, reload: summarize(reload),
     hotFromAccepted: summarize(fromAccepted), hotPhases: medians(phases),
     ratio: ratio(median(reload), median(hot), 1),
+    ratioFromAccepted: ratio(median(reload), median(fromAccepted), 1),
   };
 }
 
