@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { appShape, generateApp } from '../../bench/app-gen.js';
 import { configFromArgs } from '../../bench/config.js';
 import { measureApply } from '../../bench/figures/apply-time.js';
-import { renderReport } from '../../bench/render.js';
+import { renderMarkdown, renderReport } from '../../bench/render.js';
 import { machineInfo } from '../../bench/report.js';
 import { assembleReport } from '../../bench/run.js';
 
@@ -38,5 +38,6 @@ describe('bench harness', () => {
     expect(json.machine.cpus).toBeGreaterThan(0);
     expect(json.targets).toEqual([expect.objectContaining({ id: 'apply-200', figure: 'applyTime', value: expect.any(Number), pass: expect.any(Boolean) })]);
     expect(renderReport(json)).toMatch(/^ {3}(PASS|MISS) {2}in-worker apply at 200 modules/m);
+    expect(renderMarkdown(json)).toMatch(/^\| in-worker apply at 200 modules \(median, worse kind\) \| [\d.]+ ms \| < 5 \| (PASS|\*\*MISS\*\*) \|$/m);
   });
 });
