@@ -81,6 +81,11 @@ export interface MemoryFigure {
   cacheAfterLast: number;
   /** heapDelta / (updates − 1). */
   bytesPerUpdate: number;
+  /**
+   * The control: the same app loaded from as many fresh directories by plain Node and evicted
+   * completely, no hotdeploy. Its heap growth is what Node's loader itself keeps per directory.
+   */
+  controlHeapDelta: number;
   outcomes: string[];
 }
 

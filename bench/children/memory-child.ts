@@ -1,5 +1,6 @@
-import { measureMemory } from '../figures/memory.js';
+import { measureControl, measureMemory } from '../figures/memory.js';
 import { childMain } from '../child.js';
 
-// argv: updates (run with --expose-gc)
-childMain(() => measureMemory(Number(process.argv[2])));
+// argv: hot|control updates (run with --expose-gc)
+const updates = Number(process.argv[3]);
+childMain(() => (process.argv[2] === 'control' ? measureControl(updates) : measureMemory(updates)));

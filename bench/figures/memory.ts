@@ -1,4 +1,5 @@
-import { createRequire } from 'node:module';
+import Module, { createRequire } from 'node:module';
+import path from 'node:path';
 import { hostApp } from '../../agent/runtime/host-app.js';
 import { memoryApp } from '../app-gen.js';
 import { runChild } from '../child.js';
@@ -27,7 +28,7 @@ async function settledHeap(gc: () => void): Promise<number> {
  * 50,000-string array, a fresh release directory each time); heap and require.cache measured after
  * the first and after the last, each after full collections.
  */
-export async function measureMemory(updates: number): Promise<MemoryFigure> {
+export async function measureMemory(updates: number): Promise<Omit<MemoryFigure, 'controlHeapDelta'>> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run with node --expose-gc');
   const { dir: root, cleanup } = await tempDir('hd-bench-mem-');
@@ -59,6 +60,44 @@ export async function measureMemory(updates: number): Promise<MemoryFigure> {
   }
 }
 
-export function memoryFigure(updates: number): Promise<MemoryFigure> {
-  return runChild<MemoryFigure>('memory-child.js', [String(updates)], 600_000, ['--expose-gc']);
+/** Node's CommonJS loader, as far as the control needs it (`Module._load` with no parent). */
+const loader = Module as unknown as { _load(request: string, parent: null, isMain: boolean): unknown; _pathCache: Record<string, string> };
+
+/**
+ * The control, without hotdeploy: load the same app from a fresh directory `updates` times with
+ * plain `require` machinery and evict the previous copy completely (require.cache, the path cache;
+ * no parent, so no `module.children`). What the heap still gains is what Node itself keeps per
+ * directory it has loaded modules from.
+ */
+export async function measureControl(updates: number): Promise<{ heapDelta: number }> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with node --expose-gc');
+  const { dir: root, cleanup } = await tempDir('hd-bench-ctl-');
+  try {
+    const farm = new ReleaseFarm(root);
+    let current: string | undefined;
+    let heapAfterFirst = 0;
+    for (let i = 0; i <= updates; i++) {
+      const dir = await farm.write(memoryApp(`v${i}`, ITEMS));
+      loader._load(path.join(dir, 'index.js'), null, false);
+      if (current !== undefined) evict(current);
+      current = dir;
+      if (i === 1) heapAfterFirst = await settledHeap(gc);
+    }
+    return { heapDelta: (await settledHeap(gc)) - heapAfterFirst };
+  } finally {
+    await cleanup();
+  }
+}
+
+function evict(dir: string): void {
+  const prefix = dir + path.sep;
+  for (const key of Object.keys(cache)) if (key.startsWith(prefix)) delete cache[key];
+  for (const [key, value] of Object.entries(loader._pathCache)) if (value.startsWith(prefix)) delete loader._pathCache[key];
+}
+
+export async function memoryFigure(updates: number): Promise<MemoryFigure> {
+  const hot = await runChild<MemoryFigure>('memory-child.js', ['hot', String(updates)], 600_000, ['--expose-gc']);
+  const control = await runChild<{ heapDelta: number }>('memory-child.js', ['control', String(updates)], 600_000, ['--expose-gc']);
+  return { ...hot, controlHeapDelta: control.heapDelta };
 }
