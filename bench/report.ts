@@ -14,11 +14,14 @@ export interface DeployLatencyFigure {
   /** `pm2 reload` called (the new files already on disk) → every (new) worker serves the new code. */
   reload: Summary;
   /**
-   * Medians of the hot path's phases (ms): `ingest` PUT sent → deployment created (upload, unpack,
-   * hash), `activation` deployment started → finished, `worker` agent → worker → agent round trip
-   * (slowest worker), `apply` UpdateResult.durationMs (slowest worker), `answered` PUT sent → response.
+   * Medians of the hot path's phases, ms. `ingest`: PUT sent → deployment created (upload, unpack,
+   * hashing, release committed). From created: `queued` and `started` (the deployment's own events),
+   * `offering` (the agent starts sending the update to the workers), `workersAnswered` (every worker
+   * answered and the agent's pointer moved), `finished`. `worker`: the agent → worker → agent round
+   * trip (slowest worker); `apply`: UpdateResult.durationMs (slowest worker); `answered`: PUT sent →
+   * response.
    */
-  hotPhases: Record<'ingest' | 'activation' | 'worker' | 'apply' | 'answered', number>;
+  hotPhases: Record<'ingest' | 'queued' | 'started' | 'offering' | 'workersAnswered' | 'finished' | 'worker' | 'apply' | 'answered', number>;
   /** Median reload / median hot (PUT sent → serving). */
   ratio: number;
   /** Median reload / median hot from upload accepted. */

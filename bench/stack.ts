@@ -10,9 +10,17 @@ import { tempDir } from './tmp.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
 
+export interface TimedEvent {
+  type: string;
+  /** The server's clock, ms since the epoch. */
+  at: number;
+  message: string;
+}
+
 export interface DeploymentAnswer {
   status: number;
   deployment: {
+    id: string;
     status: string;
     reason?: string;
     createdAt: string;
@@ -80,6 +88,37 @@ export class Stack {
       if (Buffer.isBuffer(body)) req.end(body);
       else createReadStream(body.file).pipe(req);
     });
+  }
+
+  /**
+   * Follows `GET /v1/events?app=` (server-sent events): each deployment's events with their server
+   * timestamps, to split the hot path into its phases. `ready` resolves once the stream is open.
+   */
+  follow(app: string): { events: Map<string, TimedEvent[]>; ready: Promise<void>; stop: () => void } {
+    const events = new Map<string, TimedEvent[]>();
+    let stop = (): void => undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: this.serverPort, path: `/v1/events?app=${app}`, headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
+        let buffer = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => {
+          buffer += chunk;
+          let end: number;
+          while ((end = buffer.indexOf('\n\n')) !== -1) {
+            const data = buffer.slice(0, end).split('\n').find((l) => l.startsWith('data: '));
+            buffer = buffer.slice(end + 2);
+            if (!data) continue;
+            const e = JSON.parse(data.slice(6)) as { type: string; at: string; deploymentId: string; agent?: { message: string } };
+            const list = events.get(e.deploymentId) ?? [];
+            list.push({ type: e.type, at: Date.parse(e.at), message: e.agent?.message ?? '' });
+            events.set(e.deploymentId, list);
+          }
+        });
+        resolve();
+      });
+      req.on('error', reject);
+      stop = () => req.destroy();
+    });
+    return { events, ready, stop: () => stop() };
   }
 
   /**

@@ -4,7 +4,7 @@ import { packFiles } from '../bundle.js';
 import { runLoad } from '../load.js';
 import { servingAt } from '../poll.js';
 import type { DeployLatencyFigure, LoadSide, UnderLoadFigure } from '../report.js';
-import { freePort, type DeploymentAnswer, type PlainApp, type Stack } from '../stack.js';
+import { freePort, type DeploymentAnswer, type PlainApp, type Stack, type TimedEvent } from '../stack.js';
 import { median, ratio, round, summarize } from '../stats.js';
 
 const MODULES = 200;
@@ -54,23 +54,7 @@ class Apps {
 
 /** Figure 1: PUT sent → both workers answer with the new marker; `pm2 reload` sent → both new workers do. */
 async function deployLatency(apps: Apps, options: Pm2FigureOptions): Promise<DeployLatencyFigure> {
-  const hot: number[] = [];
-  const phases: PhaseSamples = { ingest: [], activation: [], worker: [], apply: [], answered: [] };
-  const fromAccepted: number[] = [];
-  const outcomes = new Set<string>();
-  // One unmeasured round each first (the first update also compiles the runtime's update paths).
-  for (let i = 0; i <= options.hotDeploys; i++) {
-    const next = await apps.nextBundle();
-    const t0 = performance.now();
-    const wall0 = Date.now();
-    const answered = apps.hotDeploy(next).then((answer) => ({ answer, at: performance.now() }));
-    const [{ answer, at }, seen] = await Promise.all([answered, servingAt(apps.hotPort, next.marker, WORKERS, SERVE_TIMEOUT_MS)]);
-    for (const w of answer.deployment?.workers ?? []) outcomes.add(w.outcome);
-    if (i === 0) continue;
-    hot.push(seen.at - t0);
-    const ingest = addPhases(phases, answer, wall0, at - t0);
-    fromAccepted.push(seen.at - t0 - ingest);
-  }
+  const { hot, fromAccepted, phases, outcomes } = await hotDeploys(apps, options.hotDeploys);
   const reload: number[] = [];
   for (let i = 0; i <= options.reloads; i++) {
     const marker = `plain-r${i}`;
@@ -87,24 +71,66 @@ async function deployLatency(apps: Apps, options: Pm2FigureOptions): Promise<Dep
   };
 }
 
+/** `count` measured hot deploys (after one unmeasured: the first update also compiles the runtime's update paths). */
+async function hotDeploys(apps: Apps, count: number): Promise<{ hot: number[]; fromAccepted: number[]; phases: PhaseSamples; outcomes: Set<string> }> {
+  const hot: number[] = [];
+  const fromAccepted: number[] = [];
+  const phases = Object.fromEntries(PHASES.map((p) => [p, [] as number[]])) as PhaseSamples;
+  const outcomes = new Set<string>();
+  const follow = apps.stack.follow('web');
+  await follow.ready;
+  try {
+    for (let i = 0; i <= count; i++) {
+      const next = await apps.nextBundle();
+      const t0 = performance.now();
+      const wall0 = Date.now();
+      const answered = apps.hotDeploy(next).then((answer) => ({ answer, at: performance.now() }));
+      const [{ answer, at }, seen] = await Promise.all([answered, servingAt(apps.hotPort, next.marker, WORKERS, SERVE_TIMEOUT_MS)]);
+      for (const w of answer.deployment?.workers ?? []) outcomes.add(w.outcome);
+      if (i === 0) continue;
+      hot.push(seen.at - t0);
+      const ingest = addPhases(phases, answer, follow.events, wall0, at - t0);
+      fromAccepted.push(seen.at - t0 - ingest);
+    }
+  } finally {
+    follow.stop();
+  }
+  return { hot, fromAccepted, phases, outcomes };
+}
+
+const PHASES = ['ingest', 'queued', 'started', 'offering', 'workersAnswered', 'finished', 'worker', 'apply', 'answered'] as const;
 type PhaseSamples = Record<keyof DeployLatencyFigure['hotPhases'], number[]>;
 
-/** Where a hot deploy's time went, from the deployment the PUT answered with (same machine clock). */
-function addPhases(into: PhaseSamples, answer: DeploymentAnswer, wall0: number, answeredMs: number): number {
+/**
+ * Where a hot deploy's time went, from the deployment the PUT answered with and the deployment's
+ * server-sent events (the server's clock, the same machine's as this process's `Date.now()`).
+ */
+function addPhases(into: PhaseSamples, answer: DeploymentAnswer, events: Map<string, TimedEvent[]>, wall0: number, answeredMs: number): number {
   const d = answer.deployment;
   if (!d) throw new Error('the upload answered without a deployment');
-  const ingest = Date.parse(d.createdAt) - wall0;
-  into.answered.push(answeredMs);
-  into.ingest.push(ingest);
-  if (d.startedAt && d.finishedAt) into.activation.push(Date.parse(d.finishedAt) - Date.parse(d.startedAt));
-  into.worker.push(Math.max(0, ...d.workers.map((w) => w.durationMs)));
-  into.apply.push(Math.max(0, ...d.workers.map((w) => w.update?.durationMs ?? 0)));
-  return ingest;
+  const created = Date.parse(d.createdAt);
+  const list = events.get(d.id) ?? [];
+  const when = (match: (e: TimedEvent) => boolean): void | number => {
+    const e = list.find(match);
+    return e ? e.at - created : undefined;
+  };
+  const push = (phase: keyof PhaseSamples, value: void | number): void => {
+    if (typeof value === 'number') into[phase].push(value);
+  };
+  push('ingest', created - wall0);
+  push('queued', when((e) => e.type === 'queued'));
+  push('started', when((e) => e.type === 'started'));
+  push('offering', when((e) => e.type === 'agent' && e.message.startsWith('offering')));
+  push('workersAnswered', when((e) => e.type === 'agent' && e.message.startsWith('worker ')));
+  push('finished', d.finishedAt ? Date.parse(d.finishedAt) - created : undefined);
+  push('worker', Math.max(0, ...d.workers.map((w) => w.durationMs)));
+  push('apply', Math.max(0, ...d.workers.map((w) => w.update?.durationMs ?? 0)));
+  push('answered', answeredMs);
+  return created - wall0;
 }
 
 function medians(samples: PhaseSamples): DeployLatencyFigure['hotPhases'] {
-  const m = (xs: number[]): number => (xs.length > 0 ? round(median(xs)) : Number.NaN);
-  return { ingest: m(samples.ingest), activation: m(samples.activation), worker: m(samples.worker), apply: m(samples.apply), answered: m(samples.answered) };
+  return Object.fromEntries(PHASES.map((p) => [p, samples[p].length > 0 ? round(median(samples[p])) : Number.NaN])) as DeployLatencyFigure['hotPhases'];
 }
 
 /** Figure 3: keep-alive load on each app while it is deployed to, back to back. */
