@@ -48,15 +48,15 @@ export function configFromArgs(argv: string[]): BenchConfig {
     figures,
     hotDeploys: quick ? 10 : 20,
     reloads: quick ? 3 : 10,
-    loadHotDeploys: 50,
+    loadHotDeploys: quick ? 20 : 50,
     loadReloads: 3,
     connections: 20,
     ratePerSecond: 1_000,
     applySizes: [50, 200, 1_000],
     applyIterations: quick ? 20 : 100,
-    indirectionRounds: quick ? 2 : 5,
-    indirectionSeconds: quick ? 2 : 5,
-    memoryUpdates: quick ? 300 : 1_000,
+    indirectionRounds: quick ? 3 : 8,
+    indirectionSeconds: quick ? 1.5 : 3,
+    memoryUpdates: quick ? 150 : 1_000,
     unpackRounds: quick ? 2 : 5,
   };
 }
@@ -67,6 +67,7 @@ export function quickNotes(c: BenchConfig): string[] {
   return [
     `--quick: ${c.hotDeploys} hot deploys and ${c.reloads} pm2 reloads for figure 1 (issue 6: ≥ 10 each)`,
     `--quick: ${c.applyIterations} updates per kind and size for figure 2`,
+    `--quick: ${c.loadHotDeploys} hot deploys under load for figure 3 (issue 6: 50)`,
     `--quick: ${c.indirectionRounds} rounds of ${c.indirectionSeconds} s for figure 4`,
     `--quick: ${c.memoryUpdates} updates for figure 5 (issue 6: 1,000)`,
     `--quick: ${c.unpackRounds} rounds for figure 6`,

@@ -33,7 +33,7 @@ function figureLines(f: Partial<Figures>): string[] {
   }
   if (f.indirection) {
     const i = f.indirection;
-    out.push(`4. Handler indirection (${i.rounds} rounds × ${i.secondsPerRound} s, medians)`,
+    out.push(`4. Handler indirection (${i.rounds} rounds × ${i.secondsPerRound} s; median req/s, median of the rounds' ratios)`,
       `   bare ${i.bareRps} req/s, hosted ${i.hostedRps} req/s: ratio ${i.ratio}, cost ${i.costPercent}%`);
   }
   if (f.memory) {

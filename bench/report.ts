@@ -67,7 +67,7 @@ export interface IndirectionFigure {
   secondsPerRound: number;
   bareRps: number;
   hostedRps: number;
-  /** hosted / bare. */
+  /** hosted / bare: the median of the rounds' own ratios. */
   ratio: number;
   /** (1 - ratio) in percent: what the indirection costs. */
   costPercent: number;
