@@ -17,7 +17,8 @@ let port: number;
 if (mode === 'bare') {
   const handler = createRequire(import.meta.url)(path.join(dir, 'index.js')) as http.RequestListener;
   const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // Bound like the worker's own server (agent/worker/http-server.ts: no host, so `::` dual-stack).
+  await new Promise<void>((resolve) => server.listen(0, resolve));
   port = (server.address() as { port: number }).port;
 } else if (mode === 'hosted') {
   const app = await hostApp({ name: 'bench', dir, mode: 'handler' });
