@@ -53,10 +53,10 @@ export function configFromArgs(argv: string[]): BenchConfig {
     connections: 20,
     ratePerSecond: 1_000,
     applySizes: [50, 200, 1_000],
-    applyIterations: quick ? 20 : 100,
+    applyIterations: quick ? 15 : 100,
     indirectionRounds: quick ? 3 : 8,
     indirectionSeconds: quick ? 1.5 : 3,
-    memoryUpdates: quick ? 150 : 1_000,
+    memoryUpdates: quick ? 100 : 1_000,
     unpackRounds: quick ? 2 : 5,
   };
 }
