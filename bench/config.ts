@@ -1,0 +1,75 @@
+import { parseArgs } from 'node:util';
+import { FIGURE_NAMES, type FigureName } from './report.js';
+
+export interface BenchConfig {
+  quick: boolean;
+  json: boolean;
+  markdown: boolean;
+  /** Render a report saved by an earlier `--json` run instead of measuring. */
+  from: string | undefined;
+  figures: FigureName[];
+  hotDeploys: number;
+  reloads: number;
+  loadHotDeploys: number;
+  loadReloads: number;
+  connections: number;
+  ratePerSecond: number;
+  applySizes: number[];
+  applyIterations: number;
+  indirectionRounds: number;
+  indirectionSeconds: number;
+  memoryUpdates: number;
+  unpackRounds: number;
+}
+
+/** Issue 6's counts; `--quick` lowers the repeated ones (the report says which) to stay under 2 minutes. */
+export function configFromArgs(argv: string[]): BenchConfig {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      markdown: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      from: { type: 'string' },
+    },
+    strict: true,
+  });
+  const figures = values.only === undefined ? FIGURE_NAMES : values.only.split(',').map((name) => {
+    if (!(FIGURE_NAMES as string[]).includes(name)) throw new Error(`--only: unknown figure ${name} (one of ${FIGURE_NAMES.join(', ')})`);
+    return name as FigureName;
+  });
+  const quick = values.quick ?? false;
+  return {
+    quick,
+    json: values.json ?? false,
+    markdown: values.markdown ?? false,
+    from: values.from,
+    figures,
+    hotDeploys: quick ? 10 : 20,
+    reloads: quick ? 3 : 10,
+    loadHotDeploys: quick ? 20 : 50,
+    loadReloads: 3,
+    connections: 20,
+    ratePerSecond: 1_000,
+    applySizes: [50, 200, 1_000],
+    applyIterations: quick ? 15 : 100,
+    indirectionRounds: quick ? 3 : 8,
+    indirectionSeconds: quick ? 1.5 : 3,
+    memoryUpdates: quick ? 100 : 1_000,
+    unpackRounds: quick ? 2 : 5,
+  };
+}
+
+/** What `--quick` measured below issue 6's counts, for the report's notes. */
+export function quickNotes(c: BenchConfig): string[] {
+  if (!c.quick) return [];
+  return [
+    `--quick: ${c.hotDeploys} hot deploys and ${c.reloads} pm2 reloads for figure 1 (issue 6: ≥ 10 each)`,
+    `--quick: ${c.applyIterations} updates per kind and size for figure 2`,
+    `--quick: ${c.loadHotDeploys} hot deploys under load for figure 3 (issue 6: 50)`,
+    `--quick: ${c.indirectionRounds} rounds of ${c.indirectionSeconds} s for figure 4`,
+    `--quick: ${c.memoryUpdates} updates for figure 5 (issue 6: 1,000)`,
+    `--quick: ${c.unpackRounds} rounds for figure 6`,
+  ];
+}

@@ -1,0 +1,41 @@
+import { spawnServer } from '../child.js';
+import { runLoad } from '../load.js';
+import type { IndirectionFigure } from '../report.js';
+import { median, round } from '../stats.js';
+
+const MODULES = 200;
+const CONNECTIONS = 10;
+
+/**
+ * Figure 4: req/s of the bare app and of the hosted one, each server in its own process and the
+ * load from this one, alternating bare/hosted for `rounds` rounds so drift in the machine's load
+ * falls on both.
+ */
+export async function indirectionFigure(rounds: number, secondsPerRound: number): Promise<IndirectionFigure> {
+  const bare = await spawnServer('serve-child.js', ['bare', String(MODULES)]);
+  const hosted = await spawnServer('serve-child.js', ['hosted', String(MODULES)]);
+  const rps = { bare: [] as number[], hosted: [] as number[] };
+  const ratios: number[] = [];
+  try {
+    // One short unmeasured run each: JIT warm-up of both servers and of the load generator.
+    for (const s of [bare, hosted]) await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: CONNECTIONS, maxSeconds: 1 });
+    for (let i = 0; i < rounds; i++) {
+      const order = i % 2 === 0 ? (['bare', 'hosted'] as const) : (['hosted', 'bare'] as const);
+      for (const which of order) {
+        const server = which === 'bare' ? bare : hosted;
+        const result = await runLoad({ url: `http://127.0.0.1:${server.port}/`, connections: CONNECTIONS, maxSeconds: secondsPerRound });
+        if (result.failed > 0) throw new Error(`${which}: ${result.failed} failed requests`);
+        rps[which].push(result.rps);
+      }
+      ratios.push((rps.hosted.at(-1) as number) / (rps.bare.at(-1) as number));
+    }
+  } finally {
+    await Promise.all([bare.stop(), hosted.stop()]);
+  }
+  const bareRps = median(rps.bare);
+  const hostedRps = median(rps.hosted);
+  // The median of each round's own hosted/bare ratio: the two runs of a round are back to back, so
+  // a slow stretch of a shared machine falls on both sides of one ratio instead of on one median.
+  const r = round(median(ratios), 4);
+  return { rounds, secondsPerRound, bareRps: round(bareRps, 0), hostedRps: round(hostedRps, 0), ratio: r, costPercent: round((1 - r) * 100, 2) };
+}

@@ -1,0 +1,78 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { packDir } from '../bundle.js';
+import type { UnpackFigure } from '../report.js';
+import type { Stack } from '../stack.js';
+import { median, ratio, summarize } from '../stats.js';
+import { tempDir } from '../tmp.js';
+
+const FILES = 5_000;
+const PER_DIR = 100;
+
+/**
+ * 5,000 files of random bytes (so gzip cannot shrink them: the bundle really is ~50 MB), sizes
+ * spread over 2-18 KB, 100 per folder, plus a package.json and an entry so the service accepts it.
+ */
+export async function makeBigBundle(root: string): Promise<{ file: string; bytes: number; unpackedBytes: number }> {
+  const pkg = path.join(root, 'src', 'package');
+  let unpackedBytes = 0;
+  for (let d = 0; d < FILES / PER_DIR; d++) {
+    const dir = path.join(pkg, 'data', `d${d}`);
+    await mkdir(dir, { recursive: true });
+    for (let f = 0; f < PER_DIR; f++) {
+      const i = d * PER_DIR + f;
+      const size = 2_000 + ((i * 7_919) % 16_001);
+      unpackedBytes += size;
+      await writeFile(path.join(dir, `f${i}.bin`), randomBytes(size));
+    }
+  }
+  await writeFile(path.join(pkg, 'package.json'), JSON.stringify({ name: 'bulk', version: '1.0.0', main: 'index.js' }));
+  await writeFile(path.join(pkg, 'index.js'), 'module.exports = (req, res) => res.end("bulk");\n');
+  const file = path.join(root, 'bulk.tgz');
+  await packDir(path.join(root, 'src'), file);
+  await rm(path.join(root, 'src'), { recursive: true, force: true });
+  return { file, bytes: (await stat(file)).size, unpackedBytes };
+}
+
+function tarExtract(file: string, into: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('tar', ['-xzf', file, '-C', into], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`tar -xzf exited with ${code}: ${err}`))));
+  });
+}
+
+/**
+ * Figure 6: the same .tgz uploaded to the service (`?activate=false`: stored, unpacked, hashed, made
+ * visible; no deployment) vs extracted by `tar -xzf`, alternating, `rounds` each.
+ */
+export async function unpackFigure(stack: Stack, rounds: number): Promise<UnpackFigure> {
+  const { dir, cleanup } = await tempDir('hd-bench-unpack-');
+  try {
+    const bundle = await makeBigBundle(dir);
+    const service: number[] = [];
+    const tar: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      let t0 = performance.now();
+      await stack.upload('bulk', `r${i}`, { file: bundle.file, bytes: bundle.bytes }, '?activate=false');
+      service.push(performance.now() - t0);
+
+      const into = path.join(dir, `tar-${i}`);
+      await mkdir(into);
+      t0 = performance.now();
+      await tarExtract(bundle.file, into);
+      tar.push(performance.now() - t0);
+      await rm(into, { recursive: true, force: true });
+    }
+    return {
+      files: FILES + 2, unpackedBytes: bundle.unpackedBytes, bundleBytes: bundle.bytes, service: summarize(service), tar: summarize(tar),
+      ratio: ratio(median(service), median(tar)),
+    };
+  } finally {
+    await cleanup();
+  }
+}

@@ -1,0 +1,87 @@
+import type { BenchReport, Figures } from './report.js';
+
+const ms = (v: number): string => `${v.toFixed(v < 10 ? 2 : 1)} ms`;
+const mb = (v: number): string => `${(v / 1024 / 1024).toFixed(2)} MB`;
+
+function figureLines(f: Partial<Figures>): string[] {
+  const out: string[] = [];
+  if (f.deployLatency) {
+    const d = f.deployLatency;
+    out.push(`1. Deploy latency, ${d.modules} modules, ${d.workers} PM2 cluster workers (median of ${d.hot.n} / ${d.reload.n})`,
+      `   hotdeploy hot path   ${ms(d.hot.median)}  (min ${ms(d.hot.min)}, max ${ms(d.hot.max)}; outcomes ${d.hot.outcomes.join(', ')})`,
+      `   from upload accepted ${ms(d.hotFromAccepted.median)}  (min ${ms(d.hotFromAccepted.min)}, max ${ms(d.hotFromAccepted.max)})`,
+      `   hot phases (medians): PUT sent → accepted ${ms(d.hotPhases.ingest)}; from accepted: queued +${ms(d.hotPhases.queued)}, started +${ms(d.hotPhases.started)}, ` +
+        `offering +${ms(d.hotPhases.offering)}, workers answered +${ms(d.hotPhases.workersAnswered)}, finished +${ms(d.hotPhases.finished)}; ` +
+        `agent↔worker ${ms(d.hotPhases.worker)}, apply ${ms(d.hotPhases.apply)}; PUT answered ${ms(d.hotPhases.answered)}`,
+      `   pm2 reload           ${ms(d.reload.median)}  (min ${ms(d.reload.min)}, max ${ms(d.reload.max)})`,
+      `   ratio reload / hot   ${d.ratio}× (from upload accepted: ${d.ratioFromAccepted}×)`);
+  }
+  if (f.applyTime) {
+    out.push(`2. In-worker apply time (UpdateResult.durationMs, ${f.applyTime.iterations} updates per kind)`,
+      '   modules   leaf median / p99      to the entry median / p99 (chain)');
+    for (const r of f.applyTime.rows) {
+      out.push(`   ${String(r.modules).padStart(7)}   ${ms(r.leaf.median)} / ${ms(r.leaf.p99)}`.padEnd(36) +
+        `${ms(r.entry.median)} / ${ms(r.entry.p99)} (${r.entry.chainLength} modules)`);
+    }
+  }
+  if (f.underLoad) {
+    const u = f.underLoad;
+    out.push(`3. Keep-alive load, ${u.connections} connections, ≤ ${u.ratePerSecond} req/s`);
+    for (const [label, s] of [['hot deploys', u.hot], ['pm2 reloads', u.reload]] as const) {
+      out.push(`   during ${String(s.deploys).padStart(2)} ${label}: ${s.requests} requests, ${s.failed} failed (${s.errors} errors, ${s.timeouts} timeouts, ${s.non2xx} non-2xx), p99 ${s.p99Ms} ms, ${(s.durationMs / 1000).toFixed(1)} s`);
+    }
+  }
+  if (f.indirection) {
+    const i = f.indirection;
+    out.push(`4. Handler indirection (${i.rounds} rounds × ${i.secondsPerRound} s; median req/s, median of the rounds' ratios)`,
+      `   bare ${i.bareRps} req/s, hosted ${i.hostedRps} req/s: ratio ${i.ratio}, cost ${i.costPercent}%`);
+  }
+  if (f.memory) {
+    const m = f.memory;
+    out.push(`5. Memory over ${m.updates} hot updates of a module holding ~${mb(m.objectBytes)}`,
+      `   heap after 1: ${mb(m.heapAfterFirst)}, after ${m.updates}: ${mb(m.heapAfterLast)} (Δ ${mb(m.heapDelta)}, ${m.bytesPerUpdate} B per update); require.cache ${m.cacheAfterFirst} → ${m.cacheAfterLast}; outcomes ${m.outcomes.join(', ')}`,
+      `   control, plain Node loading and evicting the same app from ${m.updates} fresh directories: Δ ${mb(m.controlHeapDelta)}`);
+  }
+  if (f.unpack) {
+    const u = f.unpack;
+    out.push(`6. Unpack, ${u.files} files, ${mb(u.unpackedBytes)} unpacked, ${mb(u.bundleBytes)} .tgz (median of ${u.service.n})`,
+      `   upload + unpack via the service ${ms(u.service.median)}, tar -xzf ${ms(u.tar.median)}: ratio ${u.ratio}×`);
+  }
+  return out;
+}
+
+/** The human-readable table: every figure, then one PASS/MISS line per target. */
+export function renderReport(report: BenchReport): string {
+  const m = report.machine;
+  const lines = [
+    `hotdeploy benchmarks${report.quick ? ' (--quick)' : ''}: ${m.cpus} × ${m.cpuModel}, ${mb(m.memoryBytes)} RAM, Node ${m.node}, load ${m.loadAverage.join(' ')} at start`,
+    '',
+    ...figureLines(report.figures),
+  ];
+  for (const [name, error] of Object.entries(report.errors)) lines.push(`!! ${name} not measured: ${error}`);
+  lines.push('', 'Targets (issue 6)');
+  for (const t of report.targets) {
+    lines.push(`   ${t.pass ? 'PASS' : 'MISS'}  ${t.description}: ${t.value}${t.unit ? ` ${t.unit}` : ''} (target ${t.limit})`);
+  }
+  if (report.notes.length > 0) lines.push('', ...report.notes.map((n) => `note: ${n}`));
+  return lines.join('\n') + '\n';
+}
+
+/** The results as Markdown tables, for docs/BENCHMARKS.md (`--markdown`). */
+export function renderMarkdown(report: BenchReport): string {
+  const m = report.machine;
+  const lines = [
+    `Measured ${report.startedAt} (${report.quick ? '`--quick`' : 'full run'}), ${m.cpus} × ${m.cpuModel}, ${mb(m.memoryBytes)} RAM, Node ${m.node}, ${m.platform}; load average at start ${m.loadAverage.join(' / ')}.`,
+    '',
+    '| Target (issue 6) | Measured | Target | |',
+    '| --- | --- | --- | --- |',
+    ...report.targets.map((t) => `| ${t.description} | ${t.value}${t.unit ? ` ${t.unit}` : ''} | ${t.limit} | ${t.pass ? 'PASS' : '**MISS**'} |`),
+    '',
+    '```',
+    ...figureLines(report.figures),
+    ...Object.entries(report.errors).map(([name, error]) => `!! ${name} not measured: ${error}`),
+    '```',
+  ];
+  if (report.notes.length > 0) lines.push('', ...report.notes.map((n) => `- ${n}`));
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,193 @@
+import os from 'node:os';
+import { readFileSync } from 'node:fs';
+import type { Summary } from './stats.js';
+import { round } from './stats.js';
+
+/** Figure 1: upload accepted → every worker serving the new code, hot path vs `pm2 reload`. */
+export interface DeployLatencyFigure {
+  modules: number;
+  workers: number;
+  /** PUT sent → every worker serves the new code (upload, unpack and hashing included). */
+  hot: Summary & { outcomes: string[] };
+  /** Upload accepted (the deployment created) → every worker serves the new code: issue 6's wording. */
+  hotFromAccepted: Summary;
+  /** `pm2 reload` called (the new files already on disk) → every (new) worker serves the new code. */
+  reload: Summary;
+  /**
+   * Medians of the hot path's phases, ms. `ingest`: PUT sent → deployment created (upload, unpack,
+   * hashing, release committed). From created: `queued` and `started` (the deployment's own events),
+   * `offering` (the agent starts sending the update to the workers), `workersAnswered` (every worker
+   * answered and the agent's pointer moved), `finished`. `worker`: the agent → worker → agent round
+   * trip (slowest worker); `apply`: UpdateResult.durationMs (slowest worker); `answered`: PUT sent →
+   * response.
+   */
+  hotPhases: Record<'ingest' | 'queued' | 'started' | 'offering' | 'workersAnswered' | 'finished' | 'worker' | 'apply' | 'answered', number>;
+  /** Median reload / median hot (PUT sent → serving). */
+  ratio: number;
+  /** Median reload / median hot from upload accepted. */
+  ratioFromAccepted: number;
+}
+
+export interface ApplyTimeRow {
+  modules: number;
+  /** A self-accepted leaf: only that module re-evaluates. */
+  leaf: Summary;
+  /** A leaf nobody accepts: the chain up to the entry re-evaluates and the handler swaps. */
+  entry: Summary & { chainLength: number };
+}
+
+/** Figure 2: `UpdateResult.durationMs` inside one worker. */
+export interface ApplyTimeFigure {
+  iterations: number;
+  rows: ApplyTimeRow[];
+}
+
+export interface LoadSide {
+  deploys: number;
+  requests: number;
+  failed: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  p99Ms: number;
+  durationMs: number;
+}
+
+/** Figure 3: keep-alive load during hot deploys vs during `pm2 reload`s. */
+export interface UnderLoadFigure {
+  connections: number;
+  ratePerSecond: number;
+  hot: LoadSide;
+  reload: LoadSide;
+}
+
+/** Figure 4: the same app, bare vs through `HostedApp.handler`. */
+export interface IndirectionFigure {
+  rounds: number;
+  secondsPerRound: number;
+  bareRps: number;
+  hostedRps: number;
+  /** hosted / bare: the median of the rounds' own ratios. */
+  ratio: number;
+  /** (1 - ratio) in percent: what the indirection costs. */
+  costPercent: number;
+}
+
+/** Figure 5: heap and require.cache after the first and the last of many hot updates. */
+export interface MemoryFigure {
+  updates: number;
+  objectBytes: number;
+  heapAfterFirst: number;
+  heapAfterLast: number;
+  heapDelta: number;
+  cacheAfterFirst: number;
+  cacheAfterLast: number;
+  /** heapDelta / (updates − 1). */
+  bytesPerUpdate: number;
+  /**
+   * The control: the same app loaded from as many fresh directories by plain Node and evicted
+   * completely, no hotdeploy. Its heap growth is what Node's loader itself keeps per directory.
+   */
+  controlHeapDelta: number;
+  outcomes: string[];
+}
+
+/** Figure 6: a ~50 MB, 5,000-file bundle: upload + unpack through the service vs `tar -xzf`. */
+export interface UnpackFigure {
+  files: number;
+  unpackedBytes: number;
+  bundleBytes: number;
+  service: Summary;
+  tar: Summary;
+  /** Median service / median tar. */
+  ratio: number;
+}
+
+export interface Figures {
+  deployLatency: DeployLatencyFigure;
+  applyTime: ApplyTimeFigure;
+  underLoad: UnderLoadFigure;
+  indirection: IndirectionFigure;
+  memory: MemoryFigure;
+  unpack: UnpackFigure;
+}
+
+export type FigureName = keyof Figures;
+export const FIGURE_NAMES: FigureName[] = ['deployLatency', 'applyTime', 'underLoad', 'indirection', 'memory', 'unpack'];
+
+export interface Target {
+  id: string;
+  figure: FigureName;
+  description: string;
+  value: number;
+  unit: string;
+  limit: string;
+  pass: boolean;
+}
+
+export interface MachineInfo {
+  cpus: number;
+  cpuModel: string;
+  memoryBytes: number;
+  node: string;
+  platform: string;
+  loadAverage: number[];
+}
+
+export interface BenchReport {
+  quick: boolean;
+  startedAt: string;
+  finishedAt: string;
+  machine: MachineInfo;
+  figures: Partial<Figures>;
+  targets: Target[];
+  /** Figures that could not be measured, with why. */
+  errors: Partial<Record<FigureName, string>>;
+  notes: string[];
+}
+
+export function machineInfo(): MachineInfo {
+  let cpuModel = os.cpus()[0]?.model ?? 'unknown';
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
+    if (line) cpuModel = line.split(':')[1]?.trim() ?? cpuModel;
+  } catch { /* not Linux: os.cpus() says it */ }
+  return {
+    cpus: os.availableParallelism(), cpuModel, memoryBytes: os.totalmem(), node: process.version, platform: `${os.platform()} ${os.release()}`,
+    loadAverage: os.loadavg().map((l) => round(l)),
+  };
+}
+
+/** Issue 6's targets, judged on what was measured (a figure not measured has no target row). */
+export function evaluateTargets(f: Partial<Figures>): Target[] {
+  const out: Target[] = [];
+  const add = (t: Omit<Target, 'pass'>, pass: boolean): void => void out.push({ ...t, pass });
+  if (f.deployLatency) {
+    const d = f.deployLatency;
+    add({ id: 'deploy-ratio', figure: 'deployLatency', description: 'pm2 reload / hot deploy from PUT sent (medians)', value: d.ratio, unit: '×', limit: '≥ 50' }, d.ratio >= 50);
+    add({ id: 'deploy-ratio-accepted', figure: 'deployLatency', description: 'pm2 reload / hot deploy from upload accepted (medians)', value: d.ratioFromAccepted, unit: '×', limit: '≥ 50' }, d.ratioFromAccepted >= 50);
+    add({ id: 'deploy-hot', figure: 'deployLatency', description: 'hot deploy, PUT sent → all workers serve it (median)', value: d.hot.median, unit: 'ms', limit: '< 100' }, d.hot.median < 100);
+    add({ id: 'deploy-hot-accepted', figure: 'deployLatency', description: 'hot deploy, upload accepted → all workers serve it (median)', value: d.hotFromAccepted.median, unit: 'ms', limit: '< 100' }, d.hotFromAccepted.median < 100);
+  }
+  const row200 = f.applyTime?.rows.find((r) => r.modules === 200);
+  if (row200) {
+    const worst = Math.max(row200.leaf.median, row200.entry.median);
+    add({ id: 'apply-200', figure: 'applyTime', description: 'in-worker apply at 200 modules (median, worse kind)', value: worst, unit: 'ms', limit: '< 5' }, worst < 5);
+  }
+  if (f.underLoad) {
+    add({ id: 'load-failed', figure: 'underLoad', description: `failed requests during ${f.underLoad.hot.deploys} hot deploys`, value: f.underLoad.hot.failed, unit: '', limit: '= 0' }, f.underLoad.hot.failed === 0);
+  }
+  if (f.indirection) {
+    add({ id: 'indirection', figure: 'indirection', description: 'throughput cost of the handler indirection', value: f.indirection.costPercent, unit: '%', limit: '≤ 3' }, f.indirection.costPercent <= 3);
+  }
+  if (f.memory) {
+    const m = f.memory;
+    const mb = round(m.heapDelta / 1024 / 1024);
+    add({ id: 'memory-heap', figure: 'memory', description: `heap after ${m.updates} updates − after 1`, value: mb, unit: 'MB', limit: '≤ 2' }, Math.abs(m.heapDelta) <= 2 * 1024 * 1024);
+    add({ id: 'memory-cache', figure: 'memory', description: 'require.cache entries, last − first', value: m.cacheAfterLast - m.cacheAfterFirst, unit: '', limit: '= 0' }, m.cacheAfterLast === m.cacheAfterFirst);
+  }
+  if (f.unpack) {
+    add({ id: 'unpack', figure: 'unpack', description: 'upload + unpack / tar -xzf (median)', value: f.unpack.ratio, unit: '×', limit: '≤ 1.5' }, f.unpack.ratio <= 1.5);
+  }
+  return out;
+}

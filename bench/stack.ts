@@ -1,0 +1,168 @@
+import { createReadStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+import { Pm2Client } from '../agent/pm2/client.js';
+import { PLAIN_SERVER, appShape, generateApp } from './app-gen.js';
+import { writeFiles } from './bundle.js';
+import { spawnServer } from './child.js';
+import { tempDir } from './tmp.js';
+
+const TOKEN = 'bench-admin-token-0123456789';
+
+export interface TimedEvent {
+  type: string;
+  /** The server's clock, ms since the epoch. */
+  at: number;
+  message: string;
+}
+
+export interface DeploymentAnswer {
+  status: number;
+  deployment: {
+    id: string;
+    status: string;
+    reason?: string;
+    createdAt: string;
+    startedAt: string | null;
+    finishedAt: string | null;
+    workers: { outcome: string; pid: number | null; durationMs: number; update?: { durationMs: number } }[];
+  } | null;
+}
+
+/**
+ * What figures 1, 3 and 6 run against: the deploy service in its own process (as `hotdeploy serve`)
+ * with its PM2 agent, one PM2 daemon in a temp PM2_HOME, and beside hotdeploy's app the same app as an
+ * ordinary PM2 cluster program for `pm2 reload`. `close` kills the daemon and removes every temp dir.
+ */
+export class Stack {
+  private constructor(
+    readonly serverPort: number,
+    readonly pm2: Pm2Client,
+    private readonly cleanups: (() => Promise<void>)[],
+  ) {}
+
+  static async start(): Promise<Stack> {
+    const cleanups: (() => Promise<void>)[] = [];
+    const home = await tempDir('hd-bench-pm2-');
+    const data = await tempDir('hd-bench-data-');
+    cleanups.push(home.cleanup, data.cleanup);
+    // The service's agent starts the daemon of PM2_HOME; this process drives the same daemon.
+    process.env.PM2_HOME = home.dir;
+    const pm2 = new Pm2Client({ home: home.dir, callTimeoutMs: 30_000 });
+    cleanups.unshift(async () => {
+      await pm2.killDaemon().catch(() => undefined);
+    });
+    try {
+      const server = await spawnServer('server-child.js', [data.dir, TOKEN], 60_000);
+      cleanups.unshift(() => server.stop());
+      return new Stack(server.port, pm2, cleanups);
+    } catch (err) {
+      for (const c of cleanups) await c();
+      throw err;
+    }
+  }
+
+  /** PUT a bundle; `query` e.g. `?activate=false`. Answers once the deployment ended (the default wait). */
+  async upload(app: string, version: string, body: Buffer | { file: string; bytes: number }, query = ''): Promise<DeploymentAnswer> {
+    return new Promise((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1', port: this.serverPort, method: 'PUT', path: `/v1/apps/${app}/releases/${version}${query}`,
+        headers: {
+          authorization: `Bearer ${TOKEN}`, 'content-type': 'application/gzip',
+          'content-length': Buffer.isBuffer(body) ? body.length : body.bytes,
+        },
+      }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => {
+          try {
+            const parsed = JSON.parse(text) as { deployment?: DeploymentAnswer['deployment'] };
+            if ((res.statusCode ?? 0) >= 300) return reject(new Error(`PUT ${app}@${version}: ${res.statusCode} ${text}`));
+            resolve({ status: res.statusCode ?? 0, deployment: parsed.deployment ?? null });
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        });
+      });
+      req.on('error', reject);
+      if (Buffer.isBuffer(body)) req.end(body);
+      else createReadStream(body.file).pipe(req);
+    });
+  }
+
+  /**
+   * Follows `GET /v1/events?app=` (server-sent events): each deployment's events with their server
+   * timestamps, to split the hot path into its phases. `ready` resolves once the stream is open.
+   */
+  follow(app: string): { events: Map<string, TimedEvent[]>; ready: Promise<void>; stop: () => void } {
+    const events = new Map<string, TimedEvent[]>();
+    let stop = (): void => undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: this.serverPort, path: `/v1/events?app=${app}`, headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
+        let buffer = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => {
+          buffer += chunk;
+          let end: number;
+          while ((end = buffer.indexOf('\n\n')) !== -1) {
+            const data = buffer.slice(0, end).split('\n').find((l) => l.startsWith('data: '));
+            buffer = buffer.slice(end + 2);
+            if (!data) continue;
+            const e = JSON.parse(data.slice(6)) as { type: string; at: string; deploymentId: string; agent?: { message: string } };
+            const list = events.get(e.deploymentId) ?? [];
+            list.push({ type: e.type, at: Date.parse(e.at), message: e.agent?.message ?? '' });
+            events.set(e.deploymentId, list);
+          }
+        });
+        resolve();
+      });
+      req.on('error', reject);
+      stop = () => req.destroy();
+    });
+    return { events, ready, stop: () => stop() };
+  }
+
+  /**
+   * The same generated app as an ordinary program under PM2 (`pm2 start server.js -i 2`, with
+   * PM2's graceful ready/SIGINT recipe); returns the file to rewrite for a one-module change.
+   */
+  async startPlain(name: string, modules: number, port: number, marker: string): Promise<PlainApp> {
+    const dir = await tempDir('hd-bench-plain-');
+    this.cleanups.push(dir.cleanup);
+    const files = generateApp({ modules, marker, port });
+    await writeFiles(dir.dir, { ...files, 'server.js': PLAIN_SERVER });
+    await this.pm2.connect();
+    await this.pm2.start({
+      name, script: path.join(dir.dir, 'server.js'), cwd: dir.dir, instances: 2, env: { PORT: String(port) },
+      listenTimeoutMs: 10_000, killTimeoutMs: 1_600,
+    });
+    return new PlainApp(this.pm2, name, dir.dir, modules);
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.cleanups.splice(0)) await c().catch(() => undefined);
+  }
+}
+
+export class PlainApp {
+  constructor(private readonly pm2: Pm2Client, readonly name: string, readonly dir: string, private readonly modules: number) {}
+
+  /** Puts the new code on disk (the marker leaf only), as a copy step before `pm2 reload` would. */
+  async change(marker: string): Promise<void> {
+    const files = generateApp({ modules: this.modules, marker });
+    const { markerLeaf } = appShape(this.modules);
+    await writeFile(path.join(this.dir, markerLeaf), files[markerLeaf] as string);
+  }
+
+  reload(): Promise<void> {
+    return this.pm2.reload(this.name, 60_000);
+  }
+}
+
+/** A free loopback port (listen on 0, close): PM2 cluster workers then share it. */
+export async function freePort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

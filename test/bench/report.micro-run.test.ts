@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { appShape, generateApp } from '../../bench/app-gen.js';
+import { configFromArgs } from '../../bench/config.js';
+import { measureApply } from '../../bench/figures/apply-time.js';
+import { renderMarkdown, renderReport } from '../../bench/render.js';
+import { machineInfo } from '../../bench/report.js';
+import { assembleReport } from '../../bench/run.js';
+
+// A micro run of the harness (figure 2 on a 200-module app, 2 updates per kind, in this process),
+// so the bench code cannot rot unnoticed. No timing is asserted: only that it measures and reports.
+
+describe('bench harness', () => {
+  it('the generated app has the asked number of modules and one marker leaf', () => {
+    const files = generateApp({ modules: 200, marker: 'x' });
+    expect(Object.keys(files).filter((f) => f.endsWith('.js'))).toHaveLength(200);
+    const shape = appShape(200);
+    expect(files[shape.markerLeaf]).toContain('"x"');
+    expect(Object.values(files).filter((c) => c.includes('"x"'))).toHaveLength(1);
+  });
+
+  it('--quick, --json and --only parse; an unknown figure is refused', () => {
+    const c = configFromArgs(['--quick', '--json', '--only', 'applyTime,memory']);
+    expect(c).toMatchObject({ quick: true, json: true, figures: ['applyTime', 'memory'] });
+    expect(configFromArgs([]).figures).toHaveLength(6);
+    expect(configFromArgs([]).hotDeploys).toBeGreaterThanOrEqual(10);
+    expect(() => configFromArgs(['--only', 'nope'])).toThrow(/unknown figure nope/);
+  });
+
+  it('a micro run of figure 2 yields the --json shape with a judged target', async () => {
+    const row = await measureApply({ modules: 200, iterations: 2, warmup: 0 });
+    expect(row).toMatchObject({ modules: 200, leaf: { n: 2 }, entry: { n: 2, chainLength: appShape(200).chainLength } });
+    expect(row.leaf.median).toBeGreaterThan(0);
+
+    const config = configFromArgs(['--quick', '--only', 'applyTime']);
+    const report = assembleReport(config, new Date().toISOString(), machineInfo(), { applyTime: { iterations: 2, rows: [row] } }, {});
+    const json = JSON.parse(JSON.stringify(report)) as typeof report;
+    expect(Object.keys(json).sort()).toEqual(['errors', 'figures', 'finishedAt', 'machine', 'notes', 'quick', 'startedAt', 'targets']);
+    expect(json.machine.cpus).toBeGreaterThan(0);
+    expect(json.targets).toEqual([expect.objectContaining({ id: 'apply-200', figure: 'applyTime', value: expect.any(Number), pass: expect.any(Boolean) })]);
+    expect(renderReport(json)).toMatch(/^ {3}(PASS|MISS) {2}in-worker apply at 200 modules/m);
+    expect(renderMarkdown(json)).toMatch(/^\| in-worker apply at 200 modules \(median, worse kind\) \| [\d.]+ ms \| < 5 \| (PASS|\*\*MISS\*\*) \|$/m);
+  });
+});
