@@ -1,4 +1,5 @@
 import type { WorkerState } from '../../agent/messages.js';
+import type { ReleaseMeta } from '../server/release-store.js';
 import { formatBytes, renderTable } from './output.js';
 
 /**
@@ -13,20 +14,12 @@ export interface AppView {
   workers?: WorkerState[];
 }
 
-/** A stored release (the service's ReleaseMeta). */
-export interface ReleaseView {
-  app: string;
-  version: string;
-  sha256: string;
-  bundleBytes: number;
-  files: number;
-  bytes: number;
-  createdAt: string;
-  createdBy?: string;
-  /** A deployment of it was rolled back. */
-  bad?: boolean;
-  badReason?: string;
-}
+/**
+ * A stored release as the service sends it: its ReleaseMeta (a type-only import, nothing loaded),
+ * with the fields an older server may leave out made optional.
+ */
+export type ReleaseView = Omit<ReleaseMeta, 'createdBy' | 'bad' | 'manifest'>
+  & Partial<Pick<ReleaseMeta, 'createdBy' | 'bad' | 'manifest'>>;
 
 export function versionOf(pointer: AppView['current']): string {
   if (pointer === null || pointer === undefined) return '-';
