@@ -158,11 +158,5 @@ export class PlainApp {
   }
 }
 
-/** A free loopback port (listen on 0, close): PM2 cluster workers then share it. */
-export async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+// A free loopback port: the tests' helper, one implementation for both.
+export { freePort } from '../test/helpers/apps.js';
