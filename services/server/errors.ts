@@ -53,6 +53,8 @@ export type DeployErrorCode = keyof typeof DeployErrorCodes;
 export class DeployError extends Error {
   readonly code: DeployErrorCode;
   readonly statusCode: number;
+  /** What was appended to the code's message (kept so the error can cross a thread and be rebuilt). */
+  readonly detail: string | undefined;
 
   constructor(code: DeployErrorCode, detail?: string, options?: { cause?: unknown }) {
     const [statusCode, message] = DeployErrorCodes[code];
@@ -60,6 +62,7 @@ export class DeployError extends Error {
     this.name = 'DeployError';
     this.code = code;
     this.statusCode = statusCode;
+    this.detail = detail;
   }
 }
 

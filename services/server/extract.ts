@@ -1,199 +1,290 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, mkdir, open, readdir } from 'node:fs/promises';
+import { createReadStream, existsSync } from 'node:fs';
 import path from 'node:path';
-import { Transform } from 'node:stream';
-import { Unpack, type ReadEntry } from 'tar';
-import { DeployError, isDeployError } from './errors.js';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { ExtractLimits } from './extract-checks.js';
+import type { FromWorker, ToWorker, WorkerError, WorkerResult } from './extract-worker.js';
+import { DeployError, DeployErrorCodes, isDeployError, type DeployErrorCode } from './errors.js';
+import type { FileHashManifest } from './file-hashes.js';
 
-export interface ExtractLimits {
-  maxUnpackedBytes: number;
-  maxFiles: number;
-  maxDepth: number;
-  extractTimeoutMs: number;
-}
+export type { ExtractLimits } from './extract-checks.js';
 
 export interface ExtractResult {
   /** The app's root: `dest` itself, or the single top-level folder (`package/` of `npm pack`). */
   root: string;
   entries: number;
+  /** Regular files (hard links included) and their bytes, under `root`. */
+  files: number;
   bytes: number;
-  /** sha256 of every regular file (hard links included), by posix path relative to `root`. */
-  hashes: Map<string, string>;
+  /** sha256 of every regular file, by posix path relative to `root`: the runtime's diff input. */
+  manifest: FileHashManifest;
 }
 
-const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink', 'Link']);
-const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
+/** Compressed bytes handed to the unpacker and not yet parsed; past this the upload waits. */
+const MAX_IN_FLIGHT = 4 * 1024 * 1024;
+/** Unpackers kept: two uploads unpack at once, a third waits for one of them. */
+const POOL_SIZE = 2;
+/** An unpacker that does not confirm an abort in this long is terminated. */
+const ABORT_GRACE_MS = 10_000;
 
 /**
- * Unpacks a .tgz into `dest` (a fresh staging directory) or rejects with a DEPLOY_ERR_* code.
- * Entry checks are string checks with no I/O, done before node-tar touches the disk (STYLE.md,
- * node-tar's unpack.ts); node-tar's own checks stay on as a second line. The caller deletes `dest`
- * on any failure: with `strict` node-tar rejects but leaves partial files (DESIGN.md "Facts measured").
+ * Unpacks a .tgz as it arrives, into `dest` (a fresh staging directory), on a worker thread
+ * (extract-worker.ts). Write the .tgz's bytes into it; `result` resolves once the archive is
+ * unpacked and checked, or rejects with a DEPLOY_ERR_* code once the unpacker has stopped writing,
+ * so the caller may then delete `dest`. After a failure, further writes are accepted and dropped:
+ * an upload goes on to its end, so its own errors (size, sha256) still come first.
+ *
+ * `extractTimeoutMs` bounds the time the unpacker is busy; time spent waiting for the upload's next
+ * bytes does not count (the upload's idle timeout covers that).
  */
-export async function extractBundle(bundleFile: string, dest: string, limits: ExtractLimits): Promise<ExtractResult> {
-  await assertGzip(bundleFile);
-  await mkdir(dest, { recursive: true });
-  const guard = new EntryGuard(limits);
-  const unpack = new Unpack({
-    cwd: dest,
-    strict: true,
-    // Ownership is preserved by default when running as root (DESIGN.md "Facts measured").
-    preserveOwner: false,
-    maxDepth: limits.maxDepth + 1,
-    noMtime: false,
-    filter: (_path: string, entry: unknown) => {
-      const failure = guard.check(entry as ReadEntry);
-      if (failure) unpack.abort(failure);
-      return failure === undefined;
-    },
-    // Hash file contents on their way to disk, so the file-hash manifest costs no second read.
-    transform: (entry: ReadEntry) => guard.hashing(entry) as unknown as ReadEntry,
-  });
-  const input = createReadStream(bundleFile);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      unpack.abort(new DeployError('DEPLOY_ERR_EXTRACT_TIMEOUT', `${limits.extractTimeoutMs} ms`));
-    }, limits.extractTimeoutMs);
-    const fail = (err: unknown) => {
-      clearTimeout(timer);
-      input.destroy();
-      reject(mapExtractError(err));
-    };
-    unpack.on('error', fail);
-    input.on('error', fail);
-    unpack.on('close', () => {
-      clearTimeout(timer);
-      resolve();
+export class Extraction extends Writable {
+  readonly result: Promise<ExtractResult>;
+  private readonly id = nextJobId++;
+  private readonly worker: Promise<Worker>;
+  private settle!: (outcome: { result: WorkerResult } | { error: DeployError | Error }) => void;
+  private inFlight = 0;
+  private held: (() => void) | undefined;
+  private ended = false;
+  private settled = false;
+  private abortReason: DeployError | undefined;
+  private busyMs = 0;
+  private busySince: number | undefined;
+  private deadline: NodeJS.Timeout | undefined;
+
+  constructor(private readonly dest: string, private readonly limits: ExtractLimits) {
+    super({ highWaterMark: 1024 * 1024 });
+    this.result = new Promise<ExtractResult>((resolve, reject) => {
+      this.settle = (outcome) => {
+        if (this.settled) return;
+        this.settled = true;
+        clearTimeout(this.deadline);
+        this.release();
+        if ('result' in outcome) resolve(toResult(this.dest, outcome.result));
+        else reject(outcome.error);
+      };
     });
-    input.pipe(unpack as unknown as NodeJS.WritableStream);
-  });
-  const root = await appRoot(dest);
-  return { root, entries: guard.entries, bytes: guard.bytes, hashes: guard.hashesUnder(path.relative(dest, root)) };
-}
-
-/** Per-entry limits, counted as entries arrive so a bomb is stopped before it is written. */
-class EntryGuard {
-  entries = 0;
-  bytes = 0;
-  private readonly hashes = new Map<string, string>();
-  private readonly links: [string, string][] = [];
-
-  constructor(private readonly limits: ExtractLimits) {}
-
-  hashing(entry: ReadEntry): Transform {
-    const hash = createHash('sha256');
-    const key = (entryParts(entry.path) ?? []).join('/');
-    return new Transform({
-      transform: (chunk: Buffer, _encoding, callback) => {
-        hash.update(chunk);
-        callback(null, chunk);
-      },
-      flush: (callback) => {
-        this.hashes.set(key, hash.digest('hex'));
-        callback();
-      },
+    // The caller awaits `result` once its upload ended; a failure before that is not unhandled.
+    this.result.catch(() => undefined);
+    this.worker = pool.acquire().then((worker) => {
+      worker.on('message', this.onMessage);
+      worker.on('error', this.onCrash);
+      const { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs } = limits;
+      worker.postMessage({ type: 'start', id: this.id, dest, limits: { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs } } satisfies ToWorker);
+      return worker;
     });
   }
 
-  /** The hashes keyed relative to the app root (`prefix` is the stripped top-level folder, or ''). */
-  hashesUnder(prefix: string): Map<string, string> {
-    for (const [link, target] of this.links) {
-      const digest = this.hashes.get(target);
-      if (digest !== undefined) this.hashes.set(link, digest);
-    }
-    if (prefix === '') return this.hashes;
-    const out = new Map<string, string>();
-    for (const [key, digest] of this.hashes) if (key.startsWith(`${prefix}/`)) out.set(key.slice(prefix.length + 1), digest);
-    return out;
+  /** Stops the unpacker; `result` rejects with `reason` once it has stopped writing. */
+  abort(reason: DeployError): void {
+    if (this.settled || this.abortReason) return;
+    this.abortReason = reason;
+    void this.worker.then((worker) => {
+      if (this.settled) return;
+      worker.postMessage({ type: 'abort', id: this.id } satisfies ToWorker);
+      const grace = setTimeout(() => {
+        pool.discard(worker);
+        this.settle({ error: reason });
+      }, ABORT_GRACE_MS);
+      void this.result.finally(() => clearTimeout(grace)).catch(() => undefined);
+    });
   }
 
-  check(entry: ReadEntry): DeployError | undefined {
-    this.entries += 1;
-    if (this.entries > this.limits.maxFiles) return new DeployError('DEPLOY_ERR_TOO_MANY_FILES', `more than ${this.limits.maxFiles}`);
-    if (!ALLOWED_TYPES.has(entry.type)) return new DeployError('DEPLOY_ERR_ENTRY_TYPE', `${entry.path} is a ${entry.type}`);
-    const parts = entryParts(entry.path);
-    if (parts === undefined) return new DeployError('DEPLOY_ERR_UNSAFE_PATH', entry.path);
-    if (parts.length > this.limits.maxDepth) {
-      return new DeployError('DEPLOY_ERR_TOO_DEEP', `${parts.length} levels, more than ${this.limits.maxDepth}`);
-    }
-    const linkFailure = checkLink(entry, parts);
-    if (linkFailure) return linkFailure;
-    if (entry.type === 'Link') this.links.push([parts.join('/'), (entryParts(String(entry.linkpath)) ?? []).join('/')]);
-    if (FILE_TYPES.has(entry.type)) {
-      this.bytes += entry.size ?? 0;
-      if (this.bytes > this.limits.maxUnpackedBytes) {
-        return new DeployError('DEPLOY_ERR_UNPACKED_TOO_LARGE', `more than ${this.limits.maxUnpackedBytes} bytes`);
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.worker.then((worker) => {
+      if (this.settled || this.abortReason) return callback();
+      // A copy the worker owns: the chunk's own buffer may be a slice of a larger, shared one.
+      const data = new Uint8Array(chunk.byteLength);
+      data.set(chunk);
+      this.inFlight += data.byteLength;
+      this.busy();
+      worker.postMessage({ type: 'chunk', id: this.id, data } satisfies ToWorker, [data.buffer]);
+      if (this.inFlight > MAX_IN_FLIGHT) this.held = callback;
+      else callback();
+    }, callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.worker.then((worker) => {
+      this.ended = true;
+      if (!this.settled && !this.abortReason) {
+        this.busy();
+        worker.postMessage({ type: 'end', id: this.id } satisfies ToWorker);
       }
+      callback();
+    }, callback);
+  }
+
+  private readonly onMessage = (msg: FromWorker): void => {
+    if (msg.id !== this.id || this.settled) return;
+    if (msg.type === 'ack') {
+      this.inFlight -= msg.bytes;
+      if (this.inFlight <= MAX_IN_FLIGHT) this.unhold();
+      if (this.inFlight === 0 && !this.ended) this.idle();
+      return;
     }
-    // No setuid/setgid/sticky bits and no group/other write (DESIGN.md "Facts measured").
-    if (typeof entry.mode === 'number') entry.mode &= 0o755;
-    return undefined;
+    if (this.abortReason) return this.settle({ error: this.abortReason });
+    if (msg.type === 'done') return this.settle({ result: msg.result });
+    if (msg.type === 'failed') return this.settle({ error: fromWorker(msg.error) });
+  };
+
+  private readonly onCrash = (err: Error): void => {
+    void this.worker.then((worker) => pool.discard(worker));
+    this.settle({ error: this.abortReason ?? new Error(`the unpacker crashed: ${err.message}`, { cause: err }) });
+  };
+
+  /** The deadline runs while the unpacker has work; `extractTimeoutMs` of such time aborts it. */
+  private busy(): void {
+    if (this.busySince !== undefined || this.settled) return;
+    this.busySince = performance.now();
+    this.deadline = setTimeout(() => {
+      this.abort(new DeployError('DEPLOY_ERR_EXTRACT_TIMEOUT', `${this.limits.extractTimeoutMs} ms`));
+    }, Math.max(0, this.limits.extractTimeoutMs - this.busyMs));
+  }
+
+  private idle(): void {
+    if (this.busySince === undefined) return;
+    this.busyMs += performance.now() - this.busySince;
+    this.busySince = undefined;
+    clearTimeout(this.deadline);
+  }
+
+  private unhold(): void {
+    const held = this.held;
+    this.held = undefined;
+    held?.();
+  }
+
+  /** Once settled the unpacker is done with this job: later writes are dropped, a held one goes on. */
+  private release(): void {
+    this.unhold();
+    void this.worker.then((worker) => {
+      worker.off('message', this.onMessage);
+      worker.off('error', this.onCrash);
+      pool.release(worker);
+    });
   }
 }
 
-/** The path's segments, or undefined when it is absolute or climbs with `..`. */
-export function entryParts(entryPath: string): string[] | undefined {
-  const p = entryPath.replaceAll('\\', '/');
-  if (p.startsWith('/') || /^[A-Za-z]:/.test(p)) return undefined;
-  const parts = p.split('/').filter((part) => part !== '' && part !== '.');
-  if (parts.includes('..')) return undefined;
-  return parts;
-}
-
-function checkLink(entry: ReadEntry, parts: string[]): DeployError | undefined {
-  if (entry.type !== 'SymbolicLink' && entry.type !== 'Link') return undefined;
-  const target = String(entry.linkpath ?? '').replaceAll('\\', '/');
-  if (target === '' || target.startsWith('/') || /^[A-Za-z]:/.test(target)) {
-    return new DeployError('DEPLOY_ERR_LINK_ESCAPE', `${entry.path} -> ${target}`);
-  }
-  // A symlink resolves from its own folder; a hard link's target is a path inside the archive.
-  const base = entry.type === 'SymbolicLink' ? parts.slice(0, -1).join('/') : '';
-  const resolved = path.posix.normalize(path.posix.join(base || '.', target));
-  if (resolved === '..' || resolved.startsWith('../') || (entry.type === 'Link' && entryParts(target) === undefined)) {
-    return new DeployError('DEPLOY_ERR_LINK_ESCAPE', `${entry.path} -> ${target}`);
-  }
-  return undefined;
-}
-
-async function assertGzip(file: string): Promise<void> {
-  const handle = await open(file, 'r');
+/** Unpacks a .tgz file (a NATS host's copy of a bundle, say) exactly as an upload is unpacked. */
+export async function extractBundle(bundleFile: string, dest: string, limits: ExtractLimits): Promise<ExtractResult> {
+  const extraction = new Extraction(dest, limits);
   try {
-    const { buffer, bytesRead } = await handle.read(Buffer.alloc(2), 0, 2, 0);
-    if (bytesRead < 2 || buffer[0] !== 0x1f || buffer[1] !== 0x8b) throw new DeployError('DEPLOY_ERR_NOT_GZIP');
-  } finally {
-    await handle.close();
+    await pipeline(createReadStream(bundleFile, { highWaterMark: 256 * 1024 }), extraction);
+  } catch (err) {
+    extraction.abort(mapExtractError(err));
+  }
+  return extraction.result;
+}
+
+let nextJobId = 1;
+
+/** Worker threads kept between uploads (unref'd while idle, so they never hold the process open). */
+class WorkerPool {
+  private readonly idle: Worker[] = [];
+  private readonly waiting: ((worker: Worker) => void)[] = [];
+  private live = 0;
+
+  acquire(): Promise<Worker> {
+    const worker = this.idle.pop();
+    if (worker) {
+      worker.ref();
+      return Promise.resolve(worker);
+    }
+    if (this.live < POOL_SIZE) return Promise.resolve(this.spawn());
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release(worker: Worker): void {
+    if (!this.isLive(worker)) return;
+    const next = this.waiting.shift();
+    if (next) return next(worker);
+    worker.unref();
+    this.idle.push(worker);
+  }
+
+  /** A worker that misbehaved is ended; whoever waits gets a fresh one. */
+  discard(worker: Worker): void {
+    if (!this.isLive(worker)) return;
+    this.forget(worker);
+    void worker.terminate();
+  }
+
+  private readonly workers = new Set<Worker>();
+
+  private isLive(worker: Worker): boolean {
+    return this.workers.has(worker);
+  }
+
+  private forget(worker: Worker): void {
+    if (!this.workers.delete(worker)) return;
+    this.live -= 1;
+    const at = this.idle.indexOf(worker);
+    if (at >= 0) this.idle.splice(at, 1);
+    const next = this.waiting.shift();
+    if (next) next(this.spawn());
+  }
+
+  private spawn(): Worker {
+    const worker = new Worker(workerFile());
+    this.live += 1;
+    this.workers.add(worker);
+    // An unexpected exit (a crash) takes the worker out of the pool; its job sees the 'error'.
+    worker.once('exit', () => this.forget(worker));
+    worker.on('error', () => this.forget(worker));
+    return worker;
   }
 }
 
-/** A single top-level folder (what `npm pack` makes) is the app's root (DESIGN.md "Contracts"). */
-async function appRoot(dest: string): Promise<string> {
-  const names = await readdir(dest);
-  if (names.length === 1) {
-    const only = path.join(dest, names[0] as string);
-    if ((await lstat(only)).isDirectory()) return only;
+const pool = new WorkerPool();
+
+/** `dist/services/server/extract-worker.js`, also when this module runs from source (tests on .ts files). */
+function workerFile(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const sibling = path.join(here, 'extract-worker.js');
+  if (existsSync(sibling)) return sibling;
+  return path.resolve(here, '..', '..', 'dist', 'services', 'server', 'extract-worker.js');
+}
+
+function toResult(dest: string, result: WorkerResult): ExtractResult {
+  const files: Record<string, string> = {};
+  let bytes = 0;
+  for (const [rel, hash, size] of result.files.sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    files[rel] = hash;
+    bytes += size;
   }
-  return dest;
+  return {
+    root: result.prefix === '' ? dest : path.join(dest, result.prefix),
+    entries: result.entries,
+    files: result.files.length,
+    bytes,
+    manifest: { version: 1, algorithm: 'sha256', files },
+  };
+}
+
+function fromWorker(error: WorkerError): DeployError {
+  if (error.deployCode !== undefined && error.deployCode in DeployErrorCodes) {
+    return new DeployError(error.deployCode as DeployErrorCode, error.detail);
+  }
+  return mapExtractError(Object.assign(new Error(error.message), {
+    code: error.code, syscall: error.syscall, tarCode: error.tarCode, entry: { path: error.entryPath },
+  }));
 }
 
 const STORAGE_ERRNOS = new Set(['ENOSPC', 'EFBIG', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE']);
 /** fs errors an archive causes by itself: a file where a folder must go, or the other way round. */
 const CONFLICT_ERRNOS = new Set(['EEXIST', 'ENOTDIR', 'EISDIR', 'ENOTEMPTY']);
 
-/** node-tar / zlib / fs errors → DEPLOY_ERR_* (node-tar keeps an aborting Error object as it is). */
+/** node-tar / zlib / fs errors → DEPLOY_ERR_* (named by entry, never by the server's own paths). */
 function mapExtractError(err: unknown): DeployError {
   if (isDeployError(err)) return err;
   const e = err as NodeJS.ErrnoException & { tarCode?: string; entry?: { path?: string } };
   const detail = e?.message ?? String(err);
-  // Name the entry, not the server's own paths.
   const where = `${e?.code} on ${e?.entry?.path ?? 'an entry'}`;
   if (typeof e?.code === 'string' && STORAGE_ERRNOS.has(e.code)) return new DeployError('DEPLOY_ERR_STORAGE', where, { cause: err });
   if (typeof e?.code === 'string' && CONFLICT_ERRNOS.has(e.code)) return new DeployError('DEPLOY_ERR_BAD_ARCHIVE', `entries conflict: ${where}`, { cause: err });
   if (e?.tarCode === 'TAR_ENTRY_UNSUPPORTED') return new DeployError('DEPLOY_ERR_ENTRY_TYPE', detail, { cause: err });
-  if (/decompression ratio/.test(detail)) return new DeployError('DEPLOY_ERR_UNPACKED_TOO_LARGE', detail, { cause: err });
-  if (e?.tarCode === 'TAR_ENTRY_ERROR' && /escape|'\.\.'|symlink/i.test(detail)) {
-    return new DeployError('DEPLOY_ERR_LINK_ESCAPE', e?.entry?.path ?? detail, { cause: err });
-  }
   if (typeof e?.syscall === 'string') return new DeployError('DEPLOY_ERR_STORAGE', where, { cause: err });
   return new DeployError('DEPLOY_ERR_BAD_ARCHIVE', detail, { cause: err });
 }

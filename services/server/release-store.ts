@@ -4,8 +4,8 @@ import type { Readable } from 'node:stream';
 import { readManifest } from '../../agent/manifest.js';
 import type { AppManifest } from '../../agent/messages.js';
 import { DeployError, isDeployError, type DeployErrorCode } from './errors.js';
-import { extractBundle } from './extract.js';
-import { hashTree, writeFileHashes, type HashedTree } from './file-hashes.js';
+import { Extraction, extractBundle, type ExtractResult } from './extract.js';
+import { writeFileHashes } from './file-hashes.js';
 import { isErrno, readJsonFile, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { Limits } from './options.js';
@@ -54,6 +54,14 @@ export interface StagedBundle {
   bytes: number;
 }
 
+/** An unpacked, checked bundle under a staging directory. */
+interface Unpacked {
+  root: string;
+  files: number;
+  bytes: number;
+  manifest: AppManifest;
+}
+
 const HOT_TO_DEPLOY: Record<string, DeployErrorCode> = {
   HOT_ERR_MANIFEST: 'DEPLOY_ERR_MANIFEST',
   HOT_ERR_SETTINGS: 'DEPLOY_ERR_SETTINGS',
@@ -99,15 +107,22 @@ export class ReleaseStore {
   /** Receives, checks and stores one upload; throws a DeployError and leaves nothing behind on failure. */
   async ingest(app: string, version: string, body: Readable, opts: { expectedSha256?: string; by: string }): Promise<IngestResult> {
     return this.withStaging(`${app}-${version}-`, async (staging) => {
-      const received = await this.receive(staging, body, opts.expectedSha256);
-      const known = await this.checkExisting(app, version, received.sha256);
-      if (known) return { release: known, created: false };
-      const { root, tree, manifest } = await this.unpack(staging);
+      let unpacked: Unpacked;
+      let received: ReceivedBundle & { file: string };
+      if (await this.get(app, version)) {
+        // A re-upload of a stored version is only received: the same bytes answer with the release.
+        received = await this.receive(staging, body, opts.expectedSha256);
+        const known = await this.checkExisting(app, version, received.sha256);
+        if (known) return { release: known, created: false };
+        unpacked = await this.unpackFile(staging, received.file);
+      } else {
+        ({ received, unpacked } = await this.receiveUnpacking(staging, body, opts.expectedSha256));
+      }
       const meta: ReleaseMeta = {
-        app, version, sha256: received.sha256, bundleBytes: received.bytes, files: tree.files, bytes: tree.bytes,
-        createdAt: monotonicNow(), createdBy: opts.by, bad: false, manifest,
+        app, version, sha256: received.sha256, bundleBytes: received.bytes, files: unpacked.files, bytes: unpacked.bytes,
+        createdAt: monotonicNow(), createdBy: opts.by, bad: false, manifest: unpacked.manifest,
       };
-      return this.withAppLock(app, () => this.commit(meta, received.file, root));
+      return this.withAppLock(app, () => this.commit(meta, received.file, unpacked.root));
     });
   }
 
@@ -117,9 +132,9 @@ export class ReleaseStore {
    */
   async stage<T>(app: string, body: Readable, opts: { expectedSha256?: string }, use: (staged: StagedBundle) => Promise<T>): Promise<T> {
     return this.withStaging(`${app}-plan-`, async (staging) => {
-      const received = await this.receive(staging, body, opts.expectedSha256);
-      const { root, tree, manifest } = await this.unpack(staging);
-      return use({ root, manifest, sha256: received.sha256, bundleBytes: received.bytes, files: tree.files, bytes: tree.bytes });
+      const { received, unpacked } = await this.receiveUnpacking(staging, body, opts.expectedSha256);
+      const { root, manifest, files, bytes } = unpacked;
+      return use({ root, manifest, sha256: received.sha256, bundleBytes: received.bytes, files, bytes });
     });
   }
 
@@ -136,26 +151,47 @@ export class ReleaseStore {
     }
   }
 
-  private async receive(staging: string, body: Readable, expectedSha256: string | undefined): Promise<ReceivedBundle & { file: string }> {
+  private async receive(staging: string, body: Readable, expectedSha256: string | undefined, sink?: Extraction): Promise<ReceivedBundle & { file: string }> {
     const file = path.join(staging, 'bundle.tgz');
     const received = await receiveBundle(body, file, {
       maxBytes: this.limits.maxBundleBytes,
       idleTimeoutMs: this.limits.uploadIdleTimeoutMs,
       expectedSha256,
+      ...(sink ? { sink } : {}),
     });
     return { ...received, file };
   }
 
-  /** Extraction limits, link checks, the reserved folder and the manifest; then the file-hash manifest the workers diff. */
-  private async unpack(staging: string): Promise<{ root: string; tree: HashedTree; manifest: AppManifest }> {
-    const { root, hashes } = await extractBundle(path.join(staging, 'bundle.tgz'), path.join(staging, 'raw'), this.limits);
-    const tree = await hashTree(root, hashes);
-    const manifest = await readManifest(root).catch((err: unknown) => {
+  /**
+   * Receives the upload and unpacks it at the same time (the unpacker reads the bytes as they
+   * arrive). The upload's own refusals (size, timeout, abort, sha256) come first; the archive's
+   * only once the whole upload is in. Either way the unpacker has stopped writing when this throws.
+   */
+  private async receiveUnpacking(staging: string, body: Readable, expectedSha256: string | undefined): Promise<{ received: ReceivedBundle & { file: string }; unpacked: Unpacked }> {
+    const extraction = new Extraction(path.join(staging, 'raw'), this.limits);
+    let received: ReceivedBundle & { file: string };
+    try {
+      received = await this.receive(staging, body, expectedSha256, extraction);
+    } catch (err) {
+      extraction.abort(isDeployError(err) ? err : new DeployError('DEPLOY_ERR_UPLOAD_ABORTED'));
+      await extraction.result.catch(() => undefined);
+      throw err;
+    }
+    return { received, unpacked: await this.checked(await extraction.result) };
+  }
+
+  private async unpackFile(staging: string, file: string): Promise<Unpacked> {
+    return this.checked(await extractBundle(file, path.join(staging, 'raw'), this.limits));
+  }
+
+  /** The unpacked tree's manifest, then the file-hash manifest the workers diff. */
+  private async checked(extracted: ExtractResult): Promise<Unpacked> {
+    const manifest = await readManifest(extracted.root).catch((err: unknown) => {
       const code = HOT_TO_DEPLOY[(err as { code?: string }).code ?? ''];
       throw code ? new DeployError(code, (err as Error).message, { cause: err }) : err;
     });
-    await writeFileHashes(root, tree.manifest);
-    return { root, tree, manifest };
+    await writeFileHashes(extracted.root, extracted.manifest);
+    return { root: extracted.root, files: extracted.files, bytes: extracted.bytes, manifest };
   }
 
   /** The stored release when the same bytes came before; 409 when other bytes did. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { DeployError, isDeployError } from './errors.js';
 
 export interface ReceiveOptions {
@@ -8,6 +8,8 @@ export interface ReceiveOptions {
   idleTimeoutMs: number;
   /** X-Bundle-Sha256, lower-case hex, when the client sent it. */
   expectedSha256?: string;
+  /** Also gets every byte as it arrives (the unpacker), with backpressure; ended when the body ends. */
+  sink?: Writable;
 }
 
 export interface ReceivedBundle {
@@ -51,22 +53,28 @@ export function receiveBundle(body: Readable, file: string, options: ReceiveOpti
       bytes += chunk.length;
       if (bytes > options.maxBytes) return fail(new DeployError('DEPLOY_ERR_BUNDLE_TOO_LARGE', `more than ${options.maxBytes} bytes`));
       hash.update(chunk);
-      if (!out.write(chunk)) {
-        // Our own backpressure is not the client stalling.
-        clearTimeout(timer);
-        body.pause();
-        out.once('drain', () => {
-          if (settled) return;
-          arm();
-          body.resume();
-        });
-      }
+      if (!out.write(chunk)) waitFor(out);
+      if (options.sink && !options.sink.write(chunk)) waitFor(options.sink);
+    };
+    // Our own backpressure is not the client stalling: the idle timer stops until both drain.
+    let waiting = 0;
+    const waitFor = (stream: Writable) => {
+      waiting += 1;
+      clearTimeout(timer);
+      body.pause();
+      stream.once('drain', () => {
+        waiting -= 1;
+        if (settled || waiting > 0) return;
+        arm();
+        body.resume();
+      });
     };
     body.on('data', onData);
     body.once('end', () => {
       ended = true;
       clearTimeout(timer);
       out.end();
+      options.sink?.end();
     });
     // A client abort rejects the stream with ECONNRESET (DESIGN.md "Facts measured"), or just closes it.
     body.once('error', fail);

@@ -1,7 +1,7 @@
 import { readManifest } from '../../../agent/manifest.js';
 import type { ReleaseUnpacker } from '../../../agent/nats/host-releases.js';
 import { extractBundle, type ExtractLimits } from '../extract.js';
-import { hashTree, writeFileHashes } from '../file-hashes.js';
+import { writeFileHashes } from '../file-hashes.js';
 import type { ReleaseStore } from '../release-store.js';
 import type { ReleaseLookup } from './cluster-agent.js';
 
@@ -11,11 +11,10 @@ import type { ReleaseLookup } from './cluster-agent.js';
  */
 export function releaseUnpacker(limits: ExtractLimits): ReleaseUnpacker {
   return async (bundleFile, dest) => {
-    // As ReleaseStore.ingest: the hashes computed while unpacking, the tree re-checked on disk.
-    const { root, hashes } = await extractBundle(bundleFile, dest, limits);
-    const tree = await hashTree(root, hashes);
+    // As ReleaseStore.ingest: the file hashes are computed while unpacking.
+    const { root, manifest } = await extractBundle(bundleFile, dest, limits);
     await readManifest(root);
-    await writeFileHashes(root, tree.manifest);
+    await writeFileHashes(root, manifest);
     return { root };
   };
 }
