@@ -1,7 +1,9 @@
+import { lstatSync } from 'node:fs';
 import type { AppManifest, UpdateResult } from '../messages.js';
 import type { AppState } from './app-state.js';
-import { diffReleases } from './diff.js';
-import { readFileIndex, type FileIndex } from './file-index.js';
+import { diffReleases, type ReleaseDiff } from './diff.js';
+import { hashOf, readFileIndex, type FileIndex } from './file-index.js';
+import { fromRel } from './registry.js';
 import { propagate, type Change, type Propagation } from './propagate.js';
 
 /** What an update would do, computed without disposing or evaluating anything (webpack's check). */
@@ -22,20 +24,56 @@ export type UpdatePlan =
     wholeApp?: string;
   };
 
+/** The new release's file index and how it differs from the app's current release, for `planUpdate`. */
+export interface Comparison {
+  index: FileIndex;
+  diff: ReleaseDiff;
+}
+
 /**
- * Compares the app's current release with `to` and propagates the change (issue 2, items 2, 3, 9):
- * changed or gone loaded modules, modules whose requires now resolve elsewhere, invalidated
- * modules, and a moved entry are the starting points; a changed non-module file swaps the whole app.
+ * Reads `to`'s file index and diffs it with the current release's (kept in memory from the last
+ * update). Synchronous: see file-index.ts.
  */
-export async function planUpdate(app: AppState, to: string, manifest: AppManifest): Promise<UpdatePlan> {
-  const from = app.index?.dir === app.dir ? app.index : await readFileIndex(app.dir);
+export function compareReleases(app: AppState, to: string): Comparison {
+  const from = app.index?.dir === app.dir ? app.index : readFileIndex(app.dir);
   app.index = from;
-  const index = await readFileIndex(to);
-  const diff = await diffReleases(from, index, {
+  const index = readFileIndex(to);
+  const diff = diffReleases(from, index, {
     rels: () => app.records.keys(),
+    has: (rel) => app.records.has(rel),
     deps: (rel) => app.records.get(rel)?.deps,
     resolveIn: (dir, parentRel, request) => app.resolveIn(dir, parentRel, request),
   });
+  return { index, diff };
+}
+
+/** Files `readManifest` reads: with them and the set of paths unchanged, it would answer the same. */
+const MANIFEST_INPUTS = ['package.json', 'hotdeploy.json'];
+
+/**
+ * Whether the current release's manifest holds for `to` as well: its inputs are byte-identical,
+ * no path appeared or went, and the entry is still a regular file (`readManifest` resolves the entry
+ * by probing paths). Then the update reads no manifest, the usual case for a code change. The file
+ * index lists regular files only; a symbolic link does not show in it, so an input missing from an
+ * index must be missing from the release too.
+ */
+export function manifestUnchanged(app: AppState, { index, diff }: Comparison): boolean {
+  const from = app.index;
+  if (!from || !diff.sameFileSet || !index.files.has(app.manifest.entry)) return false;
+  return MANIFEST_INPUTS.every((rel) => {
+    const before = hashOf(from, rel);
+    const after = hashOf(index, rel);
+    if (before !== undefined || after !== undefined) return before === after;
+    return !lstatSync(fromRel(from.dir, rel), { throwIfNoEntry: false }) && !lstatSync(fromRel(index.dir, rel), { throwIfNoEntry: false });
+  });
+}
+
+/**
+ * Propagates the change between the app's current release and `to` (issue 2, items 2, 3, 9):
+ * changed or gone loaded modules, modules whose requires now resolve elsewhere, invalidated
+ * modules, and a moved entry are the starting points; a changed non-module file swaps the whole app.
+ */
+export function planUpdate(app: AppState, to: string, manifest: AppManifest, { index, diff }: Comparison): UpdatePlan {
   const abort = (type: 'declined' | 'unaccepted', reason: string, chain: string[]): UpdatePlan =>
     ({ kind: 'abort', to, result: { outcome: type, outdated: [], disposed: [], accepted: [], chain, reason } });
 
