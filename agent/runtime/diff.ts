@@ -33,6 +33,8 @@ export interface ReleaseDiff {
   nodeModules: boolean;
   /** Whether both releases hold the same paths (none added, none removed). */
   sameFileSet: boolean;
+  /** Whether a path appeared or went or a package.json changed: a request may resolve anew. */
+  pathsChanged: boolean;
 }
 
 /**
@@ -89,7 +91,11 @@ export function diffReleases(from: FileIndex, to: FileIndex, loaded: LoadedModul
   anyFile ||= added.length > 0 || removed.length > 0;
   const resolution = resolutionChanges(to.dir, loaded, [...added, ...removed], changedPackageJsons);
   const nodeModules = [...added, ...removed, ...changedPackageJsons, ...modules.map((c) => c.rel)].some((rel) => rel.includes('node_modules/'));
-  return { modules: sortByRel(modules), resolution, nonModule: nonModule.sort(), anyFile, nodeModules, sameFileSet: added.length === 0 && removed.length === 0 };
+  const sameFileSet = added.length === 0 && removed.length === 0;
+  return {
+    modules: sortByRel(modules), resolution, nonModule: nonModule.sort(), anyFile, nodeModules,
+    sameFileSet, pathsChanged: !sameFileSet || changedPackageJsons.length > 0,
+  };
 }
 
 /**

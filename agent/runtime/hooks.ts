@@ -22,9 +22,11 @@ function patch<T extends object, K extends keyof T>(obj: T, key: K, make: (origi
  * The four patches of Node's CommonJS loader the runtime needs:
  * - `Module.prototype.load`: a module of a hosted release gets `module.hot` before its code runs;
  * - `Module.prototype.require`: records the app's dependency graph (edges by relative path);
- * - `Module._resolveFilename`: a disposed module still running (old in-flight code) resolves its
- *   lazy requires against the *current* release, so it never reloads files from an old one; the
- *   app's relative requests resolve without Node's never-emptied caches (resolve.ts);
+ * - `Module._resolveFilename`: an app module resolves its requests against the *current* release,
+ *   whichever release it was evaluated from (an unchanged module, or a disposed one whose old code
+ *   still runs), so it never loads files of an old one; a file that is a live module resolves to that
+ *   module's `require.cache` key, so new code shares the unchanged instance; the app's relative
+ *   requests resolve without Node's never-emptied caches (resolve.ts);
  * - `Module._extensions['.js']`: the app's own `.js` files compile as CommonJS without Node's
  *   package-scope lookup (what `lib/internal/modules/cjs/loader.js` does for a `.js` file whose
  *   package.json has no `"type": "module"`), which caches one entry per release directory forever.
@@ -44,32 +46,35 @@ export function installHooks(): () => void {
     }),
     patch(loader.prototype, 'require', (original) => function require(this: CjsModule, request: string) {
       const exports = original.call(this, request);
-      liveModules.get(this)?.afterRequire(this, request);
+      const live = liveModules.get(this);
+      live?.owner.afterRequire(this, live.rel, request);
       return exports;
     }),
     patch(loader, '_resolveFilename', (original) => function resolveFilename(
       request: string, parent: CjsModule | null | undefined, isMain?: boolean, options?: unknown,
     ) {
-      const retired = parent ? retiredModules.get(parent) : undefined;
-      const owner = retired?.owner ?? (parent ? liveModules.get(parent) : undefined);
-      if (!owner || !parent) return original(request, parent, isMain, options);
-      const from = retired ? fromRel(owner.dir, retired.rel) : parent.filename;
+      const found = parent ? (liveModules.get(parent) ?? retiredModules.get(parent)) : undefined;
+      if (!found || !parent) return original(request, parent, isMain, options);
+      const { owner, rel } = found;
+      // Where the module is now: its file in the current release, whichever release it was evaluated from.
+      const from = fromRel(owner.dir, rel);
+      const asParent = (): CjsModule => (from === parent.filename ? parent : fakeParent(from, path.dirname(from)));
       // require(path.join(__dirname, 'x')) from code evaluated in an older release.
-      if (path.isAbsolute(request)) request = owner.toCurrent(request, retired ? rootOf(parent.filename, retired.rel) : undefined);
-      if (options !== undefined || isBuiltin(request)) return original(request, retired ? fakeParent(from, path.dirname(from)) : parent, isMain, options);
+      if (path.isAbsolute(request)) request = owner.toCurrent(request, rootOf(parent.filename, rel));
+      if (options !== undefined || isBuiltin(request)) return owner.liveKey(original(request, asParent(), isMain, options));
       if (isRelativeRequest(request)) {
-        const found = resolveRelative(path.dirname(from), request);
-        if (found !== undefined) return found;
+        const file = resolveRelative(path.dirname(from), request);
+        if (file !== undefined) return owner.liveKey(file);
       }
       const bare = !isRelativeRequest(request) && !path.isAbsolute(request);
       const known = bare ? owner.bareTarget(from, request) : undefined;
-      if (known !== undefined) return known;
-      const found = original(request, retired ? fakeParent(from, path.dirname(from)) : parent, isMain, options);
-      if (bare) owner.rememberBare(from, request, found);
-      return found;
+      if (known !== undefined) return owner.liveKey(known);
+      const file = original(request, asParent(), isMain, options);
+      if (bare) owner.rememberBare(from, request, file);
+      return owner.liveKey(file);
     }),
     patch(loader._extensions, '.js', (original) => function js(this: unknown, module: CjsModule, filename: string) {
-      if (!liveModules.get(module)?.plainCommonJs(filename)) return original.call(this, module, filename);
+      if (!liveModules.get(module)?.owner.plainCommonJs(filename)) return original.call(this, module, filename);
       module._compile(readFileSync(filename, 'utf8'), filename, 'commonjs');
     }),
   ];

@@ -208,7 +208,7 @@ class Hosted implements HostedApp {
     }
     if (plan.kind === 'unchanged') {
       if (apply) {
-        this.state.moveTo(plan.to, plan.manifest, plan.index, plan.nodeModulesChanged);
+        this.state.moveTo(plan);
         await this.state.setStatus('idle');
       }
       return finish({ outcome: 'unchanged', outdated: [], disposed: [], accepted: [] }, plan.to);

@@ -1,6 +1,6 @@
 import { lstatSync } from 'node:fs';
 import type { AppManifest, UpdateResult } from '../messages.js';
-import type { AppState } from './app-state.js';
+import type { AppState, ReleaseMove } from './app-state.js';
 import { diffReleases, type ReleaseDiff } from './diff.js';
 import { hashOf, readFileIndex, type FileIndex } from './file-index.js';
 import { fromRel } from './registry.js';
@@ -8,21 +8,17 @@ import { propagate, type Change, type Propagation } from './propagate.js';
 
 /** What an update would do, computed without disposing or evaluating anything (webpack's check). */
 export type UpdatePlan =
-  | { kind: 'unchanged'; to: string; manifest: AppManifest; index: FileIndex; nodeModulesChanged: boolean }
+  | ({ kind: 'unchanged' } & ReleaseMove)
   | { kind: 'abort'; to: string; result: Omit<UpdateResult, 'durationMs' | 'from' | 'to'> }
-  | {
+  | ({
     kind: 'apply';
-    to: string;
-    manifest: AppManifest;
-    index: FileIndex;
-    nodeModulesChanged: boolean;
     outdated: string[];
     propagation: Propagation;
     /** Modules that vanished from the release: disposed, never re-required. */
     gone: string[];
     /** Why the whole app is swapped (a changed non-module file), if it is. */
     wholeApp?: string;
-  };
+  } & ReleaseMove);
 
 /** The new release's file index and how it differs from the app's current release, for `planUpdate`. */
 export interface Comparison {
@@ -74,10 +70,11 @@ export function manifestUnchanged(app: AppState, { index, diff }: Comparison): b
  * modules, and a moved entry are the starting points; a changed non-module file swaps the whole app.
  */
 export function planUpdate(app: AppState, to: string, manifest: AppManifest, { index, diff }: Comparison): UpdatePlan {
+  const move: ReleaseMove = { to, manifest, index, nodeModulesChanged: diff.nodeModules, pathsChanged: diff.pathsChanged };
   const abort = (type: 'declined' | 'unaccepted', reason: string, chain: string[]): UpdatePlan =>
     ({ kind: 'abort', to, result: { outcome: type, outdated: [], disposed: [], accepted: [], chain, reason } });
 
-  if (app.manifest.esm) return diff.anyFile ? abort('unaccepted', 'esm', []) : { kind: 'unchanged', to, manifest, index, nodeModulesChanged: diff.nodeModules };
+  if (app.manifest.esm) return diff.anyFile ? abort('unaccepted', 'esm', []) : { kind: 'unchanged', ...move };
 
   const changes = new Map<string, Change>(diff.modules.map((c) => [c.rel, c]));
   for (const rel of [...diff.resolution, ...app.invalidated]) {
@@ -98,11 +95,11 @@ export function planUpdate(app: AppState, to: string, manifest: AppManifest, { i
     const all = [...app.records.keys()];
     const selfAccepted = all.filter((rel) => rel !== app.entry && app.records.get(rel)!.hot.selfAccepted);
     return {
-      kind: 'apply', to, manifest, index, nodeModulesChanged: diff.nodeModules, outdated, gone, wholeApp: reason,
+      kind: 'apply', ...move, outdated, gone, wholeApp: reason,
       propagation: { type: 'accepted', outdated: all, acceptedBy: new Map(), selfAccepted, entryReached: true },
     };
   }
-  if (changes.size === 0 && !(entryMoved && handlerMode)) return { kind: 'unchanged', to, manifest, index, nodeModulesChanged: diff.nodeModules };
+  if (changes.size === 0 && !(entryMoved && handlerMode)) return { kind: 'unchanged', ...move };
   if (entryMoved && !handlerMode) {
     return abort('unaccepted', `Aborted because the entry moved to ${manifest.entry}`, [app.entry]);
   }
@@ -117,7 +114,7 @@ export function planUpdate(app: AppState, to: string, manifest: AppManifest, { i
     return abort(effect.type === 'unaccepted' ? 'unaccepted' : 'declined', effect.reason, effect.chain);
   }
   if (entryMoved) effect.entryReached = true;
-  return { kind: 'apply', to, manifest, index, nodeModulesChanged: diff.nodeModules, outdated, gone, propagation: effect };
+  return { kind: 'apply', ...move, outdated, gone, propagation: effect };
 }
 
 /** A whole-app swap still honours declines (issue 2): any self-decline or declined loaded dependency. */
