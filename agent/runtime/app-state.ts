@@ -128,6 +128,11 @@ export class AppState implements Owner {
     liveModules.delete(module);
   }
 
+  resolved(parent: CjsModule, rel: string, request: string, filename: string): void {
+    const record = this.records.get(rel);
+    if (record?.module === parent && !record.deps.has(request)) record.deps.set(request, this.classify(this.dir, filename));
+  }
+
   afterRequire(parent: CjsModule, rel: string, request: string): void {
     const record = this.records.get(rel);
     if (record?.module !== parent) return;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
-import { fakeParent, loader, type CjsModule } from './cjs.js';
-import { liveModules, ownerOf, retiredModules, fromRel } from './registry.js';
+import { fakeParent, loader, type CjsLoader, type CjsModule } from './cjs.js';
+import { liveModules, ownerOf, retiredModules, fromRel, type OwnedModule } from './registry.js';
 import { isRelativeRequest, resolveRelative } from './resolve.js';
 
 /**
@@ -53,25 +53,13 @@ export function installHooks(): () => void {
     patch(loader, '_resolveFilename', (original) => function resolveFilename(
       request: string, parent: CjsModule | null | undefined, isMain?: boolean, options?: unknown,
     ) {
-      const found = parent ? (liveModules.get(parent) ?? retiredModules.get(parent)) : undefined;
+      const live = parent ? liveModules.get(parent) : undefined;
+      const found = live ?? (parent ? retiredModules.get(parent) : undefined);
       if (!found || !parent) return original(request, parent, isMain, options);
-      const { owner, rel } = found;
-      // Where the module is now: its file in the current release, whichever release it was evaluated from.
-      const from = fromRel(owner.dir, rel);
-      const asParent = (): CjsModule => (from === parent.filename ? parent : fakeParent(from, path.dirname(from)));
-      // require(path.join(__dirname, 'x')) from code evaluated in an older release.
-      if (path.isAbsolute(request)) request = owner.toCurrent(request, rootOf(parent.filename, rel));
-      if (options !== undefined || isBuiltin(request)) return owner.liveKey(original(request, asParent(), isMain, options));
-      if (isRelativeRequest(request)) {
-        const file = resolveRelative(path.dirname(from), request);
-        if (file !== undefined) return owner.liveKey(file);
-      }
-      const bare = !isRelativeRequest(request) && !path.isAbsolute(request);
-      const known = bare ? owner.bareTarget(from, request) : undefined;
-      if (known !== undefined) return owner.liveKey(known);
-      const file = original(request, asParent(), isMain, options);
-      if (bare) owner.rememberBare(from, request, file);
-      return owner.liveKey(file);
+      const file = resolveInCurrent(original, found, parent, request, isMain, options);
+      // The require hook's afterRequire then needs no second resolution.
+      if (live && options === undefined) live.owner.resolved(parent, live.rel, request, file);
+      return file;
     }),
     patch(loader._extensions, '.js', (original) => function js(this: unknown, module: CjsModule, filename: string) {
       if (!liveModules.get(module)?.owner.plainCommonJs(filename)) return original.call(this, module, filename);
@@ -81,6 +69,32 @@ export function installHooks(): () => void {
   return () => {
     for (const u of undo.reverse()) u();
   };
+}
+
+type ResolveFilename = CjsLoader['_resolveFilename'];
+
+/**
+ * `request` from an app module, resolved in the current release wherever the module was evaluated
+ * (its file there is `from`), answering a live module's own `require.cache` key for its file.
+ */
+function resolveInCurrent(
+  original: ResolveFilename, { owner, rel }: OwnedModule, parent: CjsModule, request: string, isMain?: boolean, options?: unknown,
+): string {
+  const from = fromRel(owner.dir, rel);
+  const asParent = (): CjsModule => (from === parent.filename ? parent : fakeParent(from, path.dirname(from)));
+  // require(path.join(__dirname, 'x')) from code evaluated in an older release.
+  if (path.isAbsolute(request)) request = owner.toCurrent(request, rootOf(parent.filename, rel));
+  if (options !== undefined || isBuiltin(request)) return owner.liveKey(original(request, asParent(), isMain, options));
+  if (isRelativeRequest(request)) {
+    const file = resolveRelative(path.dirname(from), request);
+    if (file !== undefined) return owner.liveKey(file);
+  }
+  const bare = !isRelativeRequest(request) && !path.isAbsolute(request);
+  const known = bare ? owner.bareTarget(from, request) : undefined;
+  if (known !== undefined) return owner.liveKey(known);
+  const file = original(request, asParent(), isMain, options);
+  if (bare) owner.rememberBare(from, request, file);
+  return owner.liveKey(file);
 }
 
 /** The release root a module was loaded under, from its filename and relative path. */

@@ -26,6 +26,8 @@ export interface Owner {
    */
   bareTarget(from: string, request: string): string | undefined;
   rememberBare(from: string, request: string, filename: string): void;
+  /** `parent` (a live module of this app, `rel`) resolved `request` to `filename` (a require, `require.resolve`). */
+  resolved(parent: CjsModule, rel: string, request: string, filename: string): void;
   /** `parent` (a live module of this app, `rel`) required `request`; called after the require returned. */
   afterRequire(parent: CjsModule, rel: string, request: string): void;
   /**
