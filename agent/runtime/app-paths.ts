@@ -43,6 +43,12 @@ export class AppPaths {
     return file;
   }
 
+  /** The relative path of `file` under a release live code was evaluated from, if it is under one. */
+  relInLoaded(file: string): string | undefined {
+    for (const root of this.loadedFrom.keys()) if (file.startsWith(root + path.sep)) return toRel(root, file);
+    return undefined;
+  }
+
   bareTarget(dir: string, from: string, request: string): string | undefined {
     if (!from.startsWith(dir + path.sep)) return undefined;
     const target = this.bare.get(`${path.dirname(from)}\0${request}`.slice(dir.length));

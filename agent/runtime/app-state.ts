@@ -11,6 +11,17 @@ import { isRelativeRequest, resolveRelative } from './resolve.js';
 import { fromRel, liveModules, moveOwner, retiredModules, toRel, type Owner } from './registry.js';
 import { sweepPathCache } from './sweep.js';
 
+/** Where an update moves the app: the new release, what it holds, and what changed about its paths. */
+export interface ReleaseMove {
+  readonly to: string;
+  readonly manifest: AppManifest;
+  readonly index: FileIndex;
+  /** A file under node_modules changed, appeared or went: forget how bare requests resolved. */
+  readonly nodeModulesChanged: boolean;
+  /** A path appeared or went or a package.json changed: requests may resolve anew (`moveTo`). */
+  readonly pathsChanged: boolean;
+}
+
 export interface ModuleRecord {
   readonly rel: string;
   readonly module: CjsModule;
@@ -35,6 +46,8 @@ export class AppState implements Owner {
   pendingData = new Map<string, Record<string, unknown>>();
   readonly invalidated = new Set<string>();
   private readonly serial = ++serials;
+  /** The release the last `rekey` moved every live module's cache key to (the first release before any). */
+  private keyedIn: string;
   /** Where the app's code came from, and what resolved how (app-paths.ts). */
   private readonly paths = new AppPaths();
   private statusValue: HotStatus = 'idle';
@@ -50,6 +63,7 @@ export class AppState implements Owner {
     private readonly onError: (err: unknown, where: string) => void,
   ) {
     this.dir = dir;
+    this.keyedIn = dir;
     this.manifest = manifest;
   }
 
@@ -98,7 +112,7 @@ export class AppState implements Owner {
     module.path = this.pathKey(rel);
     this.records.set(rel, { rel, module, hot, api, deps: new Map(), loadedFrom: this.dir });
     this.paths.loaded(this.dir);
-    liveModules.set(module, this);
+    liveModules.set(module, { owner: this, rel });
   }
 
   plainCommonJs(filename: string): boolean {
@@ -114,8 +128,13 @@ export class AppState implements Owner {
     liveModules.delete(module);
   }
 
-  afterRequire(parent: CjsModule, request: string): void {
-    const record = this.records.get(toRel(this.dir, parent.filename));
+  resolved(parent: CjsModule, rel: string, request: string, filename: string): void {
+    const record = this.records.get(rel);
+    if (record?.module === parent && !record.deps.has(request)) record.deps.set(request, this.classify(this.dir, filename));
+  }
+
+  afterRequire(parent: CjsModule, rel: string, request: string): void {
+    const record = this.records.get(rel);
     if (record?.module !== parent) return;
     let target = record.deps.get(request);
     if (target === undefined) {
@@ -144,6 +163,13 @@ export class AppState implements Owner {
 
   toCurrent(file: string, alsoFrom?: string): string {
     return this.paths.toCurrent(this.dir, file, alsoFrom);
+  }
+
+  liveKey(file: string): string {
+    if (!file.startsWith(this.dir + path.sep)) return file;
+    const module = this.records.get(toRel(this.dir, file))?.module;
+    // Not when the app dropped it from require.cache itself: then the file loads anew, here.
+    return module !== undefined && loader._cache[module.filename] === module ? module.filename : file;
   }
 
   /**
@@ -176,7 +202,11 @@ export class AppState implements Owner {
 
   private classify(root: string, filename: string): string {
     if (isBuiltin(filename)) return filename.startsWith('node:') ? filename : `node:${filename}`;
-    return filename.startsWith(root + path.sep) ? toRel(root, filename) : filename;
+    if (filename.startsWith(root + path.sep)) return toRel(root, filename);
+    if (root !== this.dir) return filename;
+    // A live module's key (liveKey): under the release it was evaluated from or last re-keyed to.
+    if (filename.startsWith(this.keyedIn + path.sep)) return toRel(this.keyedIn, filename);
+    return this.paths.relInLoaded(filename) ?? filename;
   }
 
   private resolveDep(module: CjsModule, rel: string, request: string): string | undefined {
@@ -218,27 +248,36 @@ export class AppState implements Owner {
   }
 
   /**
-   * Makes `to` the app's release: every live module is re-registered under its path there, so
-   * Node's own resolution from unchanged modules (and their lazy requires) lands in the new release;
-   * with `chdir`, the working directory follows. Node's path cache forgets the old release later,
-   * off the update's timed path.
+   * Makes `to` the app's release; with `chdir`, the working directory follows. Node's path cache
+   * forgets the old release later, off the update's timed path.
+   *
+   * Live modules stay in `require.cache` under the keys they have (their `__dirname` stays in the
+   * release they were evaluated from anyway): the `_resolveFilename` hook resolves their requests in
+   * the current release and answers a live module's own key for its file (`liveKey`), so new code
+   * shares the unchanged instances. That is constant time, and right as long as every request
+   * resolves as before. When a path appeared or went or a package.json changed, every live module is
+   * re-keyed into the new release (`rekey`): Node's relativeResolveCache (`Module._load`, keyed by
+   * `module.path` + request, which it trusts while the filename it names is in `require.cache`)
+   * would otherwise keep answering the old resolution.
    */
-  moveTo(to: string, manifest: AppManifest, index: FileIndex, nodeModulesChanged: boolean): void {
+  moveTo(move: ReleaseMove): void {
     const from = this.dir;
-    this.manifest = manifest;
-    this.index = index;
-    if (nodeModulesChanged) this.paths.forgetBare();
-    if (to === from) return;
-    this.rekey(to);
+    this.manifest = move.manifest;
+    this.index = move.index;
+    if (move.nodeModulesChanged) this.paths.forgetBare();
+    if (move.to === from) return;
+    this.dir = move.to;
+    if (move.pathsChanged) this.rekey();
     moveOwner(this, from);
-    if (this.chdir) process.chdir(to);
+    if (this.chdir) process.chdir(move.to);
     setImmediate(() => sweepPathCache(from));
   }
 
-  private rekey(to: string): void {
+  /** Every live module under its path in the current release: a cache key, `filename`, `id`, `paths`. */
+  private rekey(): void {
     const pathsByDir = new Map<string, string[]>();
     for (const { rel, module } of this.records.values()) {
-      const file = fromRel(to, rel);
+      const file = fromRel(this.dir, rel);
       if (loader._cache[module.filename] === module) delete loader._cache[module.filename];
       loader._cache[file] = module;
       module.filename = file;
@@ -248,7 +287,7 @@ export class AppState implements Owner {
       if (!paths) pathsByDir.set(dir, (paths = loader._nodeModulePaths(dir)));
       module.paths = paths.slice();
     }
-    this.dir = to;
+    this.keyedIn = this.dir;
   }
 }
 

@@ -38,7 +38,7 @@ export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPla
     app.graph.drop(rel);
   }
 
-  app.moveTo(plan.to, plan.manifest, plan.index, plan.nodeModulesChanged);
+  app.moveTo(plan);
 
   void app.setStatus('apply');
   const accepted = new Set<string>();

@@ -13,6 +13,7 @@ const IGNORED = /(?:^|\/)package\.json$|^(?:package-lock\.json|npm-shrinkwrap\.j
 
 export interface LoadedModules {
   rels(): Iterable<string>;
+  has(rel: string): boolean;
   /** What the module's requires resolved to: request → relative path (in the app) or absolute path. */
   deps(rel: string): ReadonlyMap<string, string> | undefined;
   /** `request` resolved from `parentRel` in release `dir`, in the same form as `deps` (throws if none). */
@@ -30,42 +31,71 @@ export interface ReleaseDiff {
   anyFile: boolean;
   /** Whether a file under node_modules changed, appeared or went: bare requests may resolve anew. */
   nodeModules: boolean;
+  /** Whether both releases hold the same paths (none added, none removed). */
+  sameFileSet: boolean;
+  /** Whether a path appeared or went or a package.json changed: a request may resolve anew. */
+  pathsChanged: boolean;
 }
 
 /**
- * Compares two releases as far as the app can tell: hashes of the loaded modules only (work
- * proportional to what is loaded, not to node_modules), the file lists for non-module files and
- * for resolution changes.
+ * Compares two releases as far as the app can tell, in one pass over the new release's file index
+ * (and one over the old one's only when files were removed). With both indexes read from the
+ * deploy service's hash manifest, an unchanged file costs two Map lookups and a string comparison;
+ * only files that differ are classified. Without a manifest (hashes computed on demand), loaded
+ * modules are compared first, so unloaded code is hashed only while it can still change the answer
+ * (ESM apps: `anyFile`), never once a change is known.
  */
-export async function diffReleases(from: FileIndex, to: FileIndex, loaded: LoadedModules): Promise<ReleaseDiff> {
-  const loadedSet = new Set(loaded.rels());
+export function diffReleases(from: FileIndex, to: FileIndex, loaded: LoadedModules): ReleaseDiff {
   const modules: Change[] = [];
-  for (const rel of loadedSet) {
-    const after = await hashOf(to, rel);
-    if (after === undefined) modules.push({ rel, gone: true });
-    else if ((await hashOf(from, rel)) !== after) modules.push({ rel, gone: false });
-  }
-  const added = [...to.files.keys()].filter((rel) => !from.files.has(rel));
-  const removed = [...from.files.keys()].filter((rel) => !to.files.has(rel));
-  const nonModule = [...added, ...removed].filter((rel) => !loadedSet.has(rel) && !CODE.test(rel) && !IGNORED.test(rel));
+  const added: string[] = [];
+  const removed: string[] = [];
+  const nonModule: string[] = [];
   const changedPackageJsons: string[] = [];
-  let anyFile = added.length > 0 || removed.length > 0 || modules.length > 0;
-  for (const rel of from.files.keys()) {
-    if (loadedSet.has(rel) || !to.files.has(rel)) continue;
-    const code = CODE.test(rel);
-    const ignored = IGNORED.test(rel);
-    // Unloaded code only matters to ESM apps (anyFile); skip hashing it otherwise once known.
-    if (code && anyFile) continue;
-    if ((await hashOf(from, rel)) === (await hashOf(to, rel))) continue;
-    anyFile = true;
-    if (ignored) {
-      if (rel.endsWith('package.json')) changedPackageJsons.push(rel);
+  let anyFile = false;
+  const hashed = from.fromManifest && to.fromManifest;
+  if (!hashed) {
+    for (const rel of loaded.rels()) {
+      const after = hashOf(to, rel);
+      if (after !== undefined && from.files.has(rel) && hashOf(from, rel) !== after) modules.push({ rel, gone: false });
     }
-    else if (!code) nonModule.push(rel);
+    anyFile = modules.length > 0;
   }
+  for (const [rel, hash] of to.files) {
+    const before = from.files.get(rel);
+    if (before === undefined && !from.files.has(rel)) {
+      added.push(rel);
+      continue;
+    }
+    // Known equal (both hashed): the common case, and all of it with the manifests.
+    if (before !== undefined && before === hash) continue;
+    const isLoaded = loaded.has(rel);
+    if (!hashed && isLoaded) continue;
+    const code = CODE.test(rel);
+    // Unloaded code only matters to ESM apps (anyFile); skip hashing it otherwise once known.
+    if (!isLoaded && code && anyFile) continue;
+    if (!hashed && hashOf(from, rel) === hashOf(to, rel)) continue;
+    anyFile = true;
+    if (isLoaded) modules.push({ rel, gone: false });
+    else if (IGNORED.test(rel)) {
+      if (rel.endsWith('package.json')) changedPackageJsons.push(rel);
+    } else if (!code) nonModule.push(rel);
+  }
+  // Every path of `from` still in `to` was seen above: the sizes tell whether any went.
+  if (from.files.size !== to.files.size - added.length) {
+    for (const rel of from.files.keys()) if (!to.files.has(rel)) removed.push(rel);
+  }
+  for (const rel of [...added, ...removed]) {
+    if (loaded.has(rel)) modules.push({ rel, gone: !to.files.has(rel) });
+    else if (!CODE.test(rel) && !IGNORED.test(rel)) nonModule.push(rel);
+  }
+  anyFile ||= added.length > 0 || removed.length > 0;
   const resolution = resolutionChanges(to.dir, loaded, [...added, ...removed], changedPackageJsons);
   const nodeModules = [...added, ...removed, ...changedPackageJsons, ...modules.map((c) => c.rel)].some((rel) => rel.includes('node_modules/'));
-  return { modules: sortByRel(modules), resolution, nonModule: nonModule.sort(), anyFile, nodeModules };
+  const sameFileSet = added.length === 0 && removed.length === 0;
+  return {
+    modules: sortByRel(modules), resolution, nonModule: nonModule.sort(), anyFile, nodeModules,
+    sameFileSet, pathsChanged: !sameFileSet || changedPackageJsons.length > 0,
+  };
 }
 
 /**

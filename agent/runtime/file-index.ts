@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fromRel } from './registry.js';
 
@@ -7,6 +7,12 @@ import { fromRel } from './registry.js';
  * What a release holds: relative path → sha256. Read from the per-release manifest the deploy
  * service writes (`.hotdeploy/files.json`); without one, the tree is listed and files are hashed
  * on demand (only those a comparison needs), and the hashes are kept for the next update.
+ *
+ * Synchronous on purpose: these are small files of an immutable release, on the page cache, read
+ * while an update runs. Each `fs.promises` call is a libuv thread-pool round trip that lets the
+ * worker's event loop run other work in between and, on a busy host, puts the update's thread back
+ * in the scheduler's run queue: in PM2 workers the async reads cost several milliseconds per update
+ * (docs/BENCHMARKS.md, "Misses and their causes" 2).
  */
 export interface FileIndex {
   readonly dir: string;
@@ -17,30 +23,33 @@ export interface FileIndex {
 
 export const MANIFEST_FILE = '.hotdeploy/files.json';
 
-export async function readFileIndex(dir: string): Promise<FileIndex> {
-  const manifest = await readManifestFiles(dir);
+export function readFileIndex(dir: string): FileIndex {
+  const manifest = readManifestFiles(dir);
   if (manifest) return { dir, fromManifest: true, files: manifest };
   const files = new Map<string, string | undefined>();
-  await list(dir, '', files);
+  list(dir, '', files);
   return { dir, fromManifest: false, files };
 }
 
 /** The file's hash, or undefined when the release has no such regular file. */
-export async function hashOf(index: FileIndex, rel: string): Promise<string | undefined> {
-  if (!index.files.has(rel)) return undefined;
+export function hashOf(index: FileIndex, rel: string): string | undefined {
   const known = index.files.get(rel);
-  if (known !== undefined) return known;
-  const content = await readFile(fromRel(index.dir, rel)).catch(() => undefined);
-  if (content === undefined) return undefined;
+  if (known !== undefined || !index.files.has(rel)) return known;
+  let content: Buffer;
+  try {
+    content = readFileSync(fromRel(index.dir, rel));
+  } catch {
+    return undefined;
+  }
   const hash = createHash('sha256').update(content).digest('hex');
   index.files.set(rel, hash);
   return hash;
 }
 
-async function readManifestFiles(dir: string): Promise<Map<string, string | undefined> | undefined> {
+function readManifestFiles(dir: string): Map<string, string | undefined> | undefined {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(await readFile(path.join(dir, MANIFEST_FILE), 'utf8'));
+    parsed = JSON.parse(readFileSync(path.join(dir, MANIFEST_FILE), 'utf8'));
   } catch {
     return undefined;
   }
@@ -48,19 +57,21 @@ async function readManifestFiles(dir: string): Promise<Map<string, string | unde
   // An unknown version or algorithm is not an error: the listing fallback gives the same answer.
   if (m.version !== 1 || m.algorithm !== 'sha256' || typeof m.files !== 'object' || m.files === null) return undefined;
   const files = new Map<string, string | undefined>();
-  for (const [rel, hash] of Object.entries(m.files as Record<string, unknown>)) {
+  const entries = m.files as Record<string, unknown>;
+  for (const rel in entries) {
+    const hash = entries[rel];
     if (typeof hash === 'string') files.set(rel, hash);
   }
   return files;
 }
 
 /** Regular files only: links are skipped (a symlinked node_modules is not the release's). */
-async function list(root: string, rel: string, into: Map<string, string | undefined>): Promise<void> {
-  const entries = await readdir(rel ? path.join(root, rel) : root, { withFileTypes: true });
+function list(root: string, rel: string, into: Map<string, string | undefined>): void {
+  const entries = readdirSync(rel ? path.join(root, rel) : root, { withFileTypes: true });
   for (const entry of entries) {
     const childRel = rel ? `${rel}/${entry.name}` : entry.name;
     if (entry.isDirectory()) {
-      if (childRel !== '.hotdeploy') await list(root, childRel, into);
+      if (childRel !== '.hotdeploy') list(root, childRel, into);
     } else if (entry.isFile()) {
       into.set(childRel, undefined);
     }

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
-import { fakeParent, loader, type CjsModule } from './cjs.js';
-import { liveModules, ownerOf, retiredModules, fromRel } from './registry.js';
+import { fakeParent, loader, type CjsLoader, type CjsModule } from './cjs.js';
+import { liveModules, ownerOf, retiredModules, fromRel, type OwnedModule } from './registry.js';
 import { isRelativeRequest, resolveRelative } from './resolve.js';
 
 /**
@@ -22,9 +22,11 @@ function patch<T extends object, K extends keyof T>(obj: T, key: K, make: (origi
  * The four patches of Node's CommonJS loader the runtime needs:
  * - `Module.prototype.load`: a module of a hosted release gets `module.hot` before its code runs;
  * - `Module.prototype.require`: records the app's dependency graph (edges by relative path);
- * - `Module._resolveFilename`: a disposed module still running (old in-flight code) resolves its
- *   lazy requires against the *current* release, so it never reloads files from an old one; the
- *   app's relative requests resolve without Node's never-emptied caches (resolve.ts);
+ * - `Module._resolveFilename`: an app module resolves its requests against the *current* release,
+ *   whichever release it was evaluated from (an unchanged module, or a disposed one whose old code
+ *   still runs), so it never loads files of an old one; a file that is a live module resolves to that
+ *   module's `require.cache` key, so new code shares the unchanged instance; the app's relative
+ *   requests resolve without Node's never-emptied caches (resolve.ts);
  * - `Module._extensions['.js']`: the app's own `.js` files compile as CommonJS without Node's
  *   package-scope lookup (what `lib/internal/modules/cjs/loader.js` does for a `.js` file whose
  *   package.json has no `"type": "module"`), which caches one entry per release directory forever.
@@ -44,38 +46,55 @@ export function installHooks(): () => void {
     }),
     patch(loader.prototype, 'require', (original) => function require(this: CjsModule, request: string) {
       const exports = original.call(this, request);
-      liveModules.get(this)?.afterRequire(this, request);
+      const live = liveModules.get(this);
+      live?.owner.afterRequire(this, live.rel, request);
       return exports;
     }),
     patch(loader, '_resolveFilename', (original) => function resolveFilename(
       request: string, parent: CjsModule | null | undefined, isMain?: boolean, options?: unknown,
     ) {
-      const retired = parent ? retiredModules.get(parent) : undefined;
-      const owner = retired?.owner ?? (parent ? liveModules.get(parent) : undefined);
-      if (!owner || !parent) return original(request, parent, isMain, options);
-      const from = retired ? fromRel(owner.dir, retired.rel) : parent.filename;
-      // require(path.join(__dirname, 'x')) from code evaluated in an older release.
-      if (path.isAbsolute(request)) request = owner.toCurrent(request, retired ? rootOf(parent.filename, retired.rel) : undefined);
-      if (options !== undefined || isBuiltin(request)) return original(request, retired ? fakeParent(from, path.dirname(from)) : parent, isMain, options);
-      if (isRelativeRequest(request)) {
-        const found = resolveRelative(path.dirname(from), request);
-        if (found !== undefined) return found;
-      }
-      const bare = !isRelativeRequest(request) && !path.isAbsolute(request);
-      const known = bare ? owner.bareTarget(from, request) : undefined;
-      if (known !== undefined) return known;
-      const found = original(request, retired ? fakeParent(from, path.dirname(from)) : parent, isMain, options);
-      if (bare) owner.rememberBare(from, request, found);
-      return found;
+      const live = parent ? liveModules.get(parent) : undefined;
+      const found = live ?? (parent ? retiredModules.get(parent) : undefined);
+      if (!found || !parent) return original(request, parent, isMain, options);
+      const file = resolveInCurrent(original, found, parent, request, isMain, options);
+      // The require hook's afterRequire then needs no second resolution.
+      if (live && options === undefined) live.owner.resolved(parent, live.rel, request, file);
+      return file;
     }),
     patch(loader._extensions, '.js', (original) => function js(this: unknown, module: CjsModule, filename: string) {
-      if (!liveModules.get(module)?.plainCommonJs(filename)) return original.call(this, module, filename);
+      if (!liveModules.get(module)?.owner.plainCommonJs(filename)) return original.call(this, module, filename);
       module._compile(readFileSync(filename, 'utf8'), filename, 'commonjs');
     }),
   ];
   return () => {
     for (const u of undo.reverse()) u();
   };
+}
+
+type ResolveFilename = CjsLoader['_resolveFilename'];
+
+/**
+ * `request` from an app module, resolved in the current release wherever the module was evaluated
+ * (its file there is `from`), answering a live module's own `require.cache` key for its file.
+ */
+function resolveInCurrent(
+  original: ResolveFilename, { owner, rel }: OwnedModule, parent: CjsModule, request: string, isMain?: boolean, options?: unknown,
+): string {
+  const from = fromRel(owner.dir, rel);
+  const asParent = (): CjsModule => (from === parent.filename ? parent : fakeParent(from, path.dirname(from)));
+  // require(path.join(__dirname, 'x')) from code evaluated in an older release.
+  if (path.isAbsolute(request)) request = owner.toCurrent(request, rootOf(parent.filename, rel));
+  if (options !== undefined || isBuiltin(request)) return owner.liveKey(original(request, asParent(), isMain, options));
+  if (isRelativeRequest(request)) {
+    const file = resolveRelative(path.dirname(from), request);
+    if (file !== undefined) return owner.liveKey(file);
+  }
+  const bare = !isRelativeRequest(request) && !path.isAbsolute(request);
+  const known = bare ? owner.bareTarget(from, request) : undefined;
+  if (known !== undefined) return owner.liveKey(known);
+  const file = original(request, asParent(), isMain, options);
+  if (bare) owner.rememberBare(from, request, file);
+  return owner.liveKey(file);
 }
 
 /** The release root a module was loaded under, from its filename and relative path. */

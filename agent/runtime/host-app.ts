@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -9,7 +10,7 @@ import { AppState } from './app-state.js';
 import { applyPlan, dispose, toErrorInfo } from './apply.js';
 import { HandlerHost, resolveHandler } from './handler.js';
 import { loadEntry } from './load-entry.js';
-import { planUpdate, type UpdatePlan } from './plan.js';
+import { compareReleases, manifestUnchanged, planUpdate, type UpdatePlan } from './plan.js';
 import { addOwner, isHosted, removeOwner } from './registry.js';
 import { sweepPathCache } from './sweep.js';
 
@@ -207,7 +208,7 @@ class Hosted implements HostedApp {
     }
     if (plan.kind === 'unchanged') {
       if (apply) {
-        this.state.moveTo(plan.to, plan.manifest, plan.index, plan.nodeModulesChanged);
+        this.state.moveTo(plan);
         await this.state.setStatus('idle');
       }
       return finish({ outcome: 'unchanged', outdated: [], disposed: [], accepted: [] }, plan.to);
@@ -228,17 +229,25 @@ class Hosted implements HostedApp {
     }
   }
 
-  /** Bad input rejects with a HOT_ERR_* code before any status changes; the app is untouched. */
+  /**
+   * Bad input rejects with a HOT_ERR_* code before any status changes; the app is untouched.
+   * Synchronous unless the manifest must be read (it changed, or paths appeared or went), so an
+   * update is not interleaved with the worker's other work (file-index.ts says why).
+   */
   private async check(dir: string, apply: boolean): Promise<UpdatePlan> {
-    const to = await realpath(dir).catch((err: unknown) => {
+    let to: string;
+    try {
+      to = realpathSync.native(dir);
+    } catch (err) {
       throw new HotError('HOT_ERR_MANIFEST', `${dir} cannot be read`, { cause: err });
-    });
+    }
     if (to !== this.state.dir && isHosted(to)) throw new HotError('HOT_ERR_ALREADY_HOSTED', to);
-    const manifest = await readManifest(to);
+    const comparison = compareReleases(this.state, to);
+    const manifest = manifestUnchanged(this.state, comparison) ? this.state.manifest : await readManifest(to);
     if (apply) await this.state.setStatus('check');
     if (apply) await this.state.setStatus('prepare');
     try {
-      return await planUpdate(this.state, to, manifest);
+      return planUpdate(this.state, to, manifest, comparison);
     } catch (err) {
       if (apply) await this.state.setStatus('idle');
       throw err;

@@ -1,45 +1,80 @@
+import { lstatSync } from 'node:fs';
 import type { AppManifest, UpdateResult } from '../messages.js';
-import type { AppState } from './app-state.js';
-import { diffReleases } from './diff.js';
-import { readFileIndex, type FileIndex } from './file-index.js';
+import type { AppState, ReleaseMove } from './app-state.js';
+import { diffReleases, type ReleaseDiff } from './diff.js';
+import { hashOf, readFileIndex, type FileIndex } from './file-index.js';
+import { fromRel } from './registry.js';
 import { propagate, type Change, type Propagation } from './propagate.js';
 
 /** What an update would do, computed without disposing or evaluating anything (webpack's check). */
 export type UpdatePlan =
-  | { kind: 'unchanged'; to: string; manifest: AppManifest; index: FileIndex; nodeModulesChanged: boolean }
+  | ({ kind: 'unchanged' } & ReleaseMove)
   | { kind: 'abort'; to: string; result: Omit<UpdateResult, 'durationMs' | 'from' | 'to'> }
-  | {
+  | ({
     kind: 'apply';
-    to: string;
-    manifest: AppManifest;
-    index: FileIndex;
-    nodeModulesChanged: boolean;
     outdated: string[];
     propagation: Propagation;
     /** Modules that vanished from the release: disposed, never re-required. */
     gone: string[];
     /** Why the whole app is swapped (a changed non-module file), if it is. */
     wholeApp?: string;
-  };
+  } & ReleaseMove);
+
+/** The new release's file index and how it differs from the app's current release, for `planUpdate`. */
+export interface Comparison {
+  index: FileIndex;
+  diff: ReleaseDiff;
+}
 
 /**
- * Compares the app's current release with `to` and propagates the change (issue 2, items 2, 3, 9):
- * changed or gone loaded modules, modules whose requires now resolve elsewhere, invalidated
- * modules, and a moved entry are the starting points; a changed non-module file swaps the whole app.
+ * Reads `to`'s file index and diffs it with the current release's (kept in memory from the last
+ * update). Synchronous: see file-index.ts.
  */
-export async function planUpdate(app: AppState, to: string, manifest: AppManifest): Promise<UpdatePlan> {
-  const from = app.index?.dir === app.dir ? app.index : await readFileIndex(app.dir);
+export function compareReleases(app: AppState, to: string): Comparison {
+  const from = app.index?.dir === app.dir ? app.index : readFileIndex(app.dir);
   app.index = from;
-  const index = await readFileIndex(to);
-  const diff = await diffReleases(from, index, {
+  const index = readFileIndex(to);
+  const diff = diffReleases(from, index, {
     rels: () => app.records.keys(),
+    has: (rel) => app.records.has(rel),
     deps: (rel) => app.records.get(rel)?.deps,
     resolveIn: (dir, parentRel, request) => app.resolveIn(dir, parentRel, request),
   });
+  return { index, diff };
+}
+
+/** Files `readManifest` reads: with them and the set of paths unchanged, it would answer the same. */
+const MANIFEST_INPUTS = ['package.json', 'hotdeploy.json'];
+
+/**
+ * Whether the current release's manifest holds for `to` as well: its inputs are byte-identical,
+ * no path appeared or went, and the entry is still a regular file (`readManifest` resolves the entry
+ * by probing paths). Then the update reads no manifest, the usual case for a code change. The file
+ * index lists regular files only; a symbolic link does not show in it, so an input missing from an
+ * index must be missing from the release too.
+ */
+export function manifestUnchanged(app: AppState, { index, diff }: Comparison): boolean {
+  const from = app.index;
+  if (!from || !diff.sameFileSet || !index.files.has(app.manifest.entry)) return false;
+  return MANIFEST_INPUTS.every((rel) => {
+    const before = hashOf(from, rel);
+    const after = hashOf(index, rel);
+    if (before !== undefined || after !== undefined) return before === after;
+    return !lstatSync(fromRel(from.dir, rel), { throwIfNoEntry: false }) && !lstatSync(fromRel(index.dir, rel), { throwIfNoEntry: false });
+  });
+}
+
+/**
+ * Propagates the change between the app's current release and `to` (issue 2, items 2, 3, 9):
+ * changed or gone loaded modules, modules whose requires now resolve elsewhere, invalidated
+ * modules, and a moved entry are the starting points; a changed non-module file swaps the whole app.
+ */
+export function planUpdate(app: AppState, to: string, manifest: AppManifest, { index, diff }: Comparison): UpdatePlan {
+  const move: ReleaseMove = { to, manifest, index, nodeModulesChanged: diff.nodeModules, pathsChanged: diff.pathsChanged };
   const abort = (type: 'declined' | 'unaccepted', reason: string, chain: string[]): UpdatePlan =>
     ({ kind: 'abort', to, result: { outcome: type, outdated: [], disposed: [], accepted: [], chain, reason } });
 
-  if (app.manifest.esm) return diff.anyFile ? abort('unaccepted', 'esm', []) : { kind: 'unchanged', to, manifest, index, nodeModulesChanged: diff.nodeModules };
+  if (app.manifest.esm) return diff.anyFile ? abort('unaccepted', 'esm', []) : { kind: 'unchanged', ...move };
 
   const changes = new Map<string, Change>(diff.modules.map((c) => [c.rel, c]));
   for (const rel of [...diff.resolution, ...app.invalidated]) {
@@ -60,11 +95,11 @@ export async function planUpdate(app: AppState, to: string, manifest: AppManifes
     const all = [...app.records.keys()];
     const selfAccepted = all.filter((rel) => rel !== app.entry && app.records.get(rel)!.hot.selfAccepted);
     return {
-      kind: 'apply', to, manifest, index, nodeModulesChanged: diff.nodeModules, outdated, gone, wholeApp: reason,
+      kind: 'apply', ...move, outdated, gone, wholeApp: reason,
       propagation: { type: 'accepted', outdated: all, acceptedBy: new Map(), selfAccepted, entryReached: true },
     };
   }
-  if (changes.size === 0 && !(entryMoved && handlerMode)) return { kind: 'unchanged', to, manifest, index, nodeModulesChanged: diff.nodeModules };
+  if (changes.size === 0 && !(entryMoved && handlerMode)) return { kind: 'unchanged', ...move };
   if (entryMoved && !handlerMode) {
     return abort('unaccepted', `Aborted because the entry moved to ${manifest.entry}`, [app.entry]);
   }
@@ -79,7 +114,7 @@ export async function planUpdate(app: AppState, to: string, manifest: AppManifes
     return abort(effect.type === 'unaccepted' ? 'unaccepted' : 'declined', effect.reason, effect.chain);
   }
   if (entryMoved) effect.entryReached = true;
-  return { kind: 'apply', to, manifest, index, nodeModulesChanged: diff.nodeModules, outdated, gone, propagation: effect };
+  return { kind: 'apply', ...move, outdated, gone, propagation: effect };
 }
 
 /** A whole-app swap still honours declines (issue 2): any self-decline or declined loaded dependency. */

@@ -26,8 +26,21 @@ export interface Owner {
    */
   bareTarget(from: string, request: string): string | undefined;
   rememberBare(from: string, request: string, filename: string): void;
-  /** `parent` (a live module of this app) required `request`; called after the require returned. */
-  afterRequire(parent: CjsModule, request: string): void;
+  /** `parent` (a live module of this app, `rel`) resolved `request` to `filename` (a require, `require.resolve`). */
+  resolved(parent: CjsModule, rel: string, request: string, filename: string): void;
+  /** `parent` (a live module of this app, `rel`) required `request`; called after the require returned. */
+  afterRequire(parent: CjsModule, rel: string, request: string): void;
+  /**
+   * The `require.cache` key of the live module that `file` (a file of the current release) is, or
+   * `file` itself: an unchanged module stays keyed under the release it was evaluated from.
+   */
+  liveKey(file: string): string;
+}
+
+/** A module of an app: its owner and its identity there (the path relative to the release root). */
+export interface OwnedModule {
+  readonly owner: Owner;
+  readonly rel: string;
 }
 
 /**
@@ -37,9 +50,9 @@ export interface Owner {
  */
 const owners = new Map<string, Owner>();
 /** Live app modules → their app. Weak, so an evicted module is never kept alive from here. */
-export const liveModules = new WeakMap<CjsModule, Owner>();
+export const liveModules = new WeakMap<CjsModule, OwnedModule>();
 /** Disposed modules that old code may still run: their lazy requires resolve in the current release. */
-export const retiredModules = new WeakMap<CjsModule, { owner: Owner; rel: string }>();
+export const retiredModules = new WeakMap<CjsModule, OwnedModule>();
 
 let undoHooks: (() => void) | undefined;
 

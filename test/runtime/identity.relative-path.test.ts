@@ -30,10 +30,13 @@ it('keeps an unchanged module\'s instance and state across releases, and its laz
   // counter.js still runs the code it evaluated from v1 (its __dirname is there).
   expect(app.releasesInUse()).toEqual([v1, v2]);
   await rm(v1, { recursive: true });
+  // The new index.js shares the unchanged counter.js instance (its state goes on), still cached
+  // under the key it was loaded with; the lazy require loads late.js from the current release.
   expect(await server.get()).toBe('200 two 3');
-  expect(moduleCache[`${v2}/counter.js`]).toBe(counter);
+  expect(moduleCache[`${v1}/counter.js`]).toBe(counter);
   expect(await server.get('/late')).toBe('200 late two');
-  expect(cachedUnder(v1)).toEqual([]);
+  expect(cachedUnder(v1)).toEqual([`${v1}/counter.js`]);
+  expect(cachedUnder(v2)).toEqual([`${v2}/index.js`, `${v2}/late.js`, `${v2}/msg.js`]);
 });
 
 it('resolves a lazy require of old code still running after the update in the current release', async () => {
@@ -90,7 +93,8 @@ it('maps a require of an absolute path built from an unchanged module\'s __dirna
   expect(result).toMatchObject({ outcome: 'hot', outdated: ['msg.js'] });
   await rm(v1, { recursive: true });
   expect(await server.get()).toBe('200 two lazy two');
-  expect(cachedUnder(v1)).toEqual([]);
+  expect(cachedUnder(v1)).toEqual([`${v1}/loader.js`]);
+  expect(cachedUnder(v2)).toEqual([`${v2}/index.js`, `${v2}/lazy.js`, `${v2}/msg.js`]);
 });
 
 it('notices a bare require that resolves to another file of a node_modules package inside the release', async () => {
