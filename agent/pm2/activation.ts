@@ -3,8 +3,9 @@ import type { WorkerChannel } from './channel.js';
 import type { Pm2Client, Pm2Process } from './client.js';
 import { healthGate, liveWorkers } from './health.js';
 import type { GateOptions, LiveWorker } from './health.js';
-import { removeState, sameEnv, stateFile, writeState } from './state.js';
-import type { AppState } from './state.js';
+import type { ProcessTable } from './process-table.js';
+import { sameEnv, stateFile } from './state.js';
+import type { AppState, AppStates } from './state.js';
 import { trialStart } from './trial.js';
 
 export interface ActivationSettings {
@@ -22,6 +23,10 @@ export interface ActivationSettings {
 export interface ActivationContext {
   client: Pm2Client;
   channel: WorkerChannel;
+  /** The app's processes, kept current from PM2's bus (no daemon round trip per deploy). */
+  processes: ProcessTable;
+  /** The agent's pointers, kept in memory and written through. */
+  states: AppStates;
   settings: ActivationSettings;
   emit: (message: string) => void;
   signal: AbortSignal;
@@ -62,7 +67,7 @@ export function startApp(client: Pm2Client, settings: ActivationSettings, state:
 /** Moves the agent's pointer, unless the activation was abandoned (its caller restores the pointer). */
 async function point(ctx: ActivationContext, state: AppState): Promise<void> {
   ctx.signal.throwIfAborted();
-  await writeState(ctx.settings.dataDir, state);
+  await ctx.states.write(state);
 }
 
 type Offer = { proc: Pm2Process; durationMs: number } & ({ result: UpdateResult; pid: number } | { error: string });
@@ -73,8 +78,8 @@ function accepted(offer: Offer): boolean {
 
 /** Sends the update to every worker and collects the answers; a worker that is down or silent is an answer too. */
 async function offer(ctx: ActivationContext, procs: Pm2Process[], target: AppState): Promise<Offer[]> {
-  ctx.emit(`offering ${target.version} to ${procs.length} worker(s)`);
-  const offers = await Promise.all(procs.map(async (proc): Promise<Offer> => {
+  // Every request is written to the daemon's socket before anything else (the event, its log line).
+  const pending = Promise.all(procs.map(async (proc): Promise<Offer> => {
     const t0 = Date.now();
     if (proc.status !== 'online') return { proc, error: `worker is ${proc.status}`, durationMs: 0 };
     try {
@@ -85,6 +90,8 @@ async function offer(ctx: ActivationContext, procs: Pm2Process[], target: AppSta
       return { proc, error: (err as Error).message, durationMs: Date.now() - t0 };
     }
   }));
+  ctx.emit(`offering ${target.version} to ${procs.length} worker(s)`);
+  const offers = await pending;
   ctx.signal.throwIfAborted();
   return offers;
 }
@@ -101,7 +108,7 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   const target = targetState(request);
   const before: AppState | undefined = running
     ?? (request.previous ? { ...target, version: request.previous.version, releaseDir: request.previous.releaseDir } : undefined);
-  const procs = await client.describe(request.app);
+  const procs = await ctx.processes.processes(request.app);
   if (procs.length === 0) return firstStart(ctx, target, before);
 
   // A process's environment (and so its port) is fixed at its start: only a reload can change it.
@@ -165,7 +172,7 @@ async function firstStart(ctx: ActivationContext, target: AppState, before: AppS
   await client.delete(target.app).catch(() => undefined);
   if (!before || before.version === target.version) {
     ctx.signal.throwIfAborted();
-    await removeState(settings.dataDir, target.app);
+    await ctx.states.remove(target.app);
     return { status: 'failed', path: 'start', reason: gate.reason, workers: [] };
   }
   await point(ctx, before);
