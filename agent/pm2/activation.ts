@@ -1,15 +1,18 @@
-import type { ActivationRequest, ActivationResult, UpdateResult, WorkerOutcome, WorkerReport } from '../messages.js';
+import type { ActivationRequest, ActivationResult, UpdateResult, UpdateTiming, WorkerOutcome, WorkerReport } from '../messages.js';
 import type { WorkerChannel } from './channel.js';
 import type { Pm2Client, Pm2Process } from './client.js';
 import { healthGate, liveWorkers } from './health.js';
 import type { GateOptions, LiveWorker } from './health.js';
 import type { ProcessTable } from './process-table.js';
+import { preciseNow } from './protocol.js';
 import { sameEnv, stateFile } from './state.js';
 import type { AppState, AppStates } from './state.js';
 import { trialStart } from './trial.js';
 
 export interface ActivationSettings {
   dataDir: string;
+  /** Where workers connect to the agent directly (worker-links.ts); undefined: through PM2 only. */
+  agentSocket: string | undefined;
   host: string;
   bootstrap: string;
   listenTimeoutMs: number;
@@ -58,6 +61,7 @@ export function startApp(client: Pm2Client, settings: ActivationSettings, state:
       HOTDEPLOY_APP: state.app,
       HOTDEPLOY_STATE_FILE: stateFile(settings.dataDir, state.app),
       HOTDEPLOY_KILL_TIMEOUT_MS: String(settings.killTimeoutMs),
+      ...(settings.agentSocket ? { HOTDEPLOY_AGENT_SOCKET: settings.agentSocket } : {}),
     },
     listenTimeoutMs: settings.listenTimeoutMs,
     killTimeoutMs: settings.killTimeoutMs,
@@ -70,7 +74,7 @@ async function point(ctx: ActivationContext, state: AppState): Promise<void> {
   await ctx.states.write(state);
 }
 
-type Offer = { proc: Pm2Process; durationMs: number } & ({ result: UpdateResult; pid: number } | { error: string });
+type Offer = { proc: Pm2Process; durationMs: number } & ({ result: UpdateResult; pid: number; timing?: UpdateTiming } | { error: string });
 
 function accepted(offer: Offer): boolean {
   return 'result' in offer && (offer.result.outcome === 'hot' || offer.result.outcome === 'unchanged');
@@ -83,9 +87,11 @@ async function offer(ctx: ActivationContext, procs: Pm2Process[], target: AppSta
     const t0 = Date.now();
     if (proc.status !== 'online') return { proc, error: `worker is ${proc.status}`, durationMs: 0 };
     try {
-      const reply = await ctx.channel.request(proc.pmId, { kind: 'update', version: target.version, releaseDir: target.releaseDir }, ctx.settings.updateTimeoutMs);
+      const sentAt = preciseNow();
+      const reply = await ctx.channel.request(proc.pmId, { kind: 'update', version: target.version, releaseDir: target.releaseDir }, ctx.settings.updateTimeoutMs, proc.pid);
       if (reply.kind !== 'updated') return { proc, error: `unexpected answer ${reply.kind}`, durationMs: Date.now() - t0 };
-      return { proc, result: reply.result, pid: reply.pid, durationMs: Date.now() - t0 };
+      const timing = reply.receivedAt !== undefined && reply.answeredAt !== undefined ? { sentAt, receivedAt: reply.receivedAt, answeredAt: reply.answeredAt } : undefined;
+      return { proc, result: reply.result, pid: reply.pid, durationMs: Date.now() - t0, ...(timing ? { timing } : {}) };
     } catch (err) {
       return { proc, error: (err as Error).message, durationMs: Date.now() - t0 };
     }
@@ -104,7 +110,7 @@ async function offer(ctx: ActivationContext, procs: Pm2Process[], target: AppSta
  * reloads the previous release.
  */
 export async function activation(ctx: ActivationContext, request: ActivationRequest, running: AppState | undefined): Promise<ActivationResult> {
-  const { client, settings } = ctx;
+  const { settings } = ctx;
   const target = targetState(request);
   const before: AppState | undefined = running
     ?? (request.previous ? { ...target, version: request.previous.version, releaseDir: request.previous.releaseDir } : undefined);
@@ -119,7 +125,7 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   if (!envChanged && !reloadAsked && offers.every(accepted) && procs.length === target.instances) {
     await point(ctx, target);
     const workers = offers.map((o) => 'result' in o
-      ? report(settings.host, o.proc.pmId, o.pid, target.version, o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined, o.result)
+      ? { ...report(settings.host, o.proc.pmId, o.pid, target.version, o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined, o.result), ...(o.timing ? { timing: o.timing } : {}) }
       : report(settings.host, o.proc.pmId, o.proc.pid, null, 'failed', o.durationMs, o.error));
     return { status: 'succeeded', path: 'hot', workers };
   }

@@ -13,6 +13,7 @@ import { planActivation } from './plan.js';
 import { defaultLogger } from './logger.js';
 import type { AgentLogger } from './logger.js';
 import { ProcessTable } from './process-table.js';
+import { WorkerLinks, linkSocketPath } from './worker-links.js';
 import { AppStates } from './state.js';
 
 export interface Pm2AgentOptions {
@@ -43,8 +44,10 @@ type Settings = ActivationSettings & { autoReconnect: boolean; logger: AgentLogg
 
 /** The host agent for the local PM2 daemon (issue 4): hot swap first, checked graceful reload second. */
 export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
+  const dataDir = path.resolve(options.dataDir);
   const settings: Settings = {
-    dataDir: path.resolve(options.dataDir),
+    dataDir,
+    agentSocket: linkSocketPath(dataDir),
     host: options.host ?? os.hostname(),
     logger: options.logger ?? defaultLogger(),
     bootstrap: options.bootstrap ?? defaultBootstrap(),
@@ -56,7 +59,8 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     autoReconnect: options.autoReconnect ?? true,
   };
   const client = new Pm2Client({ home: options.pm2Home });
-  const channel = new WorkerChannel(client);
+  const links = new WorkerLinks(settings.agentSocket, (message) => channel.onPacket(message, ''));
+  const channel = new WorkerChannel(client, links);
   const processes = new ProcessTable(client);
   const states = new AppStates(settings.dataDir);
   const lastOutcomes = new Map<string, Map<number, WorkerOutcome>>();
@@ -187,8 +191,15 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     closed = true;
     clearTimeout(reconnectTimer);
     await Promise.allSettled([...locks.values()]);
+    await listening;
+    await links.close();
     await client.disconnect();
   }
+
+  // Workers started with the socket's path connect as soon as it listens; until then PM2 carries all.
+  const listening = links.listen().catch((err: unknown) => {
+    log.warn({ event: 'worker-links-failed', socket: settings.agentSocket, err: String(err) }, 'workers will be reached through PM2 only');
+  });
 
   // Connect and restore the apps in the background; an activation connects on its own if needed.
   ready().catch((err: unknown) => {
