@@ -4,7 +4,7 @@ import type { ActivationRequest } from '../../agent/messages.js';
 import { createPm2Agent } from '../../agent/pm2/agent.js';
 import type { Pm2Agent } from '../../agent/pm2/agent.js';
 import { freePort, handlerApp, pidsServing, release } from '../helpers/apps.js';
-import { pm2Home } from '../helpers/pm2.js';
+import { pm2Home, waitFor } from '../helpers/pm2.js';
 import { tempDir } from '../helpers/tmp.js';
 
 // Workers the agent starts connect back to it (agent/pm2/worker-links.ts): updates and their answers
@@ -23,11 +23,14 @@ const next = async (version: string, message: string): Promise<ActivationRequest
   return last;
 };
 
+const newAgent = (): Pm2Agent =>
+  createPm2Agent({ dataDir: data.dir, pm2Home: home.home, logger: pino({ level: 'silent' }), settleMs: 500, listenTimeoutMs: 8_000, killTimeoutMs: 3_000, updateTimeoutMs: 5_000 });
+
 beforeAll(async () => {
   home = await pm2Home();
   data = await tempDir('hd-data-');
   port = await freePort();
-  agent = createPm2Agent({ dataDir: data.dir, pm2Home: home.home, logger: pino({ level: 'silent' }), settleMs: 500, listenTimeoutMs: 8_000, killTimeoutMs: 3_000, updateTimeoutMs: 5_000 });
+  agent = newAgent();
   last = await release(data.dir, APP, 'v1', handlerApp({ name: APP, version: 'v1', port, message: 'one' }));
   const first = await agent.activate(last);
   expect(first, first.reason).toMatchObject({ status: 'succeeded', path: 'start' });
@@ -48,4 +51,27 @@ it('sends hot updates over the workers\' direct links, not through the PM2 daemo
   expect(throughPm2).not.toHaveBeenCalled();
   throughPm2.mockRestore();
   expect((await pidsServing(port, 2)).messages).toEqual(['three']);
+});
+
+it('deploys hot through PM2 while the workers reconnect to a restarted agent, then over their links again', async () => {
+  // The service (and its agent) restarts; the daemon and the workers keep running.
+  await agent.close();
+  agent = newAgent();
+  await agent.ready();
+  const first = await agent.activate(await next('v4', 'four'));
+  expect([first.path, ...first.workers.map((w) => w.outcome)]).toEqual(['hot', 'hot', 'hot']);
+  expect((await pidsServing(port, 2)).messages).toEqual(['four']);
+
+  // Each worker retries its link with a growing delay (from 100 ms): deploy until none goes through PM2.
+  let n = 4;
+  await waitFor('every worker back on its direct link', async () => {
+    n += 1;
+    const throughPm2 = vi.spyOn(agent.client, 'send');
+    const result = await agent.activate(await next(`v${n}`, `message ${n}`));
+    expect(result.workers.map((w) => w.outcome)).toEqual(['hot', 'hot']);
+    const viaPm2 = throughPm2.mock.calls.length;
+    throughPm2.mockRestore();
+    return viaPm2 === 0 ? true : undefined;
+  });
+  expect((await pidsServing(port, 2)).messages).toEqual([`message ${n}`]);
 });
