@@ -8,7 +8,7 @@ import { DeployError } from './errors.js';
 import type { EventBus } from './events.js';
 import { readJsonFile, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from './keyed-queue.js';
-import type { ReleaseStore } from './release-store.js';
+import type { Pointers, ReleaseStore } from './release-store.js';
 
 export type DeploymentKind = ActivationRequest['kind'];
 export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'rolled-back';
@@ -139,17 +139,34 @@ export class Deployments {
 
   private async run(d: Deployment): Promise<Deployment> {
     const [release, pointers] = await Promise.all([this.store.require(d.app, d.version), this.store.pointers(d.app)]);
-    d.status = 'running';
-    d.startedAt = new Date().toISOString();
-    d.from = pointers.current;
-    await this.save(d, INTERMEDIATE);
+    Object.assign(d, { status: 'running', startedAt: new Date().toISOString(), from: pointers.current });
+    // Written while the agents work rather than before (issue 6): a crash leaves the record `queued` or
+    // `running`, and `recover` fails both alike. It must settle before any later write of the record.
+    const running = this.save({ ...d }, INTERMEDIATE).catch((err: unknown) => {
+      this.log.warn({ app: d.app, version: d.version, deploymentId: d.id, err }, 'writing the running deployment record failed');
+    });
     this.emit('started', d);
+    try {
+      await this.activate(d, release.manifest, pointers);
+    } finally {
+      await running;
+    }
+    d.finishedAt = new Date().toISOString();
+    await this.save(d);
+    await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, sha256: release.sha256, deploymentId: d.id, outcome: d.status, ...(d.reason ? { reason: d.reason } : {}) });
+    this.emit('finished', d);
+    if (d.status === 'succeeded') await this.prune(d.app);
+    await this.pruneRecords();
+    return d;
+  }
 
+  /** Fans the activation out to every agent and settles the outcome: status, reason, hosts, workers, pointers. */
+  private async activate(d: Deployment, manifest: ActivationRequest['manifest'], pointers: Pointers): Promise<void> {
     const previous = pointers.current !== null && pointers.current !== d.version
       ? { version: pointers.current, releaseDir: this.store.releaseDir(d.app, pointers.current) } : null;
     const request: ActivationRequest = {
       deploymentId: d.id, app: d.app, version: d.version, releaseDir: this.store.releaseDir(d.app, d.version),
-      manifest: release.manifest, previous, kind: d.kind,
+      manifest, previous, kind: d.kind,
     };
     const results = await Promise.all(this.agents.map((agent) => this.activateOn(agent, request, d)));
     // An agent for many hosts (NATS, issue 7) reports each host; its own status is the verdict.
@@ -172,13 +189,6 @@ export class Deployments {
       const newPrevious = pointers.current !== d.version ? pointers.current : pointers.previous;
       await this.store.withAppLock(d.app, () => this.store.setPointers(d.app, d.version, newPrevious));
     }
-    d.finishedAt = new Date().toISOString();
-    await this.save(d);
-    await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, sha256: release.sha256, deploymentId: d.id, outcome: d.status, ...(d.reason ? { reason: d.reason } : {}) });
-    this.emit('finished', d);
-    if (d.status === 'succeeded') await this.prune(d.app);
-    await this.pruneRecords();
-    return d;
   }
 
   private async activateOn(agent: HostAgent, request: ActivationRequest, d: Deployment): Promise<{ host: string; result: ActivationResult }> {
