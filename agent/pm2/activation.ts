@@ -82,7 +82,7 @@ function accepted(offer: Offer): boolean {
 
 /** Sends the update to every worker and collects the answers; a worker that is down or silent is an answer too. */
 async function offer(ctx: ActivationContext, procs: Pm2Process[], target: AppState): Promise<Offer[]> {
-  // Every request is written to the daemon's socket before anything else (the event, its log line).
+  // Every request is on its way (a worker's link or the daemon's socket) before anything else: the event, its log line.
   const pending = Promise.all(procs.map(async (proc): Promise<Offer> => {
     const t0 = Date.now();
     if (proc.status !== 'online') return { proc, error: `worker is ${proc.status}`, durationMs: 0 };

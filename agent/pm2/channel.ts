@@ -7,6 +7,8 @@ import type { AgentMessage, WorkerMessage } from './protocol.js';
 import type { WorkerLinks } from './worker-links.js';
 
 type Reply = Extract<WorkerMessage, { requestId: string }>;
+/** A request waiting for its answer; `via`: the worker's link it went out on (none: through PM2). */
+interface Pending { resolve: (m: Reply) => void; reject: (err: Error) => void; pmId: number; via?: Socket }
 type Request = AgentMessage extends infer M ? M extends AgentMessage ? Omit<M, 'requestId'> : never : never;
 
 /**
@@ -16,7 +18,7 @@ type Request = AgentMessage extends infer M ? M extends AgentMessage ? Omit<M, '
  * a health gate can say why a worker did not come up.
  */
 export class WorkerChannel {
-  private readonly pending = new Map<string, { resolve: (m: Reply) => void; reject: (err: Error) => void; pmId: number; via?: Socket }>();
+  private readonly pending = new Map<string, Pending>();
   private readonly bootFailures = new Map<string, { at: number; version: string; message: string }>();
 
   constructor(private readonly client: Pm2Client, private readonly links?: WorkerLinks) {
@@ -61,7 +63,7 @@ export class WorkerChannel {
   async request(pmId: number, message: Request, timeoutMs: number, pid?: number | null): Promise<Reply> {
     const requestId = randomUUID();
     let timer: NodeJS.Timeout | undefined;
-    const entry: { resolve: (m: Reply) => void; reject: (err: Error) => void; pmId: number; via?: Socket } = { resolve: () => undefined, reject: () => undefined, pmId };
+    const entry: Pending = { resolve: () => undefined, reject: () => undefined, pmId };
     const answer = new Promise<Reply>((resolve, reject) => {
       entry.resolve = resolve;
       entry.reject = reject;

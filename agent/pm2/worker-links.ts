@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { encodeLine, isWorkerMessage, lineReader } from './protocol.js';
@@ -55,6 +55,9 @@ export class WorkerLinks {
     // The links never keep the agent's process alive; `close` ends them.
     server.unref();
     this.server = server;
+    // Connecting needs write permission on the socket: its owner only, whatever the umask and the
+    // data directory's mode (a worker's link is trusted with its answers).
+    await chmod(socketPath, 0o600);
   }
 
   private accept(socket: net.Socket): void {
