@@ -15,6 +15,7 @@ export const HotErrorCodes = {
   HOT_ERR_PM2_DOWN: 'the PM2 daemon is not reachable',
   HOT_ERR_TIMEOUT: 'an operation did not finish in time',
   HOT_ERR_WORKER_STATE: 'the worker cannot tell which release to host',
+  HOT_ERR_WORKER_GONE: 'the worker closed its link to the agent before it answered',
   // The NATS transport (agent/nats, issue 7).
   HOT_ERR_NATS_UNREACHABLE: 'the NATS server is not reachable',
   HOT_ERR_NATS_SETTINGS: 'the NATS settings are invalid',

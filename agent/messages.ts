@@ -62,6 +62,17 @@ export interface WorkerReport {
   durationMs: number;
   /** The runtime's own account, when the worker answered an update. */
   update?: UpdateResult;
+  /**
+   * When the update was sent, reached the worker and was answered (epoch ms with fractions, the
+   * host's clock), for the benchmark's phases (issue 6); absent when a worker did not say.
+   */
+  timing?: UpdateTiming;
+}
+
+export interface UpdateTiming {
+  sentAt: number;
+  receivedAt: number;
+  answeredAt: number;
 }
 
 /** What the service asks a host agent to do: make `version` the app's running release. */

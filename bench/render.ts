@@ -11,7 +11,9 @@ function figureLines(f: Partial<Figures>): string[] {
       `   hotdeploy hot path   ${ms(d.hot.median)}  (min ${ms(d.hot.min)}, max ${ms(d.hot.max)}; outcomes ${d.hot.outcomes.join(', ')})`,
       `   from upload accepted ${ms(d.hotFromAccepted.median)}  (min ${ms(d.hotFromAccepted.min)}, max ${ms(d.hotFromAccepted.max)})`,
       `   hot phases (medians): PUT sent → accepted ${ms(d.hotPhases.ingest)}; from accepted: queued +${ms(d.hotPhases.queued)}, started +${ms(d.hotPhases.started)}, ` +
-        `offering +${ms(d.hotPhases.offering)}, workers answered +${ms(d.hotPhases.workersAnswered)}, finished +${ms(d.hotPhases.finished)}; ` +
+        `offering +${ms(d.hotPhases.offering)}, ` +
+        (d.hotPhases.applied === undefined ? '' : `sent to every worker +${ms(d.hotPhases.sent ?? Number.NaN)}, received +${ms(d.hotPhases.received ?? Number.NaN)}, applied +${ms(d.hotPhases.applied)}, `) +
+        `workers answered +${ms(d.hotPhases.workersAnswered)}, finished +${ms(d.hotPhases.finished)}; ` +
         `agent↔worker ${ms(d.hotPhases.worker)}, apply ${ms(d.hotPhases.apply)}; PUT answered ${ms(d.hotPhases.answered)}`,
       `   pm2 reload           ${ms(d.reload.median)}  (min ${ms(d.reload.min)}, max ${ms(d.reload.max)})`,
       `   ratio reload / hot   ${d.ratio}× (from upload accepted: ${d.ratioFromAccepted}×)`);

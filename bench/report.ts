@@ -21,7 +21,9 @@ export interface DeployLatencyFigure {
    * trip (slowest worker); `apply`: UpdateResult.durationMs (slowest worker); `answered`: PUT sent →
    * response.
    */
-  hotPhases: Record<'ingest' | 'queued' | 'started' | 'offering' | 'workersAnswered' | 'finished' | 'worker' | 'apply' | 'answered', number>;
+  hotPhases: Record<'ingest' | 'queued' | 'started' | 'offering' | 'workersAnswered' | 'finished' | 'worker' | 'apply' | 'answered', number>
+    /** From the workers' own timestamps (WorkerReport.timing), slowest worker; absent in reports made before them. */
+    & Partial<Record<'sent' | 'received' | 'applied', number>>;
   /** Median reload / median hot (PUT sent → serving). */
   ratio: number;
   /** Median reload / median hot from upload accepted. */

@@ -1,14 +1,18 @@
-import type { ActivationRequest, ActivationResult, UpdateResult, WorkerOutcome, WorkerReport } from '../messages.js';
+import type { ActivationRequest, ActivationResult, UpdateResult, UpdateTiming, WorkerOutcome, WorkerReport } from '../messages.js';
 import type { WorkerChannel } from './channel.js';
 import type { Pm2Client, Pm2Process } from './client.js';
 import { healthGate, liveWorkers } from './health.js';
 import type { GateOptions, LiveWorker } from './health.js';
-import { removeState, sameEnv, stateFile, writeState } from './state.js';
-import type { AppState } from './state.js';
+import type { ProcessTable } from './process-table.js';
+import { preciseNow } from './protocol.js';
+import { sameEnv, stateFile } from './state.js';
+import type { AppState, AppStates } from './state.js';
 import { trialStart } from './trial.js';
 
 export interface ActivationSettings {
   dataDir: string;
+  /** Where workers connect to the agent directly (worker-links.ts); undefined: through PM2 only. */
+  agentSocket: string | undefined;
   host: string;
   bootstrap: string;
   listenTimeoutMs: number;
@@ -22,6 +26,10 @@ export interface ActivationSettings {
 export interface ActivationContext {
   client: Pm2Client;
   channel: WorkerChannel;
+  /** The app's processes, kept current from PM2's bus (no daemon round trip per deploy). */
+  processes: ProcessTable;
+  /** The agent's pointers, kept in memory and written through. */
+  states: AppStates;
   settings: ActivationSettings;
   emit: (message: string) => void;
   signal: AbortSignal;
@@ -53,6 +61,7 @@ export function startApp(client: Pm2Client, settings: ActivationSettings, state:
       HOTDEPLOY_APP: state.app,
       HOTDEPLOY_STATE_FILE: stateFile(settings.dataDir, state.app),
       HOTDEPLOY_KILL_TIMEOUT_MS: String(settings.killTimeoutMs),
+      ...(settings.agentSocket ? { HOTDEPLOY_AGENT_SOCKET: settings.agentSocket } : {}),
     },
     listenTimeoutMs: settings.listenTimeoutMs,
     killTimeoutMs: settings.killTimeoutMs,
@@ -62,10 +71,10 @@ export function startApp(client: Pm2Client, settings: ActivationSettings, state:
 /** Moves the agent's pointer, unless the activation was abandoned (its caller restores the pointer). */
 async function point(ctx: ActivationContext, state: AppState): Promise<void> {
   ctx.signal.throwIfAborted();
-  await writeState(ctx.settings.dataDir, state);
+  await ctx.states.write(state);
 }
 
-type Offer = { proc: Pm2Process; durationMs: number } & ({ result: UpdateResult; pid: number } | { error: string });
+type Offer = { proc: Pm2Process; durationMs: number } & ({ result: UpdateResult; pid: number; timing?: UpdateTiming } | { error: string });
 
 function accepted(offer: Offer): boolean {
   return 'result' in offer && (offer.result.outcome === 'hot' || offer.result.outcome === 'unchanged');
@@ -73,18 +82,22 @@ function accepted(offer: Offer): boolean {
 
 /** Sends the update to every worker and collects the answers; a worker that is down or silent is an answer too. */
 async function offer(ctx: ActivationContext, procs: Pm2Process[], target: AppState): Promise<Offer[]> {
-  ctx.emit(`offering ${target.version} to ${procs.length} worker(s)`);
-  const offers = await Promise.all(procs.map(async (proc): Promise<Offer> => {
+  // Every request is on its way (a worker's link or the daemon's socket) before anything else: the event, its log line.
+  const pending = Promise.all(procs.map(async (proc): Promise<Offer> => {
     const t0 = Date.now();
     if (proc.status !== 'online') return { proc, error: `worker is ${proc.status}`, durationMs: 0 };
     try {
-      const reply = await ctx.channel.request(proc.pmId, { kind: 'update', version: target.version, releaseDir: target.releaseDir }, ctx.settings.updateTimeoutMs);
+      const sentAt = preciseNow();
+      const reply = await ctx.channel.request(proc.pmId, { kind: 'update', version: target.version, releaseDir: target.releaseDir }, ctx.settings.updateTimeoutMs, proc.pid);
       if (reply.kind !== 'updated') return { proc, error: `unexpected answer ${reply.kind}`, durationMs: Date.now() - t0 };
-      return { proc, result: reply.result, pid: reply.pid, durationMs: Date.now() - t0 };
+      const timing = reply.receivedAt !== undefined && reply.answeredAt !== undefined ? { sentAt, receivedAt: reply.receivedAt, answeredAt: reply.answeredAt } : undefined;
+      return { proc, result: reply.result, pid: reply.pid, durationMs: Date.now() - t0, ...(timing ? { timing } : {}) };
     } catch (err) {
       return { proc, error: (err as Error).message, durationMs: Date.now() - t0 };
     }
   }));
+  ctx.emit(`offering ${target.version} to ${procs.length} worker(s)`);
+  const offers = await pending;
   ctx.signal.throwIfAborted();
   return offers;
 }
@@ -97,11 +110,11 @@ async function offer(ctx: ActivationContext, procs: Pm2Process[], target: AppSta
  * reloads the previous release.
  */
 export async function activation(ctx: ActivationContext, request: ActivationRequest, running: AppState | undefined): Promise<ActivationResult> {
-  const { client, settings } = ctx;
+  const { settings } = ctx;
   const target = targetState(request);
   const before: AppState | undefined = running
     ?? (request.previous ? { ...target, version: request.previous.version, releaseDir: request.previous.releaseDir } : undefined);
-  const procs = await client.describe(request.app);
+  const procs = await ctx.processes.processes(request.app);
   if (procs.length === 0) return firstStart(ctx, target, before);
 
   // A process's environment (and so its port) is fixed at its start: only a reload can change it.
@@ -112,7 +125,7 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   if (!envChanged && !reloadAsked && offers.every(accepted) && procs.length === target.instances) {
     await point(ctx, target);
     const workers = offers.map((o) => 'result' in o
-      ? report(settings.host, o.proc.pmId, o.pid, target.version, o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined, o.result)
+      ? { ...report(settings.host, o.proc.pmId, o.pid, target.version, o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined, o.result), ...(o.timing ? { timing: o.timing } : {}) }
       : report(settings.host, o.proc.pmId, o.proc.pid, null, 'failed', o.durationMs, o.error));
     return { status: 'succeeded', path: 'hot', workers };
   }
@@ -165,7 +178,7 @@ async function firstStart(ctx: ActivationContext, target: AppState, before: AppS
   await client.delete(target.app).catch(() => undefined);
   if (!before || before.version === target.version) {
     ctx.signal.throwIfAborted();
-    await removeState(settings.dataDir, target.app);
+    await ctx.states.remove(target.app);
     return { status: 'failed', path: 'start', reason: gate.reason, workers: [] };
   }
   await point(ctx, before);

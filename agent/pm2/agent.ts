@@ -12,7 +12,9 @@ import { liveWorkers } from './health.js';
 import { planActivation } from './plan.js';
 import { defaultLogger } from './logger.js';
 import type { AgentLogger } from './logger.js';
-import { listStates, readState, removeState, writeState } from './state.js';
+import { ProcessTable } from './process-table.js';
+import { WorkerLinks, linkSocketPath } from './worker-links.js';
+import { AppStates } from './state.js';
 
 export interface Pm2AgentOptions {
   /** The data directory; the agent keeps its per-app pointers under `<dataDir>/agent/apps/`. */
@@ -42,8 +44,10 @@ type Settings = ActivationSettings & { autoReconnect: boolean; logger: AgentLogg
 
 /** The host agent for the local PM2 daemon (issue 4): hot swap first, checked graceful reload second. */
 export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
+  const dataDir = path.resolve(options.dataDir);
   const settings: Settings = {
-    dataDir: path.resolve(options.dataDir),
+    dataDir,
+    agentSocket: linkSocketPath(dataDir),
     host: options.host ?? os.hostname(),
     logger: options.logger ?? defaultLogger(),
     bootstrap: options.bootstrap ?? defaultBootstrap(),
@@ -55,7 +59,10 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     autoReconnect: options.autoReconnect ?? true,
   };
   const client = new Pm2Client({ home: options.pm2Home });
-  const channel = new WorkerChannel(client);
+  const links = new WorkerLinks(settings.agentSocket, (message) => channel.onPacket(message, ''));
+  const channel = new WorkerChannel(client, links);
+  const processes = new ProcessTable(client);
+  const states = new AppStates(settings.dataDir);
   const lastOutcomes = new Map<string, Map<number, WorkerOutcome>>();
   const locks = new Map<string, Promise<unknown>>();
   let closed = false;
@@ -80,10 +87,10 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
 
   /** Brings back every app of the agent's pointers that the daemon does not run (new or restarted daemon). */
   async function resurrect(): Promise<void> {
-    for (const { app } of await listStates(settings.dataDir)) {
+    for (const { app } of await states.list()) {
       await withLock(app, async () => {
         // Read under the lock: an activation that just ended may have moved the pointer.
-        const state = await readState(settings.dataDir, app);
+        const state = await states.read(app);
         if (!state || (await client.describe(app)).length > 0) return;
         log.info({ event: 'resurrect', app, version: state.version }, 'restarting app under PM2');
         await startApp(client, settings, state);
@@ -141,12 +148,12 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
    * daemon's death brings back the release the service still calls current.
    */
   async function guarded(request: ActivationRequest, emit: (message: string) => void): Promise<ActivationResult> {
-    const snapshot = await readState(settings.dataDir, request.app);
+    const snapshot = await states.read(request.app);
     const abort = new AbortController();
     let running: Promise<ActivationResult> | undefined;
     try {
       await client.connect();
-      running = activation({ client, channel, settings, emit, signal: abort.signal, started: Date.now() }, request, snapshot);
+      running = activation({ client, channel, processes, states, settings, emit, signal: abort.signal, started: Date.now() }, request, snapshot);
       return await Promise.race([running, client.lost]);
     } catch (err) {
       abort.abort(err);
@@ -157,8 +164,8 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
       // The abandoned activation stops at its next checkpoint; only then is the pointer restored
       // (or removed: an app's first release the service never made current must not be resurrected).
       if (running) await withDeadline(running.catch(() => undefined), 5_000, 'abandoned activation').catch(() => undefined);
-      if (snapshot) await writeState(settings.dataDir, snapshot);
-      else await removeState(settings.dataDir, request.app);
+      if (snapshot) await states.write(snapshot);
+      else await states.remove(request.app);
       return { status: 'failed', path: 'none', reason, workers: [] };
     }
   }
@@ -184,8 +191,15 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     closed = true;
     clearTimeout(reconnectTimer);
     await Promise.allSettled([...locks.values()]);
+    await listening;
+    await links.close();
     await client.disconnect();
   }
+
+  // Workers started with the socket's path connect as soon as it listens; until then PM2 carries all.
+  const listening = links.listen().catch((err: unknown) => {
+    log.warn({ event: 'worker-links-failed', socket: settings.agentSocket, err: String(err) }, 'workers will be reached through PM2 only');
+  });
 
   // Connect and restore the apps in the background; an activation connects on its own if needed.
   ready().catch((err: unknown) => {

@@ -154,9 +154,23 @@ export class Pm2Client extends EventEmitter {
     return Promise.race([pending, this.lost]);
   }
 
+  /**
+   * Emits `changing` (the app's name) before and after a call that starts, replaces or removes
+   * processes: a process list kept from the bus (process-table.ts) must not outlive the call, whose
+   * answer can arrive before the daemon's events about it.
+   */
+  private async changing<T>(name: string, run: () => Promise<T>): Promise<T> {
+    this.emit('changing', name);
+    try {
+      return await run();
+    } finally {
+      this.emit('changing', name);
+    }
+  }
+
   async start(options: Pm2StartOptions): Promise<void> {
     const timeout = options.listenTimeoutMs * 2 + this.callTimeoutMs;
-    await this.call('start', (api, cb) => api.start({
+    await this.changing(options.name, () => this.call('start', (api, cb) => api.start({
       name: options.name,
       script: options.script,
       cwd: options.cwd,
@@ -171,21 +185,21 @@ export class Pm2Client extends EventEmitter {
       max_restarts: 5,
       min_uptime: 2_000,
       merge_logs: true,
-    }, cb), timeout);
+    }, cb), timeout));
   }
 
   /** Graceful reload, one instance at a time. `force`: PM2's reload lock is per home, ours per app. */
   async reload(name: string, timeoutMs: number): Promise<void> {
-    await this.call('reload', (api, cb) => api.reload(name, { force: true }, cb), timeoutMs);
+    await this.changing(name, () => this.call('reload', (api, cb) => api.reload(name, { force: true }, cb), timeoutMs));
   }
 
   /** Sets the number of instances (PM2 duplicates or deletes workers; new ones boot from the pointer). */
   async scale(name: string, instances: number, timeoutMs: number): Promise<void> {
-    await this.call('scale', (api, cb) => api.scale(name, instances, cb), timeoutMs);
+    await this.changing(name, () => this.call('scale', (api, cb) => api.scale(name, instances, cb), timeoutMs));
   }
 
   async delete(name: string): Promise<void> {
-    await this.call('delete', (api, cb) => api.delete(name, cb));
+    await this.changing(name, () => this.call('delete', (api, cb) => api.delete(name, cb)));
   }
 
   async describe(name: string): Promise<Pm2Process[]> {

@@ -26,7 +26,7 @@ export async function liveWorkers(client: Pm2Client, channel: WorkerChannel, app
   const procs = await client.describe(app);
   return Promise.all(procs.map(async (p) => {
     if (p.status !== 'online') return { pmId: p.pmId, pid: p.pid, status: p.status, version: null };
-    const pong = await channel.request(p.pmId, { kind: 'ping' }, timeoutMs).catch(() => undefined);
+    const pong = await channel.request(p.pmId, { kind: 'ping' }, timeoutMs, p.pid).catch(() => undefined);
     return { pmId: p.pmId, pid: pong?.pid ?? p.pid, status: p.status, version: pong?.version ?? null };
   }));
 }

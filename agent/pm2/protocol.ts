@@ -6,6 +6,9 @@ import type { UpdateResult } from '../messages.js';
  * `sendDataToProcessId` packet `{ type: 'process:msg', topic: TOPIC, data }`; worker → agent as
  * `process.send({ type: 'process:msg', data })`, which PM2's daemon republishes on its bus. A trial
  * start (a plain `child_process.fork`) receives the same worker → agent messages directly.
+ *
+ * A worker started with HOTDEPLOY_AGENT_SOCKET also connects to the agent directly (worker-links.ts):
+ * the same messages, one JSON object per line, without the hop through PM2's daemon.
  */
 export const TOPIC = 'hotdeploy';
 
@@ -23,11 +26,19 @@ interface WorkerIdentity {
 }
 
 export type WorkerMessage =
-  | (WorkerIdentity & { kind: 'updated'; requestId: string; result: UpdateResult })
+  /** `receivedAt` / `answeredAt`: the worker's clock (epoch ms with fractions), for the benchmark's phases. */
+  | (WorkerIdentity & { kind: 'updated'; requestId: string; result: UpdateResult; receivedAt?: number; answeredAt?: number })
   | (WorkerIdentity & { kind: 'planned'; requestId: string; result: UpdateResult })
   | (WorkerIdentity & { kind: 'pong'; requestId: string })
   | (WorkerIdentity & { kind: 'booted' })
+  /** First line on a direct link (worker-links.ts): which worker this connection is. */
+  | (WorkerIdentity & { kind: 'hello' })
   | (WorkerIdentity & { kind: 'boot-failed'; error: { message: string; code?: string; stack?: string } });
+
+/** Epoch milliseconds with sub-millisecond fractions (the phases of a hot deploy are a few ms). */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
+}
 
 export function isAgentMessage(value: unknown): value is AgentMessage {
   if (!isRecord(value) || typeof value.requestId !== 'string') return false;
@@ -55,12 +66,38 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
     case 'pong':
       return typeof value.requestId === 'string';
     case 'booted':
+    case 'hello':
       return true;
     case 'boot-failed':
       return isRecord(value.error);
     default:
       return unknownKind(kind);
   }
+}
+
+/** The direct link's framing: one JSON value per line (JSON.stringify escapes newlines in strings). */
+export function encodeLine(message: AgentMessage | WorkerMessage): string {
+  return `${JSON.stringify(message)}\n`;
+}
+
+/** Splits a stream's text into lines and parses each; unparsable lines are dropped (`onLine(undefined)` is never called). */
+export function lineReader(onLine: (value: unknown) => void): (chunk: string) => void {
+  let buffer = '';
+  return (chunk) => {
+    buffer += chunk;
+    let end: number;
+    while ((end = buffer.indexOf('\n')) !== -1) {
+      const line = buffer.slice(0, end);
+      buffer = buffer.slice(end + 1);
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      onLine(value);
+    }
+  };
 }
 
 /** Exhaustiveness: a new kind added to a union fails to compile here until it is handled. */

@@ -75,3 +75,41 @@ function isAppState(value: unknown): value is AppState {
   return typeof v.app === 'string' && typeof v.version === 'string' && typeof v.releaseDir === 'string'
     && typeof v.instances === 'number' && typeof v.env === 'object' && v.env !== null;
 }
+
+/**
+ * The agent's pointers, read from disk once per app and then kept: the agent is their only writer
+ * (workers only read them at start), so each activation's snapshot needs no file read (issue 6).
+ */
+export class AppStates {
+  private readonly known = new Map<string, AppState | undefined>();
+
+  constructor(readonly dataDir: string) {}
+
+  async read(app: string): Promise<AppState | undefined> {
+    if (this.known.has(app)) return this.known.get(app);
+    const state = await readState(this.dataDir, app);
+    this.known.set(app, state);
+    return state;
+  }
+
+  async write(state: AppState): Promise<void> {
+    // Forgotten first: if the write fails, the next read goes to the file again.
+    this.known.delete(state.app);
+    await writeState(this.dataDir, state);
+    this.known.set(state.app, state);
+  }
+
+  async remove(app: string): Promise<void> {
+    this.known.delete(app);
+    await removeState(this.dataDir, app);
+    this.known.set(app, undefined);
+  }
+
+  /**
+   * Every app with a pointer on disk (the resurrect), read afresh and not kept: an activation may
+   * write one while this reads, so callers `read` each under the app's lock.
+   */
+  list(): Promise<AppState[]> {
+    return listStates(this.dataDir);
+  }
+}

@@ -1,9 +1,11 @@
 import { HotError } from '../errors.js';
 import { readManifest } from '../manifest.js';
 import type { UpdateResult } from '../messages.js';
-import { TOPIC, assertNever, isAgentMessage } from '../pm2/protocol.js';
+import { TOPIC, assertNever, isAgentMessage, preciseNow } from '../pm2/protocol.js';
 import type { AgentMessage, WorkerMessage } from '../pm2/protocol.js';
 import { readStateFile } from '../pm2/state.js';
+import { connectAgentLink } from './agent-link.js';
+import type { AgentLink } from './agent-link.js';
 import { hostApp } from './host-app.js';
 import type { HostedApp } from './host-app.js';
 import { listen } from './http-server.js';
@@ -27,6 +29,7 @@ let version = '';
 let app: HostedApp | undefined;
 let server: OwnedServer | undefined;
 let shuttingDown = false;
+let link: AgentLink | undefined;
 /** Updates apply one at a time, in arrival order (STYLE.md: a serial queue, as Vite's HMR). */
 let queue: Promise<void> = Promise.resolve();
 
@@ -74,7 +77,9 @@ function failed(err: unknown, from: string, to: string): UpdateResult {
   return { outcome: 'failed', from, to, outdated: [], disposed: [], accepted: [], reason: error.message, error, durationMs: 0 };
 }
 
-async function update(message: Extract<AgentMessage, { kind: 'update' }>): Promise<void> {
+type Reply = (message: WorkerMessage) => Promise<void>;
+
+async function update(message: Extract<AgentMessage, { kind: 'update' }>, receivedAt: number, reply: Reply): Promise<void> {
   let result: UpdateResult;
   const from = app?.dir ?? '';
   try {
@@ -84,10 +89,10 @@ async function update(message: Extract<AgentMessage, { kind: 'update' }>): Promi
     result = failed(err, from, message.releaseDir);
   }
   if (result.outcome === 'hot' || result.outcome === 'unchanged') version = message.version;
-  await send({ kind: 'updated', requestId: message.requestId, result, pmId, pid: process.pid, version });
+  await reply({ kind: 'updated', requestId: message.requestId, result, pmId, pid: process.pid, version, receivedAt, answeredAt: preciseNow() });
 }
 
-async function plan(message: Extract<AgentMessage, { kind: 'plan' }>): Promise<void> {
+async function plan(message: Extract<AgentMessage, { kind: 'plan' }>, reply: Reply): Promise<void> {
   let result: UpdateResult;
   try {
     if (!app) throw new Error('the app is not hosted yet');
@@ -95,24 +100,32 @@ async function plan(message: Extract<AgentMessage, { kind: 'plan' }>): Promise<v
   } catch (err) {
     result = failed(err, app?.dir ?? '', message.releaseDir);
   }
-  await send({ kind: 'planned', requestId: message.requestId, result, pmId, pid: process.pid, version });
+  await reply({ kind: 'planned', requestId: message.requestId, result, pmId, pid: process.pid, version });
 }
 
+/** PM2's IPC: `{ topic, data }` from the agent through the daemon, or PM2's own `shutdown`. */
 function onMessage(packet: unknown): void {
   if (packet === 'shutdown') return void shutdown();
   if (typeof packet !== 'object' || packet === null) return;
   const { topic, data } = packet as { topic?: unknown; data?: unknown };
-  if (topic !== TOPIC || !isAgentMessage(data)) return;
+  if (topic === TOPIC) handle(data, send);
+}
+
+/** One request from the agent, through PM2 or the direct link; `reply` answers the way it came. */
+function handle(data: unknown, reply: Reply): void {
+  if (!isAgentMessage(data)) return;
   switch (data.kind) {
-    case 'update':
-      queue = queue.then(() => update(data));
+    case 'update': {
+      const receivedAt = preciseNow();
+      queue = queue.then(() => update(data, receivedAt, reply));
       return;
+    }
     case 'plan':
       // In the update queue: the plan answers for the release the worker will have by then.
-      queue = queue.then(() => plan(data));
+      queue = queue.then(() => plan(data, reply));
       return;
     case 'ping':
-      void send({ kind: 'pong', requestId: data.requestId, pmId, pid: process.pid, version });
+      void reply({ kind: 'pong', requestId: data.requestId, pmId, pid: process.pid, version });
       return;
     default:
       assertNever(data);
@@ -123,6 +136,8 @@ function onMessage(packet: unknown): void {
 async function shutdown(): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
+  // No more updates: the agent reaches a worker without a link through PM2, which knows it is stopping.
+  link?.close();
   const deadline = Math.max(killTimeoutMs - 500, 200);
   const hard = setTimeout(() => process.exit(0), deadline + 200);
   hard.unref();
@@ -148,6 +163,11 @@ async function main(): Promise<void> {
   // PM2's wait_ready: the raw 'ready' string is what its daemon waits for before routing traffic.
   process.send?.('ready');
   await send({ kind: 'booted', pmId, pid: process.pid, version });
+  // The direct link to the agent (agent/pm2/worker-links.ts); a trial start is asked nothing.
+  const socketPath = process.env.HOTDEPLOY_AGENT_SOCKET;
+  if (socketPath && !trial && pmId >= 0 && !shuttingDown) {
+    link = connectAgentLink(socketPath, () => ({ kind: 'hello', pmId, pid: process.pid, version }), handle);
+  }
 }
 
 void main();

@@ -98,8 +98,8 @@ async function hotDeploys(apps: Apps, count: number): Promise<{ hot: number[]; f
   return { hot, fromAccepted, phases, outcomes };
 }
 
-const PHASES = ['ingest', 'queued', 'started', 'offering', 'workersAnswered', 'finished', 'worker', 'apply', 'answered'] as const;
-type PhaseSamples = Record<keyof DeployLatencyFigure['hotPhases'], number[]>;
+const PHASES = ['ingest', 'queued', 'started', 'offering', 'sent', 'received', 'applied', 'workersAnswered', 'finished', 'worker', 'apply', 'answered'] as const;
+type PhaseSamples = Record<(typeof PHASES)[number], number[]>;
 
 /**
  * Where a hot deploy's time went, from the deployment the PUT answered with and the deployment's
@@ -121,6 +121,13 @@ function addPhases(into: PhaseSamples, answer: DeploymentAnswer, events: Map<str
   push('queued', when((e) => e.type === 'queued'));
   push('started', when((e) => e.type === 'started'));
   push('offering', when((e) => e.type === 'agent' && e.message.startsWith('offering')));
+  // The workers' own clocks (the same machine's): the slowest worker's update sent, received, applied.
+  const timings = d.workers.map((w) => w.timing).filter((t) => t !== undefined);
+  const slowest = (pick: (t: (typeof timings)[number]) => number): number | undefined =>
+    timings.length === d.workers.length && timings.length > 0 ? Math.max(...timings.map(pick)) - created : undefined;
+  push('sent', slowest((t) => t.sentAt));
+  push('received', slowest((t) => t.receivedAt));
+  push('applied', slowest((t) => t.answeredAt));
   push('workersAnswered', when((e) => e.type === 'agent' && e.message.startsWith('worker ')));
   push('finished', d.finishedAt ? Date.parse(d.finishedAt) - created : undefined);
   push('worker', Math.max(0, ...d.workers.map((w) => w.durationMs)));

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ActivationRequest, ActivationResult, HostAgent, HostResult, WorkerReport } from '../../agent/messages.js';
@@ -8,7 +8,7 @@ import { DeployError } from './errors.js';
 import type { EventBus } from './events.js';
 import { readJsonFile, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from './keyed-queue.js';
-import type { ReleaseStore } from './release-store.js';
+import type { Pointers, ReleaseStore } from './release-store.js';
 
 export type DeploymentKind = ActivationRequest['kind'];
 export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'rolled-back';
@@ -38,6 +38,14 @@ export interface Deployment {
 /** Deployment records kept on disk; older finished ones are deleted as new ones finish. */
 export const KEEP_DEPLOYMENT_RECORDS = 1000;
 
+/**
+ * The `queued` and `running` records are written without an fsync: they lie on the path from an
+ * accepted upload to the workers (issue 6: two fsyncs took 1–3 ms of it, more when the disk is busy).
+ * Only the final record must survive a power loss; a killed process loses neither (the write is
+ * atomic and in the page cache), and `recover` copes with what a power loss may leave.
+ */
+const INTERMEDIATE = { sync: false } as const;
+
 export const NO_AGENT_REASON = 'no host agent is attached: the release is now current, but no worker runs it';
 
 /**
@@ -59,13 +67,25 @@ export class Deployments {
     this.dir = path.join(store.dataDir, 'deployments');
   }
 
-  /** Start-up: deployments a killed server left queued or running are recorded as failed. */
+  /**
+   * Start-up: deployments a killed server left queued or running are recorded as failed. Those two
+   * records are written without an fsync (`save`), so after a power loss one may be empty or torn:
+   * it is moved aside as `<id>.json.unreadable` (the listing and retention skip it) and logged.
+   * Temp files of cut-short writes are removed.
+   */
   async recover(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     for (const name of await readdir(this.dir)) {
+      // A write the crash cut short (writeJsonAtomic's sibling temp file).
+      if (name.endsWith('.tmp')) await rm(path.join(this.dir, name), { force: true });
       if (!name.endsWith('.json')) continue;
-      const d = await readJsonFile<Deployment>(path.join(this.dir, name));
-      if (d && (d.status === 'queued' || d.status === 'running')) {
+      const file = path.join(this.dir, name);
+      const d = await readJsonFile<Deployment>(file).catch(() => null);
+      if (d === undefined) continue;
+      if (d === null || typeof d !== 'object' || typeof d.status !== 'string') {
+        this.log.warn({ file }, 'unreadable deployment record moved aside');
+        await rename(file, `${file}.unreadable`);
+      } else if (d.status === 'queued' || d.status === 'running') {
         await this.save({ ...d, status: 'failed', finishedAt: new Date().toISOString(), reason: 'interrupted: the server stopped before it finished' });
       }
     }
@@ -78,7 +98,7 @@ export class Deployments {
       id, app, version, kind, status: 'queued', by, from: null,
       createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, hosts: [], workers: [],
     };
-    await this.save(deployment);
+    await this.save(deployment, INTERMEDIATE);
     this.emit('queued', deployment);
     const done = this.queue.run(app, () => this.run({ ...deployment })).catch(async (err: unknown) => {
       const failed: Deployment = { ...deployment, status: 'failed', finishedAt: new Date().toISOString(), reason: (err as Error).message };
@@ -118,19 +138,35 @@ export class Deployments {
   }
 
   private async run(d: Deployment): Promise<Deployment> {
-    const release = await this.store.require(d.app, d.version);
-    const pointers = await this.store.pointers(d.app);
-    d.status = 'running';
-    d.startedAt = new Date().toISOString();
-    d.from = pointers.current;
-    await this.save(d);
+    const [release, pointers] = await Promise.all([this.store.require(d.app, d.version), this.store.pointers(d.app)]);
+    Object.assign(d, { status: 'running', startedAt: new Date().toISOString(), from: pointers.current });
+    // Written while the agents work rather than before (issue 6): a crash leaves the record `queued` or
+    // `running`, and `recover` fails both alike. It must settle before any later write of the record.
+    const running = this.save({ ...d }, INTERMEDIATE).catch((err: unknown) => {
+      this.log.warn({ app: d.app, version: d.version, deploymentId: d.id, err }, 'writing the running deployment record failed');
+    });
     this.emit('started', d);
+    try {
+      await this.activate(d, release.manifest, pointers);
+    } finally {
+      await running;
+    }
+    d.finishedAt = new Date().toISOString();
+    await this.save(d);
+    await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, sha256: release.sha256, deploymentId: d.id, outcome: d.status, ...(d.reason ? { reason: d.reason } : {}) });
+    this.emit('finished', d);
+    if (d.status === 'succeeded') await this.prune(d.app);
+    await this.pruneRecords();
+    return d;
+  }
 
+  /** Fans the activation out to every agent and settles the outcome: status, reason, hosts, workers, pointers. */
+  private async activate(d: Deployment, manifest: ActivationRequest['manifest'], pointers: Pointers): Promise<void> {
     const previous = pointers.current !== null && pointers.current !== d.version
       ? { version: pointers.current, releaseDir: this.store.releaseDir(d.app, pointers.current) } : null;
     const request: ActivationRequest = {
       deploymentId: d.id, app: d.app, version: d.version, releaseDir: this.store.releaseDir(d.app, d.version),
-      manifest: release.manifest, previous, kind: d.kind,
+      manifest, previous, kind: d.kind,
     };
     const results = await Promise.all(this.agents.map((agent) => this.activateOn(agent, request, d)));
     // An agent for many hosts (NATS, issue 7) reports each host; its own status is the verdict.
@@ -153,13 +189,6 @@ export class Deployments {
       const newPrevious = pointers.current !== d.version ? pointers.current : pointers.previous;
       await this.store.withAppLock(d.app, () => this.store.setPointers(d.app, d.version, newPrevious));
     }
-    d.finishedAt = new Date().toISOString();
-    await this.save(d);
-    await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, sha256: release.sha256, deploymentId: d.id, outcome: d.status, ...(d.reason ? { reason: d.reason } : {}) });
-    this.emit('finished', d);
-    if (d.status === 'succeeded') await this.prune(d.app);
-    await this.pruneRecords();
-    return d;
   }
 
   private async activateOn(agent: HostAgent, request: ActivationRequest, d: Deployment): Promise<{ host: string; result: ActivationResult }> {
@@ -215,8 +244,9 @@ export class Deployments {
     this.log.info({ app: d.app, version: d.version, deploymentId: d.id, event: type, status: d.status, ...(agent ? { message: agent.message } : {}) }, `deployment ${type}`);
   }
 
-  private async save(d: Deployment): Promise<void> {
-    await writeJsonAtomic(path.join(this.dir, `${d.id}.json`), d);
+  /** Atomic always; durable (fsync'd) unless `INTERMEDIATE`. */
+  private async save(d: Deployment, options?: typeof INTERMEDIATE): Promise<void> {
+    await writeJsonAtomic(path.join(this.dir, `${d.id}.json`), d, undefined, options);
   }
 }
 

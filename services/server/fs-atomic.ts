@@ -5,13 +5,16 @@ import path from 'node:path';
 /**
  * Writes JSON so that readers see either the old or the new content, never a torn file: write a
  * sibling temp file, fsync it, rename over the target (rename(2) is atomic within one filesystem).
+ * `sync: false` skips the fsync: still atomic for readers and across a killed process, but a power
+ * loss may leave the old content, or an empty or torn file, so only for records that are rewritten
+ * durably later and whose readers at start-up cope with that (deployments.ts).
  */
-export async function writeJsonAtomic(file: string, value: unknown, mode = 0o644): Promise<void> {
+export async function writeJsonAtomic(file: string, value: unknown, mode = 0o644, { sync = true } = {}): Promise<void> {
   const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   const handle = await open(tmp, 'w', mode);
   try {
     await handle.writeFile(JSON.stringify(value, null, 2) + '\n');
-    await handle.sync();
+    if (sync) await handle.sync();
   } finally {
     await handle.close();
   }

@@ -1,0 +1,77 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import type { ActivationRequest } from '../../agent/messages.js';
+import { createPm2Agent } from '../../agent/pm2/agent.js';
+import type { Pm2Agent } from '../../agent/pm2/agent.js';
+import { freePort, handlerApp, pidsServing, release } from '../helpers/apps.js';
+import { pm2Home, waitFor } from '../helpers/pm2.js';
+import { tempDir } from '../helpers/tmp.js';
+
+// Workers the agent starts connect back to it (agent/pm2/worker-links.ts): updates and their answers
+// skip the hop through PM2's daemon. A worker whose link is gone is still reached through PM2.
+
+const APP = 'linked';
+
+let home: Awaited<ReturnType<typeof pm2Home>>;
+let data: Awaited<ReturnType<typeof tempDir>>;
+let agent: Pm2Agent;
+let port: number;
+let last: ActivationRequest;
+
+const next = async (version: string, message: string): Promise<ActivationRequest> => {
+  last = await release(data.dir, APP, version, handlerApp({ name: APP, version, port, message }), { version: last.version, releaseDir: last.releaseDir });
+  return last;
+};
+
+const newAgent = (): Pm2Agent =>
+  createPm2Agent({ dataDir: data.dir, pm2Home: home.home, logger: pino({ level: 'silent' }), settleMs: 500, listenTimeoutMs: 8_000, killTimeoutMs: 3_000, updateTimeoutMs: 5_000 });
+
+beforeAll(async () => {
+  home = await pm2Home();
+  data = await tempDir('hd-data-');
+  port = await freePort();
+  agent = newAgent();
+  last = await release(data.dir, APP, 'v1', handlerApp({ name: APP, version: 'v1', port, message: 'one' }));
+  const first = await agent.activate(last);
+  expect(first, first.reason).toMatchObject({ status: 'succeeded', path: 'start' });
+});
+
+afterAll(async () => {
+  vi.restoreAllMocks();
+  await agent?.close();
+  await home?.cleanup();
+  await data?.cleanup();
+});
+
+it('sends hot updates over the workers\' direct links, not through the PM2 daemon', async () => {
+  await agent.activate(await next('v2', 'two'));
+  const throughPm2 = vi.spyOn(agent.client, 'send');
+  const result = await agent.activate(await next('v3', 'three'));
+  expect(result.workers.map((w) => w.outcome)).toEqual(['hot', 'hot']);
+  expect(throughPm2).not.toHaveBeenCalled();
+  throughPm2.mockRestore();
+  expect((await pidsServing(port, 2)).messages).toEqual(['three']);
+});
+
+it('deploys hot through PM2 while the workers reconnect to a restarted agent, then over their links again', async () => {
+  // The service (and its agent) restarts; the daemon and the workers keep running.
+  await agent.close();
+  agent = newAgent();
+  await agent.ready();
+  const first = await agent.activate(await next('v4', 'four'));
+  expect([first.path, ...first.workers.map((w) => w.outcome)]).toEqual(['hot', 'hot', 'hot']);
+  expect((await pidsServing(port, 2)).messages).toEqual(['four']);
+
+  // Each worker retries its link with a growing delay (from 100 ms): deploy until none goes through PM2.
+  let n = 4;
+  await waitFor('every worker back on its direct link', async () => {
+    n += 1;
+    const throughPm2 = vi.spyOn(agent.client, 'send');
+    const result = await agent.activate(await next(`v${n}`, `message ${n}`));
+    expect(result.workers.map((w) => w.outcome)).toEqual(['hot', 'hot']);
+    const viaPm2 = throughPm2.mock.calls.length;
+    throughPm2.mockRestore();
+    return viaPm2 === 0 ? true : undefined;
+  });
+  expect((await pidsServing(port, 2)).messages).toEqual([`message ${n}`]);
+});
