@@ -25,15 +25,22 @@ module.exports = (req, res) => {
 };
 `;
 
-/** A raw keep-alive socket with one request sent on it. */
-async function sendSlow(port: number): Promise<{ socket: net.Socket; response: Promise<string> }> {
+/** A raw keep-alive socket with one request sent on it; `until` resolves once `text` arrived. */
+async function sendSlow(port: number): Promise<{ socket: net.Socket; until: (text: string) => Promise<string> }> {
   const socket = net.connect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   let data = '';
-  socket.setEncoding('utf8').on('data', (c: string) => (data += c));
-  const response = new Promise<string>((resolve) => socket.once('close', () => resolve(data)));
+  const waiters: (() => void)[] = [];
+  socket.setEncoding('utf8').on('data', (c: string) => {
+    data += c;
+    for (const w of waiters.splice(0)) w();
+  });
   socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
-  return { socket, response };
+  const until = async (text: string): Promise<string> => {
+    while (!data.includes(text)) await new Promise<void>((resolve) => waiters.push(resolve));
+    return data;
+  };
+  return { socket, until };
 }
 
 // Drain timeouts far beyond the waits below: a retirement seen within them was released by the
@@ -68,9 +75,9 @@ describe.each(Object.entries(servers))('on %s', (_name, start) => {
     expect((await app.update(v2)).outcome).toBe('hot');
     expect(g.log).toEqual(['slow started on v1']);
     g.release.v1!();
+    expect(await slow.until('slow v1')).toMatch(/^HTTP\/1\.1 200 [\s\S]*slow v1$/);
     await waitFor(() => g.log.includes('retire v1'), 10_000, 'retire v1');
     slow.socket.destroy();
-    expect(await slow.response).toMatch(/^HTTP\/1\.1 200 [\s\S]*slow v1$/);
   });
 
   it('counts out a request whose client went away before the answer', async () => {
@@ -94,27 +101,15 @@ describe.each(Object.entries(servers))('on %s', (_name, start) => {
     await app.update(v2);
     first.socket.destroy();
     release1();
-    await first.response;
     // One of two still in flight: v1 is not retired until the second one ends too.
-    const probe = await sendSlowAndRelease(port, 'v2');
-    expect(probe).toMatch(/slow v2$/);
+    const probe = await sendSlow(port);
+    await waitFor(() => g.release.v2 !== undefined, 5000, 'the slow request on v2');
+    g.release.v2!();
+    expect(await probe.until('slow v2')).toMatch(/slow v2$/);
+    probe.socket.destroy();
     expect(g.log).not.toContain('retire v1');
     g.release.v1!();
     await waitFor(() => g.log.includes('retire v1'), 10_000, 'retire v1');
     second.socket.destroy();
   });
 });
-
-/** One more slow request, answered at once: a round trip that lets earlier 'close' events run. */
-async function sendSlowAndRelease(port: number, v: string): Promise<string> {
-  const s = await sendSlow(port);
-  await waitFor(() => g.release[v] !== undefined, 5000, `the slow request on ${v}`);
-  g.release[v]!();
-  let data = '';
-  await new Promise<void>((resolve) => s.socket.on('data', (c: string) => {
-    data += c;
-    if (data.includes(`slow ${v}`)) resolve();
-  }));
-  s.socket.destroy();
-  return data;
-}

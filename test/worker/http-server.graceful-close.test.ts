@@ -60,6 +60,9 @@ it('answers in-flight requests with Connection: close and resolves once they fin
   await waitFor(() => answers.length === 1, 5000, 'the slow request');
   let closed = false;
   const closing = server.close(30_000).then(() => (closed = true));
+  // A fresh client is refused (the server stopped accepting) while the request is still running.
+  await expect(client(port)).rejects.toThrow(/ECONNREFUSED/);
+  expect(closed).toBe(false);
   answers[0]!();
   const answer = await c.next();
   expect(answer).toMatch(/^HTTP\/1\.1 200 /);
