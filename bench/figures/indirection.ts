@@ -8,22 +8,29 @@ const CONNECTIONS = 10;
 
 /**
  * Figure 4: req/s of the bare app and of the hosted one, each server in its own process and the
- * load from this one. Each of the `rounds` rounds runs each server twice, `secondsPerRound` a run,
- * in mirrored order (bare, hosted, hosted, bare; the next round hosted, bare, bare, hosted), and
- * takes its ratio from the mean req/s of each side's two runs: drift in a shared machine's load
- * over the round, and any advantage of running first or second, fall on both sides alike. (With
- * one run a side and the order alternating per round, an odd number of rounds — 3 in --quick —
- * put bare first in two of the three ratios.)
+ * load from this one. Each of the `rounds` rounds starts a fresh pair of servers and runs each
+ * twice, `secondsPerRound` a run, in mirrored order (bare, hosted, hosted, bare; the next round
+ * hosted, bare, bare, hosted), and takes its ratio from the mean req/s of each side's two runs.
+ * - Mirrored order: drift in a shared machine's load over the round, and any advantage of running
+ *   first or second, fall on both sides alike. (With one run a side and the order alternating per
+ *   round, an odd number of rounds — 3 in --quick — put bare first in two of the three ratios.)
+ * - Fresh processes: two processes of the very same server differ by 10–17 % in req/s on the 2-core
+ *   machine, and keep their difference for their lifetime (where the scheduler places them next to
+ *   the load generator, their JIT-compiled code); with one pair for the whole figure that luck
+ *   weighed on every round alike. A new pair per round makes the rounds independent samples of it.
  */
 export async function indirectionFigure(rounds: number, secondsPerRound: number): Promise<IndirectionFigure> {
-  const bare = await spawnServer('serve-child.js', ['bare', String(MODULES)]);
-  const hosted = await spawnServer('serve-child.js', ['hosted', String(MODULES)]);
   const rps = { bare: [] as number[], hosted: [] as number[] };
   const ratios: number[] = [];
-  try {
-    // One short unmeasured run each: JIT warm-up of both servers and of the load generator.
-    for (const s of [bare, hosted]) await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: CONNECTIONS, maxSeconds: 1 });
-    for (let i = 0; i < rounds; i++) {
+  for (let i = 0; i < rounds; i++) {
+    const bare = await spawnServer('serve-child.js', ['bare', String(MODULES)]);
+    const hosted = await spawnServer('serve-child.js', ['hosted', String(MODULES)]).catch(async (err: unknown) => {
+      await bare.stop();
+      throw err;
+    });
+    try {
+      // One short unmeasured run each: JIT warm-up of both servers and of the load generator.
+      for (const s of [bare, hosted]) await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: CONNECTIONS, maxSeconds: 1 });
       const order = i % 2 === 0 ? (['bare', 'hosted', 'hosted', 'bare'] as const) : (['hosted', 'bare', 'bare', 'hosted'] as const);
       const sum = { bare: 0, hosted: 0 };
       for (const which of order) {
@@ -34,9 +41,9 @@ export async function indirectionFigure(rounds: number, secondsPerRound: number)
         sum[which] += result.rps;
       }
       ratios.push(sum.hosted / sum.bare);
+    } finally {
+      await Promise.all([bare.stop(), hosted.stop()]);
     }
-  } finally {
-    await Promise.all([bare.stop(), hosted.stop()]);
   }
   const bareRps = median(rps.bare);
   const hostedRps = median(rps.hosted);
