@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HotError } from '../errors.js';
+import { TrackedResponse, type InFlightCounter } from './tracked-response.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 type AnyHandler = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -55,7 +56,7 @@ function describe(value: unknown): string {
 }
 
 /** Requests that started on one version of the app (Erlang's old/current code, issue 2 item 4). */
-class Generation {
+class Generation implements InFlightCounter {
   inFlight = 0;
   /** Released when this generation is replaced: what failed updates could not retire yet. */
   deferred: (() => Promise<void>)[] = [];
@@ -101,7 +102,10 @@ export class HandlerHost {
       return;
     }
     gen.enter();
-    res.once('close', () => gen.leave());
+    // The worker's own server makes TrackedResponses (no listener per request); any other server's
+    // responses (an app hosting itself, tests) are counted out by a 'close' listener.
+    if (res instanceof TrackedResponse) res.countIn(gen);
+    else res.once('close', () => gen.leave());
     try {
       const r = app.handle(req, res) as PromiseLike<unknown> | undefined;
       if (r && typeof r.then === 'function') r.then(undefined, (err: unknown) => this.failRequest(res, err));

@@ -1,6 +1,7 @@
 import http from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import net from 'node:net';
+import { TrackedResponse } from '../runtime/tracked-response.js';
 
 /**
  * The listening "kernel" of a handler-mode worker (DESIGN.md: closure indirection — the server calls
@@ -18,15 +19,25 @@ const IDLE_GRACE_MS = 1_000;
 
 export async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void, port: number): Promise<OwnedServer> {
   let closing = false;
-  const active = new Set<ServerResponse>();
-  const server = http.createServer((req, res) => {
-    // A keep-alive client of a worker being replaced must reconnect to a live one (PM2 reload): an
-    // answer given while closing says `Connection: close`, so the client reconnects cleanly.
-    if (closing) res.setHeader('connection', 'close');
-    active.add(res);
-    res.once('close', () => active.delete(res));
-    handler(req, res);
-  });
+  /**
+   * A keep-alive client of a worker being replaced must reconnect to a live one (PM2 reload): a head
+   * written once the worker is closing says `Connection: close` (responses in flight included), so
+   * the client reconnects cleanly. Checked where the head is written (`end()` without `writeHead`
+   * calls it too: `_implicitHeader`), so serving costs no per-request wrapper, set or listener.
+   */
+  class WorkerResponse extends TrackedResponse {
+    override writeHead(
+      statusCode: number,
+      reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[],
+      headers?: OutgoingHttpHeaders | OutgoingHttpHeader[],
+    ): this {
+      if (closing && !this.headersSent) this.setHeader('connection', 'close');
+      // All three as given: Node's writeHead sorts out `(status, headers)` from `(status, reason, headers)`.
+      return super.writeHead(statusCode, reason as string | undefined, headers);
+    }
+  }
+  // The hosted app's handler is the request listener itself: the indirection is HandlerHost.handler only.
+  const server = http.createServer({ ServerResponse: WorkerResponse }, handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, () => { server.off('error', reject); resolve(); });
@@ -36,7 +47,6 @@ export async function listen(handler: (req: IncomingMessage, res: ServerResponse
     port: typeof address === 'object' && address ? address.port : port,
     close(deadlineMs) {
       closing = true;
-      for (const res of active) if (!res.headersSent) res.setHeader('connection', 'close');
       return new Promise<void>((resolve) => {
         const hard = setTimeout(() => { server.closeAllConnections(); resolve(); }, deadlineMs);
         // Cutting an idle keep-alive socket races a request the client may be sending on it
