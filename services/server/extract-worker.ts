@@ -7,7 +7,7 @@
  * service's event loop never waits for it.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, futimesSync, linkSync, mkdirSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { Parser, type ReadEntry } from 'tar';
@@ -15,8 +15,17 @@ import { RESERVED_DIR } from './file-hashes.js';
 import { EntryChecks, FILE_TYPES, isInside, linkTarget, type ExtractLimits } from './extract-checks.js';
 import { DeployError, isDeployError } from './errors.js';
 
+/**
+ * A release already on disk whose files may be hard-linked instead of written again: its folder and
+ * its `files.json` hashes (posix path → sha256).
+ */
+export interface LinkSource {
+  dir: string;
+  files: Record<string, string>;
+}
+
 export type ToWorker =
-  | { type: 'start'; id: number; dest: string; limits: ExtractLimits }
+  | { type: 'start'; id: number; dest: string; limits: ExtractLimits; linkFrom?: LinkSource }
   | { type: 'chunk'; id: number; data: Uint8Array }
   | { type: 'end'; id: number }
   | { type: 'abort'; id: number };
@@ -36,6 +45,8 @@ export interface WorkerResult {
   /** The single top-level folder that is the app's root (`package` of `npm pack`), or ''. */
   prefix: string;
   entries: number;
+  /** Files hard-linked from the link source rather than written. */
+  linked: number;
   /** Regular files (hard links included) relative to the root: [path, sha256, size]. */
   files: [string, string, number][];
 }
@@ -60,13 +71,17 @@ class TreeWriter {
   private readonly symlinks: string[] = [];
   private readonly top = new Set<string>();
   private readonly checks: EntryChecks;
+  /** The link source's files by content: sha256 → absolute path. */
+  private readonly known = new Map<string, string>();
+  private linked = 0;
   private readonly open = new Set<number>();
   /** The entry being written, to name it in an fs error. */
   current: string | undefined;
 
-  constructor(private readonly dest: string, limits: ExtractLimits) {
+  constructor(private readonly dest: string, limits: ExtractLimits, linkFrom?: LinkSource) {
     this.checks = new EntryChecks(limits);
     mkdirSync(dest, { recursive: true });
+    if (linkFrom) for (const [rel, hash] of Object.entries(linkFrom.files)) this.known.set(hash, path.join(linkFrom.dir, rel));
   }
 
   onEntry(entry: ReadEntry): void {
@@ -109,12 +124,14 @@ class TreeWriter {
     const files: [string, string, number][] = [];
     const cut = prefix === '' ? 0 : prefix.length + 1;
     for (const [rel, { hash, size }] of this.files) if (cut === 0 || rel.startsWith(`${prefix}/`)) files.push([rel.slice(cut), hash, size]);
-    return { prefix, entries: this.checks.entries, files };
+    return { prefix, entries: this.checks.entries, linked: this.linked, files };
   }
 
   private file(entry: ReadEntry, rel: string): void {
     this.clear(entry.path, rel);
-    const fd = openSync(this.abs(rel), 'wx', (entry.mode ?? 0o644) & 0o755);
+    const mode = (entry.mode ?? 0o644) & 0o755;
+    if (this.known.size > 0 && entry.size > 0 && entry.size <= LINKABLE_BYTES) return this.fileOrLink(entry, rel, mode);
+    const fd = openSync(this.abs(rel), 'wx', mode);
     this.open.add(fd);
     const hash: Hash = createHash('sha256');
     let size = 0;
@@ -130,6 +147,53 @@ class TreeWriter {
       this.kinds.set(rel, 'file');
       this.files.set(rel, { hash: hash.digest('hex'), size });
     });
+  }
+
+  /**
+   * A small file is held until its sha256 is known: when the link source has the same bytes (same
+   * sha256, size and mode) it is hard-linked from there, which costs a tenth of creating and
+   * writing it (the bytes of a release never change once it is stored); otherwise it is written.
+   */
+  private fileOrLink(entry: ReadEntry, rel: string, mode: number): void {
+    const hash: Hash = createHash('sha256');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    entry.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      chunks.push(chunk);
+      size += chunk.length;
+    });
+    entry.on('end', () => {
+      const digest = hash.digest('hex');
+      if (!this.linkKnown(digest, size, mode, rel)) {
+        const fd = openSync(this.abs(rel), 'wx', mode);
+        this.open.add(fd);
+        for (const chunk of chunks) for (let at = 0; at < chunk.length;) at += writeSync(fd, chunk, at);
+        if (entry.mtime) futimesSync(fd, entry.mtime, entry.mtime);
+        this.open.delete(fd);
+        closeSync(fd);
+      }
+      this.kinds.set(rel, 'file');
+      this.files.set(rel, { hash: digest, size });
+    });
+  }
+
+  /** Links the link source's copy of these bytes to `rel`; false when it has none usable. */
+  private linkKnown(digest: string, size: number, mode: number, rel: string): boolean {
+    const source = this.known.get(digest);
+    if (source === undefined) return false;
+    const stat = lstatSync(source, { throwIfNoEntry: false });
+    // The index's word is checked against the disk: a regular file, same size, same permissions.
+    if (!stat?.isFile() || stat.size !== size || (stat.mode & 0o777) !== (mode & ~UMASK & 0o777)) return false;
+    try {
+      linkSync(source, this.abs(rel));
+    } catch (err) {
+      // The source release may have been pruned meanwhile: write the file instead.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    this.linked += 1;
+    return true;
   }
 
   private hardLink(entry: ReadEntry, rel: string, target: string): void {
@@ -178,6 +242,11 @@ class TreeWriter {
   }
 }
 
+/** Files up to this size are held in memory until their hash says whether they can be linked. */
+const LINKABLE_BYTES = 1024 * 1024;
+/** Modes on disk are the entry's minus the process umask (read once: it is process-wide state). */
+const UMASK = process.umask();
+
 function conflict(entryPath: string): DeployError {
   return new DeployError('DEPLOY_ERR_BAD_ARCHIVE', `entries conflict at ${entryPath}`);
 }
@@ -189,8 +258,8 @@ class Job {
   private head = Buffer.alloc(0);
   private settled = false;
 
-  constructor(readonly id: number, dest: string, limits: ExtractLimits, private readonly post: (msg: FromWorker) => void) {
-    this.tree = new TreeWriter(dest, limits);
+  constructor(readonly id: number, dest: string, limits: ExtractLimits, linkFrom: LinkSource | undefined, private readonly post: (msg: FromWorker) => void) {
+    this.tree = new TreeWriter(dest, limits, linkFrom);
     this.parser.on('entry', (entry: ReadEntry) => this.guard(() => this.tree.onEntry(entry)));
     this.parser.on('error', (err: unknown) => this.fail(err));
     this.parser.on('end', () => this.guard(() => {
@@ -266,7 +335,7 @@ if (parentPort) {
     const post = (out: FromWorker) => port.postMessage(out);
     if (msg.type === 'start') {
       try {
-        job = new Job(msg.id, msg.dest, msg.limits, post);
+        job = new Job(msg.id, msg.dest, msg.limits, msg.linkFrom, post);
       } catch (err) {
         job = undefined;
         post({ type: 'failed', id: msg.id, error: describe(err) });

@@ -5,11 +5,12 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { ExtractLimits } from './extract-checks.js';
-import type { FromWorker, ToWorker, WorkerError, WorkerResult } from './extract-worker.js';
+import type { FromWorker, LinkSource, ToWorker, WorkerError, WorkerResult } from './extract-worker.js';
 import { DeployError, DeployErrorCodes, isDeployError, type DeployErrorCode } from './errors.js';
 import type { FileHashManifest } from './file-hashes.js';
 
 export type { ExtractLimits } from './extract-checks.js';
+export type { LinkSource } from './extract-worker.js';
 
 export interface ExtractResult {
   /** The app's root: `dest` itself, or the single top-level folder (`package/` of `npm pack`). */
@@ -18,6 +19,8 @@ export interface ExtractResult {
   /** Regular files (hard links included) and their bytes, under `root`. */
   files: number;
   bytes: number;
+  /** Files hard-linked from the link source (the current release) instead of written. */
+  linked: number;
   /** sha256 of every regular file, by posix path relative to `root`: the runtime's diff input. */
   manifest: FileHashManifest;
 }
@@ -38,6 +41,9 @@ const ABORT_GRACE_MS = 10_000;
  *
  * `extractTimeoutMs` bounds the time the unpacker is busy; time spent waiting for the upload's next
  * bytes does not count (the upload's idle timeout covers that).
+ *
+ * With `linkFrom` (the app's current release), a small file whose bytes that release already has is
+ * hard-linked from it instead of written: a deploy that changes a few files writes a few files.
  */
 export class Extraction extends Writable {
   readonly result: Promise<ExtractResult>;
@@ -53,7 +59,7 @@ export class Extraction extends Writable {
   private busySince: number | undefined;
   private deadline: NodeJS.Timeout | undefined;
 
-  constructor(private readonly dest: string, private readonly limits: ExtractLimits) {
+  constructor(private readonly dest: string, private readonly limits: ExtractLimits, linkFrom?: LinkSource) {
     super({ highWaterMark: 1024 * 1024 });
     this.result = new Promise<ExtractResult>((resolve, reject) => {
       this.settle = (outcome) => {
@@ -71,7 +77,8 @@ export class Extraction extends Writable {
       worker.on('message', this.onMessage);
       worker.on('error', this.onCrash);
       const { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs } = limits;
-      worker.postMessage({ type: 'start', id: this.id, dest, limits: { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs } } satisfies ToWorker);
+      const start: ToWorker = { type: 'start', id: this.id, dest, limits: { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs } };
+      worker.postMessage(linkFrom ? { ...start, linkFrom } : start);
       return worker;
     });
   }
@@ -259,6 +266,7 @@ function toResult(dest: string, result: WorkerResult): ExtractResult {
     entries: result.entries,
     files: result.files.length,
     bytes,
+    linked: result.linked,
     manifest: { version: 1, algorithm: 'sha256', files },
   };
 }

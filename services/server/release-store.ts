@@ -4,8 +4,8 @@ import type { Readable } from 'node:stream';
 import { readManifest } from '../../agent/manifest.js';
 import type { AppManifest } from '../../agent/messages.js';
 import { DeployError, isDeployError, type DeployErrorCode } from './errors.js';
-import { Extraction, extractBundle, type ExtractResult } from './extract.js';
-import { writeFileHashes } from './file-hashes.js';
+import { Extraction, extractBundle, type ExtractResult, type LinkSource } from './extract.js';
+import { RESERVED_DIR, writeFileHashes, type FileHashManifest } from './file-hashes.js';
 import { isErrno, readJsonFile, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { Limits } from './options.js';
@@ -116,7 +116,7 @@ export class ReleaseStore {
         if (known) return { release: known, created: false };
         unpacked = await this.unpackFile(staging, received.file);
       } else {
-        ({ received, unpacked } = await this.receiveUnpacking(staging, body, opts.expectedSha256));
+        ({ received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256));
       }
       const meta: ReleaseMeta = {
         app, version, sha256: received.sha256, bundleBytes: received.bytes, files: unpacked.files, bytes: unpacked.bytes,
@@ -132,7 +132,7 @@ export class ReleaseStore {
    */
   async stage<T>(app: string, body: Readable, opts: { expectedSha256?: string }, use: (staged: StagedBundle) => Promise<T>): Promise<T> {
     return this.withStaging(`${app}-plan-`, async (staging) => {
-      const { received, unpacked } = await this.receiveUnpacking(staging, body, opts.expectedSha256);
+      const { received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256);
       const { root, manifest, files, bytes } = unpacked;
       return use({ root, manifest, sha256: received.sha256, bundleBytes: received.bytes, files, bytes });
     });
@@ -167,8 +167,8 @@ export class ReleaseStore {
    * arrive). The upload's own refusals (size, timeout, abort, sha256) come first; the archive's
    * only once the whole upload is in. Either way the unpacker has stopped writing when this throws.
    */
-  private async receiveUnpacking(staging: string, body: Readable, expectedSha256: string | undefined): Promise<{ received: ReceivedBundle & { file: string }; unpacked: Unpacked }> {
-    const extraction = new Extraction(path.join(staging, 'raw'), this.limits);
+  private async receiveUnpacking(app: string, staging: string, body: Readable, expectedSha256: string | undefined): Promise<{ received: ReceivedBundle & { file: string }; unpacked: Unpacked }> {
+    const extraction = new Extraction(path.join(staging, 'raw'), this.limits, await this.linkSource(app));
     let received: ReceivedBundle & { file: string };
     try {
       received = await this.receive(staging, body, expectedSha256, extraction);
@@ -178,6 +178,18 @@ export class ReleaseStore {
       throw err;
     }
     return { received, unpacked: await this.checked(await extraction.result) };
+  }
+
+  /**
+   * The current release's folder and file hashes, so unchanged files are linked, not written; none
+   * when there is no current release or its `files.json` cannot be read (everything is written).
+   */
+  private async linkSource(app: string): Promise<LinkSource | undefined> {
+    const { current } = await this.pointers(app).catch(() => ({ current: null }));
+    if (current === null) return undefined;
+    const dir = this.releaseDir(app, current);
+    const hashes = await readJsonFile<FileHashManifest>(path.join(dir, RESERVED_DIR, 'files.json')).catch(() => undefined);
+    return hashes?.algorithm === 'sha256' && typeof hashes.files === 'object' ? { dir, files: hashes.files } : undefined;
   }
 
   private async unpackFile(staging: string, file: string): Promise<Unpacked> {
