@@ -35,7 +35,7 @@ function figureLines(f: Partial<Figures>): string[] {
   }
   if (f.indirection) {
     const i = f.indirection;
-    out.push(`4. Handler indirection (${i.rounds} rounds × ${i.secondsPerRound} s; median req/s, median of the rounds' ratios)`,
+    out.push(`4. Handler indirection (${i.rounds} rounds, each a fresh pair of servers run bare, hosted, hosted, bare or the mirror, ${i.secondsPerRound} s a run; median req/s, median of the rounds' ratios)`,
       `   bare ${i.bareRps} req/s, hosted ${i.hostedRps} req/s: ratio ${i.ratio}, cost ${i.costPercent}%`);
   }
   if (f.memory) {
