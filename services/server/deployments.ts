@@ -6,7 +6,7 @@ import type { ActivationRequest, ActivationResult, HostAgent, HostResult, Worker
 import type { AuditLog } from './audit-log.js';
 import { DeployError } from './errors.js';
 import type { EventBus } from './events.js';
-import { readJsonFile, writeJsonAtomic } from './fs-atomic.js';
+import { readJsonFile, writeJsonAtomic, writeJsonAtomicNow } from './fs-atomic.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { Pointers, ReleaseStore } from './release-store.js';
 
@@ -98,7 +98,7 @@ export class Deployments {
       id, app, version, kind, status: 'queued', by, from: null,
       createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, hosts: [], workers: [],
     };
-    await this.save(deployment, INTERMEDIATE);
+    this.saveNow(deployment);
     this.emit('queued', deployment);
     const done = this.queue.run(app, () => this.run({ ...deployment })).catch(async (err: unknown) => {
       const failed: Deployment = { ...deployment, status: 'failed', finishedAt: new Date().toISOString(), reason: (err as Error).message };
@@ -138,7 +138,7 @@ export class Deployments {
   }
 
   private async run(d: Deployment): Promise<Deployment> {
-    const [release, pointers] = await Promise.all([this.store.require(d.app, d.version), this.store.pointers(d.app)]);
+    const { release, pointers } = this.store.dispatchView(d.app, d.version);
     Object.assign(d, { status: 'running', startedAt: new Date().toISOString(), from: pointers.current });
     // Written while the agents work rather than before (issue 6): a crash leaves the record `queued` or
     // `running`, and `recover` fails both alike. It must settle before any later write of the record.
@@ -242,6 +242,11 @@ export class Deployments {
   private emit(type: 'queued' | 'started' | 'agent' | 'finished', d: Deployment, agent?: Parameters<EventBus['publish']>[2]): void {
     this.bus.publish(type, { ...d }, agent);
     this.log.info({ app: d.app, version: d.version, deploymentId: d.id, event: type, status: d.status, ...(agent ? { message: agent.message } : {}) }, `deployment ${type}`);
+  }
+
+  /** The `queued` record, before anything is dispatched: atomic, not fsync'd, written synchronously. */
+  private saveNow(d: Deployment): void {
+    writeJsonAtomicNow(path.join(this.dir, `${d.id}.json`), d);
   }
 
   /** Atomic always; durable (fsync'd) unless `INTERMEDIATE`. */

@@ -6,7 +6,7 @@ import type { AppManifest } from '../../agent/messages.js';
 import { DeployError, isDeployError, type DeployErrorCode } from './errors.js';
 import { Extraction, extractBundle, type ExtractResult, type LinkSource } from './extract.js';
 import { RESERVED_DIR, writeFileHashes, type FileHashManifest } from './file-hashes.js';
-import { isErrno, readJsonFile, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
+import { isErrno, readJsonFile, readJsonFileNow, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { Limits } from './options.js';
 import { receiveBundle, type ReceivedBundle } from './upload.js';
@@ -257,6 +257,17 @@ export class ReleaseStore {
     const names = await readdirOrEmpty(this.appsDir);
     const withReleases = await Promise.all(names.map(async (n) => ((await this.list(n)).length > 0 ? n : undefined)));
     return withReleases.filter((n): n is string => n !== undefined).sort();
+  }
+
+  /**
+   * A release's metadata and the app's pointers, read synchronously (two small files): what a
+   * deployment reads just before it dispatches, where every event-loop wake-up counts (issue 6).
+   */
+  dispatchView(app: string, version: string): { release: ReleaseMeta; pointers: Pointers } {
+    const release = readJsonFileNow<ReleaseMeta>(this.metaFile(app, version));
+    if (release === undefined) throw new DeployError('DEPLOY_ERR_RELEASE_NOT_FOUND', `${app}@${version}`);
+    const pointers = readJsonFileNow<Pointers>(path.join(this.appDir(app), 'pointers.json')) ?? { current: null, previous: null, updatedAt: null };
+    return { release, pointers };
   }
 
   async pointers(app: string): Promise<Pointers> {
