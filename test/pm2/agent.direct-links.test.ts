@@ -1,39 +1,30 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import type { ActivationRequest } from '../../agent/messages.js';
-import { createPm2Agent } from '../../agent/pm2/agent.js';
 import type { Pm2Agent } from '../../agent/pm2/agent.js';
-import { freePort, handlerApp, pidsServing, release } from '../helpers/apps.js';
-import { pm2Home, waitFor } from '../helpers/pm2.js';
-import { tempDir } from '../helpers/tmp.js';
+import { pidsServing } from '../helpers/apps.js';
+import { waitFor } from '../helpers/pm2.js';
+import { nextRelease, pm2AgentFor, startedAgent, type StartedAgent } from '../helpers/started-agent.js';
 
 // Workers the agent starts connect back to it (agent/pm2/worker-links.ts): updates and their answers
 // skip the hop through PM2's daemon. A worker whose link is gone is still reached through PM2.
 
 const APP = 'linked';
 
-let home: Awaited<ReturnType<typeof pm2Home>>;
-let data: Awaited<ReturnType<typeof tempDir>>;
+let home: StartedAgent['home'];
+let data: StartedAgent['data'];
 let agent: Pm2Agent;
 let port: number;
 let last: ActivationRequest;
 
 const next = async (version: string, message: string): Promise<ActivationRequest> => {
-  last = await release(data.dir, APP, version, handlerApp({ name: APP, version, port, message }), { version: last.version, releaseDir: last.releaseDir });
+  last = await nextRelease({ data, port }, APP, last, version, message);
   return last;
 };
 
-const newAgent = (): Pm2Agent =>
-  createPm2Agent({ dataDir: data.dir, pm2Home: home.home, logger: pino({ level: 'silent' }), settleMs: 500, listenTimeoutMs: 8_000, killTimeoutMs: 3_000, updateTimeoutMs: 5_000 });
+const newAgent = (): Pm2Agent => pm2AgentFor(data.dir, home.home);
 
 beforeAll(async () => {
-  home = await pm2Home();
-  data = await tempDir('hd-data-');
-  port = await freePort();
-  agent = newAgent();
-  last = await release(data.dir, APP, 'v1', handlerApp({ name: APP, version: 'v1', port, message: 'one' }));
-  const first = await agent.activate(last);
-  expect(first, first.reason).toMatchObject({ status: 'succeeded', path: 'start' });
+  ({ home, data, port, agent, first: last } = await startedAgent(APP));
 });
 
 afterAll(async () => {

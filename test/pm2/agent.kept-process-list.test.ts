@@ -1,15 +1,13 @@
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ActivationRequest } from '../../agent/messages.js';
-import { createPm2Agent } from '../../agent/pm2/agent.js';
 import type { Pm2Agent } from '../../agent/pm2/agent.js';
 import type { BusPacket } from '../../agent/pm2/client.js';
-import { freePort, handlerApp, pidsServing, release } from '../helpers/apps.js';
-import { pm2Home, waitFor } from '../helpers/pm2.js';
-import { tempDir } from '../helpers/tmp.js';
+import { pidsServing } from '../helpers/apps.js';
+import { waitFor } from '../helpers/pm2.js';
+import { nextRelease, startedAgent, type StartedAgent } from '../helpers/started-agent.js';
 
 // The agent keeps each app's process list between deploys (process-table.ts) instead of asking the
 // daemon before every offer (issue 6). What PM2 does to the workers in between must still be seen:
@@ -18,14 +16,14 @@ import { tempDir } from '../helpers/tmp.js';
 const APP = 'kept';
 const pm2Bin = createRequire(import.meta.url).resolve('pm2/bin/pm2');
 
-let home: Awaited<ReturnType<typeof pm2Home>>;
-let data: Awaited<ReturnType<typeof tempDir>>;
+let home: StartedAgent['home'];
+let data: StartedAgent['data'];
 let agent: Pm2Agent;
 let port: number;
 let last: ActivationRequest;
 
 const next = async (version: string, message: string): Promise<ActivationRequest> => {
-  last = await release(data.dir, APP, version, handlerApp({ name: APP, version, port, message }), { version: last.version, releaseDir: last.releaseDir });
+  last = await nextRelease({ data, port }, APP, last, version, message);
   return last;
 };
 
@@ -42,13 +40,7 @@ function busEvent(event: string, pmId: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  home = await pm2Home();
-  data = await tempDir('hd-data-');
-  port = await freePort();
-  agent = createPm2Agent({ dataDir: data.dir, pm2Home: home.home, logger: pino({ level: 'silent' }), settleMs: 500, listenTimeoutMs: 8_000, killTimeoutMs: 3_000, updateTimeoutMs: 5_000 });
-  last = await release(data.dir, APP, 'v1', handlerApp({ name: APP, version: 'v1', port, message: 'one' }));
-  const first = await agent.activate(last);
-  expect(first, first.reason).toMatchObject({ status: 'succeeded', path: 'start' });
+  ({ home, data, port, agent, first: last } = await startedAgent(APP));
 });
 
 afterAll(async () => {
