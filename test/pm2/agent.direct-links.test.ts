@@ -1,68 +1,53 @@
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import type { ActivationRequest } from '../../agent/messages.js';
-import type { Pm2Agent } from '../../agent/pm2/agent.js';
 import { pidsServing } from '../helpers/apps.js';
 import { waitFor } from '../helpers/pm2.js';
-import { nextRelease, pm2AgentFor, startedAgent, type StartedAgent } from '../helpers/started-agent.js';
+import { AgentBed } from '../helpers/started-agent.js';
 
 // Workers the agent starts connect back to it (agent/pm2/worker-links.ts): updates and their answers
 // skip the hop through PM2's daemon. A worker whose link is gone is still reached through PM2.
 
 const APP = 'linked';
 
-let home: StartedAgent['home'];
-let data: StartedAgent['data'];
-let agent: Pm2Agent;
-let port: number;
-let last: ActivationRequest;
-
-const next = async (version: string, message: string): Promise<ActivationRequest> => {
-  last = await nextRelease({ data, port }, APP, last, version, message);
-  return last;
-};
-
-const newAgent = (): Pm2Agent => pm2AgentFor(data.dir, home.home);
+let bed: AgentBed;
 
 beforeAll(async () => {
-  ({ home, data, port, agent, first: last } = await startedAgent(APP));
+  bed = await AgentBed.start(APP);
 });
 
 afterAll(async () => {
   vi.restoreAllMocks();
-  await agent?.close();
-  await home?.cleanup();
-  await data?.cleanup();
+  await bed?.close();
 });
 
 it('sends hot updates over the workers\' direct links, not through the PM2 daemon', async () => {
-  await agent.activate(await next('v2', 'two'));
-  const throughPm2 = vi.spyOn(agent.client, 'send');
-  const result = await agent.activate(await next('v3', 'three'));
+  await bed.agent.activate(await bed.next('v2', 'two'));
+  const throughPm2 = vi.spyOn(bed.agent.client, 'send');
+  const result = await bed.agent.activate(await bed.next('v3', 'three'));
   expect(result.workers.map((w) => w.outcome)).toEqual(['hot', 'hot']);
   expect(throughPm2).not.toHaveBeenCalled();
   throughPm2.mockRestore();
-  expect((await pidsServing(port, 2)).messages).toEqual(['three']);
+  expect((await pidsServing(bed.port, 2)).messages).toEqual(['three']);
 });
 
 it('deploys hot through PM2 while the workers reconnect to a restarted agent, then over their links again', async () => {
   // The service (and its agent) restarts; the daemon and the workers keep running.
-  await agent.close();
-  agent = newAgent();
-  await agent.ready();
-  const first = await agent.activate(await next('v4', 'four'));
+  await bed.agent.close();
+  bed.agent = bed.newAgent();
+  await bed.agent.ready();
+  const first = await bed.agent.activate(await bed.next('v4', 'four'));
   expect([first.path, ...first.workers.map((w) => w.outcome)]).toEqual(['hot', 'hot', 'hot']);
-  expect((await pidsServing(port, 2)).messages).toEqual(['four']);
+  expect((await pidsServing(bed.port, 2)).messages).toEqual(['four']);
 
   // Each worker retries its link with a growing delay (from 100 ms): deploy until none goes through PM2.
   let n = 4;
   await waitFor('every worker back on its direct link', async () => {
     n += 1;
-    const throughPm2 = vi.spyOn(agent.client, 'send');
-    const result = await agent.activate(await next(`v${n}`, `message ${n}`));
+    const throughPm2 = vi.spyOn(bed.agent.client, 'send');
+    const result = await bed.agent.activate(await bed.next(`v${n}`, `message ${n}`));
     expect(result.workers.map((w) => w.outcome)).toEqual(['hot', 'hot']);
     const viaPm2 = throughPm2.mock.calls.length;
     throughPm2.mockRestore();
     return viaPm2 === 0 ? true : undefined;
   });
-  expect((await pidsServing(port, 2)).messages).toEqual([`message ${n}`]);
+  expect((await pidsServing(bed.port, 2)).messages).toEqual([`message ${n}`]);
 });
