@@ -6,7 +6,7 @@ import type { ActivationRequest, ActivationResult, HostAgent, HostResult, Worker
 import type { AuditLog } from './audit-log.js';
 import { DeployError } from './errors.js';
 import type { EventBus } from './events.js';
-import { readJsonFile, writeJsonAtomic, writeJsonAtomicNow } from './fs-atomic.js';
+import { readJsonFile, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { Pointers, ReleaseStore } from './release-store.js';
 
@@ -41,8 +41,8 @@ export const KEEP_DEPLOYMENT_RECORDS = 1000;
 /**
  * The `queued` and `running` records are written without an fsync: they lie on the path from an
  * accepted upload to the workers (issue 6: two fsyncs took 1–3 ms of it, more when the disk is busy).
- * Only the final record must survive a power loss; a killed process loses neither (the write is
- * atomic and in the page cache), and `recover` copes with what a power loss may leave.
+ * Only the final record must survive a power loss; a killed process loses neither once written (the
+ * write is atomic and in the page cache), and `recover` copes with what a power loss may leave.
  */
 const INTERMEDIATE = { sync: false } as const;
 
@@ -55,6 +55,8 @@ export const NO_AGENT_REASON = 'no host agent is attached: the release is now cu
 export class Deployments {
   private readonly queue = new KeyedQueue();
   private readonly dir: string;
+  /** `queued` records still being written, by id: readers wait for them (`get`, `list`). */
+  private readonly recording = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: ReleaseStore,
@@ -91,17 +93,29 @@ export class Deployments {
     }
   }
 
-  /** Queues an activation; `done` settles when it has finished (never rejects). */
+  /**
+   * Queues an activation; `done` settles when it has finished (never rejects).
+   *
+   * The `queued` record is written beside the dispatch, not before it (issue 6): creating a file
+   * took 0.5–1 ms on the main thread here, right after the unpacker's writes, on the path from the
+   * accepted upload to the workers. Every later write of the record, and every reader, waits for it.
+   * A process killed in that first millisecond leaves no record of the deployment (a record left
+   * `queued` or `running` is recovered as failed).
+   */
   async enqueue(app: string, version: string, kind: DeploymentKind, by: string): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
     const id = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
     const deployment: Deployment = {
       id, app, version, kind, status: 'queued', by, from: null,
       createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, hosts: [], workers: [],
     };
-    this.saveNow(deployment);
+    const recorded = this.save(deployment, INTERMEDIATE).catch((err: unknown) => {
+      this.log.warn({ app, version, deploymentId: id, err }, 'writing the queued deployment record failed');
+    }).finally(() => this.recording.delete(id));
+    this.recording.set(id, recorded);
     this.emit('queued', deployment);
-    const done = this.queue.run(app, () => this.run({ ...deployment })).catch(async (err: unknown) => {
+    const done = this.queue.run(app, () => this.run({ ...deployment }, recorded)).catch(async (err: unknown) => {
       const failed: Deployment = { ...deployment, status: 'failed', finishedAt: new Date().toISOString(), reason: (err as Error).message };
+      await recorded;
       await this.save(failed).catch(() => undefined);
       this.emit('finished', failed);
       return failed;
@@ -110,13 +124,16 @@ export class Deployments {
   }
 
   async get(id: string): Promise<Deployment> {
-    const d = /^[a-z0-9-]{1,64}$/.test(id) ? await readJsonFile<Deployment>(path.join(this.dir, `${id}.json`)) : undefined;
+    if (!/^[a-z0-9-]{1,64}$/.test(id)) throw new DeployError('DEPLOY_ERR_DEPLOYMENT_NOT_FOUND', id);
+    await this.recording.get(id);
+    const d = await readJsonFile<Deployment>(path.join(this.dir, `${id}.json`));
     if (d === undefined) throw new DeployError('DEPLOY_ERR_DEPLOYMENT_NOT_FOUND', id);
     return d;
   }
 
   /** Newest first (ids start with the creation time in base 36). */
   async list(app: string | undefined, limit: number): Promise<Deployment[]> {
+    await Promise.all(this.recording.values());
     const names = (await readdir(this.dir)).filter((n) => n.endsWith('.json')).sort().reverse();
     const out: Deployment[] = [];
     for (const name of names) {
@@ -137,12 +154,13 @@ export class Deployments {
     return this.queue.idle();
   }
 
-  private async run(d: Deployment): Promise<Deployment> {
+  private async run(d: Deployment, recorded: Promise<void>): Promise<Deployment> {
     const { release, pointers } = this.store.dispatchView(d.app, d.version);
     Object.assign(d, { status: 'running', startedAt: new Date().toISOString(), from: pointers.current });
     // Written while the agents work rather than before (issue 6): a crash leaves the record `queued` or
     // `running`, and `recover` fails both alike. It must settle before any later write of the record.
-    const running = this.save({ ...d }, INTERMEDIATE).catch((err: unknown) => {
+    const snapshot = { ...d };
+    const running = recorded.then(() => this.save(snapshot, INTERMEDIATE)).catch((err: unknown) => {
       this.log.warn({ app: d.app, version: d.version, deploymentId: d.id, err }, 'writing the running deployment record failed');
     });
     this.emit('started', d);
@@ -242,11 +260,6 @@ export class Deployments {
   private emit(type: 'queued' | 'started' | 'agent' | 'finished', d: Deployment, agent?: Parameters<EventBus['publish']>[2]): void {
     this.bus.publish(type, { ...d }, agent);
     this.log.info({ app: d.app, version: d.version, deploymentId: d.id, event: type, status: d.status, ...(agent ? { message: agent.message } : {}) }, `deployment ${type}`);
-  }
-
-  /** The `queued` record, before anything is dispatched: atomic, not fsync'd, written synchronously. */
-  private saveNow(d: Deployment): void {
-    writeJsonAtomicNow(path.join(this.dir, `${d.id}.json`), d);
   }
 
   /** Atomic always; durable (fsync'd) unless `INTERMEDIATE`. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { open, readFile, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -23,22 +23,6 @@ export async function writeJsonAtomic(file: string, value: unknown, mode = 0o644
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
-/**
- * `writeJsonAtomic` with `sync: false`, done with synchronous calls: for the small records on a
- * deploy's hot path, where four thread-pool round trips each waited for the event loop to get a
- * CPU again on a busy host (issue 6), and the four syscalls themselves take a fraction of a ms.
- */
-export function writeJsonAtomicNow(file: string, value: unknown, mode = 0o644): void {
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n', { mode });
-  try {
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
     throw err;
   }
 }

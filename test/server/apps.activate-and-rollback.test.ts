@@ -49,7 +49,13 @@ it('activates a stored version, and treats activating the current one as a no-op
   expect(again.json()).toMatchObject({ deployment: null, release: { version: '2.0.0' } });
   const queued = await post(server.app, '/v1/apps/demo/activate?wait=false', { version: '1.0.0' });
   expect(queued.statusCode).toBe(202);
-  expect(queued.json().deployment.id).toMatch(/^[a-z0-9-]+$/);
+  const id = queued.json().deployment.id as string;
+  expect(id).toMatch(/^[a-z0-9-]+$/);
+  // The `queued` record is written beside the dispatch: a reader asking at once still finds it.
+  const [one, listed] = await Promise.all([get(server.app, `/v1/deployments/${id}`), get(server.app, '/v1/deployments?app=demo')]);
+  expect(one.statusCode).toBe(200);
+  expect(one.json()).toMatchObject({ id, kind: 'activate', version: '1.0.0' });
+  expect(listed.json().deployments.map((d: { id: string }) => d.id)).toContain(id);
 });
 
 it('validates activate and rollback bodies', async () => {
