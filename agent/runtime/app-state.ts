@@ -50,6 +50,12 @@ export class AppState implements Owner {
   private keyedIn: string;
   /** Where the app's code came from, and what resolved how (app-paths.ts). */
   private readonly paths = new AppPaths();
+  /**
+   * What a request resolved to, by the key Node's relativeResolveCache uses (`module.path`, our
+   * stable `pathKey`, and the request): see `afterRequire`. Bounded by the app's directories and
+   * requests, whatever the number of updates.
+   */
+  private readonly resolvedBy = new Map<string, string>();
   private statusValue: HotStatus = 'idle';
   private readonly statusHandlers = new Map<StatusHandler, string>();
 
@@ -130,22 +136,41 @@ export class AppState implements Owner {
 
   resolved(parent: CjsModule, rel: string, request: string, filename: string): void {
     const record = this.records.get(rel);
-    if (record?.module === parent && !record.deps.has(request)) record.deps.set(request, this.classify(this.dir, filename));
+    if (record?.module !== parent || record.deps.has(request)) return;
+    const target = this.classify(this.dir, filename);
+    record.deps.set(request, target);
+    this.resolvedBy.set(`${parent.path}\0${request}`, target);
   }
 
-  afterRequire(parent: CjsModule, rel: string, request: string): void {
+  /**
+   * Records the edge. The target is usually known from the resolution just made (`resolved`); but
+   * when a re-evaluated module requires an unchanged one, Node answers from its relativeResolveCache
+   * without resolving, and the target is the one resolved last under the same key — trusted only if
+   * that module's exports are what the require returned, otherwise resolved again.
+   */
+  afterRequire(parent: CjsModule, rel: string, request: string, exports: unknown): void {
     const record = this.records.get(rel);
     if (record?.module !== parent) return;
     let target = record.deps.get(request);
     if (target === undefined) {
-      try {
-        target = this.classify(this.dir, loader._resolveFilename(request, parent));
-      } catch {
-        return;
+      target = this.cachedTarget(parent, request, exports);
+      if (target === undefined) {
+        try {
+          target = this.classify(this.dir, loader._resolveFilename(request, parent));
+        } catch {
+          return;
+        }
       }
       record.deps.set(request, target);
     }
     if (isRel(target)) this.graph.addEdge(record.rel, target);
+  }
+
+  private cachedTarget(parent: CjsModule, request: string, exports: unknown): string | undefined {
+    const target = this.resolvedBy.get(`${parent.path}\0${request}`);
+    if (target === undefined || target.startsWith('node:')) return undefined;
+    const module = isRel(target) ? this.records.get(target)?.module : loader._cache[target];
+    return module !== undefined && module.exports === exports ? target : undefined;
   }
 
   /** Release directories live modules were evaluated from (their `__dirname`): not to be pruned. */

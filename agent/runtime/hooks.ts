@@ -47,7 +47,7 @@ export function installHooks(): () => void {
     patch(loader.prototype, 'require', (original) => function require(this: CjsModule, request: string) {
       const exports = original.call(this, request);
       const live = liveModules.get(this);
-      live?.owner.afterRequire(this, live.rel, request);
+      live?.owner.afterRequire(this, live.rel, request, exports);
       return exports;
     }),
     patch(loader, '_resolveFilename', (original) => function resolveFilename(

@@ -28,8 +28,8 @@ export interface Owner {
   rememberBare(from: string, request: string, filename: string): void;
   /** `parent` (a live module of this app, `rel`) resolved `request` to `filename` (a require, `require.resolve`). */
   resolved(parent: CjsModule, rel: string, request: string, filename: string): void;
-  /** `parent` (a live module of this app, `rel`) required `request`; called after the require returned. */
-  afterRequire(parent: CjsModule, rel: string, request: string): void;
+  /** `parent` (a live module of this app, `rel`) required `request`, which returned `exports`. */
+  afterRequire(parent: CjsModule, rel: string, request: string, exports: unknown): void;
   /**
    * The `require.cache` key of the live module that `file` (a file of the current release) is, or
    * `file` itself: an unchanged module stays keyed under the release it was evaluated from.

@@ -97,4 +97,23 @@ describe.each([
     expect(await server.get()).toBe('200 added again late 0 4');
     for (const rel of ['counter.js', 'late.js', 'added.js', 'msg.js']) expect(keysOf(root, rel)).toHaveLength(1);
   });
+
+  it('still knows who requires an unchanged module after its parent was re-evaluated: a change to it reaches the parent', async () => {
+    const root = await t.root();
+    // Only the entry requires counter.js here.
+    const own = (n: number): Record<string, string> => ({ 'msg.js': `module.exports = 'msg ${n}';` });
+    const app = t.defer(await hostApp({ name: 'a', dir: await release(root, 0, own(0)) }));
+    const server = t.defer(await serve(app.handler));
+    expect(await server.get()).toBe('200 msg 0 1');
+    // The entry is re-evaluated three times, requiring counter.js each time: Node hands it the
+    // existing instance from its own cache, without a resolution the runtime would see.
+    for (let n = 1; n <= 3; n++) expect(await app.update(await release(root, n, own(n)))).toMatchObject({ outcome: 'hot', disposed: ['index.js', 'msg.js'] });
+    expect(await server.get()).toBe('200 msg 3 2');
+    const changed = await release(root, 3, {
+      ...own(3),
+      'counter.js': "let hits = 100;\nexports.hit = () => ++hits;\nexports.lazy = (request) => require('./' + request);\n",
+    });
+    expect(await app.update(changed)).toMatchObject({ outcome: 'hot', outdated: ['counter.js'], disposed: ['counter.js', 'index.js'] });
+    expect(await server.get()).toBe('200 msg 3 101');
+  });
 });
