@@ -166,7 +166,8 @@ export function evaluateTargets(f: Partial<Figures>): Target[] {
   const add = (t: Omit<Target, 'pass'>, pass: boolean): void => void out.push({ ...t, pass });
   if (f.deployLatency) {
     const d = f.deployLatency;
-    add({ id: 'deploy-ratio', figure: 'deployLatency', description: 'pm2 reload / hot deploy from PUT sent (medians)', value: d.ratio, unit: '×', limit: '≥ 50' }, d.ratio >= 50);
+    // Issue 6 sets the ratio on the clock from upload accepted and bounds the end-to-end time by
+    // < 100 ms; the ratio from PUT sent (`d.ratio`) is printed with the figure, not judged.
     add({ id: 'deploy-ratio-accepted', figure: 'deployLatency', description: 'pm2 reload / hot deploy from upload accepted (medians)', value: d.ratioFromAccepted, unit: '×', limit: '≥ 50' }, d.ratioFromAccepted >= 50);
     add({ id: 'deploy-hot', figure: 'deployLatency', description: 'hot deploy, PUT sent → all workers serve it (median)', value: d.hot.median, unit: 'ms', limit: '< 100' }, d.hot.median < 100);
     add({ id: 'deploy-hot-accepted', figure: 'deployLatency', description: 'hot deploy, upload accepted → all workers serve it (median)', value: d.hotFromAccepted.median, unit: 'ms', limit: '< 100' }, d.hotFromAccepted.median < 100);
