@@ -12,9 +12,10 @@ interface Written {
 
 /**
  * Writes releases the way the deploy service leaves them (a fresh directory each, with the
- * `.hotdeploy/files.json` hash manifest the runtime diffs), for the in-process figures. Files equal to
- * the previous release's are hard links to it (same bytes, own path), so a 1,000-module release
- * costs links rather than writes; the update under measurement cannot tell the difference.
+ * `.hotdeploy/files.json` hash manifest the runtime diffs and its list of symlinks, none here), for
+ * the in-process figures. Files equal to the previous release's are hard links to it (same bytes,
+ * own path), so a 1,000-module release costs links rather than writes; the update under
+ * measurement cannot tell the difference.
  */
 export class ReleaseFarm {
   private last = new Map<string, Written>();
@@ -39,7 +40,7 @@ export class ReleaseFarm {
     }
     const hashes = Object.fromEntries([...next].map(([rel, w]) => [rel, w.hash]));
     await mkdir(path.join(dir, '.hotdeploy'));
-    await writeFile(path.join(dir, '.hotdeploy', 'files.json'), JSON.stringify({ version: 1, algorithm: 'sha256', files: hashes }) + '\n');
+    await writeFile(path.join(dir, '.hotdeploy', 'files.json'), JSON.stringify({ version: 1, algorithm: 'sha256', files: hashes, links: [] }) + '\n');
     this.last = next;
     return dir;
   }

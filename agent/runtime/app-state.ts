@@ -207,11 +207,11 @@ export class AppState implements Owner {
     return parent.module.require(fromRel(this.dir, rel));
   }
 
-  /** `request` resolved from `parentRel` as if the app ran from release `dir` (for the diff). */
-  resolveIn(dir: string, parentRel: string, request: string): string {
-    const file = fromRel(dir, parentRel);
-    const found = isRelativeRequest(request) ? resolveRelative(path.dirname(file), request) : undefined;
-    return this.classify(dir, found ?? loader._resolveFilename(request, fakeParent(file, path.dirname(file))));
+  /** `request` resolved from `parentRel` as if the app ran from the release `index` lists (for the diff). */
+  resolveIn(index: FileIndex, parentRel: string, request: string): string {
+    const file = fromRel(index.dir, parentRel);
+    const found = isRelativeRequest(request) ? resolveRelative(path.dirname(file), request, index) : undefined;
+    return this.classify(index.dir, found ?? loader._resolveFilename(request, fakeParent(file, path.dirname(file))));
   }
 
   /**

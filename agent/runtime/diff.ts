@@ -16,8 +16,8 @@ export interface LoadedModules {
   has(rel: string): boolean;
   /** What the module's requires resolved to: request → relative path (in the app) or absolute path. */
   deps(rel: string): ReadonlyMap<string, string> | undefined;
-  /** `request` resolved from `parentRel` in release `dir`, in the same form as `deps` (throws if none). */
-  resolveIn(dir: string, parentRel: string, request: string): string;
+  /** `request` resolved from `parentRel` in the release `index` lists, in the same form as `deps` (throws if none). */
+  resolveIn(index: FileIndex, parentRel: string, request: string): string;
 }
 
 export interface ReleaseDiff {
@@ -89,7 +89,7 @@ export function diffReleases(from: FileIndex, to: FileIndex, loaded: LoadedModul
     else if (!CODE.test(rel) && !IGNORED.test(rel)) nonModule.push(rel);
   }
   anyFile ||= added.length > 0 || removed.length > 0;
-  const resolution = resolutionChanges(to.dir, loaded, [...added, ...removed], changedPackageJsons);
+  const resolution = resolutionChanges(to, loaded, [...added, ...removed], changedPackageJsons);
   const nodeModules = [...added, ...removed, ...changedPackageJsons, ...modules.map((c) => c.rel)].some((rel) => rel.includes('node_modules/'));
   const sameFileSet = added.length === 0 && removed.length === 0;
   return {
@@ -103,7 +103,7 @@ export function diffReleases(from: FileIndex, to: FileIndex, loaded: LoadedModul
  * `./x` probes x, x.js, x.json, x.node, x/package.json and x/index.* (Node's LOAD_AS_FILE /
  * LOAD_AS_DIRECTORY), so a file change touches the stems it and its directory name.
  */
-function resolutionChanges(dir: string, loaded: LoadedModules, fileSetChanges: string[], packageJsons: string[]): string[] {
+function resolutionChanges(to: FileIndex, loaded: LoadedModules, fileSetChanges: string[], packageJsons: string[]): string[] {
   if (fileSetChanges.length === 0 && packageJsons.length === 0) return [];
   const stems = new Set<string>();
   // Bare requests resolve through node_modules: only a change there can move them.
@@ -121,7 +121,7 @@ function resolutionChanges(dir: string, loaded: LoadedModules, fileSetChanges: s
       if (!affects(rel, request, stems, bare)) continue;
       let now: string | undefined;
       try {
-        now = loaded.resolveIn(dir, rel, request);
+        now = loaded.resolveIn(to, rel, request);
       } catch {
         now = undefined;
       }

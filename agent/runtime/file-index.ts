@@ -15,20 +15,28 @@ import { fromRel } from './registry.js';
  * (docs/BENCHMARKS.md, "Misses and their causes" 2).
  */
 export interface FileIndex {
+  /** The release directory (a realpath: the runtime realpaths every release it reads). */
   readonly dir: string;
   readonly fromManifest: boolean;
   /** Every regular file of the release; a value is undefined until hashed (listing fallback). */
   readonly files: Map<string, string | undefined>;
+  /**
+   * Every symbolic link of the release (not followed), when known: from a `files.json` that lists
+   * them, or from the listing. Undefined for an older `files.json` without `links`: such an index
+   * cannot tell a link from a missing path, so requests resolve with syscalls (index-probe.ts).
+   */
+  readonly links: ReadonlySet<string> | undefined;
 }
 
 export const MANIFEST_FILE = '.hotdeploy/files.json';
 
 export function readFileIndex(dir: string): FileIndex {
   const manifest = readManifestFiles(dir);
-  if (manifest) return { dir, fromManifest: true, files: manifest };
+  if (manifest) return { dir, fromManifest: true, ...manifest };
   const files = new Map<string, string | undefined>();
-  list(dir, '', files);
-  return { dir, fromManifest: false, files };
+  const links = new Set<string>();
+  list(dir, '', files, links);
+  return { dir, fromManifest: false, files, links };
 }
 
 /** The file's hash, or undefined when the release has no such regular file. */
@@ -46,14 +54,14 @@ export function hashOf(index: FileIndex, rel: string): string | undefined {
   return hash;
 }
 
-function readManifestFiles(dir: string): Map<string, string | undefined> | undefined {
+function readManifestFiles(dir: string): Pick<FileIndex, 'files' | 'links'> | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(path.join(dir, MANIFEST_FILE), 'utf8'));
   } catch {
     return undefined;
   }
-  const m = parsed as { version?: unknown; algorithm?: unknown; files?: unknown };
+  const m = parsed as { version?: unknown; algorithm?: unknown; files?: unknown; links?: unknown };
   // An unknown version or algorithm is not an error: the listing fallback gives the same answer.
   if (m.version !== 1 || m.algorithm !== 'sha256' || typeof m.files !== 'object' || m.files === null) return undefined;
   const files = new Map<string, string | undefined>();
@@ -62,18 +70,29 @@ function readManifestFiles(dir: string): Map<string, string | undefined> | undef
     const hash = entries[rel];
     if (typeof hash === 'string') files.set(rel, hash);
   }
-  return files;
+  return { files, links: linksOf(m.links) };
 }
 
-/** Regular files only: links are skipped (a symlinked node_modules is not the release's). */
-function list(root: string, rel: string, into: Map<string, string | undefined>): void {
+/** `files.json`'s `links` (added later within version 1): absent or malformed, the index does not know them. */
+function linksOf(value: unknown): ReadonlySet<string> | undefined {
+  if (!Array.isArray(value) || !value.every((rel) => typeof rel === 'string')) return undefined;
+  return new Set(value as string[]);
+}
+
+/**
+ * Regular files, and links without following them (a symlinked node_modules is not the release's:
+ * its files are not listed, the link is, so resolution knows it cannot answer under it).
+ */
+function list(root: string, rel: string, files: Map<string, string | undefined>, links: Set<string>): void {
   const entries = readdirSync(rel ? path.join(root, rel) : root, { withFileTypes: true });
   for (const entry of entries) {
     const childRel = rel ? `${rel}/${entry.name}` : entry.name;
     if (entry.isDirectory()) {
-      if (childRel !== '.hotdeploy') list(root, childRel, into);
+      if (childRel !== '.hotdeploy') list(root, childRel, files, links);
     } else if (entry.isFile()) {
-      into.set(childRel, undefined);
+      files.set(childRel, undefined);
+    } else if (entry.isSymbolicLink()) {
+      links.add(childRel);
     }
   }
 }

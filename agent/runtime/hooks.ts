@@ -86,7 +86,7 @@ function resolveInCurrent(
   if (path.isAbsolute(request)) request = owner.toCurrent(request, rootOf(parent.filename, rel));
   if (options !== undefined || isBuiltin(request)) return owner.liveKey(original(request, asParent(), isMain, options));
   if (isRelativeRequest(request)) {
-    const file = resolveRelative(path.dirname(from), request);
+    const file = resolveRelative(path.dirname(from), request, owner.index);
     if (file !== undefined) return owner.liveKey(file);
   }
   const bare = !isRelativeRequest(request) && !path.isAbsolute(request);

@@ -38,7 +38,7 @@ export function compareReleases(app: AppState, to: string): Comparison {
     rels: () => app.records.keys(),
     has: (rel) => app.records.has(rel),
     deps: (rel) => app.records.get(rel)?.deps,
-    resolveIn: (dir, parentRel, request) => app.resolveIn(dir, parentRel, request),
+    resolveIn: (to, parentRel, request) => app.resolveIn(to, parentRel, request),
   });
   return { index, diff };
 }

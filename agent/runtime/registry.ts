@@ -1,11 +1,14 @@
 import path from 'node:path';
 import type { CjsModule } from './cjs.js';
+import type { FileIndex } from './file-index.js';
 import { installHooks } from './hooks.js';
 
 /** What the loader hooks need from a hosted app (implemented by `AppState`). */
 export interface Owner {
   /** The current release root (a realpath). Only files under it are the app's modules. */
   readonly dir: string;
+  /** A release's file index, once an update read it: the current release's from the update's apply on. */
+  readonly index: FileIndex | undefined;
   /** Before the module's code runs: give it `module.hot` and a record. */
   beforeLoad(module: CjsModule, rel: string): void;
   /** Its evaluation threw: Node already dropped it from `require.cache`. */

@@ -49,6 +49,8 @@ export interface WorkerResult {
   linked: number;
   /** Regular files (hard links included) relative to the root: [path, sha256, size]. */
   files: [string, string, number][];
+  /** Symbolic links relative to the root (their targets stay inside it, `finish` checks). */
+  links: string[];
 }
 
 export type FromWorker =
@@ -122,9 +124,13 @@ class TreeWriter {
     const escaping = this.symlinks.find((target) => !isInside(target, prefix));
     if (escaping !== undefined) throw new DeployError('DEPLOY_ERR_LINK_ESCAPE', `a link resolves to ${escaping}, outside the app`);
     const files: [string, string, number][] = [];
+    const links: string[] = [];
     const cut = prefix === '' ? 0 : prefix.length + 1;
-    for (const [rel, { hash, size }] of this.files) if (cut === 0 || rel.startsWith(`${prefix}/`)) files.push([rel.slice(cut), hash, size]);
-    return { prefix, entries: this.checks.entries, linked: this.linked, files };
+    const under = (rel: string): boolean => cut === 0 || rel.startsWith(`${prefix}/`);
+    for (const [rel, { hash, size }] of this.files) if (under(rel)) files.push([rel.slice(cut), hash, size]);
+    // `kinds`, not `symlinks`: a later entry may have replaced a link (`clear`).
+    for (const [rel, kind] of this.kinds) if (kind === 'symlink' && under(rel)) links.push(rel.slice(cut));
+    return { prefix, entries: this.checks.entries, linked: this.linked, files, links };
   }
 
   private file(entry: ReadEntry, rel: string): void {

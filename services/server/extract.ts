@@ -21,7 +21,7 @@ export interface ExtractResult {
   bytes: number;
   /** Files hard-linked from the link source (the current release) instead of written. */
   linked: number;
-  /** sha256 of every regular file, by posix path relative to `root`: the runtime's diff input. */
+  /** sha256 of every regular file, by posix path relative to `root`, and every symlink: the runtime's input. */
   manifest: FileHashManifest;
 }
 
@@ -267,7 +267,7 @@ function toResult(dest: string, result: WorkerResult): ExtractResult {
     files: result.files.length,
     bytes,
     linked: result.linked,
-    manifest: { version: 1, algorithm: 'sha256', files },
+    manifest: { version: 1, algorithm: 'sha256', files, links: result.links.sort() },
   };
 }
 

@@ -4,6 +4,8 @@ import { hostApp, type HostedApp } from '../../agent/runtime/host-app.js';
 export interface InProcessHost extends PlanningAgent {
   /** The version each app serves on this host. */
   served(app: string): string | undefined;
+  /** The app as hosted now (its handler serves whichever version is current). */
+  hosted(app: string): HostedApp | undefined;
   /** Holds the next activations until released (a host that vanishes mid-apply). */
   hold(): () => void;
 }
@@ -72,6 +74,7 @@ export function inProcessHost(host: string): InProcessHost {
   return {
     host, plan, activate, workers, close,
     served: (app) => apps.get(app)?.version,
+    hosted: (app) => apps.get(app)?.hosted,
     hold: () => {
       let release!: () => void;
       gate = new Promise<void>((resolve) => { release = resolve; });

@@ -88,18 +88,22 @@ export async function waitFor(check: () => boolean, timeoutMs = 5000, what = 'co
 }
 
 /**
- * Writes `<dir>/.hotdeploy/files.json` the way the deploy service does (regular files, sha256),
- * with `override` replacing chosen hashes (to prove which side of a comparison the runtime trusts).
+ * Writes `<dir>/.hotdeploy/files.json` the way the deploy service does (regular files, sha256, and
+ * the symlinks, not followed), with `override` replacing chosen hashes (to prove which side of a
+ * comparison the runtime trusts); `links: false` writes it as services before `links` did.
  */
-export async function writeFilesManifest(dir: string, override: Record<string, string> = {}): Promise<void> {
+export async function writeFilesManifest(dir: string, override: Record<string, string> = {}, opts: { links?: boolean } = {}): Promise<void> {
   const files: Record<string, string> = {};
+  const links: string[] = [];
   const walk = async (rel: string): Promise<void> => {
     for (const entry of await readdir(path.join(dir, rel), { withFileTypes: true })) {
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
       if (entry.isDirectory() && childRel !== '.hotdeploy') await walk(childRel);
       else if (entry.isFile()) files[childRel] = createHash('sha256').update(await readFile(path.join(dir, childRel))).digest('hex');
+      else if (entry.isSymbolicLink()) links.push(childRel);
     }
   };
   await walk('');
-  await writeTree(dir, { '.hotdeploy/files.json': { version: 1, algorithm: 'sha256', files: { ...files, ...override } } });
+  const manifest = { version: 1, algorithm: 'sha256', files: { ...files, ...override } };
+  await writeTree(dir, { '.hotdeploy/files.json': opts.links === false ? manifest : { ...manifest, links: links.sort() } });
 }

@@ -33,6 +33,7 @@ describe('PUT /v1/apps/:app/releases/:version', () => {
         'lib/util.js': expect.stringMatching(/^[0-9a-f]{64}$/),
         'package.json': expect.stringMatching(/^[0-9a-f]{64}$/),
       },
+      links: [],
     });
     expect(await readFile(path.join(server.dataDir, `apps/demo/bundles/${sha256}.tgz`))).toEqual(bundle);
     expect(await readlink(path.join(server.dataDir, 'apps/demo/current'))).toBe('releases/1.0.0');
