@@ -52,6 +52,19 @@ class Apps {
   }
 }
 
+/**
+ * Before each timed round, on both sides: this process's own garbage (packing a bundle, the pollers'
+ * answers) is collected now, not by V8's background threads while the deploy being measured needs
+ * the CPU (they took ~2 ms of the 2 cores in every hot deploy's window). `npm run bench` runs node
+ * with --expose-gc; without it this only pauses.
+ */
+async function settle(): Promise<void> {
+  (globalThis as { gc?: () => void }).gc?.();
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+}
+
+const SETTLE_MS = 20;
+
 /** Figure 1: PUT sent → both workers answer with the new marker; `pm2 reload` sent → both new workers do. */
 async function deployLatency(apps: Apps, options: Pm2FigureOptions): Promise<DeployLatencyFigure> {
   const { hot, fromAccepted, phases, outcomes } = await hotDeploys(apps, options.hotDeploys);
@@ -59,6 +72,7 @@ async function deployLatency(apps: Apps, options: Pm2FigureOptions): Promise<Dep
   for (let i = 0; i <= options.reloads; i++) {
     const marker = `plain-r${i}`;
     await apps.plain.change(marker);
+    await settle();
     const t0 = performance.now();
     const [, seen] = await Promise.all([apps.plain.reload(), servingAt(apps.plainPort, marker, WORKERS, SERVE_TIMEOUT_MS)]);
     if (i > 0) reload.push(seen.at - t0);
@@ -79,9 +93,11 @@ async function hotDeploys(apps: Apps, count: number): Promise<{ hot: number[]; f
   const outcomes = new Set<string>();
   const follow = apps.stack.follow('web');
   await follow.ready;
+  const bundles = [];
+  for (let i = 0; i <= count; i++) bundles.push(await apps.nextBundle());
   try {
-    for (let i = 0; i <= count; i++) {
-      const next = await apps.nextBundle();
+    for (const [i, next] of bundles.entries()) {
+      await settle();
       const t0 = performance.now();
       const wall0 = Date.now();
       const answered = apps.hotDeploy(next).then((answer) => ({ answer, at: performance.now() }));
