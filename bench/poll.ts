@@ -37,7 +37,7 @@ export function ask(port: number, agent: http.Agent | false = false): Promise<An
  * drops the connection, so its next ask opens a new one, which PM2's round robin hands to the next
  * worker. So every worker is reached (a pid counts once), and until the switch a worker answers
  * requests on connections it already holds — no connect and no hand-over by the PM2 daemon (the
- * cluster master) per ask: with a fresh connection per ask the daemon alone used 2–6 times the CPU
+ * cluster master) per ask: with a fresh connection per ask the daemon alone used several times the CPU
  * during figure 1's hot deploys, taken from the deploy being measured.
  * Both sides get the same pollers: a `pm2 reload` closes an old worker's idle connections when the
  * worker stops (Node's `server.close`), and the poller reconnects to whichever worker is listening.
