@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Where a release keeps hotdeploy's own files; bundles may not bring one (DEPLOY_ERR_RESERVED_PATH). */
@@ -20,7 +21,74 @@ export interface FileHashManifest {
   links?: string[];
 }
 
-export async function writeFileHashes(root: string, manifest: FileHashManifest): Promise<void> {
+/** A release's file hashes as stored, and the sha256 of the stored `files.json` bytes (its identity). */
+export interface StoredFileHashes {
+  files: Record<string, string>;
+  sha256: string;
+}
+
+/**
+ * `<release>/.hotdeploy/changes.json`: how a release differs from the release it was unpacked on top
+ * of (`base`, the app's current release at ingest). A worker on exactly that base — the same release
+ * folder, and the same `files.json` bytes it read — builds the new file index from its own and this
+ * instead of reading the whole `files.json`, and diffs only these paths (agent/runtime/file-index.ts).
+ */
+export interface ReleaseChanges {
+  version: 1;
+  base: {
+    /** The base release's folder name (its version), beside this one. */
+    version: string;
+    /** sha256 of the base's `files.json` bytes. */
+    files: string;
+  };
+  /** sha256 of this release's `files.json` bytes: the identity of the index a worker builds. */
+  files: string;
+  /** Added or modified files: posix path → sha256. */
+  changed: Record<string, string>;
+  /** Files of the base that this release does not have. */
+  removed: string[];
+}
+
+export const FILES_FILE = 'files.json';
+export const CHANGES_FILE = 'changes.json';
+
+/** Writes `files.json`; returns what the release now stores, with the sha256 of the bytes written. */
+export async function writeFileHashes(root: string, manifest: FileHashManifest): Promise<StoredFileHashes> {
+  const bytes = JSON.stringify(manifest) + '\n';
   await mkdir(path.join(root, RESERVED_DIR), { recursive: true });
-  await writeFile(path.join(root, RESERVED_DIR, 'files.json'), JSON.stringify(manifest) + '\n');
+  await writeFile(path.join(root, RESERVED_DIR, FILES_FILE), bytes);
+  return { files: manifest.files, sha256: sha256Of(bytes) };
+}
+
+/** A stored release's `files.json`, hashed as read; undefined when it is missing or not one. */
+export async function readFileHashes(dir: string): Promise<StoredFileHashes | undefined> {
+  let bytes: Buffer;
+  let parsed: Partial<FileHashManifest>;
+  try {
+    bytes = await readFile(path.join(dir, RESERVED_DIR, FILES_FILE));
+    parsed = JSON.parse(bytes.toString('utf8')) as Partial<FileHashManifest>;
+  } catch {
+    return undefined;
+  }
+  if (parsed?.algorithm !== 'sha256' || typeof parsed.files !== 'object' || parsed.files === null) return undefined;
+  return { files: parsed.files, sha256: sha256Of(bytes) };
+}
+
+/** What `next` changes relative to `base` (the release named `baseVersion`). */
+export function releaseChanges(baseVersion: string, base: StoredFileHashes, next: StoredFileHashes): ReleaseChanges {
+  const changed: Record<string, string> = {};
+  for (const rel in next.files) {
+    const hash = next.files[rel] as string;
+    if (base.files[rel] !== hash) changed[rel] = hash;
+  }
+  const removed = Object.keys(base.files).filter((rel) => !Object.hasOwn(next.files, rel));
+  return { version: 1, base: { version: baseVersion, files: base.sha256 }, files: next.sha256, changed, removed };
+}
+
+export async function writeReleaseChanges(root: string, changes: ReleaseChanges): Promise<void> {
+  await writeFile(path.join(root, RESERVED_DIR, CHANGES_FILE), JSON.stringify(changes) + '\n');
+}
+
+function sha256Of(bytes: string | Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }

@@ -4,8 +4,8 @@ import type { Readable } from 'node:stream';
 import { readManifest } from '../../agent/manifest.js';
 import type { AppManifest } from '../../agent/messages.js';
 import { DeployError, isDeployError, type DeployErrorCode } from './errors.js';
-import { Extraction, extractBundle, type ExtractResult, type LinkSource } from './extract.js';
-import { RESERVED_DIR, writeFileHashes, type FileHashManifest } from './file-hashes.js';
+import { Extraction, extractBundle, type ExtractResult } from './extract.js';
+import { readFileHashes, releaseChanges, writeFileHashes, writeReleaseChanges, type StoredFileHashes } from './file-hashes.js';
 import { isErrno, readJsonFile, readJsonFileNow, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { Limits } from './options.js';
@@ -60,6 +60,13 @@ interface Unpacked {
   files: number;
   bytes: number;
   manifest: AppManifest;
+}
+
+/** The app's current release at ingest, as the unpacker links from it and `changes.json` names it. */
+interface BaseRelease {
+  version: string;
+  dir: string;
+  hashes: StoredFileHashes;
 }
 
 const HOT_TO_DEPLOY: Record<string, DeployErrorCode> = {
@@ -168,7 +175,8 @@ export class ReleaseStore {
    * only once the whole upload is in. Either way the unpacker has stopped writing when this throws.
    */
   private async receiveUnpacking(app: string, staging: string, body: Readable, expectedSha256: string | undefined): Promise<{ received: ReceivedBundle & { file: string }; unpacked: Unpacked }> {
-    const extraction = new Extraction(path.join(staging, 'raw'), this.limits, await this.linkSource(app));
+    const base = await this.baseRelease(app);
+    const extraction = new Extraction(path.join(staging, 'raw'), this.limits, base && { dir: base.dir, files: base.hashes.files });
     let received: ReceivedBundle & { file: string };
     try {
       received = await this.receive(staging, body, expectedSha256, extraction);
@@ -177,32 +185,37 @@ export class ReleaseStore {
       await extraction.result.catch(() => undefined);
       throw err;
     }
-    return { received, unpacked: await this.checked(await extraction.result) };
+    return { received, unpacked: await this.checked(await extraction.result, base) };
   }
 
   /**
-   * The current release's folder and file hashes, so unchanged files are linked, not written; none
-   * when there is no current release or its `files.json` cannot be read (everything is written).
+   * The current release's folder and file hashes, so unchanged files are linked, not written, and
+   * `changes.json` can say what differs from it; none when there is no current release or its
+   * `files.json` cannot be read (everything is written, and workers read the whole `files.json`).
    */
-  private async linkSource(app: string): Promise<LinkSource | undefined> {
+  private async baseRelease(app: string): Promise<BaseRelease | undefined> {
     const { current } = await this.pointers(app).catch(() => ({ current: null }));
     if (current === null) return undefined;
     const dir = this.releaseDir(app, current);
-    const hashes = await readJsonFile<FileHashManifest>(path.join(dir, RESERVED_DIR, 'files.json')).catch(() => undefined);
-    return hashes?.algorithm === 'sha256' && typeof hashes.files === 'object' ? { dir, files: hashes.files } : undefined;
+    const hashes = await readFileHashes(dir);
+    return hashes && { version: current, dir, hashes };
   }
 
   private async unpackFile(staging: string, file: string): Promise<Unpacked> {
     return this.checked(await extractBundle(file, path.join(staging, 'raw'), this.limits));
   }
 
-  /** The unpacked tree's manifest, then the file-hash manifest the workers diff. */
-  private async checked(extracted: ExtractResult): Promise<Unpacked> {
+  /**
+   * The unpacked tree's manifest, then the file-hash manifest the workers diff, and with a base
+   * release what changed since it (the hashes the unpacker linked from, not read again).
+   */
+  private async checked(extracted: ExtractResult, base?: BaseRelease): Promise<Unpacked> {
     const manifest = await readManifest(extracted.root).catch((err: unknown) => {
       const code = HOT_TO_DEPLOY[(err as { code?: string }).code ?? ''];
       throw code ? new DeployError(code, (err as Error).message, { cause: err }) : err;
     });
-    await writeFileHashes(extracted.root, extracted.manifest);
+    const stored = await writeFileHashes(extracted.root, extracted.manifest);
+    if (base) await writeReleaseChanges(extracted.root, releaseChanges(base.version, base.hashes, stored));
     return { root: extracted.root, files: extracted.files, bytes: extracted.bytes, manifest };
   }
 
