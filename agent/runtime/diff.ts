@@ -44,8 +44,11 @@ export interface ReleaseDiff {
  * only files that differ are classified. Without a manifest (hashes computed on demand), loaded
  * modules are compared first, so unloaded code is hashed only while it can still change the answer
  * (ESM apps: `anyFile`), never once a change is known.
+ *
+ * `candidates`, when given, are the only paths where the indexes can differ (every other path is in
+ * both with the same hash, as with a release's `changes.json`): the passes go over them alone.
  */
-export function diffReleases(from: FileIndex, to: FileIndex, loaded: LoadedModules): ReleaseDiff {
+export function diffReleases(from: FileIndex, to: FileIndex, loaded: LoadedModules, candidates?: readonly string[]): ReleaseDiff {
   const modules: Change[] = [];
   const added: string[] = [];
   const removed: string[] = [];
@@ -60,29 +63,34 @@ export function diffReleases(from: FileIndex, to: FileIndex, loaded: LoadedModul
     }
     anyFile = modules.length > 0;
   }
-  for (const [rel, hash] of to.files) {
+  const visit = (rel: string, hash: string | undefined): void => {
     const before = from.files.get(rel);
     if (before === undefined && !from.files.has(rel)) {
       added.push(rel);
-      continue;
+      return;
     }
     // Known equal (both hashed): the common case, and all of it with the manifests.
-    if (before !== undefined && before === hash) continue;
+    if (before !== undefined && before === hash) return;
     const isLoaded = loaded.has(rel);
-    if (!hashed && isLoaded) continue;
+    if (!hashed && isLoaded) return;
     const code = CODE.test(rel);
     // Unloaded code only matters to ESM apps (anyFile); skip hashing it otherwise once known.
-    if (!isLoaded && code && anyFile) continue;
-    if (!hashed && hashOf(from, rel) === hashOf(to, rel)) continue;
+    if (!isLoaded && code && anyFile) return;
+    if (!hashed && hashOf(from, rel) === hashOf(to, rel)) return;
     anyFile = true;
     if (isLoaded) modules.push({ rel, gone: false });
     else if (IGNORED.test(rel)) {
       if (rel.endsWith('package.json')) changedPackageJsons.push(rel);
     } else if (!code) nonModule.push(rel);
+  };
+  if (candidates) {
+    for (const rel of candidates) if (to.files.has(rel)) visit(rel, to.files.get(rel));
+  } else {
+    for (const [rel, hash] of to.files) visit(rel, hash);
   }
   // Every path of `from` still in `to` was seen above: the sizes tell whether any went.
   if (from.files.size !== to.files.size - added.length) {
-    for (const rel of from.files.keys()) if (!to.files.has(rel)) removed.push(rel);
+    for (const rel of candidates ?? from.files.keys()) if (from.files.has(rel) && !to.files.has(rel)) removed.push(rel);
   }
   for (const rel of [...added, ...removed]) {
     if (loaded.has(rel)) modules.push({ rel, gone: !to.files.has(rel) });

@@ -26,6 +26,11 @@ export interface FileIndex {
    * cannot tell a link from a missing path, so requests resolve with syscalls (index-probe.ts).
    */
   readonly links: ReadonlySet<string> | undefined;
+  /**
+   * sha256 of the `files.json` bytes the index stands for (read, or rebuilt from `changes.json`):
+   * what a later release's `changes.json` must name as its base. Undefined for the listing fallback.
+   */
+  readonly manifestSha256?: string;
 }
 
 export const MANIFEST_FILE = '.hotdeploy/files.json';
@@ -54,10 +59,12 @@ export function hashOf(index: FileIndex, rel: string): string | undefined {
   return hash;
 }
 
-function readManifestFiles(dir: string): Pick<FileIndex, 'files' | 'links'> | undefined {
+function readManifestFiles(dir: string): Pick<FileIndex, 'files' | 'links' | 'manifestSha256'> | undefined {
+  let bytes: Buffer;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(path.join(dir, MANIFEST_FILE), 'utf8'));
+    bytes = readFileSync(path.join(dir, MANIFEST_FILE));
+    parsed = JSON.parse(bytes.toString('utf8'));
   } catch {
     return undefined;
   }
@@ -70,11 +77,11 @@ function readManifestFiles(dir: string): Pick<FileIndex, 'files' | 'links'> | un
     const hash = entries[rel];
     if (typeof hash === 'string') files.set(rel, hash);
   }
-  return { files, links: linksOf(m.links) };
+  return { files, links: linksOf(m.links), manifestSha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 /** `files.json`'s `links` (added later within version 1): absent or malformed, the index does not know them. */
-function linksOf(value: unknown): ReadonlySet<string> | undefined {
+export function linksOf(value: unknown): ReadonlySet<string> | undefined {
   if (!Array.isArray(value) || !value.every((rel) => typeof rel === 'string')) return undefined;
   return new Set(value as string[]);
 }

@@ -4,6 +4,7 @@ import type { AppState, ReleaseMove } from './app-state.js';
 import { diffReleases, type ReleaseDiff } from './diff.js';
 import { hashOf, readFileIndex, type FileIndex } from './file-index.js';
 import { fromRel } from './registry.js';
+import { indexFromChanges } from './release-changes.js';
 import { propagate, type Change, type Propagation } from './propagate.js';
 
 /** What an update would do, computed without disposing or evaluating anything (webpack's check). */
@@ -28,18 +29,21 @@ export interface Comparison {
 
 /**
  * Reads `to`'s file index and diffs it with the current release's (kept in memory from the last
- * update). Synchronous: see file-index.ts.
+ * update). When `to`'s `changes.json` was made on top of exactly the current release, the index is
+ * rebuilt from it and only the paths it names are compared (release-changes.ts); otherwise the
+ * whole `files.json` is read and every entry compared. Synchronous: see file-index.ts.
  */
 export function compareReleases(app: AppState, to: string): Comparison {
   const from = app.index?.dir === app.dir ? app.index : readFileIndex(app.dir);
   app.index = from;
-  const index = readFileIndex(to);
+  const delta = indexFromChanges(from, to);
+  const index = delta?.index ?? readFileIndex(to);
   const diff = diffReleases(from, index, {
     rels: () => app.records.keys(),
     has: (rel) => app.records.has(rel),
     deps: (rel) => app.records.get(rel)?.deps,
     resolveIn: (to, parentRel, request) => app.resolveIn(to, parentRel, request),
-  });
+  }, delta?.paths);
   return { index, diff };
 }
 
