@@ -21,9 +21,10 @@ export interface FileHashManifest {
   links?: string[];
 }
 
-/** A release's file hashes as stored, and the sha256 of the stored `files.json` bytes (its identity). */
+/** A release's file hashes (and links) as stored, and the sha256 of the stored `files.json` bytes (its identity). */
 export interface StoredFileHashes {
   files: Record<string, string>;
+  links?: string[];
   sha256: string;
 }
 
@@ -47,6 +48,8 @@ export interface ReleaseChanges {
   changed: Record<string, string>;
   /** Files of the base that this release does not have. */
   removed: string[];
+  /** This release's whole `links` list, as in its `files.json` (absent when that has none). */
+  links?: string[];
 }
 
 export const FILES_FILE = 'files.json';
@@ -57,7 +60,7 @@ export async function writeFileHashes(root: string, manifest: FileHashManifest):
   const bytes = JSON.stringify(manifest) + '\n';
   await mkdir(path.join(root, RESERVED_DIR), { recursive: true });
   await writeFile(path.join(root, RESERVED_DIR, FILES_FILE), bytes);
-  return { files: manifest.files, sha256: sha256Of(bytes) };
+  return { files: manifest.files, ...(manifest.links ? { links: manifest.links } : {}), sha256: sha256Of(bytes) };
 }
 
 /** A stored release's `files.json`, hashed as read; undefined when it is missing or not one. */
@@ -71,7 +74,7 @@ export async function readFileHashes(dir: string): Promise<StoredFileHashes | un
     return undefined;
   }
   if (parsed?.algorithm !== 'sha256' || typeof parsed.files !== 'object' || parsed.files === null) return undefined;
-  return { files: parsed.files, sha256: sha256Of(bytes) };
+  return { files: parsed.files, ...(Array.isArray(parsed.links) ? { links: parsed.links } : {}), sha256: sha256Of(bytes) };
 }
 
 /** What `next` changes relative to `base` (the release named `baseVersion`). */
@@ -82,7 +85,8 @@ export function releaseChanges(baseVersion: string, base: StoredFileHashes, next
     if (base.files[rel] !== hash) changed[rel] = hash;
   }
   const removed = Object.keys(base.files).filter((rel) => !Object.hasOwn(next.files, rel));
-  return { version: 1, base: { version: baseVersion, files: base.sha256 }, files: next.sha256, changed, removed };
+  const changes: ReleaseChanges = { version: 1, base: { version: baseVersion, files: base.sha256 }, files: next.sha256, changed, removed };
+  return next.links ? { ...changes, links: next.links } : changes;
 }
 
 export async function writeReleaseChanges(root: string, changes: ReleaseChanges): Promise<void> {
