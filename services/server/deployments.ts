@@ -55,8 +55,8 @@ export const NO_AGENT_REASON = 'no host agent is attached: the release is now cu
 export class Deployments {
   private readonly queue = new KeyedQueue();
   private readonly dir: string;
-  /** `queued` records still being written, by id: readers wait for them (`get`, `list`). */
-  private readonly recording = new Map<string, Promise<void>>();
+  /** Record writes not yet settled, by deployment id (the last of its chain): readers wait for them. */
+  private readonly writes = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: ReleaseStore,
@@ -96,11 +96,13 @@ export class Deployments {
   /**
    * Queues an activation; `done` settles when it has finished (never rejects).
    *
-   * The `queued` record is written beside the dispatch, not before it (issue 6): creating a file
-   * took 0.5–1 ms on the main thread here, right after the unpacker's writes, on the path from the
-   * accepted upload to the workers. Every later write of the record, and every reader, waits for it.
-   * A process killed in that first millisecond leaves no record of the deployment (a record left
-   * `queued` or `running` is recovered as failed).
+   * The first record is written beside the dispatch, not before it (issue 6): creating a file cost
+   * 0.5–2 ms of CPU here, right after the unpacker's writes, on the path from the accepted upload to
+   * the workers. A deployment that must wait for another one of its app is recorded `queued` at once;
+   * one that starts at once is recorded only as `running` (`run`, in the same tick). Every write of
+   * the record chains after the one before, and readers wait for the chain. A process killed before
+   * that first write lands leaves no record of the deployment (one left `queued` or `running` is
+   * recovered as failed).
    */
   async enqueue(app: string, version: string, kind: DeploymentKind, by: string): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
     const id = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
@@ -108,14 +110,11 @@ export class Deployments {
       id, app, version, kind, status: 'queued', by, from: null,
       createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, hosts: [], workers: [],
     };
-    const recorded = this.save(deployment, INTERMEDIATE).catch((err: unknown) => {
-      this.log.warn({ app, version, deploymentId: id, err }, 'writing the queued deployment record failed');
-    }).finally(() => this.recording.delete(id));
-    this.recording.set(id, recorded);
+    if (this.queue.busy(app)) void this.record(deployment);
     this.emit('queued', deployment);
-    const done = this.queue.run(app, () => this.run({ ...deployment }, recorded)).catch(async (err: unknown) => {
+    const done = this.queue.run(app, () => this.run({ ...deployment })).catch(async (err: unknown) => {
       const failed: Deployment = { ...deployment, status: 'failed', finishedAt: new Date().toISOString(), reason: (err as Error).message };
-      await recorded;
+      await this.writes.get(id);
       await this.save(failed).catch(() => undefined);
       this.emit('finished', failed);
       return failed;
@@ -125,7 +124,7 @@ export class Deployments {
 
   async get(id: string): Promise<Deployment> {
     if (!/^[a-z0-9-]{1,64}$/.test(id)) throw new DeployError('DEPLOY_ERR_DEPLOYMENT_NOT_FOUND', id);
-    await this.recording.get(id);
+    await this.writes.get(id);
     const d = await readJsonFile<Deployment>(path.join(this.dir, `${id}.json`));
     if (d === undefined) throw new DeployError('DEPLOY_ERR_DEPLOYMENT_NOT_FOUND', id);
     return d;
@@ -133,7 +132,7 @@ export class Deployments {
 
   /** Newest first (ids start with the creation time in base 36). */
   async list(app: string | undefined, limit: number): Promise<Deployment[]> {
-    await Promise.all(this.recording.values());
+    await Promise.all(this.writes.values());
     const names = (await readdir(this.dir)).filter((n) => n.endsWith('.json')).sort().reverse();
     const out: Deployment[] = [];
     for (const name of names) {
@@ -154,15 +153,12 @@ export class Deployments {
     return this.queue.idle();
   }
 
-  private async run(d: Deployment, recorded: Promise<void>): Promise<Deployment> {
+  private async run(d: Deployment): Promise<Deployment> {
     const { release, pointers } = this.store.dispatchView(d.app, d.version);
     Object.assign(d, { status: 'running', startedAt: new Date().toISOString(), from: pointers.current });
     // Written while the agents work rather than before (issue 6): a crash leaves the record `queued` or
-    // `running`, and `recover` fails both alike. It must settle before any later write of the record.
-    const snapshot = { ...d };
-    const running = recorded.then(() => this.save(snapshot, INTERMEDIATE)).catch((err: unknown) => {
-      this.log.warn({ app: d.app, version: d.version, deploymentId: d.id, err }, 'writing the running deployment record failed');
-    });
+    // `running` (or none), and `recover` fails both alike.
+    const running = this.record(d);
     this.emit('started', d);
     try {
       await this.activate(d, release.manifest, pointers);
@@ -260,6 +256,19 @@ export class Deployments {
   private emit(type: 'queued' | 'started' | 'agent' | 'finished', d: Deployment, agent?: Parameters<EventBus['publish']>[2]): void {
     this.bus.publish(type, { ...d }, agent);
     this.log.info({ app: d.app, version: d.version, deploymentId: d.id, event: type, status: d.status, ...(agent ? { message: agent.message } : {}) }, `deployment ${type}`);
+  }
+
+  /** An intermediate write of the record (not fsync'd), after the ones before it; a failure is logged. */
+  private record(d: Deployment): Promise<void> {
+    const snapshot = { ...d };
+    const write = (this.writes.get(d.id) ?? Promise.resolve()).then(() => this.save(snapshot, INTERMEDIATE)).catch((err: unknown) => {
+      this.log.warn({ app: d.app, version: d.version, deploymentId: d.id, status: d.status, err }, 'writing the deployment record failed');
+    });
+    this.writes.set(d.id, write);
+    void write.then(() => {
+      if (this.writes.get(d.id) === write) this.writes.delete(d.id);
+    });
+    return write;
   }
 
   /** Atomic always; durable (fsync'd) unless `INTERMEDIATE`. */

@@ -16,6 +16,11 @@ export class KeyedQueue {
     return result;
   }
 
+  /** Whether a job of `key` is queued or running (a new one would wait). */
+  busy(key: string): boolean {
+    return this.tails.has(key);
+  }
+
   /** Resolves once every job queued so far has settled. */
   async idle(): Promise<void> {
     while (this.tails.size > 0) await Promise.all([...this.tails.values()]);

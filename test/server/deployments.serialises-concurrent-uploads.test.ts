@@ -18,6 +18,10 @@ it('runs two uploads of one app one deployment at a time, in order, and accounts
   const second = upload(server.app, 'demo', '2.0.0', b2);
   // The second is stored and queued while the first deployment is still running.
   await waitFor(async () => (await get(server.app, '/v1/apps/demo/releases')).json().releases?.length === 2, 10_000, 'both releases stored');
+  await waitFor(async () => (await get(server.app, '/v1/deployments?app=demo')).json().deployments?.length === 2, 10_000, 'both deployments recorded');
+  // The one that waits is recorded `queued`; the one that started at once is recorded `running`.
+  const recorded = (await get(server.app, '/v1/deployments?app=demo')).json().deployments as { version: string; status: string }[];
+  expect(recorded.map((d) => [d.version, d.status]).sort()).toEqual([['1.0.0', 'running'], ['2.0.0', 'queued']]);
   expect(agent.requests).toHaveLength(1);
   gate.resolve();
   const [r1, r2] = await Promise.all([first, second]);
@@ -40,6 +44,7 @@ it('answers 202 with ?wait=false, and the deployment can be followed by id', asy
   expect(res.statusCode).toBe(202);
   const { id } = res.json().deployment;
   expect(['queued', 'running']).toContain(res.json().deployment.status);
+  expect((await get(server.app, `/v1/deployments/${id}`)).json()).toMatchObject({ id, status: 'running' });
   gate.resolve();
   await waitFor(async () => (await get(server.app, `/v1/deployments/${id}`)).json().status === 'succeeded', 10_000, 'the deployment to finish');
   expect((await get(server.app, `/v1/deployments/${id}`)).json()).toMatchObject({ id, version: '1.0.0', workers: [{ host: 'host-a' }] });
