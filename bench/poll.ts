@@ -3,6 +3,14 @@ import http from 'node:http';
 /** Between two asks of one poller (bounds how late a poller can see the new code). */
 export const POLL_GAP_MS = 1;
 
+/**
+ * Asks per keep-alive connection at most. An old worker that `pm2 reload` stops while a request of
+ * ours is in flight on its connection keeps serving that connection (Node's `server.close` closes
+ * only idle ones), so its `close` never completes and PM2 waits for its kill_timeout: the reload
+ * would look slower because of the instrument. A new connection every few asks lets it go.
+ */
+export const ASKS_PER_CONNECTION = 10;
+
 export interface Answer {
   marker: string;
   pid: number;
@@ -33,9 +41,9 @@ export function ask(port: number, agent: http.Agent | false = false): Promise<An
  * resolves with `performance.now()` at the answer that completed the set. Connection errors (a worker
  * being replaced) are retried: only the moment every worker serves the new code counts.
  *
- * Each poller keeps one keep-alive connection and asks on it until it answers with `marker`; then it
- * drops the connection, so its next ask opens a new one, which PM2's round robin hands to the next
- * worker. So every worker is reached (a pid counts once), and until the switch a worker answers
+ * Each poller keeps one keep-alive connection and asks on it until it answers with `marker` (or for
+ * ASKS_PER_CONNECTION asks); then it drops the connection, so its next ask opens a new one, which
+ * PM2's round robin hands to the next worker. So every worker is reached (a pid counts once), and until the switch a worker answers
  * requests on connections it already holds — no connect and no hand-over by the PM2 daemon (the
  * cluster master) per ask: with a fresh connection per ask the daemon alone used several times the CPU
  * during figure 1's hot deploys, taken from the deploy being measured.
@@ -48,17 +56,24 @@ export async function servingAt(port: number, marker: string, workers: number, t
   let at = 0;
   const poller = async (): Promise<void> => {
     let agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    let asks = 0;
+    const reconnect = (): void => {
+      agent.destroy();
+      agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      asks = 0;
+    };
     try {
       while (at === 0) {
         if (performance.now() > deadline) throw new Error(`${workers} workers did not serve ${marker} within ${timeoutMs} ms (saw ${[...pids].join(', ') || 'none'})`);
         const answer = await ask(port, agent).catch(() => undefined);
+        asks += 1;
         if (answer?.marker === marker && at === 0) {
           pids.add(answer.pid);
           if (pids.size >= workers) at = performance.now();
-          agent.destroy();
-          agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+          reconnect();
           continue;
         }
+        if (asks >= ASKS_PER_CONNECTION) reconnect();
         // A pause between asks, so the pollers do not take a core from the deploy being measured.
         await new Promise((resolve) => setTimeout(resolve, POLL_GAP_MS));
       }
