@@ -55,7 +55,7 @@ export function configFromArgs(argv: string[]): BenchConfig {
     applySizes: [50, 200, 1_000],
     applyIterations: quick ? 15 : 100,
     indirectionRounds: quick ? 3 : 8,
-    indirectionSeconds: quick ? 1.5 : 3,
+    indirectionSeconds: quick ? 1 : 3,
     memoryUpdates: quick ? 100 : 1_000,
     unpackRounds: quick ? 2 : 5,
   };
