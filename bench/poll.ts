@@ -43,10 +43,10 @@ export function ask(port: number, agent: http.Agent | false = false): Promise<An
  *
  * Each poller keeps one keep-alive connection and asks on it until it answers with `marker` (or for
  * ASKS_PER_CONNECTION asks); then it drops the connection, so its next ask opens a new one, which
- * PM2's round robin hands to the next worker. So every worker is reached (a pid counts once), and until the switch a worker answers
- * requests on connections it already holds — no connect and no hand-over by the PM2 daemon (the
- * cluster master) per ask: with a fresh connection per ask the daemon alone used several times the CPU
- * during figure 1's hot deploys, taken from the deploy being measured.
+ * PM2's round robin hands to the next worker. So every worker is reached (a pid counts once), and
+ * until the switch a worker answers on a connection it already holds — no connect and no hand-over
+ * by the PM2 daemon (the cluster master) per ask: with a fresh connection per ask the daemon alone
+ * used several times the CPU during figure 1's hot deploys, taken from the deploy being measured.
  * Both sides get the same pollers: a `pm2 reload` closes an old worker's idle connections when the
  * worker stops (Node's `server.close`), and the poller reconnects to whichever worker is listening.
  */

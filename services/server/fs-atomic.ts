@@ -27,7 +27,10 @@ export async function writeJsonAtomic(file: string, value: unknown, mode = 0o644
   }
 }
 
-/** `readJsonFile` with one synchronous read, for the same small hot-path records. */
+/**
+ * `readJsonFile` with one synchronous read, for the small records a deployment reads on its hot
+ * path (release metadata, pointers).
+ */
 export function readJsonFileNow<T>(file: string): T | undefined {
   let text: string;
   try {
