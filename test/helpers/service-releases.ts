@@ -17,9 +17,7 @@ export async function serviceReleases(root: string, trees: Record<string, string
       const res = await upload(server.app, 'demo', `${i + 1}.0.0`, await makeBundle(files));
       expect(res.statusCode, res.body).toBe(201);
     }
-    const releases = path.join(root, 'releases');
-    await cp(path.join(server.dataDir, 'apps/demo/releases'), releases, { recursive: true });
-    return releases;
+    return await copyReleases(path.join(server.dataDir, 'apps/demo/releases'), root);
   } finally {
     await server.close();
   }
