@@ -1,63 +1,21 @@
 /**
- * The unpacker's thread (extract.ts runs it in a worker_threads Worker). One job at a time: the
- * .tgz arrives in chunks, node-tar's Parser gunzips and parses each chunk synchronously, and every
- * entry is checked (extract-checks.ts) and then written with synchronous fs calls. Synchronous is
- * the point: node-tar's own async Unpack pays several thread-pool round trips per entry and was
- * 4-9x `tar -xzf` on a 5,000-file bundle (docs/BENCHMARKS.md, figure 6); on its own thread the
- * service's event loop never waits for it.
+ * The unpacker's second thread (extract.ts runs it in a worker_threads Worker beside the inflater,
+ * inflate-worker.ts). One job at a time: the tar bytes arrive from the inflater in blocks, node-tar's
+ * Parser parses each block synchronously, and every entry is checked (extract-checks.ts) and then
+ * written with synchronous fs calls. Synchronous is the point: node-tar's own async Unpack pays
+ * several thread-pool round trips per entry and was 4-9x `tar -xzf` on a 5,000-file bundle
+ * (docs/BENCHMARKS.md, figure 6); on its own thread the service's event loop never waits for it.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { parentPort } from 'node:worker_threads';
+import { type MessagePort, parentPort } from 'node:worker_threads';
 import { Parser, type ReadEntry } from 'tar';
+import { assertNever } from '../../agent/pm2/protocol.js';
 import { RESERVED_DIR } from './file-hashes.js';
 import { EntryChecks, FILE_TYPES, isInside, linkTarget, type ExtractLimits } from './extract-checks.js';
+import type { FromWorker, FromWriter, LinkSource, StartJob, ToWriter, WorkerError, WorkerResult } from './extract-protocol.js';
 import { DeployError, isDeployError } from './errors.js';
-
-/**
- * A release already on disk whose files may be hard-linked instead of written again: its folder and
- * its `files.json` hashes (posix path → sha256).
- */
-export interface LinkSource {
-  dir: string;
-  files: Record<string, string>;
-}
-
-export type ToWorker =
-  | { type: 'start'; id: number; dest: string; limits: ExtractLimits; linkFrom?: LinkSource }
-  | { type: 'chunk'; id: number; data: Uint8Array }
-  | { type: 'end'; id: number }
-  | { type: 'abort'; id: number };
-
-/** An error as it crosses the thread: a DeployError by code, anything else by its errno fields. */
-export interface WorkerError {
-  deployCode?: string;
-  detail?: string;
-  message: string;
-  code?: string;
-  syscall?: string;
-  tarCode?: string;
-  entryPath?: string;
-}
-
-export interface WorkerResult {
-  /** The single top-level folder that is the app's root (`package` of `npm pack`), or ''. */
-  prefix: string;
-  entries: number;
-  /** Files hard-linked from the link source rather than written. */
-  linked: number;
-  /** Regular files (hard links included) relative to the root: [path, sha256, size]. */
-  files: [string, string, number][];
-  /** Symbolic links relative to the root (their targets stay inside it, `finish` checks). */
-  links: string[];
-}
-
-export type FromWorker =
-  | { type: 'ack'; id: number; bytes: number }
-  | { type: 'done'; id: number; result: WorkerResult }
-  | { type: 'failed'; id: number; error: WorkerError }
-  | { type: 'aborted'; id: number };
 
 type Kind = 'dir' | 'file' | 'symlink';
 
@@ -257,11 +215,12 @@ function conflict(entryPath: string): DeployError {
   return new DeployError('DEPLOY_ERR_BAD_ARCHIVE', `entries conflict at ${entryPath}`);
 }
 
-/** One upload's unpacking: gzip sniffed, chunks parsed as they come, the first failure ends it. */
+/** One upload's tar stream: parsed block by block as the inflater sends it, the first failure ends it. */
 class Job {
-  private readonly parser = new Parser({ strict: true });
+  // gzip is the inflater's: a second gzip inside, or brotli / zstd, is not a tar.
+  private readonly parser = new Parser({ strict: true, brotli: false, zstd: false });
   private readonly tree: TreeWriter;
-  private head = Buffer.alloc(0);
+  private sniffed = false;
   private settled = false;
 
   constructor(readonly id: number, dest: string, limits: ExtractLimits, linkFrom: LinkSource | undefined, private readonly post: (msg: FromWorker) => void) {
@@ -275,23 +234,34 @@ class Job {
     }));
   }
 
+  get over(): boolean {
+    return this.settled;
+  }
+
   write(data: Uint8Array): void {
-    if (this.settled) return;
+    if (this.settled || data.byteLength === 0) return;
     const chunk = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (this.head.length < 2) {
-      // The gzip magic, checked here so a plain tar (which node-tar would also read) is refused.
-      this.head = Buffer.concat([this.head, chunk.subarray(0, 2 - this.head.length)]);
-      if (this.head.length === 2 && (this.head[0] !== 0x1f || this.head[1] !== 0x8b)) {
-        return this.fail(new DeployError('DEPLOY_ERR_NOT_GZIP'));
-      }
+    if (!this.sniffed) {
+      this.sniffed = true;
+      // node-tar would inflate a gzip it finds inside: an archive is gzipped once.
+      if (chunk[0] === 0x1f && chunk[1] === 0x8b) return this.fail(new DeployError('DEPLOY_ERR_BAD_ARCHIVE', 'a gzip inside the gzip, not a tar'));
     }
     this.guard(() => this.parser.write(chunk));
   }
 
   end(): void {
-    if (this.settled) return;
-    if (this.head.length < 2) return this.fail(new DeployError('DEPLOY_ERR_NOT_GZIP'));
     this.guard(() => this.parser.end());
+  }
+
+  /** The inflater failed: stop writing, then report its error. */
+  failWith(error: WorkerError): void {
+    if (this.settled) return;
+    this.settled = true;
+    try {
+      this.tree.close();
+    } finally {
+      this.post({ type: 'failed', id: this.id, error });
+    }
   }
 
   abort(): void {
@@ -313,12 +283,7 @@ class Job {
 
   private fail(err: unknown): void {
     if (this.settled) return;
-    this.settled = true;
-    try {
-      this.tree.close();
-    } finally {
-      this.post({ type: 'failed', id: this.id, error: describe(err, this.tree.current) });
-    }
+    this.failWith(describe(err, this.tree.current));
   }
 }
 
@@ -334,33 +299,42 @@ function describe(err: unknown, entryPath?: string): WorkerError {
   return out;
 }
 
-if (parentPort) {
-  const port = parentPort;
+/** Everything comes from the inflater's port; outcomes go to the service, `parsed` / `settled` back. */
+function serve(inflater: MessagePort, service: (msg: FromWorker) => void): void {
   let job: Job | undefined;
-  port.on('message', (msg: ToWorker) => {
-    const post = (out: FromWorker) => port.postMessage(out);
-    if (msg.type === 'start') {
-      try {
-        job = new Job(msg.id, msg.dest, msg.limits, msg.linkFrom, post);
-      } catch (err) {
-        job = undefined;
-        post({ type: 'failed', id: msg.id, error: describe(err) });
-      }
-      return;
+  const reply = (msg: FromWriter) => inflater.postMessage(msg);
+  const start = (msg: StartJob): void => {
+    const id = msg.id;
+    const post = (out: FromWorker): void => {
+      service(out);
+      if (out.type !== 'ack') reply({ type: 'settled', id });
+    };
+    try {
+      job = new Job(id, msg.dest, msg.limits, msg.linkFrom, post);
+    } catch (err) {
+      job = undefined;
+      post({ type: 'failed', id, error: describe(err) });
     }
+  };
+  inflater.on('message', (msg: ToWriter) => {
+    if (msg.type === 'start') return start(msg);
     if (job === undefined || job.id !== msg.id) {
-      if (msg.type === 'chunk') post({ type: 'ack', id: msg.id, bytes: msg.data.byteLength });
-      if (msg.type === 'abort') post({ type: 'aborted', id: msg.id });
+      if (msg.type === 'abort') service({ type: 'aborted', id: msg.id });
       return;
     }
-    if (msg.type === 'chunk') {
+    if (msg.type === 'data') {
       job.write(msg.data);
-      post({ type: 'ack', id: msg.id, bytes: msg.data.byteLength });
-    } else if (msg.type === 'end') {
-      job.end();
-    } else {
+      if (!job.over) reply({ type: 'parsed', id: msg.id, inflated: msg.data.byteLength, compressed: msg.compressed });
+    } else if (msg.type === 'end') job.end();
+    else if (msg.type === 'fail') job.failWith(msg.error);
+    else if (msg.type === 'abort') {
       job.abort();
       job = undefined;
-    }
+    } else assertNever(msg);
   });
+}
+
+if (parentPort) {
+  const service = parentPort;
+  service.once('message', (msg: { type: 'connect'; port: MessagePort }) => serve(msg.port, (out) => service.postMessage(out)));
 }

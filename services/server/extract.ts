@@ -1,16 +1,17 @@
+import { EventEmitter } from 'node:events';
 import { createReadStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import type { ExtractLimits } from './extract-checks.js';
-import type { FromWorker, LinkSource, ToWorker, WorkerError, WorkerResult } from './extract-worker.js';
+import type { FromWorker, LinkSource, ToInflater, WorkerError, WorkerResult } from './extract-protocol.js';
 import { DeployError, DeployErrorCodes, isDeployError, type DeployErrorCode } from './errors.js';
 import type { FileHashManifest } from './file-hashes.js';
 
 export type { ExtractLimits } from './extract-checks.js';
-export type { LinkSource } from './extract-worker.js';
+export type { LinkSource } from './extract-protocol.js';
 
 export interface ExtractResult {
   /** The app's root: `dest` itself, or the single top-level folder (`package/` of `npm pack`). */
@@ -27,17 +28,23 @@ export interface ExtractResult {
 
 /** Compressed bytes handed to the unpacker and not yet parsed; past this the upload waits. */
 const MAX_IN_FLIGHT = 4 * 1024 * 1024;
-/** Unpackers kept: two uploads unpack at once, a third waits for one of them. */
+/**
+ * While the unpacker has bytes in hand, more are gathered up to this much before they are sent:
+ * one message (one wake-up of the inflater) per megabyte rather than per 64 KB socket read.
+ */
+const BATCH_BYTES = 1024 * 1024;
+/** Unpackers kept (an inflater and a writer thread each): two uploads unpack at once, a third waits. */
 const POOL_SIZE = 2;
 /** An unpacker that does not confirm an abort in this long is terminated. */
 const ABORT_GRACE_MS = 10_000;
 
 /**
- * Unpacks a .tgz as it arrives, into `dest` (a fresh staging directory), on a worker thread
- * (extract-worker.ts). Write the .tgz's bytes into it; `result` resolves once the archive is
- * unpacked and checked, or rejects with a DEPLOY_ERR_* code once the unpacker has stopped writing,
- * so the caller may then delete `dest`. After a failure, further writes are accepted and dropped:
- * an upload goes on to its end, so its own errors (size, sha256) still come first.
+ * Unpacks a .tgz as it arrives, into `dest` (a fresh staging directory), on two worker threads: the
+ * inflater (inflate-worker.ts) and the writer (extract-worker.ts). Write the .tgz's bytes into it;
+ * `result` resolves once the archive is unpacked and checked, or rejects with a DEPLOY_ERR_* code
+ * once the writer has stopped writing, so the caller may then delete `dest`. After a failure,
+ * further writes are accepted and dropped: an upload goes on to its end, so its own errors (size,
+ * sha256) still come first.
  *
  * `extractTimeoutMs` bounds the time the unpacker is busy; time spent waiting for the upload's next
  * bytes does not count (the upload's idle timeout covers that).
@@ -48,9 +55,13 @@ const ABORT_GRACE_MS = 10_000;
 export class Extraction extends Writable {
   readonly result: Promise<ExtractResult>;
   private readonly id = nextJobId++;
-  private readonly worker: Promise<Worker>;
+  private readonly unpacker: Promise<Unpacker>;
   private settle!: (outcome: { result: WorkerResult } | { error: DeployError | Error }) => void;
+  /** Bytes sent and not yet parsed. */
   private inFlight = 0;
+  /** Bytes gathered while the unpacker is busy, sent as one message (BATCH_BYTES). */
+  private batch = new Uint8Array(BATCH_BYTES);
+  private batched = 0;
   private held: (() => void) | undefined;
   private ended = false;
   private settled = false;
@@ -73,13 +84,13 @@ export class Extraction extends Writable {
     });
     // The caller awaits `result` once its upload ended; a failure before that is not unhandled.
     this.result.catch(() => undefined);
-    this.worker = pool.acquire().then((worker) => {
-      worker.on('message', this.onMessage);
-      worker.on('error', this.onCrash);
+    this.unpacker = pool.acquire().then((unpacker) => {
+      unpacker.on('message', this.onMessage);
+      unpacker.on('error', this.onCrash);
       const { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs } = limits;
-      const start: ToWorker = { type: 'start', id: this.id, dest, limits: { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs } };
-      worker.postMessage(linkFrom ? { ...start, linkFrom } : start);
-      return worker;
+      const start: ToInflater = { type: 'start', id: this.id, dest, limits: { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs } };
+      unpacker.post(linkFrom ? { ...start, linkFrom } : start);
+      return unpacker;
     });
   }
 
@@ -87,11 +98,11 @@ export class Extraction extends Writable {
   abort(reason: DeployError): void {
     if (this.settled || this.abortReason) return;
     this.abortReason = reason;
-    void this.worker.then((worker) => {
+    void this.unpacker.then((unpacker) => {
       if (this.settled) return;
-      worker.postMessage({ type: 'abort', id: this.id } satisfies ToWorker);
+      unpacker.post({ type: 'abort', id: this.id });
       const grace = setTimeout(() => {
-        pool.discard(worker);
+        pool.discard(unpacker);
         this.settle({ error: reason });
       }, ABORT_GRACE_MS);
       void this.result.finally(() => clearTimeout(grace)).catch(() => undefined);
@@ -99,36 +110,52 @@ export class Extraction extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.worker.then((worker) => {
+    this.unpacker.then((unpacker) => {
       if (this.settled || this.abortReason) return callback();
-      // A copy the worker owns: the chunk's own buffer may be a slice of a larger, shared one.
-      const data = new Uint8Array(chunk.byteLength);
-      data.set(chunk);
-      this.inFlight += data.byteLength;
-      this.busy();
-      worker.postMessage({ type: 'chunk', id: this.id, data } satisfies ToWorker, [data.buffer]);
+      // Copied: the chunk's own buffer may be a slice of a larger, shared one, and the batch is sent away.
+      for (let at = 0; at < chunk.byteLength;) {
+        const n = Math.min(chunk.byteLength - at, BATCH_BYTES - this.batched);
+        this.batch.set(chunk.subarray(at, at + n), this.batched);
+        this.batched += n;
+        at += n;
+        if (this.batched === BATCH_BYTES) this.send(unpacker);
+      }
+      // An idle unpacker gets what there is at once; a busy one gets it in batches.
+      if (this.inFlight === 0) this.send(unpacker);
       if (this.inFlight > MAX_IN_FLIGHT) this.held = callback;
       else callback();
     }, callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.worker.then((worker) => {
+    this.unpacker.then((unpacker) => {
       this.ended = true;
       if (!this.settled && !this.abortReason) {
+        this.send(unpacker);
         this.busy();
-        worker.postMessage({ type: 'end', id: this.id } satisfies ToWorker);
+        unpacker.post({ type: 'end', id: this.id });
       }
       callback();
     }, callback);
+  }
+
+  private send(unpacker: Unpacker): void {
+    if (this.batched === 0) return;
+    const data = this.batched === BATCH_BYTES ? this.batch : this.batch.slice(0, this.batched);
+    if (this.batched === BATCH_BYTES) this.batch = new Uint8Array(BATCH_BYTES);
+    this.batched = 0;
+    this.inFlight += data.byteLength;
+    this.busy();
+    unpacker.post({ type: 'chunk', id: this.id, data }, [data.buffer]);
   }
 
   private readonly onMessage = (msg: FromWorker): void => {
     if (msg.id !== this.id || this.settled) return;
     if (msg.type === 'ack') {
       this.inFlight -= msg.bytes;
+      if (this.inFlight === 0 && this.batched > 0 && !this.abortReason) void this.unpacker.then((unpacker) => this.send(unpacker));
       if (this.inFlight <= MAX_IN_FLIGHT) this.unhold();
-      if (this.inFlight === 0 && !this.ended) this.idle();
+      if (this.inFlight === 0 && this.batched === 0 && !this.ended) this.idle();
       return;
     }
     if (this.abortReason) return this.settle({ error: this.abortReason });
@@ -137,7 +164,7 @@ export class Extraction extends Writable {
   };
 
   private readonly onCrash = (err: Error): void => {
-    void this.worker.then((worker) => pool.discard(worker));
+    void this.unpacker.then((unpacker) => pool.discard(unpacker));
     this.settle({ error: this.abortReason ?? new Error(`the unpacker crashed: ${err.message}`, { cause: err }) });
   };
 
@@ -166,10 +193,10 @@ export class Extraction extends Writable {
   /** Once settled the unpacker is done with this job: later writes are dropped, a held one goes on. */
   private release(): void {
     this.unhold();
-    void this.worker.then((worker) => {
-      worker.off('message', this.onMessage);
-      worker.off('error', this.onCrash);
-      pool.release(worker);
+    void this.unpacker.then((unpacker) => {
+      unpacker.off('message', this.onMessage);
+      unpacker.off('error', this.onCrash);
+      pool.release(unpacker);
     });
   }
 }
@@ -187,71 +214,108 @@ export async function extractBundle(bundleFile: string, dest: string, limits: Ex
 
 let nextJobId = 1;
 
-/** Worker threads kept between uploads (unref'd while idle, so they never hold the process open). */
-class WorkerPool {
-  private readonly idle: Worker[] = [];
-  private readonly waiting: ((worker: Worker) => void)[] = [];
-  private live = 0;
+/**
+ * An inflater and a writer thread joined by a port: what the pool keeps and a job uses. Jobs talk
+ * to the inflater and hear from both; when either thread exits, both go.
+ */
+class Unpacker extends EventEmitter {
+  private readonly threads: [Worker, Worker];
+  private gone = false;
 
-  acquire(): Promise<Worker> {
-    const worker = this.idle.pop();
-    if (worker) {
-      worker.ref();
-      return Promise.resolve(worker);
+  constructor() {
+    super();
+    const inflater = new Worker(workerFile('inflate-worker.js'));
+    const writer = new Worker(workerFile('extract-worker.js'));
+    this.threads = [inflater, writer];
+    const { port1, port2 } = new MessageChannel();
+    inflater.postMessage({ type: 'connect', port: port1 } satisfies ToInflater, [port1]);
+    writer.postMessage({ type: 'connect', port: port2 }, [port2]);
+    for (const thread of this.threads) {
+      thread.on('message', (msg: FromWorker) => this.emit('message', msg));
+      thread.on('error', (err: Error) => this.emit('error', err));
+      thread.once('exit', () => {
+        if (this.gone) return;
+        this.terminate();
+        this.emit('exit');
+      });
     }
-    if (this.live < POOL_SIZE) return Promise.resolve(this.spawn());
+  }
+
+  post(msg: ToInflater, transfer?: ArrayBuffer[]): void {
+    this.threads[0].postMessage(msg, transfer);
+  }
+
+  ref(): void {
+    for (const thread of this.threads) thread.ref();
+  }
+
+  unref(): void {
+    for (const thread of this.threads) thread.unref();
+  }
+
+  terminate(): void {
+    this.gone = true;
+    for (const thread of this.threads) void thread.terminate();
+  }
+}
+
+/** Unpackers kept between uploads (unref'd while idle, so they never hold the process open). */
+class UnpackerPool {
+  private readonly idle: Unpacker[] = [];
+  private readonly waiting: ((unpacker: Unpacker) => void)[] = [];
+  private readonly live = new Set<Unpacker>();
+
+  acquire(): Promise<Unpacker> {
+    const unpacker = this.idle.pop();
+    if (unpacker) {
+      unpacker.ref();
+      return Promise.resolve(unpacker);
+    }
+    if (this.live.size < POOL_SIZE) return Promise.resolve(this.spawn());
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
-  release(worker: Worker): void {
-    if (!this.isLive(worker)) return;
+  release(unpacker: Unpacker): void {
+    if (!this.live.has(unpacker)) return;
     const next = this.waiting.shift();
-    if (next) return next(worker);
-    worker.unref();
-    this.idle.push(worker);
+    if (next) return next(unpacker);
+    unpacker.unref();
+    this.idle.push(unpacker);
   }
 
-  /** A worker that misbehaved is ended; whoever waits gets a fresh one. */
-  discard(worker: Worker): void {
-    if (!this.isLive(worker)) return;
-    this.forget(worker);
-    void worker.terminate();
+  /** An unpacker that misbehaved is ended; whoever waits gets a fresh one. */
+  discard(unpacker: Unpacker): void {
+    if (!this.live.has(unpacker)) return;
+    this.forget(unpacker);
+    unpacker.terminate();
   }
 
-  private readonly workers = new Set<Worker>();
-
-  private isLive(worker: Worker): boolean {
-    return this.workers.has(worker);
-  }
-
-  private forget(worker: Worker): void {
-    if (!this.workers.delete(worker)) return;
-    this.live -= 1;
-    const at = this.idle.indexOf(worker);
+  private forget(unpacker: Unpacker): void {
+    if (!this.live.delete(unpacker)) return;
+    const at = this.idle.indexOf(unpacker);
     if (at >= 0) this.idle.splice(at, 1);
     const next = this.waiting.shift();
     if (next) next(this.spawn());
   }
 
-  private spawn(): Worker {
-    const worker = new Worker(workerFile());
-    this.live += 1;
-    this.workers.add(worker);
-    // An unexpected exit (a crash) takes the worker out of the pool; its job sees the 'error'.
-    worker.once('exit', () => this.forget(worker));
-    worker.on('error', () => this.forget(worker));
-    return worker;
+  private spawn(): Unpacker {
+    const unpacker = new Unpacker();
+    this.live.add(unpacker);
+    // An unexpected exit (a crash) takes the unpacker out of the pool; its job sees the 'error'.
+    unpacker.once('exit', () => this.forget(unpacker));
+    unpacker.on('error', () => this.forget(unpacker));
+    return unpacker;
   }
 }
 
-const pool = new WorkerPool();
+const pool = new UnpackerPool();
 
-/** `dist/services/server/extract-worker.js`, also when this module runs from source (tests on .ts files). */
-function workerFile(): string {
+/** A thread's file in `dist/services/server/`, also when this module runs from source (tests on .ts files). */
+function workerFile(name: string): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  const sibling = path.join(here, 'extract-worker.js');
+  const sibling = path.join(here, name);
   if (existsSync(sibling)) return sibling;
-  return path.resolve(here, '..', '..', 'dist', 'services', 'server', 'extract-worker.js');
+  return path.resolve(here, '..', '..', 'dist', 'services', 'server', name);
 }
 
 function toResult(dest: string, result: WorkerResult): ExtractResult {

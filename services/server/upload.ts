@@ -31,12 +31,16 @@ export function receiveBundle(body: Readable, file: string, options: ReceiveOpti
   let ended = false;
   let settled = false;
   let timer: NodeJS.Timeout | undefined;
+  let block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
+  let used = 0;
+  let flushSoon: NodeJS.Immediate | undefined;
 
   return new Promise<ReceivedBundle>((resolve, reject) => {
     const fail = (err: unknown) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearImmediate(flushSoon);
       body.off('data', onData);
       body.pause();
       // Wait for the write stream to let go of the file, so the caller can delete the staging dir.
@@ -48,13 +52,30 @@ export function receiveBundle(body: Readable, file: string, options: ReceiveOpti
       timer = setTimeout(() => fail(new DeployError('DEPLOY_ERR_UPLOAD_TIMEOUT', `nothing received for ${options.idleTimeoutMs} ms`)),
         options.idleTimeoutMs);
     };
+    // The block goes to the file and the sink whole, then a fresh one is filled: the file stream still holds it.
+    const flush = () => {
+      clearImmediate(flushSoon);
+      flushSoon = undefined;
+      if (used === 0 || settled) return;
+      const full = block.subarray(0, used);
+      block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
+      used = 0;
+      if (!out.write(full)) waitFor(out);
+      if (options.sink && !options.sink.write(full)) waitFor(options.sink);
+    };
     const onData = (chunk: Buffer) => {
       arm();
       bytes += chunk.length;
       if (bytes > options.maxBytes) return fail(new DeployError('DEPLOY_ERR_BUNDLE_TOO_LARGE', `more than ${options.maxBytes} bytes`));
       hash.update(chunk);
-      if (!out.write(chunk)) waitFor(out);
-      if (options.sink && !options.sink.write(chunk)) waitFor(options.sink);
+      for (let at = 0; at < chunk.length;) {
+        const n = chunk.copy(block, used, at);
+        used += n;
+        at += n;
+        if (used === BLOCK_BYTES) flush();
+      }
+      // What the socket had at once goes on together; nothing waits for a block to fill.
+      flushSoon ??= setImmediate(flush);
     };
     // Our own backpressure is not the client stalling: the idle timer stops until both drain.
     let waiting = 0;
@@ -73,6 +94,7 @@ export function receiveBundle(body: Readable, file: string, options: ReceiveOpti
     body.once('end', () => {
       ended = true;
       clearTimeout(timer);
+      flush();
       out.end();
       options.sink?.end();
     });
@@ -96,6 +118,13 @@ export function receiveBundle(body: Readable, file: string, options: ReceiveOpti
     body.resume();
   });
 }
+
+/**
+ * The body's chunks (64 KB socket reads) are gathered into blocks of up to this size before they
+ * are written: each write to the file is a thread-pool round trip that cost 20-70 µs of the event
+ * loop's time here, about 100 ms for a 48 MB bundle in 64 KB writes (docs/BENCHMARKS.md, figure 6).
+ */
+const BLOCK_BYTES = 1024 * 1024;
 
 function mapUploadError(err: unknown): DeployError {
   if (isDeployError(err)) return err;

@@ -24,3 +24,12 @@ it('counts the total, not each file (incompressible data: node-tar\'s ratio chec
   const body = gzipSync(rawTar([...rawApp('v2'), ...files]));
   await expectRejected(server, before, await upload(server.app, 'demo', '2.0.0', body), 413, 'DEPLOY_ERR_UNPACKED_TOO_LARGE');
 });
+
+it('stops zeros after the archive\'s end (which tar reads past) once the stream outgrows the limits', async () => {
+  let before;
+  ({ server, before } = await serverWithRelease({ maxUnpackedBytes: 1024 * 1024, maxFiles: 100 }));
+  // A valid archive, then 64 MB of zeros: no entry is too large, only the tar stream is.
+  const body = gzipSync(Buffer.concat([rawTar(rawApp('v2')), Buffer.alloc(64 * 1024 * 1024)]), { level: 9 });
+  expect(body.length).toBeLessThan(200_000);
+  await expectRejected(server, before, await upload(server.app, 'demo', '2.0.0', body), 413, 'DEPLOY_ERR_UNPACKED_TOO_LARGE');
+});

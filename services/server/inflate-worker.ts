@@ -1,0 +1,188 @@
+/**
+ * The unpacker's first thread: gunzips the upload as it arrives and hands the tar bytes to the
+ * writer (extract-worker.ts) through its port. Inflating is a third of the unpacker's work on an
+ * incompressible bundle (docs/BENCHMARKS.md, figure 6); on its own thread it overlaps the writer's
+ * file system calls, as gzip overlaps tar in `tar -xzf`.
+ *
+ * minizlib (node-tar's own zlib wrapper) inflates synchronously, chunk by chunk: node:zlib has no
+ * public synchronous streaming API, and its asynchronous one would add a thread hop per chunk.
+ */
+import { type MessagePort, parentPort } from 'node:worker_threads';
+import { Gunzip, type ZlibOptions } from 'minizlib';
+import { assertNever } from '../../agent/pm2/protocol.js';
+import type { ExtractLimits } from './extract-checks.js';
+import type { FromWorker, FromWriter, StartJob, ToInflater, ToWriter, WorkerError } from './extract-protocol.js';
+
+/** The .tgz is fed to zlib this much at a time: a bomb's output is bounded between the checks. */
+const SLICE_BYTES = 32 * 1024;
+/** Tar bytes are sent to the writer in blocks of about this size (fewer messages, fewer wake-ups). */
+const BLOCK_BYTES = 1024 * 1024;
+/** Tar bytes sent and not yet parsed; past this the inflater waits for the writer. */
+const WRITER_MAX_IN_FLIGHT = 8 * 1024 * 1024;
+/** Tar's own bytes beyond the files' (a header, padding, maybe a pax header): a generous bound per entry. */
+const META_BYTES_PER_ENTRY = 4 * 1024;
+
+class InflateJob {
+  // Passed through to node:zlib, which minizlib's types do not say: 256 KB outputs, not 16 KB ones.
+  private readonly gunzip = new Gunzip({ chunkSize: 256 * 1024 } as ZlibOptions);
+  private readonly queue: Uint8Array[] = [];
+  private readonly cap: number;
+  private head = 0;
+  private block = new Uint8Array(BLOCK_BYTES);
+  private used = 0;
+  /** .tgz bytes inflated into the block not yet sent. */
+  private compressed = 0;
+  private inflated = 0;
+  private writerInFlight = 0;
+  private ending = false;
+  private stopped = false;
+
+  constructor(readonly id: number, limits: ExtractLimits, private readonly writer: MessagePort, private readonly ack: (bytes: number) => void) {
+    this.cap = limits.maxUnpackedBytes + limits.maxFiles * META_BYTES_PER_ENTRY + BLOCK_BYTES;
+    this.gunzip.on('data', (out: Buffer) => this.take(out));
+    // minizlib reports a corrupt or truncated stream as an 'error' event from inside write / end.
+    this.gunzip.on('error', (err: unknown) => this.fail(describeZlib(err)));
+  }
+
+  chunk(data: Uint8Array): void {
+    if (this.stopped) return this.ack(data.byteLength);
+    this.queue.push(data);
+    this.pump();
+  }
+
+  end(): void {
+    this.ending = true;
+    this.pump();
+  }
+
+  /** The writer's word: `inflated` bytes parsed, and with them `compressed` bytes of the .tgz. */
+  parsed(inflated: number, compressed: number): void {
+    this.writerInFlight -= inflated;
+    if (compressed > 0) this.ack(compressed);
+    this.pump();
+  }
+
+  /** The job is over (the writer settled it, or it was aborted): what is queued is acked and dropped. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const data of this.queue.splice(0)) this.ack(data.byteLength);
+    if (this.compressed > 0) this.ack(this.compressed);
+    this.compressed = 0;
+    // Not closed here: this may run inside the gunzip's own write (an error, a cap), which then goes on.
+    setImmediate(() => this.gunzip.close());
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.writerInFlight <= WRITER_MAX_IN_FLIGHT) {
+      const data = this.queue.shift();
+      if (data === undefined) break;
+      this.inflate(data);
+    }
+    if (this.stopped || this.queue.length > 0) return;
+    // Nothing more to inflate now: what is inflated goes to the writer instead of waiting for a full block.
+    this.flush();
+    if (this.ending) {
+      this.ending = false;
+      if (this.head < 2) return this.fail(NOT_GZIP);
+      this.gunzip.end();
+      if (this.stopped) return;
+      this.flush();
+      this.post({ type: 'end', id: this.id });
+    }
+  }
+
+  private inflate(data: Uint8Array): void {
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (this.head < 2) {
+      // The gzip magic, checked here so a plain tar (which node-tar would also read) is refused.
+      for (; this.head < 2 && this.head < bytes.length; this.head++) {
+        if (bytes[this.head] !== GZIP_MAGIC[this.head]) return this.fail(NOT_GZIP);
+      }
+    }
+    for (let at = 0; at < bytes.length && !this.stopped; at += SLICE_BYTES) this.gunzip.write(bytes.subarray(at, at + SLICE_BYTES));
+    this.compressed += data.byteLength;
+  }
+
+  private take(out: Buffer): void {
+    if (this.stopped) return;
+    this.inflated += out.length;
+    if (this.inflated > this.cap) {
+      return this.fail({ deployCode: 'DEPLOY_ERR_UNPACKED_TOO_LARGE', detail: `the tar stream passes ${this.cap} bytes`, message: 'too large' });
+    }
+    for (let at = 0; at < out.length;) {
+      const n = Math.min(out.length - at, BLOCK_BYTES - this.used);
+      this.block.set(out.subarray(at, at + n), this.used);
+      this.used += n;
+      at += n;
+      if (this.used === BLOCK_BYTES) this.flush();
+    }
+  }
+
+  private flush(): void {
+    if (this.used === 0 && this.compressed === 0) return;
+    const data = this.used === BLOCK_BYTES ? this.block : this.block.slice(0, this.used);
+    if (this.used === BLOCK_BYTES) this.block = new Uint8Array(BLOCK_BYTES);
+    this.writerInFlight += data.byteLength;
+    this.post({ type: 'data', id: this.id, data, compressed: this.compressed }, [data.buffer]);
+    this.used = 0;
+    this.compressed = 0;
+  }
+
+  private fail(error: WorkerError): void {
+    if (this.stopped) return;
+    this.post({ type: 'fail', id: this.id, error });
+    this.stop();
+  }
+
+  private post(msg: ToWriter, transfer?: ArrayBuffer[]): void {
+    this.writer.postMessage(msg, transfer);
+  }
+}
+
+const GZIP_MAGIC = [0x1f, 0x8b];
+const NOT_GZIP: WorkerError = { deployCode: 'DEPLOY_ERR_NOT_GZIP', message: 'not gzip' };
+
+function describeZlib(err: unknown): WorkerError {
+  const e = err as NodeJS.ErrnoException;
+  const message = e?.message ?? String(err);
+  return typeof e?.code === 'string' ? { message, code: e.code } : { message };
+}
+
+if (parentPort) {
+  const service = parentPort;
+  let writer: MessagePort | undefined;
+  let job: InflateJob | undefined;
+  const toService = (msg: FromWorker) => service.postMessage(msg);
+  const start = (msg: StartJob, port: MessagePort) => {
+    job?.stop();
+    const id = msg.id;
+    job = new InflateJob(id, msg.limits, port, (bytes) => toService({ type: 'ack', id, bytes }));
+    port.postMessage(msg satisfies ToWriter);
+  };
+  service.on('message', (msg: ToInflater) => {
+    if (msg.type === 'connect') {
+      writer = msg.port;
+      writer.on('message', (reply: FromWriter) => {
+        if (job === undefined || job.id !== reply.id) return;
+        if (reply.type === 'parsed') job.parsed(reply.inflated, reply.compressed);
+        else if (reply.type === 'settled') job.stop();
+        else assertNever(reply);
+      });
+      return;
+    }
+    if (writer === undefined) throw new Error('the inflater got a job before its writer');
+    if (msg.type === 'start') return start(msg, writer);
+    if (job === undefined || job.id !== msg.id) {
+      // A job already over: its chunks are acked so the upload can run to its end.
+      if (msg.type === 'chunk') toService({ type: 'ack', id: msg.id, bytes: msg.data.byteLength });
+      return;
+    }
+    if (msg.type === 'chunk') job.chunk(msg.data);
+    else if (msg.type === 'end') job.end();
+    else if (msg.type === 'abort') {
+      job.stop();
+      writer.postMessage({ type: 'abort', id: msg.id } satisfies ToWriter);
+    } else assertNever(msg);
+  });
+}
