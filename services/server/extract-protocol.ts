@@ -24,6 +24,8 @@ export interface StartJob {
   dest: string;
   limits: ExtractLimits;
   linkFrom?: LinkSource;
+  /** Where the inflater keeps the .tgz itself (written and hashed as it arrives); the writer never sees it. */
+  keep?: string;
 }
 
 /** Service → inflater. `connect` comes once, when the pair is made. */
@@ -51,9 +53,14 @@ export type FromWriter =
   | { type: 'parsed'; id: number; inflated: number; compressed: number }
   | { type: 'settled'; id: number };
 
-/** To the service: acks from the inflater, the outcome from the writer. */
+/**
+ * To the service: from the inflater, acks and (when it keeps the .tgz) `kept` once the upload's last
+ * byte is on disk and its file closed; from the writer, the outcome.
+ */
 export type FromWorker =
   | { type: 'ack'; id: number; bytes: number }
+  | { type: 'kept'; id: number; sha256: string; bytes: number }
+  | { type: 'kept'; id: number; error: WorkerError }
   | { type: 'done'; id: number; result: WorkerResult }
   | { type: 'failed'; id: number; error: WorkerError }
   | { type: 'aborted'; id: number };

@@ -9,6 +9,8 @@ import type { ExtractLimits } from './extract-checks.js';
 import type { FromWorker, LinkSource, ToInflater, WorkerError, WorkerResult } from './extract-protocol.js';
 import { DeployError, DeployErrorCodes, isDeployError, type DeployErrorCode } from './errors.js';
 import type { FileHashManifest } from './file-hashes.js';
+import type { BundleKeeper, KeptBundle } from './upload.js';
+import { assertNever } from '../../agent/pm2/protocol.js';
 
 export type { ExtractLimits } from './extract-checks.js';
 export type { LinkSource } from './extract-protocol.js';
@@ -28,23 +30,26 @@ export interface ExtractResult {
 
 /** Compressed bytes handed to the unpacker and not yet parsed; past this the upload waits. */
 const MAX_IN_FLIGHT = 4 * 1024 * 1024;
-/**
- * While the unpacker has bytes in hand, more are gathered up to this much before they are sent:
- * one message (one wake-up of the inflater) per megabyte rather than per 64 KB socket read.
- */
-const BATCH_BYTES = 1024 * 1024;
 /** Unpackers kept (an inflater and a writer thread each): two uploads unpack at once, a third waits. */
 const POOL_SIZE = 2;
 /** An unpacker that does not confirm an abort in this long is terminated. */
 const ABORT_GRACE_MS = 10_000;
+/** A chunk whose memory is at least this large is its own allocation (Node pools only small buffers): it is handed over, not copied. */
+const OWN_ALLOCATION_BYTES = 64 * 1024;
 
 /**
  * Unpacks a .tgz as it arrives, into `dest` (a fresh staging directory), on two worker threads: the
  * inflater (inflate-worker.ts) and the writer (extract-worker.ts). Write the .tgz's bytes into it;
  * `result` resolves once the archive is unpacked and checked, or rejects with a DEPLOY_ERR_* code
- * once the writer has stopped writing, so the caller may then delete `dest`. After a failure,
- * further writes are accepted and dropped: an upload goes on to its end, so its own errors (size,
- * sha256) still come first.
+ * once the writer has stopped writing, so the caller may then delete `dest`.
+ *
+ * With `keep` (a file path) it is also the upload's BundleKeeper: the inflater writes the .tgz there
+ * and hashes it, and `kept` resolves once the last byte is on disk. The .tgz is kept to its end even
+ * after the unpacking failed, so the upload's own errors (size, sha256) still come first. Without
+ * `keep`, writes after a failure are accepted and dropped.
+ *
+ * Written chunks are handed over: their memory is transferred to the inflater, not copied (small,
+ * pooled buffers excepted), so a caller must not touch a chunk again once written.
  *
  * `extractTimeoutMs` bounds the time the unpacker is busy; time spent waiting for the upload's next
  * bytes does not count (the upload's idle timeout covers that).
@@ -52,76 +57,91 @@ const ABORT_GRACE_MS = 10_000;
  * With `linkFrom` (the app's current release), a small file whose bytes that release already has is
  * hard-linked from it instead of written: a deploy that changes a few files writes a few files.
  */
-export class Extraction extends Writable {
+export class Extraction extends Writable implements BundleKeeper {
   readonly result: Promise<ExtractResult>;
+  readonly kept: Promise<KeptBundle>;
+  /** Resolves once the unpacker has let go of `dest` and of the kept file. */
+  readonly finished: Promise<void>;
   private readonly id = nextJobId++;
   private readonly unpacker: Promise<Unpacker>;
-  private settle!: (outcome: { result: WorkerResult } | { error: DeployError | Error }) => void;
+  private settleResult!: (outcome: { result: WorkerResult } | { error: Error }) => void;
+  private settleKept!: (outcome: KeptBundle | { error: Error }) => void;
+  private resultSettled = false;
+  private keptSettled: boolean;
+  private onFinished!: () => void;
   /** Bytes sent and not yet parsed. */
   private inFlight = 0;
-  /** Bytes gathered while the unpacker is busy, sent as one message (BATCH_BYTES). */
-  private batch = new Uint8Array(BATCH_BYTES);
-  private batched = 0;
   private held: (() => void) | undefined;
   private ended = false;
-  private settled = false;
   private abortReason: DeployError | undefined;
   private busyMs = 0;
   private busySince: number | undefined;
   private deadline: NodeJS.Timeout | undefined;
 
-  constructor(private readonly dest: string, private readonly limits: ExtractLimits, linkFrom?: LinkSource) {
+  constructor(private readonly dest: string, private readonly limits: ExtractLimits, options: { linkFrom?: LinkSource; keep?: string } = {}) {
     super({ highWaterMark: 1024 * 1024 });
+    this.keptSettled = options.keep === undefined;
+    this.finished = new Promise((resolve) => (this.onFinished = resolve));
     this.result = new Promise<ExtractResult>((resolve, reject) => {
-      this.settle = (outcome) => {
-        if (this.settled) return;
-        this.settled = true;
-        clearTimeout(this.deadline);
-        this.release();
+      this.settleResult = (outcome) => {
+        if (this.resultSettled) return;
+        this.resultSettled = true;
         if ('result' in outcome) resolve(toResult(this.dest, outcome.result));
         else reject(outcome.error);
+        this.maybeRelease();
       };
     });
-    // The caller awaits `result` once its upload ended; a failure before that is not unhandled.
+    this.kept = new Promise<KeptBundle>((resolve, reject) => {
+      this.settleKept = (outcome) => {
+        if (this.keptSettled) return;
+        this.keptSettled = true;
+        if ('error' in outcome) reject(outcome.error);
+        else resolve(outcome);
+        this.maybeRelease();
+      };
+    });
+    // The caller awaits these once its upload ended; a failure before that is not unhandled.
     this.result.catch(() => undefined);
+    this.kept.catch(() => undefined);
     this.unpacker = pool.acquire().then((unpacker) => {
       unpacker.on('message', this.onMessage);
       unpacker.on('error', this.onCrash);
       const { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs } = limits;
-      const start: ToInflater = { type: 'start', id: this.id, dest, limits: { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs } };
-      unpacker.post(linkFrom ? { ...start, linkFrom } : start);
+      unpacker.post({
+        type: 'start', id: this.id, dest, limits: { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs },
+        ...(options.linkFrom ? { linkFrom: options.linkFrom } : {}), ...(options.keep === undefined ? {} : { keep: options.keep }),
+      });
       return unpacker;
     });
   }
 
-  /** Stops the unpacker; `result` rejects with `reason` once it has stopped writing. */
+  /** Stops the unpacker; `result` (and `kept`, if pending) reject with `reason` once it has let go of its files. */
   abort(reason: DeployError): void {
-    if (this.settled || this.abortReason) return;
+    if (this.done || this.abortReason) return;
     this.abortReason = reason;
     void this.unpacker.then((unpacker) => {
-      if (this.settled) return;
+      if (this.done) return;
       unpacker.post({ type: 'abort', id: this.id });
       const grace = setTimeout(() => {
         pool.discard(unpacker);
-        this.settle({ error: reason });
+        this.settleBoth(reason);
       }, ABORT_GRACE_MS);
-      void this.result.finally(() => clearTimeout(grace)).catch(() => undefined);
+      void this.finished.finally(() => clearTimeout(grace));
     });
+  }
+
+  abandon(reason: DeployError): Promise<void> {
+    this.abort(reason);
+    return this.finished;
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.unpacker.then((unpacker) => {
-      if (this.settled || this.abortReason) return callback();
-      // Copied: the chunk's own buffer may be a slice of a larger, shared one, and the batch is sent away.
-      for (let at = 0; at < chunk.byteLength;) {
-        const n = Math.min(chunk.byteLength - at, BATCH_BYTES - this.batched);
-        this.batch.set(chunk.subarray(at, at + n), this.batched);
-        this.batched += n;
-        at += n;
-        if (this.batched === BATCH_BYTES) this.send(unpacker);
-      }
-      // An idle unpacker gets what there is at once; a busy one gets it in batches.
-      if (this.inFlight === 0) this.send(unpacker);
+      if (this.done || this.abortReason) return callback();
+      const data = chunk.buffer.byteLength >= OWN_ALLOCATION_BYTES ? chunk : Uint8Array.prototype.slice.call(chunk);
+      this.inFlight += data.byteLength;
+      this.busy();
+      unpacker.post({ type: 'chunk', id: this.id, data }, [data.buffer as ArrayBuffer]);
       if (this.inFlight > MAX_IN_FLIGHT) this.held = callback;
       else callback();
     }, callback);
@@ -130,8 +150,7 @@ export class Extraction extends Writable {
   override _final(callback: (error?: Error | null) => void): void {
     this.unpacker.then((unpacker) => {
       this.ended = true;
-      if (!this.settled && !this.abortReason) {
-        this.send(unpacker);
+      if (!this.done && !this.abortReason) {
         this.busy();
         unpacker.post({ type: 'end', id: this.id });
       }
@@ -139,38 +158,40 @@ export class Extraction extends Writable {
     }, callback);
   }
 
-  private send(unpacker: Unpacker): void {
-    if (this.batched === 0) return;
-    const data = this.batched === BATCH_BYTES ? this.batch : this.batch.slice(0, this.batched);
-    if (this.batched === BATCH_BYTES) this.batch = new Uint8Array(BATCH_BYTES);
-    this.batched = 0;
-    this.inFlight += data.byteLength;
-    this.busy();
-    unpacker.post({ type: 'chunk', id: this.id, data }, [data.buffer]);
+  /** Nothing more is owed: the outcome and, when keeping, the kept file. */
+  private get done(): boolean {
+    return this.resultSettled && this.keptSettled;
   }
 
   private readonly onMessage = (msg: FromWorker): void => {
-    if (msg.id !== this.id || this.settled) return;
+    if (msg.id !== this.id || this.done) return;
     if (msg.type === 'ack') {
       this.inFlight -= msg.bytes;
-      if (this.inFlight === 0 && this.batched > 0 && !this.abortReason) void this.unpacker.then((unpacker) => this.send(unpacker));
       if (this.inFlight <= MAX_IN_FLIGHT) this.unhold();
-      if (this.inFlight === 0 && this.batched === 0 && !this.ended) this.idle();
+      if (this.inFlight === 0 && !this.ended) this.idle();
       return;
     }
-    if (this.abortReason) return this.settle({ error: this.abortReason });
-    if (msg.type === 'done') return this.settle({ result: msg.result });
-    if (msg.type === 'failed') return this.settle({ error: fromWorker(msg.error) });
+    if (msg.type === 'kept') return this.settleKept('error' in msg ? { error: fromWorker(msg.error) } : { sha256: msg.sha256, bytes: msg.bytes });
+    if (this.abortReason) return this.settleBoth(this.abortReason);
+    if (msg.type === 'done') return this.settleResult({ result: msg.result });
+    if (msg.type === 'failed') return this.settleResult({ error: fromWorker(msg.error) });
+    if (msg.type === 'aborted') return this.settleBoth(new Error('the unpacker aborted a job nobody aborted'));
+    assertNever(msg);
   };
 
   private readonly onCrash = (err: Error): void => {
     void this.unpacker.then((unpacker) => pool.discard(unpacker));
-    this.settle({ error: this.abortReason ?? new Error(`the unpacker crashed: ${err.message}`, { cause: err }) });
+    this.settleBoth(this.abortReason ?? new Error(`the unpacker crashed: ${err.message}`, { cause: err }));
   };
+
+  private settleBoth(error: Error): void {
+    this.settleKept({ error });
+    this.settleResult({ error });
+  }
 
   /** The deadline runs while the unpacker has work; `extractTimeoutMs` of such time aborts it. */
   private busy(): void {
-    if (this.busySince !== undefined || this.settled) return;
+    if (this.busySince !== undefined || this.resultSettled) return;
     this.busySince = performance.now();
     this.deadline = setTimeout(() => {
       this.abort(new DeployError('DEPLOY_ERR_EXTRACT_TIMEOUT', `${this.limits.extractTimeoutMs} ms`));
@@ -190,13 +211,16 @@ export class Extraction extends Writable {
     held?.();
   }
 
-  /** Once settled the unpacker is done with this job: later writes are dropped, a held one goes on. */
-  private release(): void {
+  /** Once nothing more is owed the unpacker goes back to the pool: later writes are dropped, a held one goes on. */
+  private maybeRelease(): void {
+    if (this.resultSettled) clearTimeout(this.deadline);
+    if (!this.done) return;
     this.unhold();
     void this.unpacker.then((unpacker) => {
       unpacker.off('message', this.onMessage);
       unpacker.off('error', this.onCrash);
       pool.release(unpacker);
+      this.onFinished();
     });
   }
 }
@@ -205,7 +229,7 @@ export class Extraction extends Writable {
 export async function extractBundle(bundleFile: string, dest: string, limits: ExtractLimits): Promise<ExtractResult> {
   const extraction = new Extraction(dest, limits);
   try {
-    await pipeline(createReadStream(bundleFile, { highWaterMark: 256 * 1024 }), extraction);
+    await pipeline(createReadStream(bundleFile, { highWaterMark: 1024 * 1024 }), extraction);
   } catch (err) {
     extraction.abort(mapExtractError(err));
   }

@@ -1,12 +1,16 @@
 /**
- * The unpacker's first thread: gunzips the upload as it arrives and hands the tar bytes to the
- * writer (extract-worker.ts) through its port. Inflating is a third of the unpacker's work on an
- * incompressible bundle (docs/BENCHMARKS.md, figure 6); on its own thread it overlaps the writer's
- * file system calls, as gzip overlaps tar in `tar -xzf`.
+ * The unpacker's first thread: keeps the upload (writes the .tgz to its file and hashes it) and
+ * gunzips it as it arrives, handing the tar bytes to the writer (extract-worker.ts) through its
+ * port. Inflating is a third of the unpacker's work on an incompressible bundle (docs/BENCHMARKS.md,
+ * figure 6); on its own thread it overlaps the writer's file system calls, as gzip overlaps tar in
+ * `tar -xzf`. Keeping the .tgz here, not on the service's event loop, takes a copy, a hash and a
+ * thread-pool round trip per block off the loop that serves every other request.
  *
  * minizlib (node-tar's own zlib wrapper) inflates synchronously, chunk by chunk: node:zlib has no
  * public synchronous streaming API, and its asynchronous one would add a thread hop per chunk.
  */
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { type MessagePort, parentPort } from 'node:worker_threads';
 import { Gunzip, type ZlibOptions } from 'minizlib';
 import { assertNever } from '../../agent/pm2/protocol.js';
@@ -37,22 +41,32 @@ class InflateJob {
   private ending = false;
   private stopped = false;
 
-  constructor(readonly id: number, limits: ExtractLimits, private readonly writer: MessagePort, private readonly ack: (bytes: number) => void) {
+  constructor(readonly id: number, limits: ExtractLimits, private readonly copy: BundleCopy | undefined, private readonly writer: MessagePort,
+    private readonly ack: (bytes: number) => void, private readonly kept: (msg: FromWorker) => void) {
     this.cap = limits.maxUnpackedBytes + limits.maxFiles * META_BYTES_PER_ENTRY + BLOCK_BYTES;
     this.gunzip.on('data', (out: Buffer) => this.take(out));
     // minizlib reports a corrupt or truncated stream as an 'error' event from inside write / end.
     this.gunzip.on('error', (err: unknown) => this.fail(describeZlib(err)));
   }
 
+  /** Kept at once (all of it, also after the unpacking failed: the upload's sha256 is still owed), inflated in turn. */
   chunk(data: Uint8Array): void {
+    this.copy?.write(data);
     if (this.stopped) return this.ack(data.byteLength);
     this.queue.push(data);
     this.pump();
   }
 
   end(): void {
+    if (this.copy) this.kept({ type: 'kept', id: this.id, ...this.copy.close() });
     this.ending = true;
     this.pump();
+  }
+
+  /** The service gave up the upload: nothing more is kept or inflated, and the file is let go. */
+  abort(): void {
+    this.copy?.abandon();
+    this.stop();
   }
 
   /** The writer's word: `inflated` bytes parsed, and with them `compressed` bytes of the .tgz. */
@@ -140,6 +154,56 @@ class InflateJob {
   }
 }
 
+/**
+ * The .tgz as received, written to its file and hashed block by block. A write error (disk full)
+ * stops the copy and is reported when the upload ends; the unpacking goes on to its own end.
+ */
+class BundleCopy {
+  private readonly hash = createHash('sha256');
+  private fd: number | undefined;
+  private bytes = 0;
+  private error: WorkerError | undefined;
+
+  constructor(private readonly file: string) {}
+
+  write(data: Uint8Array): void {
+    if (this.error) return;
+    try {
+      this.fd ??= openSync(this.file, 'wx', 0o644);
+      for (let at = 0; at < data.byteLength;) at += writeSync(this.fd, data, at);
+      this.hash.update(data);
+      this.bytes += data.byteLength;
+    } catch (err) {
+      this.error = describeFs(err);
+      this.abandon();
+    }
+  }
+
+  close(): { sha256: string; bytes: number } | { error: WorkerError } {
+    try {
+      this.fd ??= openSync(this.file, 'wx', 0o644);
+      closeSync(this.fd);
+      this.fd = undefined;
+    } catch (err) {
+      this.error ??= describeFs(err);
+    }
+    return this.error ? { error: this.error } : { sha256: this.hash.digest('hex'), bytes: this.bytes };
+  }
+
+  abandon(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+function describeFs(err: unknown): WorkerError {
+  const e = err as NodeJS.ErrnoException;
+  const out: WorkerError = { message: e?.message ?? String(err) };
+  if (typeof e?.code === 'string') out.code = e.code;
+  if (typeof e?.syscall === 'string') out.syscall = e.syscall;
+  return out;
+}
+
 const GZIP_MAGIC = [0x1f, 0x8b];
 const NOT_GZIP: WorkerError = { deployCode: 'DEPLOY_ERR_NOT_GZIP', message: 'not gzip' };
 
@@ -155,10 +219,11 @@ if (parentPort) {
   let job: InflateJob | undefined;
   const toService = (msg: FromWorker) => service.postMessage(msg);
   const start = (msg: StartJob, port: MessagePort) => {
-    job?.stop();
-    const id = msg.id;
-    job = new InflateJob(id, msg.limits, port, (bytes) => toService({ type: 'ack', id, bytes }));
-    port.postMessage(msg satisfies ToWriter);
+    job?.abort();
+    const { id, keep, ...forWriter } = msg;
+    job = new InflateJob(id, msg.limits, keep === undefined ? undefined : new BundleCopy(keep), port,
+      (bytes) => toService({ type: 'ack', id, bytes }), toService);
+    port.postMessage({ ...forWriter, id } satisfies ToWriter);
   };
   service.on('message', (msg: ToInflater) => {
     if (msg.type === 'connect') {
@@ -181,7 +246,7 @@ if (parentPort) {
     if (msg.type === 'chunk') job.chunk(msg.data);
     else if (msg.type === 'end') job.end();
     else if (msg.type === 'abort') {
-      job.stop();
+      job.abort();
       writer.postMessage({ type: 'abort', id: msg.id } satisfies ToWriter);
     } else assertNever(msg);
   });

@@ -9,7 +9,7 @@ import { readFileHashes, releaseChanges, writeFileHashes, writeReleaseChanges, t
 import { isErrno, readJsonFile, readJsonFileNow, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { Limits } from './options.js';
-import { receiveBundle, type ReceivedBundle } from './upload.js';
+import { BundleFile, receiveBundle, type BundleKeeper, type ReceivedBundle } from './upload.js';
 
 /** `<dataDir>/apps/<app>/meta/<version>.json`: a release exists exactly when this file does. */
 export interface ReleaseMeta {
@@ -158,13 +158,13 @@ export class ReleaseStore {
     }
   }
 
-  private async receive(staging: string, body: Readable, expectedSha256: string | undefined, sink?: Extraction): Promise<ReceivedBundle & { file: string }> {
-    const file = path.join(staging, 'bundle.tgz');
-    const received = await receiveBundle(body, file, {
+  /** The upload into `staging`'s bundle file, by `keeper` (an unpacker that also keeps it) or by a plain BundleFile. */
+  private async receive(staging: string, body: Readable, expectedSha256: string | undefined, keeper?: BundleKeeper): Promise<ReceivedBundle & { file: string }> {
+    const file = stagedBundle(staging);
+    const received = await receiveBundle(body, keeper ?? new BundleFile(file), {
       maxBytes: this.limits.maxBundleBytes,
       idleTimeoutMs: this.limits.uploadIdleTimeoutMs,
       expectedSha256,
-      ...(sink ? { sink } : {}),
     });
     return { ...received, file };
   }
@@ -176,13 +176,13 @@ export class ReleaseStore {
    */
   private async receiveUnpacking(app: string, staging: string, body: Readable, expectedSha256: string | undefined): Promise<{ received: ReceivedBundle & { file: string }; unpacked: Unpacked }> {
     const base = await this.baseRelease(app);
-    const extraction = new Extraction(path.join(staging, 'raw'), this.limits, base && { dir: base.dir, files: base.hashes.files });
+    const linkFrom = base && { linkFrom: { dir: base.dir, files: base.hashes.files } };
+    const extraction = new Extraction(path.join(staging, 'raw'), this.limits, { keep: stagedBundle(staging), ...linkFrom });
     let received: ReceivedBundle & { file: string };
     try {
       received = await this.receive(staging, body, expectedSha256, extraction);
     } catch (err) {
-      extraction.abort(isDeployError(err) ? err : new DeployError('DEPLOY_ERR_UPLOAD_ABORTED'));
-      await extraction.result.catch(() => undefined);
+      await extraction.abandon(isDeployError(err) ? err : new DeployError('DEPLOY_ERR_UPLOAD_ABORTED'));
       throw err;
     }
     return { received, unpacked: await this.checked(await extraction.result, base) };
@@ -342,6 +342,11 @@ function monotonicNow(): string {
 function newestFirst(a: ReleaseMeta, b: ReleaseMeta): number {
   if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;
   return a.version < b.version ? 1 : -1;
+}
+
+/** Where an upload's .tgz is written while it is received and unpacked. */
+function stagedBundle(staging: string): string {
+  return path.join(staging, 'bundle.tgz');
 }
 
 export async function readdirOrEmpty(dir: string): Promise<string[]> {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { DeployError, isDeployError } from './errors.js';
 
 export interface ReceiveOptions {
@@ -8,8 +8,6 @@ export interface ReceiveOptions {
   idleTimeoutMs: number;
   /** X-Bundle-Sha256, lower-case hex, when the client sent it. */
   expectedSha256?: string;
-  /** Also gets every byte as it arrives (the unpacker), with backpressure; ended when the body ends. */
-  sink?: Writable;
 }
 
 export interface ReceivedBundle {
@@ -17,16 +15,74 @@ export interface ReceivedBundle {
   bytes: number;
 }
 
+export interface KeptBundle {
+  sha256: string;
+  bytes: number;
+}
+
 /**
- * Streams an upload to `file`, hashing and counting as it goes; never holds the body in memory.
- * fastify's bodyLimit does not apply to a raw stream parser, and its requestTimeout did not end a
- * stalled upload (DESIGN.md "Facts measured"), so both limits are enforced here. On a refusal the
- * body is only paused, never destroyed: destroying a request stream destroys its socket, and the
- * client would never see the 413 / 408 (build-server.ts answers with `Connection: close`).
+ * Where an upload's bytes go, block by block: it writes them to the bundle's file and hashes them.
+ * A BundleFile does only that; an Extraction (extract.ts) also unpacks them, on its own threads.
  */
-export function receiveBundle(body: Readable, file: string, options: ReceiveOptions): Promise<ReceivedBundle> {
-  const hash = createHash('sha256');
-  const out = createWriteStream(file, { mode: 0o644 });
+export interface BundleKeeper {
+  /** Takes the block: the caller does not touch it again. false: wait for 'drain'. */
+  write(block: Buffer): boolean;
+  once(event: 'drain', listener: () => void): unknown;
+  end(): unknown;
+  /** Resolves once every byte written is in the file; rejects on a write error (at once, not at the end). */
+  readonly kept: Promise<KeptBundle>;
+  /** Stops keeping; resolves once the file is let go, so it may be deleted. */
+  abandon(reason: DeployError): Promise<void>;
+}
+
+/** A BundleKeeper on the event loop: a write stream and a hash. */
+export class BundleFile implements BundleKeeper {
+  readonly kept: Promise<KeptBundle>;
+  private readonly hash = createHash('sha256');
+  private readonly out: WriteStream;
+  private bytes = 0;
+
+  constructor(file: string) {
+    this.out = createWriteStream(file, { mode: 0o644 });
+    this.kept = new Promise<KeptBundle>((resolve, reject) => {
+      this.out.once('error', reject);
+      this.out.once('finish', () => resolve({ sha256: this.hash.digest('hex'), bytes: this.bytes }));
+    });
+    this.kept.catch(() => undefined);
+  }
+
+  write(block: Buffer): boolean {
+    this.hash.update(block);
+    this.bytes += block.length;
+    return this.out.write(block);
+  }
+
+  once(event: 'drain', listener: () => void): this {
+    this.out.once(event, listener);
+    return this;
+  }
+
+  end(): void {
+    this.out.end();
+  }
+
+  abandon(): Promise<void> {
+    if (this.out.closed) return Promise.resolve();
+    const closed = new Promise<void>((resolve) => this.out.once('close', () => resolve()));
+    this.out.destroy();
+    return closed;
+  }
+}
+
+/**
+ * Streams an upload into `keeper`, counting as it goes; never holds the body in memory. fastify's
+ * bodyLimit does not apply to a raw stream parser, and its requestTimeout did not end a stalled
+ * upload (DESIGN.md "Facts measured"), so both limits are enforced here. On a refusal the body is
+ * only paused, never destroyed: destroying a request stream destroys its socket, and the client
+ * would never see the 413 / 408 (build-server.ts answers with `Connection: close`). A refusal
+ * rejects once the keeper has let go of the file, so the caller can delete the staging folder.
+ */
+export function receiveBundle(body: Readable, keeper: BundleKeeper, options: ReceiveOptions): Promise<ReceivedBundle> {
   let bytes = 0;
   let ended = false;
   let settled = false;
@@ -43,16 +99,16 @@ export function receiveBundle(body: Readable, file: string, options: ReceiveOpti
       clearImmediate(flushSoon);
       body.off('data', onData);
       body.pause();
-      // Wait for the write stream to let go of the file, so the caller can delete the staging dir.
-      out.once('close', () => reject(mapUploadError(err)));
-      out.destroy();
+      const error = mapUploadError(err);
+      void keeper.abandon(error).then(() => reject(error));
     };
     const arm = () => {
       clearTimeout(timer);
       timer = setTimeout(() => fail(new DeployError('DEPLOY_ERR_UPLOAD_TIMEOUT', `nothing received for ${options.idleTimeoutMs} ms`)),
         options.idleTimeoutMs);
     };
-    // The block goes to the file and the sink whole, then a fresh one is filled: the file stream still holds it.
+    // The block is handed to the keeper and a fresh one filled: one write (one message to the
+    // unpacker, one thread-pool round trip) per block, not per 64 KB socket read.
     const flush = () => {
       clearImmediate(flushSoon);
       flushSoon = undefined;
@@ -60,14 +116,12 @@ export function receiveBundle(body: Readable, file: string, options: ReceiveOpti
       const full = block.subarray(0, used);
       block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
       used = 0;
-      if (!out.write(full)) waitFor(out);
-      if (options.sink && !options.sink.write(full)) waitFor(options.sink);
+      if (!keeper.write(full)) waitForDrain();
     };
     const onData = (chunk: Buffer) => {
       arm();
       bytes += chunk.length;
       if (bytes > options.maxBytes) return fail(new DeployError('DEPLOY_ERR_BUNDLE_TOO_LARGE', `more than ${options.maxBytes} bytes`));
-      hash.update(chunk);
       for (let at = 0; at < chunk.length;) {
         const n = chunk.copy(block, used, at);
         used += n;
@@ -77,15 +131,16 @@ export function receiveBundle(body: Readable, file: string, options: ReceiveOpti
       // What the socket had at once goes on together; nothing waits for a block to fill.
       flushSoon ??= setImmediate(flush);
     };
-    // Our own backpressure is not the client stalling: the idle timer stops until both drain.
-    let waiting = 0;
-    const waitFor = (stream: Writable) => {
-      waiting += 1;
+    // Our own backpressure is not the client stalling: the idle timer stops until the keeper drains.
+    let waiting = false;
+    const waitForDrain = () => {
+      if (waiting) return;
+      waiting = true;
       clearTimeout(timer);
       body.pause();
-      stream.once('drain', () => {
-        waiting -= 1;
-        if (settled || waiting > 0) return;
+      keeper.once('drain', () => {
+        waiting = false;
+        if (settled) return;
         arm();
         body.resume();
       });
@@ -95,25 +150,24 @@ export function receiveBundle(body: Readable, file: string, options: ReceiveOpti
       ended = true;
       clearTimeout(timer);
       flush();
-      out.end();
-      options.sink?.end();
+      keeper.end();
+      keeper.kept.then(({ sha256 }) => {
+        if (settled) return;
+        if (bytes === 0) return fail(new DeployError('DEPLOY_ERR_EMPTY_BUNDLE'));
+        if (options.expectedSha256 !== undefined && options.expectedSha256 !== sha256) {
+          return fail(new DeployError('DEPLOY_ERR_SHA256_MISMATCH', `received ${sha256}`));
+        }
+        settled = true;
+        resolve({ sha256, bytes });
+      }, fail);
     });
     // A client abort rejects the stream with ECONNRESET (DESIGN.md "Facts measured"), or just closes it.
     body.once('error', fail);
     body.once('close', () => {
       if (!ended) fail(new DeployError('DEPLOY_ERR_UPLOAD_ABORTED', 'the connection closed before the body ended'));
     });
-    out.once('error', fail);
-    out.once('finish', () => {
-      if (settled) return;
-      settled = true;
-      if (bytes === 0) return reject(new DeployError('DEPLOY_ERR_EMPTY_BUNDLE'));
-      const sha256 = hash.digest('hex');
-      if (options.expectedSha256 !== undefined && options.expectedSha256 !== sha256) {
-        return reject(new DeployError('DEPLOY_ERR_SHA256_MISMATCH', `received ${sha256}`));
-      }
-      resolve({ sha256, bytes });
-    });
+    // A write error (disk full) ends the upload at once.
+    keeper.kept.catch(fail);
     arm();
     body.resume();
   });
@@ -121,8 +175,8 @@ export function receiveBundle(body: Readable, file: string, options: ReceiveOpti
 
 /**
  * The body's chunks (64 KB socket reads) are gathered into blocks of up to this size before they
- * are written: each write to the file is a thread-pool round trip that cost 20-70 µs of the event
- * loop's time here, about 100 ms for a 48 MB bundle in 64 KB writes (docs/BENCHMARKS.md, figure 6).
+ * go on: each write to a file is a thread-pool round trip that cost 20-70 µs of the event loop's
+ * time here, about 100 ms for a 48 MB bundle in 64 KB writes (docs/BENCHMARKS.md, figure 6).
  */
 const BLOCK_BYTES = 1024 * 1024;
 
