@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { Pm2Client } from '../agent/pm2/client.js';
+import { UPLOAD_READ_BYTES } from '../services/cli/client.js';
 import { PLAIN_SERVER, appShape, generateApp } from './app-gen.js';
 import { writeFiles } from './bundle.js';
 import { spawnServer } from './child.js';
@@ -86,7 +87,8 @@ export class Stack {
       });
       req.on('error', reject);
       if (Buffer.isBuffer(body)) req.end(body);
-      else createReadStream(body.file).pipe(req);
+      // Read as the CLI reads a bundle it uploads.
+      else createReadStream(body.file, { highWaterMark: UPLOAD_READ_BYTES }).pipe(req);
     });
   }
 
