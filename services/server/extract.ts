@@ -138,7 +138,7 @@ export class Extraction extends Writable implements BundleKeeper {
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.unpacker.then((unpacker) => {
       if (this.done || this.abortReason) return callback();
-      const data = chunk.buffer.byteLength >= OWN_ALLOCATION_BYTES ? chunk : Uint8Array.prototype.slice.call(chunk);
+      const data = chunk.buffer.byteLength >= OWN_ALLOCATION_BYTES ? chunk : new Uint8Array(chunk);
       this.inFlight += data.byteLength;
       this.busy();
       unpacker.post({ type: 'chunk', id: this.id, data }, [data.buffer as ArrayBuffer]);
