@@ -51,14 +51,17 @@ class InflateJob {
 
   /** Kept at once (all of it, also after the unpacking failed: the upload's sha256 is still owed), inflated in turn. */
   chunk(data: Uint8Array): void {
-    this.copy?.write(data);
+    const error = this.copy?.write(data);
+    // Reported at once: the service ends the upload (disk full) instead of receiving the rest.
+    if (error) this.kept({ type: 'kept', id: this.id, error });
     if (this.stopped) return this.ack(data.byteLength);
     this.queue.push(data);
     this.pump();
   }
 
   end(): void {
-    if (this.copy) this.kept({ type: 'kept', id: this.id, ...this.copy.close() });
+    const kept = this.copy?.close();
+    if (kept) this.kept({ type: 'kept', id: this.id, ...kept });
     this.ending = true;
     this.pump();
   }
@@ -156,38 +159,44 @@ class InflateJob {
 
 /**
  * The .tgz as received, written to its file and hashed block by block. A write error (disk full)
- * stops the copy and is reported when the upload ends; the unpacking goes on to its own end.
+ * stops the copy; `write` returns it once, and the unpacking goes on until the service aborts it.
  */
 class BundleCopy {
   private readonly hash = createHash('sha256');
   private fd: number | undefined;
   private bytes = 0;
-  private error: WorkerError | undefined;
+  private failed = false;
 
   constructor(private readonly file: string) {}
 
-  write(data: Uint8Array): void {
-    if (this.error) return;
+  /** The error the first time a write fails; nothing before or after. */
+  write(data: Uint8Array): WorkerError | undefined {
+    if (this.failed) return undefined;
     try {
       this.fd ??= openSync(this.file, 'wx', 0o644);
       for (let at = 0; at < data.byteLength;) at += writeSync(this.fd, data, at);
       this.hash.update(data);
       this.bytes += data.byteLength;
+      return undefined;
     } catch (err) {
-      this.error = describeFs(err);
+      this.failed = true;
       this.abandon();
+      return describeFs(err);
     }
   }
 
-  close(): { sha256: string; bytes: number } | { error: WorkerError } {
+  /** The file closed and its sha256, or an error; undefined when a write failed already (reported then). */
+  close(): { sha256: string; bytes: number } | { error: WorkerError } | undefined {
+    if (this.failed) return undefined;
     try {
       this.fd ??= openSync(this.file, 'wx', 0o644);
       closeSync(this.fd);
       this.fd = undefined;
     } catch (err) {
-      this.error ??= describeFs(err);
+      this.failed = true;
+      return { error: describeFs(err) };
     }
-    return this.error ? { error: this.error } : { sha256: this.hash.digest('hex'), bytes: this.bytes };
+    return { sha256: this.hash.digest('hex'), bytes: this.bytes };
   }
 
   abandon(): void {

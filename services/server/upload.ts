@@ -29,7 +29,7 @@ export interface BundleKeeper {
   write(block: Buffer): boolean;
   once(event: 'drain', listener: () => void): unknown;
   end(): unknown;
-  /** Resolves once every byte written is in the file; rejects on a write error (at once, not at the end). */
+  /** Resolves once every byte written is in the file; rejects as soon as a write fails (disk full), not at the end. */
   readonly kept: Promise<KeptBundle>;
   /** Stops keeping; resolves once the file is let go, so it may be deleted. */
   abandon(reason: DeployError): Promise<void>;
