@@ -11,6 +11,11 @@ export const POLL_GAP_MS = 1;
  */
 export const ASKS_PER_CONNECTION = 10;
 
+const POLLERS = 2;
+
+/** How long a poller whose worker already serves the new code leaves the looking to the others. */
+export const IDLE_MS = 100;
+
 export interface Answer {
   marker: string;
   pid: number;
@@ -43,7 +48,9 @@ export function ask(port: number, agent: http.Agent | false = false): Promise<An
  *
  * Each poller keeps one keep-alive connection and asks on it until it answers with `marker` (or for
  * ASKS_PER_CONNECTION asks); then it drops the connection, so its next ask opens a new one, which
- * PM2's round robin hands to the next worker. So every worker is reached (a pid counts once), and
+ * PM2's round robin hands to the next worker. A poller whose worker was the first seen with the new
+ * code first leaves the other worker to the other poller for IDLE_MS (no hand-over in the middle of
+ * the deploy), then looks again. So every worker is reached (a pid counts once), and
  * until the switch a worker answers on a connection it already holds — no connect and no hand-over
  * by the PM2 daemon (the cluster master) per ask: with a fresh connection per ask the daemon alone
  * used several times the CPU during figure 1's hot deploys, taken from the deploy being measured.
@@ -54,6 +61,11 @@ export async function servingAt(port: number, marker: string, workers: number, t
   const pids = new Set<number>();
   const deadline = performance.now() + timeoutMs;
   let at = 0;
+  /** Pollers that stopped because their worker serves the new code; one always keeps looking. */
+  let idle = 0;
+  let seenAll = (): void => undefined;
+  const allSeen = new Promise<void>((resolve) => (seenAll = resolve));
+  // Idle pollers wait for the others; an idle poller returns at once if the last active one threw.
   const poller = async (): Promise<void> => {
     let agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     let asks = 0;
@@ -68,8 +80,21 @@ export async function servingAt(port: number, marker: string, workers: number, t
         const answer = await ask(port, agent).catch(() => undefined);
         asks += 1;
         if (answer?.marker === marker && at === 0) {
-          pids.add(answer.pid);
-          if (pids.size >= workers) at = performance.now();
+          if (!pids.has(answer.pid)) {
+            pids.add(answer.pid);
+            if (pids.size >= workers) at = performance.now();
+            // This poller's worker serves the new code: the other workers are the other pollers'
+            // to watch for a while. Moving to another worker at once costs a connection (the PM2
+            // daemon's hand-over, an accept) in the middle of the deploy being measured. After
+            // IDLE_MS it looks again: a lone poller's ask can hang for its whole timeout when PM2
+            // hands its new connection to a worker that is closing (seen during `pm2 reload`).
+            if (pids.size < workers && idle + 1 < POLLERS) {
+              idle += 1;
+              await Promise.race([allSeen, new Promise((resolve) => setTimeout(resolve, IDLE_MS))]);
+              idle -= 1;
+              if (at !== 0) return;
+            }
+          }
           reconnect();
           continue;
         }
@@ -81,6 +106,7 @@ export async function servingAt(port: number, marker: string, workers: number, t
       agent.destroy();
     }
   };
-  await Promise.all([poller(), poller()]);
+  // A poller that ends (all seen, or its deadline passed) wakes the idle ones, which then end too.
+  await Promise.all(Array.from({ length: POLLERS }, () => poller().finally(seenAll)));
   return { at, pids: [...pids].sort((a, b) => a - b) };
 }
