@@ -111,14 +111,18 @@ class InflateJob {
 
   private inflate(data: Uint8Array): void {
     const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (this.head < 2) {
-      // The gzip magic, checked here so a plain tar (which node-tar would also read) is refused.
-      for (; this.head < 2 && this.head < bytes.length; this.head++) {
-        if (bytes[this.head] !== GZIP_MAGIC[this.head]) return this.fail(NOT_GZIP);
+    // The gzip magic (it may arrive split over two chunks), checked so a plain tar, which node-tar
+    // would also read, is refused.
+    for (let i = 0; this.head < 2 && i < bytes.length; i++, this.head++) {
+      if (bytes[i] !== GZIP_MAGIC[this.head]) {
+        this.fail(NOT_GZIP);
+        break;
       }
     }
     for (let at = 0; at < bytes.length && !this.stopped; at += SLICE_BYTES) this.gunzip.write(bytes.subarray(at, at + SLICE_BYTES));
-    this.compressed += data.byteLength;
+    // A chunk that ended the job is acked here: `stop` acked only what was still queued.
+    if (this.stopped) this.ack(data.byteLength);
+    else this.compressed += data.byteLength;
   }
 
   private take(out: Buffer): void {

@@ -78,3 +78,14 @@ it('unpacks more uploads at once than it keeps unpackers for', async () => {
   expect(answers.map((res) => res.statusCode)).toEqual([201, 201, 201, 201]);
   for (const v of versions) expect(await readFile(releaseFile(v, `lib/${v}/f29.js`), 'utf8')).toBe(`exports.v = '${v}';`);
 });
+
+it('reads the gzip magic across pieces: a bundle whose first byte arrives alone is accepted', async () => {
+  ({ server } = await serverWithRelease());
+  const body = rawTgz(rawApp('v2'));
+  const stream = new PassThrough();
+  stream.write(body.subarray(0, 1));
+  // Later than a turn of the event loop, so the first byte goes to the unpacker on its own.
+  setTimeout(() => stream.end(body.subarray(1)), 300);
+  const res = await upload(server.app, 'demo', '2.0.0', stream, { query: '?activate=false' });
+  expect(res.statusCode, res.body).toBe(201);
+});
