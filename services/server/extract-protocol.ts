@@ -8,6 +8,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { ExtractLimits } from './extract-checks.js';
+import { isDeployError } from './errors.js';
 
 /**
  * A release already on disk whose files may be hard-linked instead of written again: its folder and
@@ -86,4 +87,17 @@ export interface WorkerResult {
   files: [string, string, number][];
   /** Symbolic links relative to the root (their targets stay inside it, `finish` checks). */
   links: string[];
+}
+
+/** An error of either thread as it crosses to the service: a DeployError by code, anything else (fs, zlib, node-tar) by its fields. */
+export function workerError(err: unknown, entryPath?: string): WorkerError {
+  if (isDeployError(err)) return { deployCode: err.code, detail: err.detail, message: err.message };
+  const e = err as NodeJS.ErrnoException & { tarCode?: string; entry?: { path?: string } };
+  const out: WorkerError = { message: e?.message ?? String(err) };
+  if (typeof e?.code === 'string') out.code = e.code;
+  if (typeof e?.syscall === 'string') out.syscall = e.syscall;
+  if (typeof e?.tarCode === 'string') out.tarCode = e.tarCode;
+  const where = typeof e?.entry?.path === 'string' ? e.entry.path : entryPath;
+  if (where !== undefined) out.entryPath = where;
+  return out;
 }

@@ -14,8 +14,8 @@ import { Parser, type ReadEntry } from 'tar';
 import { assertNever } from '../../agent/pm2/protocol.js';
 import { RESERVED_DIR } from './file-hashes.js';
 import { EntryChecks, FILE_TYPES, isInside, linkTarget, type ExtractLimits } from './extract-checks.js';
-import type { FromWorker, FromWriter, LinkSource, StartJob, ToWriter, WorkerError, WorkerResult } from './extract-protocol.js';
-import { DeployError, isDeployError } from './errors.js';
+import { workerError, type FromWorker, type FromWriter, type LinkSource, type StartJob, type ToWriter, type WorkerError, type WorkerResult } from './extract-protocol.js';
+import { DeployError } from './errors.js';
 
 type Kind = 'dir' | 'file' | 'symlink';
 
@@ -283,20 +283,8 @@ class Job {
 
   private fail(err: unknown): void {
     if (this.settled) return;
-    this.failWith(describe(err, this.tree.current));
+    this.failWith(workerError(err, this.tree.current));
   }
-}
-
-function describe(err: unknown, entryPath?: string): WorkerError {
-  if (isDeployError(err)) return { deployCode: err.code, detail: err.detail, message: err.message };
-  const e = err as NodeJS.ErrnoException & { tarCode?: string; entry?: { path?: string } };
-  const out: WorkerError = { message: e?.message ?? String(err) };
-  if (typeof e?.code === 'string') out.code = e.code;
-  if (typeof e?.syscall === 'string') out.syscall = e.syscall;
-  if (typeof e?.tarCode === 'string') out.tarCode = e.tarCode;
-  const where = typeof e?.entry?.path === 'string' ? e.entry.path : entryPath;
-  if (where !== undefined) out.entryPath = where;
-  return out;
 }
 
 /** Everything comes from the inflater's port; outcomes go to the service, `parsed` / `settled` back. */
@@ -313,7 +301,7 @@ function serve(inflater: MessagePort, service: (msg: FromWorker) => void): void 
       job = new Job(id, msg.dest, msg.limits, msg.linkFrom, post);
     } catch (err) {
       job = undefined;
-      post({ type: 'failed', id, error: describe(err) });
+      post({ type: 'failed', id, error: workerError(err) });
     }
   };
   inflater.on('message', (msg: ToWriter) => {

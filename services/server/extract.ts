@@ -257,9 +257,11 @@ class Unpacker extends EventEmitter {
     for (const thread of this.threads) {
       thread.on('message', (msg: FromWorker) => this.emit('message', msg));
       thread.on('error', (err: Error) => this.emit('error', err));
-      thread.once('exit', () => {
+      thread.once('exit', (code: number) => {
         if (this.gone) return;
         this.terminate();
+        // An exit nobody asked for fails the job in hand, whether or not an 'error' came first.
+        this.emit('error', new Error(`an unpacker thread exited with code ${code}`));
         this.emit('exit');
       });
     }

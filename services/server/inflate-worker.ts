@@ -15,7 +15,7 @@ import { type MessagePort, parentPort } from 'node:worker_threads';
 import { Gunzip, type ZlibOptions } from 'minizlib';
 import { assertNever } from '../../agent/pm2/protocol.js';
 import type { ExtractLimits } from './extract-checks.js';
-import type { FromWorker, FromWriter, StartJob, ToInflater, ToWriter, WorkerError } from './extract-protocol.js';
+import { workerError, type FromWorker, type FromWriter, type StartJob, type ToInflater, type ToWriter, type WorkerError } from './extract-protocol.js';
 
 /** The .tgz is fed to zlib this much at a time: a bomb's output is bounded between the checks. */
 const SLICE_BYTES = 32 * 1024;
@@ -46,7 +46,7 @@ class InflateJob {
     this.cap = limits.maxUnpackedBytes + limits.maxFiles * META_BYTES_PER_ENTRY + BLOCK_BYTES;
     this.gunzip.on('data', (out: Buffer) => this.take(out));
     // minizlib reports a corrupt or truncated stream as an 'error' event from inside write / end.
-    this.gunzip.on('error', (err: unknown) => this.fail(describeZlib(err)));
+    this.gunzip.on('error', (err: unknown) => this.fail(workerError(err)));
   }
 
   /** Kept at once (all of it, also after the unpacking failed: the upload's sha256 is still owed), inflated in turn. */
@@ -185,7 +185,7 @@ class BundleCopy {
     } catch (err) {
       this.failed = true;
       this.abandon();
-      return describeFs(err);
+      return workerError(err);
     }
   }
 
@@ -198,7 +198,7 @@ class BundleCopy {
       this.fd = undefined;
     } catch (err) {
       this.failed = true;
-      return { error: describeFs(err) };
+      return { error: workerError(err) };
     }
     return { sha256: this.hash.digest('hex'), bytes: this.bytes };
   }
@@ -209,22 +209,8 @@ class BundleCopy {
   }
 }
 
-function describeFs(err: unknown): WorkerError {
-  const e = err as NodeJS.ErrnoException;
-  const out: WorkerError = { message: e?.message ?? String(err) };
-  if (typeof e?.code === 'string') out.code = e.code;
-  if (typeof e?.syscall === 'string') out.syscall = e.syscall;
-  return out;
-}
-
 const GZIP_MAGIC = [0x1f, 0x8b];
 const NOT_GZIP: WorkerError = { deployCode: 'DEPLOY_ERR_NOT_GZIP', message: 'not gzip' };
-
-function describeZlib(err: unknown): WorkerError {
-  const e = err as NodeJS.ErrnoException;
-  const message = e?.message ?? String(err);
-  return typeof e?.code === 'string' ? { message, code: e.code } : { message };
-}
 
 if (parentPort) {
   const service = parentPort;

@@ -113,8 +113,16 @@ export function receiveBundle(body: Readable, keeper: BundleKeeper, options: Rec
       clearImmediate(flushSoon);
       flushSoon = undefined;
       if (used === 0 || settled) return;
-      const full = block.subarray(0, used);
-      block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
+      let full: Buffer;
+      if (used >= BLOCK_BYTES / 2) {
+        full = block.subarray(0, used);
+        block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
+      } else {
+        // A trickle's small piece is copied out: handing over the whole block would move (and
+        // keep in flight) a megabyte for each of them.
+        full = Buffer.allocUnsafeSlow(used);
+        block.copy(full, 0, 0, used);
+      }
       used = 0;
       if (!keeper.write(full)) waitForDrain();
     };
