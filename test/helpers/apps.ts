@@ -84,9 +84,16 @@ export async function underLoad(port: number, connections: number, during: () =>
   return { ok, failures };
 }
 
-/** One GET on a fresh connection. */
-export async function ask(port: number, pathname = '/'): Promise<Answer> {
-  const res = await fetch(`http://127.0.0.1:${port}${pathname}`, { headers: { connection: 'close' } });
+/**
+ * How long one `ask` waits: long enough for any answer of a loaded 2-core machine, short against
+ * undici's 300 s wait for headers, where a connection no worker answers would sit (during `pm2
+ * reload`, PM2 can hand a new connection to a worker that is closing: docs/BENCHMARKS.md, figure 1).
+ */
+const ASK_TIMEOUT_MS = 10_000;
+
+/** One GET on a fresh connection; fails after `timeoutMs`. */
+export async function ask(port: number, pathname = '/', timeoutMs = ASK_TIMEOUT_MS): Promise<Answer> {
+  const res = await fetch(`http://127.0.0.1:${port}${pathname}`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(timeoutMs) });
   if (res.status !== 200) throw new Error(`GET ${pathname}: ${res.status} ${await res.text()}`);
   return (await res.json()) as Answer;
 }

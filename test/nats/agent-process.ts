@@ -18,7 +18,7 @@ export interface AgentProcess {
  */
 export async function startAgent(options: { name: string; prefix: string; dataDir: string; pm2Home: string; port: number }): Promise<AgentProcess> {
   const args = [MAIN, 'agent', '--nats', NATS_URL, '--nats-prefix', options.prefix, '--name', options.name, '--data-dir', options.dataDir, '--heartbeat', '300'];
-  const env = cleanEnv({ PM2_HOME: options.pm2Home, PORT: String(options.port), HOTDEPLOY_LOG_LEVEL: 'warn' });
+  const env = cleanEnv({ PM2_HOME: options.pm2Home, PORT: String(options.port), HOTDEPLOY_LOG_LEVEL: 'info' });
   const child = spawn(process.execPath, args, { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (text += c));

@@ -106,25 +106,41 @@ it('an agent that was down during a deploy is flagged lagging, and converges whe
 
 it('an agent killed mid-deploy (during its reload) is reported, and converges when restarted', async () => {
   const c = hosts[2]!;
+  const killed = c.agent;
+  const t0 = Date.now();
+  const steps: string[] = [];
+  const step = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      const value = await run();
+      steps.push(`${what}: done at +${Date.now() - t0} ms`);
+      return value;
+    } catch (err) {
+      throw new Error(`${what} (at +${Date.now() - t0} ms, after ${steps.join('; ')}): ${(err as Error).message}
+--- killed agent c:
+${killed.output()}
+--- agent c now:
+${c.agent.output()}`, { cause: err });
+    }
+  };
   const pointer = path.join(bed.hostDir('c'), 'agent', 'apps', 'demo.json');
   const queued = await push(bed.app, '5.0.0', clusterApp('5.0.0'), '?wait=false');
   // c's 4.0.0 declines, so c takes the reload: its pointer moves to 5.0.0 just before `pm2 reload`.
-  await waitFor('c reloading', async () => (JSON.parse(await readFile(pointer, 'utf8')).version === '5.0.0' ? true : undefined), 30_000);
+  await step('c reloading', () => waitFor('c reloading', async () => (JSON.parse(await readFile(pointer, 'utf8')).version === '5.0.0' ? true : undefined), 20_000));
   await c.agent.kill();
-  const done = await waitFor('the deployment', async () => {
+  const done = await step('the deployment', () => waitFor('the deployment', async () => {
     const d = (await get(bed.app, `/v1/deployments/${queued.deployment.id}`)).json();
     return d.finishedAt ? d : undefined;
-  }, 60_000);
+  }, 40_000));
   expect(done.status, JSON.stringify(done)).toBe('succeeded');
   expect(done.hosts.find((h: { host: string }) => h.host === 'c')).toMatchObject({ lagging: true });
   expect((await ask(hosts[0]!.port)).message).toBe('demo@5.0.0');
 
-  c.agent = await launch('c', c.port, c.home);
-  await waitFor('c serving 5.0.0 and not lagging', async () => {
+  c.agent = await step('c restarted', () => launch('c', c.port, c.home));
+  await step('c converged', () => waitFor('c serving 5.0.0 and not lagging', async () => {
     const v = await view('c');
     return v.alive && !v.lagging && (await ask(c.port)).message === 'demo@5.0.0' ? true : undefined;
-  }, 30_000);
-}, 90_000);
+  }, 30_000));
+}, 150_000);
 
 it('one host fails prepare: the deployment fails with its reason and no host changes (same pids, same answer)', async () => {
   const before = await pids();
