@@ -57,7 +57,7 @@ export function configFromArgs(argv: string[]): BenchConfig {
     indirectionRounds: quick ? 3 : 8,
     indirectionSeconds: quick ? 1 : 3,
     memoryUpdates: quick ? 100 : 1_000,
-    unpackRounds: quick ? 2 : 5,
+    unpackRounds: quick ? 2 : 6,
   };
 }
 

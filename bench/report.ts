@@ -101,8 +101,12 @@ export interface UnpackFigure {
   bundleBytes: number;
   service: Summary;
   tar: Summary;
-  /** Median service / median tar. */
+  /** Each round's service / tar, the two back to back (service first in even rounds, tar in odd). */
+  roundRatios: number[];
+  /** The median of `roundRatios`. */
   ratio: number;
+  /** Median service / median tar (how figure 6 was judged before the rounds were paired). */
+  ratioOfMedians: number;
 }
 
 export interface Figures {
@@ -190,7 +194,7 @@ export function evaluateTargets(f: Partial<Figures>): Target[] {
     add({ id: 'memory-cache', figure: 'memory', description: 'require.cache entries, last − first', value: m.cacheAfterLast - m.cacheAfterFirst, unit: '', limit: '= 0' }, m.cacheAfterLast === m.cacheAfterFirst);
   }
   if (f.unpack) {
-    add({ id: 'unpack', figure: 'unpack', description: 'upload + unpack / tar -xzf (median)', value: f.unpack.ratio, unit: '×', limit: '≤ 1.5' }, f.unpack.ratio <= 1.5);
+    add({ id: 'unpack', figure: 'unpack', description: 'upload + unpack / tar -xzf (median of the rounds\' ratios)', value: f.unpack.ratio, unit: '×', limit: '≤ 1.5' }, f.unpack.ratio <= 1.5);
   }
   return out;
 }
