@@ -54,7 +54,7 @@ export function configFromArgs(argv: string[]): BenchConfig {
     ratePerSecond: 1_000,
     applySizes: [50, 200, 1_000],
     applyIterations: quick ? 15 : 100,
-    indirectionRounds: quick ? 3 : 8,
+    indirectionRounds: quick ? 3 : 16,
     indirectionSeconds: quick ? 1 : 3,
     memoryUpdates: quick ? 100 : 1_000,
     unpackRounds: quick ? 2 : 6,

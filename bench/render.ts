@@ -36,7 +36,7 @@ function figureLines(f: Partial<Figures>): string[] {
   if (f.indirection) {
     const i = f.indirection;
     out.push(`4. Handler indirection (${i.rounds} rounds, each a fresh pair of servers run bare, hosted, hosted, bare or the mirror, ${i.secondsPerRound} s a run; median req/s, median of the rounds' ratios)`,
-      `   bare ${i.bareRps} req/s, hosted ${i.hostedRps} req/s: ratio ${i.ratio}, cost ${i.costPercent}%`);
+      `   bare ${i.bareRps} req/s, hosted ${i.hostedRps} req/s; rounds ${i.roundRatios.join(', ')}: ratio ${i.ratio}, cost ${i.costPercent}%`);
   }
   if (f.memory) {
     const m = f.memory;

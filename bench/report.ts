@@ -69,6 +69,8 @@ export interface IndirectionFigure {
   secondsPerRound: number;
   bareRps: number;
   hostedRps: number;
+  /** Each round's hosted / bare. */
+  roundRatios: number[];
   /** hosted / bare: the median of the rounds' own ratios. */
   ratio: number;
   /** (1 - ratio) in percent: what the indirection costs. */

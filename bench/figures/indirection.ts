@@ -50,5 +50,8 @@ export async function indirectionFigure(rounds: number, secondsPerRound: number)
   // The median of each round's own hosted/bare ratio: the runs of a round are back to back, so a
   // slow stretch of a shared machine falls on both sides of one ratio instead of on one median.
   const r = round(median(ratios), 4);
-  return { rounds, secondsPerRound, bareRps: round(bareRps, 0), hostedRps: round(hostedRps, 0), ratio: r, costPercent: round((1 - r) * 100, 2) };
+  return {
+    rounds, secondsPerRound, bareRps: round(bareRps, 0), hostedRps: round(hostedRps, 0),
+    roundRatios: ratios.map((x) => round(x, 3)), ratio: r, costPercent: round((1 - r) * 100, 2),
+  };
 }
