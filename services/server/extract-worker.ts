@@ -220,7 +220,8 @@ class Job {
   // gzip is the inflater's: a second gzip inside, or brotli / zstd, is not a tar.
   private readonly parser = new Parser({ strict: true, brotli: false, zstd: false });
   private readonly tree: TreeWriter;
-  private sniffed = false;
+  /** The tar stream's first bytes while there are fewer than two (the inflater may send one alone). */
+  private head: Buffer | undefined = Buffer.alloc(0);
   private settled = false;
 
   constructor(readonly id: number, dest: string, limits: ExtractLimits, linkFrom: LinkSource | undefined, private readonly post: (msg: FromWorker) => void) {
@@ -240,9 +241,14 @@ class Job {
 
   write(data: Uint8Array): void {
     if (this.settled || data.byteLength === 0) return;
-    const chunk = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (!this.sniffed) {
-      this.sniffed = true;
+    let chunk = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (this.head !== undefined) {
+      if (this.head.length > 0) chunk = Buffer.concat([this.head, chunk]);
+      if (chunk.length < 2) {
+        this.head = chunk;
+        return;
+      }
+      this.head = undefined;
       // node-tar would inflate a gzip it finds inside: an archive is gzipped once.
       if (chunk[0] === 0x1f && chunk[1] === 0x8b) return this.fail(new DeployError('DEPLOY_ERR_BAD_ARCHIVE', 'a gzip inside the gzip, not a tar'));
     }
@@ -250,6 +256,9 @@ class Job {
   }
 
   end(): void {
+    const head = this.head;
+    this.head = undefined;
+    if (head?.length) this.guard(() => this.parser.write(head));
     this.guard(() => this.parser.end());
   }
 

@@ -1,5 +1,6 @@
+import { PassThrough } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { afterEach, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { rawApp, rawTgz } from '../helpers/bundles.js';
 import { expectRejected, serverWithRelease, upload, type TestServer } from '../helpers/server.js';
 
@@ -18,4 +19,20 @@ it('rejects a .tgz gzipped once more (node-tar would inflate it again) with DEPL
   ({ server, before } = await serverWithRelease());
   const body = gzipSync(rawTgz(rawApp('v2')));
   await expectRejected(server, before, await upload(server.app, 'demo', '2.0.0', body), 422, 'DEPLOY_ERR_BAD_ARCHIVE');
+});
+
+it('refuses the gzip inside the gzip also when the inner gzip\'s first byte reaches the writer alone', async () => {
+  let before;
+  ({ server, before } = await serverWithRelease());
+  // Level 0: stored deflate blocks, which zlib inflates as far as the bytes go. The first piece is
+  // the gzip header (10 bytes), a stored block's header (5) and one byte of the inner gzip.
+  const body = gzipSync(gzipSync(rawTgz(rawApp('v2'))), { level: 0 });
+  const stream = new PassThrough();
+  stream.write(body.subarray(0, 16));
+  // Later than a turn of the event loop, so that piece goes to the unpacker, and its byte to the writer, alone.
+  setTimeout(() => stream.end(body.subarray(16)), 300);
+  const res = await upload(server.app, 'demo', '2.0.0', stream);
+  await expectRejected(server, before, res, 422, 'DEPLOY_ERR_BAD_ARCHIVE');
+  // Refused by the writer's own check, not left to how node-tar reads a split first block.
+  expect(res.json().message).toMatch(/a gzip inside the gzip/);
 });
