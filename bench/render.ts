@@ -36,7 +36,7 @@ function figureLines(f: Partial<Figures>): string[] {
   if (f.indirection) {
     const i = f.indirection;
     out.push(`4. Handler indirection (${i.rounds} rounds, each a fresh pair of servers run bare, hosted, hosted, bare or the mirror, ${i.secondsPerRound} s a run; median req/s, median of the rounds' ratios)`,
-      `   bare ${i.bareRps} req/s, hosted ${i.hostedRps} req/s; rounds ${i.roundRatios.join(', ')}: ratio ${i.ratio}, cost ${i.costPercent}%`);
+      `   bare ${i.bareRps} req/s, hosted ${i.hostedRps} req/s${i.roundRatios ? `; rounds ${i.roundRatios.join(', ')}` : ''}: ratio ${i.ratio}, cost ${i.costPercent}%`);
   }
   if (f.memory) {
     const m = f.memory;
@@ -46,8 +46,13 @@ function figureLines(f: Partial<Figures>): string[] {
   }
   if (f.unpack) {
     const u = f.unpack;
-    out.push(`6. Unpack, ${u.files} files, ${mb(u.unpackedBytes)} unpacked, ${mb(u.bundleBytes)} .tgz (${u.service.n} rounds, each the two back to back in alternating order; medians, median of the rounds' ratios)`,
-      `   upload + unpack via the service ${ms(u.service.median)}, tar -xzf ${ms(u.tar.median)}; rounds ${u.roundRatios.map((r) => `${r}×`).join(', ')}: ratio ${u.ratio}× (of the medians ${u.ratioOfMedians}×)`);
+    if (u.roundRatios) {
+      out.push(`6. Unpack, ${u.files} files, ${mb(u.unpackedBytes)} unpacked, ${mb(u.bundleBytes)} .tgz (${u.service.n} rounds, each the two back to back in alternating order; medians, median of the rounds' ratios)`,
+        `   upload + unpack via the service ${ms(u.service.median)}, tar -xzf ${ms(u.tar.median)}; rounds ${u.roundRatios.map((r) => `${r}×`).join(', ')}: ratio ${u.ratio}× (of the medians ${u.ratioOfMedians}×)`);
+    } else {
+      out.push(`6. Unpack, ${u.files} files, ${mb(u.unpackedBytes)} unpacked, ${mb(u.bundleBytes)} .tgz (median of ${u.service.n})`,
+        `   upload + unpack via the service ${ms(u.service.median)}, tar -xzf ${ms(u.tar.median)}: ratio ${u.ratio}×`);
+    }
   }
   return out;
 }

@@ -69,8 +69,8 @@ export interface IndirectionFigure {
   secondsPerRound: number;
   bareRps: number;
   hostedRps: number;
-  /** Each round's hosted / bare. */
-  roundRatios: number[];
+  /** Each round's hosted / bare (absent from reports saved before 2026-11-29). */
+  roundRatios?: number[];
   /** hosted / bare: the median of the rounds' own ratios. */
   ratio: number;
   /** (1 - ratio) in percent: what the indirection costs. */
@@ -103,12 +103,15 @@ export interface UnpackFigure {
   bundleBytes: number;
   service: Summary;
   tar: Summary;
-  /** Each round's service / tar, the two back to back (service first in even rounds, tar in odd). */
-  roundRatios: number[];
+  /**
+   * Each round's service / tar, the two back to back (service first in even rounds, tar in odd).
+   * Absent from reports saved before 2026-11-29, whose `ratio` is median service / median tar.
+   */
+  roundRatios?: number[];
   /** The median of `roundRatios`. */
   ratio: number;
   /** Median service / median tar (how figure 6 was judged before the rounds were paired). */
-  ratioOfMedians: number;
+  ratioOfMedians?: number;
 }
 
 export interface Figures {

@@ -62,9 +62,10 @@ function tarExtract(file: string, into: string): Promise<void> {
  * Figure 6: the same .tgz uploaded to the service (`?activate=false`: stored, unpacked, hashed, made
  * visible; no deployment) vs extracted by `tar -xzf`, back to back in each round, service first in
  * even rounds and tar first in odd ones; the ratio is the median of the rounds' own ratios.
- * Paired, as figure 4's rounds are: this disk switches between spells 3–7× apart in speed within a
- * minute, and a spell that spans one side's timing but not the other's moved the ratio of the two
- * sides' medians by 0.3–0.6 from run to run; the two halves of a round share their spell.
+ * Paired, as figure 4's rounds are: this disk switches between spells up to 6× apart in speed within
+ * a minute (tar 0.38–2.4 s in one run), and a change of spell in the middle of the rounds moved the
+ * ratio of the two sides' medians by tenths (1.63× in a run whose paired figure was 1.15×); the two
+ * halves of a round share their spell.
  */
 export async function unpackFigure(stack: Stack, rounds: number): Promise<UnpackFigure> {
   const { dir, cleanup } = await tempDir('hd-bench-unpack-');
