@@ -6,7 +6,7 @@ import { push, startHotdeploy, type Hotdeploy } from '../helpers/hotdeploy.js';
 // The fallback path's promise, as the hot path's: no request is dropped. A client that opens a new
 // connection per request reaches PM2's cluster primary, which hands each connection to a worker; a
 // worker that has just closed its server must still be alive to hand such a connection back
-// (agent/worker/bootstrap.ts, HANDOFF_LINGER_MS). Four workers and six reloads: 2–3 connections
+// (agent/worker/bootstrap.ts, HANDOFF_LINGER_MS). Four workers and six reloads: 1–3 connections
 // went unanswered per run without the linger.
 
 const INSTANCES = 4;
