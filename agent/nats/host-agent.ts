@@ -7,7 +7,7 @@ import {
   assertToken, desiredKey, encode, hostKey, parseCommand, parseJson,
   type ConvergedApp, type DesiredRelease, type HostCommand, type HostRecord, type HostReply, type ReleaseRef,
 } from './protocol.js';
-import type { ClusterResources } from './resources.js';
+import { listKeys, type ClusterResources } from './resources.js';
 
 export interface NatsHostOptions {
   resources: ClusterResources;
@@ -109,9 +109,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
   /** Every app whose desired release (KV) this host does not serve is activated (hot if it can). */
   async function converge(): Promise<ConvergedApp[]> {
     const done: ConvergedApp[] = [];
-    const keys = new Set<string>();
-    for await (const key of await kv.keys(desiredKey('*'))) keys.add(key);
-    for (const key of keys) {
+    for (const key of await listKeys(resources, desiredKey('*'))) {
       const entry = await kv.get(key);
       const desired = entry?.value.length ? parseJson<DesiredRelease>(entry.value) : undefined;
       if (!desired || releases.current(desired.app)?.version === desired.version) continue;

@@ -3,7 +3,7 @@ import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, Host
 import { objectName, publishBundle } from '../../../agent/nats/bundles.js';
 import { connectNats, type NatsSettings } from '../../../agent/nats/connect.js';
 import { desiredKey, encode, hostKey, natsNames, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseRef } from '../../../agent/nats/protocol.js';
-import { openResources, type ClusterResources } from '../../../agent/nats/resources.js';
+import { listKeys, openResources, type ClusterResources } from '../../../agent/nats/resources.js';
 import { HotError } from '../../../agent/errors.js';
 import { hostViews, type HostView } from './host-views.js';
 import { Replies } from './replies.js';
@@ -212,10 +212,7 @@ class ClusterAgent implements NatsCluster {
 
   private async values<T>(filter: string): Promise<T[]> {
     const out: T[] = [];
-    // The key lister may yield a key twice when it is rewritten while listing (a heartbeat).
-    const keys = new Set<string>();
-    for await (const key of await this.resources.kv.keys(filter)) keys.add(key);
-    for (const key of keys) {
+    for (const key of await listKeys(this.resources, filter)) {
       const entry = await this.resources.kv.get(key);
       const value = entry?.value.length ? parseJson<T>(entry.value) : undefined;
       if (value) out.push(value);
