@@ -69,7 +69,9 @@ class Generation implements InFlightCounter {
   }
 
   leave(): void {
-    if (--this.inFlight === 0) for (const w of this.waiters.splice(0)) w();
+    // Checked before splice: a generation comes back to 0 requests whenever the worker has caught up,
+    // often many times a second under load, and splice(0) allocates an array each time.
+    if (--this.inFlight === 0 && this.waiters.length > 0) for (const w of this.waiters.splice(0)) w();
   }
 
   drained(): Promise<void> {
