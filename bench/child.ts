@@ -52,9 +52,13 @@ export interface ChildServer {
   stop(): Promise<void>;
 }
 
-/** Starts `children/<script>`, which prints `{ "port": n }` once listening; `stop` ends it (SIGTERM). */
-export async function spawnServer(script: string, args: string[], timeoutMs = 30_000): Promise<ChildServer> {
-  const child = spawn(process.execPath, [...profileArgs(), path.join(CHILDREN, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `children/<script>`, which prints `{ "port": n }` once listening; `stop` ends it (SIGTERM).
+ * `wrapper` runs Node under another command that then execs it (`taskset -c 1`: same process).
+ */
+export async function spawnServer(script: string, args: string[], wrapper: string[] = [], timeoutMs = 30_000): Promise<ChildServer> {
+  const command = [...wrapper, process.execPath, ...profileArgs(), path.join(CHILDREN, script), ...args];
+  const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
   const port = await new Promise<number>((resolve, reject) => {

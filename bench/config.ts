@@ -17,7 +17,8 @@ export interface BenchConfig {
   applySizes: number[];
   applyIterations: number;
   indirectionRounds: number;
-  indirectionSeconds: number;
+  indirectionWarmupSeconds: number;
+  indirectionGroups: number;
   memoryUpdates: number;
   unpackRounds: number;
 }
@@ -54,8 +55,9 @@ export function configFromArgs(argv: string[]): BenchConfig {
     ratePerSecond: 1_000,
     applySizes: [50, 200, 1_000],
     applyIterations: quick ? 15 : 100,
-    indirectionRounds: quick ? 3 : 16,
-    indirectionSeconds: quick ? 1 : 3,
+    indirectionRounds: quick ? 3 : 20,
+    indirectionWarmupSeconds: quick ? 3 : 4,
+    indirectionGroups: quick ? 2 : 4,
     memoryUpdates: quick ? 100 : 1_000,
     unpackRounds: quick ? 2 : 6,
   };
@@ -68,7 +70,7 @@ export function quickNotes(c: BenchConfig): string[] {
     `--quick: ${c.hotDeploys} hot deploys and ${c.reloads} pm2 reloads for figure 1 (issue 6: ≥ 10 each)`,
     `--quick: ${c.applyIterations} updates per kind and size for figure 2`,
     `--quick: ${c.loadHotDeploys} hot deploys under load for figure 3 (issue 6: 50)`,
-    `--quick: ${c.indirectionRounds} rounds of ${c.indirectionSeconds} s for figure 4`,
+    `--quick: ${c.indirectionRounds} rounds for figure 4, each warmed ${c.indirectionWarmupSeconds} s a side and counting ${c.indirectionGroups * 2} turns a side`,
     `--quick: ${c.memoryUpdates} updates for figure 5 (issue 6: 1,000)`,
     `--quick: ${c.unpackRounds} rounds for figure 6`,
   ];

@@ -35,8 +35,12 @@ function figureLines(f: Partial<Figures>): string[] {
   }
   if (f.indirection) {
     const i = f.indirection;
-    out.push(`4. Handler indirection (${i.rounds} rounds, each a fresh pair of servers run bare, hosted, hosted, bare or the mirror, ${i.secondsPerRound} s a run; median req/s, median of the rounds' ratios)`,
-      `   bare ${i.bareRps} req/s, hosted ${i.hostedRps} req/s${i.roundRatios ? `; rounds ${i.roundRatios.join(', ')}` : ''}: ratio ${i.ratio}, cost ${i.costPercent}%`);
+    out.push(i.sliceMs === undefined
+      ? `4. Handler indirection (${i.rounds} rounds, each a fresh pair of servers run bare, hosted, hosted, bare or the mirror, ${i.secondsPerRound} s a run; median req/s, median of the rounds' ratios)`
+      : `4. Handler indirection (${i.rounds} rounds, each a fresh pair of servers warmed ${i.warmupSeconds} s each, then ${i.slicesPerSide} turns of ${i.sliceMs} ms a side, ` +
+        `${i.connections} keep-alive connections; ${i.pinning}; load generator at ${i.generatorCpuPercent}% of a CPU; median req/s, median of the rounds' ratios)`,
+      `   bare ${i.bareRps} req/s, hosted ${i.hostedRps} req/s${i.roundRatios ? `; rounds ${i.roundRatios.join(', ')}` : ''}: ratio ${i.ratio}, cost ${i.costPercent}%` +
+        (i.costInterval ? ` (${Math.round(i.costInterval.confidence * 100)}% interval of the median: ${i.costInterval.low}% to ${i.costInterval.high}%)` : ''));
   }
   if (f.memory) {
     const m = f.memory;

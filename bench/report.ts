@@ -66,7 +66,18 @@ export interface UnderLoadFigure {
 /** Figure 4: the same app, bare vs through `HostedApp.handler`. */
 export interface IndirectionFigure {
   rounds: number;
-  secondsPerRound: number;
+  /** Until 2026-11-29 (autocannon, one run of this long per side and turn); absent since. */
+  secondsPerRound?: number;
+  /** Since 2026-11-29 (ClosedLoop in 200 ms turns); absent from earlier reports, as are the next five. */
+  warmupSeconds?: number;
+  sliceMs?: number;
+  /** Slices counted per side and round. */
+  slicesPerSide?: number;
+  connections?: number;
+  /** Where the servers and the load generator ran (pin.ts), or why they were not pinned. */
+  pinning?: string;
+  /** The load generator's share of a CPU while counting (median of the rounds): well below 100 % means the servers were the bottleneck. */
+  generatorCpuPercent?: number;
   bareRps: number;
   hostedRps: number;
   /** Each round's hosted / bare (absent from reports saved before 2026-11-29). */
@@ -75,6 +86,8 @@ export interface IndirectionFigure {
   ratio: number;
   /** (1 - ratio) in percent: what the indirection costs. */
   costPercent: number;
+  /** Where the cost lies with `confidence`, from the rounds' spread (stats.ts, medianInterval); absent before 2026-11-29. */
+  costInterval?: { low: number; high: number; confidence: number };
 }
 
 /** Figure 5: heap and require.cache after the first and the last of many hot updates. */

@@ -34,7 +34,7 @@ export async function runBench(config: BenchConfig, progress: Progress = () => u
 
   await attempt('applyTime', () => applyTimeFigure(config.applySizes, config.applyIterations));
   await attempt('memory', () => memoryFigure(config.memoryUpdates));
-  await attempt('indirection', () => indirectionFigure(config.indirectionRounds, config.indirectionSeconds));
+  await attempt('indirection', () => indirectionFigure({ rounds: config.indirectionRounds, warmupSeconds: config.indirectionWarmupSeconds, groups: config.indirectionGroups }));
   if (want('deployLatency') || want('underLoad') || want('unpack')) {
     progress('starting the deploy service, a PM2 daemon and both apps');
     const stack = await Stack.start();

@@ -55,7 +55,7 @@ export class Stack {
       await pm2.killDaemon().catch(() => undefined);
     });
     try {
-      const server = await spawnServer('server-child.js', [data.dir, TOKEN], 60_000);
+      const server = await spawnServer('server-child.js', [data.dir, TOKEN], [], 60_000);
       cleanups.unshift(() => server.stop());
       return new Stack(server.port, pm2, cleanups);
     } catch (err) {

@@ -1,57 +1,92 @@
-import { spawnServer } from '../child.js';
-import { runLoad } from '../load.js';
+import { performance } from 'node:perf_hooks';
+import { spawnServer, type ChildServer } from '../child.js';
+import { ClosedLoop } from '../closed-loop.js';
+import { pinServers } from '../pin.js';
 import type { IndirectionFigure } from '../report.js';
-import { median, round } from '../stats.js';
+import { median, medianInterval, round } from '../stats.js';
 
 const MODULES = 200;
 const CONNECTIONS = 10;
+const SLICE_MS = 200;
+
+export interface IndirectionOptions {
+  rounds: number;
+  /** Load on each server before anything is counted. */
+  warmupSeconds: number;
+  /** Groups of four slices (bare, hosted, hosted, bare or the mirror) counted per round. */
+  groups: number;
+}
+
+type Side = 'bare' | 'hosted';
 
 /**
- * Figure 4: req/s of the bare app and of the hosted one, each server in its own process and the
- * load from this one. Each of the `rounds` rounds starts a fresh pair of servers and runs each
- * twice, `secondsPerRound` a run, in mirrored order (bare, hosted, hosted, bare; the next round
- * hosted, bare, bare, hosted), and takes its ratio from the mean req/s of each side's two runs.
- * - Mirrored order: drift in a shared machine's load over the round, and any advantage of running
- *   first or second, fall on both sides alike. (With one run a side and the order alternating per
- *   round, an odd number of rounds — 3 in --quick — put bare first in two of the three ratios.)
- * - Fresh processes: two processes of the very same server differ by 10–17 % in req/s on the 2-core
- *   machine, and keep their difference for their lifetime (where the scheduler places them next to
- *   the load generator, their JIT-compiled code); with one pair for the whole figure that luck
- *   weighed on every round alike. A new pair per round makes the rounds independent samples of it.
+ * Figure 4: req/s of the bare app and of the hosted one, each server in its own process, the load
+ * from this one (ClosedLoop: the servers, not the load generator, are the bottleneck).
+ * - Fresh processes each round, started in alternating order: two processes of the very same
+ *   server keep a difference in req/s for their lifetime (what V8 compiled, and when), so the rounds
+ *   are independent samples of it and the figure is the median of the rounds' own ratios.
+ * - A warm-up of `warmupSeconds` a side: the hosted server reaches its pace later than the bare one
+ *   (more code for V8 to optimize, on a helper thread that shares the CPU with the server under
+ *   load). Warmed 0.5 s, the rounds' median was 0.77 (rounds 0.40–1.46); 1 s, 0.952 and 0.964 in two
+ *   runs; 4 s, 1.004, 0.978 and 0.985 in three (docs/BENCHMARKS.md).
+ * - Short turns: both loops stay connected and take turns in 200 ms slices, bare, hosted, hosted,
+ *   bare (the mirror in every other group), so the machine's changes of speed, which on this VM last
+ *   seconds, fall on both sides of a round alike.
+ * - Pinned where `taskset` allows (pin.ts): both servers on one CPU, the generator on another.
  */
-export async function indirectionFigure(rounds: number, secondsPerRound: number): Promise<IndirectionFigure> {
-  const rps = { bare: [] as number[], hosted: [] as number[] };
+export async function indirectionFigure(options: IndirectionOptions): Promise<IndirectionFigure> {
+  const rps: Record<Side, number[]> = { bare: [], hosted: [] };
   const ratios: number[] = [];
-  for (let i = 0; i < rounds; i++) {
-    const bare = await spawnServer('serve-child.js', ['bare', String(MODULES)]);
-    const hosted = await spawnServer('serve-child.js', ['hosted', String(MODULES)]).catch(async (err: unknown) => {
-      await bare.stop();
-      throw err;
-    });
-    try {
-      // One short unmeasured run each: JIT warm-up of both servers and of the load generator.
-      for (const s of [bare, hosted]) await runLoad({ url: `http://127.0.0.1:${s.port}/`, connections: CONNECTIONS, maxSeconds: 1 });
-      const order = i % 2 === 0 ? (['bare', 'hosted', 'hosted', 'bare'] as const) : (['hosted', 'bare', 'bare', 'hosted'] as const);
-      const sum = { bare: 0, hosted: 0 };
-      for (const which of order) {
-        const server = which === 'bare' ? bare : hosted;
-        const result = await runLoad({ url: `http://127.0.0.1:${server.port}/`, connections: CONNECTIONS, maxSeconds: secondsPerRound });
-        if (result.failed > 0) throw new Error(`${which}: ${result.failed} failed requests`);
-        rps[which].push(result.rps);
-        sum[which] += result.rps;
+  const generatorCpu: number[] = [];
+  const pinning = pinServers();
+  const wrapper = typeof pinning === 'string' ? [] : pinning.serverCommand;
+  try {
+    for (let i = 0; i < options.rounds; i++) {
+      const order: Side[] = i % 2 === 0 ? ['bare', 'hosted'] : ['hosted', 'bare'];
+      const servers = new Map<Side, ChildServer>();
+      const loops = new Map<Side, ClosedLoop>();
+      try {
+        for (const side of order) servers.set(side, await spawnServer('serve-child.js', [side, String(MODULES)], wrapper));
+        for (const side of order) loops.set(side, await ClosedLoop.open(portOf(servers, side), CONNECTIONS));
+        const loop = (side: Side): ClosedLoop => loops.get(side) as ClosedLoop;
+        for (const side of order) await loop(side).slice(options.warmupSeconds * 1_000);
+        const sum: Record<Side, number> = { bare: 0, hosted: 0 };
+        const cpuBefore = process.cpuUsage();
+        const started = performance.now();
+        for (let g = 0; g < options.groups; g++) {
+          const [first, second] = (i + g) % 2 === 0 ? order : [order[1] as Side, order[0] as Side];
+          for (const side of [first, second, second, first] as Side[]) sum[side] += await loop(side).slice(SLICE_MS);
+        }
+        const cpu = process.cpuUsage(cpuBefore);
+        generatorCpu.push(((cpu.user + cpu.system) / 1_000 / (performance.now() - started)) * 100);
+        const slices = options.groups * 2;
+        rps.bare.push(sum.bare / slices);
+        rps.hosted.push(sum.hosted / slices);
+        ratios.push(sum.hosted / sum.bare);
+      } finally {
+        for (const l of loops.values()) l.close();
+        await Promise.all([...servers.values()].map((s) => s.stop()));
       }
-      ratios.push(sum.hosted / sum.bare);
-    } finally {
-      await Promise.all([bare.stop(), hosted.stop()]);
     }
+  } finally {
+    if (typeof pinning !== 'string') pinning.restore();
   }
-  const bareRps = median(rps.bare);
-  const hostedRps = median(rps.hosted);
-  // The median of each round's own hosted/bare ratio: the runs of a round are back to back, so a
-  // slow stretch of a shared machine falls on both sides of one ratio instead of on one median.
+  // The median of each round's own hosted/bare ratio: the rounds' pairs of processes differ from one
+  // another in ways that fall on a median of all bare and a median of all hosted runs apart.
   const r = round(median(ratios), 4);
+  const interval = medianInterval(ratios);
   return {
-    rounds, secondsPerRound, bareRps: round(bareRps, 0), hostedRps: round(hostedRps, 0),
+    rounds: options.rounds, warmupSeconds: options.warmupSeconds, sliceMs: SLICE_MS, slicesPerSide: options.groups * 2,
+    connections: CONNECTIONS, pinning: typeof pinning === 'string' ? `none: ${pinning}` : pinning.description,
+    generatorCpuPercent: round(median(generatorCpu), 0),
+    bareRps: round(median(rps.bare), 0), hostedRps: round(median(rps.hosted), 0),
     roundRatios: ratios.map((x) => round(x, 3)), ratio: r, costPercent: round((1 - r) * 100, 2),
+    costInterval: { low: round((1 - interval.high) * 100, 2), high: round((1 - interval.low) * 100, 2), confidence: round(interval.confidence, 3) },
   };
+}
+
+function portOf(servers: Map<Side, ChildServer>, side: Side): number {
+  const server = servers.get(side);
+  if (!server) throw new Error(`no ${side} server`);
+  return server.port;
 }

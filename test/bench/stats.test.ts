@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { median, percentile, ratio, summarize } from '../../bench/stats.js';
+import { median, medianInterval, percentile, ratio, summarize } from '../../bench/stats.js';
 
 describe('bench statistics', () => {
   it('median of odd and even counts, whatever the order', () => {
@@ -26,5 +26,18 @@ describe('bench statistics', () => {
     expect(ratio(3, 2)).toBe(1.5);
     expect(ratio(1, 0)).toBe(Number.POSITIVE_INFINITY);
     expect(ratio(0, 0)).toBe(1);
+  });
+
+  it('the median interval: the textbook order statistics for 16, 20 and 100 samples; the whole range below 6', () => {
+    const ranks = (n: number) => medianInterval(Array.from({ length: n }, (_, i) => n - i));
+    expect(ranks(16)).toMatchObject({ low: 4, high: 13 });
+    expect(ranks(16).confidence).toBeCloseTo(0.9787, 4);
+    expect(ranks(20)).toMatchObject({ low: 6, high: 15 });
+    expect(ranks(100)).toMatchObject({ low: 40, high: 61 });
+    expect(ranks(8)).toMatchObject({ low: 1, high: 8 });
+    expect(ranks(3)).toEqual({ low: 1, high: 3, confidence: 0.75 });
+    expect(medianInterval([0.97, 1.01, 0.99, 1.2, 0.5, 0.98, 1, 1.03, 0.96, 1.02, 0.995, 0.985, 1.005, 0.975, 1.015, 0.99], 0.9))
+      .toMatchObject({ low: 0.98, high: 1.01 }); // the 5th and 12th of 16 cover 92 %
+    expect(() => medianInterval([])).toThrow(RangeError);
   });
 });
