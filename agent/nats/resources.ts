@@ -57,5 +57,5 @@ export async function destroyResources(nc: NatsConnection, names: NatsNames): Pr
 export async function listKeys(resources: Pick<ClusterResources, 'jsm' | 'names'>, filter: string): Promise<string[]> {
   const prefix = `$KV.${resources.names.kvBucket}.`;
   const info = await resources.jsm.streams.info(`KV_${resources.names.kvBucket}`, { subjects_filter: `${prefix}${filter}` });
-  return Object.keys(info.state.subjects ?? {}).filter((s) => s.startsWith(prefix)).map((s) => s.slice(prefix.length)).sort();
+  return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length)).sort();
 }

@@ -43,12 +43,15 @@ export async function indirectionFigure(options: IndirectionOptions): Promise<In
   try {
     for (let i = 0; i < options.rounds; i++) {
       const order: Side[] = i % 2 === 0 ? ['bare', 'hosted'] : ['hosted', 'bare'];
-      const servers = new Map<Side, ChildServer>();
-      const loops = new Map<Side, ClosedLoop>();
+      const servers: ChildServer[] = [];
+      const loops: Partial<Record<Side, ClosedLoop>> = {};
       try {
-        for (const side of order) servers.set(side, await spawnServer('serve-child.js', [side, String(MODULES)], wrapper));
-        for (const side of order) loops.set(side, await ClosedLoop.open(portOf(servers, side), CONNECTIONS));
-        const loop = (side: Side): ClosedLoop => loops.get(side) as ClosedLoop;
+        for (const side of order) {
+          const server = await spawnServer('serve-child.js', [side, String(MODULES)], wrapper);
+          servers.push(server);
+          loops[side] = await ClosedLoop.open(server.port, CONNECTIONS);
+        }
+        const loop = (side: Side): ClosedLoop => loops[side] as ClosedLoop;
         for (const side of order) await loop(side).slice(options.warmupSeconds * 1_000);
         const sum: Record<Side, number> = { bare: 0, hosted: 0 };
         const cpuBefore = process.cpuUsage();
@@ -64,15 +67,15 @@ export async function indirectionFigure(options: IndirectionOptions): Promise<In
         rps.hosted.push(sum.hosted / slices);
         ratios.push(sum.hosted / sum.bare);
       } finally {
-        for (const l of loops.values()) l.close();
-        await Promise.all([...servers.values()].map((s) => s.stop()));
+        for (const l of Object.values(loops)) l.close();
+        await Promise.all(servers.map((s) => s.stop()));
       }
     }
   } finally {
     if (typeof pinning !== 'string') pinning.restore();
   }
-  // The median of each round's own hosted/bare ratio: the rounds' pairs of processes differ from one
-  // another in ways that fall on a median of all bare and a median of all hosted runs apart.
+  // The median of the rounds' own ratios: a round's two sides share its pair of processes' luck and
+  // its stretch of the machine, which a median of all bare runs against one of all hosted runs splits.
   const r = round(median(ratios), 4);
   const interval = medianInterval(ratios);
   return {
@@ -83,10 +86,4 @@ export async function indirectionFigure(options: IndirectionOptions): Promise<In
     roundRatios: ratios.map((x) => round(x, 3)), ratio: r, costPercent: round((1 - r) * 100, 2),
     costInterval: { low: round((1 - interval.high) * 100, 2), high: round((1 - interval.low) * 100, 2), confidence: round(interval.confidence, 3) },
   };
-}
-
-function portOf(servers: Map<Side, ChildServer>, side: Side): number {
-  const server = servers.get(side);
-  if (!server) throw new Error(`no ${side} server`);
-  return server.port;
 }
