@@ -8,7 +8,7 @@ export interface ExtractLimits {
   extractTimeoutMs: number;
 }
 
-/** The header fields the checks read (node-tar's ReadEntry has them all). */
+/** The header fields the checks read (tar-reader.ts's TarEntry has them all). */
 export interface EntryHeader {
   path: string;
   type: string;

@@ -1,21 +1,22 @@
 /**
  * The unpacker's second thread (extract.ts runs it in a worker_threads Worker beside the inflater,
- * inflate-worker.ts). One job at a time: the tar bytes arrive from the inflater in blocks, node-tar's
- * Parser parses each block synchronously, and every entry is checked (extract-checks.ts) and then
- * written with synchronous fs calls. Synchronous is the point: node-tar's own async Unpack pays
- * several thread-pool round trips per entry and was 4-9x `tar -xzf` on a 5,000-file bundle
- * (docs/BENCHMARKS.md, figure 6); on its own thread the service's event loop never waits for it.
+ * inflate-worker.ts). One job at a time: the tar bytes arrive from the inflater in blocks, the tar
+ * reader (tar-reader.ts) parses each block synchronously, and every entry is checked
+ * (extract-checks.ts) and then written with synchronous fs calls. Synchronous is the point: node-tar's
+ * own async Unpack pays several thread-pool round trips per entry and was 4-9x `tar -xzf` on a
+ * 5,000-file bundle (docs/BENCHMARKS.md, figure 6); on its own thread the service's event loop never
+ * waits for it.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { type MessagePort, parentPort } from 'node:worker_threads';
-import { Parser, type ReadEntry } from 'tar';
 import { assertNever } from '../../agent/pm2/protocol.js';
 import { RESERVED_DIR } from './file-hashes.js';
 import { EntryChecks, FILE_TYPES, isInside, linkTarget, type ExtractLimits } from './extract-checks.js';
 import { workerError, type FromWorker, type FromWriter, type LinkSource, type StartJob, type ToWriter, type WorkerError, type WorkerResult } from './extract-protocol.js';
 import { DeployError } from './errors.js';
+import { TarReader, type EntrySink, type TarEntry } from './tar-reader.js';
 
 type Kind = 'dir' | 'file' | 'symlink';
 
@@ -44,10 +45,11 @@ class TreeWriter {
     if (linkFrom) for (const [rel, hash] of Object.entries(linkFrom.files)) this.known.set(hash, path.join(linkFrom.dir, rel));
   }
 
-  onEntry(entry: ReadEntry): void {
+  /** Checks the entry and makes it; a file's bytes then go to the sink returned. */
+  onEntry(entry: TarEntry): EntrySink | undefined {
     this.current = entry.path;
     const parts = this.checks.check(entry);
-    if (parts.length === 0) return void entry.resume();
+    if (parts.length === 0) return undefined;
     const rel = parts.join('/');
     this.top.add(parts[0] as string);
     this.ensureParent(entry.path, parts);
@@ -58,13 +60,13 @@ class TreeWriter {
       else if (kind !== 'dir') throw conflict(entry.path);
     } else if (entry.type === 'SymbolicLink') {
       this.clear(entry.path, rel);
-      symlinkSync(String(entry.linkpath), this.abs(rel));
+      symlinkSync(entry.linkpath, this.abs(rel));
       this.kinds.set(rel, 'symlink');
       this.symlinks.push(linkTarget(entry, parts));
     } else {
       this.hardLink(entry, rel, linkTarget(entry, parts));
     }
-    entry.resume();
+    return undefined;
   }
 
   /** Closes what a failed job left open; the caller removes `dest`. */
@@ -91,7 +93,7 @@ class TreeWriter {
     return { prefix, entries: this.checks.entries, linked: this.linked, files, links };
   }
 
-  private file(entry: ReadEntry, rel: string): void {
+  private file(entry: TarEntry, rel: string): EntrySink {
     this.clear(entry.path, rel);
     const mode = (entry.mode ?? 0o644) & 0o755;
     if (this.known.size > 0 && entry.size > 0 && entry.size <= LINKABLE_BYTES) return this.fileOrLink(entry, rel, mode);
@@ -99,18 +101,20 @@ class TreeWriter {
     this.open.add(fd);
     const hash: Hash = createHash('sha256');
     let size = 0;
-    entry.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      size += chunk.length;
-      for (let at = 0; at < chunk.length;) at += writeSync(fd, chunk, at);
-    });
-    entry.on('end', () => {
-      if (entry.mtime) futimesSync(fd, entry.mtime, entry.mtime);
-      this.open.delete(fd);
-      closeSync(fd);
-      this.kinds.set(rel, 'file');
-      this.files.set(rel, { hash: hash.digest('hex'), size });
-    });
+    return {
+      data: (chunk) => {
+        hash.update(chunk);
+        size += chunk.length;
+        for (let at = 0; at < chunk.length;) at += writeSync(fd, chunk, at);
+      },
+      end: () => {
+        if (entry.mtime) futimesSync(fd, entry.mtime, entry.mtime);
+        this.open.delete(fd);
+        closeSync(fd);
+        this.kinds.set(rel, 'file');
+        this.files.set(rel, { hash: hash.digest('hex'), size });
+      },
+    };
   }
 
   /**
@@ -118,28 +122,31 @@ class TreeWriter {
    * sha256, size and mode) it is hard-linked from there, which costs a tenth of creating and
    * writing it (the bytes of a release never change once it is stored); otherwise it is written.
    */
-  private fileOrLink(entry: ReadEntry, rel: string, mode: number): void {
+  private fileOrLink(entry: TarEntry, rel: string, mode: number): EntrySink {
     const hash: Hash = createHash('sha256');
     const chunks: Buffer[] = [];
     let size = 0;
-    entry.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      chunks.push(chunk);
-      size += chunk.length;
-    });
-    entry.on('end', () => {
-      const digest = hash.digest('hex');
-      if (!this.linkKnown(digest, size, mode, rel)) {
-        const fd = openSync(this.abs(rel), 'wx', mode);
-        this.open.add(fd);
-        for (const chunk of chunks) for (let at = 0; at < chunk.length;) at += writeSync(fd, chunk, at);
-        if (entry.mtime) futimesSync(fd, entry.mtime, entry.mtime);
-        this.open.delete(fd);
-        closeSync(fd);
-      }
-      this.kinds.set(rel, 'file');
-      this.files.set(rel, { hash: digest, size });
-    });
+    return {
+      // Views of the inflater's blocks, each a buffer of its own that nothing writes again.
+      data: (chunk) => {
+        hash.update(chunk);
+        chunks.push(chunk);
+        size += chunk.length;
+      },
+      end: () => {
+        const digest = hash.digest('hex');
+        if (!this.linkKnown(digest, size, mode, rel)) {
+          const fd = openSync(this.abs(rel), 'wx', mode);
+          this.open.add(fd);
+          for (const chunk of chunks) for (let at = 0; at < chunk.length;) at += writeSync(fd, chunk, at);
+          if (entry.mtime) futimesSync(fd, entry.mtime, entry.mtime);
+          this.open.delete(fd);
+          closeSync(fd);
+        }
+        this.kinds.set(rel, 'file');
+        this.files.set(rel, { hash: digest, size });
+      },
+    };
   }
 
   /** Links the link source's copy of these bytes to `rel`; false when it has none usable. */
@@ -160,7 +167,7 @@ class TreeWriter {
     return true;
   }
 
-  private hardLink(entry: ReadEntry, rel: string, target: string): void {
+  private hardLink(entry: TarEntry, rel: string, target: string): void {
     const record = this.files.get(target);
     if (this.kinds.get(target) !== 'file' || record === undefined) {
       throw new DeployError('DEPLOY_ERR_BAD_ARCHIVE', `${entry.path} links to ${target}, which is not a file of the archive`);
@@ -217,22 +224,13 @@ function conflict(entryPath: string): DeployError {
 
 /** One upload's tar stream: parsed block by block as the inflater sends it, the first failure ends it. */
 class Job {
-  // gzip is the inflater's: a second gzip inside, or brotli / zstd, is not a tar.
-  private readonly parser = new Parser({ strict: true, brotli: false, zstd: false });
+  private readonly reader: TarReader;
   private readonly tree: TreeWriter;
-  /** The tar stream's first bytes while there are fewer than two (the inflater may send one alone). */
-  private head: Buffer | undefined = Buffer.alloc(0);
   private settled = false;
 
   constructor(readonly id: number, dest: string, limits: ExtractLimits, linkFrom: LinkSource | undefined, private readonly post: (msg: FromWorker) => void) {
     this.tree = new TreeWriter(dest, limits, linkFrom);
-    this.parser.on('entry', (entry: ReadEntry) => this.guard(() => this.tree.onEntry(entry)));
-    this.parser.on('error', (err: unknown) => this.fail(err));
-    this.parser.on('end', () => this.guard(() => {
-      const result = this.tree.finish();
-      this.settled = true;
-      this.post({ type: 'done', id: this.id, result });
-    }));
+    this.reader = new TarReader((entry) => this.tree.onEntry(entry));
   }
 
   get over(): boolean {
@@ -240,26 +238,17 @@ class Job {
   }
 
   write(data: Uint8Array): void {
-    if (this.settled || data.byteLength === 0) return;
-    let chunk = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (this.head !== undefined) {
-      if (this.head.length > 0) chunk = Buffer.concat([this.head, chunk]);
-      if (chunk.length < 2) {
-        this.head = chunk;
-        return;
-      }
-      this.head = undefined;
-      // node-tar would inflate a gzip it finds inside: an archive is gzipped once.
-      if (chunk[0] === 0x1f && chunk[1] === 0x8b) return this.fail(new DeployError('DEPLOY_ERR_BAD_ARCHIVE', 'a gzip inside the gzip, not a tar'));
-    }
-    this.guard(() => this.parser.write(chunk));
+    if (data.byteLength === 0) return;
+    this.guard(() => this.reader.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength)));
   }
 
   end(): void {
-    const head = this.head;
-    this.head = undefined;
-    if (head?.length) this.guard(() => this.parser.write(head));
-    this.guard(() => this.parser.end());
+    this.guard(() => {
+      this.reader.end();
+      const result = this.tree.finish();
+      this.settled = true;
+      this.post({ type: 'done', id: this.id, result });
+    });
   }
 
   /** The inflater failed: stop writing, then report its error. */
