@@ -40,6 +40,8 @@ export class Stack {
   private constructor(
     readonly serverPort: number,
     readonly pm2: Pm2Client,
+    /** The service's data directory (its releases, and `tmp/` where it unpacks uploads). */
+    readonly dataDir: string,
     private readonly cleanups: (() => Promise<void>)[],
   ) {}
 
@@ -57,7 +59,7 @@ export class Stack {
     try {
       const server = await spawnServer('server-child.js', [data.dir, TOKEN], [], 60_000);
       cleanups.unshift(() => server.stop());
-      return new Stack(server.port, pm2, cleanups);
+      return new Stack(server.port, pm2, data.dir, cleanups);
     } catch (err) {
       for (const c of cleanups) await c();
       throw err;

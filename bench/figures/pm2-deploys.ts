@@ -6,6 +6,7 @@ import { servingAt } from '../poll.js';
 import type { DeployLatencyFigure, LoadSide, UnderLoadFigure } from '../report.js';
 import { freePort, type DeploymentAnswer, type PlainApp, type Stack, type TimedEvent } from '../stack.js';
 import { median, ratio, round, summarize } from '../stats.js';
+import { settle } from '../settle.js';
 
 const MODULES = 200;
 const WORKERS = 2;
@@ -51,19 +52,6 @@ class Apps {
     return marker;
   }
 }
-
-/**
- * Before each timed round, on both sides: this process's own garbage (packing a bundle, the pollers'
- * answers) is collected now, not by V8's background threads while the deploy being measured needs
- * the CPU (they took ~2 ms of the 2 cores in every hot deploy's window). `npm run bench` runs node
- * with --expose-gc; without it this only pauses.
- */
-async function settle(): Promise<void> {
-  (globalThis as { gc?: () => void }).gc?.();
-  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-}
-
-const SETTLE_MS = 20;
 
 /** Figure 1: PUT sent → both workers answer with the new marker; `pm2 reload` sent → both new workers do. */
 async function deployLatency(apps: Apps, options: Pm2FigureOptions): Promise<DeployLatencyFigure> {

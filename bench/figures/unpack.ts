@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packDir } from '../bundle.js';
+import { settle } from '../settle.js';
 import type { UnpackFigure } from '../report.js';
 import type { Stack } from '../stack.js';
 import { median, ratio, round, summarize } from '../stats.js';
@@ -14,6 +15,10 @@ const PER_DIR = 100;
 /**
  * 5,000 files of random bytes (so gzip cannot shrink them: the bundle really is ~50 MB), sizes
  * spread over 2-18 KB, 100 per folder, plus a package.json and an entry so the service accepts it.
+ * The source tree stays until the figure's temp dir goes: this machine's ext4 has no journal, and
+ * without one the kernel skips recently deleted inodes when it allocates new ones
+ * (`find_inode_bit` → `recently_deleted`, for 1 to 5 minutes), so deleting 5,000 files just before
+ * the rounds made both sides' first rounds 6-10x slower (docs/BENCHMARKS.md, figure 6).
  */
 export async function makeBigBundle(root: string): Promise<{ file: string; bytes: number; unpackedBytes: number }> {
   const pkg = path.join(root, 'src', 'package');
@@ -32,7 +37,6 @@ export async function makeBigBundle(root: string): Promise<{ file: string; bytes
   await writeFile(path.join(pkg, 'index.js'), 'module.exports = (req, res) => res.end("bulk");\n');
   const file = path.join(root, 'bulk.tgz');
   await packDir(path.join(root, 'src'), file);
-  await rm(path.join(root, 'src'), { recursive: true, force: true });
   return { file, bytes: (await stat(file)).size, unpackedBytes };
 }
 
@@ -62,6 +66,10 @@ function tarExtract(file: string, into: string): Promise<void> {
  * Figure 6: the same .tgz uploaded to the service (`?activate=false`: stored, unpacked, hashed, made
  * visible; no deployment) vs extracted by `tar -xzf`, back to back in each round, service first in
  * even rounds and tar first in odd ones; the ratio is the median of the rounds' own ratios.
+ * `tar` extracts beside the service's own unpacking, into a folder of the service's `tmp/`: on this
+ * disk the cost of creating a file depends on where the kernel allocates its inode (a block group
+ * with recently deleted inodes is scanned past them, see makeBigBundle), and a new folder's inodes
+ * are allocated near its parent's, so both sides now start from the same parent.
  * Paired, as figure 4's rounds are: this disk switches between spells up to 6× apart in speed within
  * a minute (tar 0.38–2.4 s in one run), and a change of spell in the middle of the rounds moved the
  * ratio of the two sides' medians by tenths (1.63× in a run whose paired figure was 1.15×); the two
@@ -75,14 +83,15 @@ export async function unpackFigure(stack: Stack, rounds: number): Promise<Unpack
     const tar: number[] = [];
     const roundRatios: number[] = [];
     const timed = async (run: () => Promise<unknown>): Promise<number> => {
+      await settle();
       await syncDisk();
       const t0 = performance.now();
       await run();
       return performance.now() - t0;
     };
     for (let i = 0; i < rounds; i++) {
-      const into = path.join(dir, `tar-${i}`);
-      await mkdir(into);
+      const into = path.join(stack.dataDir, 'tmp', `bench-tar-${i}`);
+      await mkdir(into, { recursive: true });
       const viaService = (): Promise<number> => timed(() => stack.upload('bulk', `r${i}`, { file: bundle.file, bytes: bundle.bytes }, '?activate=false'));
       const viaTar = (): Promise<number> => timed(() => tarExtract(bundle.file, into));
       // Both keep what they wrote until the end, as the service keeps its releases: deleting 5,000
