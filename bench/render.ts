@@ -51,7 +51,7 @@ function figureLines(f: Partial<Figures>): string[] {
   if (f.unpack) {
     const u = f.unpack;
     if (u.roundRatios) {
-      out.push(`6. Unpack, ${u.files} files, ${mb(u.unpackedBytes)} unpacked, ${mb(u.bundleBytes)} .tgz (${u.service.n} rounds, each the two back to back in alternating order; medians, median of the rounds' ratios)`,
+      out.push(`6. Unpack, ${u.files} files, ${mb(u.unpackedBytes)} unpacked, ${mb(u.bundleBytes)} .tgz (${u.service.n} rounds${u.warmUpRound ? ' after an untimed one' : ''}, each the two back to back in alternating order; medians, median of the rounds' ratios)`,
         `   upload + unpack via the service ${ms(u.service.median)}, tar -xzf ${ms(u.tar.median)}; rounds ${u.roundRatios.map((r) => `${r}×`).join(', ')}: ratio ${u.ratio}× (of the medians ${u.ratioOfMedians}×)`);
     } else {
       out.push(`6. Unpack, ${u.files} files, ${mb(u.unpackedBytes)} unpacked, ${mb(u.bundleBytes)} .tgz (median of ${u.service.n})`,

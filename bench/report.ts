@@ -125,6 +125,8 @@ export interface UnpackFigure {
   ratio: number;
   /** Median service / median tar (how figure 6 was judged before the rounds were paired). */
   ratioOfMedians?: number;
+  /** Set when one untimed round of each side came first (reports saved from 2026-11-29's third session on). */
+  warmUpRound?: boolean;
 }
 
 export interface Figures {
