@@ -16,6 +16,7 @@
  * over 1 MiB is refused instead of ignored.
  */
 import { DeployError } from './errors.js';
+import { checksum, cString, fullName, isZero, number, parsePax, string, type Extended } from './tar-fields.js';
 
 /** Entry types by their header code, named as node-tar names them (the checks and messages use the names). */
 const TYPES: ReadonlyMap<number, string> = new Map([
@@ -55,15 +56,6 @@ export interface TarEntry {
 export interface EntrySink {
   data(chunk: Buffer): void;
   end(): void;
-}
-
-/** Fields a pax header (or a GNU long name) sets for the entries it applies to. */
-interface Extended {
-  path?: string;
-  linkpath?: string;
-  size?: number;
-  mtime?: Date;
-  mode?: number;
 }
 
 /**
@@ -216,104 +208,4 @@ export class TarReader {
 /** The inflater inflated once: gzip magic where the tar begins is a .tgz gzipped again (named, not left to the checksum). */
 function refuseGzip(buf: Buffer, off: number): void {
   if (buf[off] === 0x1f && buf[off + 1] === 0x8b) throw new DeployError('DEPLOY_ERR_BAD_ARCHIVE', 'a gzip inside the gzip, not a tar');
-}
-
-/** ustar's name: the 155-byte prefix, when the magic says there is one, then the 100-byte name. */
-function fullName(buf: Buffer, off: number): string {
-  const name = string(buf, off, 100);
-  if (!isUstar(buf, off)) return name;
-  // star's variant keeps atime and ctime in the prefix's last 25 bytes (node-tar reads it so).
-  const prefix = string(buf, off + 345, buf[off + 475] !== 0 ? 155 : 130);
-  return prefix === '' ? name : `${prefix}/${name}`;
-}
-
-/** POSIX ustar: "ustar\0" then version "00" (GNU's "ustar  \0" has no prefix field). */
-function isUstar(buf: Buffer, off: number): boolean {
-  const m = off + 257;
-  return buf[m] === 0x75 && buf[m + 1] === 0x73 && buf[m + 2] === 0x74 && buf[m + 3] === 0x61 && buf[m + 4] === 0x72
-    && buf[m + 5] === 0 && buf[m + 6] === 0x30 && buf[m + 7] === 0x30;
-}
-
-function isZero(buf: Buffer, off: number): boolean {
-  for (let i = off; i < off + BLOCK; i++) if (buf[i] !== 0) return false;
-  return true;
-}
-
-/** The header's sum with its checksum field counted as spaces (unsigned bytes, as POSIX says). */
-function checksum(buf: Buffer, off: number): number {
-  let sum = 8 * 0x20;
-  for (let i = off; i < off + 148; i++) sum += buf[i] as number;
-  for (let i = off + 156; i < off + BLOCK; i++) sum += buf[i] as number;
-  return sum;
-}
-
-/** A NUL-terminated UTF-8 field. */
-function string(buf: Buffer, off: number, size: number): string {
-  return cString(buf, off, off + size);
-}
-
-function cString(buf: Buffer, start: number, end: number): string {
-  const nul = buf.indexOf(0, start);
-  return buf.toString('utf8', start, nul === -1 || nul > end ? end : nul);
-}
-
-/**
- * A numeric field: octal digits (leading spaces, ended by a space or NUL), or base-256 when the
- * first byte's high bit is set (0x80: positive; 0xff: negative). undefined when it holds no number.
- */
-function number(buf: Buffer, off: number, size: number): number | undefined {
-  const first = buf[off] as number;
-  if (first & 0x80) return base256(buf, off, size);
-  let i = off;
-  const end = off + size;
-  while (i < end && buf[i] === 0x20) i++;
-  let value = 0;
-  let digits = 0;
-  for (; i < end; i++) {
-    const c = buf[i] as number;
-    if (c < 0x30 || c > 0x37) break;
-    value = value * 8 + (c - 0x30);
-    digits++;
-  }
-  return digits === 0 ? undefined : value;
-}
-
-function base256(buf: Buffer, off: number, size: number): number {
-  const first = buf[off] as number;
-  if (first !== 0x80 && first !== 0xff) throw new DeployError('DEPLOY_ERR_BAD_ARCHIVE', 'a tar header has an invalid base-256 number');
-  let value = 0;
-  for (let i = off + 1; i < off + size; i++) value = value * 256 + (first === 0xff ? 0xff - (buf[i] as number) : (buf[i] as number));
-  if (first === 0xff) value = -(value + 1);
-  if (!Number.isSafeInteger(value)) throw new DeployError('DEPLOY_ERR_BAD_ARCHIVE', 'a tar header has a number out of range');
-  return value;
-}
-
-/** pax records, `<length> <key>=<value>\n`; a record whose length does not match is skipped (node-tar too). */
-function parsePax(body: Buffer): Extended {
-  const out: Extended = {};
-  let at = 0;
-  while (at < body.length) {
-    const space = body.indexOf(0x20, at);
-    if (space === -1) break;
-    const length = Number(body.toString('latin1', at, space));
-    if (!Number.isInteger(length) || length <= space - at + 1 || at + length > body.length) break;
-    const record = body.toString('utf8', space + 1, at + length - 1);
-    at += length;
-    if (body[at - 1] !== 0x0a) continue;
-    const eq = record.indexOf('=');
-    if (eq <= 0) continue;
-    const key = record.slice(0, eq);
-    const value = record.slice(eq + 1);
-    // A NUL ends a path, as in a header field (node-tar cuts it there too).
-    if (key === 'path' || key === 'linkpath') out[key] = value.split('\0', 1)[0] as string;
-    else if (key === 'size' || key === 'mode') {
-      const n = Number(value);
-      if (value !== '' && Number.isSafeInteger(n) && n >= 0) out[key] = n;
-      else throw new DeployError('DEPLOY_ERR_BAD_ARCHIVE', `a pax header's ${key} is ${JSON.stringify(value)}`);
-    } else if (key === 'mtime') {
-      const seconds = Number(value);
-      if (value !== '' && Number.isFinite(seconds)) out.mtime = new Date(seconds * 1000);
-    }
-  }
-  return out;
 }
