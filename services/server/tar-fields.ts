@@ -49,9 +49,13 @@ export function string(buf: Buffer, off: number, size: number): string {
   return cString(buf, off, off + size);
 }
 
+/** The bytes up to the first NUL before `end`, as UTF-8. */
 export function cString(buf: Buffer, start: number, end: number): string {
-  const nul = buf.indexOf(0, start);
-  return buf.toString('utf8', start, nul === -1 || nul > end ? end : nul);
+  // Not `buf.indexOf(0, start)`: a full field has no NUL, and the search would run on through the
+  // rest of the block (1 MiB), for every field of every header an archive could fill so.
+  let nul = start;
+  while (nul < end && buf[nul] !== 0) nul++;
+  return buf.toString('utf8', start, nul);
 }
 
 /**
