@@ -47,16 +47,10 @@ export function rawTar(entries: RawEntry[]): Buffer {
   for (const e of entries) {
     const body = e.body === undefined ? Buffer.alloc(0) : Buffer.from(e.body);
     const type = e.type ?? 'File';
-    const header = new Header({
+    blocks.push(tarBlock({
       path: e.path, type, size: e.size ?? (type === 'File' ? body.length : 0), mode: e.mode ?? (type === 'Directory' ? 0o755 : 0o644),
       linkpath: e.linkpath, mtime: new Date(0), uid: 0, gid: 0,
-    });
-    const block = Buffer.alloc(512);
-    header.encode(block, 0);
-    blocks.push(block);
-    if (type === 'File' && body.length > 0) {
-      blocks.push(body, Buffer.alloc((512 - (body.length % 512)) % 512));
-    }
+    }, type === 'File' ? body : Buffer.alloc(0)));
   }
   blocks.push(Buffer.alloc(1024));
   return Buffer.concat(blocks);
@@ -71,4 +65,20 @@ export function rawApp(marker: string, prefix = ''): RawEntry[] {
   return Object.entries(appFiles(marker)).map(([p, content]) => ({
     path: prefix + p, body: typeof content === 'string' ? content : JSON.stringify(content),
   }));
+}
+
+/** One entry as tar bytes: a header written by node-tar's `Header`, then the body padded to 512 bytes. */
+export function tarBlock(fields: ConstructorParameters<typeof Header>[0], body: Buffer = Buffer.alloc(0)): Buffer {
+  const header = Buffer.alloc(512);
+  new Header(fields).encode(header, 0);
+  return Buffer.concat([header, body, Buffer.alloc((512 - (body.length % 512)) % 512)]);
+}
+
+/** A header's checksum written anew after its bytes were edited by hand (an edit otherwise fails it). */
+export function rewriteChecksum(header: Buffer): Buffer {
+  header.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += header[i] as number;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+  return header;
 }

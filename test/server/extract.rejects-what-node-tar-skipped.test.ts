@@ -1,7 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { afterEach, it } from 'vitest';
-import { Header } from 'tar';
-import { rawApp, rawTar } from '../helpers/bundles.js';
+import { rawApp, rawTar, rewriteChecksum, tarBlock as block } from '../helpers/bundles.js';
 import { expectRejected, serverWithRelease, upload, type TestServer } from '../helpers/server.js';
 
 // The unpacker's own tar reader (tar-reader.ts) refuses what node-tar's Parser skipped or read on
@@ -16,21 +15,6 @@ function appEntries(): Buffer {
   return tar.subarray(0, tar.length - 1024);
 }
 
-function block(fields: ConstructorParameters<typeof Header>[0], body: Buffer = Buffer.alloc(0)): Buffer {
-  const header = Buffer.alloc(512);
-  new Header(fields).encode(header, 0);
-  return Buffer.concat([header, body, Buffer.alloc((512 - (body.length % 512)) % 512)]);
-}
-
-/** A header's checksum recomputed after its bytes were edited. */
-function resum(header: Buffer): Buffer {
-  header.fill(0x20, 148, 156);
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += header[i] as number;
-  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
-  return header;
-}
-
 const END = Buffer.alloc(1024);
 
 it('rejects a sparse file (node-tar skipped it quietly) with DEPLOY_ERR_ENTRY_TYPE', async () => {
@@ -38,7 +22,7 @@ it('rejects a sparse file (node-tar skipped it quietly) with DEPLOY_ERR_ENTRY_TY
   ({ server, before } = await serverWithRelease());
   const sparse = block({ path: 'holes.bin', type: 'File', size: 4, mode: 0o644 }, Buffer.from('data'));
   sparse[156] = 0x53;
-  resum(sparse);
+  rewriteChecksum(sparse);
   const body = gzipSync(Buffer.concat([appEntries(), sparse, END]));
   await expectRejected(server, before, await upload(server.app, 'demo', '2.0.0', body), 422, 'DEPLOY_ERR_ENTRY_TYPE');
 });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Header, Parser, create, type ReadEntry } from 'tar';
 import { isDeployError } from '../../services/server/errors.js';
 import { TarReader, type TarEntry } from '../../services/server/tar-reader.js';
+import { rewriteChecksum, tarBlock as header } from '../helpers/bundles.js';
 import { tempDir } from '../helpers/tmp.js';
 
 /** What the unpacker uses of an entry, read by either parser; the body by its sha256. */
@@ -71,12 +72,6 @@ async function expectSameAsNodeTar(tar: Buffer): Promise<Seen[]> {
   expect(expected.length).toBeGreaterThan(0);
   for (const piece of [tar.length, 512, 1, 7, 511, 513, 4096 + 3]) expect(byReader(tar, piece)).toEqual(expected);
   return expected;
-}
-
-function header(fields: ConstructorParameters<typeof Header>[0], body: Buffer = Buffer.alloc(0)): Buffer {
-  const block = Buffer.alloc(512);
-  new Header(fields).encode(block, 0);
-  return Buffer.concat([block, body, Buffer.alloc((512 - (body.length % 512)) % 512)]);
 }
 
 function paxRecord(key: string, value: string): string {
@@ -220,14 +215,6 @@ describe('where the reader is stricter than node-tar', () => {
     expect(byReader(Buffer.concat([file, END, after])).map((e) => e.path)).toEqual(['package/a.js']);
   });
 });
-
-/** A header's checksum field recomputed after an edit (an edit of its bytes otherwise fails it). */
-function rewriteChecksum(block: Buffer): void {
-  block.fill(0x20, 148, 156);
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += block[i] as number;
-  block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
-}
 
 function corrupt(tar: Buffer, at: number): Buffer {
   const copy = Buffer.from(tar);
