@@ -71,7 +71,7 @@ function tarExtract(file: string, into: string): Promise<void> {
  * with recently deleted inodes is scanned past them, see makeBigBundle), and a new folder's inodes
  * are allocated near its parent's, so both sides now start from the same parent.
  * Paired, as figure 4's rounds are: this disk switches between spells up to 6× apart in speed within
- * a minute (tar 0.38–2.4 s in one run), and a change of spell in the middle of the rounds moved the
+ * a minute (tar 0.38–2.4 s in one run; the slow ones follow mass deletes, above), and a change of spell in the middle of the rounds moved the
  * ratio of the two sides' medians by tenths (1.63× in a run whose paired figure was 1.15×); the two
  * halves of a round share their spell.
  */
