@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HotError } from '../errors.js';
-import { TrackedResponse, type InFlightCounter } from './tracked-response.js';
+import { inFlightNow, isTracked } from './in-flight.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 type AnyHandler = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -55,39 +55,18 @@ function describe(value: unknown): string {
   return typeof value === 'object' ? `an object with keys ${Object.keys(value).slice(0, 5).join(', ') || '(none)'}` : typeof value;
 }
 
-/** Requests that started on one version of the app (Erlang's old/current code, issue 2 item 4). */
-class Generation implements InFlightCounter {
-  inFlight = 0;
-  /** Released when this generation is replaced: what failed updates could not retire yet. */
-  deferred: (() => Promise<void>)[] = [];
-  private readonly waiters: (() => void)[] = [];
-
-  constructor(readonly app: AppHandler | undefined) {}
-
-  enter(): void {
-    this.inFlight++;
-  }
-
-  leave(): void {
-    // Checked before splice: a generation comes back to 0 requests whenever the worker has caught up,
-    // often many times a second under load, and splice(0) allocates an array each time.
-    if (--this.inFlight === 0 && this.waiters.length > 0) for (const w of this.waiters.splice(0)) w();
-  }
-
-  drained(): Promise<void> {
-    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
-  }
-}
-
 /**
  * The handler indirection: the worker's server calls `handler`, which calls the current version's
- * handler. Every applied update starts a new generation; what the update replaced (retire
- * callbacks, the old fastify instance) is released once every older generation drained or
- * `drainTimeoutMs` passed.
+ * handler. What an update replaced (retire callbacks, the old fastify instance) is released once
+ * every request in flight at the swap has ended (`inFlightNow`: Erlang's old/current code, issue 2
+ * item 4), or `drainTimeoutMs` passed.
  */
 export class HandlerHost {
-  private current = new Generation(undefined);
-  private older = new Set<Generation>();
+  private current: AppHandler | undefined = undefined;
+  /** What failed updates could not retire yet: released at the next swap. */
+  private deferred: (() => Promise<void>)[] = [];
+  /** Responses of servers that do not track their connections (an app hosting itself, tests), until they close. */
+  private readonly untracked = new Set<ServerResponse>();
   private readonly pending = new Set<Promise<void>>();
 
   constructor(
@@ -96,18 +75,15 @@ export class HandlerHost {
   ) {}
 
   readonly handler: RequestHandler = (req, res) => {
-    const gen = this.current;
-    const app = gen.app;
+    const app = this.current;
     if (!app) {
       res.statusCode = 503;
       res.end();
       return;
     }
-    gen.enter();
-    // The worker's own server makes TrackedResponses (no listener per request); any other server's
-    // responses (an app hosting itself, tests) are counted out by a 'close' listener.
-    if (res instanceof TrackedResponse) res.countIn(gen);
-    else res.once('close', () => gen.leave());
+    // The worker's own server recorded this response on its connection; any other server's
+    // responses are kept here until their 'close'.
+    if (!isTracked(req, res)) this.keepUntilClosed(res);
     try {
       const r = app.handle(req, res) as PromiseLike<unknown> | undefined;
       if (r && typeof r.then === 'function') r.then(undefined, (err: unknown) => this.failRequest(res, err));
@@ -117,48 +93,43 @@ export class HandlerHost {
   };
 
   get app(): AppHandler | undefined {
-    return this.current.app;
+    return this.current;
   }
 
   /** New requests go to `app` from now on; `release` runs once the requests before it finished. */
   swap(app: AppHandler | undefined, release: (() => Promise<void>)[]): void {
     const previous = this.current;
-    this.current = new Generation(app);
-    this.keepUntilDrained(previous);
-    const toClose = previous.app && previous.app !== app && previous.app.close ? [previous.app.close] : [];
-    this.later([...previous.deferred, ...release, ...toClose]);
+    const deferred = this.deferred;
+    this.current = app;
+    this.deferred = [];
+    const toClose = previous && previous !== app && previous.close ? [previous.close] : [];
+    this.later([...deferred, ...release, ...toClose]);
   }
 
   /** A failed update: the current version keeps serving, so what it replaced waits for the next swap. */
   defer(release: (() => Promise<void>)[]): void {
-    this.current.deferred.push(...release);
+    this.deferred.push(...release);
   }
 
   /** Releases everything now, after the in-flight requests (or the drain timeout). */
   async close(release: (() => Promise<void>)[]): Promise<void> {
-    const last = this.current;
-    this.current = new Generation(undefined);
-    this.keepUntilDrained(last);
-    this.later([...last.deferred, ...release, ...(last.app?.close ? [last.app.close] : [])]);
+    this.swap(undefined, release);
     await Promise.all(this.pending);
   }
 
-  /** A replaced generation stays known (for later retirements to wait on) only while it has requests. */
-  private keepUntilDrained(gen: Generation): void {
-    if (gen.inFlight === 0) return;
-    this.older.add(gen);
-    void gen.drained().then(() => this.older.delete(gen));
+  private keepUntilClosed(res: ServerResponse): void {
+    this.untracked.add(res);
+    res.once('close', () => this.untracked.delete(res));
   }
 
   private later(tasks: (() => Promise<void> | Promise<unknown>)[]): void {
     if (tasks.length === 0) return;
-    const waitFor = [...this.older].map((g) => g.drained());
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, this.drainTimeoutMs);
       timer.unref();
     });
-    const done = Promise.race([Promise.all(waitFor), timeout]).then(async () => {
+    const done = Promise.race([inFlightNow(this.untracked), timeout]).then(async () => {
       clearTimeout(timer);
       for (const task of tasks) {
         try {

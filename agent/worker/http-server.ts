@@ -1,7 +1,7 @@
 import http from 'node:http';
-import type { IncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
-import { TrackedResponse } from '../runtime/tracked-response.js';
+import { trackConnections, trackingListener, type TrackedConnections } from '../runtime/in-flight.js';
 
 /**
  * The listening "kernel" of a handler-mode worker (DESIGN.md: closure indirection — the server calls
@@ -18,26 +18,10 @@ export interface OwnedServer {
 const IDLE_GRACE_MS = 1_000;
 
 export async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void, port: number): Promise<OwnedServer> {
-  let closing = false;
-  /**
-   * A keep-alive client of a worker being replaced must reconnect to a live one (PM2 reload): a head
-   * written once the worker is closing says `Connection: close` (responses in flight included), so
-   * the client reconnects cleanly. Checked where the head is written (`end()` without `writeHead`
-   * calls it too: `_implicitHeader`), so serving costs no per-request wrapper, set or listener.
-   */
-  class WorkerResponse extends TrackedResponse {
-    override writeHead(
-      statusCode: number,
-      reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[],
-      headers?: OutgoingHttpHeaders | OutgoingHttpHeader[],
-    ): this {
-      if (closing && !this.headersSent) this.setHeader('connection', 'close');
-      // All three as given: Node's writeHead sorts out `(status, headers)` from `(status, reason, headers)`.
-      return super.writeHead(statusCode, reason as string | undefined, headers);
-    }
-  }
-  // The hosted app's handler is the request listener itself: the indirection is HandlerHost.handler only.
-  const server = http.createServer({ ServerResponse: WorkerResponse }, handler);
+  // The hosted app's handler is called straight from the request listener, which only records the
+  // response on its connection (in-flight.ts): the indirection is HandlerHost.handler only.
+  const server = http.createServer(trackingListener(handler));
+  const connections = trackConnections(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, () => { server.off('error', reject); resolve(); });
@@ -46,9 +30,13 @@ export async function listen(handler: (req: IncomingMessage, res: ServerResponse
   return {
     port: typeof address === 'object' && address ? address.port : port,
     close(deadlineMs) {
-      closing = true;
+      closeKeepAlive(server, connections);
       return new Promise<void>((resolve) => {
-        const hard = setTimeout(() => { server.closeAllConnections(); resolve(); }, deadlineMs);
+        const hard = setTimeout(() => {
+          server.closeAllConnections();
+          connections.stop();
+          resolve();
+        }, deadlineMs);
         // Cutting an idle keep-alive socket races a request the client may be sending on it
         // (ECONNRESET). Under load every socket brings one more request within the grace and is
         // answered with `Connection: close`; only sockets idle that long are cut.
@@ -56,8 +44,32 @@ export async function listen(handler: (req: IncomingMessage, res: ServerResponse
         hard.unref();
         grace.unref();
         // net.Server's close, not http.Server's: since Node 19 the latter also cuts idle sockets at once.
-        net.Server.prototype.close.call(server, () => { clearTimeout(hard); clearTimeout(grace); resolve(); });
+        net.Server.prototype.close.call(server, () => {
+          clearTimeout(hard);
+          clearTimeout(grace);
+          connections.stop();
+          resolve();
+        });
       });
     },
   };
+}
+
+/**
+ * A keep-alive client of a worker being replaced must reconnect to a live one (PM2 reload): every
+ * head written from now on says `Connection: close` (Node then closes the connection after it), so
+ * the client reconnects cleanly. The responses in flight get the header now, each connection's last
+ * one (a pipelined earlier one may still say keep-alive: the connection closes after the last); the
+ * requests still to come get it before the handler runs, from a listener added only now, so serving
+ * costs nothing for it.
+ */
+function closeKeepAlive(server: http.Server, connections: TrackedConnections): void {
+  const close = (res: ServerResponse): void => {
+    if (!res.headersSent) res.setHeader('connection', 'close');
+  };
+  for (const socket of connections.sockets) {
+    const res = connections.lastResponse(socket);
+    if (res) close(res);
+  }
+  server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => close(res));
 }

@@ -6,19 +6,23 @@ import { listen } from '../../agent/worker/http-server.js';
 import { cleanupStack, serve, waitFor, writeRelease } from '../helpers/release.js';
 
 const t = cleanupStack();
-const g = globalThis as unknown as { log: string[]; release: Record<string, () => void> };
+const g = globalThis as unknown as { log: string[]; release: Record<string, () => void>; pending: (() => void)[] };
 beforeEach(() => {
   g.log = [];
   g.release = {};
+  g.pending = [];
 });
 afterEach(t.run);
 
-// `/slow` answers only when the test calls globalThis.release[version]().
+// `/slow` answers only when the test calls globalThis.release[version]() (the latest such request)
+// or globalThis.pending[n]() (the n-th, from 0).
 const entry = (v: string): string => `module.hot.retire(() => globalThis.log.push('retire ${v}'));
 module.exports = (req, res) => {
   if (req.url === '/slow') {
     globalThis.log.push('slow started on ${v}');
-    globalThis.release['${v}'] = () => res.end('slow ${v}');
+    const answer = () => res.end('slow ${v}');
+    globalThis.release['${v}'] = answer;
+    globalThis.pending.push(answer);
     return;
   }
   res.end('${v}');
@@ -41,6 +45,19 @@ async function sendSlow(port: number): Promise<{ socket: net.Socket; until: (tex
     return data;
   };
   return { socket, until };
+}
+
+/**
+ * v1 is not retired yet, even after a whole request on v2 went round (time enough for a wrongly
+ * released retirement to have run).
+ */
+async function expectStillInUse(port: number): Promise<void> {
+  const probe = await sendSlow(port);
+  await waitFor(() => g.release.v2 !== undefined, 5000, 'the slow request on v2');
+  g.release.v2!();
+  expect(await probe.until('slow v2')).toMatch(/slow v2$/);
+  probe.socket.destroy();
+  expect(g.log).not.toContain('retire v1');
 }
 
 // Drain timeouts far beyond the waits below: a retirement seen within them was released by the
@@ -102,14 +119,29 @@ describe.each(Object.entries(servers))('on %s', (_name, start) => {
     first.socket.destroy();
     release1();
     // One of two still in flight: v1 is not retired until the second one ends too.
-    const probe = await sendSlow(port);
-    await waitFor(() => g.release.v2 !== undefined, 5000, 'the slow request on v2');
-    g.release.v2!();
-    expect(await probe.until('slow v2')).toMatch(/slow v2$/);
-    probe.socket.destroy();
-    expect(g.log).not.toContain('retire v1');
+    await expectStillInUse(port);
     g.release.v1!();
     await waitFor(() => g.log.includes('retire v1'), 10_000, 'retire v1');
     second.socket.destroy();
+  });
+
+  it('waits for pipelined requests, which a connection answers in order', async () => {
+    const { app, port, v2 } = await setUp();
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    let data = '';
+    socket.setEncoding('utf8').on('data', (c: string) => (data += c));
+    socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => g.pending.length === 2, 5000, 'both pipelined requests');
+    expect((await app.update(v2)).outcome).toBe('hot');
+    const [first, second] = g.pending as [() => void, () => void];
+    // The first is answered; the second, which came on the same connection, is still running on v1.
+    first();
+    await waitFor(() => data.split('slow v1').length === 2, 5000, 'the first answer on the pipelined connection');
+    await expectStillInUse(port);
+    second();
+    await waitFor(() => data.split('slow v1').length === 3, 5000, 'the second answer on the pipelined connection');
+    await waitFor(() => g.log.includes('retire v1'), 10_000, 'retire v1');
+    socket.destroy();
   });
 });
