@@ -8,6 +8,11 @@ import { median, medianInterval, round } from '../stats.js';
 const MODULES = 200;
 const CONNECTIONS = 10;
 const SLICE_MS = 200;
+/**
+ * The warm-up's turns: under Node's `keepAliveTimeout` (5 s), after which a server closes a
+ * connection left idle while the other side warms.
+ */
+const WARMUP_TURN_MS = 2_000;
 
 export interface IndirectionOptions {
   rounds: number;
@@ -25,10 +30,10 @@ type Side = 'bare' | 'hosted';
  * - Fresh processes each round, started in alternating order: two processes of the very same
  *   server keep a difference in req/s for their lifetime (what V8 compiled, and when), so the rounds
  *   are independent samples of it and the figure is the median of the rounds' own ratios.
- * - A warm-up of `warmupSeconds` a side: the hosted server reaches its pace later than the bare one
- *   (more code for V8 to optimize, on a helper thread that shares the CPU with the server under
- *   load). Warmed 0.5 s, the rounds' median was 0.77 (rounds 0.40–1.46); 1 s, 0.952 and 0.964 in two
- *   runs; 4 s, 1.004, 0.978 and 0.985 in three (docs/BENCHMARKS.md).
+ * - A warm-up of `warmupSeconds` a side, in turns of 2 s: the hosted server reaches its pace later
+ *   than the bare one (more code for V8 to optimize, on a helper thread that shares the CPU with the
+ *   server under load). Warmed 0.5 s, the rounds' median was 0.77 (rounds 0.40–1.46); 1 s, 0.952 and
+ *   0.964 in two runs; 4 s, 1.004, 0.978, 0.985, 0.979 and 1.002; 10 s, 1.009 (docs/BENCHMARKS.md).
  * - Short turns: both loops stay connected and take turns in 200 ms slices, bare, hosted, hosted,
  *   bare (the mirror in every other group), so the machine's changes of speed, which on this VM last
  *   seconds, fall on both sides of a round alike.
@@ -52,7 +57,9 @@ export async function indirectionFigure(options: IndirectionOptions): Promise<In
           loops[side] = await ClosedLoop.open(server.port, CONNECTIONS);
         }
         const loop = (side: Side): ClosedLoop => loops[side] as ClosedLoop;
-        for (const side of order) await loop(side).slice(options.warmupSeconds * 1_000);
+        for (let warmed = 0; warmed < options.warmupSeconds * 1_000; warmed += WARMUP_TURN_MS) {
+          for (const side of order) await loop(side).slice(Math.min(WARMUP_TURN_MS, options.warmupSeconds * 1_000 - warmed));
+        }
         const sum: Record<Side, number> = { bare: 0, hosted: 0 };
         const cpuBefore = process.cpuUsage();
         const started = performance.now();
