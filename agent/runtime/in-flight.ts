@@ -13,10 +13,12 @@ import type { Socket } from 'node:net';
  * finished; nothing is counted while serving.
  *
  * Until 2026-11-29 every response counted itself in and out of its handler generation, through a
- * `ServerResponse` subclass with an `emit` override: 2.0 % of figure 4's req/s against a plain
- * server (docs/BENCHMARKS.md, miss 4).
+ * `ServerResponse` subclass with `emit` and `writeHead` overrides: 0.5–2.0 % of figure 4's req/s
+ * against a plain server in probes, within their noise but all one way (docs/BENCHMARKS.md, miss 4).
+ * What it costs now: a finished last response stays referenced by its idle connection until the
+ * next request or the close.
  */
-export const LAST_RESPONSE = Symbol('hotdeploy.lastResponse');
+const LAST_RESPONSE = Symbol('hotdeploy.lastResponse');
 
 type TrackedSocket = Socket & { [LAST_RESPONSE]?: ServerResponse | null };
 
@@ -52,6 +54,7 @@ export function trackConnections(server: Server): TrackedConnections {
   };
 }
 
+/** The request listener of a tracking server: records the response on its connection, then calls `handler`. */
 export function trackingListener(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
 ): (req: IncomingMessage, res: ServerResponse) => void {

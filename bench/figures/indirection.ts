@@ -33,7 +33,8 @@ type Side = 'bare' | 'hosted';
  * - A warm-up of `warmupSeconds` a side, in turns of 2 s: the hosted server reaches its pace later
  *   than the bare one (more code for V8 to optimize, on a helper thread that shares the CPU with the
  *   server under load). Warmed 0.5 s, the rounds' median was 0.77 (rounds 0.40–1.46); 1 s, 0.952 and
- *   0.964 in two runs; 4 s, 1.004, 0.978, 0.985, 0.979 and 1.002; 10 s, 1.009 (docs/BENCHMARKS.md).
+ *   0.964 in two runs; 4 s, 1.004, 0.978, 0.985, 0.979 and 1.002; 10 s, 1.009 and 1.006
+ *   (docs/BENCHMARKS.md).
  * - Short turns: both loops stay connected and take turns in 200 ms slices, bare, hosted, hosted,
  *   bare (the mirror in every other group), so the machine's changes of speed, which on this VM last
  *   seconds, fall on both sides of a round alike.

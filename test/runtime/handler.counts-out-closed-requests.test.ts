@@ -65,7 +65,7 @@ async function expectStillInUse(port: number): Promise<void> {
 const LONG_DRAIN_MS = 120_000;
 
 const servers = {
-  "the worker's own server (TrackedResponse)": async (app: HostedApp) => {
+  "the worker's own server (its connections' last responses)": async (app: HostedApp) => {
     const owned = await listen(app.handler, 0);
     return { port: owned.port, close: () => owned.close(1_000) };
   },
