@@ -52,10 +52,13 @@ export class EntryChecks {
 
 /** The path's segments, or undefined when it is absolute or climbs with `..`. */
 export function entryParts(entryPath: string): string[] | undefined {
-  const p = entryPath.replaceAll('\\', '/');
+  const p = entryPath.includes('\\') ? entryPath.replaceAll('\\', '/') : entryPath;
   if (p.startsWith('/') || /^[A-Za-z]:/.test(p)) return undefined;
-  const parts = p.split('/').filter((part) => part !== '' && part !== '.');
-  if (parts.includes('..')) return undefined;
+  const parts: string[] = [];
+  for (const part of p.split('/')) {
+    if (part === '..') return undefined;
+    if (part !== '' && part !== '.') parts.push(part);
+  }
   return parts;
 }
 

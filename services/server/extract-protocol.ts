@@ -49,17 +49,21 @@ export type ToWriter =
   | { type: 'fail'; id: number; error: WorkerError }
   | { type: 'abort'; id: number };
 
-/** Writer → inflater: data parsed (its bytes may be released), or the job settled (drop the rest). */
+/**
+ * Writer → inflater: data parsed (its bytes may be released; `block`, the data's buffer, comes back to
+ * be filled again), or the job settled (drop the rest).
+ */
 export type FromWriter =
-  | { type: 'parsed'; id: number; inflated: number; compressed: number }
+  | { type: 'parsed'; id: number; inflated: number; compressed: number; block?: ArrayBuffer }
   | { type: 'settled'; id: number };
 
 /**
- * To the service: from the inflater, acks and (when it keeps the .tgz) `kept` once the upload's last
- * byte is on disk and its file closed; from the writer, the outcome.
+ * To the service: from the inflater, acks (with the used chunks' buffers that are whole blocks, to be
+ * filled again) and (when it keeps the .tgz) `kept` once the upload's last byte is on disk and its
+ * file closed; from the writer, the outcome.
  */
 export type FromWorker =
-  | { type: 'ack'; id: number; bytes: number }
+  | { type: 'ack'; id: number; bytes: number; blocks?: ArrayBuffer[] }
   | { type: 'kept'; id: number; sha256: string; bytes: number }
   | { type: 'kept'; id: number; error: WorkerError }
   | { type: 'done'; id: number; result: WorkerResult }

@@ -7,7 +7,7 @@
  * 5,000-file bundle (docs/BENCHMARKS.md, figure 6); on its own thread the service's event loop never
  * waits for it.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash, hash, type Hash } from 'node:crypto';
 import { closeSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { type MessagePort, parentPort } from 'node:worker_threads';
@@ -39,7 +39,10 @@ class TreeWriter {
   /** The entry being written, to name it in an fs error. */
   current: string | undefined;
 
-  constructor(private readonly dest: string, limits: ExtractLimits, linkFrom?: LinkSource) {
+  private readonly root: string;
+
+  constructor(dest: string, limits: ExtractLimits, linkFrom?: LinkSource) {
+    this.root = path.resolve(dest);
     this.checks = new EntryChecks(limits);
     mkdirSync(dest, { recursive: true });
     if (linkFrom) for (const [rel, hash] of Object.entries(linkFrom.files)) this.known.set(hash, path.join(linkFrom.dir, rel));
@@ -52,7 +55,7 @@ class TreeWriter {
     if (parts.length === 0) return undefined;
     const rel = parts.join('/');
     this.top.add(parts[0] as string);
-    this.ensureParent(entry.path, parts);
+    this.ensureParent(entry.path, parts, rel);
     if (FILE_TYPES.has(entry.type)) return this.file(entry, rel);
     if (entry.type === 'Directory') {
       const kind = this.kinds.get(rel);
@@ -99,12 +102,10 @@ class TreeWriter {
     if (this.known.size > 0 && entry.size > 0 && entry.size <= LINKABLE_BYTES) return this.fileOrLink(entry, rel, mode);
     const fd = openSync(this.abs(rel), 'wx', mode);
     this.open.add(fd);
-    const hash: Hash = createHash('sha256');
-    let size = 0;
+    const hash = new ContentHash(entry.size);
     return {
       data: (chunk) => {
         hash.update(chunk);
-        size += chunk.length;
         for (let at = 0; at < chunk.length;) at += writeSync(fd, chunk, at);
       },
       end: () => {
@@ -112,7 +113,7 @@ class TreeWriter {
         this.open.delete(fd);
         closeSync(fd);
         this.kinds.set(rel, 'file');
-        this.files.set(rel, { hash: hash.digest('hex'), size });
+        this.files.set(rel, { hash: hash.digest(), size: hash.size });
       },
     };
   }
@@ -123,18 +124,19 @@ class TreeWriter {
    * writing it (the bytes of a release never change once it is stored); otherwise it is written.
    */
   private fileOrLink(entry: TarEntry, rel: string, mode: number): EntrySink {
-    const hash: Hash = createHash('sha256');
+    const hash = new ContentHash(entry.size);
     const chunks: Buffer[] = [];
-    let size = 0;
     return {
-      // Views of the inflater's blocks, each a buffer of its own that nothing writes again.
       data: (chunk) => {
         hash.update(chunk);
-        chunks.push(chunk);
-        size += chunk.length;
+        // A view of the inflater's block lives only while that block is parsed (`end` follows the
+        // body's last piece at once); a piece that leaves the body unfinished is copied, as its
+        // block goes back to the inflater to be filled again.
+        chunks.push(hash.size === entry.size ? chunk : Buffer.from(chunk));
       },
       end: () => {
-        const digest = hash.digest('hex');
+        const digest = hash.digest();
+        const size = hash.size;
         if (!this.linkKnown(digest, size, mode, rel)) {
           const fd = openSync(this.abs(rel), 'wx', mode);
           this.open.add(fd);
@@ -189,9 +191,9 @@ class TreeWriter {
   }
 
   /** Every folder above the entry exists and was made here: never a file, never a symlink. */
-  private ensureParent(entryPath: string, parts: string[]): void {
+  private ensureParent(entryPath: string, parts: string[], entryRel: string): void {
     if (parts.length < 2) return;
-    if (this.kinds.get(parts.slice(0, -1).join('/')) === 'dir') return;
+    if (this.kinds.get(entryRel.slice(0, entryRel.lastIndexOf('/'))) === 'dir') return;
     let rel = '';
     for (let i = 0; i < parts.length - 1; i++) {
       rel = i === 0 ? (parts[0] as string) : `${rel}/${parts[i] as string}`;
@@ -208,10 +210,46 @@ class TreeWriter {
     this.kinds.set(rel, 'dir');
   }
 
+  /** `rel`'s segments are checked (none empty, '.' or '..'), so joining needs no normalizing. */
   private abs(rel: string): string {
-    return path.join(this.dest, rel);
+    return `${this.root}/${rel}`;
   }
 }
+
+/**
+ * A file's sha256 (hex) as its body arrives. Most bodies arrive whole, in one view of a block (a
+ * 1 MB block holds many small files): those are hashed in one call when the body ends, without a
+ * Hash object (its construction, a stream object, was a third of the per-file hashing's cost). A
+ * body split over blocks is hashed piece by piece, as it comes, so no view is kept past its write.
+ */
+class ContentHash {
+  size = 0;
+  private whole: Buffer | undefined;
+  private hash: Hash | undefined;
+
+  constructor(private readonly expected: number) {}
+
+  update(chunk: Buffer): void {
+    this.size += chunk.length;
+    if (this.hash === undefined && this.whole === undefined && chunk.length === this.expected) {
+      this.whole = chunk;
+      return;
+    }
+    if (this.hash === undefined) {
+      this.hash = createHash('sha256');
+      if (this.whole !== undefined) this.hash.update(this.whole);
+      this.whole = undefined;
+    }
+    this.hash.update(chunk);
+  }
+
+  digest(): string {
+    if (this.hash !== undefined) return this.hash.digest('hex');
+    return hash('sha256', this.whole ?? EMPTY);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
 
 /** Files up to this size are held in memory until their hash says whether they can be linked. */
 const LINKABLE_BYTES = 1024 * 1024;
@@ -285,10 +323,13 @@ class Job {
   }
 }
 
-/** Everything comes from the inflater's port; outcomes go to the service, `parsed` / `settled` back. */
+/**
+ * Everything comes from the inflater's port; outcomes go to the service, `parsed` / `settled` back.
+ * Each data block goes back with its `parsed`: nothing here holds a view of it once it is parsed.
+ */
 function serve(inflater: MessagePort, service: (msg: FromWorker) => void): void {
   let job: Job | undefined;
-  const reply = (msg: FromWriter) => inflater.postMessage(msg);
+  const reply = (msg: FromWriter, transfer: ArrayBuffer[] = []) => inflater.postMessage(msg, transfer);
   const start = (msg: StartJob): void => {
     const id = msg.id;
     const post = (out: FromWorker): void => {
@@ -310,7 +351,8 @@ function serve(inflater: MessagePort, service: (msg: FromWorker) => void): void 
     }
     if (msg.type === 'data') {
       job.write(msg.data);
-      if (!job.over) reply({ type: 'parsed', id: msg.id, inflated: msg.data.byteLength, compressed: msg.compressed });
+      const block = msg.data.byteLength > 0 ? (msg.data.buffer as ArrayBuffer) : undefined;
+      if (!job.over) reply({ type: 'parsed', id: msg.id, inflated: msg.data.byteLength, compressed: msg.compressed, ...(block ? { block } : {}) }, block ? [block] : []);
     } else if (msg.type === 'end') job.end();
     else if (msg.type === 'fail') job.failWith(msg.error);
     else if (msg.type === 'abort') {

@@ -9,7 +9,7 @@ import type { ExtractLimits } from './extract-checks.js';
 import type { FromWorker, LinkSource, ToInflater, WorkerError, WorkerResult } from './extract-protocol.js';
 import { DeployError, DeployErrorCodes, isDeployError, type DeployErrorCode } from './errors.js';
 import type { FileHashManifest } from './file-hashes.js';
-import type { BundleKeeper, KeptBundle } from './upload.js';
+import { uploadBlocks, type BundleKeeper, type KeptBundle } from './upload.js';
 import { assertNever } from '../../agent/pm2/protocol.js';
 
 export type { ExtractLimits } from './extract-checks.js';
@@ -164,6 +164,7 @@ export class Extraction extends Writable implements BundleKeeper {
   }
 
   private readonly onMessage = (msg: FromWorker): void => {
+    if (msg.type === 'ack' && msg.blocks !== undefined) for (const block of msg.blocks) uploadBlocks.give(block);
     if (msg.id !== this.id || this.done) return;
     if (msg.type === 'ack') {
       this.inFlight -= msg.bytes;

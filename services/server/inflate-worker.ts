@@ -15,14 +15,15 @@ import { type MessagePort, parentPort } from 'node:worker_threads';
 import { Gunzip, type ZlibOptions } from 'minizlib';
 import { assertNever } from '../../agent/pm2/protocol.js';
 import type { ExtractLimits } from './extract-checks.js';
+import { BLOCK_BYTES, BlockPool } from './blocks.js';
 import { workerError, type FromWorker, type FromWriter, type StartJob, type ToInflater, type ToWriter, type WorkerError } from './extract-protocol.js';
 
 /** The .tgz is fed to zlib this much at a time: a bomb's output is bounded between the checks. */
 const SLICE_BYTES = 32 * 1024;
-/** Tar bytes are sent to the writer in blocks of about this size (fewer messages, fewer wake-ups). */
-const BLOCK_BYTES = 1024 * 1024;
 /** Tar bytes sent and not yet parsed; past this the inflater waits for the writer. */
 const WRITER_MAX_IN_FLIGHT = 8 * 1024 * 1024;
+/** The blocks tar bytes go to the writer in (fewer messages, fewer wake-ups); the writer sends each back. */
+const blocks = new BlockPool(WRITER_MAX_IN_FLIGHT / BLOCK_BYTES + 2);
 /** Tar's own bytes beyond the files' (a header, padding, maybe a pax header): a generous bound per entry. */
 const META_BYTES_PER_ENTRY = 4 * 1024;
 
@@ -32,8 +33,10 @@ class InflateJob {
   private readonly queue: Uint8Array[] = [];
   private readonly cap: number;
   private head = 0;
-  private block = new Uint8Array(BLOCK_BYTES);
+  private block = new Uint8Array(blocks.take());
   private used = 0;
+  /** Buffers of chunks used up (kept and inflated), to go back to the service with the next ack. */
+  private readonly spent: ArrayBuffer[] = [];
   /** .tgz bytes inflated into the block not yet sent. */
   private compressed = 0;
   private inflated = 0;
@@ -42,7 +45,7 @@ class InflateJob {
   private stopped = false;
 
   constructor(readonly id: number, limits: ExtractLimits, private readonly copy: BundleCopy | undefined, private readonly writer: MessagePort,
-    private readonly ack: (bytes: number) => void, private readonly kept: (msg: FromWorker) => void) {
+    private readonly acked: (bytes: number, blocks: ArrayBuffer[]) => void, private readonly kept: (msg: FromWorker) => void) {
     this.cap = limits.maxUnpackedBytes + limits.maxFiles * META_BYTES_PER_ENTRY + BLOCK_BYTES;
     this.gunzip.on('data', (out: Buffer) => this.take(out));
     // minizlib reports a corrupt or truncated stream as an 'error' event from inside write / end.
@@ -54,7 +57,10 @@ class InflateJob {
     const error = this.copy?.write(data);
     // Reported at once: the service ends the upload (disk full) instead of receiving the rest.
     if (error) this.kept({ type: 'kept', id: this.id, error });
-    if (this.stopped) return this.ack(data.byteLength);
+    if (this.stopped) {
+      this.usedUp(data);
+      return this.ack(data.byteLength);
+    }
     this.queue.push(data);
     this.pump();
   }
@@ -83,7 +89,10 @@ class InflateJob {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    for (const data of this.queue.splice(0)) this.ack(data.byteLength);
+    for (const data of this.queue.splice(0)) {
+      this.usedUp(data);
+      this.ack(data.byteLength);
+    }
     if (this.compressed > 0) this.ack(this.compressed);
     this.compressed = 0;
     // Not closed here: this may run inside the gunzip's own write (an error, a cap), which then goes on.
@@ -120,9 +129,19 @@ class InflateJob {
       }
     }
     for (let at = 0; at < bytes.length && !this.stopped; at += SLICE_BYTES) this.gunzip.write(bytes.subarray(at, at + SLICE_BYTES));
+    // Kept, hashed and inflated (zlib holds no input once a write returns): the buffer may be filled again.
+    this.usedUp(data);
     // A chunk that ended the job is acked here: `stop` acked only what was still queued.
     if (this.stopped) this.ack(data.byteLength);
     else this.compressed += data.byteLength;
+  }
+
+  private usedUp(data: Uint8Array): void {
+    if (data.buffer.byteLength === BLOCK_BYTES) this.spent.push(data.buffer as ArrayBuffer);
+  }
+
+  private ack(bytes: number): void {
+    this.acked(bytes, this.spent.splice(0));
   }
 
   private take(out: Buffer): void {
@@ -140,12 +159,16 @@ class InflateJob {
     }
   }
 
+  /** What is inflated goes to the writer in its block, however full (the writer sends the block back). */
   private flush(): void {
     if (this.used === 0 && this.compressed === 0) return;
-    const data = this.used === BLOCK_BYTES ? this.block : this.block.slice(0, this.used);
-    if (this.used === BLOCK_BYTES) this.block = new Uint8Array(BLOCK_BYTES);
+    let data = EMPTY;
+    if (this.used > 0) {
+      data = this.block.subarray(0, this.used);
+      this.block = new Uint8Array(blocks.take());
+    }
     this.writerInFlight += data.byteLength;
-    this.post({ type: 'data', id: this.id, data, compressed: this.compressed }, [data.buffer]);
+    this.post({ type: 'data', id: this.id, data, compressed: this.compressed }, data.byteLength > 0 ? [data.buffer as ArrayBuffer] : []);
     this.used = 0;
     this.compressed = 0;
   }
@@ -210,6 +233,7 @@ class BundleCopy {
 }
 
 const GZIP_MAGIC = [0x1f, 0x8b];
+const EMPTY = new Uint8Array(0);
 const NOT_GZIP: WorkerError = { deployCode: 'DEPLOY_ERR_NOT_GZIP', message: 'not gzip' };
 
 if (parentPort) {
@@ -221,13 +245,14 @@ if (parentPort) {
     job?.abort();
     const { id, keep, ...forWriter } = msg;
     job = new InflateJob(id, msg.limits, keep === undefined ? undefined : new BundleCopy(keep), port,
-      (bytes) => toService({ type: 'ack', id, bytes }), toService);
+      (bytes, spent) => service.postMessage({ type: 'ack', id, bytes, ...(spent.length > 0 ? { blocks: spent } : {}) } satisfies FromWorker, spent), toService);
     port.postMessage({ ...forWriter, id } satisfies ToWriter);
   };
   service.on('message', (msg: ToInflater) => {
     if (msg.type === 'connect') {
       writer = msg.port;
       writer.on('message', (reply: FromWriter) => {
+        if (reply.type === 'parsed' && reply.block !== undefined) blocks.give(reply.block);
         if (job === undefined || job.id !== reply.id) return;
         if (reply.type === 'parsed') job.parsed(reply.inflated, reply.compressed);
         else if (reply.type === 'settled') job.stop();

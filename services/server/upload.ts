@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { BLOCK_BYTES, BlockPool } from './blocks.js';
 import { DeployError, isDeployError } from './errors.js';
 
 export interface ReceiveOptions {
@@ -87,7 +88,7 @@ export function receiveBundle(body: Readable, keeper: BundleKeeper, options: Rec
   let ended = false;
   let settled = false;
   let timer: NodeJS.Timeout | undefined;
-  let block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
+  let block = Buffer.from(uploadBlocks.take());
   let used = 0;
   let flushSoon: NodeJS.Immediate | undefined;
 
@@ -116,7 +117,7 @@ export function receiveBundle(body: Readable, keeper: BundleKeeper, options: Rec
       let full: Buffer;
       if (used >= BLOCK_BYTES / 2) {
         full = block.subarray(0, used);
-        block = Buffer.allocUnsafeSlow(BLOCK_BYTES);
+        block = Buffer.from(uploadBlocks.take());
       } else {
         // A trickle's small piece is copied out: handing over the whole block would move (and
         // keep in flight) a megabyte for each of them.
@@ -182,11 +183,12 @@ export function receiveBundle(body: Readable, keeper: BundleKeeper, options: Rec
 }
 
 /**
- * The body's chunks (64 KB socket reads) are gathered into blocks of up to this size before they
- * go on: each write to a file is a thread-pool round trip that cost 20-70 µs of the event loop's
- * time here, about 100 ms for a 48 MB bundle in 64 KB writes (docs/BENCHMARKS.md, figure 6).
+ * The body's chunks (64 KB socket reads) are gathered into blocks (blocks.ts) before they go on:
+ * each write to a file is a thread-pool round trip that cost 20-70 µs of the event loop's time here,
+ * about 100 ms for a 48 MB bundle in 64 KB writes (docs/BENCHMARKS.md, figure 6). An unpacker hands
+ * each block back once used (extract.ts); the pool holds what two uploads at once keep in flight.
  */
-const BLOCK_BYTES = 1024 * 1024;
+export const uploadBlocks = new BlockPool(16);
 
 function mapUploadError(err: unknown): DeployError {
   if (isDeployError(err)) return err;

@@ -13,6 +13,6 @@ export async function writeTree(root: string, files: Record<string, string | obj
   for (const [rel, content] of Object.entries(files)) {
     const file = path.join(root, rel);
     await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+    await writeFile(file, typeof content === 'string' || Buffer.isBuffer(content) ? content : JSON.stringify(content, null, 2));
   }
 }
