@@ -91,6 +91,14 @@ export function receiveBundle(body: Readable, keeper: BundleKeeper, options: Rec
   let block = Buffer.from(uploadBlocks.take());
   let used = 0;
   let flushSoon: NodeJS.Immediate | undefined;
+  // The block being filled goes back to the pool once nothing more is copied into it (once only:
+  // given twice, two uploads would fill the same block).
+  let blockReturned = false;
+  const returnBlock = () => {
+    if (blockReturned) return;
+    blockReturned = true;
+    uploadBlocks.give(block.buffer as ArrayBuffer);
+  };
 
   return new Promise<ReceivedBundle>((resolve, reject) => {
     const fail = (err: unknown) => {
@@ -99,6 +107,7 @@ export function receiveBundle(body: Readable, keeper: BundleKeeper, options: Rec
       clearTimeout(timer);
       clearImmediate(flushSoon);
       body.off('data', onData);
+      returnBlock();
       body.pause();
       const error = mapUploadError(err);
       void keeper.abandon(error).then(() => reject(error));
@@ -159,6 +168,7 @@ export function receiveBundle(body: Readable, keeper: BundleKeeper, options: Rec
       ended = true;
       clearTimeout(timer);
       flush();
+      returnBlock();
       keeper.end();
       keeper.kept.then(({ sha256 }) => {
         if (settled) return;
