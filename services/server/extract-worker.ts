@@ -219,8 +219,9 @@ class TreeWriter {
 /**
  * A file's sha256 (hex) as its body arrives. Most bodies arrive whole, in one view of a block (a
  * 1 MB block holds many small files): those are hashed in one call when the body ends, without a
- * Hash object (its construction, a stream object, was a third of the per-file hashing's cost). A
- * body split over blocks is hashed piece by piece, as it comes, so no view is kept past its write.
+ * Hash object (building one, a stream object, and its digest were ~30 % of the per-file hashing in
+ * a CPU profile of figure 6). A body split over blocks is hashed piece by piece, as it comes, so no
+ * view is kept past its write.
  */
 class ContentHash {
   size = 0;

@@ -164,6 +164,7 @@ export class Extraction extends Writable implements BundleKeeper {
   }
 
   private readonly onMessage = (msg: FromWorker): void => {
+    // Blocks come back whoever's job they carried (an ack may follow a job that is over): the pool is shared.
     if (msg.type === 'ack' && msg.blocks !== undefined) for (const block of msg.blocks) uploadBlocks.give(block);
     if (msg.id !== this.id || this.done) return;
     if (msg.type === 'ack') {
