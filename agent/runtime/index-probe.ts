@@ -12,7 +12,7 @@ const RESERVED = '.hotdeploy';
  * Answers resolve.ts's questions from the release's file index, with no syscall: "a file" when the
  * index lists a regular file there, "a directory" when it lists something under it. A file listed
  * under real directories of a canonical release directory is its own realpath: the unpacker never
- * writes through a symlink (services/server/extract-worker.ts, `ensureParent`) and the listing
+ * writes through a symlink (services/server/unpack/extract-worker.ts, `ensureParent`) and the listing
  * does not follow one.
  *
  * A path the index cannot speak for — a link or below one, outside the release, under

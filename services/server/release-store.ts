@@ -4,12 +4,12 @@ import type { Readable } from 'node:stream';
 import { readManifest } from '../../agent/manifest.js';
 import type { AppManifest } from '../../agent/messages.js';
 import { DeployError, isDeployError, type DeployErrorCode } from './errors.js';
-import { Extraction, extractBundle, type ExtractResult } from './extract.js';
+import { Extraction, extractBundle, type ExtractResult } from './unpack/extract.js';
 import { readFileHashes, releaseChanges, writeFileHashes, writeReleaseChanges, type StoredFileHashes } from './file-hashes.js';
 import { isErrno, readJsonFile, readJsonFileNow, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
-import { KeyedQueue } from './keyed-queue.js';
+import { KeyedQueue } from '../../agent/common/keyed-queue.js';
 import type { Limits } from './options.js';
-import { BundleFile, receiveBundle, type BundleKeeper, type ReceivedBundle } from './upload.js';
+import { BundleFile, receiveBundle, type BundleKeeper, type ReceivedBundle } from './unpack/upload.js';
 
 /** `<dataDir>/apps/<app>/meta/<version>.json`: a release exists exactly when this file does. */
 export interface ReleaseMeta {

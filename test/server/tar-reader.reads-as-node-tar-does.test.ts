@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Header, Parser, create, type ReadEntry } from 'tar';
 import { isDeployError } from '../../services/server/errors.js';
-import { TarReader, type TarEntry } from '../../services/server/tar-reader.js';
+import { TarReader, type TarEntry } from '../../services/server/unpack/tar-reader.js';
 import { rewriteChecksum, tarBlock as header } from '../helpers/bundles.js';
 import { tempDir } from '../helpers/tmp.js';
 

@@ -1,6 +1,6 @@
 import { readManifest } from '../../../agent/manifest.js';
 import type { ReleaseUnpacker } from '../../../agent/nats/host-releases.js';
-import { extractBundle, type ExtractLimits } from '../extract.js';
+import { extractBundle, type ExtractLimits } from '../unpack/extract.js';
 import { writeFileHashes } from '../file-hashes.js';
 import type { ReleaseStore } from '../release-store.js';
 import type { ReleaseLookup } from './cluster-agent.js';

@@ -8,7 +8,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { ExtractLimits } from './extract-checks.js';
-import { isDeployError } from './errors.js';
+import { isDeployError } from '../errors.js';
 
 /**
  * A release already on disk whose files may be hard-linked instead of written again: its folder and

@@ -7,10 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { ExtractLimits } from './extract-checks.js';
 import type { FromWorker, LinkSource, ToInflater, WorkerError, WorkerResult } from './extract-protocol.js';
-import { DeployError, DeployErrorCodes, isDeployError, type DeployErrorCode } from './errors.js';
-import type { FileHashManifest } from './file-hashes.js';
+import { DeployError, DeployErrorCodes, isDeployError, type DeployErrorCode } from '../errors.js';
+import type { FileHashManifest } from '../file-hashes.js';
 import { uploadBlocks, type BundleKeeper, type KeptBundle } from './upload.js';
-import { assertNever } from '../../agent/pm2/protocol.js';
+import { assertNever } from '../../../agent/pm2/protocol.js';
 
 export type { ExtractLimits } from './extract-checks.js';
 export type { LinkSource } from './extract-protocol.js';
@@ -343,7 +343,7 @@ function workerFile(name: string): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const sibling = path.join(here, name);
   if (existsSync(sibling)) return sibling;
-  return path.resolve(here, '..', '..', 'dist', 'services', 'server', name);
+  return path.resolve(here, '..', '..', '..', 'dist', 'services', 'server', 'unpack', name);
 }
 
 function toResult(dest: string, result: WorkerResult): ExtractResult {

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { DeployError } from './errors.js';
+import { DeployError } from '../errors.js';
 
 export interface ExtractLimits {
   maxUnpackedBytes: number;

@@ -2,7 +2,7 @@
  * The fields of a tar header block (512 bytes) and of a pax extended header's body, decoded straight
  * from the bytes for tar-reader.ts: no `subarray`, regular expression or `parseInt` per field.
  */
-import { DeployError } from './errors.js';
+import { DeployError } from '../errors.js';
 
 const BLOCK = 512;
 

@@ -15,7 +15,7 @@
  * label, ...) is handed on, so the checks refuse it (DEPLOY_ERR_ENTRY_TYPE), and an extended header
  * over 1 MiB is refused instead of ignored.
  */
-import { DeployError } from './errors.js';
+import { DeployError } from '../errors.js';
 import { checksum, cString, fullName, isZero, number, parsePax, string, type Extended } from './tar-fields.js';
 
 /** Entry types by their header code, named as node-tar names them (the checks and messages use the names). */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { BLOCK_BYTES, BlockPool } from './blocks.js';
-import { DeployError, isDeployError } from './errors.js';
+import { DeployError, isDeployError } from '../errors.js';
 
 export interface ReceiveOptions {
   maxBytes: number;
