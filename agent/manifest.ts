@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { HotError } from './errors.js';
 import type { AppManifest, AppMode } from './messages.js';
+import { isRecord } from './common/guards.js';
 
 /**
  * Reads an unpacked release's manifest: `package.json` plus optional `hotdeploy` settings, either
@@ -83,8 +84,4 @@ function optionalInteger(value: unknown, name: string, min: number, max: number)
     throw new HotError('HOT_ERR_SETTINGS', `${name} must be an integer from ${min} to ${max}`);
   }
   return value;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,5 +1,6 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
+import { assertNever } from '../common/guards.js';
 import type { ActivationRequest, ActivationResult, PlanningAgent } from '../messages.js';
 import { defaultLogger, type AgentLogger } from '../pm2/logger.js';
 import { HostReleases, type ReleaseUnpacker } from './host-releases.js';
@@ -185,8 +186,4 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
   }
 
   return { host, ready, close };
-}
-
-function assertNever(value: never): never {
-  throw new Error(`unhandled command ${JSON.stringify(value)}`);
 }

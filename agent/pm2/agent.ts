@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ActivationRequest, ActivationResult, AgentEvent, HostPlan, PlanningAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
+import { builtScript } from '../common/package-files.js';
+import { KeyedQueue } from '../common/serial-queue.js';
 import { isHotError } from '../errors.js';
 import { activation, startApp } from './activation.js';
 import type { ActivationSettings } from './activation.js';
@@ -64,7 +65,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
   const processes = new ProcessTable(client);
   const states = new AppStates(settings.dataDir);
   const lastOutcomes = new Map<string, Map<number, WorkerOutcome>>();
-  const locks = new Map<string, Promise<unknown>>();
+  const locks = new KeyedQueue();
   let closed = false;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let readyPromise: Promise<void> | undefined;
@@ -80,9 +81,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
 
   /** One activation (or resurrect) per app at a time; other apps proceed in parallel. */
   function withLock<T>(app: string, run: () => Promise<T>): Promise<T> {
-    const next = (locks.get(app) ?? Promise.resolve()).catch(() => undefined).then(run);
-    locks.set(app, next);
-    return next;
+    return locks.run(app, run);
   }
 
   /** Brings back every app of the agent's pointers that the daemon does not run (new or restarted daemon). */
@@ -190,7 +189,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
   async function close(): Promise<void> {
     closed = true;
     clearTimeout(reconnectTimer);
-    await Promise.allSettled([...locks.values()]);
+    await locks.idle();
     await listening;
     await links.close();
     await client.disconnect();
@@ -210,10 +209,6 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
   return { host: settings.host, client, ready, activate, plan, workers, close };
 }
 
-/** `dist/agent/worker/bootstrap.js`, also when this module runs from source (tests on .ts files). */
 function defaultBootstrap(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const sibling = path.join(here, '..', 'worker', 'bootstrap.js');
-  if (existsSync(sibling)) return sibling;
-  return path.resolve(here, '..', '..', 'dist', 'agent', 'worker', 'bootstrap.js');
+  return builtScript('agent/worker/bootstrap.js');
 }

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { HotError } from '../errors.js';
 import type { BusPacket, Pm2Client } from './client.js';
-import { TOPIC, assertNever, isWorkerMessage } from './protocol.js';
+import { assertNever } from '../common/guards.js';
+import { TOPIC, isWorkerMessage } from './protocol.js';
 import type { AgentMessage, WorkerMessage } from './protocol.js';
 import type { WorkerLinks } from './worker-links.js';
 

@@ -1,4 +1,5 @@
 import type { UpdateResult } from '../messages.js';
+import { isRecord } from '../common/guards.js';
 
 /**
  * The wire protocol between the host agent and the workers it runs under PM2: one discriminated
@@ -100,17 +101,9 @@ export function lineReader(onLine: (value: unknown) => void): (chunk: string) =>
   };
 }
 
-/** Exhaustiveness: a new kind added to a union fails to compile here until it is handled. */
-export function assertNever(value: never): never {
-  throw new Error(`unhandled message kind ${JSON.stringify(value)}`);
-}
 
 // Values off the wire may carry kinds this build does not know; they are ignored, not thrown on.
 function unknownKind(kind: never): false {
   void kind;
   return false;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

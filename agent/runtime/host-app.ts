@@ -3,6 +3,7 @@ import { realpath } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
+import { SerialQueue } from '../common/serial-queue.js';
 import { HotError } from '../errors.js';
 import { readManifest } from '../manifest.js';
 import type { AppMode, HotStatus, UpdateResult } from '../messages.js';
@@ -104,7 +105,7 @@ function validateOptions(options: HostAppOptions): void {
 }
 
 class Hosted implements HostedApp {
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private closed = false;
   private closing: Promise<void> | undefined;
   private invalidationQueued = false;
@@ -187,12 +188,10 @@ class Hosted implements HostedApp {
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(() => {
+    return this.queue.run(() => {
       if (this.closed) throw new HotError('HOT_ERR_CLOSED', this.name);
       return task();
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   /** One code path for both: `update` is `plan` plus apply (webpack's check, then apply). */

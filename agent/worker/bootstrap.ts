@@ -2,7 +2,9 @@ import cluster from 'node:cluster';
 import { HotError } from '../errors.js';
 import { readManifest } from '../manifest.js';
 import type { UpdateResult } from '../messages.js';
-import { TOPIC, assertNever, isAgentMessage, preciseNow } from '../pm2/protocol.js';
+import { assertNever } from '../common/guards.js';
+import { SerialQueue } from '../common/serial-queue.js';
+import { TOPIC, isAgentMessage, preciseNow } from '../pm2/protocol.js';
 import type { AgentMessage, WorkerMessage } from '../pm2/protocol.js';
 import { readStateFile } from '../pm2/state.js';
 import { connectAgentLink } from './agent-link.js';
@@ -39,8 +41,8 @@ let link: AgentLink | undefined;
  * connections during 6 reloads of 4 workers hung that way (test/pm2/reload.answers-every-connection).
  */
 const HANDOFF_LINGER_MS = 250;
-/** Updates apply one at a time, in arrival order (STYLE.md: a serial queue, as Vite's HMR). */
-let queue: Promise<void> = Promise.resolve();
+/** Updates apply one at a time, in arrival order. */
+const updates = new SerialQueue();
 
 function send(message: WorkerMessage): Promise<void> {
   return new Promise((resolve) => {
@@ -126,12 +128,12 @@ function handle(data: unknown, reply: Reply): void {
   switch (data.kind) {
     case 'update': {
       const receivedAt = preciseNow();
-      queue = queue.then(() => update(data, receivedAt, reply));
+      void updates.run(() => update(data, receivedAt, reply));
       return;
     }
     case 'plan':
       // In the update queue: the plan answers for the release the worker will have by then.
-      queue = queue.then(() => plan(data, reply));
+      void updates.run(() => plan(data, reply));
       return;
     case 'ping':
       void reply({ kind: 'pong', requestId: data.requestId, pmId, pid: process.pid, version });

@@ -7,7 +7,7 @@ import type { AuditLog } from './audit-log.js';
 import { DeployError } from './errors.js';
 import type { EventBus } from './events.js';
 import { readJsonFile, writeJsonAtomic } from './fs-atomic.js';
-import { KeyedQueue } from '../../agent/common/keyed-queue.js';
+import { KeyedQueue } from '../../agent/common/serial-queue.js';
 import type { Pointers, ReleaseStore } from './release-store.js';
 
 export type DeploymentKind = ActivationRequest['kind'];

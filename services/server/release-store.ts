@@ -7,7 +7,7 @@ import { DeployError, isDeployError, type DeployErrorCode } from './errors.js';
 import { Extraction, extractBundle, type ExtractResult } from './unpack/extract.js';
 import { readFileHashes, releaseChanges, writeFileHashes, writeReleaseChanges, type StoredFileHashes } from './file-hashes.js';
 import { isErrno, readJsonFile, readJsonFileNow, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
-import { KeyedQueue } from '../../agent/common/keyed-queue.js';
+import { KeyedQueue } from '../../agent/common/serial-queue.js';
 import type { Limits } from './options.js';
 import { BundleFile, receiveBundle, type BundleKeeper, type ReceivedBundle } from './unpack/upload.js';
 

@@ -11,7 +11,7 @@ import { createHash, hash, type Hash } from 'node:crypto';
 import { closeSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { type MessagePort, parentPort } from 'node:worker_threads';
-import { assertNever } from '../../../agent/pm2/protocol.js';
+import { assertNever } from '../../../agent/common/guards.js';
 import { RESERVED_DIR } from '../file-hashes.js';
 import { EntryChecks, FILE_TYPES, isInside, linkTarget, type ExtractLimits } from './extract-checks.js';
 import { workerError, type FromWorker, type FromWriter, type LinkSource, type StartJob, type ToWriter, type WorkerError, type WorkerResult } from './extract-protocol.js';

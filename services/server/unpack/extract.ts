@@ -1,16 +1,16 @@
 import { EventEmitter } from 'node:events';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { ExtractLimits } from './extract-checks.js';
 import type { FromWorker, LinkSource, ToInflater, WorkerError, WorkerResult } from './extract-protocol.js';
 import { DeployError, DeployErrorCodes, isDeployError, type DeployErrorCode } from '../errors.js';
 import type { FileHashManifest } from '../file-hashes.js';
 import { uploadBlocks, type BundleKeeper, type KeptBundle } from './upload.js';
-import { assertNever } from '../../../agent/pm2/protocol.js';
+import { assertNever } from '../../../agent/common/guards.js';
+import { builtScript } from '../../../agent/common/package-files.js';
 
 export type { ExtractLimits } from './extract-checks.js';
 export type { LinkSource } from './extract-protocol.js';
@@ -338,12 +338,8 @@ class UnpackerPool {
 
 const pool = new UnpackerPool();
 
-/** A thread's file in `dist/services/server/`, also when this module runs from source (tests on .ts files). */
 function workerFile(name: string): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const sibling = path.join(here, name);
-  if (existsSync(sibling)) return sibling;
-  return path.resolve(here, '..', '..', '..', 'dist', 'services', 'server', 'unpack', name);
+  return builtScript(`services/server/unpack/${name}`);
 }
 
 function toResult(dest: string, result: WorkerResult): ExtractResult {

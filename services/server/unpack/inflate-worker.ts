@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { type MessagePort, parentPort } from 'node:worker_threads';
 import { Gunzip, type ZlibOptions } from 'minizlib';
-import { assertNever } from '../../../agent/pm2/protocol.js';
+import { assertNever } from '../../../agent/common/guards.js';
 import type { ExtractLimits } from './extract-checks.js';
 import { BLOCK_BYTES, BlockPool } from './blocks.js';
 import { workerError, type FromWorker, type FromWriter, type StartJob, type ToInflater, type ToWriter, type WorkerError } from './extract-protocol.js';

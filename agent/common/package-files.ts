@@ -1,0 +1,26 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let root: string | undefined;
+
+/** The folder of hotdeploy's own package.json: the nearest one above this module. */
+function packageRoot(): string {
+  if (root) return root;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+  root = dir;
+  return root;
+}
+
+/**
+ * A built script of hotdeploy's (`dist/<rel>`) that another process or thread runs: PM2 workers and
+ * unpacker threads need JavaScript, whether the caller itself runs from `dist/` or from source.
+ */
+export function builtScript(rel: string): string {
+  return path.join(packageRoot(), 'dist', rel);
+}
