@@ -162,5 +162,5 @@ export class PlainApp {
   }
 }
 
-// A free loopback port: the tests' helper, one implementation for both.
-export { freePort } from '../test/helpers/apps.js';
+// A port for a server another process binds: the tests' helper, one implementation for both.
+export { freePort } from '../test/helpers/ports.js';

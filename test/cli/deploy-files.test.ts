@@ -6,22 +6,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 import { cleanEnv, MAIN, REPO, startServe } from './processes.js';
 
 const require = createRequire(import.meta.url);
 const execFileAsync = promisify(execFile);
 const PM2 = path.join(REPO, 'node_modules/.bin/pm2');
-
-/** Polls `read` until it returns a value, or fails after `timeoutMs`. */
-async function eventually<T>(read: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 async function envFile(): Promise<Record<string, string>> {
   const text = await readFile(path.join(REPO, 'deploy/hotdeploy.env'), 'utf8');
@@ -46,12 +36,12 @@ describe('deploy/', () => {
     try {
       await pm2('start', 'deploy/ecosystem.config.cjs');
       const logs = path.join(dir, 'pm2', 'logs');
-      const url = await eventually(async () => {
+      const url = await waitFor('the serving line in the PM2 log', async () => {
         // PM2 names it hotdeploy-out.log or hotdeploy-out-<id>.log depending on the instance settings.
         const names = (await readdir(logs).catch(() => [])).filter((n) => n.startsWith('hotdeploy-out'));
         const texts = await Promise.all(names.map((n) => readFile(path.join(logs, n), 'utf8')));
         return texts.join('').match(/serving on (http:\/\/\S+)/)?.[1];
-      }, 30_000, 'serving line in the PM2 log');
+      }, 30_000);
       const health = await fetch(`${url}/healthz`);
       expect(health.status).toBe(200);
       const { stdout } = await pm2('jlist');

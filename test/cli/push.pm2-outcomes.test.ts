@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../services/cli/errors.js';
-import { freePort, handlerApp, pidsServing } from '../helpers/apps.js';
+import { handlerApp, pidsServing } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { pm2Home } from '../helpers/pm2.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
 import { cleanEnv, runMain, type ServeProcess, startServe } from './processes.js';

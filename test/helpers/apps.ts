@@ -4,15 +4,6 @@ import { readManifest } from '../../agent/manifest.js';
 import type { ActivationRequest } from '../../agent/messages.js';
 import { writeTree } from './tmp.js';
 
-/** A free loopback port (listen on 0, close): PM2 cluster workers then share it. */
-export async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /**
  * A handler-mode app: the entry answers `{ message, pid, version }`, `message` coming from
  * `message.js`. `messageJs` replaces that module (to decline, throw, ...); `indexJs` the entry.

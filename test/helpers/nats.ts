@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, it, type TestFunction } from 'vitest';
 import type { PlanningAgent } from '../../agent/messages.js';
 import { connectNats } from '../../agent/nats/connect.js';
 import { startNatsHost, type NatsHost } from '../../agent/nats/host-agent.js';
@@ -13,13 +14,38 @@ import { createNatsCluster, type NatsCluster, type NatsClusterOptions } from '..
 import { releaseLookup, releaseUnpacker } from '../../services/server/nats/release-io.js';
 import { DEFAULT_LIMITS, resolveOptions } from '../../services/server/options.js';
 import { ReleaseStore } from '../../services/server/release-store.js';
+import { natsServerBinary, startNatsServer, type NatsServer } from './nats-server.js';
 import { TOKEN_CONFIG } from './server.js';
 import { tempDir } from './tmp.js';
 
-/** The NATS server with JetStream the development and CI machines run (issue 7). */
-export const NATS_URL = process.env.HOTDEPLOY_TEST_NATS ?? 'nats://127.0.0.1:4222';
+/** `it` for a test that needs a NATS server: skipped where no nats-server is installed. */
+export function itWithNats(name: string, fn: TestFunction, timeoutMs?: number): void {
+  it.skipIf(natsServerBinary === undefined)(name, fn, timeoutMs);
+}
 
-/** The server is shared: every test run gets its own subjects, stream and buckets, removed in teardown. */
+let server: NatsServer | undefined;
+
+/**
+ * This test file's own nats-server (JetStream, a port of its own, a temp store), started before its
+ * first test that runs and stopped after its last; the helpers below connect to it.
+ */
+export function useNatsServer(): { readonly url: string } {
+  beforeAll(async () => {
+    if (natsServerBinary !== undefined) server = await startNatsServer();
+  });
+  afterAll(async () => {
+    await server?.stop();
+    server = undefined;
+  });
+  return { get url() { return natsUrl(); } };
+}
+
+function natsUrl(): string {
+  if (!server) throw new Error('no nats-server: call useNatsServer() at the top of the test file');
+  return server.url;
+}
+
+/** Every test gets its own subjects, stream and buckets, removed in teardown. */
 export function testNames(): NatsNames {
   return natsNames(`hdt${randomBytes(5).toString('hex')}`);
 }
@@ -38,7 +64,7 @@ export interface TestHost {
 
 /** A host agent over NATS with its own connection and data directory, driving `agent`. */
 export async function startHost(names: NatsNames, agent: PlanningAgent, dataDir: string, heartbeatMs = 300, keepReleases?: number): Promise<TestHost> {
-  const nc = await connectNats({ servers: NATS_URL, name: agent.host });
+  const nc = await connectNats({ servers: natsUrl(), name: agent.host });
   const loop = startNatsHost({
     resources: await openResources(nc, names), host: agent.host, dataDir, agent, heartbeatMs,
     ...(keepReleases === undefined ? {} : { keepReleases }),
@@ -77,7 +103,7 @@ export async function clusterBed(names: NatsNames, options: Partial<Omit<NatsClu
   const dataDir = path.join(dir, 'service');
   const store = new ReleaseStore(dataDir, resolveOptions({ dataDir }));
   const cluster = await createNatsCluster({
-    nats: { servers: NATS_URL }, prefix: names.prefix, prepareTimeoutMs: 10_000, applyTimeoutMs: 20_000, ...options, lookup: releaseLookup(store),
+    nats: { servers: natsUrl() }, prefix: names.prefix, prepareTimeoutMs: 10_000, applyTimeoutMs: 20_000, ...options, lookup: releaseLookup(store),
   });
   const app = buildServer({ dataDir, tokens: TOKEN_CONFIG, logger: false, agents: [cluster] });
   await app.ready();
@@ -94,7 +120,7 @@ export async function clusterBed(names: NatsNames, options: Partial<Omit<NatsClu
 }
 
 export async function removeNats(names: NatsNames): Promise<void> {
-  const nc = await connectNats({ servers: NATS_URL });
+  const nc = await connectNats({ servers: natsUrl() });
   try {
     await destroyResources(nc, names);
   } finally {

@@ -35,28 +35,3 @@ export function daemonPid(home: string): number | undefined {
   }
 }
 
-/**
- * Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. A probe
- * that never settles (a request a closing worker never answers) fails the wait at its deadline too,
- * naming what was awaited, instead of running into the test's own timeout with no word of where.
- */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('a probe did not settle by the deadline')), Math.max(0, deadline - Date.now()));
-    });
-    try {
-      const value = await Promise.race([Promise.resolve().then(probe), late]);
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    } finally {
-      clearTimeout(timer);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-}

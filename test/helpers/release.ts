@@ -78,15 +78,6 @@ export function cleanupStack(): {
   };
 }
 
-/** Polls `check` until it is true, or fails after `timeoutMs` (never a bare sleep). */
-export async function waitFor(check: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 /**
  * Writes `<dir>/.hotdeploy/files.json` the way the deploy service does (regular files, sha256, and
  * the symlinks, not followed), with `override` replacing chosen hashes (to prove which side of a

@@ -113,15 +113,6 @@ export async function expectRejected(server: TestServer, before: Record<string, 
   await expectUnchanged(server, 'demo', before, '1.0.0');
 }
 
-/** Polls `check` until it returns true, or fails after `timeoutMs` (no bare sleeps). */
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** Bytes the staging directory holds: an upload has started when this is above zero. */
 export async function stagedBytes(dataDir: string): Promise<number> {
   let total = 0;

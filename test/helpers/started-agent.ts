@@ -2,7 +2,8 @@ import { pino } from 'pino';
 import { expect } from 'vitest';
 import type { ActivationRequest } from '../../agent/messages.js';
 import { createPm2Agent, type Pm2Agent } from '../../agent/pm2/agent.js';
-import { freePort, handlerApp, release } from './apps.js';
+import { handlerApp, release } from './apps.js';
+import { freePort } from './ports.js';
 import { pm2Home } from './pm2.js';
 import { tempDir } from './tmp.js';
 

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { cleanEnv, MAIN, REPO } from '../cli/processes.js';
-import { NATS_URL } from '../helpers/nats.js';
 
 export interface AgentProcess {
   child: ChildProcess;
@@ -16,8 +15,8 @@ export interface AgentProcess {
  * `hotdeploy agent` from dist/ as a real child process with its own PM2_HOME and data directory;
  * resolves once it reads commands. PORT reaches the app through PM2's daemon (started by this agent).
  */
-export async function startAgent(options: { name: string; prefix: string; dataDir: string; pm2Home: string; port: number }): Promise<AgentProcess> {
-  const args = [MAIN, 'agent', '--nats', NATS_URL, '--nats-prefix', options.prefix, '--name', options.name, '--data-dir', options.dataDir, '--heartbeat', '300'];
+export async function startAgent(options: { nats: string; name: string; prefix: string; dataDir: string; pm2Home: string; port: number }): Promise<AgentProcess> {
+  const args = [MAIN, 'agent', '--nats', options.nats, '--nats-prefix', options.prefix, '--name', options.name, '--data-dir', options.dataDir, '--heartbeat', '300'];
   const env = cleanEnv({ PM2_HOME: options.pm2Home, PORT: String(options.port), HOTDEPLOY_LOG_LEVEL: 'info' });
   const child = spawn(process.execPath, args, { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';

@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import { ExitCode } from '../../services/cli/errors.js';
 import { runCli } from '../../services/cli/run.js';
 import { captureIo } from '../cli/helpers.js';
-import { freePort } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 
 it('agent without --nats is a usage error', async () => {
   const { io, err } = captureIo();
@@ -19,12 +19,12 @@ it('agent with NATS unreachable exits "unreachable", naming the server, before a
 
 it('agent refuses a host name that cannot be a subject token', async () => {
   const { io, err } = captureIo();
-  expect(await runCli(['agent', '--nats', 'nats://127.0.0.1:4222', '--name', 'a.b'], io, {})).toBe(ExitCode.usage);
+  expect(await runCli(['agent', '--nats', `nats://127.0.0.1:${await freePort()}`, '--name', 'a.b'], io, {})).toBe(ExitCode.usage);
   expect(err()).toContain('host name "a.b" must match');
 });
 
 it('serve --strategy only takes auto or reload-all', async () => {
   const { io, err } = captureIo();
-  expect(await runCli(['serve', '--nats', 'nats://127.0.0.1:4222', '--strategy', 'fast'], io, {})).toBe(ExitCode.usage);
+  expect(await runCli(['serve', '--nats', `nats://127.0.0.1:${await freePort()}`, '--strategy', 'fast'], io, {})).toBe(ExitCode.usage);
   expect(err()).toContain('--strategy must be auto or reload-all');
 });

@@ -1,12 +1,12 @@
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { objectName } from '../../agent/nats/bundles.js';
 import { hostKey, encode, type HostCommand, type HostRecord } from '../../agent/nats/protocol.js';
 import { startServer } from '../../services/server/start-server.js';
 import { makeBundle } from '../helpers/bundles.js';
-import { freePort } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { inProcessHost, type InProcessHost } from '../helpers/in-process-host.js';
-import { clusterBed, startHost, testNames, type ClusterBed, type TestHost } from '../helpers/nats.js';
-import { waitFor } from '../helpers/pm2.js';
+import { clusterBed, itWithNats, startHost, testNames, useNatsServer, type ClusterBed, type TestHost } from '../helpers/nats.js';
+import { waitFor } from '../helpers/wait.js';
 import { get, post, TOKEN_CONFIG } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 import { clusterApp, push } from './fixtures.js';
@@ -16,6 +16,8 @@ import { clusterApp, push } from './fixtures.js';
 
 let bed: ClusterBed;
 let hosts: TestHost[];
+
+useNatsServer();
 
 beforeEach(async () => {
   bed = await clusterBed(testNames(), { applyTimeoutMs: 2_000 });
@@ -33,7 +35,7 @@ async function addHost(agent: InProcessHost): Promise<InProcessHost> {
   return agent;
 }
 
-it('refuses a bundle whose bytes in the object store do not match the release sha256; nobody changes', async () => {
+itWithNats('refuses a bundle whose bytes in the object store do not match the release sha256; nobody changes', async () => {
   const a = await addHost(inProcessHost('a'));
   const b = await addHost(inProcessHost('b'));
   await push(bed.app, '1.0.0', clusterApp('1.0.0'));
@@ -49,7 +51,7 @@ it('refuses a bundle whose bytes in the object store do not match the release sh
   expect((await get(bed.app, '/v1/apps/demo')).json()).toMatchObject({ current: '1.0.0' });
 });
 
-it('a host that was not reading when the command went out reads it from its durable consumer', async () => {
+itWithNats('a host that was not reading when the command went out reads it from its durable consumer', async () => {
   const a = await addHost(inProcessHost('a'));
   await push(bed.app, '1.0.0', clusterApp('1.0.0'));
   // c is registered (heartbeat) but its agent is not running yet.
@@ -70,7 +72,7 @@ it('a host that was not reading when the command went out reads it from its dura
   expect([a.served('demo'), c.served('demo')]).toEqual(['2.0.0', '2.0.0']);
 });
 
-it('a host that disappears mid-apply is reported lagging and converges to the current release when it returns', async () => {
+itWithNats('a host that disappears mid-apply is reported lagging and converges to the current release when it returns', async () => {
   const a = await addHost(inProcessHost('a'));
   const c = await addHost(inProcessHost('c'));
   await push(bed.app, '1.0.0', clusterApp('1.0.0'));
@@ -96,7 +98,7 @@ it('a host that disappears mid-apply is reported lagging and converges to the cu
   });
 });
 
-it('NATS unreachable mid-life: the deployment fails with a clear reason and nothing changes', async () => {
+itWithNats('NATS unreachable mid-life: the deployment fails with a clear reason and nothing changes', async () => {
   const a = await addHost(inProcessHost('a'));
   await push(bed.app, '1.0.0', clusterApp('1.0.0'));
   await bed.cluster.resources.nc.close();
@@ -107,7 +109,7 @@ it('NATS unreachable mid-life: the deployment fails with a clear reason and noth
   expect((await get(bed.app, '/v1/apps/demo')).json()).toMatchObject({ current: '1.0.0' });
 });
 
-it('serve --nats with NATS unreachable fails to start with HOT_ERR_NATS_UNREACHABLE', async () => {
+itWithNats('serve --nats with NATS unreachable fails to start with HOT_ERR_NATS_UNREACHABLE', async () => {
   const { dir, cleanup } = await tempDir('hd-nats-down-');
   try {
     const port = await freePort();
@@ -118,7 +120,7 @@ it('serve --nats with NATS unreachable fails to start with HOT_ERR_NATS_UNREACHA
   }
 });
 
-it('a host skips commands the service gave up on (expired) and malformed ones, in order, then answers the next', async () => {
+itWithNats('a host skips commands the service gave up on (expired) and malformed ones, in order, then answers the next', async () => {
   const a = await addHost(inProcessHost('a'));
   const first = await push(bed.app, '1.0.0', clusterApp('1.0.0'));
   await push(bed.app, '2.0.0', clusterApp('2.0.0'), '?activate=false');

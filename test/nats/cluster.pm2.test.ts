@@ -1,9 +1,11 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ask, freePort } from '../helpers/apps.js';
-import { clusterBed, testNames, type ClusterBed } from '../helpers/nats.js';
-import { pm2Home, waitFor } from '../helpers/pm2.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { ask } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
+import { clusterBed, itWithNats, testNames, useNatsServer, type ClusterBed } from '../helpers/nats.js';
+import { pm2Home } from '../helpers/pm2.js';
+import { waitFor } from '../helpers/wait.js';
 import { get } from '../helpers/server.js';
 import { startAgent, type AgentProcess } from './agent-process.js';
 import { clusterApp, push } from './fixtures.js';
@@ -23,8 +25,10 @@ let bed: ClusterBed;
 const hosts: Host[] = [];
 
 async function launch(name: string, port: number, home: Host['home']): Promise<AgentProcess> {
-  return startAgent({ name, prefix: bed.names.prefix, dataDir: bed.hostDir(name), pm2Home: home.home, port });
+  return startAgent({ nats: nats.url, name, prefix: bed.names.prefix, dataDir: bed.hostDir(name), pm2Home: home.home, port });
 }
+
+const nats = useNatsServer();
 
 beforeAll(async () => {
   bed = await clusterBed(testNames(), { prepareTimeoutMs: 30_000, applyTimeoutMs: 15_000 });
@@ -51,7 +55,7 @@ async function messages(): Promise<string[]> {
   return Promise.all(hosts.map(async (h) => (await ask(h.port)).message));
 }
 
-it('a deploy reaches all three hosts: started under each PM2, then hot on all three with unchanged pids', async () => {
+itWithNats('a deploy reaches all three hosts: started under each PM2, then hot on all three with unchanged pids', async () => {
   const first = await push(bed.app, '1.0.0', clusterApp('1.0.0'));
   expect(first.deployment, JSON.stringify(first.deployment)).toMatchObject({ status: 'succeeded' });
   expect(first.deployment.hosts.map((h: { path: string }) => h.path)).toEqual(['start', 'start', 'start']);
@@ -67,7 +71,7 @@ it('a deploy reaches all three hosts: started under each PM2, then hot on all th
   expect(await pids()).toEqual(before);
 }, 90_000);
 
-it('one host\'s worker declines: that host reloads (checked), the other two stay hot', async () => {
+itWithNats('one host\'s worker declines: that host reloads (checked), the other two stay hot', async () => {
   const before = await pids();
   // 3.0.0 declines its next update on host c (for the scenarios below).
   const body = await push(bed.app, '3.0.0', clusterApp('3.0.0', { declineOn: 'host-c' }));
@@ -85,7 +89,7 @@ async function view(host: string): Promise<{ alive: boolean; lagging: boolean; a
   return (await get(bed.app, '/v1/agents')).json().hosts.find((h: { host: string }) => h.host === host);
 }
 
-it('an agent that was down during a deploy is flagged lagging, and converges when it starts again', async () => {
+itWithNats('an agent that was down during a deploy is flagged lagging, and converges when it starts again', async () => {
   const c = hosts[2]!;
   await c.agent.kill();
   // Its PM2 daemon and worker live on (PM2 is its own process) and keep serving 3.0.0.
@@ -104,7 +108,7 @@ it('an agent that was down during a deploy is flagged lagging, and converges whe
   });
 }, 90_000);
 
-it('an agent killed mid-deploy (during its reload) is reported, and converges when restarted', async () => {
+itWithNats('an agent killed mid-deploy (during its reload) is reported, and converges when restarted', async () => {
   const c = hosts[2]!;
   const killed = c.agent;
   const t0 = Date.now();
@@ -142,7 +146,7 @@ ${c.agent.output()}`, { cause: err });
   }, 30_000));
 }, 150_000);
 
-it('one host fails prepare: the deployment fails with its reason and no host changes (same pids, same answer)', async () => {
+itWithNats('one host fails prepare: the deployment fails with its reason and no host changes (same pids, same answer)', async () => {
   const before = await pids();
   // Host a cannot unpack anything: a file sits where its staging folder goes.
   await rm(path.join(bed.hostDir('a'), 'tmp'), { recursive: true, force: true });

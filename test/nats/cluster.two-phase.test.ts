@@ -1,8 +1,8 @@
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { inProcessHost, type InProcessHost } from '../helpers/in-process-host.js';
-import { clusterBed, startHost, testNames, type ClusterBed, type TestHost } from '../helpers/nats.js';
+import { clusterBed, itWithNats, startHost, testNames, useNatsServer, type ClusterBed, type TestHost } from '../helpers/nats.js';
 import { get } from '../helpers/server.js';
 import { clusterApp, push } from './fixtures.js';
 
@@ -12,6 +12,8 @@ import { clusterApp, push } from './fixtures.js';
 
 let bed: ClusterBed;
 let hosts: TestHost[];
+
+useNatsServer();
 
 beforeEach(async () => {
   bed = await clusterBed(testNames());
@@ -30,7 +32,7 @@ async function addHosts(...names: string[]): Promise<InProcessHost[]> {
   return agents;
 }
 
-it('deploys to every host: first start, then hot everywhere; GET /v1/agents lists each host and what it serves', async () => {
+itWithNats('deploys to every host: first start, then hot everywhere; GET /v1/agents lists each host and what it serves', async () => {
   const [a, b, c] = await addHosts('a', 'b', 'c');
   const first = await push(bed.app, '1.0.0', clusterApp('1.0.0'));
   expect(first.deployment).toMatchObject({ status: 'succeeded' });
@@ -51,7 +53,7 @@ it('deploys to every host: first start, then hot everywhere; GET /v1/agents list
   expect(Date.parse(agents.hosts[0].lastHeartbeat)).toBeGreaterThan(Date.now() - 10_000);
 });
 
-it('reloads the host whose worker declines in the dry run while the others swap hot', async () => {
+itWithNats('reloads the host whose worker declines in the dry run while the others swap hot', async () => {
   const [a, b, c] = await addHosts('a', 'b', 'c');
   await push(bed.app, '1.0.0', clusterApp('1.0.0', { declineOn: 'host-b' }));
   const body = await push(bed.app, '2.0.0', clusterApp('2.0.0'));
@@ -64,7 +66,7 @@ it('reloads the host whose worker declines in the dry run while the others swap 
   expect([a, b, c].map((h) => h?.served('demo'))).toEqual(['2.0.0', '2.0.0', '2.0.0']);
 });
 
-it('with strategy reload-all every host reloads', async () => {
+itWithNats('with strategy reload-all every host reloads', async () => {
   await bed.close();
   bed = await clusterBed(testNames(), { strategy: 'reload-all' });
   await addHosts('a', 'b');
@@ -73,7 +75,7 @@ it('with strategy reload-all every host reloads', async () => {
   expect(body.deployment.hosts.map((h: { path: string }) => h.path)).toEqual(['reload', 'reload']);
 });
 
-it('a host failing prepare leaves every host on the old release and fails with that host\'s reason', async () => {
+itWithNats('a host failing prepare leaves every host on the old release and fails with that host\'s reason', async () => {
   const [a, b, c] = await addHosts('a', 'b', 'c');
   await push(bed.app, '1.0.0', clusterApp('1.0.0'));
   // Host c cannot unpack anything: a file sits where its staging folder goes.
@@ -89,7 +91,7 @@ it('a host failing prepare leaves every host on the old release and fails with t
   expect(agents.hosts.map((h: { apps: { demo: { version: string } } }) => h.apps.demo.version)).toEqual(['1.0.0', '1.0.0', '1.0.0']);
 });
 
-it('a registered host that never answers prepare fails the deployment after the prepare timeout; nobody changes', async () => {
+itWithNats('a registered host that never answers prepare fails the deployment after the prepare timeout; nobody changes', async () => {
   await bed.close();
   bed = await clusterBed(testNames(), { prepareTimeoutMs: 1_500 });
   const [a, b] = await addHosts('a', 'b');
@@ -107,7 +109,7 @@ it('a registered host that never answers prepare fails the deployment after the 
   expect([a, b].map((h) => h?.served('demo'))).toEqual(['1.0.0', '1.0.0']);
 });
 
-it('a host whose release does not start rolls back, and the hosts that took it hot are brought back', async () => {
+itWithNats('a host whose release does not start rolls back, and the hosts that took it hot are brought back', async () => {
   const [a, b, c] = await addHosts('a', 'b', 'c');
   await push(bed.app, '1.0.0', clusterApp('1.0.0', { declineOn: 'host-b' }));
   // b must reload (its 1.0.0 declines), and 2.0.0 throws at start there only.

@@ -1,56 +1,26 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { nkeys } from '@nats-io/transport-node';
 import { afterEach, expect, it } from 'vitest';
 import { connectNats, type NatsSettings } from '../../agent/nats/connect.js';
 import { natsNames } from '../../agent/nats/protocol.js';
 import { openResources } from '../../agent/nats/resources.js';
-import { freePort } from '../helpers/apps.js';
+import { itWithNats } from '../helpers/nats.js';
+import { startNatsServer, type NatsServer } from '../helpers/nats-server.js';
+import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
 
-// Issue 7: NATS credentials as options. The shared server on 4222 has no auth, so each case runs a
-// private nats-server (the same binary, with JetStream) that requires the credential under test.
-const binary = spawnSync('nats-server', ['--version']).status === 0;
-
-let server: { child: ChildProcess; cleanup: () => Promise<void> } | undefined;
+// NATS credentials as options: each case runs a private nats-server that requires the credential
+// under test.
+let server: NatsServer | undefined;
 afterEach(async () => {
-  await server?.cleanup();
+  await server?.stop();
   server = undefined;
 });
 
 async function privateServer(args: string[], config?: string): Promise<string> {
-  const { dir, cleanup } = await tempDir('hd-nats-auth-');
-  const port = await freePort();
-  const extra = config === undefined ? [] : ['-c', path.join(dir, 'auth.conf')];
-  if (config !== undefined) await writeFile(path.join(dir, 'auth.conf'), config);
-  const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...extra, ...args], { stdio: 'ignore' });
-  server = {
-    child,
-    cleanup: async () => {
-      if (child.exitCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        await exited;
-      }
-      await cleanup();
-    },
-  };
-  const deadline = Date.now() + 10_000;
-  while (!(await accepts(port))) {
-    if (Date.now() > deadline) throw new Error('private nats-server did not listen within 10 s');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return `nats://127.0.0.1:${port}`;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1', () => { socket.end(); resolve(true); });
-    socket.on('error', () => resolve(false));
-  });
+  server = await startNatsServer({ args, ...(config === undefined ? {} : { config }) });
+  return server.url;
 }
 
 async function expectWorks(settings: NatsSettings): Promise<void> {
@@ -71,20 +41,20 @@ async function expectRefused(settings: NatsSettings): Promise<void> {
   });
 }
 
-it.skipIf(!binary)('user and password', async () => {
+itWithNats('user and password', async () => {
   const url = await privateServer(['--user', 'deployer', '--pass', 's3cret-pass']);
   await expectRefused({ servers: url });
   await expectRefused({ servers: url, user: 'deployer', pass: 'wrong' });
   await expectWorks({ servers: url, user: 'deployer', pass: 's3cret-pass' });
 });
 
-it.skipIf(!binary)('token', async () => {
+itWithNats('token', async () => {
   const url = await privateServer(['--auth', 'tok-0123456789']);
   await expectRefused({ servers: url, token: 'other' });
   await expectWorks({ servers: url, token: 'tok-0123456789' });
 });
 
-it.skipIf(!binary)('nkey seed file', async () => {
+itWithNats('nkey seed file', async () => {
   const user = nkeys.createUser();
   const url = await privateServer([], `authorization { users = [ { nkey: ${user.getPublicKey()} } ] }\n`);
   const { dir, cleanup } = await tempDir('hd-nkey-');
@@ -101,6 +71,6 @@ it.skipIf(!binary)('nkey seed file', async () => {
 });
 
 it('a credentials file that cannot be read is a settings error, before any connection', async () => {
-  await expect(connectNats({ servers: 'nats://127.0.0.1:4222', credsFile: '/nonexistent/user.creds' }))
+  await expect(connectNats({ servers: `nats://127.0.0.1:${await freePort()}`, credsFile: '/nonexistent/user.creds' }))
     .rejects.toMatchObject({ code: 'HOT_ERR_NATS_SETTINGS' });
 });

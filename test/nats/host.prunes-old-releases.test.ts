@@ -1,12 +1,14 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import { inProcessHost } from '../helpers/in-process-host.js';
-import { clusterBed, startHost, testNames, type ClusterBed, type TestHost } from '../helpers/nats.js';
+import { clusterBed, itWithNats, startHost, testNames, useNatsServer, type ClusterBed, type TestHost } from '../helpers/nats.js';
 import { clusterApp, push } from './fixtures.js';
 
 let bed: ClusterBed | undefined;
 let host: TestHost | undefined;
+
+useNatsServer();
 
 afterEach(async () => {
   await host?.stop();
@@ -14,7 +16,7 @@ afterEach(async () => {
   await bed?.close();
 });
 
-it('a host keeps its newest releases and the one it serves, and removes the rest', async () => {
+itWithNats('a host keeps its newest releases and the one it serves, and removes the rest', async () => {
   bed = await clusterBed(testNames());
   const agent = inProcessHost('a');
   host = await startHost(bed.names, agent, bed.hostDir('a'), 300, 2);

@@ -1,9 +1,9 @@
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connectNats } from '../../agent/nats/connect.js';
 import { desiredKey, hostKey, type NatsNames } from '../../agent/nats/protocol.js';
 import { destroyResources, listKeys, openResources, type ClusterResources } from '../../agent/nats/resources.js';
-import { NATS_URL, testNames } from '../helpers/nats.js';
+import { itWithNats, testNames, useNatsServer } from '../helpers/nats.js';
 
 // The service lists `hosts.*` on every deployment and the hosts list the desired releases when they converge,
 // while every host rewrites its own key each beat. KV.keys(), used before, sometimes never ended in
@@ -15,8 +15,10 @@ let nc: NatsConnection;
 let names: NatsNames;
 let resources: ClusterResources;
 
+const nats = useNatsServer();
+
 beforeEach(async () => {
-  nc = await connectNats({ servers: NATS_URL });
+  nc = await connectNats({ servers: nats.url });
   names = testNames();
   resources = await openResources(nc, names);
 });
@@ -26,7 +28,7 @@ afterEach(async () => {
   await nc.close();
 });
 
-it('lists exactly the matching keys, promptly, while three hosts rewrite theirs every 20 ms', async () => {
+itWithNats('lists exactly the matching keys, promptly, while three hosts rewrite theirs every 20 ms', async () => {
   const hosts = ['a', 'b', 'c'];
   for (const h of hosts) await resources.kv.put(hostKey(h), JSON.stringify({ h }));
   await resources.kv.put(desiredKey('demo'), '{}');
@@ -53,7 +55,7 @@ it('lists exactly the matching keys, promptly, while three hosts rewrite theirs 
   }
 });
 
-it('lists a deleted key (its marker), which kv.get then answers without a value', async () => {
+itWithNats('lists a deleted key (its marker), which kv.get then answers without a value', async () => {
   await resources.kv.put(hostKey('a'), '{"h":"a"}');
   await resources.kv.put(hostKey('b'), '{"h":"b"}');
   await resources.kv.delete(hostKey('b'));

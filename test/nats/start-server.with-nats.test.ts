@@ -1,16 +1,18 @@
-import { expect, it } from 'vitest';
+import { expect } from 'vitest';
 import { startServer } from '../../services/server/start-server.js';
 import { makeBundle } from '../helpers/bundles.js';
 import { inProcessHost } from '../helpers/in-process-host.js';
-import { NATS_URL, removeNats, startHost, testNames } from '../helpers/nats.js';
+import { itWithNats, removeNats, startHost, testNames, useNatsServer } from '../helpers/nats.js';
 import { TOKEN_CONFIG, TOKENS } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 import { clusterApp } from './fixtures.js';
 
-it('startServer with nats: a push over HTTP reaches a host agent over NATS; GET /v1/agents lists it', async () => {
+const nats = useNatsServer();
+
+itWithNats('startServer with nats: a push over HTTP reaches a host agent over NATS; GET /v1/agents lists it', async () => {
   const names = testNames();
   const { dir, cleanup } = await tempDir('hd-serve-nats-');
-  const running = await startServer({ dataDir: `${dir}/service`, port: 0, localAgent: false, logger: false, tokens: TOKEN_CONFIG, nats: { nats: { servers: NATS_URL }, prefix: names.prefix } });
+  const running = await startServer({ dataDir: `${dir}/service`, port: 0, localAgent: false, logger: false, tokens: TOKEN_CONFIG, nats: { nats: { servers: nats.url }, prefix: names.prefix } });
   const agent = inProcessHost('edge-1');
   const host = await startHost(names, agent, `${dir}/host-edge-1`);
   try {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { pidsServing } from '../helpers/apps.js';
-import { waitFor } from '../helpers/pm2.js';
+import { waitFor } from '../helpers/wait.js';
 import { AgentBed } from '../helpers/started-agent.js';
 
 // Workers the agent starts connect back to it (agent/pm2/worker-links.ts): updates and their answers

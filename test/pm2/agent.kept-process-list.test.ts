@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { BusPacket } from '../../agent/pm2/client.js';
 import { pidsServing } from '../helpers/apps.js';
-import { waitFor } from '../helpers/pm2.js';
+import { waitFor } from '../helpers/wait.js';
 import { AgentBed } from '../helpers/started-agent.js';
 
 // The agent keeps each app's process list between deploys (process-table.ts) instead of asking the

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ActivationRequest } from '../../agent/messages.js';
 import { createPm2Agent } from '../../agent/pm2/agent.js';
 import type { Pm2Agent } from '../../agent/pm2/agent.js';
-import { freePort, handlerApp, pidsServing, release } from '../helpers/apps.js';
+import { handlerApp, pidsServing, release } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { pm2Home } from '../helpers/pm2.js';
 import { tempDir } from '../helpers/tmp.js';
 

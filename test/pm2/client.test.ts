@@ -3,7 +3,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pm2Client } from '../../agent/pm2/client.js';
 import type { BusPacket } from '../../agent/pm2/client.js';
-import { daemonPid, pm2Home, waitFor } from '../helpers/pm2.js';
+import { daemonPid, pm2Home } from '../helpers/pm2.js';
+import { waitFor } from '../helpers/wait.js';
 import { writeTree } from '../helpers/tmp.js';
 
 // The control layer against a real daemon: start in cluster mode with wait_ready, the message round

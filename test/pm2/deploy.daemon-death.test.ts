@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, handlerApp, pidsServing } from '../helpers/apps.js';
+import { handlerApp, pidsServing } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { appStatus, deployment, push, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { DeploymentBody, Hotdeploy } from '../helpers/hotdeploy.js';
-import { daemonPid, waitFor } from '../helpers/pm2.js';
+import { daemonPid } from '../helpers/pm2.js';
+import { waitFor } from '../helpers/wait.js';
 
 // Issue 4 scenario 9: the PM2 daemon is killed in the middle of a deployment. The deployment fails
 // with a clear reason, the agent reconnects (starting a daemon) and brings the app back on the

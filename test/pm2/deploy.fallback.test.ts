@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ask, freePort, handlerApp, pidsServing, underLoad } from '../helpers/apps.js';
+import { ask, handlerApp, pidsServing, underLoad } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { appStatus, push, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { Hotdeploy } from '../helpers/hotdeploy.js';
 

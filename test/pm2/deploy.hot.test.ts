@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ask, freePort, handlerApp, pidsServing, underLoad } from '../helpers/apps.js';
+import { ask, handlerApp, pidsServing, underLoad } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { appStatus, push, rollback, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { Hotdeploy } from '../helpers/hotdeploy.js';
 

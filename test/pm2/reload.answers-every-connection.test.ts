@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort, handlerApp } from '../helpers/apps.js';
+import { handlerApp } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { push, startHotdeploy, type Hotdeploy } from '../helpers/hotdeploy.js';
 
 // The fallback path's promise, as the hot path's: no request is dropped. A client that opens a new

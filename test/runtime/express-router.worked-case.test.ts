@@ -1,7 +1,8 @@
 import Module from 'node:module';
 import { afterEach, expect, it } from 'vitest';
 import { hostApp } from '../../agent/index.js';
-import { cachedUnder, cleanupStack, moduleCache, repoRoot, serve, waitFor, writeRelease } from '../helpers/release.js';
+import { cachedUnder, cleanupStack, moduleCache, repoRoot, serve, writeRelease } from '../helpers/release.js';
+import { waitFor } from '../helpers/wait.js';
 
 const t = cleanupStack();
 afterEach(t.run);
@@ -49,7 +50,7 @@ it('swaps an Express router mounted through a closure, keeping the entry and exp
   expect(cachedUnder(v2)).toEqual([`${v2}/router.js`]);
   // Node's resolution cache forgets the release the app left (swept after the update).
   const pathCache = (Module as unknown as { _pathCache: Record<string, string> })._pathCache;
-  await waitFor(() => !Object.entries(pathCache).some(([k, v]) => k.includes(v1) || v.startsWith(v1)), 2000, 'the path cache sweep');
+  await waitFor('the path cache sweep', () => !Object.entries(pathCache).some(([k, v]) => k.includes(v1) || v.startsWith(v1)), 2000);
 });
 
 it('swaps the whole Express app when nothing accepts the router: the host accepts the entry', async () => {

@@ -3,7 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hostApp } from '../../agent/index.js';
 import type { HostedApp } from '../../agent/index.js';
 import { listen } from '../../agent/worker/http-server.js';
-import { cleanupStack, serve, waitFor, writeRelease } from '../helpers/release.js';
+import { cleanupStack, serve, writeRelease } from '../helpers/release.js';
+import { waitFor } from '../helpers/wait.js';
 
 const t = cleanupStack();
 const g = globalThis as unknown as { log: string[]; release: Record<string, () => void>; pending: (() => void)[] };
@@ -53,7 +54,7 @@ async function sendSlow(port: number): Promise<{ socket: net.Socket; until: (tex
  */
 async function expectStillInUse(port: number): Promise<void> {
   const probe = await sendSlow(port);
-  await waitFor(() => g.release.v2 !== undefined, 5000, 'the slow request on v2');
+  await waitFor('the slow request on v2', () => g.release.v2 !== undefined, 5000);
   g.release.v2!();
   expect(await probe.until('slow v2')).toMatch(/slow v2$/);
   probe.socket.destroy();
@@ -88,40 +89,40 @@ describe.each(Object.entries(servers))('on %s', (_name, start) => {
   it('retires the old version once its in-flight request finished', async () => {
     const { app, port, v2 } = await setUp();
     const slow = await sendSlow(port);
-    await waitFor(() => g.release.v1 !== undefined, 5000, 'the slow request');
+    await waitFor('the slow request', () => g.release.v1 !== undefined, 5000);
     expect((await app.update(v2)).outcome).toBe('hot');
     expect(g.log).toEqual(['slow started on v1']);
     g.release.v1!();
     expect(await slow.until('slow v1')).toMatch(/^HTTP\/1\.1 200 [\s\S]*slow v1$/);
-    await waitFor(() => g.log.includes('retire v1'), 10_000, 'retire v1');
+    await waitFor('retire v1', () => g.log.includes('retire v1'), 10_000);
     slow.socket.destroy();
   });
 
   it('counts out a request whose client went away before the answer', async () => {
     const { app, port, v2 } = await setUp();
     const slow = await sendSlow(port);
-    await waitFor(() => g.release.v1 !== undefined, 5000, 'the slow request');
+    await waitFor('the slow request', () => g.release.v1 !== undefined, 5000);
     expect((await app.update(v2)).outcome).toBe('hot');
     expect(g.log).toEqual(['slow started on v1']);
     slow.socket.destroy();
-    await waitFor(() => g.log.includes('retire v1'), 10_000, 'retire v1 after the client went away');
+    await waitFor('retire v1 after the client went away', () => g.log.includes('retire v1'), 10_000);
   });
 
   it('counts every request of a generation, not only the first', async () => {
     const { app, port, v2 } = await setUp();
     const first = await sendSlow(port);
-    await waitFor(() => g.release.v1 !== undefined, 5000, 'the first slow request');
+    await waitFor('the first slow request', () => g.release.v1 !== undefined, 5000);
     const release1 = g.release.v1!;
     delete g.release.v1;
     const second = await sendSlow(port);
-    await waitFor(() => g.release.v1 !== undefined, 5000, 'the second slow request');
+    await waitFor('the second slow request', () => g.release.v1 !== undefined, 5000);
     await app.update(v2);
     first.socket.destroy();
     release1();
     // One of two still in flight: v1 is not retired until the second one ends too.
     await expectStillInUse(port);
     g.release.v1!();
-    await waitFor(() => g.log.includes('retire v1'), 10_000, 'retire v1');
+    await waitFor('retire v1', () => g.log.includes('retire v1'), 10_000);
     second.socket.destroy();
   });
 
@@ -132,16 +133,16 @@ describe.each(Object.entries(servers))('on %s', (_name, start) => {
     let data = '';
     socket.setEncoding('utf8').on('data', (c: string) => (data += c));
     socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
-    await waitFor(() => g.pending.length === 2, 5000, 'both pipelined requests');
+    await waitFor('both pipelined requests', () => g.pending.length === 2, 5000);
     expect((await app.update(v2)).outcome).toBe('hot');
     const [first, second] = g.pending as [() => void, () => void];
     // The first is answered; the second, which came on the same connection, is still running on v1.
     first();
-    await waitFor(() => data.split('slow v1').length === 2, 5000, 'the first answer on the pipelined connection');
+    await waitFor('the first answer on the pipelined connection', () => data.split('slow v1').length === 2, 5000);
     await expectStillInUse(port);
     second();
-    await waitFor(() => data.split('slow v1').length === 3, 5000, 'the second answer on the pipelined connection');
-    await waitFor(() => g.log.includes('retire v1'), 10_000, 'retire v1');
+    await waitFor('the second answer on the pipelined connection', () => data.split('slow v1').length === 3, 5000);
+    await waitFor('retire v1', () => g.log.includes('retire v1'), 10_000);
     socket.destroy();
   });
 });

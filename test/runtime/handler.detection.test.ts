@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hostApp } from '../../agent/index.js';
-import { cleanupStack, serve, waitFor, writeRelease } from '../helpers/release.js';
+import { cleanupStack, serve, writeRelease } from '../helpers/release.js';
+import { waitFor } from '../helpers/wait.js';
 
 const t = cleanupStack();
 const g = globalThis as unknown as { log: string[] };
@@ -65,6 +66,6 @@ it('swaps a fastify app built by a factory and closes the old instance once its 
   expect(await server.get()).toBe('200 one v1');
   expect(await app.update(v2)).toMatchObject({ outcome: 'hot', accepted: ['index.js'] });
   expect(await server.get()).toBe('200 two v2');
-  await waitFor(() => g.log.includes('closed v1'), 5000, 'the old fastify instance to close');
+  await waitFor('the old fastify instance to close', () => g.log.includes('closed v1'), 5000);
   expect(g.log).toEqual(['closed v1']);
 });

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { hostApp } from '../../agent/index.js';
-import { cleanupStack, serve, waitFor, writeRelease } from '../helpers/release.js';
+import { cleanupStack, serve, writeRelease } from '../helpers/release.js';
+import { waitFor } from '../helpers/wait.js';
 
 const t = cleanupStack();
 const g = globalThis as unknown as { log: string[]; release: Record<string, () => void> };
@@ -30,7 +31,7 @@ it('finishes requests that started on the old version on it, and retires the old
   const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
   const server = t.defer(await serve(app.handler));
   const slow = server.get('/slow');
-  await waitFor(() => g.release.v1 !== undefined, 5000, 'the slow request');
+  await waitFor('the slow request', () => g.release.v1 !== undefined, 5000);
 
   expect((await app.update(v2)).outcome).toBe('hot');
   expect(await server.get()).toBe('200 v2');
@@ -39,7 +40,7 @@ it('finishes requests that started on the old version on it, and retires the old
 
   g.release.v1!();
   expect(await slow).toBe('200 slow v1');
-  await waitFor(() => g.log.includes('retire v1'), 5000, 'retire v1');
+  await waitFor('retire v1', () => g.log.includes('retire v1'), 5000);
   expect(g.log).toEqual(['slow started on v1', 'dispose v1', 'retire v1']);
 });
 
@@ -50,10 +51,10 @@ it('retires after drainTimeoutMs when an old request never finishes', async () =
   const app = t.defer(await hostApp({ name: 'a', dir: v1, drainTimeoutMs: 200 }));
   const server = t.defer(await serve(app.handler));
   void server.get('/slow').catch(() => undefined);
-  await waitFor(() => g.release.v1 !== undefined, 5000, 'the slow request');
+  await waitFor('the slow request', () => g.release.v1 !== undefined, 5000);
   const started = Date.now();
   await app.update(v2);
-  await waitFor(() => g.log.includes('retire v1'), 5000, 'retire v1 after the drain timeout');
+  await waitFor('retire v1 after the drain timeout', () => g.log.includes('retire v1'), 5000);
   expect(Date.now() - started).toBeGreaterThanOrEqual(150);
 });
 
@@ -63,7 +64,7 @@ it('retires at once when nothing is in flight', async () => {
   const v2 = await writeRelease(root, { 'index.js': entry('v2') });
   const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
   await app.update(v2);
-  await waitFor(() => g.log.includes('retire v1'), 1000, 'retire v1');
+  await waitFor('retire v1', () => g.log.includes('retire v1'), 1000);
 });
 
 it('answers 500 when the current handler throws, without affecting later requests', async () => {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hostApp } from '../../agent/index.js';
-import { cleanupStack, moduleCache, serve, waitFor, writeRelease } from '../helpers/release.js';
+import { cleanupStack, moduleCache, serve, writeRelease } from '../helpers/release.js';
+import { waitFor } from '../helpers/wait.js';
 
 const t = cleanupStack();
 const g = globalThis as unknown as { log: unknown[] };
@@ -156,7 +157,7 @@ globalThis.invalidateCounter = () => module.hot.invalidate();`;
     const server = t.defer(await serve(app.handler));
     expect(await server.get()).toBe('200 1');
     (globalThis as unknown as { invalidateCounter: () => void }).invalidateCounter();
-    await waitFor(() => results.length === 1, 5000, 'the invalidated update');
+    await waitFor('the invalidated update', () => results.length === 1, 5000);
     expect(results[0]).toMatchObject({ outcome: 'hot', outdated: ['counter.js'], disposed: ['counter.js', 'index.js'] });
     expect(await server.get()).toBe('200 2');
   });
@@ -177,7 +178,7 @@ module.hot.dispose((data) => { data.invalidated = invalidating; });`;
     const app = t.defer(await hostApp({ name: 'a', dir: v1, onUpdate: (r) => results.push(r) }));
     const server = t.defer(await serve(app.handler));
     expect(await app.update(v2)).toMatchObject({ outcome: 'hot', disposed: ['shape.js'], accepted: ['shape.js'] });
-    await waitFor(() => results.length === 1, 5000, 'the follow-up update');
+    await waitFor('the follow-up update', () => results.length === 1, 5000);
     expect(results[0]).toMatchObject({ outcome: 'hot', disposed: ['index.js', 'shape.js'] });
     expect(g.log).toEqual(['index evaluated', 'index evaluated']);
     expect(await server.get()).toBe('200 square');

@@ -1,7 +1,8 @@
 import Module from 'node:module';
 import { afterEach, expect, it } from 'vitest';
 import { hostApp } from '../../agent/index.js';
-import { cleanupStack, serve, waitFor, writeRelease } from '../helpers/release.js';
+import { cleanupStack, serve, writeRelease } from '../helpers/release.js';
+import { waitFor } from '../helpers/wait.js';
 
 const t = cleanupStack();
 afterEach(t.run);
@@ -26,7 +27,7 @@ it('plan() leaves no path-cache entry for the directory it planned against', asy
   // A file added under node_modules makes the plan re-resolve bare requires from the staged directory (diff.ts).
   const staged = await writeRelease(root, { ...files('two'), 'node_modules/lib-b/index.js': '' });
   expect(await app.plan(staged)).toMatchObject({ outcome: 'hot', outdated: ['msg.js'] });
-  await waitFor(() => mentions(staged).length === 0, 2000, 'the path cache sweep of the planned directory');
+  await waitFor('the path cache sweep of the planned directory', () => mentions(staged).length === 0, 2000);
   expect(mentions(v1).length).toBeGreaterThan(0);
   expect(await server.get()).toBe('200 a:one');
 });

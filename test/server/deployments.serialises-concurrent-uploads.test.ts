@@ -1,7 +1,8 @@
 import { afterEach, expect, it } from 'vitest';
 import { deferred, ScriptedAgent } from '../helpers/agents.js';
 import { appFiles, makeBundle } from '../helpers/bundles.js';
-import { get, testServer, upload, waitFor, type TestServer } from '../helpers/server.js';
+import { get, testServer, upload, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 let server: TestServer;
 afterEach(() => server.close());
@@ -14,11 +15,11 @@ it('runs two uploads of one app one deployment at a time, in order, and accounts
   const [b1, b2] = await Promise.all([makeBundle(appFiles('v1')), makeBundle(appFiles('v2'))]);
 
   const first = upload(server.app, 'demo', '1.0.0', b1);
-  await waitFor(() => agent.requests.length === 1, 10_000, 'the first deployment to reach the agent');
+  await waitFor('the first deployment to reach the agent', () => agent.requests.length === 1, 10_000);
   const second = upload(server.app, 'demo', '2.0.0', b2);
   // The second is stored and queued while the first deployment is still running.
-  await waitFor(async () => (await get(server.app, '/v1/apps/demo/releases')).json().releases?.length === 2, 10_000, 'both releases stored');
-  await waitFor(async () => (await get(server.app, '/v1/deployments?app=demo')).json().deployments?.length === 2, 10_000, 'both deployments recorded');
+  await waitFor('both releases stored', async () => (await get(server.app, '/v1/apps/demo/releases')).json().releases?.length === 2, 10_000);
+  await waitFor('both deployments recorded', async () => (await get(server.app, '/v1/deployments?app=demo')).json().deployments?.length === 2, 10_000);
   // The one that waits is recorded `queued`; the one that started at once is recorded `running`.
   const recorded = (await get(server.app, '/v1/deployments?app=demo')).json().deployments as { version: string; status: string }[];
   expect(recorded.map((d) => [d.version, d.status]).sort()).toEqual([['1.0.0', 'running'], ['2.0.0', 'queued']]);
@@ -46,7 +47,7 @@ it('answers 202 with ?wait=false, and the deployment can be followed by id', asy
   expect(['queued', 'running']).toContain(res.json().deployment.status);
   expect((await get(server.app, `/v1/deployments/${id}`)).json()).toMatchObject({ id, status: 'running' });
   gate.resolve();
-  await waitFor(async () => (await get(server.app, `/v1/deployments/${id}`)).json().status === 'succeeded', 10_000, 'the deployment to finish');
+  await waitFor('the deployment to finish', async () => (await get(server.app, `/v1/deployments/${id}`)).json().status === 'succeeded', 10_000);
   expect((await get(server.app, `/v1/deployments/${id}`)).json()).toMatchObject({ id, version: '1.0.0', workers: [{ host: 'host-a' }] });
 });
 

@@ -2,7 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { ScriptedAgent } from '../helpers/agents.js';
-import { deployVersion, testServer, TOKENS, waitFor, type TestServer } from '../helpers/server.js';
+import { deployVersion, testServer, TOKENS, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 let server: TestServer;
 afterEach(() => server.close());
@@ -43,7 +44,7 @@ it('streams queued, started, agent and finished events of each deployment', asyn
   expect(all.status).toBe(200);
 
   const body = await deployVersion(server.app, 'demo', '1.0.0');
-  await waitFor(() => all.events.some((e) => e.data.type === 'finished'), 10_000, 'the finished event');
+  await waitFor('the finished event', () => all.events.some((e) => e.data.type === 'finished'), 10_000);
   expect(all.events.map((e) => e.data.type)).toEqual(['queued', 'started', 'agent', 'agent', 'finished']);
   for (const e of all.events) {
     expect(e.event).toBe('deployment');

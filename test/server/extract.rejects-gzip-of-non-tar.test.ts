@@ -2,7 +2,8 @@ import { PassThrough } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterEach, expect, it } from 'vitest';
 import { rawApp, rawTgz } from '../helpers/bundles.js';
-import { expectRejected, serverWithRelease, upload, type TestServer } from '../helpers/server.js';
+import { expectRejected, serverWithRelease, stagedBytes, upload, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 let server: TestServer;
 afterEach(() => server.close());
@@ -29,9 +30,12 @@ it('refuses the gzip inside the gzip also when the inner gzip\'s first byte reac
   const body = gzipSync(gzipSync(rawTgz(rawApp('v2'))), { level: 0 });
   const stream = new PassThrough();
   stream.write(body.subarray(0, 16));
-  // Later than a turn of the event loop, so that piece goes to the unpacker, and its byte to the writer, alone.
-  setTimeout(() => stream.end(body.subarray(16)), 300);
-  const res = await upload(server.app, 'demo', '2.0.0', stream);
+  const answer = upload(server.app, 'demo', '2.0.0', stream);
+  // The rest follows once that piece reached the staging file: it went to the unpacker, and its
+  // byte to the writer, alone.
+  await waitFor('the first piece in the staging directory', async () => (await stagedBytes(server.dataDir)) > 0);
+  stream.end(body.subarray(16));
+  const res = await answer;
   await expectRejected(server, before, res, 422, 'DEPLOY_ERR_BAD_ARCHIVE');
   // Refused by the writer's own check, not left to how node-tar reads a split first block.
   expect(res.json().message).toMatch(/a gzip inside the gzip/);

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, expect, it } from 'vitest';
 import { rawApp, rawTgz } from '../helpers/bundles.js';
-import { expectRejected, serverWithRelease, upload, type TestServer } from '../helpers/server.js';
+import { expectRejected, serverWithRelease, stagedBytes, upload, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 let server: TestServer;
 afterEach(() => server.close());
@@ -84,8 +85,10 @@ it('reads the gzip magic across pieces: a bundle whose first byte arrives alone 
   const body = rawTgz(rawApp('v2'));
   const stream = new PassThrough();
   stream.write(body.subarray(0, 1));
-  // Later than a turn of the event loop, so the first byte goes to the unpacker on its own.
-  setTimeout(() => stream.end(body.subarray(1)), 300);
-  const res = await upload(server.app, 'demo', '2.0.0', stream, { query: '?activate=false' });
+  const answer = upload(server.app, 'demo', '2.0.0', stream, { query: '?activate=false' });
+  // The rest follows once the first byte reached the staging file: it went to the unpacker on its own.
+  await waitFor('the first byte in the staging directory', async () => (await stagedBytes(server.dataDir)) > 0);
+  stream.end(body.subarray(1));
+  const res = await answer;
   expect(res.statusCode, res.body).toBe(201);
 });

@@ -5,7 +5,8 @@ import { gzipSync } from 'node:zlib';
 import { beforeEach, expect, it } from 'vitest';
 import { appFiles, makeBundle, rawApp, rawTar } from '../helpers/bundles.js';
 import { putBundle, useChildServers, type ChildServer } from '../helpers/child-server.js';
-import { snapshotApp, TOKENS, waitFor } from '../helpers/server.js';
+import { snapshotApp, TOKENS } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 const children = useChildServers('hotdeploy-sigkill-');
 let server: ChildServer;
@@ -33,7 +34,7 @@ it('leaves no half release after a SIGKILL in the middle of an unpack, and the r
   const files = Array.from({ length: 8000 }, (_, i) => ({ path: `data/${i % 40}/${i}.bin`, body: randomBytes(1024) }));
   const big = gzipSync(rawTar([...rawApp('demo@2.0.0'), ...files]), { level: 1 });
   const pending = put(server.url, '2.0.0', big).catch((err: unknown) => err);
-  await waitFor(() => unpacking(dir), 20_000, 'the unpack to start');
+  await waitFor('the unpack to start', () => unpacking(dir), 20_000);
   await server.kill();
   expect(await pending).toBeInstanceOf(Error);
   // The kill landed mid-unpack: a staging directory was left behind, and 2.0.0 never became visible.

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { deferred, ScriptedAgent } from '../helpers/agents.js';
 import { appFiles, makeBundle } from '../helpers/bundles.js';
-import { testServer, TOKENS, upload, waitFor, type TestServer } from '../helpers/server.js';
+import { testServer, TOKENS, upload, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 let server: TestServer;
 afterEach(() => server.close());
@@ -17,7 +18,7 @@ it('lets a running deployment finish on close, and answers 503 DEPLOY_ERR_SHUTTI
   const url = `http://127.0.0.1:${(server.app.server.address() as AddressInfo).port}`;
   const res = await upload(server.app, 'demo', '1.0.0', await makeBundle(appFiles('v1')), { query: '?wait=false' });
   expect(res.statusCode).toBe(202);
-  await waitFor(() => agent.requests.length === 1, 10_000, 'the deployment to reach the agent');
+  await waitFor('the deployment to reach the agent', () => agent.requests.length === 1, 10_000);
 
   const closed = server.app.close();
   const during = await fetch(`${url}/v1/apps`, { headers: { authorization: `Bearer ${TOKENS.admin}` } });

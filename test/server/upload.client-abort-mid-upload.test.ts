@@ -4,7 +4,8 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { appFiles, makeBundle } from '../helpers/bundles.js';
-import { expectUnchanged, serverWithRelease, stagedBytes, TOKENS, waitFor, type TestServer } from '../helpers/server.js';
+import { expectUnchanged, serverWithRelease, stagedBytes, TOKENS, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 let server: TestServer;
 afterEach(() => server.close());
@@ -21,9 +22,9 @@ it('removes the staging directory when the client aborts mid-upload, and keeps s
   });
   req.on('error', () => undefined);
   req.write(bundle);
-  await waitFor(async () => (await stagedBytes(server.dataDir)) > 0, 10_000, 'the upload to reach the staging directory');
+  await waitFor('the upload to reach the staging directory', async () => (await stagedBytes(server.dataDir)) > 0, 10_000);
   req.destroy();
-  await waitFor(async () => (await readdir(path.join(server.dataDir, 'tmp'))).length === 0, 10_000, 'the staging directory to be removed');
+  await waitFor('the staging directory to be removed', async () => (await readdir(path.join(server.dataDir, 'tmp'))).length === 0, 10_000);
   await expectUnchanged(server, 'demo', before, '1.0.0');
   const audit = await import('node:fs/promises').then((fs) => fs.readFile(path.join(server.dataDir, 'audit.log'), 'utf8'));
   expect(audit).toContain('"code":"DEPLOY_ERR_UPLOAD_ABORTED"');

@@ -4,7 +4,8 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { appFiles, makeBundle } from '../helpers/bundles.js';
-import { expectUnchanged, serverWithRelease, TOKENS, waitFor, type TestServer } from '../helpers/server.js';
+import { expectUnchanged, serverWithRelease, TOKENS, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 let server: TestServer;
 afterEach(() => server.close());
@@ -32,6 +33,6 @@ it('answers 408 to an upload that stops sending, and closes the connection', asy
   const res = await response;
   expect(res.status).toBe(408);
   expect(JSON.parse(res.body)).toMatchObject({ statusCode: 408, code: 'DEPLOY_ERR_UPLOAD_TIMEOUT' });
-  await waitFor(async () => (await readdir(path.join(server.dataDir, 'tmp'))).length === 0, 10_000, 'the staging directory to be removed');
+  await waitFor('the staging directory to be removed', async () => (await readdir(path.join(server.dataDir, 'tmp'))).length === 0, 10_000);
   await expectUnchanged(server, 'demo', before, '1.0.0');
 });

@@ -2,7 +2,7 @@ import net from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, expect, it } from 'vitest';
 import { listen, type OwnedServer } from '../../agent/worker/http-server.js';
-import { waitFor } from '../helpers/release.js';
+import { waitFor } from '../helpers/wait.js';
 
 const opened: { server?: OwnedServer; sockets: net.Socket[] } = { sockets: [] };
 afterEach(async () => {
@@ -57,7 +57,7 @@ it('answers in-flight requests with Connection: close and resolves once they fin
   const { port, server, answers } = await start();
   const c = await client(port);
   c.send('/slow');
-  await waitFor(() => answers.length === 1, 5000, 'the slow request');
+  await waitFor('the slow request', () => answers.length === 1, 5000);
   let closed = false;
   const closing = server.close(30_000).then(() => (closed = true));
   // A fresh client is refused (the server stopped accepting) while the request is still running.
@@ -80,7 +80,7 @@ it('answers a request arriving on a keep-alive socket while closing with Connect
   // Keep the server from finishing its close while the keep-alive socket sends one more request.
   const other = await client(port);
   other.send('/slow');
-  await waitFor(() => answers.length === 1, 5000, 'the slow request');
+  await waitFor('the slow request', () => answers.length === 1, 5000);
   const closing = server.close(30_000);
   c.send('/head');
   const answer = (await c.next()).toLowerCase();
@@ -96,7 +96,7 @@ it('cuts what is still running at the deadline', async () => {
   const { port, server, answers } = await start();
   const c = await client(port);
   c.send('/slow');
-  await waitFor(() => answers.length === 1, 5000, 'the slow request');
+  await waitFor('the slow request', () => answers.length === 1, 5000);
   await server.close(200);
   await c.closed;
 });
