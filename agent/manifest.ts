@@ -31,6 +31,7 @@ export async function readManifest(dir: string): Promise<AppManifest> {
     throw new HotError('HOT_ERR_SETTINGS', 'entry (or package.json "main") must be a non-empty string');
   }
   const entry = await resolveEntry(dir, entrySetting);
+  const esmRetiredLimit = retiredLimit(settings.esmRetiredLimit);
 
   return {
     name: typeof pkg.name === 'string' ? pkg.name : undefined,
@@ -41,7 +42,17 @@ export async function readManifest(dir: string): Promise<AppManifest> {
     port,
     instances,
     env: env as Record<string, string>,
+    ...(esmRetiredLimit ? { esmRetiredLimit } : {}),
   };
+}
+
+/** `esmRetiredLimit`: `{ bytes?, versions? }`, integers ≥ 0. */
+function retiredLimit(value: unknown): AppManifest['esmRetiredLimit'] {
+  if (value === undefined) return undefined;
+  if (!isRecord(value)) throw new HotError('HOT_ERR_SETTINGS', 'esmRetiredLimit must be an object of bytes and versions');
+  const bytes = optionalInteger(value.bytes, 'esmRetiredLimit.bytes', 0, Number.MAX_SAFE_INTEGER);
+  const versions = optionalInteger(value.versions, 'esmRetiredLimit.versions', 0, Number.MAX_SAFE_INTEGER);
+  return { ...(bytes === undefined ? {} : { bytes }), ...(versions === undefined ? {} : { versions }) };
 }
 
 /** Resolves the entry as `require` would from the release root (file, file + extension, dir/index). */

@@ -12,8 +12,10 @@ export interface AppManifest {
   /** The entry module, relative to the release root with `/` separators (resolved, so it exists). */
   entry: string;
   mode: AppMode;
-  /** `"type": "module"` or an `.mjs` entry: loads, but every change goes the reload path. */
+  /** `"type": "module"` or an `.mjs` entry: updates go through the ES module hooks. */
   esm: boolean;
+  /** `hotdeploy.esmRetiredLimit`: retired ES module versions a worker may hold (defaults in the runtime). */
+  esmRetiredLimit?: { bytes?: number; versions?: number };
   port: number | undefined;
   instances: number | undefined;
   env: Record<string, string>;

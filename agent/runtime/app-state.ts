@@ -4,11 +4,14 @@ import { HotError } from '../errors.js';
 import type { AppManifest, AppMode, HotStatus } from '../messages.js';
 import { AppPaths } from './app-paths.js';
 import { fakeParent, loader, type CjsModule } from './cjs.js';
+import { addEsmApp, esmHotSupported, removeEsmApp } from './esm-hooks.js';
+import { EsmModules } from './esm-modules.js';
+import type { EsmRetiredLimit } from './esm-plan.js';
 import type { FileIndex } from './file-index.js';
 import { ModuleGraph } from './graph.js';
 import { createHot, newHotState, type HotApi, type HotState, type StatusHandler } from './hot-api.js';
 import { isRelativeRequest, resolveRelative } from './resolve.js';
-import { fromRel, liveModules, moveOwner, retiredModules, toRel, type Owner } from './registry.js';
+import { fromRel, liveModules, moveOwner, ownerOf, retiredModules, toRel, type Owner } from './registry.js';
 import { sweepPathCache } from './sweep.js';
 
 /** Where an update moves the app: the new release, what it holds, and what changed about its paths. */
@@ -45,6 +48,10 @@ export class AppState implements Owner {
   /** `hot.data` for the next version of a disposed module (webpack resets it every apply). */
   pendingData = new Map<string, Record<string, unknown>>();
   readonly invalidated = new Set<string>();
+  /** An ES module app's modules, where the Node line can hot-swap them (esm-hooks.ts). */
+  readonly esm: EsmModules | undefined;
+  /** `HostAppOptions.esmRetiredLimit`: overrides the release's setting and the defaults. */
+  esmRetiredLimit: Partial<EsmRetiredLimit> | undefined;
   private readonly serial = ++serials;
   /** The release the last `rekey` moved every live module's cache key to (the first release before any). */
   private keyedIn: string;
@@ -71,6 +78,26 @@ export class AppState implements Owner {
     this.dir = dir;
     this.keyedIn = dir;
     this.manifest = manifest;
+    this.esm = manifest.esm && esmHotSupported ? new EsmModules(this) : undefined;
+    if (this.esm) addEsmApp(this.esm, (file) => ownerOf(file)?.owner.esm);
+  }
+
+  /** The app closes: its ES module URLs are forgotten, and the last ES module app removes the hooks. */
+  closeEsm(): void {
+    if (this.esm) removeEsmApp(this.esm);
+  }
+
+  /** Whether `rel` is a loaded module of the app, CommonJS or ES. */
+  isLoaded(rel: string): boolean {
+    return this.records.has(rel) || (this.esm?.records.has(rel) ?? false);
+  }
+
+  loadedRels(): string[] {
+    return [...this.records.keys(), ...(this.esm?.records.keys() ?? [])];
+  }
+
+  hotOf(rel: string): HotState | undefined {
+    return this.records.get(rel)?.hot ?? this.esm?.records.get(rel)?.hot;
   }
 
   get status(): HotStatus {
@@ -175,7 +202,8 @@ export class AppState implements Owner {
 
   /** Release directories live modules were evaluated from (their `__dirname`): not to be pruned. */
   releasesInUse(): string[] {
-    return this.paths.releasesInUse(this.dir);
+    const cjs = this.paths.releasesInUse(this.dir);
+    return this.esm ? [...new Set([...cjs, ...this.esm.releasesInUse()])].sort() : cjs;
   }
 
   bareTarget(from: string, request: string): string | undefined {
@@ -244,8 +272,9 @@ export class AppState implements Owner {
     return isRel(target) ? target : undefined;
   }
 
-  private invalidate(rel: string): void {
-    if (!this.records.has(rel)) return;
+  /** `hot.invalidate()` of a loaded module: an update to the current release follows. */
+  invalidate(rel: string): void {
+    if (!this.isLoaded(rel)) return;
     this.invalidated.add(rel);
     this.onInvalidate();
   }

@@ -1,6 +1,7 @@
 import type { UpdateResult } from '../messages.js';
 import type { AppState, ModuleRecord } from './app-state.js';
 import { loader } from './cjs.js';
+import { beginEsmApply } from './esm-apply.js';
 import { resolveHandler, type AppHandler, type HandlerHost } from './handler.js';
 import type { AcceptErrorHandler } from './hot-api.js';
 import type { UpdatePlan } from './plan.js';
@@ -27,14 +28,17 @@ export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPla
 
   // The old versions' `accept(errHandler)`: the new version of a module that throws never got to register one.
   const selfErrorHandlers = new Map(propagation.selfAccepted.map((rel) => [rel, app.records.get(rel)?.hot.selfAcceptErrorHandler]));
+  const esm = app.esm && beginEsmApply(app.esm, app.graph, propagation, (rel) => app.isLoaded(rel));
   void app.setStatus('dispose');
   app.pendingData = new Map();
   for (const rel of propagation.outdated) {
     const record = app.records.get(rel);
     if (record) dispose(app, record, errors, retire);
+    else await app.esm?.dispose(rel, errors, retire);
   }
   for (const rel of plan.gone) {
     app.pendingData.delete(rel);
+    app.esm?.forget(rel);
     app.graph.drop(rel);
   }
 
@@ -43,21 +47,29 @@ export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPla
   void app.setStatus('apply');
   const accepted = new Set<string>();
   for (const [parentRel, deps] of propagation.acceptedBy) {
-    if (runAcceptHandlers(app, parentRel, deps.filter((d) => !plan.gone.includes(d)), deps, errors)) accepted.add(parentRel);
+    const load = deps.filter((d) => !plan.gone.includes(d));
+    const took = esm?.acceptors.has(parentRel)
+      ? await esm.accept(parentRel, load, errors)
+      : runAcceptHandlers(app, parentRel, load, deps, errors);
+    if (took) accepted.add(parentRel);
   }
   for (const rel of propagation.selfAccepted) {
     if (plan.gone.includes(rel)) continue;
-    if (requireSelfAccepted(app, rel, selfErrorHandlers.get(rel), errors)) accepted.add(rel);
+    const took = esm?.acceptors.has(rel)
+      ? await esm.accept(rel, [rel], errors)
+      : requireSelfAccepted(app, rel, selfErrorHandlers.get(rel), errors);
+    if (took) accepted.add(rel);
   }
   let next: AppHandler | undefined;
   if (propagation.entryReached && app.mode === 'handler') {
     try {
-      next = await resolveHandler(loader._load(fromRel(app.dir, app.entry), null, false));
+      next = await resolveHandler(app.esm ? await app.esm.importCurrent(app.entry) : loader._load(fromRel(app.dir, app.entry), null, false));
       accepted.add(app.entry);
     } catch (err) {
       errors.push(err);
     }
   }
+  await esm?.finish(app.entry, errors, retire);
   // The worker serves the last entry that evaluated. After a failure with no new entry, what the
   // old handler may still use is not retired until a later update replaces it (ARCHITECTURE.md).
   if (next) host.swap(next, retire);
@@ -90,6 +102,8 @@ export function dispose(app: AppState, record: ModuleRecord, errors: unknown[], 
   for (const handler of record.hot.retireHandlers) retire.push(async () => handler());
   app.dropStatusHandlersOf(record.rel);
   app.evict(record);
+  // A CommonJS module imported by an ES module: its facade there is a version too.
+  app.esm?.retire(record.rel);
 }
 
 /**

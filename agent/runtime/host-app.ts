@@ -9,6 +9,7 @@ import { readManifest } from '../manifest.js';
 import type { AppMode, HotStatus, UpdateResult } from '../messages.js';
 import { AppState } from './app-state.js';
 import { applyPlan, dispose, toErrorInfo } from './apply.js';
+import type { EsmRetiredLimit } from './esm-plan.js';
 import { HandlerHost, resolveHandler } from './handler.js';
 import { loadEntry } from './load-entry.js';
 import { compareReleases, manifestUnchanged, planUpdate, type UpdatePlan } from './plan.js';
@@ -34,6 +35,12 @@ export interface HostAppOptions {
   /** Load a process-mode entry as `require.main` (the worker bootstrap). */
   main?: boolean;
   logger?: RuntimeLogger;
+  /**
+   * ES module apps: how much retired module source and how many retired versions the process may
+   * hold; an update that would go past either takes the reload path (`esm-retired-limit`).
+   * Overrides the release's `hotdeploy.esmRetiredLimit` and the defaults (esm-plan.ts).
+   */
+  esmRetiredLimit?: Partial<EsmRetiredLimit>;
   /** Updates the app starts itself (`module.hot.invalidate()`) report here. */
   onUpdate?: (result: UpdateResult) => void;
 }
@@ -73,17 +80,21 @@ export async function hostApp(options: HostAppOptions): Promise<HostedApp> {
   const onError = (err: unknown, where: string): void => logger.error({ app: options.name, err, where }, `app error in ${where}`);
   const ref: { hosted?: Hosted } = {};
   const state = new AppState(options.name, dir, manifest, options.mode ?? manifest.mode, options.chdir ?? false, () => ref.hosted?.invalidated(), onError);
+  state.esmRetiredLimit = options.esmRetiredLimit;
   const host = new HandlerHost(options.drainTimeoutMs ?? 30_000, onError);
   const startCwd = process.cwd();
   addOwner(state);
   try {
     if (options.chdir) process.chdir(dir);
-    const exported = await loadEntry(dir, manifest.entry, manifest.esm, (options.main ?? false) && state.mode === 'process');
+    const exported = state.esm
+      ? await state.esm.importCurrent(manifest.entry)
+      : await loadEntry(dir, manifest.entry, manifest.esm, (options.main ?? false) && state.mode === 'process');
     if (state.mode === 'handler') {
       host.swap(await resolveHandler(exported), []);
     }
   } catch (err) {
     for (const record of [...state.records.values()]) dispose(state, record, [], []);
+    state.closeEsm();
     removeOwner(state);
     if (options.chdir && process.cwd() === dir) process.chdir(startCwd);
     throw err;
@@ -163,6 +174,8 @@ class Hosted implements HostedApp {
       this.closed = true;
       const retire: (() => Promise<void>)[] = [];
       for (const record of [...this.state.records.values()]) dispose(this.state, record, [], retire);
+      for (const rel of [...this.state.esm?.records.keys() ?? []]) await this.state.esm?.dispose(rel, [], retire);
+      this.state.closeEsm();
       this.state.graph.clear();
       this.state.pendingData.clear();
       this.state.invalidated.clear();

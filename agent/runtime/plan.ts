@@ -2,6 +2,7 @@ import { lstatSync } from 'node:fs';
 import type { AppManifest, UpdateResult } from '../messages.js';
 import type { AppState, ReleaseMove } from './app-state.js';
 import { diffReleases, type ReleaseDiff } from './diff.js';
+import { esmDeadEnd } from './esm-plan.js';
 import { hashOf, readFileIndex, type FileIndex } from './file-index.js';
 import { fromRel } from './registry.js';
 import { indexFromChanges } from './release-changes.js';
@@ -39,8 +40,8 @@ export function compareReleases(app: AppState, to: string): Comparison {
   const delta = indexFromChanges(from, to);
   const index = delta?.index ?? readFileIndex(to);
   const diff = diffReleases(from, index, {
-    rels: () => app.records.keys(),
-    has: (rel) => app.records.has(rel),
+    rels: () => app.loadedRels(),
+    has: (rel) => app.isLoaded(rel),
     deps: (rel) => app.records.get(rel)?.deps,
     resolveIn: (to, parentRel, request) => app.resolveIn(to, parentRel, request),
   }, delta?.paths);
@@ -78,16 +79,19 @@ export function planUpdate(app: AppState, to: string, manifest: AppManifest, { i
   const abort = (type: 'declined' | 'unaccepted', reason: string, chain: string[]): UpdatePlan =>
     ({ kind: 'abort', to, result: { outcome: type, outdated: [], disposed: [], accepted: [], chain, reason } });
 
-  if (app.manifest.esm) return diff.anyFile ? abort('unaccepted', 'esm', []) : { kind: 'unchanged', ...move };
+  if (app.manifest.esm || manifest.esm) {
+    const dead = esmUnsupported(app, manifest);
+    if (dead) return diff.anyFile ? abort('unaccepted', dead, []) : { kind: 'unchanged', ...move };
+  }
 
   const changes = new Map<string, Change>(diff.modules.map((c) => [c.rel, c]));
   for (const rel of [...diff.resolution, ...app.invalidated]) {
-    if (app.records.has(rel) && !changes.has(rel)) changes.set(rel, { rel, gone: false });
+    if (app.isLoaded(rel) && !changes.has(rel)) changes.set(rel, { rel, gone: false });
   }
   const handlerMode = app.mode === 'handler';
   // A moved entry, or one that never evaluated (a failed update), is re-required by the host.
-  const entryMoved = manifest.entry !== app.entry || !app.records.has(app.entry);
-  if (entryMoved && app.records.has(app.entry)) changes.set(app.entry, { rel: app.entry, gone: false });
+  const entryMoved = manifest.entry !== app.entry || !app.isLoaded(app.entry);
+  if (entryMoved && app.isLoaded(app.entry)) changes.set(app.entry, { rel: app.entry, gone: false });
   const outdated = [...changes.keys()].sort();
   const gone = diff.modules.filter((c) => c.gone).map((c) => c.rel);
 
@@ -96,8 +100,10 @@ export function planUpdate(app: AppState, to: string, manifest: AppManifest, { i
     if (!handlerMode) return abort('unaccepted', reason, []);
     const declined = findDecline(app);
     if (declined) return abort('declined', declined.reason, declined.chain);
-    const all = [...app.records.keys()];
-    const selfAccepted = all.filter((rel) => rel !== app.entry && app.records.get(rel)!.hot.selfAccepted);
+    const all = app.loadedRels();
+    const selfAccepted = all.filter((rel) => rel !== app.entry && app.hotOf(rel)!.selfAccepted);
+    const esmDead = app.esm && esmDeadEnd(app.esm, app.graph, all, manifest, app.esmRetiredLimit);
+    if (esmDead) return abort('unaccepted', esmDead.reason, esmDead.chain);
     return {
       kind: 'apply', ...move, outdated, gone, wholeApp: reason,
       propagation: { type: 'accepted', outdated: all, acceptedBy: new Map(), selfAccepted, entryReached: true },
@@ -110,7 +116,7 @@ export function planUpdate(app: AppState, to: string, manifest: AppManifest, { i
 
   const effect = propagate({
     parentsOf: (rel) => app.graph.parentsOf(rel),
-    hot: (rel) => app.records.get(rel)?.hot,
+    hot: (rel) => app.hotOf(rel),
     entry: app.entry,
     hostAcceptsEntry: handlerMode,
   }, [...changes.values()]);
@@ -118,15 +124,24 @@ export function planUpdate(app: AppState, to: string, manifest: AppManifest, { i
     return abort(effect.type === 'unaccepted' ? 'unaccepted' : 'declined', effect.reason, effect.chain);
   }
   if (entryMoved) effect.entryReached = true;
+  const esmDead = app.esm && esmDeadEnd(app.esm, app.graph, effect.outdated, manifest, app.esmRetiredLimit);
+  if (esmDead) return abort('unaccepted', esmDead.reason, esmDead.chain);
   return { kind: 'apply', ...move, outdated, gone, propagation: effect };
+}
+
+/** Why an ES module app cannot take this update hot at all, if it cannot. */
+function esmUnsupported(app: AppState, manifest: AppManifest): string | undefined {
+  if (app.manifest.esm !== manifest.esm) return 'the module type changed (package.json "type" or the entry)';
+  return app.esm ? undefined : 'esm-unsupported-node';
 }
 
 /** A whole-app swap still honours declines (issue 2): any self-decline or declined loaded dependency. */
 function findDecline(app: AppState): { reason: string; chain: string[] } | undefined {
-  for (const [rel, record] of app.records) {
-    if (record.hot.selfDeclined) return { reason: `Aborted because of self decline: ${rel}`, chain: [rel] };
-    for (const dep of record.hot.declinedDeps) {
-      if (app.records.has(dep)) return { reason: `Aborted because of declined dependency: ${dep} in ${rel}`, chain: [dep, rel] };
+  for (const rel of app.loadedRels()) {
+    const hot = app.hotOf(rel)!;
+    if (hot.selfDeclined) return { reason: `Aborted because of self decline: ${rel}`, chain: [rel] };
+    for (const dep of hot.declinedDeps) {
+      if (app.isLoaded(dep)) return { reason: `Aborted because of declined dependency: ${dep} in ${rel}`, chain: [dep, rel] };
     }
   }
   return undefined;

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { CjsModule } from './cjs.js';
+import type { EsmApp } from './esm-hooks.js';
 import type { FileIndex } from './file-index.js';
 import { installHooks } from './hooks.js';
 
@@ -9,6 +10,8 @@ export interface Owner {
   readonly dir: string;
   /** A release's file index, once an update read it: the current release's from the update's apply on. */
   readonly index: FileIndex | undefined;
+  /** An ES module app's side of the hooks (esm-hooks.ts), where the Node line can hot-swap ES modules. */
+  readonly esm: EsmApp | undefined;
   /** Before the module's code runs: give it `module.hot` and a record. */
   beforeLoad(module: CjsModule, rel: string): void;
   /** Its evaluation threw: Node already dropped it from `require.cache`. */
