@@ -12,10 +12,10 @@ afterEach(t.run);
 const tsc = path.join(repoRoot, 'node_modules/typescript/bin/tsc');
 
 /** A TypeScript CommonJS app in a temp dir that has `hotdeploy` (this repository) installed. */
-async function typecheck(source: string): Promise<{ ok: boolean; output: string }> {
+async function typecheck(source: string, type: 'commonjs' | 'module' = 'commonjs'): Promise<{ ok: boolean; output: string }> {
   const dir = await t.root();
   await writeTree(dir, {
-    'package.json': { name: 'ts-app', version: '1.0.0' },
+    'package.json': { name: 'ts-app', version: '1.0.0', type },
     'tsconfig.json': { compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', types: ['node'], noEmit: true, skipLibCheck: false }, files: ['app.ts'] },
     'app.ts': source,
   });
@@ -55,6 +55,29 @@ it('types module.hot for a TypeScript app that imports hotdeploy/hot', async () 
 it('types module.hot through a /// reference to hotdeploy/hot', async () => {
   const result = await typecheck(`/// <reference types="hotdeploy/hot" />\n${usage}`);
   expect(result.ok, result.output).toBe(true);
+});
+
+const esmUsage = `
+let router: unknown;
+if (import.meta.hot) {
+  import.meta.hot.accept();
+  import.meta.hot.accept((ns) => console.log(ns?.default));
+  import.meta.hot.accept('./router.js', (ns) => { router = ns?.default; });
+  import.meta.hot.accept(['./a.js', './b.js'], ([a, b]) => console.log(a?.x, b));
+  import.meta.hot.dispose((data) => { data.router = router; });
+  import.meta.hot.prune(async () => { await Promise.resolve(); });
+  import.meta.hot.retire(() => undefined);
+  const kept: unknown = import.meta.hot.data.router;
+  if (kept === undefined) import.meta.hot.invalidate('no router');
+  import.meta.hot.decline();
+}
+export {};
+`;
+
+it('types import.meta.hot for a TypeScript ES module that imports hotdeploy/hot', async () => {
+  const result = await typecheck(`import type {} from 'hotdeploy/hot';\n${esmUsage}`, 'module');
+  expect(result.output).toBe('');
+  expect(result.ok).toBe(true);
 });
 
 it('rejects a misuse of module.hot', async () => {
