@@ -24,6 +24,8 @@ export interface AppOptions {
   port?: number;
   instances?: number;
   name?: string;
+  /** The same app as ES modules (`"type": "module"`, `import`, `import.meta.hot`). */
+  esm?: boolean;
 }
 
 export function appShape(modules: number): AppShape {
@@ -45,20 +47,44 @@ function treeSize(modules: number): number {
 export function generateApp(options: AppOptions): Files {
   const count = treeSize(options.modules);
   const shape = appShape(options.modules);
+  const esm = options.esm ?? false;
+  const hot = JSON.stringify(options.hot ?? 'hot-0');
   const files: Files = {
     'package.json': JSON.stringify({
-      name: options.name ?? 'bench-app', version: '1.0.0', main: 'index.js',
+      name: options.name ?? 'bench-app', version: '1.0.0', main: 'index.js', ...(esm ? { type: 'module' } : {}),
       hotdeploy: { ...(options.port === undefined ? {} : { port: options.port }), instances: options.instances ?? 2 },
     }, null, 2),
-    'index.js': ENTRY,
-    [shape.hotLeaf]: `'use strict';\nif (module.hot) module.hot.accept();\nexports.value = ${JSON.stringify(options.hot ?? 'hot-0')};\n`,
+    'index.js': esm ? ENTRY_ESM : ENTRY,
+    [shape.hotLeaf]: esm
+      ? `import.meta.hot?.accept();\nexport const value = ${hot};\n`
+      : `'use strict';\nif (module.hot) module.hot.accept();\nexports.value = ${hot};\n`,
   };
   for (let i = 0; i < count; i++) {
     const rel = `lib/m${i}.js`;
-    files[rel] = treeModule(i, count, rel === shape.markerLeaf ? options.marker : undefined);
+    const module = treeModule(i, count, rel === shape.markerLeaf ? options.marker : undefined);
+    files[rel] = esm ? asEsm(module) : module;
   }
   return files;
 }
+
+/** A generated tree module as an ES module: the same code, its requires as imports. */
+function asEsm(source: string): string {
+  return source
+    .replace("'use strict';\n", '')
+    .replace(/const (left|right) = require\('(\.\/m\d+\.js)'\);/g, "import * as $1 from '$2';")
+    .replace(/exports\.(\w+) = /g, 'export const $1 = ')
+    .replace('export const describe = describe;', 'export { describe };');
+}
+
+const ENTRY_ESM = `import * as root from './lib/m0.js';
+import * as hot from './lib/hot-leaf.js';
+
+export default (req, res) => {
+  const body = JSON.stringify({ marker: root.marker, hot: hot.value, pid: process.pid, score: root.work(2) });
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+};
+`;
 
 const ENTRY = `'use strict';
 const root = require('./lib/m0.js');

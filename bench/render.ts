@@ -58,6 +58,16 @@ function figureLines(f: Partial<Figures>): string[] {
         `   upload + unpack via the service ${ms(u.service.median)}, tar -xzf ${ms(u.tar.median)}: ratio ${u.ratio}×`);
     }
   }
+  if (f.esm) {
+    const e = f.esm;
+    const row = (label: string, r: typeof e.esm): string =>
+      `   ${label.padEnd(24)} leaf ${ms(r.leaf.median)} / p99 ${ms(r.leaf.p99)}, to the entry ${ms(r.entry.median)} / p99 ${ms(r.entry.p99)} (${r.entry.chainLength} modules)`;
+    const m = e.memory;
+    out.push(`7. ES module apps, ${e.modules} modules (apply medians), and one worker's heap under the retired-source bound`,
+      row('ES modules', e.esm), row('CommonJS', e.cjs), row('CommonJS, ESM hooks on', e.cjsWithHooks),
+      `   ratio ESM / CommonJS ${e.ratio}× (worse kind)`,
+      `   heap: ${m.hot} updates of a ~20 KB module under a ${mb(m.boundBytes)} bound, refused at ${m.refusedAt ?? 'none'}: Δ ${mb(m.heapGrowth)} (${m.growthOverBound} × the bound)`);
+  }
   return out;
 }
 

@@ -129,6 +129,29 @@ export interface UnpackFigure {
   warmUpRound?: boolean;
 }
 
+/** ES module apps: apply time beside CommonJS at 200 modules, and one worker's heap under the retired bound. */
+export interface EsmFigure {
+  modules: number;
+  esm: ApplyTimeRow;
+  cjs: ApplyTimeRow;
+  /** CommonJS with an ES module app hosted in the same process: the hooks see every require. */
+  cjsWithHooks: ApplyTimeRow;
+  /** ES module / CommonJS, medians of the worse kind. */
+  ratio: number;
+  memory: EsmMemoryRow;
+}
+
+export interface EsmMemoryRow {
+  boundBytes: number;
+  /** Updates applied hot before the bound refused one. */
+  hot: number;
+  /** The update refused with esm-retired-limit (null: none within the updates run). */
+  refusedAt: number | null;
+  /** Heap after gc at the end − after the first update. */
+  heapGrowth: number;
+  growthOverBound: number;
+}
+
 export interface Figures {
   deployLatency: DeployLatencyFigure;
   applyTime: ApplyTimeFigure;
@@ -136,10 +159,11 @@ export interface Figures {
   indirection: IndirectionFigure;
   memory: MemoryFigure;
   unpack: UnpackFigure;
+  esm: EsmFigure;
 }
 
 export type FigureName = keyof Figures;
-export const FIGURE_NAMES: FigureName[] = ['deployLatency', 'applyTime', 'underLoad', 'indirection', 'memory', 'unpack'];
+export const FIGURE_NAMES: FigureName[] = ['deployLatency', 'applyTime', 'underLoad', 'indirection', 'memory', 'unpack', 'esm'];
 
 export interface Target {
   id: string;
@@ -215,6 +239,12 @@ export function evaluateTargets(f: Partial<Figures>): Target[] {
   }
   if (f.unpack) {
     add({ id: 'unpack', figure: 'unpack', description: 'upload + unpack / tar -xzf (median of the rounds\' ratios)', value: f.unpack.ratio, unit: '×', limit: '≤ 1.5' }, f.unpack.ratio <= 1.5);
+  }
+  if (f.esm) {
+    const e = f.esm;
+    add({ id: 'esm-apply-200', figure: 'esm', description: 'ES module / CommonJS apply at 200 modules (medians, worse kind)', value: e.ratio, unit: '×', limit: '≤ 2' }, e.ratio <= 2);
+    const limit = 3 * e.memory.boundBytes + 2 * 1024 * 1024;
+    add({ id: 'esm-heap', figure: 'esm', description: `ESM worker heap growth under a ${e.memory.boundBytes / 1024 / 1024} MiB bound, ${e.memory.hot} updates`, value: round(e.memory.heapGrowth / 1024 / 1024), unit: 'MB', limit: `≤ 3 × bound + 2 = ${round(limit / 1024 / 1024)}` }, e.memory.heapGrowth <= limit);
   }
   return out;
 }

@@ -12,6 +12,8 @@ export interface ApplyOptions {
   iterations: number;
   /** Updates before measuring (the first updates also compile the runtime's own code paths). */
   warmup?: number;
+  /** `esm`: the app as ES modules; `cjs-with-hooks`: CommonJS, with an ES module app hosted beside it (its hooks see every require). */
+  kind?: 'cjs' | 'esm' | 'cjs-with-hooks';
 }
 
 /**
@@ -29,8 +31,11 @@ export async function measureApply(options: ApplyOptions): Promise<ApplyTimeRow>
     n += 1;
     if (kind === 'entry') state.marker = `m-${n}`;
     if (kind === 'leaf') state.hot = `h-${n}`;
-    return farm.write(generateApp({ modules: options.modules, ...state }));
+    return farm.write(generateApp({ modules: options.modules, ...state, esm: options.kind === 'esm' }));
   };
+  const beside = options.kind === 'cjs-with-hooks'
+    ? await hostApp({ name: 'esm-beside', dir: await farm.write(generateApp({ modules: 3, marker: 'm', esm: true })) })
+    : undefined;
   const app = await hostApp({ name: 'bench', dir: await release('none'), mode: 'handler', logger: { error: () => undefined, info: () => undefined } });
   const leaf: number[] = [];
   const entry: number[] = [];
@@ -45,6 +50,7 @@ export async function measureApply(options: ApplyOptions): Promise<ApplyTimeRow>
     }
   } finally {
     await app.close();
+    await beside?.close();
     await cleanup();
   }
   return { modules: options.modules, leaf: summarize(leaf), entry: { ...summarize(entry), chainLength: shape.chainLength } };
