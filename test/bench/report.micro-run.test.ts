@@ -5,6 +5,7 @@ import { measureApply } from '../../bench/figures/apply-time.js';
 import { renderMarkdown, renderReport } from '../../bench/render.js';
 import { machineInfo } from '../../bench/report.js';
 import { assembleReport } from '../../bench/run.js';
+import { esmHotSupported } from '../../agent/runtime/esm-hooks.js';
 
 // A micro run of the harness (figure 2 on a 200-module app, 2 updates per kind, in this process),
 // so the bench code cannot rot unnoticed. No timing is asserted: only that it measures and reports.
@@ -21,7 +22,7 @@ describe('bench harness', () => {
   it('--quick, --json and --only parse; an unknown figure is refused', () => {
     const c = configFromArgs(['--quick', '--json', '--only', 'applyTime,memory']);
     expect(c).toMatchObject({ quick: true, json: true, figures: ['applyTime', 'memory'] });
-    expect(configFromArgs([]).figures).toHaveLength(6);
+    expect(configFromArgs([]).figures).toHaveLength(esmHotSupported ? 7 : 6);
     expect(configFromArgs([]).hotDeploys).toBeGreaterThanOrEqual(10);
     expect(() => configFromArgs(['--only', 'nope'])).toThrow(/unknown figure nope/);
   });
