@@ -1,38 +1,17 @@
-import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { ScriptedAgent } from '../helpers/agents.js';
+import { openEvents } from '../helpers/sse.js';
 import { deployVersion, testServer, TOKENS, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
 let server: TestServer;
 afterEach(() => server.close());
 
-interface Received { event: string; data: { type: string; app: string; version: string; deploymentId: string; status: string; agent?: { message: string } } }
+interface Received { type: string; app: string; version: string; deploymentId: string; status: string; agent?: { message: string } }
 
-/** Opens `GET /v1/events` and collects parsed events as they arrive. */
-function subscribe(port: number, query = ''): Promise<{ events: Received[]; status: number; close: () => void }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: `/v1/events${query}`, headers: { authorization: `Bearer ${TOKENS.admin}` } }, (res) => {
-      const events: Received[] = [];
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let end;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event && data) events.push({ event, data: JSON.parse(data) });
-        }
-      });
-      res.on('error', () => undefined);
-      resolve({ events, status: res.statusCode ?? 0, close: () => req.destroy() });
-    });
-    req.on('error', reject);
-  });
+function subscribe(port: number, query = ''): Promise<{ events: { event?: string; data: Received }[]; status: number; close: () => void }> {
+  return openEvents<Received>(port, TOKENS.admin, { query }).then((s) => ({ events: s.frames, status: s.status, close: s.close }));
 }
 
 it('streams queued, started, agent and finished events of each deployment', async () => {
