@@ -22,6 +22,16 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
+    // The dashboard's ES modules run in the browser, as shipped (no build step).
+    files: ['services/server/dashboard/public/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries([
+        'window', 'document', 'fetch', 'sessionStorage', 'TextDecoderStream', 'AbortController', 'setInterval',
+        'HTMLElement', 'HTMLButtonElement', 'HTMLDialogElement', 'HTMLFormElement', 'HTMLInputElement', 'Node', 'EventListener',
+      ].map((name) => [name, 'readonly'])),
+    },
+  },
+  {
     // The agent runs inside users' processes: it must stay light and never reach into the service.
     files: ['agent/**/*.ts'],
     rules: {

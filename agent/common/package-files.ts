@@ -24,3 +24,8 @@ function packageRoot(): string {
 export function builtScript(rel: string): string {
   return path.join(packageRoot(), 'dist', rel);
 }
+
+/** A file shipped in hotdeploy's package as it is (package.json `files`), not built. */
+export function packageFile(rel: string): string {
+  return path.join(packageRoot(), rel);
+}

@@ -3,6 +3,7 @@ import fastify, { LogController, type FastifyInstance } from 'fastify';
 import { AuditLog, type AuditEntry } from './audit-log.js';
 import { authorize, loadStoredTokens, storeToken, TokenRegistry, type Principal } from './auth.js';
 import type { ServiceContext } from './context.js';
+import { dashboardRoutes } from './dashboard/routes.js';
 import { Deployments } from './deployments.js';
 import { DeployError } from './errors.js';
 import { installErrorHandlers } from './error-handler.js';
@@ -16,6 +17,7 @@ import { deploymentRoutes } from './routes/deployments.js';
 import { eventRoutes } from './routes/events.js';
 import { planRoutes } from './routes/plan.js';
 import { releaseRoutes } from './routes/releases.js';
+import { whoamiRoutes } from './routes/whoami.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -112,5 +114,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   deploymentRoutes(app, ctx);
   eventRoutes(app, ctx);
   agentRoutes(app, ctx);
+  whoamiRoutes(app, ctx);
+  dashboardRoutes(app);
   return app;
 }
