@@ -139,6 +139,19 @@ export interface WorkerState {
   version: string | null;
   status: string;
   lastOutcome?: WorkerOutcome;
+  stats?: WorkerStats;
+}
+
+/** What PM2 and the worker itself say about a running worker (the service's metrics). */
+export interface WorkerStats {
+  /** PM2's restart count of this pm_id. */
+  restarts: number;
+  /** Resident memory (bytes) and CPU (% of one core), PM2's last sample. */
+  memoryBytes?: number;
+  cpuPercent?: number;
+  /** How late the worker's event loop ran over its last ~10 s window: 99th percentile and worst (ms). */
+  loopDelayP99Ms?: number;
+  loopDelayMaxMs?: number;
 }
 
 /** Progress a host agent reports while it works on an activation (goes to the deployment's events). */

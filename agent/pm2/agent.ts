@@ -181,7 +181,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     await client.connect();
     const outcomes = lastOutcomes.get(app);
     return (await liveWorkers(client, channel, app)).map((w) => ({
-      host: settings.host, pmId: w.pmId, pid: w.pid, version: w.version, status: w.status,
+      host: settings.host, pmId: w.pmId, pid: w.pid, version: w.version, status: w.status, stats: w.stats,
       ...(outcomes?.has(w.pmId) ? { lastOutcome: outcomes.get(w.pmId) } : {}),
     }));
   }

@@ -26,6 +26,9 @@ export interface Pm2Process {
   restarts: number;
   unstableRestarts: number;
   createdAt: number;
+  /** PM2's last sample of the process (`monit`): resident memory in bytes, CPU in percent of one core. */
+  memory?: number;
+  cpu?: number;
 }
 
 export interface BusPacket {
@@ -49,6 +52,7 @@ interface RawProcess {
   name?: string;
   pm_id?: number;
   pid?: number;
+  monit?: { memory?: number; cpu?: number };
   pm2_env?: { status?: string; restart_time?: number; unstable_restarts?: number; created_at?: number; pm_uptime?: number };
 }
 
@@ -249,6 +253,8 @@ function toProcess(raw: RawProcess): Pm2Process {
     restarts: env.restart_time ?? 0,
     unstableRestarts: env.unstable_restarts ?? 0,
     createdAt: env.pm_uptime ?? env.created_at ?? 0,
+    ...(typeof raw.monit?.memory === 'number' ? { memory: raw.monit.memory } : {}),
+    ...(typeof raw.monit?.cpu === 'number' ? { cpu: raw.monit.cpu } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { WorkerStats } from '../messages.js';
 import type { WorkerChannel } from './channel.js';
 import type { Pm2Client, Pm2Process } from './client.js';
 
@@ -6,6 +7,7 @@ export interface LiveWorker {
   pid: number | null;
   status: string;
   version: string | null;
+  stats: WorkerStats;
 }
 
 export interface GateOptions {
@@ -25,9 +27,12 @@ export type GateResult = { ok: true; workers: LiveWorker[] } | { ok: false; reas
 export async function liveWorkers(client: Pm2Client, channel: WorkerChannel, app: string, timeoutMs = 1_000): Promise<LiveWorker[]> {
   const procs = await client.describe(app);
   return Promise.all(procs.map(async (p) => {
-    if (p.status !== 'online') return { pmId: p.pmId, pid: p.pid, status: p.status, version: null };
+    const stats: WorkerStats = { restarts: p.restarts, ...(p.memory === undefined ? {} : { memoryBytes: p.memory }), ...(p.cpu === undefined ? {} : { cpuPercent: p.cpu }) };
+    if (p.status !== 'online') return { pmId: p.pmId, pid: p.pid, status: p.status, version: null, stats };
     const pong = await channel.request(p.pmId, { kind: 'ping' }, timeoutMs, p.pid).catch(() => undefined);
-    return { pmId: p.pmId, pid: pong?.pid ?? p.pid, status: p.status, version: pong?.version ?? null };
+    const delay = pong?.kind === 'pong' ? pong.loopDelay : undefined;
+    if (delay) Object.assign(stats, { loopDelayP99Ms: delay.p99Ms, loopDelayMaxMs: delay.maxMs });
+    return { pmId: p.pmId, pid: pong?.pid ?? p.pid, status: p.status, version: pong?.version ?? null, stats };
   }));
 }
 

@@ -30,7 +30,8 @@ export type WorkerMessage =
   /** `receivedAt` / `answeredAt`: the worker's clock (epoch ms with fractions), for the benchmark's phases. */
   | (WorkerIdentity & { kind: 'updated'; requestId: string; result: UpdateResult; receivedAt?: number; answeredAt?: number })
   | (WorkerIdentity & { kind: 'planned'; requestId: string; result: UpdateResult })
-  | (WorkerIdentity & { kind: 'pong'; requestId: string })
+  /** `loopDelay`: how late the worker's event loop ran lately (worker/loop-delay.ts), for metrics. */
+  | (WorkerIdentity & { kind: 'pong'; requestId: string; loopDelay?: { p99Ms: number; maxMs: number } })
   | (WorkerIdentity & { kind: 'booted' })
   /** First line on a direct link (worker-links.ts): which worker this connection is. */
   | (WorkerIdentity & { kind: 'hello' })

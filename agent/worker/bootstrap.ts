@@ -12,6 +12,7 @@ import type { AgentLink } from './agent-link.js';
 import { hostApp } from './host-app.js';
 import type { HostedApp } from './host-app.js';
 import { listen } from './http-server.js';
+import { loopDelay, startLoopDelay } from './loop-delay.js';
 import type { OwnedServer } from './http-server.js';
 
 /**
@@ -136,11 +137,16 @@ function handle(data: unknown, reply: Reply): void {
       void updates.run(() => plan(data, reply));
       return;
     case 'ping':
-      void reply({ kind: 'pong', requestId: data.requestId, pmId, pid: process.pid, version });
+      void reply({ kind: 'pong', requestId: data.requestId, pmId, pid: process.pid, version, ...withLoopDelay() });
       return;
     default:
       assertNever(data);
   }
+}
+
+function withLoopDelay(): { loopDelay?: { p99Ms: number; maxMs: number } } {
+  const delay = loopDelay();
+  return delay ? { loopDelay: delay } : {};
 }
 
 /** SIGINT (PM2's kill signal) or PM2's `shutdown` message: stop accepting, drain, exit before kill_timeout. */
@@ -172,6 +178,7 @@ async function main(): Promise<void> {
     await send({ kind: 'boot-failed', pmId, pid: process.pid, version, error });
     process.exit(1);
   }
+  if (!trial) startLoopDelay();
   // PM2's wait_ready: the raw 'ready' string is what its daemon waits for before routing traffic.
   process.send?.('ready');
   await send({ kind: 'booted', pmId, pid: process.pid, version });

@@ -8,10 +8,13 @@ import { Deployments } from './deployments.js';
 import { DeployError } from './errors.js';
 import { installErrorHandlers } from './error-handler.js';
 import { EventBus } from './events.js';
+import { metricsSource } from './metrics-source.js';
+import { ServiceMetrics } from './metrics.js';
 import { resolveOptions, type ServerOptions, type TokenAction } from './options.js';
 import { recoverReleaseStore } from './recovery.js';
 import { ReleaseStore } from './release-store.js';
 import { agentRoutes } from './routes/agents.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { appRoutes } from './routes/apps.js';
 import { deploymentRoutes } from './routes/deployments.js';
 import { eventRoutes } from './routes/events.js';
@@ -52,7 +55,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const bus = new EventBus();
   const audit = new AuditLog(path.join(resolved.dataDir, 'audit.log'));
   const deployments = new Deployments(store, resolved.agents, bus, audit, app.log, resolved.keep);
-  const ctx: ServiceContext = { options: resolved, store, deployments, bus, audit, tokens: new TokenRegistry([]) };
+  const metrics = new ServiceMetrics(metricsSource(() => ctx));
+  metrics.follow(bus);
+  const ctx: ServiceContext = { options: resolved, store, deployments, bus, audit, metrics, tokens: new TokenRegistry([]) };
 
   app.addHook('onReady', async () => {
     await recoverReleaseStore(store);
@@ -115,6 +120,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   eventRoutes(app, ctx);
   agentRoutes(app, ctx);
   whoamiRoutes(app, ctx);
+  metricsRoutes(app, ctx);
   dashboardRoutes(app);
   return app;
 }

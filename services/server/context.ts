@@ -2,6 +2,7 @@ import type { AuditLog } from './audit-log.js';
 import type { TokenRegistry } from './auth.js';
 import type { Deployments } from './deployments.js';
 import type { EventBus } from './events.js';
+import type { ServiceMetrics } from './metrics.js';
 import type { ResolvedOptions } from './options.js';
 import type { ReleaseStore } from './release-store.js';
 
@@ -12,6 +13,7 @@ export interface ServiceContext {
   deployments: Deployments;
   bus: EventBus;
   audit: AuditLog;
+  metrics: ServiceMetrics;
   /** Filled when the server becomes ready (tokens may come from the data directory). */
   tokens: TokenRegistry;
 }

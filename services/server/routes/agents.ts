@@ -6,13 +6,16 @@ import type { HostView } from '../nats/host-views.js';
 
 /** `GET /v1/agents` (issue 7): every host, its last heartbeat, the apps and versions it serves, lagging or not. */
 export function agentRoutes(app: FastifyInstance, ctx: ServiceContext): void {
-  app.get('/v1/agents', { config: { action: 'read' } }, async () => {
-    const hosts: HostView[] = [];
-    for (const agent of ctx.options.agents) {
-      hosts.push(...(isNatsCluster(agent) ? await agent.hosts() : [await inProcess(agent, ctx)]));
-    }
-    return { hosts };
-  });
+  app.get('/v1/agents', { config: { action: 'read' } }, async () => ({ hosts: await hostViewsOf(ctx) }));
+}
+
+/** Every host of every attached agent (also the metrics' agent gauges). */
+export async function hostViewsOf(ctx: ServiceContext): Promise<HostView[]> {
+  const hosts: HostView[] = [];
+  for (const agent of ctx.options.agents) {
+    hosts.push(...(isNatsCluster(agent) ? await agent.hosts() : [await inProcess(agent, ctx)]));
+  }
+  return hosts;
 }
 
 /** The agent inside `serve`: it serves what the pointers name (it is part of every deployment). */

@@ -35,11 +35,15 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     async (request, reply) => {
       const { app: name, version } = request.params;
       const by = request.principal?.name ?? 'unknown';
+      const track = ctx.metrics.upload(name);
+      track.unpacking();
       const { release, created } = await receiveUpload(ctx, request.body, request.headers, name, version, by).catch(async (err: unknown) => {
+        track.done(undefined);
         const code = isDeployError(err) ? err.code : 'DEPLOY_ERR_INTERNAL';
         await ctx.audit.append({ who: by, what: 'upload', app: name, version, outcome: 'rejected', code }).catch(() => undefined);
         throw err;
       });
+      track.done({ bytes: release.bundleBytes, created });
       await ctx.audit.append({ who: by, what: 'upload', app: name, version, sha256: release.sha256, outcome: created ? 'created' : 'exists' });
       request.log.info({ app: name, version, sha256: release.sha256, created }, created ? 'release stored' : 'release already stored');
       const { deployment, statusCode } = await deployUpload(ctx, name, version, created, by, request.query);
