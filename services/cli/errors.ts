@@ -32,6 +32,7 @@ export const CliErrorCodes = {
   CLI_ERR_PACK: 'npm pack failed',
   CLI_ERR_VERSION: 'no version could be determined',
   CLI_ERR_TOKENS_FILE: 'the tokens file is invalid',
+  CLI_ERR_TLS: 'the TLS certificate or key cannot be used',
 } as const;
 
 export type CliErrorCode = keyof typeof CliErrorCodes;
@@ -46,6 +47,7 @@ const exitCodeOf: Record<CliErrorCode, ExitCodeValue> = {
   CLI_ERR_PACK: ExitCode.usage,
   CLI_ERR_VERSION: ExitCode.usage,
   CLI_ERR_TOKENS_FILE: ExitCode.usage,
+  CLI_ERR_TLS: ExitCode.usage,
 };
 
 export class CliError extends Error {

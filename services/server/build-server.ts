@@ -43,14 +43,16 @@ declare module 'fastify' {
  */
 export function buildServer(options: ServerOptions): FastifyInstance {
   const resolved = resolveOptions(options);
+  // HTTPS changes only the transport: fastify's types are generic over the server class, the routes are not.
   const app = fastify({
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     logger: options.logger ?? { level: 'info' },
     // One log line per request (the onResponse hook below) instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
     // fastify's own 503 body has no DEPLOY_ERR_* code; the onRequest hook answers instead.
     return503OnClosing: false,
-  });
+  }) as unknown as FastifyInstance;
   const store = new ReleaseStore(resolved.dataDir, resolved);
   const bus = new EventBus();
   const audit = new AuditLog(path.join(resolved.dataDir, 'audit.log'));

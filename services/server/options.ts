@@ -21,6 +21,8 @@ export interface ServerOptions {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
+  /** Serve the API and the dashboard over HTTPS with this certificate (chain) and key, PEM. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** false: no in-process PM2 agent (startServer only). */
   localAgent?: boolean;
   /** Without tokens the ones stored in `<dataDir>/tokens.json` are used (startServer creates an admin one). */

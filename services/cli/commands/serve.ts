@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createSecureContext } from 'node:tls';
 import type { RunningServer, ServerOptions, TokenConfig } from '../../server/index.js';
 import { Client } from '../client.js';
 import { defineCliCommand } from '../command.js';
@@ -24,6 +25,9 @@ export interface ServeOptions {
   nats?: ServerOptions['nats'];
   /** A JSON file of scoped tokens (`tokens-file.ts`); it replaces the admin token of the data directory. */
   tokensFile?: string | undefined;
+  /** PEM files: serve the API and the dashboard over HTTPS. */
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
 }
 
 /** Starts the deploy service (and the local PM2 agent) and prints where it listens. */
@@ -31,11 +35,13 @@ export async function serve(options: ServeOptions, io: Io): Promise<RunningServe
   // Loaded here, not at the top: the service (fastify, the PM2 agent) is not needed by the client commands.
   const { startServer } = await import('../../server/index.js');
   const tokens = options.tokensFile ? await readTokensFile(options.tokensFile) : undefined;
+  const tls = await readTls(options.tlsCert, options.tlsKey);
   const running = await startServer({
     dataDir: options.dataDir, port: options.port, host: options.host, localAgent: options.localAgent,
     ...(options.keep === undefined ? {} : { keep: options.keep }),
     ...(options.nats ? { nats: options.nats } : {}),
     ...(tokens ? { tokens: tokens.tokens } : {}),
+    ...(tls ? { tls } : {}),
   }).catch((err: unknown) => { throw asCliError(err); });
   writeLine(io.out, `hotdeploy serving on ${running.url} (data in ${path.resolve(options.dataDir)})`);
   if (tokens) printTokens(io, options.tokensFile as string, tokens);
@@ -73,6 +79,22 @@ async function pushExample(running: RunningServer, example: { dir: string; token
   } catch (err) {
     writeLine(io.err, `example not pushed: ${describeError(err).line}`);
   }
+}
+
+/** Both files or neither; each read and the pair checked (a key of another certificate) before anything starts. */
+async function readTls(certFile: string | undefined, keyFile: string | undefined): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) throw new CliError('CLI_ERR_USAGE', '--tls-cert and --tls-key go together');
+  const read = (file: string) => readFile(file).catch((err: NodeJS.ErrnoException) => {
+    throw new CliError('CLI_ERR_TLS', `${file}: ${err.code ?? err.message}`);
+  });
+  const [cert, key] = [await read(certFile), await read(keyFile)];
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new CliError('CLI_ERR_TLS', `${certFile}, ${keyFile}: ${(err as Error).message}`);
+  }
+  return { cert, key };
 }
 
 /** Names and scopes only, never a secret: what an operator checks after editing the file. */
@@ -126,6 +148,8 @@ export const serveCommand = defineCliCommand({
     tokens: { type: 'string', description: 'JSON file of scoped tokens [{ name, token|sha256, apps?, actions? }] (env HOTDEPLOY_TOKENS_FILE); replaces the admin token' },
     ...natsArgs,
     strategy: { type: 'string', description: 'with --nats: auto (hot where every worker can) or reload-all' },
+    'tls-cert': { type: 'string', description: 'PEM certificate (chain): serve the API and the dashboard over HTTPS (env HOTDEPLOY_TLS_CERT)' },
+    'tls-key': { type: 'string', description: 'PEM private key of --tls-cert (env HOTDEPLOY_TLS_KEY)' },
   },
   run: async (args, ctx) => {
     const { env } = ctx;
@@ -139,6 +163,8 @@ export const serveCommand = defineCliCommand({
       token: args.token || env.HOTDEPLOY_TOKEN || undefined,
       nats: clusterOptions(args, env),
       tokensFile: args.tokens || env.HOTDEPLOY_TOKENS_FILE || undefined,
+      tlsCert: args['tls-cert'] || env.HOTDEPLOY_TLS_CERT || undefined,
+      tlsKey: args['tls-key'] || env.HOTDEPLOY_TLS_KEY || undefined,
     }, ctx.io);
     // startServer's SIGINT / SIGTERM handlers close the server and end the process; until then, serve.
     return new Promise<never>(() => {});
