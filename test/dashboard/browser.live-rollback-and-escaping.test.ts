@@ -5,10 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../services/server/index.js';
-import { freePort, handlerApp } from '../helpers/apps.js';
+import { handlerApp } from '../helpers/apps.js';
 import { makeBundle } from '../helpers/bundles.js';
-import { pm2Home, waitFor } from '../helpers/pm2.js';
+import { pm2Home } from '../helpers/pm2.js';
+import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The dashboard in a real browser (Debian's chromium, driven by playwright-core) against the real
 // service and PM2: a push shows up live, rollback is clicked and confirmed, a failure reason full of
@@ -128,7 +130,7 @@ describe.skipIf(unavailable !== undefined)('the dashboard in chromium', () => {
     await page.click('#apps tr[data-app="demo"] button:has-text("Roll back")');
     expect(await page.textContent('#confirm-text')).toBe('Roll demo back from 2.0.0 to its previous good release?');
     await page.click('#confirm-ok');
-    await waitFor('the API to report 1.0.0 current', async () => (await current()) === '1.0.0' || undefined, 20_000);
+    await waitFor('the API to report 1.0.0 current', async () => (await current()) === '1.0.0', 20_000);
     await page.locator('#deployments tr[data-status="succeeded"]:has-text("rollback")').waitFor({ timeout: 15_000 });
     await expect.poll(() => page.textContent(CURRENT), { timeout: 15_000 }).toBe('1.0.0');
     expect(await page.textContent('#agents')).toContain('in-process');

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { ScriptedAgent } from '../helpers/agents.js';
-import { deployVersion, testServer, TOKENS, waitFor, type TestServer } from '../helpers/server.js';
+import { deployVersion, testServer, TOKENS, type TestServer } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The dashboard's own stream reader (a browser ES module that Node runs as it is: fetch and web
 // streams are the same API) against the real service: parsing per the HTML standard, and a dropped
@@ -56,14 +57,14 @@ it('resumes a dropped stream with Last-Event-ID: every event once, in order', as
     onRefused: (status) => { throw new Error(`refused ${status}`); },
   });
   try {
-    await waitFor(() => states.includes('live'), 5_000, 'the stream');
+    await waitFor('the stream', () => states.includes('live'), 5_000);
     await deployVersion(server.app, 'demo', '1.0.0');
-    await waitFor(() => events.length === 5, 5_000, 'the first deployment\'s events');
+    await waitFor('the first deployment\'s events', () => events.length === 5, 5_000);
     // The connection drops; the follower waits a second before it reconnects, and meanwhile a deployment runs.
     server.app.server.closeAllConnections();
-    await waitFor(() => states.at(-1) === 'reconnecting', 5_000, 'the drop to be seen');
+    await waitFor('the drop to be seen', () => states.at(-1) === 'reconnecting', 5_000);
     await deployVersion(server.app, 'demo', '2.0.0');
-    await waitFor(() => events.length === 10, 10_000, 'the missed events, replayed');
+    await waitFor('the missed events, replayed', () => events.length === 10, 10_000);
     const ids = events.map((e) => Number(e.id));
     expect(ids).toEqual(ids.map((_, i) => (ids[0] as number) + i));
     expect(events.slice(5).map((e) => JSON.parse(e.data).version)).toEqual(Array(5).fill('2.0.0'));

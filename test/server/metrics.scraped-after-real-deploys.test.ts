@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, handlerApp } from '../helpers/apps.js';
+import { handlerApp } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { HOTDEPLOY_TOKEN, push, rollback, startHotdeploy, type Hotdeploy } from '../helpers/hotdeploy.js';
 import { parsePrometheus, prometheusParserMissing, samples, value, type Family } from '../helpers/prometheus.js';
 import { get, testServer, TOKENS, type TestServer } from '../helpers/server.js';
