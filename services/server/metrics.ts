@@ -57,6 +57,7 @@ export class ServiceMetrics {
   private readonly workerLoopMax = this.gauge('hotdeploy_worker_event_loop_lag_max_seconds', 'Longest the worker\'s event loop was late, over its last ~10 s', ['app', 'host', 'worker']);
   private active = 0;
   private waiting = 0;
+  private scrape: Promise<string> | undefined;
 
   constructor(private readonly source: MetricsSource) {}
 
@@ -91,10 +92,10 @@ export class ServiceMetrics {
     };
   }
 
-  /** The text exposition, after reading the gauges of the moment. */
-  async text(): Promise<string> {
-    await this.refresh();
-    return this.registry.metrics();
+  /** The text exposition, after reading the gauges of the moment; scrapes at the same time share one reading. */
+  text(): Promise<string> {
+    this.scrape ??= this.refresh().then(() => this.registry.metrics()).finally(() => { this.scrape = undefined; });
+    return this.scrape;
   }
 
   get contentType(): string {

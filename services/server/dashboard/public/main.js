@@ -43,6 +43,17 @@ const actions = {
   },
 };
 
+/**
+ * Keeps the newer of two copies of a record: a list fetched before an event arrived must not
+ * put a finished deployment back to running.
+ * @param {Deployment} d
+ */
+function remember(d) {
+  const known = state.deployments.get(d.id);
+  if (known?.finishedAt && !d.finishedAt) return;
+  state.deployments.set(d.id, d);
+}
+
 function newestFirst() {
   return [...state.deployments.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
 }
@@ -82,7 +93,7 @@ async function loadApps() {
   state.apps = await api().apps();
   // Who made each current release current: the newest deployments of every app.
   const lists = await Promise.all(state.apps.map((a) => api().deployments(a.name, 20)));
-  for (const d of lists.flat()) state.deployments.set(d.id, d);
+  for (const d of lists.flat()) remember(d);
   if (state.selected === null || !state.apps.some((a) => a.name === state.selected)) state.selected = state.apps[0]?.name ?? null;
   renderApps();
 }
@@ -94,7 +105,7 @@ async function loadReleases() {
 }
 
 async function loadDeployments() {
-  for (const d of await api().deployments(undefined, RECENT)) state.deployments.set(d.id, d);
+  for (const d of await api().deployments(undefined, RECENT)) remember(d);
   renderDeployments();
 }
 
@@ -135,7 +146,7 @@ function onDeploymentEvent(e) {
     });
     // The event carries no author: the record has it.
     void api().deployment(e.deploymentId).then((d) => {
-      if (!state.deployments.get(e.deploymentId)?.finishedAt) state.deployments.set(e.deploymentId, d);
+      remember(d);
       renderDeployments();
     }, () => undefined);
   }
