@@ -155,12 +155,21 @@ describe.skipIf(unavailable !== undefined)('the dashboard in chromium', () => {
     await page.close();
   });
 
-  it('a read-only token sees everything and no button that acts', async () => {
+  it('a read-only token sees everything and no button that acts; the tab keeps the token until it is forgotten', async () => {
     const page = await signIn(READER);
     await page.waitForSelector('#releases tr[data-version="1.0.0"]', { timeout: 15_000 });
     expect(await page.locator('#board button:has-text("Roll back"), #board button:has-text("Activate")').count()).toBe(0);
     expect(await page.textContent('#who')).toContain('reader');
     await page.screenshot({ path: path.join(SHOTS, 'read-only.png'), fullPage: true });
+    // The tab keeps the token across a reload; "Forget token" drops it.
+    await page.reload();
+    await page.waitForSelector('#apps tr[data-app="demo"]', { timeout: 15_000 });
+    await page.click('#sign-out');
+    expect(await page.locator('#login').isVisible()).toBe(true);
+    expect(await page.locator('#board').isVisible()).toBe(false);
+    expect(await page.evaluate('sessionStorage.length')).toBe(0);
+    await page.reload();
+    await page.waitForSelector('#token', { state: 'visible', timeout: 15_000 });
     await page.close();
     expect(problems).toEqual([]);
   });

@@ -2,7 +2,9 @@
 // or a cookie); every read and every action goes through the service's HTTP API with it, so a
 // token sees and may do exactly what it would with the CLI.
 import { Api, ApiError, may } from './api.js';
+import { confirmed, wireConfirm } from './dialog.js';
 import { byId, h } from './dom.js';
+import { applyEvent, newestFirst, remember } from './records.js';
 import { followEvents } from './sse.js';
 import { agentsView, appsView, deploymentsView, releasesView } from './views.js';
 
@@ -43,23 +45,8 @@ const actions = {
   },
 };
 
-/**
- * Keeps the newer of two copies of a record: a list fetched before an event arrived must not
- * put a finished deployment back to running.
- * @param {Deployment} d
- */
-function remember(d) {
-  const known = state.deployments.get(d.id);
-  if (known?.finishedAt && !d.finishedAt) return;
-  state.deployments.set(d.id, d);
-}
-
-function newestFirst() {
-  return [...state.deployments.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
-}
-
 function renderApps() {
-  if (state.who) byId('apps', HTMLElement).replaceChildren(appsView(state.apps, newestFirst(), state.who, state.selected, actions));
+  if (state.who) byId('apps', HTMLElement).replaceChildren(appsView(state.apps, newestFirst(state.deployments), state.who, state.selected, actions));
 }
 
 function renderReleases() {
@@ -69,7 +56,7 @@ function renderReleases() {
 }
 
 function renderDeployments() {
-  byId('deployments', HTMLElement).replaceChildren(deploymentsView(newestFirst().slice(0, RECENT), state.open, actions));
+  byId('deployments', HTMLElement).replaceChildren(deploymentsView(newestFirst(state.deployments).slice(0, RECENT), state.open, actions));
 }
 
 function renderAgents() {
@@ -83,35 +70,59 @@ function notice(text, kind = 'ok') {
   el.className = kind;
 }
 
-/** The signed-in API (the token's); loads after a sign-out are dropped by their callers' catch. */
+/** The signed-in API (the token's). */
 function api() {
   if (!state.api) throw new Error('not signed in');
   return state.api;
 }
 
-async function loadApps() {
-  state.apps = await api().apps();
+/**
+ * Runs a read with the signed-in token and hands its answer on only while that token is still the
+ * one signed in: an answer for a token forgotten meanwhile never reaches the page of the next one.
+ * @template T
+ * @param {(api: Api) => Promise<T>} read
+ * @param {(answer: T) => void} use
+ */
+async function load(read, use) {
+  const asked = api();
+  const answer = await read(asked);
+  if (state.api === asked) use(answer);
+}
+
+function loadApps() {
   // Who made each current release current: the newest deployments of every app.
-  const lists = await Promise.all(state.apps.map((a) => api().deployments(a.name, 20)));
-  for (const d of lists.flat()) remember(d);
-  if (state.selected === null || !state.apps.some((a) => a.name === state.selected)) state.selected = state.apps[0]?.name ?? null;
-  renderApps();
+  return load(async (a) => {
+    const apps = await a.apps();
+    return { apps, lists: await Promise.all(apps.map((app) => a.deployments(app.name, 20))) };
+  }, ({ apps, lists }) => {
+    state.apps = apps;
+    for (const d of lists.flat()) remember(state.deployments, d);
+    if (state.selected === null || !apps.some((a) => a.name === state.selected)) state.selected = apps[0]?.name ?? null;
+    renderApps();
+  });
 }
 
-async function loadReleases() {
+function loadReleases() {
   const app = state.selected;
-  state.releases = app ? await api().releases(app) : null;
-  renderReleases();
+  return load((a) => (app ? a.releases(app) : Promise.resolve(null)), (list) => {
+    if (state.selected !== app) return;
+    state.releases = list;
+    renderReleases();
+  });
 }
 
-async function loadDeployments() {
-  for (const d of await api().deployments(undefined, RECENT)) remember(d);
-  renderDeployments();
+function loadDeployments() {
+  return load((a) => a.deployments(undefined, RECENT), (list) => {
+    for (const d of list) remember(state.deployments, d);
+    renderDeployments();
+  });
 }
 
-async function loadAgents() {
-  state.agents = await api().agents();
-  renderAgents();
+function loadAgents() {
+  return load((a) => a.agents(), (hosts) => {
+    state.agents = hosts;
+    renderAgents();
+  });
 }
 
 /** @param {string} app */
@@ -130,25 +141,14 @@ async function loadAll() {
 
 /** A deployment event: the row changes in place; a finished one also moves pointers and releases. @param {DeploymentEvent} e */
 function onDeploymentEvent(e) {
-  const known = state.deployments.get(e.deploymentId);
-  if (e.deployment) {
-    state.deployments.set(e.deploymentId, e.deployment);
+  const change = applyEvent(state.deployments, e);
+  if (change === 'finished') {
     void Promise.all([loadApps(), e.app === state.selected ? loadReleases() : undefined, loadAgents()]).catch(failed);
-  } else if (known) {
-    known.status = e.status;
-    if (e.type === 'started') known.startedAt = e.at;
-    const worker = e.agent?.worker;
-    if (worker) known.workers = [...known.workers.filter((w) => w.host !== worker.host || w.pmId !== worker.pmId), worker];
-  } else {
-    state.deployments.set(e.deploymentId, {
-      id: e.deploymentId, app: e.app, version: e.version, kind: e.kind, status: e.status, by: '…', from: null,
-      createdAt: e.at, startedAt: e.type === 'started' ? e.at : null, finishedAt: null, hosts: [], workers: [],
-    });
-    // The event carries no author: the record has it.
-    void api().deployment(e.deploymentId).then((d) => {
-      remember(d);
+  } else if (change === 'unknown') {
+    void load((a) => a.deployment(e.deploymentId), (d) => {
+      remember(state.deployments, d);
       renderDeployments();
-    }, () => undefined);
+    }).catch(() => undefined);
   }
   renderDeployments();
 }
@@ -185,20 +185,6 @@ async function act(question, label, run) {
   } catch (err) {
     failed(err);
   }
-}
-
-/** @param {string} question @param {string} label @returns {Promise<boolean>} */
-function confirmed(question, label) {
-  const dialog = byId('confirm', HTMLDialogElement);
-  byId('confirm-text', HTMLElement).textContent = question;
-  const ok = byId('confirm-ok', HTMLButtonElement);
-  ok.textContent = label;
-  // Escape closes the dialog without a new returnValue: start from none.
-  dialog.returnValue = '';
-  dialog.showModal();
-  return new Promise((resolve) => {
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true });
-  });
 }
 
 /** @param {unknown} err */
@@ -245,8 +231,7 @@ function start() {
     signIn(token).catch((err) => signOut(err instanceof ApiError ? `${err.code}: ${err.message}` : String(err)));
   });
   byId('sign-out', HTMLElement).addEventListener('click', () => signOut());
-  byId('confirm-cancel', HTMLElement).addEventListener('click', () => byId('confirm', HTMLDialogElement).close('cancel'));
-  byId('confirm-ok', HTMLElement).addEventListener('click', () => byId('confirm', HTMLDialogElement).close('ok'));
+  wireConfirm();
   // Heartbeat ages and running durations move on; agents have no events of their own.
   setInterval(() => {
     if (!state.api || document.visibilityState !== 'visible') return;

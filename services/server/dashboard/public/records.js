@@ -1,0 +1,49 @@
+// The deployments the page knows, by id, kept current by the event stream.
+
+/** @typedef {import('./api.js').Deployment} Deployment */
+/** @typedef {import('../../events.js').DeploymentEvent} DeploymentEvent */
+
+/**
+ * Keeps the newer of two copies of a record: a list fetched before an event arrived must not
+ * put a finished deployment back to running.
+ * @param {Map<string, Deployment>} records
+ * @param {Deployment} d
+ */
+export function remember(records, d) {
+  const known = records.get(d.id);
+  if (known?.finishedAt && !d.finishedAt) return;
+  records.set(d.id, d);
+}
+
+/** @param {Map<string, Deployment>} records */
+export function newestFirst(records) {
+  return [...records.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+}
+
+/**
+ * Applies one event to the records: a `finished` one brings the whole record; others move its
+ * status and add the worker an agent reported. Returns `'unknown'` for a deployment the page has
+ * no record of yet (a placeholder is put in; the caller fetches the record, which names the author).
+ * @param {Map<string, Deployment>} records
+ * @param {DeploymentEvent} e
+ * @returns {'finished' | 'updated' | 'unknown'}
+ */
+export function applyEvent(records, e) {
+  if (e.deployment) {
+    records.set(e.deploymentId, e.deployment);
+    return 'finished';
+  }
+  const known = records.get(e.deploymentId);
+  if (!known) {
+    records.set(e.deploymentId, {
+      id: e.deploymentId, app: e.app, version: e.version, kind: e.kind, status: e.status, by: '…', from: null,
+      createdAt: e.at, startedAt: e.type === 'started' ? e.at : null, finishedAt: null, hosts: [], workers: [],
+    });
+    return 'unknown';
+  }
+  known.status = e.status;
+  if (e.type === 'started') known.startedAt = e.at;
+  const worker = e.agent?.worker;
+  if (worker) known.workers = [...known.workers.filter((w) => w.host !== worker.host || w.pmId !== worker.pmId), worker];
+  return 'updated';
+}
