@@ -21,6 +21,8 @@ const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run
 const SHOTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test-output/dashboard');
 const ADMIN = 'dashboard-admin-token-0123456789';
 const READER = 'dashboard-reader-token-0123456789';
+/** A token name is the operator's free text: it shows as text too. */
+const READER_NAME = 'reader <img src=x onerror="window.__xss=3">';
 /** What a failing release throws: it reaches the deployment's reason and the release's bad reason. */
 /** The current version's cell of the app's row. */
 const CURRENT = '#apps tr[data-app="demo"] td:nth-child(2)';
@@ -90,7 +92,7 @@ describe.skipIf(unavailable !== undefined)('the dashboard in chromium', () => {
     cleanups.push(data.cleanup);
     server = await startServer({
       dataDir: data.dir, port: 0, logger: false,
-      tokens: [{ name: 'admin', token: ADMIN }, { name: 'reader', token: READER, actions: ['read'] }],
+      tokens: [{ name: 'admin', token: ADMIN }, { name: READER_NAME, token: READER, actions: ['read'] }],
     });
     port = await freePort();
     expect((await push('1.0.0', { message: 'one' })).status).toBe('succeeded');
@@ -159,7 +161,9 @@ describe.skipIf(unavailable !== undefined)('the dashboard in chromium', () => {
     const page = await signIn(READER);
     await page.waitForSelector('#releases tr[data-version="1.0.0"]', { timeout: 15_000 });
     expect(await page.locator('#board button:has-text("Roll back"), #board button:has-text("Activate")').count()).toBe(0);
-    expect(await page.textContent('#who')).toContain('reader');
+    expect(await page.textContent('#who')).toContain(READER_NAME);
+    expect(await page.locator('header img, #board img').count()).toBe(0);
+    expect(await page.evaluate('typeof window.__xss')).toBe('undefined');
     await page.screenshot({ path: path.join(SHOTS, 'read-only.png'), fullPage: true });
     // The tab keeps the token across a reload; "Forget token" drops it.
     await page.reload();
