@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handlerApp } from '../helpers/apps.js';
 import { freePort } from '../helpers/ports.js';
@@ -7,10 +9,14 @@ import { get, testServer, TOKENS, type TestServer } from '../helpers/server.js';
 
 const missing = await prometheusParserMissing();
 if (missing) console.warn(`skipping the metrics scrape test: ${missing}`);
+// Prometheus' own linter of the format and its naming rules (Debian's prometheus package), when installed.
+const promtool = await promisify(execFile)('promtool', ['--version']).then(() => undefined, () => 'promtool is not installed (apt-get install prometheus)');
+if (promtool) console.warn(`skipping the promtool check of a scrape: ${promtool}`);
 
 describe.skipIf(missing !== undefined)('GET /metrics after real deploys under PM2', () => {
   let hd: Hotdeploy;
   let families: Family[];
+  let text: string;
 
   beforeAll(async () => {
     hd = await startHotdeploy();
@@ -30,7 +36,8 @@ describe.skipIf(missing !== undefined)('GET /metrics after real deploys under PM
     const res = await fetch(`${hd.url}/metrics`, { headers: { authorization: `Bearer ${HOTDEPLOY_TOKEN}` } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-    families = await parsePrometheus(await res.text());
+    text = await res.text();
+    families = await parsePrometheus(text);
   });
 
   afterAll(() => hd?.close());
@@ -84,6 +91,13 @@ describe.skipIf(missing !== undefined)('GET /metrics after real deploys under PM
       expect(f.help, f.name).not.toBe('');
       expect(['counter', 'gauge', 'histogram'], f.name).toContain(f.type);
     }
+  });
+  it.skipIf(promtool !== undefined)('passes promtool check metrics (format and naming rules)', async () => {
+    const lint = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = execFile('promtool', ['check', 'metrics'], (err, stdout, stderr) => resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, out: stdout + stderr }));
+      child.stdin?.end(text);
+    });
+    expect(lint).toEqual({ code: 0, out: '' });
   });
 });
 
