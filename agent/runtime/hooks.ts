@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fakeParent, loader, type CjsLoader, type CjsModule } from './cjs.js';
+import { outsideCompilationCache } from './compilation-cache.js';
 import { liveModules, ownerOf, retiredModules, fromRel, type OwnedModule } from './registry.js';
 import { isRelativeRequest, resolveRelative } from './resolve.js';
 
@@ -20,7 +21,9 @@ function patch<T extends object, K extends keyof T>(obj: T, key: K, make: (origi
 
 /**
  * The four patches of Node's CommonJS loader the runtime needs:
- * - `Module.prototype.load`: a module of a hosted release gets `module.hot` before its code runs;
+ * - `Module.prototype.load`: a module of a hosted release gets `module.hot` before its code runs,
+ *   and compiles outside V8's compilation cache, which would keep its source once it is evicted
+ *   (compilation-cache.ts);
  * - `Module.prototype.require`: records the app's dependency graph (edges by relative path);
  * - `Module._resolveFilename`: an app module resolves its requests against the *current* release,
  *   whichever release it was evaluated from (an unchanged module, or a disposed one whose old code
@@ -38,7 +41,7 @@ export function installHooks(): () => void {
       if (!found) return original.call(this, filename);
       found.owner.beforeLoad(this, found.rel);
       try {
-        return original.call(this, filename);
+        return outsideCompilationCache(() => original.call(this, filename));
       } catch (err) {
         found.owner.loadFailed(this, found.rel);
         throw err;

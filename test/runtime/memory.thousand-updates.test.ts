@@ -6,11 +6,24 @@ import { cleanupStack, repoRoot } from '../helpers/release.js';
 const t = cleanupStack();
 afterEach(t.run);
 
-// issue 2, item 7: 1,000 updates to fresh release directories (each deleted after the next one is
-// current, as pruning would), each holding a large module; measured in a child process on the
-// built runtime with --expose-gc, from the heap after the first update to the heap after the last
-// (DESIGN.md: "within 2 MB of the heap after the first").
-it('keeps heap growth under 2 MB and require.cache constant over 1,000 hot updates', async () => {
+interface Report {
+  node: string;
+  growth: number;
+  cacheSizes: number[];
+  /** Heap that only the snapshot's collection freed: what V8's compilation cache held. */
+  freedBySnapshotGc: number;
+  /** Strings of an evicted big.js still reachable in a heap snapshot, with what retains them. */
+  retained: { text: string; bytes: number; chain: string[] }[];
+}
+
+const MB = 1024 * 1024;
+
+// 1,000 updates of a 21-module app whose leaf holds ~100 KB of source and ~300 KB of objects, each
+// to a fresh release directory (deleted after the next one is current, as pruning would), measured
+// in a child process on the built runtime with --expose-gc, from the heap after the first update to
+// the heap after the last. Node 22 and 24 kept every version's source in V8's compilation cache
+// (+177 MB here) until the runtime compiled app modules outside it.
+it('keeps heap growth under 2 MB and require.cache constant over 1,000 hot updates of a large module', async () => {
   const root = await t.root();
   const script = path.join(repoRoot, 'test/runtime/fixtures/memory-updates.mjs');
   const agent = path.join(repoRoot, 'dist/agent/index.js');
@@ -21,7 +34,15 @@ it('keeps heap growth under 2 MB and require.cache constant over 1,000 hot updat
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   expect(code, stderr).toBe(0);
-  const report = JSON.parse(stdout.trim().split('\n').pop()!) as { growth: number; cacheSizes: number[] };
+  const report = JSON.parse(stdout.trim().split('\n').pop()!) as Report;
+  expect(report.node).toBe(process.version);
   expect(report.cacheSizes).toHaveLength(1);
-  expect(report.growth).toBeLessThan(2 * 1024 * 1024);
-}, 120_000);
+  // A later version in the snapshot: something in the runtime or Node's loader keeps each update.
+  // The first one may stay: the modules it loaded first and that never changed (dep) keep it as
+  // their parent (`module.parent`, and on Node 22+ a second, private field the runtime cannot clear).
+  const later = report.retained.filter((r) => !r.text.includes('release 0;'));
+  expect(later, JSON.stringify(later, null, 2)).toEqual([]);
+  const why = `${report.node}: +${(report.growth / MB).toFixed(2)} MB, of which ${(report.freedBySnapshotGc / MB).toFixed(2)} MB ` +
+    "only a heap snapshot's collection freed (it clears V8's compilation cache first)";
+  expect(report.growth, why).toBeLessThan(2 * MB);
+}, 180_000);
