@@ -22,7 +22,7 @@ module.exports = (req, res) => {
   res.setHeader('content-type', 'application/json');
   // /slow answers after 1.5 s: an in-flight request across a reload.
   const delay = req.url === '/slow' ? 1500 : 0;
-  setTimeout(() => res.end(JSON.stringify({ message, pid: process.pid, cwd: process.cwd() })), delay);
+  setTimeout(() => res.end(JSON.stringify({ message, pid: process.pid, cwd: process.cwd(), node: process.version })), delay);
 };
 `,
     'message.js': options.messageJs ?? `module.exports = ${JSON.stringify(options.message ?? 'hello')};\n`,
@@ -42,6 +42,8 @@ export interface Answer {
   pid: number;
   /** The worker's cwd: the runtime moves it to the release it is on (`hostApp({ chdir: true })`). */
   cwd?: string;
+  /** The worker's `process.version`. */
+  node?: string;
 }
 
 /**

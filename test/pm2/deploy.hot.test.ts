@@ -39,6 +39,11 @@ describe('hot deploys under PM2', () => {
     expect(status1.workers.map((w) => [w.status, w.version, w.lastOutcome])).toEqual([['online', '1.0.0', 'started'], ['online', '1.0.0', 'started']]);
   });
 
+  it('the workers run on the Node that runs the tests: PM2 starts its daemon, and so its workers, from it', async () => {
+    const answers = await Promise.all([ask(port), ask(port)]);
+    expect(answers.map((a) => a.node)).toEqual([process.version, process.version]);
+  });
+
   it('a change accepted hot: new response, same pids, outcome hot', async () => {
     const { deployment } = await push(hd, 'web', '2.0.0', app('2.0.0', 'two'));
     expect(deployment.status, deployment.reason).toBe('succeeded');
