@@ -139,12 +139,17 @@ server.listen(Number(process.env.PORT), () => { if (process.send) process.send('
 process.on('SIGINT', () => server.close(() => process.exit(0)));
 `;
 
-/** Figure 5's app: a handler-mode app whose `lib/big.js` holds a large array, version-tagged. */
+/**
+ * Figure 5's app: a handler-mode app whose `lib/big.js` holds a large array, version-tagged, and
+ * ~100 KB of source (400 small functions): what a runtime or Node keeps of each version's source
+ * or compiled code shows at that size too.
+ */
 export function memoryApp(version: string, items: number): Files {
+  const functions = Array.from({ length: 400 }, (_, n) => `function f${n}(x) { return VERSION + ':' + (x * ${n} + ${n % 7}).toString(36) + '-${'k'.repeat(150)}'; }`).join('\n');
   return {
     'package.json': JSON.stringify({ name: 'bench-memory', version: '1.0.0', main: 'index.js' }),
     'index.js': `'use strict';\nconst big = require('./lib/big.js');\nconst util = require('./lib/util.js');\nmodule.exports = (req, res) => res.end(util.label(big.data.length));\n`,
     'lib/util.js': `'use strict';\nexports.label = (n) => 'items:' + n;\n`,
-    'lib/big.js': `'use strict';\nconst VERSION = ${JSON.stringify(version)};\nexports.data = Array.from({ length: ${items} }, (_, i) => VERSION + ':item-' + i);\n`,
+    'lib/big.js': `'use strict';\nconst VERSION = ${JSON.stringify(version)};\n${functions}\nexports.data = Array.from({ length: ${items} }, (_, i) => VERSION + ':item-' + i);\nexports.first = f0;\nexports.last = f399;\n`,
   };
 }

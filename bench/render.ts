@@ -44,7 +44,7 @@ function figureLines(f: Partial<Figures>): string[] {
   }
   if (f.memory) {
     const m = f.memory;
-    out.push(`5. Memory over ${m.updates} hot updates of a module holding ~${mb(m.objectBytes)}`,
+    out.push(`5. Memory over ${m.updates} hot updates of a module of ~100 KB of source holding ~${mb(m.objectBytes)}`,
       `   heap after 1: ${mb(m.heapAfterFirst)}, after ${m.updates}: ${mb(m.heapAfterLast)} (Δ ${mb(m.heapDelta)}, ${m.bytesPerUpdate} B per update); require.cache ${m.cacheAfterFirst} → ${m.cacheAfterLast}; outcomes ${m.outcomes.join(', ')}`,
       `   control, plain Node loading and evicting the same app from ${m.updates} fresh directories: Δ ${mb(m.controlHeapDelta)}`);
   }
