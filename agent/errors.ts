@@ -16,6 +16,9 @@ export const HotErrorCodes = {
   HOT_ERR_TIMEOUT: 'an operation did not finish in time',
   HOT_ERR_WORKER_STATE: 'the worker cannot tell which release to host',
   HOT_ERR_WORKER_GONE: 'the worker closed its link to the agent before it answered',
+  HOT_ERR_PM2_NAME_TAKEN: 'a PM2 process hotdeploy did not start has the name hotdeploy gives the app',
+  HOT_ERR_PORT_CONFLICT: 'the release\'s port is taken on this host',
+  HOT_ERR_UPDATE_HUNG: 'a worker did not finish an update within its deadline',
   // The NATS transport (agent/nats, issue 7).
   HOT_ERR_NATS_UNREACHABLE: 'the NATS server is not reachable',
   HOT_ERR_NATS_SETTINGS: 'the NATS settings are invalid',

@@ -98,6 +98,8 @@ export interface ActivationResult {
   path: 'start' | 'hot' | 'reload' | 'none';
   /** Why the host fell back, failed or rolled back (the propagation chain, the crash, ...). */
   reason?: string;
+  /** A stable `HOT_ERR_*` code when the host refused the release before changing anything (`HOT_ERR_PORT_CONFLICT`). */
+  code?: string;
   workers: WorkerReport[];
   /** Per host, when one agent fans out to several hosts (the NATS cluster transport, issue 7). */
   hosts?: HostResult[];
@@ -109,6 +111,8 @@ export interface HostResult {
   status: ActivationResult['status'];
   path: ActivationResult['path'];
   reason?: string;
+  /** The host's stable code, when it has one (`ActivationResult.code`). */
+  code?: string;
   /** The host did not answer in time; it converges to the current release when it is back. */
   lagging?: boolean;
   /** Brought back to the previous release because another host failed. */

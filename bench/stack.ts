@@ -50,7 +50,7 @@ export class Stack {
     const home = await tempDir('hd-bench-pm2-');
     const data = await tempDir('hd-bench-data-');
     cleanups.push(home.cleanup, data.cleanup);
-    // The service's agent starts the daemon of PM2_HOME; this process drives the same daemon.
+    // The service's agent starts the daemon of PM2_HOME (passed on as its pm2Home); this process drives the same daemon.
     process.env.PM2_HOME = home.dir;
     const pm2 = new Pm2Client({ home: home.dir, callTimeoutMs: 30_000 });
     cleanups.unshift(async () => {
@@ -157,8 +157,9 @@ export class PlainApp {
     await writeFile(path.join(this.dir, markerLeaf), files[markerLeaf] as string);
   }
 
-  reload(): Promise<void> {
-    return this.pm2.reload(this.name, 60_000);
+  /** `pm2 reload <name>`: each of the app's processes in turn (PM2's API reloads two or fewer one at a time). */
+  async reload(): Promise<void> {
+    for (const proc of (await this.pm2.list()).filter((p) => p.name === this.name)) await this.pm2.reload(proc.pmId, 60_000);
   }
 }
 

@@ -1,11 +1,12 @@
-import type { ActivationRequest, ActivationResult, UpdateResult, UpdateTiming, WorkerOutcome, WorkerReport } from '../messages.js';
+import type { ActivationRequest, ActivationResult, UpdateResult, WorkerOutcome, WorkerReport } from '../messages.js';
 import type { WorkerChannel } from './channel.js';
-import type { Pm2Client, Pm2Process } from './client.js';
 import { healthGate, liveWorkers } from './health.js';
-import type { GateOptions, LiveWorker } from './health.js';
+import type { GateOptions, GateResult, LiveWorker } from './health.js';
+import { markerEnv } from './names.js';
+import { accepted, hungOf, offerUpdate, replaceHung } from './offer.js';
+import { portOf, portOwner, probePort } from './ports.js';
 import type { ProcessTable } from './process-table.js';
-import { preciseNow } from './protocol.js';
-import { sameEnv, stateFile } from './state.js';
+import { sameEnv } from './state.js';
 import type { AppState, AppStates } from './state.js';
 import { trialStart } from './trial.js';
 
@@ -15,8 +16,11 @@ export interface ActivationSettings {
   agentSocket: string | undefined;
   host: string;
   bootstrap: string;
+  /** The environment apps get beside their own settings: the base and the names passed through (environment.ts). */
+  appEnv: Record<string, string>;
   listenTimeoutMs: number;
   killTimeoutMs: number;
+  /** How long a worker may take to apply an update before it counts as stuck, is killed and replaced. */
   updateTimeoutMs: number;
   trialTimeoutMs: number;
   settleMs: number;
@@ -24,9 +28,8 @@ export interface ActivationSettings {
 
 /** What one activation works with. `signal` aborts it when the agent gave up on it (daemon lost). */
 export interface ActivationContext {
-  client: Pm2Client;
   channel: WorkerChannel;
-  /** The app's processes, kept current from PM2's bus (no daemon round trip per deploy). */
+  /** The app's processes: found by hotdeploy's marker, acted on by pm_id, kept from PM2's bus. */
   processes: ProcessTable;
   /** The agent's pointers, kept in memory and written through. */
   states: AppStates;
@@ -49,17 +52,17 @@ export function targetState(request: ActivationRequest): AppState {
   };
 }
 
-export function startApp(client: Pm2Client, settings: ActivationSettings, state: AppState): Promise<void> {
-  return client.start({
-    name: state.app,
+/** Starts the app's processes under PM2 with a clean environment: the base, its own env, hotdeploy's. */
+export function startApp(processes: ProcessTable, settings: ActivationSettings, state: AppState): Promise<void> {
+  return processes.start(state.app, {
     script: settings.bootstrap,
     // A directory that never changes: the bootstrap moves cwd to the release it hosts.
     cwd: settings.dataDir,
     instances: state.instances,
     env: {
+      ...settings.appEnv,
       ...state.env,
-      HOTDEPLOY_APP: state.app,
-      HOTDEPLOY_STATE_FILE: stateFile(settings.dataDir, state.app),
+      ...markerEnv(settings.dataDir, state.app),
       HOTDEPLOY_KILL_TIMEOUT_MS: String(settings.killTimeoutMs),
       ...(settings.agentSocket ? { HOTDEPLOY_AGENT_SOCKET: settings.agentSocket } : {}),
     },
@@ -74,37 +77,11 @@ async function point(ctx: ActivationContext, state: AppState): Promise<void> {
   await ctx.states.write(state);
 }
 
-type Offer = { proc: Pm2Process; durationMs: number } & ({ result: UpdateResult; pid: number; timing?: UpdateTiming } | { error: string });
-
-function accepted(offer: Offer): boolean {
-  return 'result' in offer && (offer.result.outcome === 'hot' || offer.result.outcome === 'unchanged');
-}
-
-/** Sends the update to every worker and collects the answers; a worker that is down or silent is an answer too. */
-async function offer(ctx: ActivationContext, procs: Pm2Process[], target: AppState): Promise<Offer[]> {
-  // Every request is on its way (a worker's link or the daemon's socket) before anything else: the event, its log line.
-  const pending = Promise.all(procs.map(async (proc): Promise<Offer> => {
-    const t0 = Date.now();
-    if (proc.status !== 'online') return { proc, error: `worker is ${proc.status}`, durationMs: 0 };
-    try {
-      const sentAt = preciseNow();
-      const reply = await ctx.channel.request(proc.pmId, { kind: 'update', version: target.version, releaseDir: target.releaseDir }, ctx.settings.updateTimeoutMs, proc.pid);
-      if (reply.kind !== 'updated') return { proc, error: `unexpected answer ${reply.kind}`, durationMs: Date.now() - t0 };
-      const timing = reply.receivedAt !== undefined && reply.answeredAt !== undefined ? { sentAt, receivedAt: reply.receivedAt, answeredAt: reply.answeredAt } : undefined;
-      return { proc, result: reply.result, pid: reply.pid, durationMs: Date.now() - t0, ...(timing ? { timing } : {}) };
-    } catch (err) {
-      return { proc, error: (err as Error).message, durationMs: Date.now() - t0 };
-    }
-  }));
-  ctx.emit(`offering ${target.version} to ${procs.length} worker(s)`);
-  const offers = await pending;
-  ctx.signal.throwIfAborted();
-  return offers;
-}
-
 /**
- * The activation algorithm. First activation: start under PM2, then the health gate. Later ones:
- * offer the update to every worker; all `hot`/`unchanged` ends there. Otherwise fall back: trial-start
+ * The activation algorithm. A port another app of this host has fails it before anything changes.
+ * First activation: start under PM2, then the health gate. Later ones: offer the update to one
+ * worker, then to the rest (offer.ts); all `hot`/`unchanged` ends there. A worker that did not
+ * finish in time is killed and replaced on the last good release. Otherwise fall back: trial-start
  * the release (if it cannot boot nothing is reloaded, and workers that already swapped are swapped
  * back), point the agent's state at it, `pm2 reload`, then the gate; a failed gate points back and
  * reloads the previous release.
@@ -114,15 +91,18 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   const target = targetState(request);
   const before: AppState | undefined = running
     ?? (request.previous ? { ...target, version: request.previous.version, releaseDir: request.previous.releaseDir } : undefined);
+  const conflict = await portConflict(ctx.states, ctx.processes, target, running);
+  if (conflict) return { status: 'failed', path: 'none', code: 'HOT_ERR_PORT_CONFLICT', reason: conflict, workers: [] };
   const procs = await ctx.processes.processes(request.app);
   if (procs.length === 0) return firstStart(ctx, target, before);
 
   // A process's environment (and so its port) is fixed at its start: only a reload can change it.
   const envChanged = running !== undefined && !sameEnv(running.env, target.env);
-  // issue 7: a cluster deploy whose dry run found this host cannot go hot, or `--strategy reload-all`.
+  // A cluster deploy whose dry run found this host cannot go hot, or `--strategy reload-all`.
   const reloadAsked = request.strategy === 'reload';
-  const offers = envChanged || reloadAsked ? [] : await offer(ctx, procs, target);
-  if (!envChanged && !reloadAsked && offers.every(accepted) && procs.length === target.instances) {
+  const offers = envChanged || reloadAsked ? [] : await offerUpdate(ctx, procs, target);
+  const hung = offers.flatMap((o) => { const h = hungOf(o); return h ? [{ pmId: o.proc.pmId, hung: h }] : []; });
+  if (!envChanged && !reloadAsked && hung.length === 0 && offers.length === procs.length && offers.every(accepted) && procs.length === target.instances) {
     await point(ctx, target);
     const workers = offers.map((o) => 'result' in o
       ? { ...report(settings.host, o.proc.pmId, o.pid, target.version, o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined, o.result), ...(o.timing ? { timing: o.timing } : {}) }
@@ -130,23 +110,30 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
     return { status: 'succeeded', path: 'hot', workers };
   }
 
-  const why = offers.filter((o) => !accepted(o)).map((o) => `worker ${o.proc.pmId}: ${'result' in o ? describeUpdate(o.result) : o.error}`);
+  const why = offers.filter((o) => !accepted(o)).map((o) => `worker ${o.proc.pmId}${'hung' in o && o.hung ? ` (pid ${o.hung.pid})` : ''}: ${'result' in o ? describeUpdate(o.result) : o.error}`);
+  if (offers.length > 0 && offers.length < procs.length) why.push(`the other ${procs.length - offers.length} worker(s) were not offered it`);
   if (envChanged) why.push('the env or port changed');
   if (reloadAsked) why.push('a reload was asked for');
   if (procs.length !== target.instances) why.push(`${procs.length} instance(s) running, ${target.instances} wanted`);
+  if (hung.length > 0) {
+    ctx.emit(`${hung.length} worker(s) did not finish the update in time: ${why.join('; ')}`);
+    const lost = await replaceHung(ctx, request.app, hung, settings.listenTimeoutMs + settings.killTimeoutMs);
+    why.push(`killed and restarted on ${before?.version ?? 'the last release'}${lost.length ? ` (${lost.join('; ')})` : ''}`);
+  }
   const fallback = why.join('; ');
   ctx.emit(`falling back to a graceful reload: ${fallback}`);
 
   const trial = await trialStart({ bootstrap: settings.bootstrap, app: target.app, version: target.version, releaseDir: target.releaseDir,
-    env: target.env, timeoutMs: settings.trialTimeoutMs, signal: ctx.signal });
+    env: { ...settings.appEnv, ...target.env }, timeoutMs: settings.trialTimeoutMs, signal: ctx.signal });
   ctx.signal.throwIfAborted();
   if (!trial.ok) {
     ctx.emit(`trial start failed: ${trial.reason}`);
     // `failed` too: the runtime finishes a failed update on the new release (only the modules that
     // threw are missing), so those workers must be moved back like the ones that took it hot.
     const swapped = offers.filter((o) => 'result' in o && (o.result.outcome === 'hot' || o.result.outcome === 'failed')).map((o) => o.proc.pmId);
-    if (before) await swapBack(ctx, before, swapped);
-    return rolledBack(ctx, request.app, `${target.version} did not start in a trial run (${trial.reason}); nothing was reloaded; the fallback was needed because ${fallback}`);
+    const back = before ? await swapBack(ctx, before, swapped) : undefined;
+    const reason = `${target.version} did not start in a trial run (${trial.reason}); nothing was reloaded; the fallback was needed because ${fallback}`;
+    return back && !back.ok ? notBack(ctx, request.app, reason, before!, back.reason) : rolledBack(ctx, request.app, reason);
   }
   ctx.emit(`trial start ready in ${trial.durationMs} ms; reloading`);
 
@@ -159,69 +146,103 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   ctx.emit(`health gate failed: ${gate.reason}`);
   if (!before) return { status: 'failed', path: 'reload', reason: `${gate.reason}; no previous release to go back to`, workers: [] };
   await point(ctx, before);
-  await reloadAndGate(ctx, before);
-  return rolledBack(ctx, request.app, `${target.version} did not come up after the reload: ${gate.reason}`);
+  const reason = `${target.version} did not come up after the reload: ${gate.reason}`;
+  const back = await reloadAndGate(ctx, before);
+  return back.ok ? rolledBack(ctx, request.app, reason) : notBack(ctx, request.app, reason, before, back.reason);
+}
+
+/**
+ * Why the release cannot take its port here, before anything changes: another hotdeploy app of this
+ * host has it, or (for a port the app does not hold yet) another process does.
+ */
+export async function portConflict(states: AppStates, processes: ProcessTable, target: AppState, running: AppState | undefined): Promise<string | undefined> {
+  const port = portOf(target);
+  if (port === undefined) return undefined;
+  const owner = portOwner(await states.all(), target.app, port);
+  if (owner !== undefined) return `port ${port} belongs to app ${owner} on this host`;
+  // The app's own workers hold their port (or one the agent has no pointer for).
+  if ((running === undefined || portOf(running) === port) && (await processes.processes(target.app)).length > 0) return undefined;
+  const held = await probePort(port);
+  return held ? `port ${port} is held by another process on this host (${held})` : undefined;
 }
 
 async function firstStart(ctx: ActivationContext, target: AppState, before: AppState | undefined): Promise<ActivationResult> {
-  const { client, settings } = ctx;
+  const { processes, settings } = ctx;
   ctx.emit(`starting ${target.app}@${target.version} under PM2 (${target.instances} instance(s))`);
   await point(ctx, target);
   const since = Date.now();
-  const startError = await startApp(client, settings, target).then(() => undefined, (err: unknown) => String(err));
-  const gate = startError ? { ok: false as const, reason: startError, workers: [] } : await healthGate(client, ctx.channel, gateOptions(settings, target, since));
+  const startError = await startApp(processes, settings, target).then(() => undefined, (err: unknown) => String(err));
+  const gate = startError ? { ok: false as const, reason: startError, workers: [] } : await healthGate(processes, ctx.channel, gateOptions(settings, target, since));
   if (gate.ok) {
     const workers = gate.workers.map((w) => report(settings.host, w.pmId, w.pid, w.version, 'started', Date.now() - ctx.started));
     return { status: 'succeeded', path: 'start', workers };
   }
   ctx.emit(`start failed: ${gate.reason}`);
-  await client.delete(target.app).catch(() => undefined);
+  await deleteAll(ctx, target.app);
   if (!before || before.version === target.version) {
     ctx.signal.throwIfAborted();
     await ctx.states.remove(target.app);
     return { status: 'failed', path: 'start', reason: gate.reason, workers: [] };
   }
   await point(ctx, before);
-  await startApp(client, settings, before).catch(() => undefined);
-  await healthGate(client, ctx.channel, gateOptions(settings, before, Date.now()));
-  return rolledBack(ctx, target.app, `${target.version} did not start: ${gate.reason}`);
+  const reason = `${target.version} did not start: ${gate.reason}`;
+  const back = await startApp(processes, settings, before)
+    .then(() => healthGate(processes, ctx.channel, gateOptions(settings, before, Date.now())), (err: unknown): GateResult => ({ ok: false, reason: String(err), workers: [] }));
+  return back.ok ? rolledBack(ctx, target.app, reason) : notBack(ctx, target.app, reason, before, back.reason);
 }
 
-async function reloadAndGate(ctx: ActivationContext, state: AppState): ReturnType<typeof healthGate> {
+/** Deletes every process of the app (by pm_id: never another app's, never a process hotdeploy did not start). */
+async function deleteAll(ctx: ActivationContext, app: string): Promise<void> {
+  const procs = await ctx.processes.fresh(app).catch(() => []);
+  await ctx.processes.delete(app, procs.map((p) => p.pmId), ctx.settings.killTimeoutMs + 5_000).catch(() => undefined);
+}
+
+async function reloadAndGate(ctx: ActivationContext, state: AppState): Promise<GateResult> {
   const since = Date.now();
   // PM2 replaces one instance at a time: each may take listen_timeout to be ready, kill_timeout to go.
-  const timeoutMs = state.instances * (ctx.settings.listenTimeoutMs + ctx.settings.killTimeoutMs) + 5_000;
-  const reloadError = await ctx.client.reload(state.app, timeoutMs)
-    .then(() => scaleTo(ctx, state, timeoutMs)).then(() => undefined, (err: unknown) => String(err));
+  const each = ctx.settings.listenTimeoutMs + ctx.settings.killTimeoutMs + 5_000;
+  const reloadError = await ctx.processes.fresh(state.app)
+    .then((procs) => ctx.processes.reload(state.app, procs.map((p) => p.pmId), each))
+    .then(() => scaleTo(ctx, state, each)).then(() => undefined, (err: unknown) => String(err));
   ctx.signal.throwIfAborted();
   if (reloadError) return { ok: false, reason: reloadError, workers: [] };
-  return healthGate(ctx.client, ctx.channel, gateOptions(ctx.settings, state, since));
+  return healthGate(ctx.processes, ctx.channel, gateOptions(ctx.settings, state, since));
 }
 
 /** A release may ask for another number of instances: the new ones boot from the pointer too. */
 async function scaleTo(ctx: ActivationContext, state: AppState, timeoutMs: number): Promise<void> {
-  const count = (await ctx.client.describe(state.app)).length;
-  if (count !== state.instances) await ctx.client.scale(state.app, state.instances, timeoutMs);
+  const procs = await ctx.processes.fresh(state.app);
+  const [first] = procs;
+  if (first && procs.length < state.instances) await ctx.processes.duplicate(state.app, first.pmId, state.instances - procs.length, timeoutMs);
+  if (procs.length > state.instances) await ctx.processes.delete(state.app, procs.slice(state.instances).map((p) => p.pmId), timeoutMs);
 }
 
 /** Workers that moved to a release before the fallback found it unbootable go back to `before`. */
-async function swapBack(ctx: ActivationContext, before: AppState, pmIds: number[]): Promise<void> {
-  if (pmIds.length === 0) return;
+async function swapBack(ctx: ActivationContext, before: AppState, pmIds: number[]): Promise<GateResult | undefined> {
+  if (pmIds.length === 0) return undefined;
   ctx.emit(`swapping ${pmIds.length} worker(s) back to ${before.version}`);
   const back = await Promise.all(pmIds.map((pmId) =>
     ctx.channel.request(pmId, { kind: 'update', version: before.version, releaseDir: before.releaseDir }, ctx.settings.updateTimeoutMs)
       .then((r) => r.kind === 'updated' && (r.result.outcome === 'hot' || r.result.outcome === 'unchanged'), () => false)));
   // The pointer still names `before`, which is known to boot: a reload is safe here.
-  if (back.some((ok) => !ok)) await reloadAndGate(ctx, before);
+  return back.every(Boolean) ? undefined : reloadAndGate(ctx, before);
 }
 
 async function rolledBack(ctx: ActivationContext, app: string, reason: string): Promise<ActivationResult> {
-  const live = await liveWorkers(ctx.client, ctx.channel, app).catch(() => [] as LiveWorker[]);
+  const live = await liveWorkers(ctx.processes, ctx.channel, app).catch(() => [] as LiveWorker[]);
   const workers = live.map((w) => report(ctx.settings.host, w.pmId, w.pid, w.version, 'rolled-back', Date.now() - ctx.started, reason));
   return { status: 'rolled-back', path: 'reload', reason, workers };
 }
 
-function gateOptions(settings: ActivationSettings, state: AppState, since: number): GateOptions {
+/** The previous release was asked back and did not come: the host is failed, not rolled back. */
+async function notBack(ctx: ActivationContext, app: string, reason: string, before: AppState, why: string): Promise<ActivationResult> {
+  const full = `${reason}; the previous release ${before.version} did not come back either: ${why}`;
+  const live = await liveWorkers(ctx.processes, ctx.channel, app).catch(() => [] as LiveWorker[]);
+  const workers = live.map((w) => report(ctx.settings.host, w.pmId, w.pid, w.version, 'failed', Date.now() - ctx.started, full));
+  return { status: 'failed', path: 'reload', reason: full, workers };
+}
+
+export function gateOptions(settings: ActivationSettings, state: AppState, since: number): GateOptions {
   return { app: state.app, version: state.version, instances: state.instances, since, settleMs: settings.settleMs,
     deadlineMs: settings.listenTimeoutMs + settings.killTimeoutMs };
 }
@@ -236,3 +257,4 @@ export function describeUpdate(result: UpdateResult): string {
   const why = result.reason ?? result.error?.message;
   return `${result.outcome}${chain}${why ? ` (${why})` : ''}`;
 }
+

@@ -7,9 +7,13 @@ import { KeyedQueue } from '../common/serial-queue.js';
 import { isHotError } from '../errors.js';
 import { activation, startApp } from './activation.js';
 import type { ActivationSettings } from './activation.js';
+import { adoptLegacy } from './adopt.js';
 import { WorkerChannel } from './channel.js';
 import { Pm2Client, withDeadline } from './client.js';
+import { daemonEnv, inspectDaemon } from './daemon.js';
+import { baseEnv, checkPassEnv, passedEnv } from './environment.js';
 import { liveWorkers } from './health.js';
+import { pm2Name } from './names.js';
 import { planActivation } from './plan.js';
 import { defaultLogger } from './logger.js';
 import type { AgentLogger } from './logger.js';
@@ -22,8 +26,14 @@ export interface Pm2AgentOptions {
   dataDir: string;
   host?: string;
   logger?: AgentLogger;
-  /** Defaults to `PM2_HOME`, else `~/.pm2` (PM2's own rule). */
+  /**
+   * The PM2 daemon's home. Default `<dataDir>/pm2`: a daemon hotdeploy starts itself, with the clean
+   * environment apps get (environment.ts). Given explicitly, a daemon already running there is used
+   * as it is, with a warning when its environment holds more than that (its apps inherit it).
+   */
   pm2Home?: string;
+  /** Names of the agent's environment variables passed on to every app (beside the base). */
+  passEnv?: string[];
   /** The worker bootstrap; defaults to the built `dist/agent/worker/bootstrap.js`. */
   bootstrap?: string;
   listenTimeoutMs?: number;
@@ -43,15 +53,17 @@ export interface Pm2Agent extends PlanningAgent {
 
 type Settings = ActivationSettings & { autoReconnect: boolean; logger: AgentLogger };
 
-/** The host agent for the local PM2 daemon (issue 4): hot swap first, checked graceful reload second. */
+/** The host agent for the local PM2 daemon: hot swap first, checked graceful reload second. */
 export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
   const dataDir = path.resolve(options.dataDir);
+  const passEnv = checkPassEnv(options.passEnv ?? []);
   const settings: Settings = {
     dataDir,
     agentSocket: linkSocketPath(dataDir),
     host: options.host ?? os.hostname(),
     logger: options.logger ?? defaultLogger(),
     bootstrap: options.bootstrap ?? defaultBootstrap(),
+    appEnv: { ...baseEnv(process.env), ...passedEnv(process.env, passEnv) },
     listenTimeoutMs: options.listenTimeoutMs ?? 10_000,
     killTimeoutMs: options.killTimeoutMs ?? 5_000,
     updateTimeoutMs: options.updateTimeoutMs ?? 10_000,
@@ -59,10 +71,11 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     settleMs: options.settleMs ?? 600,
     autoReconnect: options.autoReconnect ?? true,
   };
-  const client = new Pm2Client({ home: options.pm2Home });
-  const links = new WorkerLinks(settings.agentSocket, (message) => channel.onPacket(message, ''));
+  const home = path.resolve(options.pm2Home ?? path.join(dataDir, 'pm2'));
+  const client = new Pm2Client({ home, daemonEnv: daemonEnv(home, baseEnv(process.env)) });
+  const links = new WorkerLinks(settings.agentSocket, (message, pmId) => channel.onPacket(message, pmId));
   const channel = new WorkerChannel(client, links);
-  const processes = new ProcessTable(client);
+  const processes = new ProcessTable(client, dataDir);
   const states = new AppStates(settings.dataDir);
   const lastOutcomes = new Map<string, Map<number, WorkerOutcome>>();
   const locks = new KeyedQueue();
@@ -79,20 +92,40 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     return readyPromise;
   };
 
+  // A daemon hotdeploy did not start hands its own environment to every app it runs.
+  client.on('connected', () => {
+    if (client.startedDaemon) return;
+    const daemon = inspectDaemon(home, passEnv);
+    if (!daemon || (daemon.ours && daemon.foreign?.length === 0)) return;
+    const names = daemon.foreign === undefined ? 'its environment cannot be read' : `names beyond hotdeploy's base: ${daemon.foreign.join(', ') || 'none'}`;
+    log.warn({ event: 'pm2-foreign-daemon', home, pid: daemon.pid, ours: daemon.ours, foreign: daemon.foreign },
+      `the PM2 daemon of ${home} was not started by hotdeploy with a clean environment: apps inherit its environment (${names})`);
+  });
+
   /** One activation (or resurrect) per app at a time; other apps proceed in parallel. */
   function withLock<T>(app: string, run: () => Promise<T>): Promise<T> {
     return locks.run(app, run);
   }
 
-  /** Brings back every app of the agent's pointers that the daemon does not run (new or restarted daemon). */
+  /**
+   * Brings back every app of the agent's pointers that the daemon does not run (new or restarted
+   * daemon), takes over processes an earlier version started under the app's bare name, and offers
+   * the running workers their direct links.
+   */
   async function resurrect(): Promise<void> {
     for (const { app } of await states.list()) {
       await withLock(app, async () => {
         // Read under the lock: an activation that just ended may have moved the pointer.
         const state = await states.read(app);
-        if (!state || (await client.describe(app)).length > 0) return;
-        log.info({ event: 'resurrect', app, version: state.version }, 'restarting app under PM2');
-        await startApp(client, settings, state);
+        if (!state) return;
+        const procs = await processes.fresh(app);
+        if (procs.length === 0) {
+          log.info({ event: 'resurrect', app, version: state.version }, 'restarting app under PM2');
+          await startApp(processes, settings, state);
+          return;
+        }
+        if (procs.some((p) => p.name !== pm2Name(app))) await adoptLegacy({ processes, channel, settings, log }, state, procs);
+        await liveWorkers(processes, channel, app).catch(() => undefined);
       });
     }
   }
@@ -152,7 +185,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     let running: Promise<ActivationResult> | undefined;
     try {
       await client.connect();
-      running = activation({ client, channel, processes, states, settings, emit, signal: abort.signal, started: Date.now() }, request, snapshot);
+      running = activation({ channel, processes, states, settings, emit, signal: abort.signal, started: Date.now() }, request, snapshot);
       return await Promise.race([running, client.lost]);
     } catch (err) {
       abort.abort(err);
@@ -173,14 +206,14 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
   function plan(request: ActivationRequest): Promise<HostPlan> {
     return withLock(request.app, async () => {
       await client.connect();
-      return planActivation({ client, channel, dataDir: settings.dataDir, host: settings.host, updateTimeoutMs: settings.updateTimeoutMs }, request);
+      return planActivation({ channel, processes, states, host: settings.host, updateTimeoutMs: settings.updateTimeoutMs }, request);
     });
   }
 
   async function workers(app: string): Promise<WorkerState[]> {
     await client.connect();
     const outcomes = lastOutcomes.get(app);
-    return (await liveWorkers(client, channel, app)).map((w) => ({
+    return (await liveWorkers(processes, channel, app)).map((w) => ({
       host: settings.host, pmId: w.pmId, pid: w.pid, version: w.version, status: w.status, stats: w.stats,
       ...(outcomes?.has(w.pmId) ? { lastOutcome: outcomes.get(w.pmId) } : {}),
     }));

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
 import { HotError } from '../errors.js';
+import { daemonEnv, spawnDaemon } from './daemon.js';
+import { baseEnv } from './environment.js';
 
 /**
  * A small promise layer over PM2's programmatic API (pm2 7.0.4), one per PM2 home.
@@ -14,6 +14,14 @@ import { HotError } from '../errors.js';
  * PM2's sockets (axon) reconnect forever and queue calls while the daemon is gone, so a call to a dead
  * daemon never answers: every call here has a deadline and also fails as soon as the bus reports the
  * daemon gone (`lost`).
+ *
+ * Processes are addressed by pm_id only, through the daemon's own RPC (`reloadProcessId`,
+ * `deleteProcessId`, `duplicateProcessId`): PM2's API reads a string as a name, then a namespace,
+ * then a pm_id, and `all` as every process, even when given a number (a process *named* `3` wins
+ * over pm_id 3). Only `start` takes a name, which PM2 stores and shows (`pm2 ls`).
+ *
+ * A daemon this client has to start gets `daemonEnv` as its whole environment (daemon.ts), not
+ * this process's: its apps inherit it.
  */
 
 const require = createRequire(import.meta.url);
@@ -29,6 +37,8 @@ export interface Pm2Process {
   /** PM2's last sample of the process (`monit`): resident memory in bytes, CPU in percent of one core. */
   memory?: number;
   cpu?: number;
+  /** The environment PM2 started the process with (its app's `env`), string values only. */
+  env: Record<string, string>;
 }
 
 export interface BusPacket {
@@ -53,33 +63,42 @@ interface RawProcess {
   pm_id?: number;
   pid?: number;
   monit?: { memory?: number; cpu?: number };
-  pm2_env?: { status?: string; restart_time?: number; unstable_restarts?: number; created_at?: number; pm_uptime?: number };
+  pm2_env?: { status?: string; restart_time?: number; unstable_restarts?: number; created_at?: number; pm_uptime?: number; env?: Record<string, unknown> };
 }
 
 type Callback<T> = (err: Error | null | undefined, value: T) => void;
+type LaunchCallback = (err: Error | null, child?: unknown) => void;
 
 /** The slice of PM2's API instance this layer uses (pm2's own typings do not cover `custom`). */
 interface Pm2Api {
   connect(cb: Callback<unknown>): void;
   disconnect(cb?: () => void): void;
   start(options: Record<string, unknown>, cb: Callback<unknown>): void;
-  reload(name: string, options: Record<string, unknown>, cb: Callback<unknown>): void;
-  delete(name: string, cb: Callback<unknown>): void;
-  scale(name: string, instances: number, cb: Callback<unknown>): void;
-  describe(name: string, cb: Callback<RawProcess[]>): void;
   list(cb: Callback<RawProcess[]>): void;
   sendDataToProcessId(pmId: number, packet: Record<string, unknown>, cb: Callback<unknown>): void;
   launchBus(cb: Callback<EventEmitter>): void;
   killDaemon(cb: Callback<unknown>): void;
-  Client: { sub_sock?: EventEmitter; client_sock?: EventEmitter };
+  _conf: { PM2_LOG_FILE_PATH: string };
+  Client: {
+    sub_sock?: EventEmitter;
+    client_sock?: EventEmitter;
+    executeRemote(method: string, arg: unknown, cb: Callback<unknown>): void;
+    launchDaemon(opts: unknown, cb?: LaunchCallback): void;
+  };
 }
 
-export function defaultPm2Home(): string {
-  return process.env.PM2_HOME ?? path.join(os.homedir(), '.pm2');
+export interface Pm2ClientOptions {
+  home: string;
+  callTimeoutMs?: number;
+  /** The whole environment of a daemon this client starts; default: the base of this process's (environment.ts). */
+  daemonEnv?: Record<string, string>;
 }
 
 export class Pm2Client extends EventEmitter {
   readonly home: string;
+  /** Whether the last `connect` started the daemon (else it found one running). */
+  startedDaemon = false;
+  private readonly daemonEnv: Record<string, string>;
   private api: Pm2Api | undefined;
   private lostReject: ((err: Error) => void) | undefined;
   private lostPromise: Promise<never> | undefined;
@@ -88,10 +107,11 @@ export class Pm2Client extends EventEmitter {
   /** Default deadline of one PM2 call; starts and reloads pass their own. */
   readonly callTimeoutMs: number;
 
-  constructor(options: { home?: string; callTimeoutMs?: number } = {}) {
+  constructor(options: Pm2ClientOptions) {
     super();
-    this.home = options.home ?? defaultPm2Home();
+    this.home = options.home;
     this.callTimeoutMs = options.callTimeoutMs ?? 15_000;
+    this.daemonEnv = options.daemonEnv ?? daemonEnv(this.home, baseEnv(process.env));
   }
 
   get connected(): boolean {
@@ -112,6 +132,14 @@ export class Pm2Client extends EventEmitter {
     process.env.PM2_PROGRAMMATIC = 'true';
     const Custom = require('pm2/lib/API.js') as new (opts: object) => Pm2Api;
     const api = new Custom({ pm2_home: this.home });
+    // PM2's `connect` pings the daemon and, when none answers, starts one through this method.
+    this.startedDaemon = false;
+    api.Client.launchDaemon = (opts, cb) => {
+      // PM2 calls it as launchDaemon(cb) or launchDaemon(opts, cb).
+      const done = typeof opts === 'function' ? opts as LaunchCallback : cb;
+      this.startedDaemon = true;
+      spawnDaemon(this.home, api._conf.PM2_LOG_FILE_PATH, this.daemonEnv, (err, child) => done?.(err, child));
+    };
     await withDeadline(callback<unknown>((cb) => api.connect(cb)), this.callTimeoutMs, 'pm2.connect');
     const bus = await withDeadline(callback<EventEmitter>((cb) => api.launchBus(cb)), this.callTimeoutMs, 'pm2.launchBus');
     if (this.closing) {
@@ -159,28 +187,19 @@ export class Pm2Client extends EventEmitter {
   }
 
   /**
-   * Emits `changing` (the app's name) before and after a call that starts, replaces or removes
-   * processes: a process list kept from the bus (process-table.ts) must not outlive the call, whose
-   * answer can arrive before the daemon's events about it.
+   * Starts `options.name` in cluster mode. `filter_env`: PM2's client would otherwise copy this
+   * process's whole environment into the app's (Common.prepareAppConf).
    */
-  private async changing<T>(name: string, run: () => Promise<T>): Promise<T> {
-    this.emit('changing', name);
-    try {
-      return await run();
-    } finally {
-      this.emit('changing', name);
-    }
-  }
-
   async start(options: Pm2StartOptions): Promise<void> {
     const timeout = options.listenTimeoutMs * 2 + this.callTimeoutMs;
-    await this.changing(options.name, () => this.call('start', (api, cb) => api.start({
+    await this.call('start', (api, cb) => api.start({
       name: options.name,
       script: options.script,
       cwd: options.cwd,
       exec_mode: 'cluster',
       instances: options.instances,
       env: options.env,
+      filter_env: true,
       wait_ready: true,
       listen_timeout: options.listenTimeoutMs,
       kill_timeout: options.killTimeoutMs,
@@ -189,37 +208,40 @@ export class Pm2Client extends EventEmitter {
       max_restarts: 5,
       min_uptime: 2_000,
       merge_logs: true,
-    }, cb), timeout));
+    }, cb), timeout);
   }
 
-  /** Graceful reload, one instance at a time. `force`: PM2's reload lock is per home, ours per app. */
-  async reload(name: string, timeoutMs: number): Promise<void> {
-    await this.changing(name, () => this.call('reload', (api, cb) => api.reload(name, { force: true }, cb), timeoutMs));
+  /** Graceful reload of one process (PM2 starts its replacement, waits for `ready`, then stops it). */
+  async reload(pmId: number, timeoutMs: number): Promise<void> {
+    // An empty `env`: PM2 merges it into the process's stored env, and the client's is not wanted.
+    await this.remote('reloadProcessId', { id: pmId, env: {} }, timeoutMs);
   }
 
-  /** Sets the number of instances (PM2 duplicates or deletes workers; new ones boot from the pointer). */
-  async scale(name: string, instances: number, timeoutMs: number): Promise<void> {
-    await this.changing(name, () => this.call('scale', (api, cb) => api.scale(name, instances, cb), timeoutMs));
+  /** A new process of the same app, with the same settings and env (PM2's scale up). */
+  async duplicate(pmId: number, timeoutMs: number): Promise<void> {
+    await this.remote('duplicateProcessId', pmId, timeoutMs);
   }
 
-  async delete(name: string): Promise<void> {
-    await this.changing(name, () => this.call('delete', (api, cb) => api.delete(name, cb)));
+  /** Stops (SIGINT, then SIGKILL after its kill_timeout) and forgets one process. */
+  async delete(pmId: number, timeoutMs = this.callTimeoutMs): Promise<void> {
+    await this.remote('deleteProcessId', pmId, timeoutMs);
   }
 
-  async describe(name: string): Promise<Pm2Process[]> {
-    const raw = await this.call<RawProcess[]>('describe', (api, cb) => api.describe(name, cb));
-    return raw.map(toProcess).sort((a, b) => a.pmId - b.pmId);
-  }
-
+  /** Every process of the daemon. */
   async list(): Promise<Pm2Process[]> {
     const raw = await this.call<RawProcess[]>('list', (api, cb) => api.list(cb));
-    return raw.map(toProcess);
+    return raw.map(toProcess).sort((a, b) => a.pmId - b.pmId);
   }
 
   /** Delivers `{ topic, data }` to one worker's `process.on('message')` (PM2's sendDataToProcessId). */
   async send(pmId: number, topic: string, data: unknown): Promise<void> {
     await this.call('sendDataToProcessId', (api, cb) =>
       api.sendDataToProcessId(pmId, { type: 'process:msg', topic, data }, cb));
+  }
+
+  /** One RPC method of the daemon (pm2/lib/God/ActionMethods.js), which takes a pm_id as it is. */
+  private remote(method: string, arg: unknown, timeoutMs: number): Promise<unknown> {
+    return this.call(method, (api, cb) => api.Client.executeRemote(method, arg, cb), timeoutMs);
   }
 
   /** Kills the daemon and with it every app it runs (tests' teardown, operators' `kill`). */
@@ -255,6 +277,7 @@ function toProcess(raw: RawProcess): Pm2Process {
     createdAt: env.pm_uptime ?? env.created_at ?? 0,
     ...(typeof raw.monit?.memory === 'number' ? { memory: raw.monit.memory } : {}),
     ...(typeof raw.monit?.cpu === 'number' ? { cpu: raw.monit.cpu } : {}),
+    env: Object.fromEntries(Object.entries(env.env ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string')),
   };
 }
 

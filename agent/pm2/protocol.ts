@@ -8,8 +8,9 @@ import { isRecord } from '../common/guards.js';
  * `process.send({ type: 'process:msg', data })`, which PM2's daemon republishes on its bus. A trial
  * start (a plain `child_process.fork`) receives the same worker → agent messages directly.
  *
- * A worker started with HOTDEPLOY_AGENT_SOCKET also connects to the agent directly (worker-links.ts):
- * the same messages, one JSON object per line, without the hop through PM2's daemon.
+ * A worker started with HOTDEPLOY_AGENT_SOCKET also connects to the agent directly (worker-links.ts)
+ * once the agent offered it a link (`link`, over PM2 only): the same messages, one JSON object per
+ * line, without the hop through PM2's daemon.
  */
 export const TOPIC = 'hotdeploy';
 
@@ -17,7 +18,12 @@ export type AgentMessage =
   | { kind: 'update'; requestId: string; version: string; releaseDir: string }
   /** A dry run of `update` (HostedApp.plan): nothing disposed or evaluated (issue 7's prepare). */
   | { kind: 'plan'; requestId: string; releaseDir: string }
-  | { kind: 'ping'; requestId: string };
+  | { kind: 'ping'; requestId: string }
+  /**
+   * Connect to the agent's socket and say `nonce` in `hello`. Sent only through PM2, which delivers
+   * it to the process PM2 runs as that pm_id: a worker honours it only from there, never from the socket.
+   */
+  | { kind: 'link'; nonce: string };
 
 interface WorkerIdentity {
   pmId: number;
@@ -33,8 +39,10 @@ export type WorkerMessage =
   /** `loopDelay`: how late the worker's event loop ran lately (worker/loop-delay.ts), for metrics. */
   | (WorkerIdentity & { kind: 'pong'; requestId: string; loopDelay?: { p99Ms: number; maxMs: number } })
   | (WorkerIdentity & { kind: 'booted' })
-  /** First line on a direct link (worker-links.ts): which worker this connection is. */
-  | (WorkerIdentity & { kind: 'hello' })
+  /** First line on a direct link (worker-links.ts): which worker this connection is, and the agent's nonce. */
+  | (WorkerIdentity & { kind: 'hello'; nonce: string })
+  /** Sent before each module the worker evaluates for an update: what a worker stuck in one was at. */
+  | (WorkerIdentity & { kind: 'loading'; requestId: string; module: string })
   | (WorkerIdentity & { kind: 'boot-failed'; error: { message: string; code?: string; stack?: string } });
 
 /** Epoch milliseconds with sub-millisecond fractions (the phases of a hot deploy are a few ms). */
@@ -43,8 +51,10 @@ export function preciseNow(): number {
 }
 
 export function isAgentMessage(value: unknown): value is AgentMessage {
-  if (!isRecord(value) || typeof value.requestId !== 'string') return false;
+  if (!isRecord(value)) return false;
   const kind = value.kind as AgentMessage['kind'];
+  if (kind === 'link') return typeof value.nonce === 'string';
+  if (typeof value.requestId !== 'string') return false;
   switch (kind) {
     case 'update':
       return typeof value.version === 'string' && typeof value.releaseDir === 'string';
@@ -67,8 +77,11 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
       return typeof value.requestId === 'string' && isRecord(value.result);
     case 'pong':
       return typeof value.requestId === 'string';
-    case 'booted':
+    case 'loading':
+      return typeof value.requestId === 'string' && typeof value.module === 'string';
     case 'hello':
+      return typeof value.nonce === 'string';
+    case 'booted':
       return true;
     case 'boot-failed':
       return isRecord(value.error);
@@ -82,15 +95,35 @@ export function encodeLine(message: AgentMessage | WorkerMessage): string {
   return `${JSON.stringify(message)}\n`;
 }
 
-/** Splits a stream's text into lines and parses each; unparsable lines are dropped (`onLine(undefined)` is never called). */
-export function lineReader(onLine: (value: unknown) => void): (chunk: string) => void {
-  let buffer = '';
+/** The longest line a link may send (1 MiB): past it the connection is closed. */
+export const MAX_LINE = 1024 * 1024;
+
+/**
+ * Splits a stream's text into lines and parses each; unparsable lines are dropped (`onLine` is
+ * never called with undefined). Linear: each chunk is searched once, and the pieces of an unfinished
+ * line are kept aside and joined once when its newline arrives. A line longer than `maxLine`
+ * characters calls `onOverflow` and ends the reader (the caller closes the connection).
+ */
+export function lineReader(onLine: (value: unknown) => void, onOverflow: () => void = () => undefined, maxLine = MAX_LINE): (chunk: string) => void {
+  let pieces: string[] = [];
+  let pending = 0;
+  let over = false;
+  const overflow = (): void => {
+    over = true;
+    pieces = [];
+    onOverflow();
+  };
   return (chunk) => {
-    buffer += chunk;
+    if (over) return;
+    let start = 0;
     let end: number;
-    while ((end = buffer.indexOf('\n')) !== -1) {
-      const line = buffer.slice(0, end);
-      buffer = buffer.slice(end + 1);
+    while ((end = chunk.indexOf('\n', start)) !== -1) {
+      if (pending + end - start > maxLine) return overflow();
+      const piece = chunk.slice(start, end);
+      const line = pieces.length === 0 ? piece : pieces.join('') + piece;
+      pieces = [];
+      pending = 0;
+      start = end + 1;
       let value: unknown;
       try {
         value = JSON.parse(line);
@@ -98,10 +131,15 @@ export function lineReader(onLine: (value: unknown) => void): (chunk: string) =>
         continue;
       }
       onLine(value);
+      if (over) return;
+    }
+    if (start < chunk.length) {
+      pending += chunk.length - start;
+      if (pending > maxLine) return overflow();
+      pieces.push(start === 0 ? chunk : chunk.slice(start));
     }
   };
 }
-
 
 // Values off the wire may carry kinds this build does not know; they are ignored, not thrown on.
 function unknownKind(kind: never): false {

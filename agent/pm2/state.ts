@@ -82,8 +82,19 @@ function isAppState(value: unknown): value is AppState {
  */
 export class AppStates {
   private readonly known = new Map<string, AppState | undefined>();
+  /** Whether `known` holds every pointer on disk (read once by `all`). */
+  private complete = false;
 
   constructor(readonly dataDir: string) {}
+
+  /** Every app's pointer, read from disk once and then kept (the agent writes them all). */
+  async all(): Promise<AppState[]> {
+    if (!this.complete) {
+      for (const state of await listStates(this.dataDir)) if (!this.known.has(state.app)) this.known.set(state.app, state);
+      this.complete = true;
+    }
+    return [...this.known.values()].filter((s): s is AppState => s !== undefined);
+  }
 
   async read(app: string): Promise<AppState | undefined> {
     if (this.known.has(app)) return this.known.get(app);

@@ -6,6 +6,7 @@ export interface TrialOptions {
   app: string;
   version: string;
   releaseDir: string;
+  /** The whole environment beside hotdeploy's trial variables: the apps' base and the release's env. */
   env: Record<string, string>;
   timeoutMs: number;
   /** Aborting ends the trial (and its process) at once, as a failure. */
@@ -18,13 +19,14 @@ export type TrialResult = { ok: true; durationMs: number } | { ok: false; reason
  * Boots a release once, beside the live workers, before any reload touches them. DESIGN.md (measured
  * with pm2 7.0.4): `pm2 reload` kills the old workers after `listen_timeout` even when the new code
  * never becomes ready, so PM2 cannot be trusted to protect the running release. The trial runs the
- * same bootstrap outside PM2 on port 0 and must reach `ready` within the deadline.
+ * same bootstrap outside PM2 on port 0 and must reach `ready` within the deadline; one that does not
+ * is killed at once (SIGKILL: a process stuck in a module's evaluation runs no signal handler), and
+ * the reason names the module it was evaluating when it said.
  */
 export function trialStart(options: TrialOptions): Promise<TrialResult> {
   const started = Date.now();
   const child = fork(options.bootstrap, [], {
     env: {
-      ...process.env,
       ...options.env,
       PORT: '0',
       HOTDEPLOY_APP: options.app,
@@ -39,19 +41,25 @@ export function trialStart(options: TrialOptions): Promise<TrialResult> {
 
   return new Promise<TrialResult>((resolve) => {
     let settled = false;
+    let loading: string | undefined;
     const finish = (result: TrialResult): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      stop(child);
+      stop(child, result.ok);
       resolve(result);
     };
     const fail = (reason: string): void => finish({ ok: false, reason, durationMs: Date.now() - started });
-    const timer = setTimeout(() => fail(`not ready within ${options.timeoutMs} ms${tail(stderr)}`), options.timeoutMs);
+    const timer = setTimeout(() => {
+      const evaluating = loading === undefined ? '' : ` (evaluating ${loading})`;
+      fail(`not ready within ${options.timeoutMs} ms${evaluating}${tail(stderr)}`);
+    }, options.timeoutMs);
     child.on('message', (raw: unknown) => {
       if (raw === 'ready') return finish({ ok: true, durationMs: Date.now() - started });
       const message = (raw as { data?: unknown } | null)?.data;
-      if (isWorkerMessage(message) && message.kind === 'boot-failed') fail(message.error.message);
+      if (!isWorkerMessage(message)) return;
+      if (message.kind === 'boot-failed') fail(message.error.message);
+      if (message.kind === 'loading') loading = message.module;
     });
     child.on('error', (err) => fail(err.message));
     options.signal?.addEventListener('abort', () => fail('abandoned'), { once: true });
@@ -59,8 +67,10 @@ export function trialStart(options: TrialOptions): Promise<TrialResult> {
   });
 }
 
-function stop(child: ReturnType<typeof fork>): void {
+/** A trial that booted closes gracefully; one that did not is killed. */
+function stop(child: ReturnType<typeof fork>, booted: boolean): void {
   if (child.exitCode !== null || child.signalCode !== null) return;
+  if (!booted) return void child.kill('SIGKILL');
   child.kill('SIGINT');
   const timer = setTimeout(() => child.kill('SIGKILL'), 3_000);
   timer.unref();

@@ -14,6 +14,7 @@ import type { HostedApp } from './host-app.js';
 import { listen } from './http-server.js';
 import { loopDelay, startLoopDelay } from './loop-delay.js';
 import type { OwnedServer } from './http-server.js';
+import { reportingLoads } from './load-report.js';
 
 /**
  * The script PM2 runs (cluster mode) for every deployed app, from a path that never changes: PM2
@@ -95,8 +96,11 @@ async function update(message: Extract<AgentMessage, { kind: 'update' }>, receiv
   let result: UpdateResult;
   const from = app?.dir ?? '';
   try {
-    if (!app) throw new Error('the app is not hosted yet');
-    result = await app.update(message.releaseDir);
+    const hosted = app;
+    if (!hosted) throw new Error('the app is not hosted yet');
+    // Each module evaluated is announced first: a worker stuck in one cannot say so later.
+    const loading = (module: string): void => void reply({ kind: 'loading', requestId: message.requestId, module, pmId, pid: process.pid, version });
+    result = await reportingLoads(message.releaseDir, loading, () => hosted.update(message.releaseDir));
   } catch (err) {
     result = failed(err, from, message.releaseDir);
   }
@@ -120,7 +124,18 @@ function onMessage(packet: unknown): void {
   if (packet === 'shutdown') return void shutdown();
   if (typeof packet !== 'object' || packet === null) return;
   const { topic, data } = packet as { topic?: unknown; data?: unknown };
-  if (topic === TOPIC) handle(data, send);
+  if (topic !== TOPIC) return;
+  // A link offer is honoured only from PM2 (the agent's nonce for this pm_id), never from the socket.
+  if (isAgentMessage(data) && data.kind === 'link') return linkTo(data.nonce);
+  handle(data, send);
+}
+
+/** The direct link to the agent (agent/pm2/worker-links.ts), with the nonce it sent this worker. */
+function linkTo(nonce: string): void {
+  const socketPath = process.env.HOTDEPLOY_AGENT_SOCKET;
+  if (!socketPath || trial || pmId < 0 || shuttingDown || !app) return;
+  link?.close();
+  link = connectAgentLink(socketPath, { kind: 'hello', pmId, pid: process.pid, version, nonce }, handle);
 }
 
 /** One request from the agent, through PM2 or the direct link; `reply` answers the way it came. */
@@ -138,6 +153,8 @@ function handle(data: unknown, reply: Reply): void {
       return;
     case 'ping':
       void reply({ kind: 'pong', requestId: data.requestId, pmId, pid: process.pid, version, ...withLoopDelay() });
+      return;
+    case 'link':
       return;
     default:
       assertNever(data);
@@ -170,7 +187,9 @@ async function main(): Promise<void> {
   if (trial) process.on('disconnect', () => process.exit(0));
   process.on('message', onMessage);
   try {
-    await boot();
+    // A trial announces the modules it evaluates: the agent names the one a trial is stuck in.
+    if (trial) await reportingLoads(process.env.HOTDEPLOY_TRIAL_DIR ?? '', (module) => void send({ kind: 'loading', requestId: 'boot', module, pmId, pid: process.pid, version }), boot);
+    else await boot();
   } catch (err) {
     const e = err as { message?: string; code?: string; stack?: string };
     const error = { message: e.message ?? String(err), code: e.code, stack: e.stack };
@@ -182,11 +201,6 @@ async function main(): Promise<void> {
   // PM2's wait_ready: the raw 'ready' string is what its daemon waits for before routing traffic.
   process.send?.('ready');
   await send({ kind: 'booted', pmId, pid: process.pid, version });
-  // The direct link to the agent (agent/pm2/worker-links.ts); a trial start is asked nothing.
-  const socketPath = process.env.HOTDEPLOY_AGENT_SOCKET;
-  if (socketPath && !trial && pmId >= 0 && !shuttingDown) {
-    link = connectAgentLink(socketPath, () => ({ kind: 'hello', pmId, pid: process.pid, version }), handle);
-  }
 }
 
 void main();

@@ -4,5 +4,5 @@ import { startServer } from '../../services/server/start-server.js';
 // in-process PM2 agent for the daemon of PM2_HOME (set by the parent). SIGTERM closes it.
 const [dataDir, token] = process.argv.slice(2);
 if (!dataDir || !token) throw new Error('usage: server-child <dataDir> <token>');
-const server = await startServer({ dataDir, port: 0, tokens: [{ name: 'admin', token }], logger: false });
+const server = await startServer({ dataDir, port: 0, pm2Home: process.env.PM2_HOME, tokens: [{ name: 'admin', token }], logger: false });
 process.stdout.write(JSON.stringify({ port: Number(new URL(server.url).port) }) + '\n');

@@ -25,6 +25,10 @@ export interface ServerOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** false: no in-process PM2 agent (startServer only). */
   localAgent?: boolean;
+  /** The local agent's PM2 home (default `<dataDir>/pm2`, a daemon hotdeploy starts with a clean environment). */
+  pm2Home?: string;
+  /** Names of this process's environment variables passed on to every app (beside the documented base). */
+  passEnv?: string[];
   /** Without tokens the ones stored in `<dataDir>/tokens.json` are used (startServer creates an admin one). */
   tokens?: TokenConfig[];
   /** Releases kept per app (default 10); the current and previous ones are never pruned. */

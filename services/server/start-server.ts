@@ -23,9 +23,10 @@ export interface RunningServer {
  */
 export async function createLocalAgents(options: ServerOptions): Promise<HostAgent[]> {
   if (options.localAgent === false) return [];
-  // The PM2 daemon of this process's PM2_HOME (started if none runs); the agent connects in the background.
+  // The PM2 daemon of `<dataDir>/pm2` unless told otherwise (started if none runs); the agent connects in the background.
   const logger = options.logger === false ? pino({ level: 'silent' }) : undefined;
-  return [createPm2Agent({ dataDir: path.resolve(options.dataDir), ...(logger ? { logger } : {}) })];
+  return [createPm2Agent({ dataDir: path.resolve(options.dataDir), ...(logger ? { logger } : {}),
+    ...(options.pm2Home ? { pm2Home: options.pm2Home } : {}), ...(options.passEnv ? { passEnv: options.passEnv } : {}) })];
 }
 
 /** Builds and listens; SIGINT / SIGTERM close it (running deployments finish, SSE streams end). */

@@ -23,7 +23,7 @@ beforeAll(async () => {
   cleanups.push(home.cleanup, scratch.cleanup);
   work = scratch.dir;
   port = await freePort();
-  serve = startServe(['--port', '0', '--data-dir', path.join(work, 'data')], cleanEnv({ PM2_HOME: home.home }));
+  serve = startServe(['--port', '0', '--data-dir', path.join(work, 'data'), '--pm2-home', home.home], cleanEnv());
   const [, url] = await serve.waitFor(/hotdeploy serving on (http:\/\/\S+)/);
   const [, token] = await serve.waitFor(/admin token \(shown this once[^:]*\): (\S+)/);
   env = cleanEnv({ HOTDEPLOY_SERVER: url, HOTDEPLOY_TOKEN: token });

@@ -18,10 +18,8 @@ export interface Hotdeploy {
 
 export async function startHotdeploy(): Promise<Hotdeploy> {
   const home = await pm2Home();
-  // startServer's agent uses the PM2 daemon of PM2_HOME; each test file runs in its own process.
-  process.env.PM2_HOME = home.home;
   const data = await tempDir('hd-e2e-');
-  const server = await startServer({ dataDir: data.dir, port: 0, tokens: [{ name: 'admin', token: TOKEN }], logger: false });
+  const server = await startServer({ dataDir: data.dir, port: 0, pm2Home: home.home, tokens: [{ name: 'admin', token: TOKEN }], logger: false });
   return {
     url: server.url,
     dataDir: data.dir,

@@ -12,12 +12,14 @@ export interface AgentProcess {
 }
 
 /**
- * `hotdeploy agent` from dist/ as a real child process with its own PM2_HOME and data directory;
- * resolves once it reads commands. PORT reaches the app through PM2's daemon (started by this agent).
+ * `hotdeploy agent` from dist/ as a real child process with its own PM2 home and data directory;
+ * resolves once it reads commands. PORT reaches the app because the agent passes it on (`--pass-env`):
+ * each host serves the same bundle on its own port. `env`: more of the agent's environment.
  */
-export async function startAgent(options: { nats: string; name: string; prefix: string; dataDir: string; pm2Home: string; port: number }): Promise<AgentProcess> {
-  const args = [MAIN, 'agent', '--nats', options.nats, '--nats-prefix', options.prefix, '--name', options.name, '--data-dir', options.dataDir, '--heartbeat', '300'];
-  const env = cleanEnv({ PM2_HOME: options.pm2Home, PORT: String(options.port), HOTDEPLOY_LOG_LEVEL: 'info' });
+export async function startAgent(options: { nats: string; name: string; prefix: string; dataDir: string; pm2Home: string; port: number; env?: NodeJS.ProcessEnv }): Promise<AgentProcess> {
+  const args = [MAIN, 'agent', '--nats', options.nats, '--nats-prefix', options.prefix, '--name', options.name, '--data-dir', options.dataDir, '--heartbeat', '300',
+    '--pm2-home', options.pm2Home, '--pass-env', 'PORT'];
+  const env = cleanEnv({ PORT: String(options.port), HOTDEPLOY_LOG_LEVEL: 'info', ...options.env });
   const child = spawn(process.execPath, args, { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (text += c));

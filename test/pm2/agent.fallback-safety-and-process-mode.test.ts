@@ -76,7 +76,7 @@ describe('PM2 agent fallback safety', () => {
 });
 
 describe('a worker that does not answer', () => {
-  it('counts as a fallback reason: the release is trial-started and reloaded', async () => {
+  it('is killed and replaced, and counts as a fallback reason: the release is trial-started and reloaded', async () => {
     const quietPort = await freePort();
     // Instance 0's dispose handler blocks its event loop past the agent's 2 s answer deadline.
     const busy = `module.hot.dispose(() => { if (process.env.NODE_APP_INSTANCE === '0') { const end = Date.now() + 3000; while (Date.now() < end); } });\n`;
@@ -85,7 +85,7 @@ describe('a worker that does not answer', () => {
     const result = await agent.activate(await release(data.dir, 'quiet', 'v2', handlerApp({ name: 'quiet', version: 'v2', port: quietPort, message: 'two' }), previousOf(v1)));
     expect(result.status, result.reason).toBe('succeeded');
     expect(result.path).toBe('reload');
-    expect(result.reason).toMatch(/did not answer within 2000 ms/);
+    expect(result.reason).toMatch(/worker \d+ \(pid \d+\): did not finish the update to v2 within 2000 ms.*killed and restarted on v1/);
     expect(result.workers.map((w) => [w.outcome, w.version])).toEqual([['reloaded', 'v2'], ['reloaded', 'v2']]);
     expect((await pidsServing(quietPort, 2)).messages).toEqual(['two']);
   });

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { BusPacket } from '../../agent/pm2/client.js';
+import type { BusPacket, Pm2Process } from '../../agent/pm2/client.js';
 import { pidsServing } from '../helpers/apps.js';
 import { waitFor } from '../helpers/wait.js';
 import { AgentBed } from '../helpers/started-agent.js';
@@ -20,12 +20,17 @@ let bed: AgentBed;
 function busEvent(event: string, pmId: number): Promise<void> {
   return new Promise((resolve) => {
     const listener = (packet: BusPacket & { event?: string }): void => {
-      if (packet.event !== event || packet.process?.name !== APP || Number(packet.process.pm_id) !== pmId) return;
+      if (packet.event !== event || packet.process?.name !== `hd-${APP}` || Number(packet.process.pm_id) !== pmId) return;
       bed.agent.client.off('event', listener);
       resolve();
     };
     bed.agent.client.on('event', listener);
   });
+}
+
+/** The app's processes as the daemon lists them (PM2 name `hd-<app>`). */
+async function ownProcesses(): Promise<Pm2Process[]> {
+  return (await bed.agent.client.list()).filter((p) => p.name === `hd-${APP}`);
 }
 
 beforeAll(async () => {
@@ -41,7 +46,7 @@ describe('the process list kept between deploys', () => {
   it('offers a hot update without asking the daemon for the processes once it has their list', async () => {
     const second = await bed.agent.activate(await bed.next('v2', 'two'));
     expect(second.workers.map((w) => w.outcome)).toEqual(['hot', 'hot']);
-    const describe = vi.spyOn(bed.agent.client, 'describe');
+    const describe = vi.spyOn(bed.agent.client, 'list');
     const third = await bed.agent.activate(await bed.next('v3', 'three'));
     expect(third.workers.map((w) => w.outcome)).toEqual(['hot', 'hot']);
     expect(describe).not.toHaveBeenCalled();
@@ -50,13 +55,13 @@ describe('the process list kept between deploys', () => {
   });
 
   it('a worker PM2 restarted between two deploys gets the next update', async () => {
-    const before = await bed.agent.client.describe(APP);
+    const before = await ownProcesses();
     const victim = before[0]!;
     const online = busEvent('online', victim.pmId);
     process.kill(victim.pid!, 'SIGKILL');
     await online;
     const restarted = await waitFor('the killed worker back online with a new pid', async () => {
-      const proc = (await bed.agent.client.describe(APP)).find((p) => p.pmId === victim.pmId);
+      const proc = (await ownProcesses()).find((p) => p.pmId === victim.pmId);
       return proc?.status === 'online' && proc.pid !== victim.pid ? proc : undefined;
     });
 
@@ -70,7 +75,7 @@ describe('the process list kept between deploys', () => {
   it('a worker stopped outside hotdeploy is reported as stopped, and the release lands by the reload', async () => {
     // The list is kept again (the previous deploy asked the daemon after the restart's events).
     await bed.agent.activate(await bed.next('v5', 'five'));
-    const stoppedId = (await bed.agent.client.describe(APP))[1]!.pmId;
+    const stoppedId = (await ownProcesses())[1]!.pmId;
     const exited = busEvent('exit', stoppedId);
     await promisify(execFile)(process.execPath, [pm2Bin, 'stop', String(stoppedId)], { env: { ...process.env, PM2_HOME: bed.home.home } });
     await exited;

@@ -54,7 +54,7 @@ describe('Pm2Client', () => {
     const port = await freePort();
     await client.start({ name: 'echo', script, cwd: path.dirname(script), instances: 2, env: { PORT: String(port) }, listenTimeoutMs: 5_000, killTimeoutMs: 2_000 });
     const procs = await waitFor('two online workers', async () => {
-      const list = await client.describe('echo');
+      const list = (await client.list()).filter((p) => p.name === 'echo');
       return list.length === 2 && list.every((p) => p.status === 'online') ? list : undefined;
     });
     expect(await get(port)).toMatch(/^pid \d+$/);
@@ -77,7 +77,7 @@ describe('Pm2Client', () => {
     const lost = new Promise<string>((resolve) => client.once('lost', resolve));
     process.kill(pid, 'SIGKILL');
     expect(await lost).toMatch(/PM2 daemon/);
-    await expect(client.describe('echo')).rejects.toMatchObject({ code: 'HOT_ERR_PM2_DOWN' });
+    await expect(client.list()).rejects.toMatchObject({ code: 'HOT_ERR_PM2_DOWN' });
 
     await client.connect();
     const newPid = daemonPid(home.home);

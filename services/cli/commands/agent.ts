@@ -12,6 +12,7 @@ import { DEFAULT_LIMITS } from '../../server/options.js';
 import { defineCliCommand } from '../command.js';
 import { CliError } from '../errors.js';
 import { asCliError, natsArgs, natsSettings } from '../nats-args.js';
+import { pm2Args, pm2Settings } from '../pm2-args.js';
 import { type Io, writeLine } from '../output.js';
 
 export interface AgentOptions {
@@ -20,6 +21,8 @@ export interface AgentOptions {
   name: string;
   dataDir: string;
   heartbeatMs?: number | undefined;
+  /** The PM2 home of the apps' daemon and the variables passed on to apps (`pm2-args.ts`). */
+  pm2?: { pm2Home?: string; passEnv?: string[] };
 }
 
 export interface RunningAgent {
@@ -40,7 +43,7 @@ export async function runAgent(options: AgentOptions, io: Io): Promise<RunningAg
     throw asCliError(err);
   }
   const nc = await connectNats({ name: `hotdeploy-agent-${options.name}`, ...options.nats }).catch((err: unknown) => { throw asCliError(err); });
-  const pm2 = createPm2Agent({ dataDir, host: options.name });
+  const pm2 = createPm2Agent({ dataDir, host: options.name, ...options.pm2 });
   const host = startNatsHost({
     resources: await openResources(nc, natsNames(options.prefix)), host: options.name, dataDir, agent: pm2,
     unpack: releaseUnpacker(DEFAULT_LIMITS), hotdeployVersion: ownVersion(),
@@ -91,6 +94,7 @@ export const agentCommand = defineCliCommand({
     name: { type: 'string', description: 'this host\'s name in the cluster (env HOTDEPLOY_AGENT_NAME, default the hostname)' },
     'data-dir': { type: 'string', description: 'data directory (env HOTDEPLOY_DATA_DIR, default ./.hotdeploy-agent)' },
     heartbeat: { type: 'string', description: 'heartbeat interval in ms (default 5000)' },
+    ...pm2Args,
   },
   run: async (args, ctx) => {
     const { env } = ctx;
@@ -102,7 +106,7 @@ export const agentCommand = defineCliCommand({
       throw new CliError('CLI_ERR_USAGE', '--heartbeat must be an integer of at least 100 (ms)');
     }
     await runAgent({
-      nats: nats.settings, prefix: nats.prefix, name, heartbeatMs,
+      nats: nats.settings, prefix: nats.prefix, name, heartbeatMs, pm2: pm2Settings(args, env),
       dataDir: args['data-dir'] || env.HOTDEPLOY_DATA_DIR || '.hotdeploy-agent',
     }, ctx.io).catch((err: unknown) => { throw asCliError(err); });
     // SIGINT / SIGTERM end the process; until then, serve commands.

@@ -8,6 +8,7 @@ import { CliError, describeError, ServerError } from '../errors.js';
 import { asCliError, natsArgs, natsSettings } from '../nats-args.js';
 import { type Io, writeLine } from '../output.js';
 import { packageName } from '../pack.js';
+import { pm2Args, pm2Settings } from '../pm2-args.js';
 import { readTokensFile, type TokensFile } from '../tokens-file.js';
 import { push } from './push.js';
 
@@ -28,6 +29,8 @@ export interface ServeOptions {
   /** PEM files: serve the API and the dashboard over HTTPS. */
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
+  /** The local agent's PM2 home and the variables passed on to apps (`pm2-args.ts`). */
+  pm2?: { pm2Home?: string; passEnv?: string[] };
 }
 
 /** Starts the deploy service (and the local PM2 agent) and prints where it listens. */
@@ -42,6 +45,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<RunningServe
     ...(options.nats ? { nats: options.nats } : {}),
     ...(tokens ? { tokens: tokens.tokens } : {}),
     ...(tls ? { tls } : {}),
+    ...options.pm2,
   }).catch((err: unknown) => { throw asCliError(err); });
   writeLine(io.out, `hotdeploy serving on ${running.url} (data in ${path.resolve(options.dataDir)})`);
   if (tokens) printTokens(io, options.tokensFile as string, tokens);
@@ -146,6 +150,7 @@ export const serveCommand = defineCliCommand({
     example: { type: 'string', description: 'push this app directory once listening, if that app has no release yet' },
     token: { type: 'string', description: 'token for --example when the admin token already exists (env HOTDEPLOY_TOKEN)' },
     tokens: { type: 'string', description: 'JSON file of scoped tokens [{ name, token|sha256, apps?, actions? }] (env HOTDEPLOY_TOKENS_FILE); replaces the admin token' },
+    ...pm2Args,
     ...natsArgs,
     strategy: { type: 'string', description: 'with --nats: auto (hot where every worker can) or reload-all' },
     'tls-cert': { type: 'string', description: 'PEM certificate (chain): serve the API and the dashboard over HTTPS (env HOTDEPLOY_TLS_CERT)' },
@@ -165,6 +170,7 @@ export const serveCommand = defineCliCommand({
       tokensFile: args.tokens || env.HOTDEPLOY_TOKENS_FILE || undefined,
       tlsCert: args['tls-cert'] || env.HOTDEPLOY_TLS_CERT || undefined,
       tlsKey: args['tls-key'] || env.HOTDEPLOY_TLS_KEY || undefined,
+      pm2: pm2Settings(args, env),
     }, ctx.io);
     // startServer's SIGINT / SIGTERM handlers close the server and end the process; until then, serve.
     return new Promise<never>(() => {});
