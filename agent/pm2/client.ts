@@ -188,7 +188,9 @@ export class Pm2Client extends EventEmitter {
 
   /**
    * Starts `options.name` in cluster mode. `filter_env`: PM2's client would otherwise copy this
-   * process's whole environment into the app's (Common.prepareAppConf).
+   * process's whole environment into the app's (Common.prepareAppConf). `true` does not do it in
+   * pm2 7.0.4 (the check is `filter_env.length > 0`); a list of name fragments drops every name that
+   * contains one, and every name contains ''.
    */
   async start(options: Pm2StartOptions): Promise<void> {
     const timeout = options.listenTimeoutMs * 2 + this.callTimeoutMs;
@@ -199,7 +201,7 @@ export class Pm2Client extends EventEmitter {
       exec_mode: 'cluster',
       instances: options.instances,
       env: options.env,
-      filter_env: true,
+      filter_env: [''],
       wait_ready: true,
       listen_timeout: options.listenTimeoutMs,
       kill_timeout: options.killTimeoutMs,

@@ -1,3 +1,4 @@
+import type { ServerOptions } from '../../services/server/options.js';
 import { startServer } from '../../services/server/start-server.js';
 import type { WorkerReport, WorkerState } from '../../agent/messages.js';
 import { makeBundle } from './bundles.js';
@@ -16,10 +17,11 @@ export interface Hotdeploy {
   close(): Promise<void>;
 }
 
-export async function startHotdeploy(): Promise<Hotdeploy> {
+/** `options`: more of `startServer`'s options (the local agent's `passEnv`, ...). */
+export async function startHotdeploy(options: Partial<ServerOptions> = {}): Promise<Hotdeploy> {
   const home = await pm2Home();
   const data = await tempDir('hd-e2e-');
-  const server = await startServer({ dataDir: data.dir, port: 0, pm2Home: home.home, tokens: [{ name: 'admin', token: TOKEN }], logger: false });
+  const server = await startServer({ dataDir: data.dir, port: 0, pm2Home: home.home, tokens: [{ name: 'admin', token: TOKEN }], logger: false, ...options });
   return {
     url: server.url,
     dataDir: data.dir,
