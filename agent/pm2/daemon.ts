@@ -17,13 +17,30 @@ export function daemonEnv(home: string, base: Record<string, string>): Record<st
   return { ...base, PM2_HOME: home, SILENT: 'true', [DAEMON_MARK]: '1' };
 }
 
+/** Daemons being started by this process, by home: two clients of one home must not start two. */
+const launching = new Map<string, Promise<void>>();
+
 /**
  * Starts PM2's daemon for `home` with exactly `env`, the way PM2's client does
  * (`Client.launchDaemon` in pm2/lib/Client.js: `lib/Daemon.js` detached, its output to `pm2.log`,
  * ready once it sends `{ online: true }`), except that PM2's client gives the daemon its own
- * `process.env`. Called by PM2's `connect` in place of its own launcher, only when no daemon answers.
+ * `process.env`. Called by PM2's `connect` in place of its own launcher, only when no daemon
+ * answered its ping; a daemon that another client of this process is starting is used instead of
+ * a second one.
  */
 export function spawnDaemon(home: string, logFile: string, env: Record<string, string>, done: (err: Error | null, child?: ChildProcess) => void): void {
+  const pending = launching.get(home);
+  if (pending) return void pending.then(() => done(null), (err: Error) => done(err));
+  const started = new Promise<void>((resolve, reject) => launch(home, logFile, env, (err, child) => {
+    if (err) reject(err);
+    else resolve();
+    done(err, child);
+  }));
+  launching.set(home, started);
+  started.catch(() => undefined).finally(() => launching.delete(home));
+}
+
+function launch(home: string, logFile: string, env: Record<string, string>, done: (err: Error | null, child?: ChildProcess) => void): void {
   const script = require.resolve('pm2/lib/Daemon.js');
   const log = openSync(logFile, 'a');
   let child: ChildProcess;
@@ -62,13 +79,8 @@ export interface DaemonInfo {
  * purpose, not counted as foreign.
  */
 export function inspectDaemon(home: string, passEnv: readonly string[]): DaemonInfo | undefined {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(path.join(home, 'pm2.pid'), 'utf8'));
-    process.kill(pid, 0);
-  } catch {
-    return undefined;
-  }
+  const pid = livePid(home);
+  if (pid === undefined) return undefined;
   let names: string[];
   try {
     names = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean).map((entry) => entry.slice(0, entry.indexOf('=')));
@@ -77,4 +89,15 @@ export function inspectDaemon(home: string, passEnv: readonly string[]): DaemonI
   }
   const foreign = names.filter((n) => !isBaseName(n) && !DAEMON_NAMES.has(n) && !passEnv.includes(n)).sort();
   return { pid, foreign, ours: names.includes(DAEMON_MARK) };
+}
+
+/** The pid of the daemon of `home`, if it is alive. */
+function livePid(home: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path.join(home, 'pm2.pid'), 'utf8'));
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
 }

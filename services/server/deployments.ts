@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ActivationRequest, ActivationResult, HostAgent, HostResult, WorkerReport } from '../../agent/messages.js';
 import type { AuditLog } from './audit-log.js';
-import { DeployError } from './errors.js';
+import { DeployError, hostCode } from './errors.js';
 import type { EventBus } from './events.js';
 import { readJsonFile, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from '../../agent/common/serial-queue.js';
@@ -184,7 +184,8 @@ export class Deployments {
     };
     const results = await Promise.all(this.agents.map((agent) => this.activateOn(agent, request, d)));
     // An agent for many hosts (NATS, issue 7) reports each host; its own status is the verdict.
-    d.hosts = results.flatMap(({ host, result }) => result.hosts ?? [{ host, status: result.status, path: result.path, ...(result.reason ? { reason: result.reason } : {}) }]);
+    d.hosts = results.flatMap(({ host, result }) => (result.hosts ?? [{ host, status: result.status, path: result.path, ...(result.reason ? { reason: result.reason } : {}), ...(result.code ? { code: result.code } : {}) }])
+      .map((h) => (h.code ? { ...h, code: hostCode(h.code) } : h)));
     d.workers = results.flatMap(({ result }) => result.workers);
 
     const bad = results.filter(({ result }) => result.status !== 'succeeded').map(({ host, result }) => ({ host, status: result.status, reason: result.reason }));

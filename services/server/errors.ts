@@ -42,6 +42,8 @@ export const DeployErrorCodes = {
   DEPLOY_ERR_ENTRY: [422, 'the entry module does not exist inside the release'],
   // Deployments
   DEPLOY_ERR_NO_ROLLBACK_TARGET: [409, 'there is no earlier good release to roll back to'],
+  // A host's refusal, recorded on the deployment (`hosts[].code`), never an HTTP answer
+  DEPLOY_ERR_PORT_CONFLICT: [409, 'the release\'s port belongs to another app or process on the host'],
   DEPLOY_ERR_SHUTTING_DOWN: [503, 'the server is shutting down'],
   // Faults
   DEPLOY_ERR_STORAGE: [500, 'the release store could not write to disk'],
@@ -71,6 +73,11 @@ export function isDeployError(err: unknown, code?: DeployErrorCode): err is Depl
   if (typeof err !== 'object' || err === null) return false;
   const c = (err as { code?: unknown }).code;
   return typeof c === 'string' && c in DeployErrorCodes && (code === undefined || c === code);
+}
+
+/** The stable code a deployment records for a host: the agent's refusals by their service-side name. */
+export function hostCode(agentCode: string | undefined): string | undefined {
+  return agentCode === 'HOT_ERR_PORT_CONFLICT' ? 'DEPLOY_ERR_PORT_CONFLICT' : agentCode;
 }
 
 /** The body of every error response. */

@@ -105,18 +105,21 @@ class ClusterAgent implements NatsCluster {
     await this.sendAll(hosts, { type: 'prepare', deploymentId, release: ref, expiresAt: Date.now() + this.prepareTimeoutMs });
     const answers = await replies.collect(['prepared', 'prepare-failed'], hosts, this.prepareTimeoutMs);
     const failures = new Map<string, string>();
+    const codes = new Map<string, string>();
     const strategies = new Map<string, Choice>();
     for (const host of hosts) {
       const answer = answers.get(host);
       if (!answer) failures.set(host, `no answer to prepare within ${this.prepareTimeoutMs} ms`);
       else if (answer.type === 'prepare-failed') failures.set(host, `prepare failed: ${answer.reason}`);
       else strategies.set(host, this.choose(answer.plan));
+      if (answer?.type === 'prepare-failed' && answer.code) codes.set(host, answer.code);
     }
     if (failures.size === 0) return { ok: true, strategies };
     const reason = [...failures].map(([host, why]) => `${host}: ${why}`).join('; ');
     return {
       ok: false, reason,
-      hosts: hosts.map((host) => ({ host, status: 'failed', path: 'none', reason: failures.get(host) ?? `not applied: ${reason}` })),
+      hosts: hosts.map((host) => ({ host, status: 'failed', path: 'none', reason: failures.get(host) ?? `not applied: ${reason}`,
+        ...(codes.has(host) ? { code: codes.get(host) } : {}) })),
     };
   }
 
@@ -146,7 +149,7 @@ class ClusterAgent implements NatsCluster {
       }
       const { result } = answer;
       const why = result.status === 'succeeded' ? strategies.get(host)?.why ?? result.reason : result.reason;
-      results.push({ host, status: result.status, path: result.path, ...(why ? { reason: why } : {}) });
+      results.push({ host, status: result.status, path: result.path, ...(why ? { reason: why } : {}), ...(result.code ? { code: result.code } : {}) });
       workers.push(...result.workers);
     }
     const bad = results.filter((r) => !r.lagging && r.status !== 'succeeded');
