@@ -29,6 +29,10 @@ export interface ServerOptions {
   pm2Home?: string;
   /** Names of this process's environment variables passed on to every app (beside the documented base). */
   passEnv?: string[];
+  /** How long a worker may take to apply an update before it is killed and replaced (ms, default 10 000). */
+  updateTimeoutMs?: number;
+  /** How long a trial start may take to be ready before it is killed (ms, default 10 000). */
+  trialTimeoutMs?: number;
   /** Without tokens the ones stored in `<dataDir>/tokens.json` are used (startServer creates an admin one). */
   tokens?: TokenConfig[];
   /** Releases kept per app (default 10); the current and previous ones are never pruned. */

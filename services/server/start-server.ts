@@ -25,8 +25,9 @@ export async function createLocalAgents(options: ServerOptions): Promise<HostAge
   if (options.localAgent === false) return [];
   // The PM2 daemon of `<dataDir>/pm2` unless told otherwise (started if none runs); the agent connects in the background.
   const logger = options.logger === false ? pino({ level: 'silent' }) : undefined;
+  const { pm2Home, passEnv, updateTimeoutMs, trialTimeoutMs } = options;
   return [createPm2Agent({ dataDir: path.resolve(options.dataDir), ...(logger ? { logger } : {}),
-    ...(options.pm2Home ? { pm2Home: options.pm2Home } : {}), ...(options.passEnv ? { passEnv: options.passEnv } : {}) })];
+    ...(pm2Home ? { pm2Home } : {}), ...(passEnv ? { passEnv } : {}), ...(updateTimeoutMs ? { updateTimeoutMs } : {}), ...(trialTimeoutMs ? { trialTimeoutMs } : {}) })];
 }
 
 /** Builds and listens; SIGINT / SIGTERM close it (running deployments finish, SSE streams end). */

@@ -12,7 +12,7 @@ import { DEFAULT_LIMITS } from '../../server/options.js';
 import { defineCliCommand } from '../command.js';
 import { CliError } from '../errors.js';
 import { asCliError, natsArgs, natsSettings } from '../nats-args.js';
-import { pm2Args, pm2Settings } from '../pm2-args.js';
+import { pm2Args, pm2Settings, type Pm2Settings } from '../pm2-args.js';
 import { type Io, writeLine } from '../output.js';
 
 export interface AgentOptions {
@@ -22,7 +22,7 @@ export interface AgentOptions {
   dataDir: string;
   heartbeatMs?: number | undefined;
   /** The PM2 home of the apps' daemon and the variables passed on to apps (`pm2-args.ts`). */
-  pm2?: { pm2Home?: string; passEnv?: string[] };
+  pm2?: Pm2Settings;
 }
 
 export interface RunningAgent {

@@ -8,7 +8,7 @@ import { CliError, describeError, ServerError } from '../errors.js';
 import { asCliError, natsArgs, natsSettings } from '../nats-args.js';
 import { type Io, writeLine } from '../output.js';
 import { packageName } from '../pack.js';
-import { pm2Args, pm2Settings } from '../pm2-args.js';
+import { pm2Args, pm2Settings, type Pm2Settings } from '../pm2-args.js';
 import { readTokensFile, type TokensFile } from '../tokens-file.js';
 import { push } from './push.js';
 
@@ -30,7 +30,7 @@ export interface ServeOptions {
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
   /** The local agent's PM2 home and the variables passed on to apps (`pm2-args.ts`). */
-  pm2?: { pm2Home?: string; passEnv?: string[] };
+  pm2?: Pm2Settings;
 }
 
 /** Starts the deploy service (and the local PM2 agent) and prints where it listens. */
