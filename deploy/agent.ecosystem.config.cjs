@@ -1,9 +1,10 @@
 // A hotdeploy host agent under PM2, on every machine past the first (issue 7):
 //   HOTDEPLOY_NATS=nats://nats.internal:4222 HOTDEPLOY_AGENT_NAME=web-2 \
 //     pm2 start deploy/agent.ecosystem.config.cjs && pm2 save
-// The agent drives this same PM2 daemon (PM2_HOME) to run the deployed apps, so it and the apps show
-// up side by side in `pm2 ls`; if PM2 restarts it, the apps keep serving meanwhile, and the agent
-// catches up from its durable consumer and the desired releases in the KV bucket.
+// The agent runs the deployed apps under a PM2 daemon of its own, started with a clean environment
+// in <data dir>/pm2 (`PM2_HOME=<data dir>/pm2 pm2 ls`); if PM2 restarts the agent, the apps keep
+// serving meanwhile, and the agent catches up from its durable consumer and the desired releases in
+// the KV bucket.
 // It needs the NATS credentials only, never the deploy service's HTTP tokens.
 'use strict';
 const path = require('node:path');

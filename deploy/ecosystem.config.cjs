@@ -1,6 +1,7 @@
 // Runs hotdeploy itself under PM2: `pm2 start deploy/ecosystem.config.cjs && pm2 save`.
-// The service embeds the local host agent, which drives this same PM2 daemon (PM2_HOME) to run the
-// deployed apps, so hotdeploy and the apps it deploys show up side by side in `pm2 ls`.
+// The service embeds the local host agent, which runs the deployed apps under a PM2 daemon of its
+// own, started with a clean environment in <data dir>/pm2: `PM2_HOME=/var/lib/hotdeploy/pm2 pm2 ls`.
+// That daemon outlives a restart of hotdeploy, so the apps keep serving meanwhile.
 'use strict';
 const path = require('node:path');
 

@@ -5,6 +5,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { Pm2Client } from '../../agent/pm2/client.js';
+import { daemonPid } from '../helpers/pm2.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 import { cleanEnv, MAIN, REPO, startServe } from './processes.js';
@@ -49,6 +51,9 @@ describe('deploy/', () => {
       expect(processes.find((p) => p.name === 'hotdeploy')?.pm2_env.status).toBe('online');
     } finally {
       await pm2('kill').catch(() => undefined);
+      // The apps' daemon, which serve's agent started in its data directory, outlives the outer one.
+      const apps = path.join(dir, 'data', 'pm2');
+      if (daemonPid(apps) !== undefined) await new Pm2Client({ home: apps }).killDaemon().catch(() => undefined);
       await cleanup();
     }
   });
