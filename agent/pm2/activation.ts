@@ -4,6 +4,7 @@ import { healthGate, liveWorkers } from './health.js';
 import type { GateOptions, GateResult, LiveWorker } from './health.js';
 import { markerEnv } from './names.js';
 import { accepted, hungOf, offerUpdate, replaceHung } from './offer.js';
+import type { Offer } from './offer.js';
 import { portOf, portOwner, probePort } from './ports.js';
 import type { ProcessTable } from './process-table.js';
 import { sameEnv } from './state.js';
@@ -110,11 +111,12 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
     return { status: 'succeeded', path: 'hot', workers };
   }
 
-  const why = offers.filter((o) => !accepted(o)).map((o) => `worker ${o.proc.pmId}${'hung' in o && o.hung ? ` (pid ${o.hung.pid})` : ''}: ${'result' in o ? describeUpdate(o.result) : o.error}`);
+  const why = offers.filter((o) => !accepted(o)).map(describeOffer);
   if (offers.length > 0 && offers.length < procs.length) why.push(`the other ${procs.length - offers.length} worker(s) were not offered it`);
   if (envChanged) why.push('the env or port changed');
   if (reloadAsked) why.push('a reload was asked for');
   if (procs.length !== target.instances) why.push(`${procs.length} instance(s) running, ${target.instances} wanted`);
+  // A stuck worker is replaced on the last good release before anything else runs.
   if (hung.length > 0) {
     ctx.emit(`${hung.length} worker(s) did not finish the update in time: ${why.join('; ')}`);
     const lost = await replaceHung(ctx, request.app, hung, settings.listenTimeoutMs + settings.killTimeoutMs);
@@ -249,6 +251,12 @@ export function gateOptions(settings: ActivationSettings, state: AppState, since
 
 function report(host: string, pmId: number, pid: number | null, version: string | null, outcome: WorkerOutcome, durationMs: number, reason?: string, update?: UpdateResult): WorkerReport {
   return { host, pmId, pid, version, outcome, durationMs, ...(reason ? { reason } : {}), ...(update ? { update } : {}) };
+}
+
+/** One worker's answer that was not hot, in the reason: which worker (and process, when it was stuck) and why. */
+function describeOffer(offer: Offer): string {
+  const pid = 'hung' in offer && offer.hung ? ` (pid ${offer.hung.pid})` : '';
+  return `worker ${offer.proc.pmId}${pid}: ${'result' in offer ? describeUpdate(offer.result) : offer.error}`;
 }
 
 /** An update's account in one line: the outcome, the propagation chain, the reason or error. */

@@ -33,8 +33,10 @@ export async function offerUpdate(ctx: ActivationContext, procs: Pm2Process[], t
   const first = procs.find((p) => p.status === 'online') ?? procs[0];
   if (!first) return [];
   const rest = procs.filter((p) => p !== first);
+  // The request is on its way (a worker's link or the daemon's socket) before the event and its log line.
+  const pending = offerOne(ctx, first, target);
   ctx.emit(`offering ${target.version} to worker ${first.pmId}${rest.length ? `, then ${rest.length} more` : ''}`);
-  const offers = [await offerOne(ctx, first, target)];
+  const offers = [await pending];
   ctx.signal.throwIfAborted();
   if (!accepted(offers[0]!)) return offers;
   offers.push(...await Promise.all(rest.map((proc) => offerOne(ctx, proc, target))));
