@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort } from '../helpers/apps.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { freePort } from '../helpers/ports.js';
 import { environApp, expectClean, SECRETS, trialEnvirons, workerEnvirons } from '../helpers/environ.js';
-import { clusterBed, testNames, type ClusterBed } from '../helpers/nats.js';
+import { clusterBed, itWithNats, testNames, useNatsServer, type ClusterBed } from '../helpers/nats.js';
 import { pm2Home } from '../helpers/pm2.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startAgent, type AgentProcess } from './agent-process.js';
@@ -11,6 +11,7 @@ import { push } from './fixtures.js';
 // credentials and a database password: its apps, in PM2 workers and in trial starts, see none of
 // them (they read their own /proc/self/environ).
 
+const nats = useNatsServer();
 let bed: ClusterBed;
 let home: Awaited<ReturnType<typeof pm2Home>>;
 let dump: Awaited<ReturnType<typeof tempDir>>;
@@ -22,7 +23,7 @@ beforeAll(async () => {
   home = await pm2Home();
   dump = await tempDir('hd-environ-');
   port = await freePort();
-  agent = await startAgent({ name: 'e', prefix: bed.names.prefix, dataDir: bed.hostDir('e'), pm2Home: home.home, port, env: SECRETS });
+  agent = await startAgent({ nats: nats.url, name: 'e', prefix: bed.names.prefix, dataDir: bed.hostDir('e'), pm2Home: home.home, port, env: SECRETS });
 }, 60_000);
 
 afterAll(async () => {
@@ -32,7 +33,7 @@ afterAll(async () => {
   await dump?.cleanup();
 }, 60_000);
 
-it('a NATS agent\'s PM2 workers and trial starts never see the agent\'s secrets', async () => {
+itWithNats('a NATS agent\'s PM2 workers and trial starts never see the agent\'s secrets', async () => {
   const first = await push(bed.app, '1.0.0', environApp({ name: 'demo', version: '1.0.0', port, dumpDir: dump.dir, decline: true, instances: 1 }));
   expect(first.deployment, JSON.stringify(first.deployment)).toMatchObject({ status: 'succeeded' });
   for (const raw of (await workerEnvirons(port, 1)).values()) expectClean(raw, ['PORT']);

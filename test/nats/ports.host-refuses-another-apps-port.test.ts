@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ask, freePort } from '../helpers/apps.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { ask } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { makeBundle } from '../helpers/bundles.js';
-import { clusterBed, testNames, type ClusterBed } from '../helpers/nats.js';
+import { clusterBed, itWithNats, testNames, useNatsServer, type ClusterBed } from '../helpers/nats.js';
 import { pm2Home } from '../helpers/pm2.js';
 import { upload } from '../helpers/server.js';
 import { startAgent, type AgentProcess } from './agent-process.js';
@@ -10,6 +11,7 @@ import { clusterApp } from './fixtures.js';
 // A host behind NATS checks the port at prepare, where it is known (the host's settings): a release
 // on another app's port there fails the deployment with the host's code before any host changes.
 
+const nats = useNatsServer();
 let bed: ClusterBed;
 let home: Awaited<ReturnType<typeof pm2Home>>;
 let agent: AgentProcess;
@@ -19,7 +21,7 @@ beforeAll(async () => {
   bed = await clusterBed(testNames(), { prepareTimeoutMs: 30_000, applyTimeoutMs: 30_000 });
   home = await pm2Home();
   port = await freePort();
-  agent = await startAgent({ name: 'p', prefix: bed.names.prefix, dataDir: bed.hostDir('p'), pm2Home: home.home, port });
+  agent = await startAgent({ nats: nats.url, name: 'p', prefix: bed.names.prefix, dataDir: bed.hostDir('p'), pm2Home: home.home, port });
 }, 60_000);
 
 afterAll(async () => {
@@ -28,7 +30,7 @@ afterAll(async () => {
   await bed?.close();
 }, 60_000);
 
-it('a release on another app\'s port fails at prepare with DEPLOY_ERR_PORT_CONFLICT, and the first app keeps serving', async () => {
+itWithNats('a release on another app\'s port fails at prepare with DEPLOY_ERR_PORT_CONFLICT, and the first app keeps serving', async () => {
   const first = await upload(bed.app, 'demo', '1.0.0', await makeBundle(clusterApp('1.0.0', { port })));
   expect(first.json().deployment, first.body).toMatchObject({ status: 'succeeded' });
   const before = await ask(port);

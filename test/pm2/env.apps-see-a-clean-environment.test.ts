@@ -6,11 +6,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createPm2Agent } from '../../agent/pm2/agent.js';
-import { freePort } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { expectClean, environApp, parseEnviron, SECRETS, trialEnvirons, workerEnvirons } from '../helpers/environ.js';
 import { push, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { Hotdeploy } from '../helpers/hotdeploy.js';
-import { pm2Home, waitFor } from '../helpers/pm2.js';
+import { pm2Home } from '../helpers/pm2.js';
+import { waitFor } from '../helpers/wait.js';
 import { tempDir } from '../helpers/tmp.js';
 
 // With the admin token, NATS credentials and a database password in the service's environment,

@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort, handlerApp, pidsServing } from '../helpers/apps.js';
+import { handlerApp, pidsServing } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { push, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { Hotdeploy } from '../helpers/hotdeploy.js';
 

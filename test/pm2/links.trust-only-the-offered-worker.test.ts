@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort, handlerApp, pidsServing } from '../helpers/apps.js';
+import { handlerApp, pidsServing } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { appStatus, push, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { Hotdeploy } from '../helpers/hotdeploy.js';
 

@@ -5,7 +5,8 @@ import { builtScript } from '../../agent/common/package-files.js';
 import { createPm2Agent, type Pm2Agent } from '../../agent/pm2/agent.js';
 import { Pm2Client } from '../../agent/pm2/client.js';
 import { stateFile, writeState } from '../../agent/pm2/state.js';
-import { freePort, handlerApp, pidsServing, release, underLoad } from '../helpers/apps.js';
+import { handlerApp, pidsServing, release, underLoad } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { pm2Home } from '../helpers/pm2.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
 

@@ -3,10 +3,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ask, freePort, handlerApp, pidsServing } from '../helpers/apps.js';
+import { ask, handlerApp, pidsServing } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { appStatus, push, rollback, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { Hotdeploy } from '../helpers/hotdeploy.js';
-import { daemonPid, waitFor } from '../helpers/pm2.js';
+import { daemonPid } from '../helpers/pm2.js';
+import { waitFor } from '../helpers/wait.js';
 import { writeTree } from '../helpers/tmp.js';
 
 // App names only need ^[a-z0-9][a-z0-9-]{0,62}$, and PM2 reads `2` as pm_id 2 and `all` as every

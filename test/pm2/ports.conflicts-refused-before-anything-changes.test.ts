@@ -2,10 +2,12 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Pm2Client } from '../../agent/pm2/client.js';
-import { ask, freePort, handlerApp, pidsServing } from '../helpers/apps.js';
+import { ask, handlerApp, pidsServing } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { appStatus, push, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { Hotdeploy } from '../helpers/hotdeploy.js';
-import { daemonPid, pm2Home, waitFor } from '../helpers/pm2.js';
+import { daemonPid, pm2Home } from '../helpers/pm2.js';
+import { waitFor } from '../helpers/wait.js';
 import { writeTree } from '../helpers/tmp.js';
 
 // PM2's cluster mode shares a listening socket between every worker that asks for the same port, so

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort, handlerApp } from '../helpers/apps.js';
+import { handlerApp } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { push, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { Hotdeploy } from '../helpers/hotdeploy.js';
 
