@@ -11,6 +11,8 @@ const MAX_SOCKET_PATH = 100;
 const HELLO_TIMEOUT_MS = 5_000;
 /** An offered nonce not used by then is forgotten. */
 const NONCE_TTL_MS = 60_000;
+/** A worker that has not used its nonce by then (it was still booting) is offered another. */
+const REOFFER_MS = 2_000;
 
 /**
  * `<dataDir>/agent/workers.sock`, inside the data directory (mode 0700: only its owner connects);
@@ -85,6 +87,8 @@ export class WorkerLinks {
     if (!this.server || this.links.get(pmId)?.pid === pid) return undefined;
     const now = Date.now();
     for (const [nonce, o] of this.offered) {
+      // One offer in flight per worker: requests in a row (a health gate's pings) do not replace it.
+      if (o.pmId === pmId && o.pid === pid && now - o.at < REOFFER_MS) return undefined;
       if (o.pmId === pmId || now - o.at > NONCE_TTL_MS) this.offered.delete(nonce);
     }
     const nonce = randomBytes(18).toString('base64url');

@@ -29,7 +29,7 @@ it('sends hot updates over the workers\' direct links, not through the PM2 daemo
   expect((await pidsServing(bed.port, 2)).messages).toEqual(['three']);
 });
 
-it('deploys hot through PM2 while the workers reconnect to a restarted agent, then over their links again', async () => {
+it('deploys hot through PM2 while a restarted agent offers the workers new links, then over their links again', async () => {
   // The service (and its agent) restarts; the daemon and the workers keep running.
   await bed.agent.close();
   bed.agent = bed.newAgent();
@@ -38,7 +38,7 @@ it('deploys hot through PM2 while the workers reconnect to a restarted agent, th
   expect([first.path, ...first.workers.map((w) => w.outcome)]).toEqual(['hot', 'hot', 'hot']);
   expect((await pidsServing(bed.port, 2)).messages).toEqual(['four']);
 
-  // Each worker retries its link with a growing delay (from 100 ms): deploy until none goes through PM2.
+  // The first deploy reached the workers through PM2, which offered each a new link: deploy until none goes through PM2.
   let n = 4;
   await waitFor('every worker back on its direct link', async () => {
     n += 1;
