@@ -10,7 +10,7 @@ import type { ActivationSettings } from './activation.js';
 import { adoptLegacy } from './adopt.js';
 import { WorkerChannel } from './channel.js';
 import { Pm2Client, withDeadline } from './client.js';
-import { daemonEnv, inspectDaemon } from './daemon.js';
+import { daemonEnv, inspectDaemon, legacyHome } from './daemon.js';
 import { baseEnv, checkPassEnv, passedEnv } from './environment.js';
 import { liveWorkers } from './health.js';
 import { pm2Name } from './names.js';
@@ -28,8 +28,10 @@ export interface Pm2AgentOptions {
   logger?: AgentLogger;
   /**
    * The PM2 daemon's home. Default `<dataDir>/pm2`: a daemon hotdeploy starts itself, with the clean
-   * environment apps get (environment.ts). Given explicitly, a daemon already running there is used
-   * as it is, with a warning when its environment holds more than that (its apps inherit it).
+   * environment apps get (environment.ts); but when the daemon of `PM2_HOME` (else `~/.pm2`) still
+   * runs this data directory's apps (an earlier version started them there), that one, with a
+   * warning. A daemon already running in the home is used as it is, with a warning when its
+   * environment holds more than the base (its apps inherit it).
    */
   pm2Home?: string;
   /** Names of the agent's environment variables passed on to every app (beside the base). */
@@ -71,7 +73,8 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     settleMs: options.settleMs ?? 600,
     autoReconnect: options.autoReconnect ?? true,
   };
-  const home = path.resolve(options.pm2Home ?? path.join(dataDir, 'pm2'));
+  const legacy = options.pm2Home === undefined ? legacyHome(dataDir) : undefined;
+  const home = path.resolve(options.pm2Home ?? legacy ?? path.join(dataDir, 'pm2'));
   const client = new Pm2Client({ home, daemonEnv: daemonEnv(home, baseEnv(process.env)) });
   const links = new WorkerLinks(settings.agentSocket, (message, pmId) => channel.onPacket(message, pmId));
   const channel = new WorkerChannel(client, links);
@@ -91,6 +94,12 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     })().catch((err: unknown) => { readyPromise = undefined; throw err; });
     return readyPromise;
   };
+
+  if (legacy) {
+    log.warn({ event: 'pm2-legacy-home', home: legacy }, `this data directory's apps still run under the PM2 daemon of ${legacy}, `
+      + `where an earlier hotdeploy started them: driving that daemon (--pm2-home ${legacy}). To move them to a daemon of hotdeploy's own `
+      + `(${path.join(dataDir, 'pm2')}), stop hotdeploy, delete them there (PM2_HOME=${legacy} pm2 delete <name>) and start hotdeploy again`);
+  }
 
   // A daemon hotdeploy did not start hands its own environment to every app it runs.
   client.on('connected', () => {

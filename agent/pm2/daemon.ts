@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { isBaseName } from './environment.js';
+import { stateDir } from './state.js';
 
 const require = createRequire(import.meta.url);
 
@@ -100,4 +102,31 @@ function livePid(home: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The PM2 home an earlier version of hotdeploy ran this data directory's apps under (`PM2_HOME`,
+ * else `~/.pm2`), when its daemon still runs them: a child of that daemon whose environment names a
+ * pointer of `dataDir` (Linux: /proc). Starting a daemon of its own instead would start the apps a
+ * second time beside those that still hold their ports.
+ */
+export function legacyHome(dataDir: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const home = env.PM2_HOME ?? path.join(os.homedir(), '.pm2');
+  const daemon = livePid(home);
+  if (daemon === undefined) return undefined;
+  const pointers = stateDir(dataDir) + path.sep;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return undefined;
+  }
+  return pids.some((pid) => {
+    try {
+      const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1]);
+      return ppid === daemon && readFileSync(`/proc/${pid}/environ`, 'utf8').includes(pointers);
+    } catch {
+      return false;
+    }
+  }) ? home : undefined;
 }

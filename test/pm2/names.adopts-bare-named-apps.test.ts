@@ -83,3 +83,42 @@ it('refuses to start an app whose PM2 name a process of the user\'s already has,
     .toEqual(mine.map((p) => [p.pmId, p.pid, 'online', p.restarts]));
   expect((await pidsServing(userPort, 1)).messages).toEqual(['mine']);
 });
+
+it('without --pm2-home, keeps driving the daemon of PM2_HOME where an earlier version still runs the data directory\'s apps', async () => {
+  const legacy = await pm2Home();
+  const dataDir = await tempDir('hd-data-');
+  const theirs = new Pm2Client({ home: legacy.home });
+  const warnings: Record<string, unknown>[] = [];
+  const logger = { info: () => undefined, error: () => undefined, warn: (obj: object) => void warnings.push(obj as Record<string, unknown>) };
+  let upgraded: Pm2Agent | undefined;
+  const saved = process.env.PM2_HOME;
+  try {
+    const appPort = await freePort();
+    const v1 = await release(dataDir.dir, APP, 'v1', handlerApp({ name: APP, version: 'v1', port: appPort, message: 'legacy' }));
+    const state = { app: APP, version: 'v1', releaseDir: v1.releaseDir, instances: 1, env: { PORT: String(appPort) } };
+    await writeState(dataDir.dir, state);
+    await theirs.connect();
+    await theirs.start({
+      name: APP, script: builtScript('agent/worker/bootstrap.js'), cwd: dataDir.dir, instances: 1, listenTimeoutMs: 8_000, killTimeoutMs: 3_000,
+      env: { ...state.env, HOTDEPLOY_APP: APP, HOTDEPLOY_STATE_FILE: stateFile(dataDir.dir, APP), HOTDEPLOY_KILL_TIMEOUT_MS: '3000' },
+    });
+    const old = await pidsServing(appPort, 1);
+    process.env.PM2_HOME = legacy.home;
+    upgraded = createPm2Agent({ dataDir: dataDir.dir, logger, settleMs: 500, listenTimeoutMs: 8_000, killTimeoutMs: 3_000 });
+    process.env.PM2_HOME = saved;
+    expect(upgraded.client.home).toBe(legacy.home);
+    await upgraded.ready();
+    expect(warnings.map((w) => w.event)).toContain('pm2-legacy-home');
+    expect((await theirs.list()).map((p) => p.name)).toEqual([`hd-${APP}`]);
+    const now = await pidsServing(appPort, 1);
+    expect(now.messages).toEqual(['legacy']);
+    expect(now.pids).not.toEqual(old.pids);
+  } finally {
+    if (saved === undefined) delete process.env.PM2_HOME;
+    else process.env.PM2_HOME = saved;
+    await upgraded?.close();
+    await theirs.disconnect();
+    await legacy.cleanup();
+    await dataDir.cleanup();
+  }
+}, 60_000);
