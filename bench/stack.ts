@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { createRequire } from 'node:module';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -147,7 +148,16 @@ export class Stack {
   }
 }
 
+/** PM2's own API (what `pm2 reload <name>` runs): hotdeploy's client acts by pm_id only. */
+interface Pm2Api {
+  connect(cb: (err: Error | null) => void): void;
+  disconnect(): void;
+  reload(name: string, options: object, cb: (err: Error | null) => void): void;
+}
+
 export class PlainApp {
+  private api: Pm2Api | undefined;
+
   constructor(private readonly pm2: Pm2Client, readonly name: string, readonly dir: string, private readonly modules: number) {}
 
   /** Puts the new code on disk (the marker leaf only), as a copy step before `pm2 reload` would. */
@@ -157,9 +167,21 @@ export class PlainApp {
     await writeFile(path.join(this.dir, markerLeaf), files[markerLeaf] as string);
   }
 
-  /** `pm2 reload <name>`: each of the app's processes in turn (PM2's API reloads two or fewer one at a time). */
+  /** `pm2 reload <name>`, through PM2's own API as its CLI does (name lookup, options, one process at a time). */
   async reload(): Promise<void> {
-    for (const proc of (await this.pm2.list()).filter((p) => p.name === this.name)) await this.pm2.reload(proc.pmId, 60_000);
+    if (!this.api) {
+      const Api = createRequire(import.meta.url)('pm2/lib/API.js') as new (opts: object) => Pm2Api;
+      const api = new Api({ pm2_home: this.pm2.home });
+      await new Promise<void>((resolve, reject) => api.connect((err) => (err ? reject(err) : resolve())));
+      this.api = api;
+    }
+    const api = this.api;
+    await new Promise<void>((resolve, reject) => api.reload(this.name, { force: true }, (err) => (err ? reject(err) : resolve())));
+  }
+
+  close(): void {
+    this.api?.disconnect();
+    this.api = undefined;
   }
 }
 

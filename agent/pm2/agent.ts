@@ -10,7 +10,7 @@ import type { ActivationSettings } from './activation.js';
 import { adoptLegacy } from './adopt.js';
 import { WorkerChannel } from './channel.js';
 import { Pm2Client, withDeadline } from './client.js';
-import { daemonEnv, inspectDaemon, legacyHome } from './daemon.js';
+import { inspectDaemon, legacyHome } from './daemon.js';
 import { baseEnv, checkPassEnv, passedEnv } from './environment.js';
 import { liveWorkers } from './health.js';
 import { pm2Name } from './names.js';
@@ -75,7 +75,8 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
   };
   const legacy = options.pm2Home === undefined ? legacyHome(dataDir) : undefined;
   const home = path.resolve(options.pm2Home ?? legacy ?? path.join(dataDir, 'pm2'));
-  const client = new Pm2Client({ home, daemonEnv: daemonEnv(home, baseEnv(process.env)) });
+  // A daemon it has to start gets the base environment only (Pm2Client's default).
+  const client = new Pm2Client({ home });
   const links = new WorkerLinks(settings.agentSocket, (message, pmId) => channel.onPacket(message, pmId));
   const channel = new WorkerChannel(client, links);
   const processes = new ProcessTable(client, dataDir);

@@ -170,8 +170,12 @@ async function underLoad(apps: Apps, options: Pm2FigureOptions): Promise<UnderLo
 export async function pm2Figures(stack: Stack, options: Pm2FigureOptions, want: { deployLatency: boolean; underLoad: boolean }):
 Promise<{ deployLatency?: DeployLatencyFigure; underLoad?: UnderLoadFigure }> {
   const apps = await Apps.start(stack);
-  return {
-    ...(want.deployLatency ? { deployLatency: await deployLatency(apps, options) } : {}),
-    ...(want.underLoad ? { underLoad: await underLoad(apps, options) } : {}),
-  };
+  try {
+    return {
+      ...(want.deployLatency ? { deployLatency: await deployLatency(apps, options) } : {}),
+      ...(want.underLoad ? { underLoad: await underLoad(apps, options) } : {}),
+    };
+  } finally {
+    apps.plain.close();
+  }
 }
