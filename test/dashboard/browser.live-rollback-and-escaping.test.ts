@@ -87,11 +87,10 @@ describe.skipIf(unavailable !== undefined)('the dashboard in chromium', () => {
   beforeAll(async () => {
     const home = await pm2Home();
     cleanups.push(home.cleanup);
-    process.env.PM2_HOME = home.home;
     const data = await tempDir('hd-dashboard-');
     cleanups.push(data.cleanup);
     server = await startServer({
-      dataDir: data.dir, port: 0, logger: false,
+      dataDir: data.dir, port: 0, logger: false, pm2Home: home.home,
       tokens: [{ name: 'admin', token: ADMIN }, { name: READER_NAME, token: READER, actions: ['read'] }],
     });
     port = await freePort();
