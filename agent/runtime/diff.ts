@@ -10,6 +10,16 @@ const CODE = /\.(?:[cm]?js|jsx|[cm]?ts|tsx|map|node)$/;
  * service's own per-release files (`.hotdeploy/`).
  */
 const IGNORED = /(?:^|\/)package\.json$|^(?:package-lock\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml)$|^\.hotdeploy\//;
+/**
+ * A package's documentation and typings under node_modules: no code there reads them, so a
+ * dependency added or upgraded does not count them as non-module files (they would swap the app).
+ */
+const PACKAGE_DOCS = /(?:^|\/)node_modules\/(?:.*\/)?(?:(?:readme|licen[cs]e|changelog|changes|history)[^/]*|[^/]*\.(?:md|markdown|d\.[cm]?ts|map))$/i;
+
+/** A file no module is: not code, not read only by Node and the runtime, not a package's docs. */
+function isNonModule(rel: string): boolean {
+  return !CODE.test(rel) && !IGNORED.test(rel) && !PACKAGE_DOCS.test(rel);
+}
 
 export interface LoadedModules {
   rels(): Iterable<string>;
@@ -81,7 +91,7 @@ export function diffReleases(from: FileIndex, to: FileIndex, loaded: LoadedModul
     if (isLoaded) modules.push({ rel, gone: false });
     else if (IGNORED.test(rel)) {
       if (rel.endsWith('package.json')) changedPackageJsons.push(rel);
-    } else if (!code) nonModule.push(rel);
+    } else if (!code && !PACKAGE_DOCS.test(rel)) nonModule.push(rel);
   };
   if (candidates) {
     for (const rel of candidates) if (to.files.has(rel)) visit(rel, to.files.get(rel));
@@ -94,7 +104,7 @@ export function diffReleases(from: FileIndex, to: FileIndex, loaded: LoadedModul
   }
   for (const rel of [...added, ...removed]) {
     if (loaded.has(rel)) modules.push({ rel, gone: !to.files.has(rel) });
-    else if (!CODE.test(rel) && !IGNORED.test(rel)) nonModule.push(rel);
+    else if (isNonModule(rel)) nonModule.push(rel);
   }
   anyFile ||= added.length > 0 || removed.length > 0;
   const resolution = resolutionChanges(to, loaded, [...added, ...removed], changedPackageJsons);

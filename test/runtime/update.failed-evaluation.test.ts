@@ -17,7 +17,8 @@ it('reports failed with the error and status fail when new code throws, keeps se
 
   const failed = await app.update(v2);
   expect(failed).toMatchObject({ outcome: 'failed', disposed: ['index.js', 'msg.js'], accepted: [] });
-  expect(failed.error?.message).toBe('syntax is fine, logic is not');
+  // The reason starts where in the release the error comes from.
+  expect(failed.error?.message).toBe('msg.js:1:7: syntax is fine, logic is not');
   expect(failed.error?.stack).toContain('msg.js');
   expect(app.status()).toBe('fail');
   expect(await server.get()).toBe('200 one');
@@ -35,7 +36,7 @@ it('reports failed when an accept callback throws and has no error handler', asy
   const v2 = await writeRelease(root, { 'index.js': entry, 'msg.js': "module.exports = 'two';" });
   const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
   const result = await app.update(v2);
-  expect(result).toMatchObject({ outcome: 'failed', error: { message: 'callback broke' } });
+  expect(result).toMatchObject({ outcome: 'failed', error: { message: 'index.js:2:42: callback broke' } });
   expect(app.status()).toBe('fail');
 });
 
@@ -72,7 +73,7 @@ it('serves the new entry when it evaluated even though another part of the updat
   const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
   const server = t.defer(await serve(app.handler));
   const result = await app.update(v2);
-  expect(result).toMatchObject({ outcome: 'failed', error: { message: 'mid could not take a' }, accepted: ['index.js'] });
+  expect(result).toMatchObject({ outcome: 'failed', error: { message: 'mid.js:2:40: mid could not take a' }, accepted: ['index.js'] });
   // mid kept its old `a` (its callback threw); the entry and b are new.
   expect(await server.get()).toBe('200 a1 b2');
 });
