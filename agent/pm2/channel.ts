@@ -38,10 +38,12 @@ export class WorkerChannel {
       case 'updated':
       case 'planned':
       case 'pong':
+      case 'probed':
         this.pending.get(message.requestId)?.resolve(message);
         return;
       case 'booted':
       case 'hello':
+      case 'health-window':
         return;
       case 'boot-failed':
         this.bootFailures.set(app, { at: Date.now(), version: message.version, message: message.error.message });
