@@ -3,9 +3,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostApp, readManifest } from '../../agent/index.js';
 import { probe } from '../../agent/runtime/probe.js';
-import { serve, waitFor } from '../helpers/release.js';
+import { serve } from '../helpers/release.js';
 import { tempDir } from '../helpers/tmp.js';
-import { freePort } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
 import { startWorker } from '../worker/worker-process.js';
 import { installedCopy, nextRelease, setHotdeploy } from './install.js';
 
@@ -116,7 +116,7 @@ describe('fastify-cli generate', () => {
 });
 
 describe('@nestjs/cli new', () => {
-  it('serves through a factory export (the handler-mode recipe), closing the app when it is replaced', async () => {
+  it('serves through a factory export (the handler-mode recipe)', async () => {
     const dir = await installedCopy('nest-app', path.join(root, 'nest', 'v1'), { entry: 'dist/hot.js', port: 3000 });
     await writeFile(path.join(dir, 'dist', 'hot.js'), [
       "import { NestFactory } from '@nestjs/core';",
@@ -128,12 +128,10 @@ describe('@nestjs/cli new', () => {
       '',
     ].join('\n'));
     const app = await hostApp({ name: 'nest', dir });
-    let closed = false;
     try {
       expect(await probe(app.handler, PROBE)).toMatchObject({ ok: true, status: 200, bodyStart: 'Hello World!' });
     } finally {
-      await app.close().then(() => { closed = true; });
+      await app.close();
     }
-    await waitFor(() => closed, 5_000, 'the NestJS app to close');
   });
 });

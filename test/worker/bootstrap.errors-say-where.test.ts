@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { freePort } from '../helpers/apps.js';
-import { cleanupStack, waitFor, writeRelease } from '../helpers/release.js';
+import { freePort } from '../helpers/ports.js';
+import { cleanupStack, writeRelease } from '../helpers/release.js';
+import { waitFor } from '../helpers/wait.js';
 import { startWorker } from './worker-process.js';
 
 const t = cleanupStack();
@@ -34,6 +35,6 @@ it('an update whose module throws: a one-line reason with where, and the stack o
   const v2 = await writeRelease(root, { 'package.json': { name: 'e', version: '1.0.0', main: 'index.js', hotdeploy: { port: 1 } }, 'index.js': "const m = require('./m');\nmodule.exports = (req, res) => res.end(m);\n", 'm.js': "const cfg = undefined;\nmodule.exports = cfg.name;\n" }, { name: 'v2' });
   const updated = await worker.request({ kind: 'update', version: 'v2', releaseDir: v2 });
   expect(updated).toMatchObject({ kind: 'updated', result: { outcome: 'failed', error: { message: "m.js:2:22: TypeError: Cannot read properties of undefined (reading 'name')" } } });
-  await waitFor(() => worker.stderr().includes('the update to v2 failed'), 5_000, 'the stack on stderr');
+  await waitFor('the stack on stderr', () => worker.stderr().includes('the update to v2 failed'), 5_000);
   expect(worker.stderr()).toMatch(/at Object\.<anonymous> \(.*\/v2\/m\.js:2:22\)/);
 });

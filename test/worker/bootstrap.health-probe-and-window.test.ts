@@ -2,8 +2,10 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WorkerMessage } from '../../agent/pm2/protocol.js';
 import { describeProbe } from '../../agent/runtime/probe.js';
-import { freePort, underLoad } from '../helpers/apps.js';
-import { cleanupStack, waitFor, writeRelease } from '../helpers/release.js';
+import { underLoad } from '../helpers/apps.js';
+import { freePort } from '../helpers/ports.js';
+import { cleanupStack, writeRelease } from '../helpers/release.js';
+import { waitFor } from '../helpers/wait.js';
 import { startWorker } from './worker-process.js';
 
 const t = cleanupStack();
@@ -84,7 +86,7 @@ module.exports = (req, res) => {
     expect(report!.report).toMatchObject({ tripped: true, windowMs: 30_000, exceptions: 0, sample: 'GET / answered 500' });
     expect(report!.report.errors5xx).toBeGreaterThanOrEqual(5);
     expect(report!.report.requests).toBeGreaterThanOrEqual(report!.report.errors5xx);
-    await waitFor(() => w.stderr().includes('the health window tripped'), 5_000, 'the window on stderr');
+    await waitFor('the window on stderr', () => w.stderr().includes('the health window tripped'), 5_000);
   });
 
   it('passes when the window closes below the threshold', async () => {
