@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostApp, readManifest } from '../../agent/index.js';
 import { probe } from '../../agent/runtime/probe.js';
 import { serve } from '../helpers/release.js';
+import { waitFor } from '../helpers/wait.js';
 import { tempDir } from '../helpers/tmp.js';
 import { freePort } from '../helpers/ports.js';
 import { startWorker } from '../worker/worker-process.js';
@@ -132,6 +133,19 @@ describe('@nestjs/cli new', () => {
       expect(await probe(app.handler, PROBE)).toMatchObject({ ok: true, status: 200, bodyStart: 'Hello World!' });
     } finally {
       await app.close();
+    }
+  });
+
+  it('runs as generated in process mode: dist/main.js listens on PORT itself', async () => {
+    const port = await freePort();
+    const dir = await installedCopy('nest-app', path.join(root, 'nest', 'p1'), { mode: 'process', entry: 'dist/main.js', env: { PORT: String(port) } });
+    const worker = await startWorker({ dataDir: path.join(root, 'nest', 'data'), app: 'nest', version: '1', releaseDir: dir, env: { PORT: String(port) } });
+    try {
+      expect(worker.messages.map((m) => m.kind)).toEqual(['booted']);
+      const body = await waitFor('the NestJS app to listen', async () => (await fetch(`http://127.0.0.1:${port}/`)).text(), 20_000);
+      expect(body).toBe('Hello World!');
+    } finally {
+      await worker.close();
     }
   });
 });
