@@ -48,6 +48,41 @@ describe('express-generator 4', () => {
   });
 });
 
+/** The README's accept pattern for express-generator's app.js: routes mounted through closures. */
+function acceptRoutes(appJs: string): string {
+  return appJs
+    .replace("app.use('/', indexRouter);\napp.use('/users', usersRouter);", [
+      "app.use('/', (req, res, next) => indexRouter(req, res, next));",
+      "app.use('/users', (req, res, next) => usersRouter(req, res, next));",
+      'if (module.hot) {',
+      "  module.hot.accept(['./routes/index', './routes/users'], () => {",
+      "    indexRouter = require('./routes/index');",
+      "    usersRouter = require('./routes/users');",
+      '  });',
+      '}',
+    ].join('\n'));
+}
+
+describe('express-generator 4 with the accept pattern', () => {
+  it('keeps express-session\'s sessions across a route change: app.js is not evaluated again', async () => {
+    const installed = await installedCopy('express-app', path.join(root, 'express-accept', 'v0'), { entry: 'app.js', port: 3000 });
+    const dir = await nextRelease(installed, path.join(root, 'express-accept', 'v1'), 'app.js', acceptRoutes);
+    const app = await hostApp({ name: 'express-accept', dir });
+    const server = await serve(app.handler);
+    try {
+      const first = await fetch(`${server.url}/visits`);
+      const cookie = first.headers.get('set-cookie')!.split(';')[0]!;
+      expect(await first.text()).toBe('visits 1');
+      const v2 = await nextRelease(dir, path.join(root, 'express-accept', 'v2'), 'routes/index.js', (s) => s.replace("'visits ' +", "'visits, anew ' +"));
+      expect(await app.update(v2)).toMatchObject({ outcome: 'hot', outdated: ['routes/index.js'], disposed: ['routes/index.js'], accepted: ['app.js'] });
+      expect(await (await fetch(`${server.url}/visits`, { headers: { cookie } })).text()).toBe('visits, anew 2');
+    } finally {
+      await server.close();
+      await app.close();
+    }
+  });
+});
+
 describe('koa-generator (koa2, @koa/router, koa-views)', () => {
   it('hosts the Koa application app.js exports through callback()', async () => {
     const dir = await installedCopy('koa-app', path.join(root, 'koa', 'v1'), { entry: 'app.js', port: 3000 });
