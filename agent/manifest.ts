@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { HotError } from './errors.js';
-import type { AppManifest, AppMode, EntryExport, FastifyStart, HealthSettings } from './messages.js';
+import type { AppManifest, AppMode, EntryExport, FastifyStart, HealthSettings, ProbeSpec, WindowSpec } from './messages.js';
 import { parseFastifyStart } from './runtime/fastify-cli.js';
 import { isRecord } from './common/guards.js';
 
@@ -75,6 +75,19 @@ function fastifyPortOf(start: FastifyStart | undefined, env: Record<string, stri
 export function requirePort(manifest: AppManifest): void {
   if (manifest.mode !== 'handler' || manifest.port !== undefined || manifest.env.PORT !== undefined) return;
   throw new HotError('HOT_ERR_SETTINGS', 'a handler-mode app needs a port: set "hotdeploy": { "port": 3000 } (or PORT in hotdeploy.env)');
+}
+
+/**
+ * What the agent asks of a release's workers: the probe after a start, a reload or a hot swap, and
+ * the window after a hot swap (none with `"health": false`; manifests stored before the setting
+ * existed get the defaults). Process mode keeps its readiness gate: its workers skip the probe.
+ */
+export function healthChecks(manifest: Pick<AppManifest, 'health'>): { probe?: ProbeSpec; window?: WindowSpec } {
+  const health = manifest.health === undefined ? HEALTH_DEFAULTS : manifest.health;
+  if (health === false) return {};
+  const probe: ProbeSpec = { path: health.path, timeoutMs: health.timeoutMs, ...(health.expect ? { expect: health.expect } : {}) };
+  const window = health.windowMs > 0 ? { windowMs: health.windowMs, threshold: health.threshold, errorRate: health.errorRate } : undefined;
+  return { probe, ...(window ? { window } : {}) };
 }
 
 export const HEALTH_DEFAULTS: HealthSettings = { path: '/', timeoutMs: 5_000, windowMs: 30_000, threshold: 5, errorRate: 0.1 };

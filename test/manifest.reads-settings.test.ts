@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readManifest, requirePort } from '../agent/manifest.js';
+import { healthChecks, readManifest, requirePort } from '../agent/manifest.js';
 import { tempDir, writeTree } from './helpers/tmp.js';
 
 let dir: string;
@@ -109,5 +109,14 @@ describe('readManifest: entry shapes, ports and health', () => {
       const withPort = await readManifest(dir);
       expect(() => requirePort(withPort)).not.toThrow();
     }
+  });
+});
+
+describe('healthChecks', () => {
+  it('gives the probe and the window the agent asks for, none with health false, the defaults for older manifests', () => {
+    expect(healthChecks({ health: { path: '/h', expect: [200], timeoutMs: 100, windowMs: 0, threshold: 1, errorRate: 0 } }))
+      .toEqual({ probe: { path: '/h', expect: [200], timeoutMs: 100 } });
+    expect(healthChecks({ health: false })).toEqual({});
+    expect(healthChecks({})).toEqual({ probe: { path: '/', timeoutMs: 5000 }, window: { windowMs: 30000, threshold: 5, errorRate: 0.1 } });
   });
 });
