@@ -248,6 +248,8 @@ class Hosted implements HostedApp {
 
   /** A dry run's check of what the update would evaluate (compile-check.ts): the first problem, if any. */
   private compileCheck(plan: Extract<UpdatePlan, { kind: 'apply' }>): string | undefined {
+    // ES module sources do not compile as CommonJS: their evaluation is their check.
+    if (this.state.manifest.esm) return undefined;
     // The changed ones: a module evaluated again unchanged compiles as before, and its requires
     // that resolve differently now made it one of `outdated`.
     const evaluated = plan.outdated.filter((rel) => !plan.gone.includes(rel));
