@@ -112,6 +112,8 @@ async function update(message: Extract<AgentMessage, { kind: 'update' }>, receiv
   if (result.outcome === 'failed') console.error(`hotdeploy: ${appName()}: the update to ${message.version} failed: ${result.error?.stack ?? result.error?.message ?? result.reason}`);
   const moved = result.outcome === 'hot' || result.outcome === 'unchanged';
   if (moved) version = message.version;
+  // A newer swap (a swap back included) ends the window of the version it replaced.
+  if (result.outcome === 'hot') healthWindow?.cancel();
   const checked = moved && message.probe ? await runProbe(message.probe) : undefined;
   if (result.outcome === 'hot' && message.window && (checked === undefined || checked.ok)) watch(message.window, reply);
   await reply({ kind: 'updated', requestId: message.requestId, result, ...(checked ? { probe: checked } : {}), pmId, pid: process.pid, version, receivedAt, answeredAt: preciseNow() });

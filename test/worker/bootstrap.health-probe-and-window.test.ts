@@ -107,4 +107,15 @@ module.exports = (req, res) => {
     // A window of 200 ms would have reported by then.
     await expect(w.next((m) => m.kind === 'health-window', 1_000)).rejects.toThrow('no matching worker message');
   });
+
+  it('ends without a report when a newer swap (a swap back) comes', async () => {
+    const port = await freePort();
+    const { worker: w, root } = await worker({ 'index.js': "module.exports = (req, res) => res.end('one');" }, port);
+    const v1 = path.join(root, 'v1');
+    const v2 = await writeRelease(root, { 'package.json': { name: 'h', version: '1.0.0', main: 'index.js', hotdeploy: { port } }, 'index.js': "module.exports = (req, res) => res.end('two');" }, { name: 'v2' });
+    reply(await w.request({ kind: 'update', version: 'v2', releaseDir: v2, window: { windowMs: 300, threshold: 1, errorRate: 0 } }), 'updated');
+    expect(reply(await w.request({ kind: 'update', version: 'v1', releaseDir: v1 }), 'updated').result.outcome).toBe('hot');
+    // The 300 ms window of v2 would have reported by then.
+    await expect(w.next((m) => m.kind === 'health-window', 1_000)).rejects.toThrow('no matching worker message');
+  });
 });
