@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from '../helpers/release.js';
@@ -8,8 +9,12 @@ const run = promisify(execFile);
 
 export type GeneratedApp = 'express-app' | 'koa-app' | 'fastify-app' | 'nest-app';
 
-/** npm's cache for the fixtures' packages: filled on the first run (from the registry), offline after. */
-const NPM_CACHE = path.join(repoRoot, 'node_modules', '.cache', 'hotdeploy-generated-apps-npm');
+/**
+ * npm's cache for the fixtures' packages: filled on the first run (from the registry), offline
+ * after. Outside the checkout, so `npm ci` of the repository does not empty it; npm's cache takes
+ * concurrent writers (several test runs at once).
+ */
+const NPM_CACHE = path.join(os.tmpdir(), 'hotdeploy-test-npm-cache');
 
 /**
  * A copy of a generated app (test/fixtures/generated/<name>) at `dir`, with `hotdeploy` settings
