@@ -36,8 +36,8 @@ export type WorkerMessage =
   /** `receivedAt` / `answeredAt`: the worker's clock (epoch ms with fractions), for the benchmark's phases. */
   | (WorkerIdentity & { kind: 'updated'; requestId: string; result: UpdateResult; probe?: ProbeResult; receivedAt?: number; answeredAt?: number })
   | (WorkerIdentity & { kind: 'probed'; requestId: string; probe: ProbeResult })
-  /** Unasked: how the health window after the hot swap to `version` ended (tripped or passed). */
-  | (WorkerIdentity & { kind: 'health-window'; report: WindowReport })
+  /** Unasked: how the health window after the hot swap of `app` to `version` ended (tripped or passed). */
+  | (WorkerIdentity & { kind: 'health-window'; app: string; report: WindowReport })
   | (WorkerIdentity & { kind: 'planned'; requestId: string; result: UpdateResult })
   /** `loopDelay`: how late the worker's event loop ran lately (worker/loop-delay.ts), for metrics. */
   | (WorkerIdentity & { kind: 'pong'; requestId: string; loopDelay?: { p99Ms: number; maxMs: number } })
@@ -81,7 +81,7 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
     case 'probed':
       return typeof value.requestId === 'string' && isRecord(value.probe);
     case 'health-window':
-      return isRecord(value.report);
+      return typeof value.app === 'string' && isRecord(value.report);
     case 'booted':
     case 'hello':
       return true;

@@ -133,7 +133,7 @@ function watch(spec: WindowSpec, reply: Reply): void {
   healthWindow = new HealthWindow(spec, server?.watchAnswers, () => app?.releasesInUse() ?? [], (report) => {
     healthWindow = undefined;
     if (report.tripped) console.error(`hotdeploy: ${appName()}@${watched}: the health window tripped: ${report.errors5xx} 5xx answer(s) and ${report.exceptions} uncaught exception(s) in ${report.requests} answer(s) within ${report.elapsedMs} ms (first: ${report.sample ?? '?'})`);
-    void reply({ kind: 'health-window', report, pmId, pid: process.pid, version: watched });
+    void reply({ kind: 'health-window', app: appName(), report, pmId, pid: process.pid, version: watched });
   });
 }
 
