@@ -16,7 +16,7 @@ export interface HostContext {
   env: NodeJS.ProcessEnv;
 }
 
-/** A fastify instance, by shape: agent/ never imports fastify (DESIGN.md). */
+/** A fastify instance, by shape: agent/ never imports fastify. */
 interface FastifyLike {
   ready(): PromiseLike<unknown>;
   routing(req: IncomingMessage, res: ServerResponse): void;
