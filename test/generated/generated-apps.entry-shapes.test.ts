@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { hostApp, readManifest } from '../../agent/index.js';
 import { probe } from '../../agent/runtime/probe.js';
 import { serve } from '../helpers/release.js';
@@ -14,6 +14,9 @@ import { installedCopy, nextRelease, setHotdeploy } from './install.js';
  * Apps as the official generators make them (test/fixtures/generated), their dependencies
  * installed with `npm ci`, hosted in process with the settings the README's recipes give.
  */
+// A first run installs each app's dependencies from the registry (later ones from npm's cache).
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
+
 let root: string;
 let cleanup: () => Promise<void>;
 beforeAll(async () => ({ dir: root, cleanup } = await tempDir('hotdeploy-generated-')));

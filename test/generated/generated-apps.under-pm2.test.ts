@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { create } from 'tar';
 import { deployment, startHotdeploy, HOTDEPLOY_TOKEN, type DeploymentBody, type Hotdeploy } from '../helpers/hotdeploy.js';
 import { freePort } from '../helpers/ports.js';
@@ -10,6 +10,9 @@ import { installedCopy, nextRelease, setHotdeploy } from './install.js';
  * Generated apps pushed to a real service with its PM2 agent, as bundles carrying their installed
  * node_modules (as `npm pack` of a directory with `bundleDependencies` would send them).
  */
+// A first run installs each app's dependencies from the registry (later ones from npm's cache).
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 180_000 });
+
 let hd: Hotdeploy;
 let root: string;
 let cleanup: () => Promise<void>;
