@@ -40,6 +40,7 @@ export const DeployErrorCodes = {
   DEPLOY_ERR_MANIFEST: [422, 'package.json is missing or is not valid JSON'],
   DEPLOY_ERR_SETTINGS: [422, 'the hotdeploy settings are invalid'],
   DEPLOY_ERR_ENTRY: [422, 'the entry module does not exist inside the release'],
+  DEPLOY_ERR_NO_PORT: [422, 'nothing gives this release a port to listen on'],
   // Deployments
   DEPLOY_ERR_NO_ROLLBACK_TARGET: [409, 'there is no earlier good release to roll back to'],
   DEPLOY_ERR_SHUTTING_DOWN: [503, 'the server is shutting down'],

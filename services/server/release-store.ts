@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readdir, readlink, rename, rm, stat } from 'node:fs/pro
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { readManifest } from '../../agent/manifest.js';
+import { NO_PORT_HINT, portSource } from '../../agent/port-source.js';
 import type { AppManifest } from '../../agent/messages.js';
 import { DeployError, isDeployError, type DeployErrorCode } from './errors.js';
 import { Extraction, extractBundle, type ExtractResult } from './unpack/extract.js';
@@ -214,6 +215,7 @@ export class ReleaseStore {
       const code = HOT_TO_DEPLOY[(err as { code?: string }).code ?? ''];
       throw code ? new DeployError(code, (err as Error).message, { cause: err }) : err;
     });
+    if (portSource(manifest) === undefined) throw new DeployError('DEPLOY_ERR_NO_PORT', NO_PORT_HINT);
     const stored = await writeFileHashes(extracted.root, extracted.manifest);
     if (base) await writeReleaseChanges(extracted.root, releaseChanges(base.version, base.hashes, stored));
     return { root: extracted.root, files: extracted.files, bytes: extracted.bytes, manifest };

@@ -6,6 +6,7 @@ import { Client } from '../client.js';
 import { defineCliCommand } from '../command.js';
 import { CliError, describeError, ServerError } from '../errors.js';
 import { asCliError, natsArgs, natsSettings } from '../nats-args.js';
+import { type LogFormat, logFormat, prettyLogStream } from '../log-lines.js';
 import { type Io, writeLine } from '../output.js';
 import { packageName } from '../pack.js';
 import { readTokensFile, type TokensFile } from '../tokens-file.js';
@@ -28,6 +29,8 @@ export interface ServeOptions {
   /** PEM files: serve the API and the dashboard over HTTPS. */
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
+  /** `pretty`: one readable line per log event on `io.out`; `json` (default): pino's JSON lines on stdout. */
+  logFormat?: LogFormat;
 }
 
 /** Starts the deploy service (and the local PM2 agent) and prints where it listens. */
@@ -42,6 +45,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<RunningServe
     ...(options.nats ? { nats: options.nats } : {}),
     ...(tokens ? { tokens: tokens.tokens } : {}),
     ...(tls ? { tls } : {}),
+    ...(options.logFormat === 'pretty' ? { logger: { level: 'info', stream: prettyLogStream(io.out) } } : {}),
   }).catch((err: unknown) => { throw asCliError(err); });
   writeLine(io.out, `hotdeploy serving on ${running.url} (data in ${path.resolve(options.dataDir)})`);
   if (tokens) printTokens(io, options.tokensFile as string, tokens);
@@ -150,6 +154,7 @@ export const serveCommand = defineCliCommand({
     strategy: { type: 'string', description: 'with --nats: auto (hot where every worker can) or reload-all' },
     'tls-cert': { type: 'string', description: 'PEM certificate (chain): serve the API and the dashboard over HTTPS (env HOTDEPLOY_TLS_CERT)' },
     'tls-key': { type: 'string', description: 'PEM private key of --tls-cert (env HOTDEPLOY_TLS_KEY)' },
+    'log-format': { type: 'string', description: 'json or pretty (env HOTDEPLOY_LOG_FORMAT; default pretty on a terminal, else json)' },
   },
   run: async (args, ctx) => {
     const { env } = ctx;
@@ -165,6 +170,7 @@ export const serveCommand = defineCliCommand({
       tokensFile: args.tokens || env.HOTDEPLOY_TOKENS_FILE || undefined,
       tlsCert: args['tls-cert'] || env.HOTDEPLOY_TLS_CERT || undefined,
       tlsKey: args['tls-key'] || env.HOTDEPLOY_TLS_KEY || undefined,
+      logFormat: logFormat(args['log-format'] ?? env.HOTDEPLOY_LOG_FORMAT, ctx.io.out.isTTY),
     }, ctx.io);
     // startServer's SIGINT / SIGTERM handlers close the server and end the process; until then, serve.
     return new Promise<never>(() => {});
