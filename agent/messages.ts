@@ -226,6 +226,12 @@ export interface WorkerState {
   version: string | null;
   status: string;
   lastOutcome?: WorkerOutcome;
+  /**
+   * The release directories (absolute, on that host) the worker's live code was evaluated from:
+   * unchanged modules keep their first release's `__dirname`, so retention keeps these.
+   * Absent when the worker did not answer.
+   */
+  releases?: string[];
   stats?: WorkerStats;
 }
 

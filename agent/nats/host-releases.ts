@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ObjectStore } from '@nats-io/obj';
 import { pullBundle } from './bundles.js';
@@ -78,14 +78,22 @@ export class HostReleases {
 
   /**
    * Retention on the host, as the service does it: the newest `keep` releases of the app (by unpack
-   * time) stay, and the served one always does. Called between commands, so never under a prepare.
+   * time) stay, the served one always does, and so does every directory in `inUse` (asked only when
+   * something is over `keep`: the directories the workers' live code came from). Called between
+   * commands, so never under a prepare.
    */
-  async prune(app: string, keep: number): Promise<string[]> {
+  async prune(app: string, keep: number, inUse: () => Promise<ReadonlySet<string>> = async () => new Set()): Promise<string[]> {
     const dir = path.join(this.dataDir, 'releases', app);
     const names = await readdir(dir).catch(() => [] as string[]);
     const dated = await Promise.all(names.map(async (name) => ({ name, at: (await stat(path.join(dir, name))).mtimeMs })));
     const served = this.served.get(app)?.version;
-    const doomed = dated.sort((a, b) => b.at - a.at).slice(keep).filter((r) => r.name !== served).map((r) => r.name);
+    const over = dated.sort((a, b) => b.at - a.at).slice(keep).filter((r) => r.name !== served).map((r) => r.name);
+    const used = over.length > 0 ? await inUse() : new Set<string>();
+    const doomed: string[] = [];
+    for (const name of over) {
+      const release = path.join(dir, name);
+      if (!used.has(await realpath(release).catch(() => release))) doomed.push(name);
+    }
     for (const name of doomed) await rm(path.join(dir, name), { recursive: true, force: true });
     return doomed;
   }

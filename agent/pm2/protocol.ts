@@ -39,8 +39,11 @@ export type WorkerMessage =
   /** Unasked: how the health window after the hot swap of `app` to `version` ended (tripped or passed). */
   | (WorkerIdentity & { kind: 'health-window'; app: string; report: WindowReport })
   | (WorkerIdentity & { kind: 'planned'; requestId: string; result: UpdateResult })
-  /** `loopDelay`: how late the worker's event loop ran lately (worker/loop-delay.ts), for metrics. */
-  | (WorkerIdentity & { kind: 'pong'; requestId: string; loopDelay?: { p99Ms: number; maxMs: number } })
+  /**
+   * `loopDelay`: how late the worker's event loop ran lately (worker/loop-delay.ts), for metrics.
+   * `releases`: the release directories this worker's live code came from (HostedApp.releasesInUse).
+   */
+  | (WorkerIdentity & { kind: 'pong'; requestId: string; loopDelay?: { p99Ms: number; maxMs: number }; releases?: string[] })
   | (WorkerIdentity & { kind: 'booted' })
   /** First line on a direct link (worker-links.ts): which worker this connection is. */
   | (WorkerIdentity & { kind: 'hello' })

@@ -178,7 +178,7 @@ function handle(data: unknown, reply: Reply): void {
       void updates.run(async () => reply({ kind: 'probed', requestId: data.requestId, probe: await runProbe(data.probe), pmId, pid: process.pid, version }));
       return;
     case 'ping':
-      void reply({ kind: 'pong', requestId: data.requestId, pmId, pid: process.pid, version, ...withLoopDelay() });
+      void reply({ kind: 'pong', requestId: data.requestId, pmId, pid: process.pid, version, ...withLoopDelay(), releases: app?.releasesInUse() ?? [] });
       return;
     default:
       assertNever(data);

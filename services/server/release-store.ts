@@ -1,8 +1,8 @@
-import { mkdir, mkdtemp, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { readManifest } from '../../agent/manifest.js';
-import { NO_PORT_HINT, portSource } from '../../agent/port-source.js';
+import { NO_PORT_HINT, portSource, type HostPortSources } from '../../agent/port-source.js';
 import type { AppManifest } from '../../agent/messages.js';
 import { DeployError, isDeployError, type DeployErrorCode } from './errors.js';
 import { Extraction, extractBundle, type ExtractResult } from './unpack/extract.js';
@@ -86,7 +86,8 @@ export class ReleaseStore {
   readonly tmpDir: string;
   private readonly lock = new KeyedQueue();
 
-  constructor(readonly dataDir: string, private readonly limits: Limits) {
+  /** `ports`: what the hosts may add to a release's own port settings (agent/port-source.ts). */
+  constructor(readonly dataDir: string, private readonly limits: Limits, private readonly ports: HostPortSources = {}) {
     this.appsDir = path.join(dataDir, 'apps');
     this.tmpDir = path.join(dataDir, 'tmp');
   }
@@ -215,7 +216,7 @@ export class ReleaseStore {
       const code = HOT_TO_DEPLOY[(err as { code?: string }).code ?? ''];
       throw code ? new DeployError(code, (err as Error).message, { cause: err }) : err;
     });
-    if (portSource(manifest) === undefined) throw new DeployError('DEPLOY_ERR_NO_PORT', NO_PORT_HINT);
+    if (portSource(manifest, this.ports) === undefined) throw new DeployError('DEPLOY_ERR_NO_PORT', NO_PORT_HINT);
     const stored = await writeFileHashes(extracted.root, extracted.manifest);
     if (base) await writeReleaseChanges(extracted.root, releaseChanges(base.version, base.hashes, stored));
     return { root: extracted.root, files: extracted.files, bytes: extracted.bytes, manifest };
@@ -314,12 +315,23 @@ export class ReleaseStore {
     });
   }
 
-  /** Keeps the newest `keep` releases plus the current and previous ones; returns the versions removed. */
-  async prune(app: string, keep: number): Promise<string[]> {
+  /**
+   * Keeps the newest `keep` releases, the current and previous ones, and those whose folder is in
+   * `inUse` (the directories live code came from, asked only when something is over `keep`; its
+   * failure prunes nothing). Returns the versions removed.
+   */
+  async prune(app: string, keep: number, inUse?: () => Promise<ReadonlySet<string>>): Promise<string[]> {
+    const used = inUse && (await this.list(app)).length > keep ? await inUse() : new Set<string>();
     return this.withAppLock(app, async () => {
       const { current, previous } = await this.pointers(app);
       const releases = await this.list(app);
-      const doomed = releases.slice(keep).filter((r) => r.version !== current && r.version !== previous);
+      const over = releases.slice(keep).filter((r) => r.version !== current && r.version !== previous);
+      const doomed: ReleaseMeta[] = [];
+      for (const release of over) {
+        // Workers name the directories as they opened them: realpath'd.
+        const dir = await realpath(this.releaseDir(app, release.version)).catch(() => this.releaseDir(app, release.version));
+        if (!used.has(dir)) doomed.push(release);
+      }
       const kept = releases.filter((r) => !doomed.includes(r));
       for (const release of doomed) {
         // Metadata first: once it is gone the release is invisible, and a crash leaves only an orphan

@@ -27,3 +27,13 @@ it.each<[string, object]>([
   const res = await upload(server.app, 'demo', '2.0.0', await makeBundle({ 'package.json': { name: 'demo', version: '2.0.0', ...settings }, ...entry }));
   expect(res.statusCode, res.body).toBe(201);
 });
+
+it('accepts a portless handler-mode release when hosts behind NATS may give it their own PORT', async () => {
+  const cluster = {
+    host: 'nats', hosts: async () => [], workers: async () => [], close: async () => undefined,
+    activate: async () => ({ status: 'succeeded' as const, path: 'none' as const, workers: [] }),
+  };
+  ({ server } = await serverWithRelease({ agents: [cluster] }));
+  const res = await upload(server.app, 'demo', '2.0.0', await makeBundle({ 'package.json': { name: 'demo', version: '2.0.0' }, ...entry }));
+  expect(res.statusCode, res.body).toBe(201);
+});
