@@ -6,7 +6,9 @@ import { NO_PORT_HINT, portSource, type HostPortSources } from '../../agent/port
 import type { AppManifest } from '../../agent/messages.js';
 import { DeployError, isDeployError, type DeployErrorCode } from './errors.js';
 import { Extraction, extractBundle, type ExtractResult } from './unpack/extract.js';
-import { readFileHashes, releaseChanges, writeFileHashes, writeReleaseChanges, type StoredFileHashes } from './file-hashes.js';
+import { readFileHashes, releaseChanges, writeFileHashes, writeReleaseChanges, type FileHashManifest, type StoredFileHashes } from './file-hashes.js';
+import { Installer, writeInstallRecord, type InstallerOptions, type InstallRecord, type InstallSource } from './install/dependencies.js';
+import type { TreeIndex } from './install/tree.js';
 import { isErrno, readJsonFile, readJsonFileNow, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from '../../agent/common/serial-queue.js';
 import type { Limits } from './options.js';
@@ -29,6 +31,8 @@ export interface ReleaseMeta {
   bad: boolean;
   badReason?: string;
   manifest: AppManifest;
+  /** How its node_modules were installed on the host; absent when the bundle brought its own or needs none. */
+  install?: InstallRecord;
 }
 
 /** `<dataDir>/apps/<app>/pointers.json`, switched atomically (write temp + rename). */
@@ -61,6 +65,7 @@ interface Unpacked {
   files: number;
   bytes: number;
   manifest: AppManifest;
+  install?: InstallRecord;
 }
 
 /** The app's current release at ingest, as the unpacker links from it and `changes.json` names it. */
@@ -68,6 +73,13 @@ interface BaseRelease {
   version: string;
   dir: string;
   hashes: StoredFileHashes;
+  install: InstallRecord | undefined;
+}
+
+/** What the store adds to a bundle's own settings: the hosts' port sources, and how it installs dependencies. */
+export interface StoreSettings {
+  ports?: HostPortSources;
+  install?: Omit<InstallerOptions, 'dataDir'>;
 }
 
 const HOT_TO_DEPLOY: Record<string, DeployErrorCode> = {
@@ -85,11 +97,14 @@ export class ReleaseStore {
   readonly appsDir: string;
   readonly tmpDir: string;
   private readonly lock = new KeyedQueue();
+  private readonly installer: Installer;
+  private readonly ports: HostPortSources;
 
-  /** `ports`: what the hosts may add to a release's own port settings (agent/port-source.ts). */
-  constructor(readonly dataDir: string, private readonly limits: Limits, private readonly ports: HostPortSources = {}) {
+  constructor(readonly dataDir: string, private readonly limits: Limits, settings: StoreSettings = {}) {
     this.appsDir = path.join(dataDir, 'apps');
     this.tmpDir = path.join(dataDir, 'tmp');
+    this.ports = settings.ports ?? {};
+    this.installer = new Installer({ dataDir, ...settings.install });
   }
 
   appDir(app: string): string {
@@ -123,13 +138,14 @@ export class ReleaseStore {
         received = await this.receive(staging, body, opts.expectedSha256);
         const known = await this.checkExisting(app, version, received.sha256);
         if (known) return { release: known, created: false };
-        unpacked = await this.unpackFile(staging, received.file);
+        unpacked = await this.unpackFile(app, staging, received.file);
       } else {
         ({ received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256));
       }
       const meta: ReleaseMeta = {
         app, version, sha256: received.sha256, bundleBytes: received.bytes, files: unpacked.files, bytes: unpacked.bytes,
         createdAt: monotonicNow(), createdBy: opts.by, bad: false, manifest: unpacked.manifest,
+        ...(unpacked.install ? { install: unpacked.install } : {}),
       };
       return this.withAppLock(app, () => this.commit(meta, received.file, unpacked.root));
     });
@@ -187,7 +203,7 @@ export class ReleaseStore {
       await extraction.abandon(isDeployError(err) ? err : new DeployError('DEPLOY_ERR_UPLOAD_ABORTED'));
       throw err;
     }
-    return { received, unpacked: await this.checked(await extraction.result, base) };
+    return { received, unpacked: await this.checked(app, await extraction.result, base) };
   }
 
   /**
@@ -199,27 +215,37 @@ export class ReleaseStore {
     const { current } = await this.pointers(app).catch(() => ({ current: null }));
     if (current === null) return undefined;
     const dir = this.releaseDir(app, current);
-    const hashes = await readFileHashes(dir);
-    return hashes && { version: current, dir, hashes };
+    const [hashes, meta] = await Promise.all([readFileHashes(dir), this.get(app, current)]);
+    return hashes && { version: current, dir, hashes, install: meta?.install };
   }
 
-  private async unpackFile(staging: string, file: string): Promise<Unpacked> {
-    return this.checked(await extractBundle(file, path.join(staging, 'raw'), this.limits));
+  private async unpackFile(app: string, staging: string, file: string): Promise<Unpacked> {
+    return this.checked(app, await extractBundle(file, path.join(staging, 'raw'), this.limits));
   }
 
   /**
-   * The unpacked tree's manifest, then the file-hash manifest the workers diff, and with a base
-   * release what changed since it (the hashes the unpacker linked from, not read again).
+   * The unpacked tree's manifest, its dependencies (installed, or linked from a release with the
+   * same install key), then the file-hash manifest the workers diff (node_modules included), and
+   * with a base release what changed since it (the hashes the unpacker linked from, not read again).
    */
-  private async checked(extracted: ExtractResult, base?: BaseRelease): Promise<Unpacked> {
+  private async checked(app: string, extracted: ExtractResult, base?: BaseRelease): Promise<Unpacked> {
     const manifest = await readManifest(extracted.root).catch((err: unknown) => {
       const code = HOT_TO_DEPLOY[(err as { code?: string }).code ?? ''];
       throw code ? new DeployError(code, (err as Error).message, { cause: err }) : err;
     });
     if (portSource(manifest, this.ports) === undefined) throw new DeployError('DEPLOY_ERR_NO_PORT', NO_PORT_HINT);
-    const stored = await writeFileHashes(extracted.root, extracted.manifest);
+    const deps = await this.installer.provide(extracted.root, () => this.installSources(app, base));
+    const stored = await writeFileHashes(extracted.root, deps ? withTree(extracted.manifest, deps.tree) : extracted.manifest);
+    if (deps) await writeInstallRecord(extracted.root, deps.record);
     if (base) await writeReleaseChanges(extracted.root, releaseChanges(base.version, base.hashes, stored));
-    return { root: extracted.root, files: extracted.files, bytes: extracted.bytes, manifest };
+    return { root: extracted.root, files: extracted.files, bytes: extracted.bytes, manifest, ...(deps ? { install: deps.record } : {}) };
+  }
+
+  /** Releases that may lend their node_modules: the current one first (its index is already read), then the newest. */
+  private async installSources(app: string, base: BaseRelease | undefined): Promise<InstallSource[]> {
+    const stored = (await this.list(app)).filter((m) => m.install && m.version !== base?.version)
+      .map((m) => ({ version: m.version, dir: this.releaseDir(app, m.version), install: m.install }));
+    return base ? [{ version: base.version, dir: base.dir, install: base.install, hashes: base.hashes }, ...stored] : stored;
   }
 
   /** The stored release when the same bytes came before; 409 when other bytes did. */
@@ -343,6 +369,12 @@ export class ReleaseStore {
       return doomed.map((r) => r.version);
     });
   }
+}
+
+/** A bundle's file index with the installed node_modules' added. */
+function withTree(manifest: FileHashManifest, tree: TreeIndex): FileHashManifest {
+  const links = [...(manifest.links ?? []), ...tree.links].sort();
+  return { ...manifest, files: { ...manifest.files, ...tree.files }, links };
 }
 
 let lastCreated = 0;
