@@ -2,6 +2,7 @@ import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@na
 import { nanos } from '@nats-io/transport-node';
 import { assertNever } from '../common/guards.js';
 import { releasesInUse } from '../common/releases-in-use.js';
+import type { NodeTarget } from '../common/node-target.js';
 import type { ActivationRequest, ActivationResult, PlanningAgent } from '../messages.js';
 import { defaultLogger, type AgentLogger } from '../pm2/logger.js';
 import { HostReleases, type ReleaseUnpacker } from './host-releases.js';
@@ -22,6 +23,8 @@ export interface NatsHostOptions {
   heartbeatMs?: number;
   /** Releases kept per app on this host (default 10); the served one is never removed. */
   keepReleases?: number;
+  /** What this host's Node runs (default: this process's); installed node_modules must match it. */
+  nodeTarget?: NodeTarget;
   hotdeployVersion?: string;
   logger?: AgentLogger;
 }
@@ -48,7 +51,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
   const host = assertToken(options.host, 'host name');
   const log = options.logger ?? defaultLogger();
   const heartbeatMs = options.heartbeatMs ?? 5_000;
-  const releases = new HostReleases(options.dataDir, resources.bundles, options.unpack);
+  const releases = new HostReleases(options.dataDir, resources.bundles, options.unpack, options.nodeTarget);
   const startedAt = new Date().toISOString();
   let messages: ConsumerMessages | undefined;
   let heartbeat: NodeJS.Timeout | undefined;

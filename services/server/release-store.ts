@@ -6,9 +6,10 @@ import { NO_PORT_HINT, portSource, type HostPortSources } from '../../agent/port
 import type { AppManifest } from '../../agent/messages.js';
 import { DeployError, isDeployError, type DeployErrorCode } from './errors.js';
 import { Extraction, extractBundle, type ExtractResult } from './unpack/extract.js';
-import { readFileHashes, releaseChanges, writeFileHashes, writeReleaseChanges, type FileHashManifest, type StoredFileHashes } from './file-hashes.js';
+import { readFileHashes, releaseChanges, writeFileHashes, writeReleaseChanges, type StoredFileHashes } from './file-hashes.js';
 import { Installer, writeInstallRecord, type InstallerOptions, type InstallRecord, type InstallSource } from './install/dependencies.js';
-import type { TreeIndex } from './install/tree.js';
+import { removeArchive } from './install/node-modules-archive.js';
+import { withTree } from './install/tree.js';
 import { isErrno, readJsonFile, readJsonFileNow, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from '../../agent/common/serial-queue.js';
 import type { Limits } from './options.js';
@@ -365,16 +366,12 @@ export class ReleaseStore {
         await rm(this.metaFile(app, release.version), { force: true });
         await rm(this.releaseDir(app, release.version), { recursive: true, force: true });
         if (!kept.some((k) => k.sha256 === release.sha256)) await rm(this.bundleFile(app, release.sha256), { force: true });
+        const key = release.install?.key;
+        if (key && !kept.some((k) => k.install?.key === key)) await removeArchive(this.appDir(app), key);
       }
       return doomed.map((r) => r.version);
     });
   }
-}
-
-/** A bundle's file index with the installed node_modules' added. */
-function withTree(manifest: FileHashManifest, tree: TreeIndex): FileHashManifest {
-  const links = [...(manifest.links ?? []), ...tree.links].sort();
-  return { ...manifest, files: { ...manifest.files, ...tree.files }, links };
 }
 
 let lastCreated = 0;

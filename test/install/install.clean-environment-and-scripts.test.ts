@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { makeBundle } from '../helpers/bundles.js';
 import { expectRejected, deployVersion, snapshotApp, testServer, upload, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
-import { lockfileFor, OFFLINE_NPMRC, packIntoCache, type Packed } from './npm-packages.js';
+import { lockfileFor, OFFLINE_NPMRC, packIntoCache, type Packed } from './helpers.js';
 
 // Install scripts run only where the app allows them, and npm (and every script) sees npm's own
 // environment: never the service's variables.

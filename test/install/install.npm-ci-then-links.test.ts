@@ -5,7 +5,7 @@ import { hostApp, type HostedApp } from '../../agent/index.js';
 import { makeBundle } from '../helpers/bundles.js';
 import { get, snapshotApp, testServer, upload, type TestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
-import { lockfileFor, OFFLINE_NPMRC, packIntoCache, readJson, type Packed } from './npm-packages.js';
+import { answerOf, lockfileFor, OFFLINE_NPMRC, packIntoCache, readJson, type Packed } from './helpers.js';
 
 // Dependencies installed on the host with a real `npm ci`, offline, from an npm cache the test fills
 // with tarballs it packed itself; then reused by hard links while the lockfile stays the same.
@@ -58,7 +58,7 @@ describe('dependencies installed on the host', () => {
       'node_modules/tiny-b/README.md', 'node_modules/tiny-b/index.js', 'node_modules/tiny-b/package.json',
     ]);
     hosted = await hostApp({ name: 'install-demo', dir: releaseDir('1.0.0') });
-    expect(await answer(hosted)).toBe('one a+b1');
+    expect(await answerOf(hosted)).toBe('one a+b1');
   });
 
   it('links the same install into the next release (same inodes, no npm), and the update is hot with only the app file outdated', async () => {
@@ -71,7 +71,7 @@ describe('dependencies installed on the host', () => {
     expect(Object.keys(changes.changed).sort()).toEqual(['index.js', 'package-lock.json', 'package.json']);
     const result = await hosted!.update(releaseDir('1.0.1'));
     expect(result).toMatchObject({ outcome: 'hot', outdated: ['index.js'] });
-    expect(await answer(hosted!)).toBe('two a+b1');
+    expect(await answerOf(hosted!)).toBe('two a+b1');
   });
 
   it('installs again when the lockfile changes, and the update sees only the package that changed', async () => {
@@ -83,7 +83,7 @@ describe('dependencies installed on the host', () => {
       .toEqual(['node_modules/tiny-b/index.js', 'node_modules/tiny-b/package.json']);
     const result = await hosted!.update(releaseDir('1.0.2'));
     expect(result).toMatchObject({ outcome: 'hot', outdated: ['node_modules/tiny-b/index.js'] });
-    expect(await answer(hosted!)).toBe('two a+b2');
+    expect(await answerOf(hosted!)).toBe('two a+b2');
   });
 
   it('answers 422 DEPLOY_ERR_INSTALL with npm\'s last lines when npm ci fails; nothing changes', async () => {
@@ -102,20 +102,6 @@ describe('dependencies installed on the host', () => {
     expect(await snapshotApp(server.dataDir, 'demo')).toEqual(before);
     expect(await readdir(path.join(server.dataDir, 'tmp'))).toEqual([]);
     expect((await get(server.app, '/v1/apps/demo')).json()).toMatchObject({ current: '1.0.2' });
-    expect(await answer(hosted!)).toBe('two a+b2');
+    expect(await answerOf(hosted!)).toBe('two a+b2');
   });
 });
-
-/** One request through the hosted app's handler. */
-async function answer(app: HostedApp): Promise<string> {
-  const http = await import('node:http');
-  const srv = http.createServer(app.handler);
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  try {
-    const { port } = srv.address() as { port: number };
-    return await (await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } })).text();
-  } finally {
-    srv.close();
-  }
-}
-

@@ -6,7 +6,7 @@ import { push } from '../../services/cli/commands/push.js';
 import { startServer, type RunningServer } from '../../services/server/index.js';
 import { captureIo } from '../cli/helpers.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
-import { lockfileFor, OFFLINE_NPMRC, packIntoCache } from './npm-packages.js';
+import { lockfileFor, OFFLINE_NPMRC, packIntoCache } from './helpers.js';
 
 // `hotdeploy push <dir>` of an app whose node_modules stay on the developer's machine: the CLI adds
 // the lockfile npm pack leaves out, and the service installs from it.

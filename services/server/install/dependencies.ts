@@ -97,18 +97,8 @@ export class Installer {
     return { npmrc, npm: await npmVersion(this.npm), node: nodeTarget() };
   }
 
-  /** The source's node_modules as links; undefined (nothing left behind) when it cannot lend them, e.g. pruned meanwhile. */
-  private async linkFrom(source: InstallSource, root: string): Promise<TreeIndex | undefined> {
-    const hashes = source.hashes ?? (await readFileHashes(source.dir));
-    if (!hashes) return undefined;
-    const tree = nodeModulesPart(hashes);
-    try {
-      await linkTree(source.dir, root, tree);
-      return tree;
-    } catch {
-      await rm(path.join(root, NODE_MODULES), { recursive: true, force: true });
-      return undefined;
-    }
+  private linkFrom(source: InstallSource, root: string): Promise<TreeIndex | undefined> {
+    return linkInstalled(source.dir, root, source.hashes);
   }
 
   private async install(root: string, plan: Extract<DependencyPlan, { kind: 'npm' }>): Promise<TreeIndex> {
@@ -126,8 +116,29 @@ export class Installer {
   }
 }
 
-/** `.hotdeploy/install.json`: how the release got its node_modules (a host that unpacks it writes its own). */
-export async function writeInstallRecord(root: string, record: InstallRecord): Promise<void> {
+/**
+ * The node_modules of the release `from` (as its `files.json` lists them, or `hashes` already read)
+ * as hard links under `root`; undefined, and nothing left behind, when it cannot lend them (its
+ * index unreadable, or the release pruned meanwhile).
+ */
+export async function linkInstalled(from: string, root: string, hashes?: StoredFileHashes): Promise<TreeIndex | undefined> {
+  const index = hashes ?? (await readFileHashes(from));
+  if (!index) return undefined;
+  const tree = nodeModulesPart(index);
+  try {
+    await linkTree(from, root, tree);
+    return tree;
+  } catch {
+    await rm(path.join(root, NODE_MODULES), { recursive: true, force: true });
+    return undefined;
+  }
+}
+
+/**
+ * `.hotdeploy/install.json`: how the release got its node_modules (`key` first of all: a host finds
+ * a release with the same install by it; hosts write the install they were sent).
+ */
+export async function writeInstallRecord(root: string, record: { key: string }): Promise<void> {
   await writeFile(path.join(root, RESERVED_DIR, INSTALL_FILE), JSON.stringify(record) + '\n');
 }
 

@@ -3,6 +3,7 @@ import { linkSync, mkdirSync, readlinkSync, symlinkSync } from 'node:fs';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { DeployError } from '../errors.js';
+import type { FileHashManifest } from '../file-hashes.js';
 
 /** Files (posix path relative to the release root → sha256) and symlinks of a release's `node_modules`. */
 export interface TreeIndex {
@@ -18,6 +19,19 @@ export function nodeModulesPart(index: { files: Record<string, string>; links?: 
   const files: Record<string, string> = {};
   for (const rel in index.files) if (rel.startsWith(PREFIX)) files[rel] = index.files[rel] as string;
   return { files, links: (index.links ?? []).filter((rel) => rel.startsWith(PREFIX)) };
+}
+
+/** A release's file index (`files.json`'s content) with installed node_modules added. */
+export function withTree(manifest: FileHashManifest, tree: TreeIndex): FileHashManifest {
+  const links = [...(manifest.links ?? []), ...tree.links].sort();
+  return { ...manifest, files: { ...manifest.files, ...tree.files }, links };
+}
+
+/** An unpacked node_modules tree's index (paths relative to the node_modules folder) as release paths. */
+export function underNodeModules(index: FileHashManifest): TreeIndex {
+  const files: Record<string, string> = {};
+  for (const rel in index.files) files[`${PREFIX}${rel}`] = index.files[rel] as string;
+  return { files, links: (index.links ?? []).map((rel) => `${PREFIX}${rel}`) };
 }
 
 /** Operations between two turns of the event loop while linking: close to one synchronous run, without holding the loop. */

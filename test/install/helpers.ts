@@ -1,7 +1,9 @@
+import http from 'node:http';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { HostedApp } from '../../agent/runtime/host-app.js';
 import { writeTree } from '../helpers/tmp.js';
 
 const run = promisify(execFile);
@@ -62,4 +64,16 @@ export const OFFLINE_NPMRC = 'offline=true\n';
 
 export async function readJson<T>(file: string): Promise<T> {
   return JSON.parse(await readFile(file, 'utf8')) as T;
+}
+
+/** The body of one GET / through a hosted app's handler, on a real server on port 0. */
+export async function answerOf(hosted: HostedApp): Promise<string> {
+  const server = http.createServer(hosted.handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as { port: number };
+    return await (await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } })).text();
+  } finally {
+    server.close();
+  }
 }
