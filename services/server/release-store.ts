@@ -9,7 +9,7 @@ import { Extraction, extractBundle, type ExtractResult } from './unpack/extract.
 import { readFileHashes, releaseChanges, writeFileHashes, writeReleaseChanges, type StoredFileHashes } from './file-hashes.js';
 import { Installer, writeInstallRecord, type InstallerOptions, type InstallRecord, type InstallSource } from './install/dependencies.js';
 import { removeArchive } from './install/node-modules-archive.js';
-import { withTree } from './install/tree.js';
+import { withTree, type TreeIndex } from './install/tree.js';
 import { isErrno, readJsonFile, readJsonFileNow, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from '../../agent/common/serial-queue.js';
 import type { Limits } from './options.js';
@@ -67,6 +67,8 @@ interface Unpacked {
   bytes: number;
   manifest: AppManifest;
   install?: InstallRecord;
+  /** The installed node_modules' file index. */
+  tree?: TreeIndex;
 }
 
 /** The app's current release at ingest, as the unpacker links from it and `changes.json` names it. */
@@ -141,14 +143,18 @@ export class ReleaseStore {
         if (known) return { release: known, created: false };
         unpacked = await this.unpackFile(app, staging, received.file);
       } else {
-        ({ received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256));
+        ({ received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256, true));
       }
       const meta: ReleaseMeta = {
         app, version, sha256: received.sha256, bundleBytes: received.bytes, files: unpacked.files, bytes: unpacked.bytes,
         createdAt: monotonicNow(), createdBy: opts.by, bad: false, manifest: unpacked.manifest,
         ...(unpacked.install ? { install: unpacked.install } : {}),
       };
-      return this.withAppLock(app, () => this.commit(meta, received.file, unpacked.root));
+      const result = await this.withAppLock(app, () => this.commit(meta, received.file, unpacked.root));
+      if (result.created && unpacked.install && unpacked.tree) {
+        this.installer.stored(app, { version, dir: this.releaseDir(app, version) }, unpacked.install, unpacked.tree);
+      }
+      return result;
     });
   }
 
@@ -158,7 +164,7 @@ export class ReleaseStore {
    */
   async stage<T>(app: string, body: Readable, opts: { expectedSha256?: string }, use: (staged: StagedBundle) => Promise<T>): Promise<T> {
     return this.withStaging(`${app}-plan-`, async (staging) => {
-      const { received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256);
+      const { received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256, false);
       const { root, manifest, files, bytes } = unpacked;
       return use({ root, manifest, sha256: received.sha256, bundleBytes: received.bytes, files, bytes });
     });
@@ -193,7 +199,8 @@ export class ReleaseStore {
    * arrive). The upload's own refusals (size, timeout, abort, sha256) come first; the archive's
    * only once the whole upload is in. Either way the unpacker has stopped writing when this throws.
    */
-  private async receiveUnpacking(app: string, staging: string, body: Readable, expectedSha256: string | undefined): Promise<{ received: ReceivedBundle & { file: string }; unpacked: Unpacked }> {
+  private async receiveUnpacking(app: string, staging: string, body: Readable, expectedSha256: string | undefined, release: boolean):
+    Promise<{ received: ReceivedBundle & { file: string }; unpacked: Unpacked }> {
     const base = await this.baseRelease(app);
     const linkFrom = base && { linkFrom: { dir: base.dir, files: base.hashes.files } };
     const extraction = new Extraction(path.join(staging, 'raw'), this.limits, { keep: stagedBundle(staging), ...linkFrom });
@@ -204,7 +211,7 @@ export class ReleaseStore {
       await extraction.abandon(isDeployError(err) ? err : new DeployError('DEPLOY_ERR_UPLOAD_ABORTED'));
       throw err;
     }
-    return { received, unpacked: await this.checked(app, await extraction.result, base) };
+    return { received, unpacked: await this.checked(app, release, await extraction.result, base) };
   }
 
   /**
@@ -221,25 +228,26 @@ export class ReleaseStore {
   }
 
   private async unpackFile(app: string, staging: string, file: string): Promise<Unpacked> {
-    return this.checked(app, await extractBundle(file, path.join(staging, 'raw'), this.limits));
+    return this.checked(app, true, await extractBundle(file, path.join(staging, 'raw'), this.limits));
   }
 
   /**
    * The unpacked tree's manifest, its dependencies (installed, or linked from a release with the
    * same install key), then the file-hash manifest the workers diff (node_modules included), and
    * with a base release what changed since it (the hashes the unpacker linked from, not read again).
+   * `release`: the tree becomes a release (a dry run's does not: it never takes the app's spare).
    */
-  private async checked(app: string, extracted: ExtractResult, base?: BaseRelease): Promise<Unpacked> {
+  private async checked(app: string, release: boolean, extracted: ExtractResult, base?: BaseRelease): Promise<Unpacked> {
     const manifest = await readManifest(extracted.root).catch((err: unknown) => {
       const code = HOT_TO_DEPLOY[(err as { code?: string }).code ?? ''];
       throw code ? new DeployError(code, (err as Error).message, { cause: err }) : err;
     });
     if (portSource(manifest, this.ports) === undefined) throw new DeployError('DEPLOY_ERR_NO_PORT', NO_PORT_HINT);
-    const deps = await this.installer.provide(extracted.root, () => this.installSources(app, base));
-    const stored = await writeFileHashes(extracted.root, deps ? withTree(extracted.manifest, deps.tree) : extracted.manifest);
+    const deps = await this.installer.provide(extracted.root, () => this.installSources(app, base), release ? app : undefined);
+    const hashes = await writeFileHashes(extracted.root, deps ? withTree(extracted.manifest, deps.tree) : extracted.manifest);
     if (deps) await writeInstallRecord(extracted.root, deps.record);
-    if (base) await writeReleaseChanges(extracted.root, releaseChanges(base.version, base.hashes, stored));
-    return { root: extracted.root, files: extracted.files, bytes: extracted.bytes, manifest, ...(deps ? { install: deps.record } : {}) };
+    if (base) await writeReleaseChanges(extracted.root, releaseChanges(base.version, base.hashes, hashes));
+    return { root: extracted.root, files: extracted.files, bytes: extracted.bytes, manifest, ...(deps ? { install: deps.record, tree: deps.tree } : {}) };
   }
 
   /** Releases that may lend their node_modules: the current one first (its index is already read), then the newest. */
@@ -369,6 +377,7 @@ export class ReleaseStore {
         const key = release.install?.key;
         if (key && !kept.some((k) => k.install?.key === key)) await removeArchive(this.appDir(app), key);
       }
+      if (doomed.some((r) => r.install)) await this.installer.pruned(app, new Set(kept.flatMap((k) => (k.install ? [k.install.key] : []))));
       return doomed.map((r) => r.version);
     });
   }

@@ -7,6 +7,7 @@ import { readFileHashes, RESERVED_DIR, type StoredFileHashes } from '../file-has
 import { dependencyPlan, type DependencyPlan, type NpmLockfile } from './bundle-dependencies.js';
 import { installKey, type InstallEnvironment } from './install-key.js';
 import { npmVersion, prepareNpmDir, runNpm, type NpmSettings } from './npm.js';
+import { Spares } from './spares.js';
 import { hashTree, linkTree, NODE_MODULES, nodeModulesPart, type TreeIndex } from './tree.js';
 
 /** How a release got its `node_modules` on the host (release metadata, and `.hotdeploy/install.json`). */
@@ -57,18 +58,21 @@ export const INSTALL_FILE = 'install.json';
 export class Installer {
   private readonly npm: NpmSettings;
   private readonly installs = new SerialQueue();
+  private readonly spares: Spares;
 
   constructor(options: InstallerOptions) {
     this.npm = { dir: path.join(options.dataDir, 'npm'), npmrc: options.npmrc, timeoutMs: options.timeoutMs ?? 600_000 };
+    this.spares = new Spares(path.join(options.dataDir, 'spares'));
   }
 
   /**
    * Gives the unpacked bundle at `root` its node_modules, when it needs them: returns their file
    * index (for `files.json`) and the record, or undefined when the bundle brings its own or has no
-   * lockfile. `sources` lists stored releases that may lend theirs, preferred first. Throws
+   * lockfile. `sources` lists stored releases that may lend theirs, preferred first; `app`, for an
+   * upload that will be stored (not a dry run), lets it take the app's spare (spares.ts). Throws
    * DEPLOY_ERR_INSTALL (npm's last lines) or DEPLOY_ERR_LOCKFILE and leaves no node_modules behind.
    */
-  async provide(root: string, sources: () => Promise<InstallSource[]>): Promise<{ tree: TreeIndex; record: InstallRecord } | undefined> {
+  async provide(root: string, sources: () => Promise<InstallSource[]>, app?: string): Promise<{ tree: TreeIndex; record: InstallRecord } | undefined> {
     const plan = await dependencyPlan(root);
     if (plan.kind !== 'npm') return undefined;
     const started = performance.now();
@@ -78,15 +82,27 @@ export class Installer {
       tree,
       record: {
         key, lockfile: plan.lockfile, node: env.node, npm: env.npm, scripts: plan.scripts, files: Object.keys(tree.files).length,
-        how, ...(from ? { from } : {}), ms: Math.round(performance.now() - started),
+        how, ...(from ? { from } : {}), ms: Math.round((performance.now() - started) * 10) / 10,
       },
     });
+    const spare = app === undefined ? undefined : await this.spares.take(app, key, root);
+    if (spare) return done(spare.tree, 'linked', spare.from);
     for (const source of await sources()) {
       if (source.install?.key !== key) continue;
       const tree = await this.linkFrom(source, root);
       if (tree) return done(tree, 'linked', source.version);
     }
     return done(await this.installs.run(() => this.install(root, plan)), 'npm ci');
+  }
+
+  /** A release with installed node_modules was stored: the next upload of the app finds them linked already. */
+  stored(app: string, release: { version: string; dir: string }, record: InstallRecord, tree: TreeIndex): void {
+    this.spares.prepare(app, record.key, release, tree);
+  }
+
+  /** Retention removed releases: spares of installs no kept release has go too. */
+  pruned(app: string, kept: ReadonlySet<string>): Promise<void> {
+    return this.spares.drop(app, (key) => kept.has(key));
   }
 
   private async environment(): Promise<InstallEnvironment> {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { linkSync, mkdirSync, readlinkSync, symlinkSync } from 'node:fs';
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, readlink, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { DeployError } from '../errors.js';
 import type { FileHashManifest } from '../file-hashes.js';
@@ -37,20 +37,32 @@ export function underNodeModules(index: FileHashManifest): TreeIndex {
 /** Operations between two turns of the event loop while linking: close to one synchronous run, without holding the loop. */
 const SLICE = 256;
 
+/** Thread-pool calls in flight while linking in the background: the other threads stay free for the service's own I/O. */
+const BACKGROUND_CALLS = 8;
+
 /**
  * Recreates `index` under `to` from the release `from`: every folder made, every file a hard link
  * to the same inode (so its bytes, and the runtime's hash of it, are the same), every symlink
- * copied. Folders come from the paths (parents sort before their children). Synchronous calls, a
- * slice at a time: an async call per file paid a thread-pool round trip each.
+ * copied. Folders come from the paths (parents sort before their children). On an upload's path,
+ * synchronous calls a slice at a time (an async call per file paid a thread-pool round trip each);
+ * in the `background` (a spare), asynchronous calls, few at a time, so the event loop and the
+ * thread pool stay free for the deployment running meanwhile.
  */
-export async function linkTree(from: string, to: string, index: TreeIndex): Promise<void> {
+export async function linkTree(from: string, to: string, index: TreeIndex, background = false): Promise<void> {
   const rels = Object.keys(index.files);
   const dirs = new Set<string>();
   for (const rel of [...rels, ...index.links]) {
     for (let d = path.posix.dirname(rel); d !== '.' && !dirs.has(d); d = path.posix.dirname(d)) dirs.add(d);
   }
+  const sortedDirs = [...dirs].sort();
+  if (background) {
+    for (const d of sortedDirs) await mkdir(path.join(to, d));
+    await inParallel(rels, BACKGROUND_CALLS, (rel) => link(path.join(from, rel), path.join(to, rel)));
+    await inParallel(index.links, BACKGROUND_CALLS, async (rel) => symlink(await readlink(path.join(from, rel)), path.join(to, rel)));
+    return;
+  }
   const steps: Array<() => void> = [
-    ...[...dirs].sort().map((d) => () => mkdirSync(path.join(to, d))),
+    ...sortedDirs.map((d) => () => mkdirSync(path.join(to, d))),
     ...rels.map((rel) => () => linkSync(path.join(from, rel), path.join(to, rel))),
     ...index.links.map((rel) => () => symlinkSync(readlinkSync(path.join(from, rel)), path.join(to, rel))),
   ];
