@@ -9,7 +9,7 @@ import { Extraction, extractBundle, type ExtractResult } from './unpack/extract.
 import { readFileHashes, releaseChanges, writeFileHashes, writeReleaseChanges, type StoredFileHashes } from './file-hashes.js';
 import { Installer, writeInstallRecord, type InstallerOptions, type InstallRecord, type InstallSource } from './install/dependencies.js';
 import { removeArchive } from './install/node-modules-archive.js';
-import { withTree, type TreeIndex } from './install/tree.js';
+import { withoutTree, withTree, type TreeIndex } from './install/tree.js';
 import { isErrno, readJsonFile, readJsonFileNow, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from '../../agent/common/serial-queue.js';
 import type { Limits } from './options.js';
@@ -202,7 +202,8 @@ export class ReleaseStore {
   private async receiveUnpacking(app: string, staging: string, body: Readable, expectedSha256: string | undefined, release: boolean):
     Promise<{ received: ReceivedBundle & { file: string }; unpacked: Unpacked }> {
     const base = await this.baseRelease(app);
-    const linkFrom = base && { linkFrom: { dir: base.dir, files: base.hashes.files } };
+    // Installed node_modules are never in a bundle that needs them installed: the unpacker is not sent their thousands of paths.
+    const linkFrom = base && { linkFrom: { dir: base.dir, files: base.install ? withoutTree(base.hashes.files) : base.hashes.files } };
     const extraction = new Extraction(path.join(staging, 'raw'), this.limits, { keep: stagedBundle(staging), ...linkFrom });
     let received: ReceivedBundle & { file: string };
     try {

@@ -27,6 +27,13 @@ export function withTree(manifest: FileHashManifest, tree: TreeIndex): FileHashM
   return { ...manifest, files: { ...manifest.files, ...tree.files }, links };
 }
 
+/** A release's files without its node_modules. */
+export function withoutTree(files: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const rel in files) if (!rel.startsWith(PREFIX)) out[rel] = files[rel] as string;
+  return out;
+}
+
 /** An unpacked node_modules tree's index (paths relative to the node_modules folder) as release paths. */
 export function underNodeModules(index: FileHashManifest): TreeIndex {
   const files: Record<string, string> = {};
