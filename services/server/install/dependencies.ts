@@ -59,6 +59,7 @@ export class Installer {
   private readonly npm: NpmSettings;
   private readonly installs = new SerialQueue();
   private readonly spares: Spares;
+  private npmDir: Promise<void> | undefined;
 
   constructor(options: InstallerOptions) {
     this.npm = { dir: path.join(options.dataDir, 'npm'), npmrc: options.npmrc, timeoutMs: options.timeoutMs ?? 600_000 };
@@ -106,7 +107,11 @@ export class Installer {
   }
 
   private async environment(): Promise<InstallEnvironment> {
-    await prepareNpmDir(this.npm);
+    this.npmDir ??= prepareNpmDir(this.npm).catch((err: unknown) => {
+      this.npmDir = undefined;
+      throw err;
+    });
+    await this.npmDir;
     const npmrc = this.npm.npmrc === undefined ? null : await readFile(this.npm.npmrc).catch((err: Error) => {
       throw new DeployError('DEPLOY_ERR_INSTALL', `the service's npmrc ${this.npm.npmrc} cannot be read: ${err.message}`);
     });
