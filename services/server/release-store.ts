@@ -102,6 +102,8 @@ export class ReleaseStore {
   private readonly lock = new KeyedQueue();
   private readonly installer: Installer;
   private readonly ports: HostPortSources;
+  /** Deletions of pruned release folders still running (`discard`). */
+  private readonly discards = new Set<Promise<void>>();
 
   constructor(readonly dataDir: string, private readonly limits: Limits, settings: StoreSettings = {}) {
     this.appsDir = path.join(dataDir, 'apps');
@@ -352,6 +354,33 @@ export class ReleaseStore {
   }
 
   /**
+   * Removes a pruned release's folder off the deployment's path: it is renamed into `tmp/` (one
+   * call), then deleted in the background — a release with installed node_modules is thousands of
+   * files and folders, whose deletion took 100–300 ms on a busy disk. A crash leaves it to start-up
+   * recovery, which empties `tmp/`.
+   */
+  private async discard(dir: string): Promise<void> {
+    await mkdir(this.tmpDir, { recursive: true });
+    const trash = await mkdtemp(path.join(this.tmpDir, 'pruned-'));
+    try {
+      await rename(dir, path.join(trash, path.basename(dir)));
+    } catch (err) {
+      await rm(trash, { recursive: true, force: true });
+      if (isErrno(err, 'ENOENT')) return;
+      throw err;
+    }
+    const removal: Promise<void> = rm(trash, { recursive: true, force: true, maxRetries: 3 })
+      .catch(() => undefined)
+      .finally(() => this.discards.delete(removal));
+    this.discards.add(removal);
+  }
+
+  /** Resolves once every pruned folder is deleted. */
+  async discarded(): Promise<void> {
+    await Promise.all(this.discards);
+  }
+
+  /**
    * Keeps the newest `keep` releases, the current and previous ones, and those whose folder is in
    * `inUse` (the directories live code came from, asked only when something is over `keep`; its
    * failure prunes nothing). Returns the versions removed.
@@ -373,7 +402,7 @@ export class ReleaseStore {
         // Metadata first: once it is gone the release is invisible, and a crash leaves only an orphan
         // folder that start-up recovery removes.
         await rm(this.metaFile(app, release.version), { force: true });
-        await rm(this.releaseDir(app, release.version), { recursive: true, force: true });
+        await this.discard(this.releaseDir(app, release.version));
         if (!kept.some((k) => k.sha256 === release.sha256)) await rm(this.bundleFile(app, release.sha256), { force: true });
         const key = release.install?.key;
         if (key && !kept.some((k) => k.install?.key === key)) await removeArchive(this.appDir(app), key);
