@@ -60,6 +60,14 @@ it('runs them with hotdeploy.installScripts, in npm\'s environment only (no serv
   expect(env.npm_config_cache).toBe(path.join(server.dataDir, 'npm', 'cache'));
 });
 
+it('installs nothing for a bundle that carries its node_modules, whatever lockfile comes with it', async () => {
+  const files = { ...app('3.0.0'), 'node_modules/env-spy/index.js': 'module.exports = 1;\n', 'node_modules/env-spy/package.json': { name: 'env-spy', version: '1.0.0' } };
+  const res = await upload(server.app, 'demo', '3.0.0', await makeBundle(files));
+  expect(res.statusCode, res.body).toBe(201);
+  expect(res.json().release.install).toBeUndefined();
+  await expect(readFile(seen('3.0.0'))).rejects.toMatchObject({ code: 'ENOENT' });
+});
+
 it.each<[string, Record<string, string | object>, string]>([
   ['a yarn.lock and no node_modules (422 DEPLOY_ERR_LOCKFILE)', { 'yarn.lock': '# yarn lockfile v1\n' }, 'DEPLOY_ERR_LOCKFILE'],
   ['a pnpm-lock.yaml and no node_modules (422 DEPLOY_ERR_LOCKFILE)', { 'pnpm-lock.yaml': "lockfileVersion: '9.0'\n" }, 'DEPLOY_ERR_LOCKFILE'],
