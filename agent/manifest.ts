@@ -68,16 +68,6 @@ function fastifyPortOf(start: FastifyStart | undefined, env: Record<string, stri
 }
 
 /**
- * Refuses a handler-mode app no source gives a port (`hotdeploy.port`, PORT in `hotdeploy.env`, a
- * `fastify start` script): its workers could not listen. The deploy service checks this at upload;
- * an app hosted in process by `hostApp` needs no port.
- */
-export function requirePort(manifest: AppManifest): void {
-  if (manifest.mode !== 'handler' || manifest.port !== undefined || manifest.env.PORT !== undefined) return;
-  throw new HotError('HOT_ERR_SETTINGS', 'a handler-mode app needs a port: set "hotdeploy": { "port": 3000 } (or PORT in hotdeploy.env)');
-}
-
-/**
  * What the agent asks of a release's workers: the probe after a start, a reload or a hot swap, and
  * the window after a hot swap (none with `"health": false`; manifests stored before the setting
  * existed get the defaults). Process mode keeps its readiness gate: its workers skip the probe.

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { healthChecks, readManifest, requirePort } from '../agent/manifest.js';
+import { healthChecks, readManifest } from '../agent/manifest.js';
 import { tempDir, writeTree } from './helpers/tmp.js';
 
 let dir: string;
@@ -98,17 +98,6 @@ describe('readManifest: entry shapes, ports and health', () => {
   ])('rejects %s with HOT_ERR_SETTINGS', async (_name, hotdeploy) => {
     await writeTree(dir, { 'package.json': { main: 'index.js', hotdeploy }, 'index.js': '' });
     await expect(readManifest(dir)).rejects.toMatchObject({ code: 'HOT_ERR_SETTINGS' });
-  });
-
-  it('requirePort refuses a handler-mode app no source gives a port, and only that', async () => {
-    await writeTree(dir, { 'package.json': { main: 'index.js' }, 'index.js': '' });
-    const noPort = await readManifest(dir);
-    expect(() => requirePort(noPort)).toThrow(/needs a port/);
-    for (const hotdeploy of [{ port: 3000 }, { env: { PORT: '3000' } }, { mode: 'process' }]) {
-      await writeTree(dir, { 'package.json': { main: 'index.js', hotdeploy } });
-      const withPort = await readManifest(dir);
-      expect(() => requirePort(withPort)).not.toThrow();
-    }
   });
 });
 
