@@ -134,9 +134,11 @@ function resolutionChanges(to: FileIndex, loaded: LoadedModules, fileSetChanges:
     if (rel.includes('node_modules/')) bare = true;
   }
   const changed: string[] = [];
+  // `#internal` requests resolve through the package.json "imports" of their scope.
+  const scopes = bare || packageJsons.length > 0;
   for (const rel of loaded.rels()) {
     for (const [request, target] of loaded.deps(rel) ?? []) {
-      if (!affects(rel, request, stems, bare)) continue;
+      if (!affects(rel, request, stems, request.startsWith('#') ? scopes : bare)) continue;
       let now: string | undefined;
       try {
         now = loaded.resolveIn(to, rel, request);

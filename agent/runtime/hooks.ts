@@ -61,7 +61,7 @@ export function installHooks(): () => void {
       if (!found || !parent) return original(request, parent, isMain, options);
       const file = resolveInCurrent(original, found, parent, request, isMain, options);
       // The require hook's afterRequire then needs no second resolution.
-      if (live && options === undefined) live.owner.resolved(parent, live.rel, request, file);
+      if (live && isPlainRequire(options)) live.owner.resolved(parent, live.rel, request, file);
       return file;
     }),
     patch(loader._extensions, '.js', (original) => function js(this: unknown, module: CjsModule, filename: string) {
@@ -87,17 +87,34 @@ function resolveInCurrent(
   const asParent = (): CjsModule => (from === parent.filename ? parent : fakeParent(from, path.dirname(from)));
   // require(path.join(__dirname, 'x')) from code evaluated in an older release.
   if (path.isAbsolute(request)) request = owner.toCurrent(request, rootOf(parent.filename, rel));
-  if (options !== undefined || isBuiltin(request)) return owner.liveKey(original(request, asParent(), isMain, options));
+  if (!isPlainRequire(options) || isBuiltin(request)) return owner.liveKey(original(request, asParent(), isMain, options));
   if (isRelativeRequest(request)) {
     const file = resolveRelative(path.dirname(from), request, owner.index);
     if (file !== undefined) return owner.liveKey(file);
   }
-  const bare = !isRelativeRequest(request) && !path.isAbsolute(request);
-  const known = bare ? owner.bareTarget(from, request) : undefined;
+  // `#internal` requests follow the app's own package.json "imports", which an update may change.
+  const bare = !isRelativeRequest(request) && !path.isAbsolute(request) && !request.startsWith('#');
+  const memo = bare ? withConditions(request, options) : request;
+  const known = bare ? owner.bareTarget(from, memo) : undefined;
   if (known !== undefined) return owner.liveKey(known);
   const file = original(request, asParent(), isMain, options);
-  if (bare) owner.rememberBare(from, request, file);
+  if (bare) owner.rememberBare(from, memo, file);
   return owner.liveKey(file);
+}
+
+/**
+ * A `require` (or `require.resolve` without `paths`): no options, or — while `module.registerHooks`
+ * hooks are registered, as in a worker of an ES module app — only the conditions Node's hook chain
+ * passes on (resolveForCJSWithHooks in lib/internal/modules/cjs/loader.js). Conditions matter to
+ * bare requests only (package `exports` and `imports`), so they key the remembered ones.
+ */
+function isPlainRequire(options: unknown): boolean {
+  return options === undefined || (options as { paths?: unknown }).paths === undefined;
+}
+
+function withConditions(request: string, options: unknown): string {
+  const conditions = (options as { conditions?: Iterable<string> } | undefined)?.conditions;
+  return conditions ? `${request}\0${[...conditions].join(',')}` : request;
 }
 
 /** The release root a module was loaded under, from its filename and relative path. */
