@@ -6,6 +6,7 @@ import { AppPaths } from './app-paths.js';
 import { fakeParent, loader, type CjsModule } from './cjs.js';
 import { addEsmApp, esmHotSupported, removeEsmApp } from './esm-hooks.js';
 import { EsmModules } from './esm-modules.js';
+import { resolveImportIn } from './esm-resolve.js';
 import type { EsmRetiredLimit } from './esm-plan.js';
 import type { FileIndex } from './file-index.js';
 import { ModuleGraph } from './graph.js';
@@ -237,6 +238,7 @@ export class AppState implements Owner {
 
   /** `request` resolved from `parentRel` as if the app ran from the release `index` lists (for the diff). */
   resolveIn(index: FileIndex, parentRel: string, request: string): string {
+    if (this.esm?.records.has(parentRel)) return resolveImportIn(index, parentRel, request);
     const file = fromRel(index.dir, parentRel);
     const found = isRelativeRequest(request) ? resolveRelative(path.dirname(file), request, index) : undefined;
     return this.classify(index.dir, found ?? loader._resolveFilename(request, fakeParent(file, path.dirname(file))));
@@ -319,6 +321,7 @@ export class AppState implements Owner {
     this.manifest = move.manifest;
     this.index = move.index;
     if (move.nodeModulesChanged) this.paths.forgetBare();
+    if (move.nodeModulesChanged || move.pathsChanged) this.esm?.forgetResolutions();
     if (move.to === from) return;
     this.dir = move.to;
     if (move.pathsChanged) this.rekey();

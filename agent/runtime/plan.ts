@@ -42,7 +42,7 @@ export function compareReleases(app: AppState, to: string): Comparison {
   const diff = diffReleases(from, index, {
     rels: () => app.loadedRels(),
     has: (rel) => app.isLoaded(rel),
-    deps: (rel) => app.records.get(rel)?.deps,
+    deps: (rel) => app.records.get(rel)?.deps ?? app.esm?.depsOf(rel),
     resolveIn: (to, parentRel, request) => app.resolveIn(to, parentRel, request),
   }, delta?.paths);
   return { index, diff };
