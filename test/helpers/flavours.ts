@@ -18,35 +18,39 @@ export interface Flavour {
   pkg(extra?: object): object;
   /** Binds `name` (with `let`: an accept callback may rebind it) to `spec`'s default export. */
   use(name: string, spec: string): string;
+  /** Evaluates `spec` for its effects. */
+  load(spec: string): string;
   /** Accepts updates of `spec`; the callback rebinds `name` to the new version's default export, then runs `then`. */
   acceptUse(name: string, spec: string, then?: string): string;
   /** The module's default export. */
   exportDefault(expr: string): string;
 }
 
-const cjs: Flavour = {
+export const CJS: Flavour = {
   name: 'cjs',
   skip: undefined,
   hot: 'module.hot',
   pkg: (extra = {}) => ({ name: 'app', version: '1.0.0', main: 'index.js', ...extra }),
   use: (name, spec) => `let ${name} = require(${JSON.stringify(spec)});`,
+  load: (spec) => `require(${JSON.stringify(spec)});`,
   acceptUse: (name, spec, then = '') =>
     `module.hot.accept(${JSON.stringify(spec)}, () => { ${name} = require(${JSON.stringify(spec)}); ${then} });`,
   exportDefault: (expr) => `module.exports = ${expr};`,
 };
 
-const esm: Flavour = {
+export const ESM: Flavour = {
   name: 'esm',
   skip: esmHotSupported ? undefined : `ES module cases skipped: Node ${process.version} has no module.registerHooks (ES module apps take the reload path)`,
   hot: 'import.meta.hot',
   pkg: (extra = {}) => ({ name: 'app', version: '1.0.0', main: 'index.js', type: 'module', ...extra }),
   use: (name, spec) => `import ${name}$first from ${JSON.stringify(spec)};\nlet ${name} = ${name}$first;`,
+  load: (spec) => `import ${JSON.stringify(spec)};`,
   acceptUse: (name, spec, then = '') =>
     `import.meta.hot.accept(${JSON.stringify(spec)}, (next) => { ${name} = next.default; ${then} });`,
   exportDefault: (expr) => `export default ${expr};`,
 };
 
-export const FLAVOURS: readonly Flavour[] = [cjs, esm];
+export const FLAVOURS: readonly Flavour[] = [CJS, ESM];
 
 /**
  * The cases, once per flavour. Where the Node line cannot hot-swap ES modules, the ES module

@@ -8,40 +8,6 @@ afterEach(t.run);
 
 const pkg = { name: 'esm-app', version: '1.0.0', type: 'module', main: 'index.js' };
 
-// The README's worked Express example as an ES module: the entry mounts the router through a
-// closure and accepts it; the accept callback gets the router's new namespace.
-const expressIndex = `import express from 'express';
-import firstRouter from './router.js';
-const app = express();
-let router = firstRouter;
-app.use((req, res, next) => router(req, res, next));
-import.meta.hot?.accept('./router.js', (next) => {
-  router = next.default;
-});
-globalThis.entryEvaluations = (globalThis.entryEvaluations ?? 0) + 1;
-export default app;
-`;
-const expressRouter = (text: string): string => `import express from 'express';
-const router = express.Router();
-router.get('/', (req, res) => res.send(${JSON.stringify(text)}));
-export default router;
-`;
-
-it.runIf(esmHotSupported)('swaps an ES module Express router through its accept callback, keeping the entry', async () => {
-  const root = await t.root();
-  const files = (text: string): Record<string, string | object> => ({ 'package.json': pkg, 'index.js': expressIndex, 'router.js': expressRouter(text) });
-  const v1 = await writeRelease(root, files('hello andy'), { linkNodeModules: true });
-  const v2 = await writeRelease(root, files('hello again'), { linkNodeModules: true });
-  const g = globalThis as unknown as { entryEvaluations: number };
-  g.entryEvaluations = 0;
-  const app = t.defer(await hostApp({ name: 'express-esm', dir: v1 }));
-  const server = t.defer(await serve(app.handler));
-  expect(await server.get()).toBe('200 hello andy');
-  expect(await app.update(v2)).toMatchObject({ outcome: 'hot', outdated: ['router.js'], disposed: ['router.js'], accepted: ['index.js'] });
-  expect(await server.get()).toBe('200 hello again');
-  expect(g.entryEvaluations).toBe(1);
-});
-
 it.runIf(esmHotSupported)('hosts `export default` of a fastify instance and of an async factory, swapping them when the entry is reached', async () => {
   const root = await t.root();
   const instance = (text: string): Record<string, string | object> => ({
