@@ -1,5 +1,6 @@
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
+import { types } from 'node:util';
 import { HotError } from '../errors.js';
 import type { AppManifest, AppMode, HotStatus } from '../messages.js';
 import { AppPaths } from './app-paths.js';
@@ -49,6 +50,12 @@ export class AppState implements Owner {
   /** `hot.data` for the next version of a disposed module (webpack resets it every apply). */
   pendingData = new Map<string, Record<string, unknown>>();
   readonly invalidated = new Set<string>();
+  /**
+   * A CommonJS app's modules that are ES modules loaded by `require(esm)`. Without the ES module
+   * hooks (a CommonJS app's worker has none) the runtime sees neither their versions nor what they
+   * import: a change to them, or to code it has not seen loaded, takes the reload path (esm-plan.ts).
+   */
+  readonly requiredEsm = new Set<string>();
   /** An ES module app's modules, where the Node line can hot-swap them (esm-hooks.ts). */
   readonly esm: EsmModules | undefined;
   /** `HostAppOptions.esmRetiredLimit`: overrides the release's setting and the defaults. */
@@ -151,6 +158,12 @@ export class AppState implements Owner {
 
   plainCommonJs(filename: string): boolean {
     return !this.manifest.esm && this.paths.plainCommonJs(this.dir, filename);
+  }
+
+  loaded(module: CjsModule, rel: string): void {
+    if (!this.manifest.esm && this.records.get(rel)?.module === module && types.isModuleNamespaceObject(module.exports)) {
+      this.requiredEsm.add(rel);
+    }
   }
 
   loadFailed(module: CjsModule, rel: string): void {
@@ -298,6 +311,7 @@ export class AppState implements Owner {
     module.children = [];
     this.paths.forget(record.loadedFrom);
     this.records.delete(rel);
+    this.requiredEsm.delete(rel);
     this.graph.dropOutgoing(rel);
     liveModules.delete(module);
     retiredModules.set(module, { owner: this, rel });

@@ -22,8 +22,9 @@ function patch<T extends object, K extends keyof T>(obj: T, key: K, make: (origi
 /**
  * The four patches of Node's CommonJS loader the runtime needs:
  * - `Module.prototype.load`: a module of a hosted release gets `module.hot` before its code runs,
- *   and compiles outside V8's compilation cache, which would keep its source once it is evicted
- *   (compilation-cache.ts);
+ *   compiles outside V8's compilation cache, which would keep its source once it is evicted
+ *   (compilation-cache.ts), and is noted once it ran (an ES module loaded by `require(esm)` is
+ *   told apart);
  * - `Module.prototype.require`: records the app's dependency graph (edges by relative path);
  * - `Module._resolveFilename`: an app module resolves its requests against the *current* release,
  *   whichever release it was evaluated from (an unchanged module, or a disposed one whose old code
@@ -41,11 +42,12 @@ export function installHooks(): () => void {
       if (!found) return original.call(this, filename);
       found.owner.beforeLoad(this, found.rel);
       try {
-        return outsideCompilationCache(() => original.call(this, filename));
+        outsideCompilationCache(() => original.call(this, filename));
       } catch (err) {
         found.owner.loadFailed(this, found.rel);
         throw err;
       }
+      found.owner.loaded(this, found.rel);
     }),
     patch(loader.prototype, 'require', (original) => function require(this: CjsModule, request: string) {
       const exports = original.call(this, request);

@@ -52,3 +52,40 @@ describe.runIf(esmHotSupported)('ES module apps, resolution and mixed modules', 
     expect(await server.get()).toBe('200 one');
   });
 });
+
+// A CommonJS app's worker has no ES module hooks: what an ES module it require()s imports is unseen.
+const requireEsm = (process.features as { require_module?: boolean }).require_module === true;
+
+describe.runIf(requireEsm)('a CommonJS app that loads an ES module by require(esm)', () => {
+  const files = (msg: string, text: string, extra: Record<string, string> = {}): Record<string, string> => ({
+    'index.js': "const m = require('./msg.mjs');\nmodule.exports = (req, res) => res.end(m.msg());\n",
+    'msg.mjs': `import { text } from './text.mjs';\nexport const msg = () => ${JSON.stringify(msg)} + ' ' + text;\n`,
+    'text.mjs': `export const text = ${JSON.stringify(text)};\n`,
+    ...extra,
+  });
+
+  it('takes the reload path for a change to that module, or to code it may import, while the old code serves', async () => {
+    const root = await t.root();
+    const hosted = t.defer(await hostApp({ name: 'cjs', dir: await writeRelease(root, files('m1', 't1')) }));
+    const server = t.defer(await serve(hosted.handler));
+    expect(await server.get()).toBe('200 m1 t1');
+    const required = await hosted.update(await writeRelease(root, files('m2', 't1')));
+    expect(required).toMatchObject({ outcome: 'unaccepted', chain: ['msg.mjs', 'index.js'], reason: 'Aborted because msg.mjs is loaded by require(esm)' });
+    const imported = await hosted.update(await writeRelease(root, files('m1', 't2')));
+    expect(imported).toMatchObject({ outcome: 'unaccepted', chain: ['text.mjs'] });
+    expect(imported.reason).toContain('text.mjs may be imported by an ES module loaded by require(esm) (msg.mjs)');
+    expect(await server.get()).toBe('200 m1 t1');
+  });
+
+  it('still applies a change to its CommonJS modules hot', async () => {
+    const root = await t.root();
+    const withHelper = (v: string): Record<string, string> => files('m1', 't1', {
+      'index.js': "const m = require('./msg.mjs');\nconst h = require('./helper.js');\nmodule.exports = (req, res) => res.end(m.msg() + ' ' + h);\n",
+      'helper.js': `module.exports = ${JSON.stringify(v)};\n`,
+    });
+    const hosted = t.defer(await hostApp({ name: 'cjs', dir: await writeRelease(root, withHelper('h1')) }));
+    const server = t.defer(await serve(hosted.handler));
+    expect(await hosted.update(await writeRelease(root, withHelper('h2')))).toMatchObject({ outcome: 'hot', outdated: ['helper.js'] });
+    expect(await server.get()).toBe('200 m1 t1 h2');
+  });
+});
