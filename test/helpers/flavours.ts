@@ -24,6 +24,8 @@ export interface Flavour {
   acceptUse(name: string, spec: string, then?: string): string;
   /** The module's default export. */
   exportDefault(expr: string): string;
+  /** A named export. */
+  exportNamed(name: string, expr: string): string;
 }
 
 export const CJS: Flavour = {
@@ -36,6 +38,7 @@ export const CJS: Flavour = {
   acceptUse: (name, spec, then = '') =>
     `module.hot.accept(${JSON.stringify(spec)}, () => { ${name} = require(${JSON.stringify(spec)}); ${then} });`,
   exportDefault: (expr) => `module.exports = ${expr};`,
+  exportNamed: (name, expr) => `exports.${name} = ${expr};`,
 };
 
 export const ESM: Flavour = {
@@ -48,6 +51,7 @@ export const ESM: Flavour = {
   acceptUse: (name, spec, then = '') =>
     `import.meta.hot.accept(${JSON.stringify(spec)}, (next) => { ${name} = next.default; ${then} });`,
   exportDefault: (expr) => `export default ${expr};`,
+  exportNamed: (name, expr) => `export const ${name} = ${expr};`,
 };
 
 export const FLAVOURS: readonly Flavour[] = [CJS, ESM];
