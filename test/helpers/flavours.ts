@@ -14,6 +14,8 @@ export interface Flavour {
   readonly skip: string | undefined;
   /** `module.hot` or `import.meta.hot`. */
   readonly hot: string;
+  /** `__dirname` or `import.meta.dirname`: the module's directory. */
+  readonly dirname: string;
   /** The app's package.json (`"type": "module"` for ES modules), with `extra` merged in. */
   pkg(extra?: object): object;
   /** Binds `name` (with `let`: an accept callback may rebind it) to `spec`'s default export. */
@@ -32,6 +34,7 @@ export const CJS: Flavour = {
   name: 'cjs',
   skip: undefined,
   hot: 'module.hot',
+  dirname: '__dirname',
   pkg: (extra = {}) => ({ name: 'app', version: '1.0.0', main: 'index.js', ...extra }),
   use: (name, spec) => `let ${name} = require(${JSON.stringify(spec)});`,
   load: (spec) => `require(${JSON.stringify(spec)});`,
@@ -45,6 +48,7 @@ export const ESM: Flavour = {
   name: 'esm',
   skip: esmHotSupported ? undefined : `ES module cases skipped: Node ${process.version} has no module.registerHooks (ES module apps take the reload path)`,
   hot: 'import.meta.hot',
+  dirname: 'import.meta.dirname',
   pkg: (extra = {}) => ({ name: 'app', version: '1.0.0', main: 'index.js', type: 'module', ...extra }),
   use: (name, spec) => `import ${name}$first from ${JSON.stringify(spec)};\nlet ${name} = ${name}$first;`,
   load: (spec) => `import ${JSON.stringify(spec)};`,
