@@ -162,11 +162,14 @@ function load(url: string, context: LoadContext, next: NextLoad): Loaded {
     return { format: 'module', source: withPrelude(bytes.toString('utf8')), shortCircuit: true };
   }
   const loaded = next(url, context);
-  if (loaded.format !== 'module' && loaded.format !== 'commonjs') return loaded;
+  if (loaded.format !== 'module' && loaded.format !== 'commonjs' && loaded.format !== 'json') return loaded;
   if (!owned && loaded.format === 'module' && url.startsWith('file:') && apps.size > 0) owned = requiredModule(url);
   if (!owned || loaded.source == null) return loaded;
   const source = loaded.source;
   owned.app.loading(owned.rel, url, typeof source === 'string' ? Buffer.byteLength(source) : source.byteLength);
+  // A JSON module has no code to run a prelude: it is a loaded module of the app from here on,
+  // so that a change to it is a change of a module (its importers take it), not of a data file.
+  if (loaded.format === 'json') owned.app.evaluating(owned.rel, url);
   if (loaded.format !== 'module') return loaded;
   const text = typeof source === 'string' ? source : decoder.decode(source as Uint8Array);
   return { ...loaded, source: withPrelude(text) };

@@ -7,7 +7,7 @@ const t = cleanupStack();
 afterEach(t.run);
 
 const pkg = { name: 'esm-app', version: '1.0.0', type: 'module', main: 'index.js' };
-const app = (files: Record<string, string>): Record<string, string | object> => ({ 'package.json': pkg, ...files });
+const app = (files: Record<string, string | object>): Record<string, string | object> => ({ 'package.json': pkg, ...files });
 
 describe.runIf(esmHotSupported)('ES module apps, resolution and mixed modules', () => {
   it('an unchanged module\'s later import() lands in the current release', async () => {
@@ -22,6 +22,24 @@ describe.runIf(esmHotSupported)('ES module apps, resolution and mixed modules', 
     // late.js is not loaded yet: the change needs nothing, and the entry stays.
     expect(await hosted.update(await writeRelease(root, files('two')))).toMatchObject({ outcome: 'unchanged' });
     expect(await server.get()).toBe('200 two');
+  });
+
+  it('a JSON import, a module with a BOM and one in a nested CommonJS scope load as they would without the runtime', async () => {
+    const root = await t.root();
+    const files = (text: string): Record<string, string | object> => app({
+      'index.js': `import data from './data.json' with { type: 'json' };\nimport { bom } from './bom.js';\nimport legacy from './legacy/old.js';
+export default (req, res) => res.end([data.text, bom, legacy].join(' '));\n`,
+      'data.json': JSON.stringify({ text }),
+      'bom.js': `\ufeffexport const bom = 'bom';\n`,
+      'legacy/package.json': { type: 'commonjs' },
+      'legacy/old.js': `module.exports = ${JSON.stringify(`old-${text}`)};\n`,
+    });
+    const hosted = t.defer(await hostApp({ name: 'esm', dir: await writeRelease(root, files('one')) }));
+    const server = t.defer(await serve(hosted.handler));
+    expect(await server.get()).toBe('200 one bom old-one');
+    // The JSON module is a module of the app: its change reaches its importer like any other.
+    expect(await hosted.update(await writeRelease(root, files('two')))).toMatchObject({ outcome: 'hot', outdated: ['data.json', 'legacy/old.js'] });
+    expect(await server.get()).toBe('200 two bom old-two');
   });
 
   it('an ES module importing a changed CommonJS module gets its new version', async () => {
