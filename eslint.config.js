@@ -2,7 +2,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'examples/**', '**/*.d.ts'] },
+  // .hotdeploy/ and .hotdeploy-agent/ are the default data directories of `serve` and `agent`: deployed apps' code.
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'examples/**', 'test/fixtures/generated/**', '**/*.d.ts', '.hotdeploy/**', '.hotdeploy-agent/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -7,7 +7,7 @@ export const HotErrorCodes = {
   HOT_ERR_MANIFEST: 'package.json is missing or is not valid JSON',
   HOT_ERR_SETTINGS: 'the hotdeploy settings are invalid',
   HOT_ERR_ENTRY: 'the entry module does not exist inside the release',
-  HOT_ERR_HANDLER: 'the entry does not export a request handler, a fastify instance or a factory of one',
+  HOT_ERR_HANDLER: 'the entry does not export an app hotdeploy can host',
   HOT_ERR_ALREADY_HOSTED: 'this release directory is already hosted in this process',
   HOT_ERR_CLOSED: 'the hosted app is closed',
   HOT_ERR_ACCEPT: 'a module.hot.accept or decline dependency does not resolve',
@@ -24,6 +24,7 @@ export const HotErrorCodes = {
   HOT_ERR_NATS_SETTINGS: 'the NATS settings are invalid',
   HOT_ERR_BUNDLE_MISSING: 'the bundle is not in the object store',
   HOT_ERR_BUNDLE_DIGEST: 'the bundle read from the object store does not match its sha256',
+  HOT_ERR_NODE_TARGET: 'this host cannot run the node_modules the service installed for the release',
 } as const;
 
 export type HotErrorCode = keyof typeof HotErrorCodes;

@@ -19,6 +19,93 @@ export interface AppManifest {
   port: number | undefined;
   instances: number | undefined;
   env: Record<string, string>;
+  /**
+   * What the entry exports (`hotdeploy.export`, or `fastify-plugin` when the start script runs
+   * `fastify start` on the entry); `auto` tells a handler, an app object or a factory by its shape.
+   * Absent in manifests stored before the setting existed: `auto`.
+   */
+  export?: EntryExport;
+  /** The `fastify start` options of the app's start script, when it hosts the entry that way. */
+  fastify?: FastifyStart;
+  /** The health probe and window (`hotdeploy.health`); `false` turns both off. Absent in older manifests: the defaults. */
+  health?: HealthSettings | false;
+}
+
+export type EntryExport = 'auto' | 'handler' | 'koa' | 'fastify' | 'fastify-plugin' | 'nest' | 'factory';
+
+/**
+ * What `fastify start <file>` would be given by the app's start script: the options hotdeploy
+ * honours (agent/runtime/fastify-cli.ts); `FASTIFY_*` variables fill what the script leaves out.
+ */
+export interface FastifyStart {
+  /** The plugin file, relative to the release root. */
+  file: string;
+  logLevel?: string;
+  port?: number;
+  /** `-o` / `--options`: the plugin's `options` export becomes server and plugin options. */
+  options?: boolean;
+  prefix?: string;
+  pluginTimeout?: number;
+  bodyLimit?: number;
+  prettyLogs?: boolean;
+  trustProxy?: boolean | string | number;
+  /** What follows `--`: options given to the plugin. */
+  pluginOptions: Record<string, string | boolean>;
+  /** Options of the script hotdeploy does not apply (the worker owns the server, the watcher, the debugger). */
+  ignored: string[];
+}
+
+/** `hotdeploy.health` with its defaults filled in (agent/manifest.ts). */
+export interface HealthSettings {
+  /** The probe: a GET of `path` through each worker's own handler, in process. */
+  path: string;
+  /** Statuses that pass; undefined: any status below 500. */
+  expect?: number[];
+  timeoutMs: number;
+  /** How long after a hot swap each worker counts 5xx answers and uncaught exceptions (0: no window). */
+  windowMs: number;
+  /** The window trips at this many errors... */
+  threshold: number;
+  /** ...when they are also at least this fraction of the answers. */
+  errorRate: number;
+}
+
+/** What the agent asks a worker to probe. */
+export interface ProbeSpec {
+  path: string;
+  expect?: number[];
+  timeoutMs: number;
+}
+
+/** A worker's probe answer. `skipped` in process mode, where the readiness gate stands instead. */
+export interface ProbeResult {
+  ok: boolean;
+  /** 0 when no answer came (timeout, error). */
+  status: number;
+  /** The first bytes of the body, as text. */
+  bodyStart: string;
+  durationMs: number;
+  error?: string;
+  skipped?: string;
+}
+
+export interface WindowSpec {
+  windowMs: number;
+  threshold: number;
+  errorRate: number;
+}
+
+/** How a worker's health window ended: tripped past the threshold, or passed when the window closed. */
+export interface WindowReport {
+  tripped: boolean;
+  windowMs: number;
+  elapsedMs: number;
+  /** Answers the worker's server sent in the window. */
+  requests: number;
+  errors5xx: number;
+  exceptions: number;
+  /** The first error seen: `GET /path → 500`, or an exception's located first line. */
+  sample?: string;
 }
 
 /** webpack's HMR statuses (module.hot.status()). */
@@ -143,6 +230,12 @@ export interface WorkerState {
   version: string | null;
   status: string;
   lastOutcome?: WorkerOutcome;
+  /**
+   * The release directories (absolute, on that host) the worker's live code was evaluated from:
+   * unchanged modules keep their first release's `__dirname`, so retention keeps these.
+   * Absent when the worker did not answer.
+   */
+  releases?: string[];
   stats?: WorkerStats;
 }
 

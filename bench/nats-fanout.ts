@@ -50,7 +50,7 @@ function simulatedAgent(host: string): PlanningAgent {
 async function bundle(dir: string, version: string): Promise<{ file: string; sha256: string }> {
   const root = path.join(dir, `src-${version}`);
   await writeTree(path.join(root, 'package'), {
-    'package.json': { name: 'demo', version: '1.0.0', main: 'index.js', hotdeploy: { instances: 1 } },
+    'package.json': { name: 'demo', version: '1.0.0', main: 'index.js', hotdeploy: { instances: 1, port: 0 } },
     'index.js': `const m = require('./message.js');\nmodule.exports = (req, res) => res.end(m);\n`,
     'message.js': `module.exports = ${JSON.stringify(version)};\n`,
   });

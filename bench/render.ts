@@ -68,6 +68,12 @@ function figureLines(f: Partial<Figures>): string[] {
       `   ratio ESM / CommonJS ${e.ratio}× (worse kind)`,
       `   heap: ${m.hot} updates of a ~20 KB module under a ${mb(m.boundBytes)} bound, refused at ${m.refusedAt ?? 'none'}: Δ ${mb(m.heapGrowth)} (${m.growthOverBound} × the bound)`);
   }
+  if (f.dependencies) {
+    const d = f.dependencies;
+    out.push(`8. Dependencies installed on the host: ${d.packages} packages, ${d.files} files in node_modules; the first push's npm ci ${ms(d.firstInstallMs)}; then ${d.rounds} one-file changes, lockfile unchanged (medians)`,
+      `   node_modules step (a linked copy made after the last push renamed into place, else links to the current release) ${ms(d.step.median)} (min ${ms(d.step.min)}, max ${ms(d.step.max)})`,
+      `   PUT → answered: with the lockfile ${ms(d.withDeps.median)}, the same app without ${ms(d.control.median)}: adds ${ms(d.added)}`);
+  }
   return out;
 }
 

@@ -152,6 +152,27 @@ export interface EsmMemoryRow {
   growthOverBound: number;
 }
 
+/**
+ * Figure 8: a one-file change of an app whose node_modules the service installed (3,200 dependency
+ * files), lockfile unchanged: the node_modules step links them from the current release.
+ */
+export interface DependenciesFigure {
+  packages: number;
+  /** Files under node_modules. */
+  files: number;
+  /** The first push's `npm ci` (offline, from a filled cache), ms. */
+  firstInstallMs: number;
+  rounds: number;
+  /** The node_modules step of each later push (the release's `install.ms`: lockfile read, key, links). */
+  step: Summary;
+  /** PUT sent → answered (no worker runs the app), the app with its lockfile... */
+  withDeps: Summary;
+  /** ...and the same app without one, pushed alternately. */
+  control: Summary;
+  /** Median with − median without, ms. */
+  added: number;
+}
+
 export interface Figures {
   deployLatency: DeployLatencyFigure;
   applyTime: ApplyTimeFigure;
@@ -160,10 +181,11 @@ export interface Figures {
   memory: MemoryFigure;
   unpack: UnpackFigure;
   esm: EsmFigure;
+  dependencies: DependenciesFigure;
 }
 
 export type FigureName = keyof Figures;
-export const FIGURE_NAMES: FigureName[] = ['deployLatency', 'applyTime', 'underLoad', 'indirection', 'memory', 'unpack', 'esm'];
+export const FIGURE_NAMES: FigureName[] = ['deployLatency', 'applyTime', 'underLoad', 'indirection', 'memory', 'unpack', 'esm', 'dependencies'];
 
 export interface Target {
   id: string;
@@ -245,6 +267,10 @@ export function evaluateTargets(f: Partial<Figures>): Target[] {
     add({ id: 'esm-apply-200', figure: 'esm', description: 'ES module / CommonJS apply at 200 modules (medians, worse kind)', value: e.ratio, unit: '×', limit: '≤ 2' }, e.ratio <= 2);
     const limit = 3 * e.memory.boundBytes + 2 * 1024 * 1024;
     add({ id: 'esm-heap', figure: 'esm', description: `ESM worker heap growth under a ${e.memory.boundBytes / 1024 / 1024} MiB bound, ${e.memory.hot} updates`, value: round(e.memory.heapGrowth / 1024 / 1024), unit: 'MB', limit: `≤ 3 × bound + 2 = ${round(limit / 1024 / 1024)}` }, e.memory.heapGrowth <= limit);
+  }
+  if (f.dependencies) {
+    const d = f.dependencies;
+    add({ id: 'deps-step', figure: 'dependencies', description: `node_modules step of a one-file change, ${d.files} dependency files, same lockfile (median)`, value: d.step.median, unit: 'ms', limit: '< 50' }, d.step.median < 50);
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import type { BenchConfig } from './config.js';
 import { quickNotes } from './config.js';
 import { applyTimeFigure } from './figures/apply-time.js';
+import { dependenciesFigure } from './figures/dependencies.js';
 import { esmFigure } from './figures/esm.js';
 import { indirectionFigure } from './figures/indirection.js';
 import { memoryFigure } from './figures/memory.js';
@@ -36,6 +37,7 @@ export async function runBench(config: BenchConfig, progress: Progress = () => u
   await attempt('applyTime', () => applyTimeFigure(config.applySizes, config.applyIterations));
   await attempt('memory', () => memoryFigure(config.memoryUpdates));
   await attempt('esm', () => esmFigure(config.applyIterations, config.memoryUpdates));
+  await attempt('dependencies', () => dependenciesFigure(config.dependencyRounds));
   await attempt('indirection', () => indirectionFigure({ rounds: config.indirectionRounds, warmupSeconds: config.indirectionWarmupSeconds, groups: config.indirectionGroups }));
   if (want('deployLatency') || want('underLoad') || want('unpack')) {
     progress('starting the deploy service, a PM2 daemon and both apps');

@@ -69,30 +69,8 @@ export class Stack {
 
   /** PUT a bundle; `query` e.g. `?activate=false`. Answers once the deployment ended (the default wait). */
   async upload(app: string, version: string, body: Buffer | { file: string; bytes: number }, query = ''): Promise<DeploymentAnswer> {
-    return new Promise((resolve, reject) => {
-      const req = http.request({
-        host: '127.0.0.1', port: this.serverPort, method: 'PUT', path: `/v1/apps/${app}/releases/${version}${query}`,
-        headers: {
-          authorization: `Bearer ${TOKEN}`, 'content-type': 'application/gzip',
-          'content-length': Buffer.isBuffer(body) ? body.length : body.bytes,
-        },
-      }, (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => {
-          try {
-            const parsed = JSON.parse(text) as { deployment?: DeploymentAnswer['deployment'] };
-            if ((res.statusCode ?? 0) >= 300) return reject(new Error(`PUT ${app}@${version}: ${res.statusCode} ${text}`));
-            resolve({ status: res.statusCode ?? 0, deployment: parsed.deployment ?? null });
-          } catch (err) {
-            reject(err instanceof Error ? err : new Error(String(err)));
-          }
-        });
-      });
-      req.on('error', reject);
-      if (Buffer.isBuffer(body)) req.end(body);
-      // Read as the CLI reads a bundle it uploads.
-      else createReadStream(body.file, { highWaterMark: UPLOAD_READ_BYTES }).pipe(req);
-    });
+    const { status, body: answer } = await putBundle(this.serverPort, TOKEN, `/v1/apps/${app}/releases/${version}${query}`, body);
+    return { status, deployment: (answer as { deployment?: DeploymentAnswer['deployment'] }).deployment ?? null };
   }
 
   /**
@@ -183,6 +161,34 @@ export class PlainApp {
     this.api?.disconnect();
     this.api = undefined;
   }
+}
+
+/** PUT a bundle to the service on `port`; resolves with the status and the parsed JSON answer, rejects on a refusal. */
+export function putBundle(port: number, token: string, urlPath: string, body: Buffer | { file: string; bytes: number }): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port, method: 'PUT', path: urlPath,
+      headers: {
+        authorization: `Bearer ${token}`, 'content-type': 'application/gzip',
+        'content-length': Buffer.isBuffer(body) ? body.length : body.bytes,
+      },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => {
+        try {
+          const parsed: unknown = JSON.parse(text);
+          if ((res.statusCode ?? 0) >= 300) return reject(new Error(`PUT ${urlPath}: ${res.statusCode} ${text}`));
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+    });
+    req.on('error', reject);
+    if (Buffer.isBuffer(body)) req.end(body);
+    // Read as the CLI reads a bundle it uploads.
+    else createReadStream(body.file, { highWaterMark: UPLOAD_READ_BYTES }).pipe(req);
+  });
 }
 
 // A port for a server another process binds: the tests' helper, one implementation for both.

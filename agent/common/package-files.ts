@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,4 +28,14 @@ export function builtScript(rel: string): string {
 /** A file shipped in hotdeploy's package as it is (package.json `files`), not built. */
 export function packageFile(rel: string): string {
   return path.join(packageRoot(), rel);
+}
+
+/** hotdeploy's own version (its package.json's), for `hotdeploy --version` and a host's state. */
+export function ownVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }

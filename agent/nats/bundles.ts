@@ -12,6 +12,11 @@ export function objectName(app: string, sha256: string): string {
   return `${app}/${sha256}.tgz`;
 }
 
+/** `<app>/node_modules/<install key>.tgz`: one installed node_modules, whatever releases share it. */
+export function nodeModulesObjectName(app: string, key: string): string {
+  return `${app}/node_modules/${key}.tgz`;
+}
+
 /** Service side: stores the bundle unless the object store already holds it. */
 export async function publishBundle(store: ObjectStore, ref: Pick<ReleaseRef, 'object'>, file: string): Promise<void> {
   if (await store.info(ref.object)) return;
@@ -19,10 +24,11 @@ export async function publishBundle(store: ObjectStore, ref: Pick<ReleaseRef, 'o
 }
 
 /**
- * Host side: writes the bundle to `file` and checks it twice: the object store's own digest (its
- * `error` promise) and the sha256 the service recorded at upload, so a replaced object is refused.
+ * Host side: writes the bundle (or an installed node_modules, any object with its sha256) to `file`
+ * and checks it twice: the object store's own digest (its `error` promise) and the sha256 the
+ * service recorded, so a replaced object is refused.
  */
-export async function pullBundle(store: ObjectStore, ref: ReleaseRef, file: string): Promise<void> {
+export async function pullBundle(store: ObjectStore, ref: Pick<ReleaseRef, 'object' | 'sha256'>, file: string): Promise<void> {
   const result = await store.get(ref.object);
   if (result === null) throw new HotError('HOT_ERR_BUNDLE_MISSING', ref.object);
   const hash = createHash('sha256');

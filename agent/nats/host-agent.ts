@@ -1,6 +1,8 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
 import { assertNever } from '../common/guards.js';
+import { releasesInUse } from '../common/releases-in-use.js';
+import type { NodeTarget } from '../common/node-target.js';
 import type { ActivationRequest, ActivationResult, PlanningAgent } from '../messages.js';
 import { defaultLogger, type AgentLogger } from '../pm2/logger.js';
 import { HostReleases, type ReleaseUnpacker } from './host-releases.js';
@@ -21,6 +23,8 @@ export interface NatsHostOptions {
   heartbeatMs?: number;
   /** Releases kept per app on this host (default 10); the served one is never removed. */
   keepReleases?: number;
+  /** What this host's Node runs (default: this process's); installed node_modules must match it. */
+  nodeTarget?: NodeTarget;
   hotdeployVersion?: string;
   logger?: AgentLogger;
 }
@@ -47,7 +51,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
   const host = assertToken(options.host, 'host name');
   const log = options.logger ?? defaultLogger();
   const heartbeatMs = options.heartbeatMs ?? 5_000;
-  const releases = new HostReleases(options.dataDir, resources.bundles, options.unpack);
+  const releases = new HostReleases(options.dataDir, resources.bundles, options.unpack, options.nodeTarget);
   const startedAt = new Date().toISOString();
   let messages: ConsumerMessages | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
@@ -69,11 +73,20 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
     const result = await agent.activate(request(ref, deploymentId, releaseDir, strategy));
     if (result.status === 'succeeded') {
       await releases.setServed(ref.app, { version: ref.version, releaseDir });
-      const removed = await releases.prune(ref.app, options.keepReleases ?? 10);
-      if (removed.length > 0) log.info({ event: 'pruned', host, app: ref.app, versions: removed }, 'old releases removed');
+      await prune(ref.app);
     }
     void publishState();
     return result;
+  }
+
+  /** Retention: never a directory this host's workers still run code from (they are asked first). */
+  async function prune(app: string): Promise<void> {
+    try {
+      const removed = await releases.prune(app, options.keepReleases ?? 10, async () => releasesInUse(await agent.workers(app)));
+      if (removed.length > 0) log.info({ event: 'pruned', host, app, versions: removed }, 'old releases removed');
+    } catch (err) {
+      log.warn({ event: 'prune-failed', host, app, err: String(err) }, 'old releases kept');
+    }
   }
 
   async function handle(command: HostCommand): Promise<void> {

@@ -1,15 +1,28 @@
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ObjectStore } from '@nats-io/obj';
 import { pullBundle } from './bundles.js';
-import type { ReleaseRef } from './protocol.js';
+import type { ReleaseInstall, ReleaseRef } from './protocol.js';
+import { nodeTarget, targetMismatch, type NodeTarget } from '../common/node-target.js';
+import { HotError } from '../errors.js';
 
 /**
  * The guarded extraction of the deploy service (limits, link checks, file hashes), injected by the
  * CLI because `agent/` never imports `services/` (DESIGN.md). It unpacks `bundleFile` into the fresh
  * folder `dest` and returns the app's root inside it; it throws (a DEPLOY_ERR_* code) on bad input.
+ * With `deps`, the release's node_modules come from the archive the service made of its install, or
+ * as links from a release of this host with the same install, and `.hotdeploy/install.json` says so.
  */
-export type ReleaseUnpacker = (bundleFile: string, dest: string) => Promise<{ root: string }>;
+export type ReleaseUnpacker = (bundleFile: string, dest: string, deps?: InstalledDependencies) => Promise<{ root: string }>;
+
+/** Where a release's installed node_modules come from on a host. */
+export interface InstalledDependencies {
+  install: ReleaseInstall;
+  from: { archive: string } | { release: string };
+}
+
+/** Written by the unpacker into each release whose node_modules the service installed: `{ key, ... }`. */
+const INSTALL_RECORD = path.join('.hotdeploy', 'install.json');
 
 export interface Served {
   version: string;
@@ -26,7 +39,9 @@ export class HostReleases {
   private readonly servedFile: string;
   private served = new Map<string, Served>();
 
-  constructor(private readonly dataDir: string, private readonly bundles: ObjectStore, private readonly unpack: ReleaseUnpacker) {
+  /** `target`: what this host's Node runs (installed node_modules must have been built for it). */
+  constructor(private readonly dataDir: string, private readonly bundles: ObjectStore, private readonly unpack: ReleaseUnpacker,
+    private readonly target: NodeTarget = nodeTarget()) {
     this.tmpDir = path.join(dataDir, 'tmp');
     this.servedFile = path.join(dataDir, 'nats', 'served.json');
   }
@@ -59,15 +74,24 @@ export class HostReleases {
     await rename(tmp, this.servedFile);
   }
 
-  /** Pulls (sha256-checked) and unpacks the release unless this host already has it. */
+  /**
+   * Pulls (sha256-checked) and unpacks the release unless this host already has it, with the
+   * node_modules the service installed for it: linked from a release here with the same install,
+   * else pulled as their own object. A host whose Node cannot run them refuses (HOT_ERR_NODE_TARGET).
+   */
   async ensure(ref: ReleaseRef): Promise<string> {
     const target = this.releaseDir(ref.app, ref.version);
     if (await stat(target).then(() => true, () => false)) return target;
+    const mismatch = ref.install && targetMismatch(ref.install.node, this.target);
+    if (mismatch) {
+      throw new HotError('HOT_ERR_NODE_TARGET', `${ref.app}@${ref.version}: ${mismatch}; run the service's Node line on this host, or bundle node_modules built for it`);
+    }
     const staging = await mkdtemp(path.join(this.tmpDir, `${ref.app}-${ref.version}-`));
     try {
       const bundle = path.join(staging, 'bundle.tgz');
       await pullBundle(this.bundles, ref, bundle);
-      const { root } = await this.unpack(bundle, path.join(staging, 'raw'));
+      const deps = ref.install && await this.dependencies(ref.app, ref.install, staging);
+      const { root } = await this.unpack(bundle, path.join(staging, 'raw'), deps);
       await mkdir(path.dirname(target), { recursive: true });
       await rename(root, target);
       return target;
@@ -76,16 +100,42 @@ export class HostReleases {
     }
   }
 
+  private async dependencies(app: string, install: ReleaseInstall, staging: string): Promise<InstalledDependencies> {
+    const local = await this.releaseWithInstall(app, install.key);
+    if (local) return { install, from: { release: local } };
+    const archive = path.join(staging, 'node_modules.tgz');
+    await pullBundle(this.bundles, install, archive);
+    return { install, from: { archive } };
+  }
+
+  /** A release of `app` on this host whose node_modules are the same install, if any. */
+  private async releaseWithInstall(app: string, key: string): Promise<string | undefined> {
+    const dir = path.join(this.dataDir, 'releases', app);
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const record = await readFile(path.join(dir, name, INSTALL_RECORD), 'utf8').then((t) => JSON.parse(t) as { key?: unknown }, () => undefined);
+      if (record?.key === key) return path.join(dir, name);
+    }
+    return undefined;
+  }
+
   /**
    * Retention on the host, as the service does it: the newest `keep` releases of the app (by unpack
-   * time) stay, and the served one always does. Called between commands, so never under a prepare.
+   * time) stay, the served one always does, and so does every directory in `inUse` (asked only when
+   * something is over `keep`: the directories the workers' live code came from). Called between
+   * commands, so never under a prepare.
    */
-  async prune(app: string, keep: number): Promise<string[]> {
+  async prune(app: string, keep: number, inUse: () => Promise<ReadonlySet<string>> = async () => new Set()): Promise<string[]> {
     const dir = path.join(this.dataDir, 'releases', app);
     const names = await readdir(dir).catch(() => [] as string[]);
     const dated = await Promise.all(names.map(async (name) => ({ name, at: (await stat(path.join(dir, name))).mtimeMs })));
     const served = this.served.get(app)?.version;
-    const doomed = dated.sort((a, b) => b.at - a.at).slice(keep).filter((r) => r.name !== served).map((r) => r.name);
+    const over = dated.sort((a, b) => b.at - a.at).slice(keep).filter((r) => r.name !== served).map((r) => r.name);
+    const used = over.length > 0 ? await inUse() : new Set<string>();
+    const doomed: string[] = [];
+    for (const name of over) {
+      const release = path.join(dir, name);
+      if (!used.has(await realpath(release).catch(() => release))) doomed.push(name);
+    }
     for (const name of doomed) await rm(path.join(dir, name), { recursive: true, force: true });
     return doomed;
   }

@@ -1,5 +1,6 @@
 import { HotError } from '../errors.js';
 import type { ActivationResult, AppManifest, HostPlan, WorkerState } from '../messages.js';
+import type { NodeTarget } from '../common/node-target.js';
 
 /**
  * The wire protocol between the deploy service and host agents over NATS JetStream (issue 7).
@@ -52,6 +53,21 @@ export interface ReleaseRef {
   object: string;
   manifest: AppManifest;
   kind: 'push' | 'activate' | 'rollback';
+  /** The node_modules the service installed for it (the bundle has none); hosts need no registry. */
+  install?: ReleaseInstall;
+}
+
+/**
+ * A release's installed node_modules as their own object (`<app>/node_modules/<key>.tgz`), one per
+ * install key: a host takes them from the object store, or links them from a release of its own with
+ * the same key, and refuses them when its Node cannot run what they were built for.
+ */
+export interface ReleaseInstall {
+  key: string;
+  node: NodeTarget;
+  object: string;
+  /** sha256 (hex) of the object's bytes. */
+  sha256: string;
 }
 
 /** `apps.<app>` in the KV bucket: the release every host should serve (moved when a deployment succeeds). */

@@ -225,7 +225,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     const outcomes = lastOutcomes.get(app);
     return (await liveWorkers(processes, channel, app)).map((w) => ({
       host: settings.host, pmId: w.pmId, pid: w.pid, version: w.version, status: w.status, stats: w.stats,
-      ...(outcomes?.has(w.pmId) ? { lastOutcome: outcomes.get(w.pmId) } : {}),
+      ...(outcomes?.has(w.pmId) ? { lastOutcome: outcomes.get(w.pmId) } : {}), ...(w.releases ? { releases: w.releases } : {}),
     }));
   }
 

@@ -8,7 +8,7 @@ import { TOPIC, isWorkerMessage } from './protocol.js';
 import type { AgentMessage, WorkerMessage } from './protocol.js';
 import type { WorkerLinks } from './worker-links.js';
 
-type Reply = Extract<WorkerMessage, { kind: 'updated' | 'planned' | 'pong' }>;
+type Reply = Extract<WorkerMessage, { kind: 'updated' | 'planned' | 'pong' | 'probed' }>;
 /**
  * A request waiting for its answer; `via`: the worker's link it went out on (none: through PM2);
  * `loading`: the module the worker said it was evaluating last.
@@ -50,7 +50,8 @@ export class WorkerChannel {
     switch (message.kind) {
       case 'updated':
       case 'planned':
-      case 'pong': {
+      case 'pong':
+      case 'probed': {
         const pending = this.pending.get(message.requestId);
         if (pending?.pmId === pmId) pending.resolve(message);
         return;
@@ -64,6 +65,7 @@ export class WorkerChannel {
         this.booted.set(pmId, message.pid);
         return;
       case 'hello':
+      case 'health-window':
         return;
       case 'boot-failed':
         this.bootFailures.set(app, { at: Date.now(), version: message.version, message: message.error.message });

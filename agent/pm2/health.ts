@@ -9,6 +9,8 @@ export interface LiveWorker {
   status: string;
   version: string | null;
   stats: WorkerStats;
+  /** Release directories its live code came from; absent when it did not answer. */
+  releases?: string[];
 }
 
 export interface GateOptions {
@@ -35,7 +37,8 @@ export async function liveWorkers(processes: ProcessTable, channel: WorkerChanne
     const pong = await channel.request(p.pmId, { kind: 'ping' }, timeoutMs, p.pid).catch(() => undefined);
     const delay = pong?.kind === 'pong' ? pong.loopDelay : undefined;
     if (delay) Object.assign(stats, { loopDelayP99Ms: delay.p99Ms, loopDelayMaxMs: delay.maxMs });
-    return { pmId: p.pmId, pid: pong?.pid ?? p.pid, status: p.status, version: pong?.version ?? null, stats };
+    const releases = pong?.kind === 'pong' ? pong.releases : undefined;
+    return { pmId: p.pmId, pid: pong?.pid ?? p.pid, status: p.status, version: pong?.version ?? null, stats, ...(releases ? { releases } : {}) };
   }));
 }
 

@@ -1,4 +1,4 @@
-import type { UpdateResult } from '../messages.js';
+import type { ProbeResult, ProbeSpec, UpdateResult, WindowReport, WindowSpec } from '../messages.js';
 import { isRecord } from '../common/guards.js';
 
 /**
@@ -15,7 +15,13 @@ import { isRecord } from '../common/guards.js';
 export const TOPIC = 'hotdeploy';
 
 export type AgentMessage =
-  | { kind: 'update'; requestId: string; version: string; releaseDir: string }
+  /**
+   * `probe`: after a hot or unchanged outcome, the worker probes its handler and answers with the
+   * result; `window`: after a hot swap (and a passing probe), it watches its answers for that long.
+   */
+  | { kind: 'update'; requestId: string; version: string; releaseDir: string; probe?: ProbeSpec; window?: WindowSpec }
+  /** The health probe on its own (after a start or a reload), through the worker's own handler. */
+  | { kind: 'probe'; requestId: string; probe: ProbeSpec }
   /** A dry run of `update` (HostedApp.plan): nothing disposed or evaluated (issue 7's prepare). */
   | { kind: 'plan'; requestId: string; releaseDir: string }
   | { kind: 'ping'; requestId: string }
@@ -34,10 +40,16 @@ interface WorkerIdentity {
 
 export type WorkerMessage =
   /** `receivedAt` / `answeredAt`: the worker's clock (epoch ms with fractions), for the benchmark's phases. */
-  | (WorkerIdentity & { kind: 'updated'; requestId: string; result: UpdateResult; receivedAt?: number; answeredAt?: number })
+  | (WorkerIdentity & { kind: 'updated'; requestId: string; result: UpdateResult; probe?: ProbeResult; receivedAt?: number; answeredAt?: number })
+  | (WorkerIdentity & { kind: 'probed'; requestId: string; probe: ProbeResult })
+  /** Unasked: how the health window after the hot swap of `app` to `version` ended (tripped or passed). */
+  | (WorkerIdentity & { kind: 'health-window'; app: string; report: WindowReport })
   | (WorkerIdentity & { kind: 'planned'; requestId: string; result: UpdateResult })
-  /** `loopDelay`: how late the worker's event loop ran lately (worker/loop-delay.ts), for metrics. */
-  | (WorkerIdentity & { kind: 'pong'; requestId: string; loopDelay?: { p99Ms: number; maxMs: number } })
+  /**
+   * `loopDelay`: how late the worker's event loop ran lately (worker/loop-delay.ts), for metrics.
+   * `releases`: the release directories this worker's live code came from (HostedApp.releasesInUse).
+   */
+  | (WorkerIdentity & { kind: 'pong'; requestId: string; loopDelay?: { p99Ms: number; maxMs: number }; releases?: string[] })
   | (WorkerIdentity & { kind: 'booted' })
   /** First line on a direct link (worker-links.ts): which worker this connection is, and the agent's nonce. */
   | (WorkerIdentity & { kind: 'hello'; nonce: string })
@@ -60,6 +72,8 @@ export function isAgentMessage(value: unknown): value is AgentMessage {
       return typeof value.version === 'string' && typeof value.releaseDir === 'string';
     case 'plan':
       return typeof value.releaseDir === 'string';
+    case 'probe':
+      return isRecord(value.probe) && typeof value.probe.path === 'string' && typeof value.probe.timeoutMs === 'number';
     case 'ping':
       return true;
     default:
@@ -79,6 +93,10 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
       return typeof value.requestId === 'string';
     case 'loading':
       return typeof value.requestId === 'string' && typeof value.module === 'string';
+    case 'probed':
+      return typeof value.requestId === 'string' && isRecord(value.probe);
+    case 'health-window':
+      return typeof value.app === 'string' && isRecord(value.report);
     case 'hello':
       return typeof value.nonce === 'string';
     case 'booted':

@@ -1,11 +1,13 @@
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
+import { types } from 'node:util';
 import { HotError } from '../errors.js';
 import type { AppManifest, AppMode, HotStatus } from '../messages.js';
 import { AppPaths } from './app-paths.js';
 import { fakeParent, loader, type CjsModule } from './cjs.js';
 import { addEsmApp, esmHotSupported, removeEsmApp } from './esm-hooks.js';
 import { EsmModules } from './esm-modules.js';
+import { resolveImportIn } from './esm-resolve.js';
 import type { EsmRetiredLimit } from './esm-plan.js';
 import type { FileIndex } from './file-index.js';
 import { ModuleGraph } from './graph.js';
@@ -48,6 +50,12 @@ export class AppState implements Owner {
   /** `hot.data` for the next version of a disposed module (webpack resets it every apply). */
   pendingData = new Map<string, Record<string, unknown>>();
   readonly invalidated = new Set<string>();
+  /**
+   * A CommonJS app's modules that are ES modules loaded by `require(esm)`. Without the ES module
+   * hooks (a CommonJS app's worker has none) the runtime sees neither their versions nor what they
+   * import: a change to them, or to code it has not seen loaded, takes the reload path (esm-plan.ts).
+   */
+  readonly requiredEsm = new Set<string>();
   /** An ES module app's modules, where the Node line can hot-swap them (esm-hooks.ts). */
   readonly esm: EsmModules | undefined;
   /** `HostAppOptions.esmRetiredLimit`: overrides the release's setting and the defaults. */
@@ -152,6 +160,12 @@ export class AppState implements Owner {
     return !this.manifest.esm && this.paths.plainCommonJs(this.dir, filename);
   }
 
+  loaded(module: CjsModule, rel: string): void {
+    if (!this.manifest.esm && this.records.get(rel)?.module === module && types.isModuleNamespaceObject(module.exports)) {
+      this.requiredEsm.add(rel);
+    }
+  }
+
   loadFailed(module: CjsModule, rel: string): void {
     const record = this.records.get(rel);
     if (record?.module !== module) return;
@@ -237,6 +251,7 @@ export class AppState implements Owner {
 
   /** `request` resolved from `parentRel` as if the app ran from the release `index` lists (for the diff). */
   resolveIn(index: FileIndex, parentRel: string, request: string): string {
+    if (this.esm?.records.has(parentRel)) return resolveImportIn(index, parentRel, request);
     const file = fromRel(index.dir, parentRel);
     const found = isRelativeRequest(request) ? resolveRelative(path.dirname(file), request, index) : undefined;
     return this.classify(index.dir, found ?? loader._resolveFilename(request, fakeParent(file, path.dirname(file))));
@@ -296,6 +311,7 @@ export class AppState implements Owner {
     module.children = [];
     this.paths.forget(record.loadedFrom);
     this.records.delete(rel);
+    this.requiredEsm.delete(rel);
     this.graph.dropOutgoing(rel);
     liveModules.delete(module);
     retiredModules.set(module, { owner: this, rel });
@@ -319,6 +335,7 @@ export class AppState implements Owner {
     this.manifest = move.manifest;
     this.index = move.index;
     if (move.nodeModulesChanged) this.paths.forgetBare();
+    if (move.nodeModulesChanged || move.pathsChanged) this.esm?.forgetResolutions();
     if (move.to === from) return;
     this.dir = move.to;
     if (move.pathsChanged) this.rekey();

@@ -2,8 +2,11 @@ import type { UpdateResult } from '../messages.js';
 import type { AppState, ModuleRecord } from './app-state.js';
 import { loader } from './cjs.js';
 import { beginEsmApply } from './esm-apply.js';
-import { resolveHandler, type AppHandler, type HandlerHost } from './handler.js';
+import { resolveHandler } from './entry-shapes.js';
+import type { AppHandler, HandlerHost } from './handler.js';
+import { describeError } from './error-location.js';
 import type { AcceptErrorHandler } from './hot-api.js';
+import { hostContext } from './load-entry.js';
 import type { UpdatePlan } from './plan.js';
 import { fromRel } from './registry.js';
 
@@ -25,6 +28,7 @@ export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPla
   const errors: unknown[] = [];
   const retire: Task[] = [];
   const { propagation } = plan;
+  const from = app.dir;
 
   // The old versions' `accept(errHandler)`: the new version of a module that throws never got to register one.
   const selfErrorHandlers = new Map(propagation.selfAccepted.map((rel) => [rel, app.records.get(rel)?.hot.selfAcceptErrorHandler]));
@@ -63,7 +67,8 @@ export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPla
   let next: AppHandler | undefined;
   if (propagation.entryReached && app.mode === 'handler') {
     try {
-      next = await resolveHandler(app.esm ? await app.esm.importCurrent(app.entry) : loader._load(fromRel(app.dir, app.entry), null, false));
+      const exported = app.esm ? await app.esm.importCurrent(app.entry) : loader._load(fromRel(app.dir, app.entry), null, false);
+      next = await resolveHandler(exported, hostContext(app));
       accepted.add(app.entry);
     } catch (err) {
       errors.push(err);
@@ -82,7 +87,7 @@ export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPla
       outcome: error === undefined ? 'hot' : 'failed',
       disposed: [...propagation.outdated].sort(),
       accepted: [...accepted].sort(),
-      ...(error === undefined ? {} : { error: toErrorInfo(error) }),
+      ...(error === undefined ? {} : { error: describeError(error, [app.dir, from, ...app.releasesInUse()]) }),
     },
   };
 }
@@ -173,9 +178,4 @@ function handleAcceptError(
   } catch (handlerErr) {
     errors.push(handlerErr);
   }
-}
-
-export function toErrorInfo(err: unknown): { message: string; stack?: string } {
-  if (err instanceof Error) return { message: err.message, ...(err.stack ? { stack: err.stack } : {}) };
-  return { message: String(err) };
 }

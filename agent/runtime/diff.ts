@@ -10,6 +10,16 @@ const CODE = /\.(?:[cm]?js|jsx|[cm]?ts|tsx|map|node)$/;
  * service's own per-release files (`.hotdeploy/`).
  */
 const IGNORED = /(?:^|\/)package\.json$|^(?:package-lock\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml)$|^\.hotdeploy\//;
+/**
+ * A package's documentation and typings under node_modules: no code there reads them, so a
+ * dependency added or upgraded does not count them as non-module files (they would swap the app).
+ */
+const PACKAGE_DOCS = /(?:^|\/)node_modules\/(?:.*\/)?(?:(?:readme|licen[cs]e|changelog|changes|history)[^/]*|[^/]*\.(?:md|markdown|d\.[cm]?ts|map))$/i;
+
+/** A file no module is: not code, not read only by Node and the runtime, not a package's docs. */
+function isNonModule(rel: string): boolean {
+  return !CODE.test(rel) && !IGNORED.test(rel) && !PACKAGE_DOCS.test(rel);
+}
 
 export interface LoadedModules {
   rels(): Iterable<string>;
@@ -18,6 +28,8 @@ export interface LoadedModules {
   deps(rel: string): ReadonlyMap<string, string> | undefined;
   /** `request` resolved from `parentRel` in the release `index` lists, in the same form as `deps` (throws if none). */
   resolveIn(index: FileIndex, parentRel: string, request: string): string;
+  /** Whether code files that are not loaded modules matter (`unloadedCode`): code may be loaded unseen. */
+  readonly watchUnloadedCode?: boolean;
 }
 
 export interface ReleaseDiff {
@@ -27,6 +39,8 @@ export interface ReleaseDiff {
   resolution: string[];
   /** Changed, added or removed files that are neither loaded modules nor code, sorted. */
   nonModule: string[];
+  /** Changed, added or removed code files that are not loaded modules, sorted: with `watchUnloadedCode` only. */
+  unloadedCode: string[];
   /** Whether any file at all differs (ESM apps: any change takes the reload path). */
   anyFile: boolean;
   /** Whether a file under node_modules changed, appeared or went: bare requests may resolve anew. */
@@ -53,7 +67,9 @@ export function diffReleases(from: FileIndex, to: FileIndex, loaded: LoadedModul
   const added: string[] = [];
   const removed: string[] = [];
   const nonModule: string[] = [];
+  const unloadedCode: string[] = [];
   const changedPackageJsons: string[] = [];
+  const watch = loaded.watchUnloadedCode ?? false;
   let anyFile = false;
   const hashed = from.fromManifest && to.fromManifest;
   if (!hashed) {
@@ -74,14 +90,15 @@ export function diffReleases(from: FileIndex, to: FileIndex, loaded: LoadedModul
     const isLoaded = loaded.has(rel);
     if (!hashed && isLoaded) return;
     const code = CODE.test(rel);
-    // Unloaded code only matters to ESM apps (anyFile); skip hashing it otherwise once known.
-    if (!isLoaded && code && anyFile) return;
+    // Unloaded code only matters to ESM apps (anyFile) and to `watch`; skip hashing it otherwise once known.
+    if (!isLoaded && code && anyFile && !watch) return;
     if (!hashed && hashOf(from, rel) === hashOf(to, rel)) return;
     anyFile = true;
     if (isLoaded) modules.push({ rel, gone: false });
     else if (IGNORED.test(rel)) {
       if (rel.endsWith('package.json')) changedPackageJsons.push(rel);
-    } else if (!code) nonModule.push(rel);
+    } else if (!code && !PACKAGE_DOCS.test(rel)) nonModule.push(rel);
+    else if (code && watch) unloadedCode.push(rel);
   };
   if (candidates) {
     for (const rel of candidates) if (to.files.has(rel)) visit(rel, to.files.get(rel));
@@ -94,14 +111,15 @@ export function diffReleases(from: FileIndex, to: FileIndex, loaded: LoadedModul
   }
   for (const rel of [...added, ...removed]) {
     if (loaded.has(rel)) modules.push({ rel, gone: !to.files.has(rel) });
-    else if (!CODE.test(rel) && !IGNORED.test(rel)) nonModule.push(rel);
+    else if (isNonModule(rel)) nonModule.push(rel);
+    else if (watch && CODE.test(rel)) unloadedCode.push(rel);
   }
   anyFile ||= added.length > 0 || removed.length > 0;
   const resolution = resolutionChanges(to, loaded, [...added, ...removed], changedPackageJsons);
   const nodeModules = [...added, ...removed, ...changedPackageJsons, ...modules.map((c) => c.rel)].some((rel) => rel.includes('node_modules/'));
   const sameFileSet = added.length === 0 && removed.length === 0;
   return {
-    modules: sortByRel(modules), resolution, nonModule: nonModule.sort(), anyFile, nodeModules,
+    modules: sortByRel(modules), resolution, nonModule: nonModule.sort(), unloadedCode: unloadedCode.sort(), anyFile, nodeModules,
     sameFileSet, pathsChanged: !sameFileSet || changedPackageJsons.length > 0,
   };
 }
@@ -124,9 +142,11 @@ function resolutionChanges(to: FileIndex, loaded: LoadedModules, fileSetChanges:
     if (rel.includes('node_modules/')) bare = true;
   }
   const changed: string[] = [];
+  // `#internal` requests resolve through the package.json "imports" of their scope.
+  const scopes = bare || packageJsons.length > 0;
   for (const rel of loaded.rels()) {
     for (const [request, target] of loaded.deps(rel) ?? []) {
-      if (!affects(rel, request, stems, bare)) continue;
+      if (!affects(rel, request, stems, request.startsWith('#') ? scopes : bare)) continue;
       let now: string | undefined;
       try {
         now = loaded.resolveIn(to, rel, request);

@@ -4,6 +4,8 @@ import { HotError } from '../errors.js';
 import type { EsmApp, NextResolve, ResolveContext, Resolved } from './esm-hooks.js';
 import { registerUrl } from './esm-hooks.js';
 import { createEsmHot, newEsmCallbacks, type EsmCallbacks, type EsmHotApi, type ModuleNamespace } from './esm-hot.js';
+import { EsmResolution, fileHref } from './esm-resolve.js';
+import type { FileIndex } from './file-index.js';
 import type { ModuleGraph } from './graph.js';
 import { newHotState, type HotState } from './hot-api.js';
 import { fromRel, toRel } from './registry.js';
@@ -12,6 +14,8 @@ import { fromRel, toRel } from './registry.js';
 export interface EsmHost {
   /** The current release root (a realpath). */
   readonly dir: string;
+  /** A release's file index, once an update read it: the current release's from the update's apply on. */
+  readonly index: FileIndex | undefined;
   readonly graph: ModuleGraph;
   invalidate(rel: string): void;
 }
@@ -64,6 +68,7 @@ export class EsmModules implements EsmApp {
   private readonly data = new Map<string, Record<string, unknown>>();
   /** Release directory → how many live ES modules were evaluated from it (their `import.meta.url`). */
   private readonly loadedFrom = new Map<string, number>();
+  private readonly resolution = new EsmResolution();
   private readonly plain: boolean;
   private serial = 0;
 
@@ -76,10 +81,11 @@ export class EsmModules implements EsmApp {
   urlFor(rel: string): string {
     const live = this.live.get(rel);
     if (live) return live.url;
-    const href = pathToFileURL(fromRel(this.host.dir, rel)).href;
+    const file = fromRel(this.host.dir, rel);
+    const href = fileHref(this.host.dir, rel, file);
     const url = this.plain && this.serial === 0 ? href : `${href}?hd=${++this.serial}`;
     this.live.set(rel, { url, bytes: 0, deps: new Map(), required: false, serial: this.serial });
-    registerUrl(url, this, rel);
+    registerUrl(url, this, rel, file);
     return url;
   }
 
@@ -119,15 +125,48 @@ export class EsmModules implements EsmApp {
     return this.live.has(rel);
   }
 
+  /**
+   * `specifier` imported by (a version of) `rel`: resolved from `rel`'s path in the current release,
+   * from what the file index and earlier resolutions tell when they can (esm-resolve.ts), else by
+   * Node; a module of the app answers its live version's URL, or a new version's.
+   */
   resolve(rel: string, specifier: string, context: ResolveContext, next: NextResolve): Resolved {
-    const from = pathToFileURL(fromRel(this.host.dir, rel)).href;
+    const index = this.host.index?.dir === this.host.dir ? this.host.index : undefined;
+    const known = this.resolution.known(index, rel, specifier);
+    if (known) {
+      const url = known.target === undefined ? known.url : this.importOf(rel, specifier, known.target);
+      return { url, format: known.format, shortCircuit: true };
+    }
+    const from = fileHref(this.host.dir, rel, fromRel(this.host.dir, rel));
     const resolved = next(this.toCurrent(specifier), { ...context, parentURL: from });
-    if (!resolved.url.startsWith('file:')) return resolved;
-    const target = this.relOf(fileURLToPath(resolved.url));
-    if (target === undefined) return resolved;
+    const target = resolved.url.startsWith('file:') ? this.relOf(fileURLToPath(resolved.url)) : undefined;
+    this.resolution.learn(rel, specifier, target, resolved);
+    return target === undefined ? resolved : { ...resolved, url: this.importOf(rel, specifier, target) };
+  }
+
+  resolveVersion(rel: string, url: string, context: ResolveContext, next: NextResolve): Resolved {
+    const format = this.resolution.formatOf(rel);
+    if (format !== undefined) return { url, format, shortCircuit: true };
+    const resolved = next(url, context);
+    this.resolution.learn(rel, url, rel, resolved);
+    return resolved;
+  }
+
+  /** What `rel`'s imports resolved to (specifier → relative path), for an update's plan. */
+  depsOf(rel: string): ReadonlyMap<string, string> | undefined {
+    return this.records.has(rel) ? this.live.get(rel)?.deps : undefined;
+  }
+
+  /** A package.json, the set of paths or node_modules changed: imports resolve by Node again. */
+  forgetResolutions(): void {
+    this.resolution.forget();
+  }
+
+  /** Records the edge `rel` → `target` and answers the URL the import gets. */
+  private importOf(rel: string, specifier: string, target: string): string {
     this.live.get(rel)?.deps.set(specifier, target);
     this.host.graph.addEdge(rel, target);
-    return { ...resolved, url: this.urlFor(target) };
+    return this.urlFor(target);
   }
 
   loading(rel: string, url: string, bytes: number): void {

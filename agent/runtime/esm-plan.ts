@@ -2,6 +2,12 @@ import type { AppManifest } from '../messages.js';
 import type { EsmModules } from './esm-modules.js';
 import type { ModuleGraph } from './graph.js';
 
+/** What `requiredEsmDeadEnd` reads of a CommonJS app. */
+export interface RequiredEsm {
+  readonly requiredEsm: ReadonlySet<string>;
+  readonly graph: ModuleGraph;
+}
+
 /** How much retired module source and how many retired versions a worker holds before it reloads. */
 export interface EsmRetiredLimit {
   bytes: number;
@@ -46,4 +52,24 @@ export function esmDeadEnd(
     return { reason: 'esm-retired-limit', chain: [] };
   }
   return undefined;
+}
+
+/**
+ * A CommonJS app that loaded ES modules by `require(esm)` runs without the ES module hooks: Node
+ * keeps those modules by URL (a new version could only come from another release's path, and is
+ * never freed), and what they import is invisible to the runtime. So an update that would dispose
+ * one of them, or that changes code the runtime has not seen loaded (an ES module may import it),
+ * takes the reload path.
+ */
+export function requiredEsmDeadEnd(app: RequiredEsm, disposed: readonly string[], unloadedCode: readonly string[]): EsmDeadEnd | undefined {
+  if (app.requiredEsm.size === 0) return undefined;
+  for (const rel of disposed) {
+    if (!app.requiredEsm.has(rel)) continue;
+    const parent = [...app.graph.parentsOf(rel)][0];
+    return { reason: `Aborted because ${rel} is loaded by require(esm)`, chain: parent === undefined ? [rel] : [rel, parent] };
+  }
+  const [unseen] = unloadedCode;
+  if (unseen === undefined) return undefined;
+  const by = [...app.requiredEsm].sort().join(', ');
+  return { reason: `Aborted because ${unseen} may be imported by an ES module loaded by require(esm) (${by})`, chain: [unseen] };
 }

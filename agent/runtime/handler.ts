@@ -1,58 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HotError } from '../errors.js';
 import { inFlightNow, isTracked } from './in-flight.js';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
-type AnyHandler = (req: IncomingMessage, res: ServerResponse) => unknown;
+export type AnyHandler = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 export interface AppHandler {
   handle: AnyHandler;
   /** Closes what this version of the app owns (a fastify instance), once its requests drained. */
   close?: () => Promise<void>;
-}
-
-/** A fastify instance, by shape: agent/ never imports fastify (DESIGN.md). */
-interface FastifyLike {
-  ready(): PromiseLike<unknown>;
-  routing(req: IncomingMessage, res: ServerResponse): void;
-  close(): PromiseLike<unknown>;
-  server: unknown;
-}
-
-function isFastify(value: unknown): value is FastifyLike {
-  const v = value as Partial<FastifyLike> | null;
-  return typeof v === 'object' && v !== null && typeof v.ready === 'function' &&
-    typeof v.routing === 'function' && typeof v.close === 'function' && 'server' in v;
-}
-
-/**
- * What the entry exports, as a request handler (issue 2): a function of two or more parameters
- * (plain Node, Express's `app(req, res, next)`, `koa.callback()`), a fastify instance (made ready,
- * requests routed into it), or a factory of no parameters, possibly async, returning either.
- * `default` and `handler` exports are looked through (TypeScript-compiled apps).
- */
-export async function resolveHandler(exported: unknown, factoryAllowed = true): Promise<AppHandler> {
-  if (typeof exported === 'function' && exported.length >= 2) return { handle: exported as AnyHandler };
-  if (isFastify(exported)) {
-    await exported.ready();
-    return { handle: (req, res) => exported.routing(req, res), close: async () => { await exported.close(); } };
-  }
-  if (typeof exported === 'function' && exported.length === 0 && factoryAllowed) {
-    return resolveHandler(await (exported as () => unknown)(), false);
-  }
-  if ((typeof exported === 'object' || typeof exported === 'function') && exported !== null) {
-    for (const key of ['default', 'handler'] as const) {
-      const inner: unknown = (exported as Record<string, unknown>)[key];
-      if (inner !== undefined && inner !== exported) return resolveHandler(inner, factoryAllowed);
-    }
-  }
-  throw new HotError('HOT_ERR_HANDLER', describe(exported));
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'function') return `a function of ${value.length} parameter(s)`;
-  if (value === null) return 'null';
-  return typeof value === 'object' ? `an object with keys ${Object.keys(value).slice(0, 5).join(', ') || '(none)'}` : typeof value;
 }
 
 /**

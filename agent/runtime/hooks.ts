@@ -22,8 +22,9 @@ function patch<T extends object, K extends keyof T>(obj: T, key: K, make: (origi
 /**
  * The four patches of Node's CommonJS loader the runtime needs:
  * - `Module.prototype.load`: a module of a hosted release gets `module.hot` before its code runs,
- *   and compiles outside V8's compilation cache, which would keep its source once it is evicted
- *   (compilation-cache.ts);
+ *   compiles outside V8's compilation cache, which would keep its source once it is evicted
+ *   (compilation-cache.ts), and is noted once it ran (an ES module loaded by `require(esm)` is
+ *   told apart);
  * - `Module.prototype.require`: records the app's dependency graph (edges by relative path);
  * - `Module._resolveFilename`: an app module resolves its requests against the *current* release,
  *   whichever release it was evaluated from (an unchanged module, or a disposed one whose old code
@@ -41,11 +42,12 @@ export function installHooks(): () => void {
       if (!found) return original.call(this, filename);
       found.owner.beforeLoad(this, found.rel);
       try {
-        return outsideCompilationCache(() => original.call(this, filename));
+        outsideCompilationCache(() => original.call(this, filename));
       } catch (err) {
         found.owner.loadFailed(this, found.rel);
         throw err;
       }
+      found.owner.loaded(this, found.rel);
     }),
     patch(loader.prototype, 'require', (original) => function require(this: CjsModule, request: string) {
       const exports = original.call(this, request);
@@ -61,7 +63,7 @@ export function installHooks(): () => void {
       if (!found || !parent) return original(request, parent, isMain, options);
       const file = resolveInCurrent(original, found, parent, request, isMain, options);
       // The require hook's afterRequire then needs no second resolution.
-      if (live && options === undefined) live.owner.resolved(parent, live.rel, request, file);
+      if (live && isPlainRequire(options)) live.owner.resolved(parent, live.rel, request, file);
       return file;
     }),
     patch(loader._extensions, '.js', (original) => function js(this: unknown, module: CjsModule, filename: string) {
@@ -87,17 +89,34 @@ function resolveInCurrent(
   const asParent = (): CjsModule => (from === parent.filename ? parent : fakeParent(from, path.dirname(from)));
   // require(path.join(__dirname, 'x')) from code evaluated in an older release.
   if (path.isAbsolute(request)) request = owner.toCurrent(request, rootOf(parent.filename, rel));
-  if (options !== undefined || isBuiltin(request)) return owner.liveKey(original(request, asParent(), isMain, options));
+  if (!isPlainRequire(options) || isBuiltin(request)) return owner.liveKey(original(request, asParent(), isMain, options));
   if (isRelativeRequest(request)) {
     const file = resolveRelative(path.dirname(from), request, owner.index);
     if (file !== undefined) return owner.liveKey(file);
   }
-  const bare = !isRelativeRequest(request) && !path.isAbsolute(request);
-  const known = bare ? owner.bareTarget(from, request) : undefined;
+  // `#internal` requests follow the app's own package.json "imports", which an update may change.
+  const bare = !isRelativeRequest(request) && !path.isAbsolute(request) && !request.startsWith('#');
+  const memo = bare ? withConditions(request, options) : request;
+  const known = bare ? owner.bareTarget(from, memo) : undefined;
   if (known !== undefined) return owner.liveKey(known);
   const file = original(request, asParent(), isMain, options);
-  if (bare) owner.rememberBare(from, request, file);
+  if (bare) owner.rememberBare(from, memo, file);
   return owner.liveKey(file);
+}
+
+/**
+ * A `require` (or `require.resolve` without `paths`): no options, or — while `module.registerHooks`
+ * hooks are registered, as in a worker of an ES module app — only the conditions Node's hook chain
+ * passes on (resolveForCJSWithHooks in lib/internal/modules/cjs/loader.js). Conditions matter to
+ * bare requests only (package `exports` and `imports`), so they key the remembered ones.
+ */
+function isPlainRequire(options: unknown): boolean {
+  return options === undefined || (options as { paths?: unknown }).paths === undefined;
+}
+
+function withConditions(request: string, options: unknown): string {
+  const conditions = (options as { conditions?: Iterable<string> } | undefined)?.conditions;
+  return conditions ? `${request}\0${[...conditions].join(',')}` : request;
 }
 
 /** The release root a module was loaded under, from its filename and relative path. */

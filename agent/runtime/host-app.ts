@@ -7,11 +7,14 @@ import { SerialQueue } from '../common/serial-queue.js';
 import { HotError } from '../errors.js';
 import { readManifest } from '../manifest.js';
 import type { AppMode, HotStatus, UpdateResult } from '../messages.js';
-import { AppState } from './app-state.js';
-import { applyPlan, dispose, toErrorInfo } from './apply.js';
+import { AppState, isRel } from './app-state.js';
+import { checkModules } from './compile-check.js';
+import { applyPlan, dispose } from './apply.js';
+import { describeError } from './error-location.js';
 import type { EsmRetiredLimit } from './esm-plan.js';
-import { HandlerHost, resolveHandler } from './handler.js';
-import { loadEntry } from './load-entry.js';
+import { resolveHandler } from './entry-shapes.js';
+import { HandlerHost } from './handler.js';
+import { hostContext, loadEntry } from './load-entry.js';
 import { compareReleases, manifestUnchanged, planUpdate, type UpdatePlan } from './plan.js';
 import { addOwner, isHosted, removeOwner } from './registry.js';
 import { sweepPathCache } from './sweep.js';
@@ -90,7 +93,7 @@ export async function hostApp(options: HostAppOptions): Promise<HostedApp> {
       ? await state.esm.importCurrent(manifest.entry)
       : await loadEntry(dir, manifest.entry, manifest.esm, (options.main ?? false) && state.mode === 'process');
     if (state.mode === 'handler') {
-      host.swap(await resolveHandler(exported), []);
+      host.swap(await resolveHandler(exported, hostContext(state)), []);
     }
   } catch (err) {
     for (const record of [...state.records.values()]) dispose(state, record, [], []);
@@ -227,6 +230,8 @@ class Hosted implements HostedApp {
     }
     const reason = plan.wholeApp ? { reason: plan.wholeApp } : {};
     if (!apply) {
+      const problem = this.compileCheck(plan);
+      if (problem) return finish({ outcome: 'failed', outdated: plan.outdated, disposed: [], accepted: [], reason: problem, error: { message: problem } }, plan.to);
       const disposed = [...plan.propagation.outdated].sort();
       return finish({ outcome: 'hot', outdated: plan.outdated, disposed, accepted: plannedAcceptors(plan), ...reason }, plan.to);
     }
@@ -237,8 +242,22 @@ class Hosted implements HostedApp {
       return finish({ ...applied.result, outdated: plan.outdated, ...reason }, plan.to);
     } catch (err) {
       await this.state.setStatus('fail');
-      return finish({ outcome: 'failed', outdated: plan.outdated, disposed: [], accepted: [], error: toErrorInfo(err) }, plan.to);
+      return finish({ outcome: 'failed', outdated: plan.outdated, disposed: [], accepted: [], error: describeError(err, [plan.to, this.state.dir, ...this.state.releasesInUse()]) }, plan.to);
     }
+  }
+
+  /** A dry run's check of what the update would evaluate (compile-check.ts): the first problem, if any. */
+  private compileCheck(plan: Extract<UpdatePlan, { kind: 'apply' }>): string | undefined {
+    // ES module sources do not compile as CommonJS: their evaluation is their check.
+    if (this.state.manifest.esm) return undefined;
+    // The changed ones: a module evaluated again unchanged compiles as before, and its requires
+    // that resolve differently now made it one of `outdated`.
+    const evaluated = plan.outdated.filter((rel) => !plan.gone.includes(rel));
+    if (plan.propagation.entryReached && this.state.mode === 'handler') evaluated.push(plan.manifest.entry);
+    return checkModules(plan.to, evaluated, (rel, request) => {
+      const target = this.state.resolveIn(plan.index, rel, request);
+      return { target, isNew: isRel(target) && !this.state.records.has(target) };
+    });
   }
 
   /**

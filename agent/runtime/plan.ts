@@ -2,7 +2,7 @@ import { lstatSync } from 'node:fs';
 import type { AppManifest, UpdateResult } from '../messages.js';
 import type { AppState, ReleaseMove } from './app-state.js';
 import { diffReleases, type ReleaseDiff } from './diff.js';
-import { esmDeadEnd } from './esm-plan.js';
+import { esmDeadEnd, requiredEsmDeadEnd } from './esm-plan.js';
 import { hashOf, readFileIndex, type FileIndex } from './file-index.js';
 import { fromRel } from './registry.js';
 import { indexFromChanges } from './release-changes.js';
@@ -42,8 +42,9 @@ export function compareReleases(app: AppState, to: string): Comparison {
   const diff = diffReleases(from, index, {
     rels: () => app.loadedRels(),
     has: (rel) => app.isLoaded(rel),
-    deps: (rel) => app.records.get(rel)?.deps,
+    deps: (rel) => app.records.get(rel)?.deps ?? app.esm?.depsOf(rel),
     resolveIn: (to, parentRel, request) => app.resolveIn(to, parentRel, request),
+    watchUnloadedCode: app.requiredEsm.size > 0,
   }, delta?.paths);
   return { index, diff };
 }
@@ -102,13 +103,15 @@ export function planUpdate(app: AppState, to: string, manifest: AppManifest, { i
     if (declined) return abort('declined', declined.reason, declined.chain);
     const all = app.loadedRels();
     const selfAccepted = all.filter((rel) => rel !== app.entry && app.hotOf(rel)!.selfAccepted);
-    const esmDead = app.esm && esmDeadEnd(app.esm, app.graph, all, manifest, app.esmRetiredLimit);
+    const esmDead = app.esm ? esmDeadEnd(app.esm, app.graph, all, manifest, app.esmRetiredLimit) : requiredEsmDeadEnd(app, all, diff.unloadedCode);
     if (esmDead) return abort('unaccepted', esmDead.reason, esmDead.chain);
     return {
       kind: 'apply', ...move, outdated, gone, wholeApp: reason,
       propagation: { type: 'accepted', outdated: all, acceptedBy: new Map(), selfAccepted, entryReached: true },
     };
   }
+  const unseen = requiredEsmDeadEnd(app, [], diff.unloadedCode);
+  if (unseen) return abort('unaccepted', unseen.reason, unseen.chain);
   if (changes.size === 0 && !(entryMoved && handlerMode)) return { kind: 'unchanged', ...move };
   if (entryMoved && !handlerMode) {
     return abort('unaccepted', `Aborted because the entry moved to ${manifest.entry}`, [app.entry]);
@@ -124,7 +127,7 @@ export function planUpdate(app: AppState, to: string, manifest: AppManifest, { i
     return abort(effect.type === 'unaccepted' ? 'unaccepted' : 'declined', effect.reason, effect.chain);
   }
   if (entryMoved) effect.entryReached = true;
-  const esmDead = app.esm && esmDeadEnd(app.esm, app.graph, effect.outdated, manifest, app.esmRetiredLimit);
+  const esmDead = app.esm ? esmDeadEnd(app.esm, app.graph, effect.outdated, manifest, app.esmRetiredLimit) : requiredEsmDeadEnd(app, effect.outdated, []);
   if (esmDead) return abort('unaccepted', esmDead.reason, esmDead.chain);
   return { kind: 'apply', ...move, outdated, gone, propagation: effect };
 }

@@ -16,6 +16,8 @@ export interface Owner {
   beforeLoad(module: CjsModule, rel: string): void;
   /** Its evaluation threw: Node already dropped it from `require.cache`. */
   loadFailed(module: CjsModule, rel: string): void;
+  /** It evaluated (for `require(esm)`: Node evaluated the ES module and set its namespace as `exports`). */
+  loaded(module: CjsModule, rel: string): void;
   /**
    * Whether a `.js` file of the app is plain CommonJS without asking Node's package.json reader
    * (its cache keeps an entry per release directory: ~0.5 KB per update, issue 2 item 7).

@@ -1,7 +1,10 @@
 import cluster from 'node:cluster';
+import { realpath } from 'node:fs/promises';
 import { HotError } from '../errors.js';
 import { readManifest } from '../manifest.js';
-import type { UpdateResult } from '../messages.js';
+import type { ProbeResult, ProbeSpec, UpdateResult, WindowSpec } from '../messages.js';
+import { describeError } from '../runtime/error-location.js';
+import { probe } from '../runtime/probe.js';
 import { assertNever } from '../common/guards.js';
 import { SerialQueue } from '../common/serial-queue.js';
 import { TOPIC, isAgentMessage, preciseNow } from '../pm2/protocol.js';
@@ -11,6 +14,7 @@ import { connectAgentLink } from './agent-link.js';
 import type { AgentLink } from './agent-link.js';
 import { hostApp } from './host-app.js';
 import type { HostedApp } from './host-app.js';
+import { HealthWindow } from './health-window.js';
 import { listen } from './http-server.js';
 import { loopDelay, startLoopDelay } from './loop-delay.js';
 import type { OwnedServer } from './http-server.js';
@@ -35,6 +39,9 @@ let app: HostedApp | undefined;
 let server: OwnedServer | undefined;
 let shuttingDown = false;
 let link: AgentLink | undefined;
+/** The release being booted (a realpath), where a boot error's location is relative to. */
+let bootDir: string | undefined;
+let healthWindow: HealthWindow | undefined;
 /**
  * How long a cluster worker stays after its server closed. Node's cluster primary may have handed
  * it a connection before it read the worker's `close`; the worker's cluster code sends such a
@@ -80,13 +87,14 @@ function portOf(manifestPort: number | undefined): number {
 async function boot(): Promise<void> {
   const release = await target();
   version = release.version;
+  bootDir = await realpath(release.releaseDir).catch(() => release.releaseDir);
   const manifest = await readManifest(release.releaseDir);
   app = await hostApp({ name: release.app, dir: release.releaseDir, mode: manifest.mode, chdir: true, main: true });
   if (manifest.mode === 'handler') server = await listen(app.handler, portOf(manifest.port));
 }
 
 function failed(err: unknown, from: string, to: string): UpdateResult {
-  const error = err instanceof Error ? { message: err.message, stack: err.stack } : { message: String(err) };
+  const error = describeError(err, [to, from]);
   return { outcome: 'failed', from, to, outdated: [], disposed: [], accepted: [], reason: error.message, error, durationMs: 0 };
 }
 
@@ -104,8 +112,37 @@ async function update(message: Extract<AgentMessage, { kind: 'update' }>, receiv
   } catch (err) {
     result = failed(err, from, message.releaseDir);
   }
-  if (result.outcome === 'hot' || result.outcome === 'unchanged') version = message.version;
-  await reply({ kind: 'updated', requestId: message.requestId, result, pmId, pid: process.pid, version, receivedAt, answeredAt: preciseNow() });
+  // `pm2 logs <app>` shows what went wrong in full; the agent gets the one-line reason.
+  if (result.outcome === 'failed') console.error(`hotdeploy: ${appName()}: the update to ${message.version} failed: ${result.error?.stack ?? result.error?.message ?? result.reason}`);
+  const moved = result.outcome === 'hot' || result.outcome === 'unchanged';
+  if (moved) version = message.version;
+  // A newer swap (a swap back included) ends the window of the version it replaced.
+  if (result.outcome === 'hot') healthWindow?.cancel();
+  const checked = moved && message.probe ? await runProbe(message.probe) : undefined;
+  if (result.outcome === 'hot' && message.window && (checked === undefined || checked.ok)) watch(message.window, reply);
+  await reply({ kind: 'updated', requestId: message.requestId, result, ...(checked ? { probe: checked } : {}), pmId, pid: process.pid, version, receivedAt, answeredAt: preciseNow() });
+}
+
+/** The health probe through the app's own handler (handler mode); process mode keeps its readiness gate. */
+async function runProbe(spec: ProbeSpec): Promise<ProbeResult> {
+  if (!app) return { ok: false, status: 0, bodyStart: '', durationMs: 0, error: 'the app is not hosted yet' };
+  if (app.mode === 'process') return { ok: true, status: 0, bodyStart: '', durationMs: 0, skipped: 'process mode: the app listens itself' };
+  return probe(app.handler, spec);
+}
+
+/** A health window for the version just swapped in; a newer swap cancels the one running. */
+function watch(spec: WindowSpec, reply: Reply): void {
+  healthWindow?.cancel();
+  const watched = version;
+  healthWindow = new HealthWindow(spec, server?.watchAnswers, () => app?.releasesInUse() ?? [], (report) => {
+    healthWindow = undefined;
+    if (report.tripped) console.error(`hotdeploy: ${appName()}@${watched}: the health window tripped: ${report.errors5xx} 5xx answer(s) and ${report.exceptions} uncaught exception(s) in ${report.requests} answer(s) within ${report.elapsedMs} ms (first: ${report.sample ?? '?'})`);
+    void reply({ kind: 'health-window', app: appName(), report, pmId, pid: process.pid, version: watched });
+  });
+}
+
+function appName(): string {
+  return process.env.HOTDEPLOY_APP ?? '?';
 }
 
 async function plan(message: Extract<AgentMessage, { kind: 'plan' }>, reply: Reply): Promise<void> {
@@ -151,8 +188,12 @@ function handle(data: unknown, reply: Reply): void {
       // In the update queue: the plan answers for the release the worker will have by then.
       void updates.run(() => plan(data, reply));
       return;
+    case 'probe':
+      // After any update queued before it: the probe answers for the version the agent last sent.
+      void updates.run(async () => reply({ kind: 'probed', requestId: data.requestId, probe: await runProbe(data.probe), pmId, pid: process.pid, version }));
+      return;
     case 'ping':
-      void reply({ kind: 'pong', requestId: data.requestId, pmId, pid: process.pid, version, ...withLoopDelay() });
+      void reply({ kind: 'pong', requestId: data.requestId, pmId, pid: process.pid, version, ...withLoopDelay(), releases: app?.releasesInUse() ?? [] });
       return;
     case 'link':
       return;
@@ -191,9 +232,9 @@ async function main(): Promise<void> {
     if (trial) await reportingLoads(process.env.HOTDEPLOY_TRIAL_DIR ?? '', (module) => void send({ kind: 'loading', requestId: 'boot', module, pmId, pid: process.pid, version }), boot);
     else await boot();
   } catch (err) {
-    const e = err as { message?: string; code?: string; stack?: string };
-    const error = { message: e.message ?? String(err), code: e.code, stack: e.stack };
-    console.error(`hotdeploy: ${process.env.HOTDEPLOY_APP ?? '?'}@${version} did not start: ${error.stack ?? error.message}`);
+    const code = (err as { code?: unknown } | null)?.code;
+    const error = { ...describeError(err, bootDir ? [bootDir] : []), ...(typeof code === 'string' ? { code } : {}) };
+    console.error(`hotdeploy: ${appName()}@${version} did not start: ${error.message}\n${error.stack ?? ''}`);
     await send({ kind: 'boot-failed', pmId, pid: process.pid, version, error });
     process.exit(1);
   }

@@ -12,6 +12,11 @@ export interface OwnedServer {
   port: number;
   /** Stop accepting, let in-flight requests finish, then resolve; cut what is left at `deadlineMs`. */
   close(deadlineMs: number): Promise<void>;
+  /**
+   * Calls `onAnswer` for each response that finishes from now on, until the returned undo runs (a
+   * health window): a `'request'` listener added only then, so serving costs nothing otherwise.
+   */
+  watchAnswers(onAnswer: (req: IncomingMessage, res: ServerResponse) => void): () => void;
 }
 
 /** How long idle keep-alive sockets may still bring a request once the worker is closing. */
@@ -29,6 +34,13 @@ export async function listen(handler: (req: IncomingMessage, res: ServerResponse
   const address = server.address();
   return {
     port: typeof address === 'object' && address ? address.port : port,
+    watchAnswers(onAnswer) {
+      const listener = (req: IncomingMessage, res: ServerResponse): void => {
+        res.once('finish', () => onAnswer(req, res));
+      };
+      server.prependListener('request', listener);
+      return () => void server.off('request', listener);
+    },
     close(deadlineMs) {
       closeKeepAlive(server, connections);
       return new Promise<void>((resolve) => {

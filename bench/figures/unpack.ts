@@ -33,7 +33,7 @@ export async function makeBigBundle(root: string): Promise<{ file: string; bytes
       await writeFile(path.join(dir, `f${i}.bin`), randomBytes(size));
     }
   }
-  await writeFile(path.join(pkg, 'package.json'), JSON.stringify({ name: 'bulk', version: '1.0.0', main: 'index.js' }));
+  await writeFile(path.join(pkg, 'package.json'), JSON.stringify({ name: 'bulk', version: '1.0.0', main: 'index.js', hotdeploy: { port: 0 } }));
   await writeFile(path.join(pkg, 'index.js'), 'module.exports = (req, res) => res.end("bulk");\n');
   const file = path.join(root, 'bulk.tgz');
   await packDir(path.join(root, 'src'), file);

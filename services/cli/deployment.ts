@@ -1,4 +1,4 @@
-import type { WorkerReport } from '../../agent/messages.js';
+import type { HostResult, WorkerReport } from '../../agent/messages.js';
 import { ExitCode, type ExitCodeValue } from './errors.js';
 import { type Io, oneLine, renderWorkers, writeJson, writeLine } from './output.js';
 
@@ -10,6 +10,7 @@ export interface DeploymentView {
   kind?: string;
   status: string;
   reason?: string;
+  hosts?: HostResult[];
   workers?: WorkerReport[];
 }
 
@@ -29,9 +30,18 @@ export function deploymentExitCode(deployment: DeploymentView | undefined): Exit
 
 export function printDeployment(io: Io, deployment: DeploymentView): void {
   const subject = deployment.version ? ` ${deployment.app ?? ''}@${deployment.version}` : '';
-  const reason = deployment.reason ? ` (${oneLine(deployment.reason)})` : '';
-  writeLine(io.out, `deployment ${deployment.id}${subject}: ${deployment.status}${reason}`);
-  if (deployment.workers) writeLine(io.out, renderWorkers(deployment.workers));
+  const reason = deployment.reason ? oneLine(deployment.reason) : '';
+  writeLine(io.out, `deployment ${deployment.id}${subject}: ${deployment.status}${reason ? ` (${reason})` : ''}`);
+  // Each host's reason once: in the line above when the deployment's reason carries it, else on its own line.
+  const said = new Map<string, Set<string>>();
+  for (const host of deployment.hosts ?? []) {
+    const why = oneLine(host.reason ?? '');
+    if (why === '') continue;
+    if (!said.has(host.host)) said.set(host.host, new Set());
+    said.get(host.host)?.add(why);
+    if (!reason.includes(why)) writeLine(io.out, `host ${host.host}${host.reverted ? ' (reverted)' : ''}: ${host.path}, ${host.status}: ${why}`);
+  }
+  if (deployment.workers) writeLine(io.out, renderWorkers(deployment.workers, said));
 }
 
 /**

@@ -32,17 +32,29 @@ export function renderTable(head: string[], rows: Array<Array<string | number>>,
   return table.toString();
 }
 
-/** The per-worker outcome of a deployment (issue 5: worker, pid, outcome, ms, reason). */
-export function renderWorkers(workers: WorkerReport[]): string {
+/**
+ * The per-worker outcome of a deployment (worker, pid, outcome, ms, reason). A reason that is its
+ * host's own (`hostReasons`: printed once above the table) is left out of the rows, so a host's
+ * failure is not repeated for every worker.
+ */
+export function renderWorkers(workers: WorkerReport[], hostReasons: ReadonlyMap<string, ReadonlySet<string>> = new Map()): string {
   if (workers.length === 0) return 'no workers run this app on any attached host';
-  return renderTable(['worker', 'pid', 'outcome', 'ms', 'reason'], workers.map((w) => [
-    `${w.host}#${w.pmId}`, w.pid ?? '-', w.outcome, Math.round(w.durationMs), oneLine(w.reason ?? ''),
-  ]), true);
+  return renderTable(['worker', 'pid', 'outcome', 'ms', 'reason'], workers.map((w) => {
+    const reason = oneLine(w.reason ?? '');
+    const said = hostReasons.get(w.host)?.has(reason) ?? false;
+    return [`${w.host}#${w.pmId}`, w.pid ?? '-', w.outcome, Math.round(w.durationMs), said ? '' : reason];
+  }), true);
 }
 
 /** Runtime reasons carry webpack-style multi-line messages; a table cell wants one line to wrap. */
 export function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
+}
+
+/** The first line of a reason, cut to `max` characters: for cells that must stay one line. */
+export function firstLine(text: string, max = 100): string {
+  const line = (text.split('\n').find((l) => l.trim() !== '') ?? '').trim();
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
 export function formatBytes(bytes: number): string {

@@ -8,6 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import * as tar from 'tar';
 import { CliError } from './errors.js';
+import { addToTarball, lockfileToAdd } from './lockfile.js';
+import { formatBytes } from './output.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -18,6 +20,8 @@ export interface Bundle {
   sha256: string;
   /** package.json's version (undefined when it has none). */
   packageVersion: string | undefined;
+  /** The lockfile added to what `npm pack` packed (it leaves lockfiles out), so the service can install. */
+  lockfile?: string;
   /** Removes the temporary tarball made from a directory (no-op for a given .tgz). */
   cleanup(): Promise<void>;
 }
@@ -39,6 +43,7 @@ export async function prepareBundle(source: string): Promise<Bundle> {
  * `node_modules` unless bundled, `npm-debug.log`, ...). npm-packlist, npm's library for those rules,
  * needs an @npmcli/arborist tree (dozens of packages) and its current major requires Node 22; npm
  * is present wherever `npx hotdeploy` runs. Scripts are not run: building is the CI's step before push.
+ * The lockfile, which `npm pack` always leaves out, is added (lockfile.ts).
  */
 async function packDirectory(dir: string): Promise<Bundle> {
   // Checked here for a one-line answer (npm's own is a multi-line ENOENT) that names the fix.
@@ -53,11 +58,13 @@ async function packDirectory(dir: string): Promise<Bundle> {
       .catch((err: NodeJS.ErrnoException & { stdout?: string; stderr?: string }) => {
         throw new CliError('CLI_ERR_PACK', `${dir}: ${npmFailure(err)}`, { cause: err });
       });
-    const [result] = JSON.parse(stdout) as Array<{ filename: string; version?: string }>;
+    const [result] = JSON.parse(stdout) as Array<{ filename: string; version?: string; files?: Array<{ path: string }> }>;
     if (!result) throw new CliError('CLI_ERR_PACK', `${dir}: npm pack reported no tarball`);
     const file = path.join(dest, path.basename(result.filename));
+    const lockfile = lockfileToAdd(dir, (result.files ?? []).map((f) => f.path));
+    if (lockfile) await addToTarball(file, dir, lockfile);
     const { size } = await stat(file);
-    return { file, size, sha256: await sha256Of(file), packageVersion: result.version, cleanup };
+    return { file, size, sha256: await sha256Of(file), packageVersion: result.version, ...(lockfile ? { lockfile } : {}), cleanup };
   } catch (err) {
     await cleanup();
     throw err;
@@ -75,6 +82,11 @@ function npmFailure(err: NodeJS.ErrnoException & { stdout?: string; stderr?: str
   }
   const line = (err.stderr ?? '').split('\n').find((l) => l.startsWith('npm error'));
   return line?.replace(/^npm error\s*/, '') ?? err.message.split('\n')[0] ?? 'unknown failure';
+}
+
+/** What a note about the upload says of the bundle: size, sha256's start, the lockfile added. */
+export function describeBundle(bundle: Bundle): string {
+  return `${formatBytes(bundle.size)}, sha256 ${bundle.sha256.slice(0, 12)}${bundle.lockfile ? `, with ${bundle.lockfile}` : ''}`;
 }
 
 export async function sha256Of(file: string): Promise<string> {

@@ -1,5 +1,6 @@
 import { type ArgsDef, parseArgs, renderUsage } from 'citty';
 import { stripVTControlCharacters } from 'node:util';
+import { ownVersion } from '../../agent/common/package-files.js';
 import { clientFrom } from './client.js';
 import type { CliCommand, Context } from './command.js';
 import { activateCommand } from './commands/activate.js';
@@ -33,6 +34,10 @@ export async function runCli(argv: string[], io: Io, env: NodeJS.ProcessEnv = pr
       writeLine(io.out, await topUsage());
       return name === undefined ? ExitCode.usage : ExitCode.ok;
     }
+    if (name === '--version' || name === '-v' || name === 'version') {
+      writeLine(io.out, `hotdeploy ${ownVersion()}`);
+      return ExitCode.ok;
+    }
     const command = commands[name];
     if (!command) throw new CliError('CLI_ERR_USAGE', `unknown command ${JSON.stringify(name)}; run \`hotdeploy --help\``);
     if (rest.includes('--help') || rest.includes('-h')) {
@@ -59,7 +64,7 @@ async function topUsage(): Promise<string> {
   return [
     'hotdeploy: hot deploys of Node.js apps to PM2 workers',
     '',
-    'Usage: hotdeploy <command> [options]   (hotdeploy <command> --help for its options)',
+    'Usage: hotdeploy <command> [options]   (hotdeploy <command> --help for its options; hotdeploy --version)',
     '',
     'Commands:',
     ...lines,

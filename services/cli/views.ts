@@ -1,6 +1,6 @@
 import type { WorkerState } from '../../agent/messages.js';
 import type { ReleaseMeta } from '../server/release-store.js';
-import { formatBytes, renderTable } from './output.js';
+import { firstLine, formatBytes, renderTable } from './output.js';
 
 /**
  * The read side's shapes (issue 3: `GET /v1/apps/:app` is `{ name, current, previous, releases,
@@ -57,7 +57,7 @@ export function renderReleases(releases: ReleaseView[], pointers: Pick<AppView, 
   const current = versionOf(pointers.current);
   const previous = versionOf(pointers.previous);
   const mark = (r: ReleaseView) =>
-    r.version === current ? 'current' : r.version === previous ? 'previous' : r.bad ? `bad: ${r.badReason ?? 'rolled back'}` : '';
+    r.version === current ? 'current' : r.version === previous ? 'previous' : r.bad ? `bad: ${firstLine(r.badReason ?? 'rolled back')}` : '';
   return renderTable(['version', 'sha256', 'files', 'unpacked', 'created', 'by', ''], releases.map((r) => [
     r.version, r.sha256.slice(0, 12), r.files, formatBytes(r.bytes), r.createdAt, r.createdBy ?? '-', mark(r),
   ]));

@@ -13,6 +13,7 @@ import { ServiceMetrics } from './metrics.js';
 import { resolveOptions, type ServerOptions, type TokenAction } from './options.js';
 import { recoverReleaseStore } from './recovery.js';
 import { ReleaseStore } from './release-store.js';
+import { isNatsCluster } from './nats/cluster-agent.js';
 import { agentRoutes } from './routes/agents.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { appRoutes } from './routes/apps.js';
@@ -53,7 +54,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // fastify's own 503 body has no DEPLOY_ERR_* code; the onRequest hook answers instead.
     return503OnClosing: false,
   }) as unknown as FastifyInstance;
-  const store = new ReleaseStore(resolved.dataDir, resolved);
+  const store = new ReleaseStore(resolved.dataDir, resolved, {
+    ports: { remote: resolved.agents.some(isNatsCluster) },
+    install: { npmrc: resolved.npmrc, timeoutMs: resolved.installTimeoutMs },
+  });
   const bus = new EventBus();
   const audit = new AuditLog(path.join(resolved.dataDir, 'audit.log'));
   const deployments = new Deployments(store, resolved.agents, bus, audit, app.log, resolved.keep);

@@ -9,6 +9,7 @@ import type { EventBus } from './events.js';
 import { readJsonFile, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from '../../agent/common/serial-queue.js';
 import type { Pointers, ReleaseStore } from './release-store.js';
+import { localReleasesInUse } from './releases-in-use.js';
 
 export type DeploymentKind = ActivationRequest['kind'];
 export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'rolled-back';
@@ -235,7 +236,7 @@ export class Deployments {
 
   private async prune(app: string): Promise<void> {
     try {
-      const removed = await this.store.prune(app, this.keep);
+      const removed = await this.store.prune(app, this.keep, () => localReleasesInUse(this.agents, app));
       for (const version of removed) {
         this.log.info({ app, version }, 'release pruned');
         await this.audit.append({ who: 'retention', what: 'prune', app, version, outcome: 'removed' });

@@ -40,6 +40,10 @@ export const DeployErrorCodes = {
   DEPLOY_ERR_MANIFEST: [422, 'package.json is missing or is not valid JSON'],
   DEPLOY_ERR_SETTINGS: [422, 'the hotdeploy settings are invalid'],
   DEPLOY_ERR_ENTRY: [422, 'the entry module does not exist inside the release'],
+  DEPLOY_ERR_NO_PORT: [422, 'nothing gives this release a port to listen on'],
+  // Dependencies installed on the host (services/server/install/)
+  DEPLOY_ERR_INSTALL: [422, 'installing the dependencies failed'],
+  DEPLOY_ERR_LOCKFILE: [422, 'dependencies are installed from an npm lockfile only (package-lock.json or npm-shrinkwrap.json)'],
   // Deployments
   DEPLOY_ERR_NO_ROLLBACK_TARGET: [409, 'there is no earlier good release to roll back to'],
   // A host's refusal, recorded on the deployment (`hosts[].code`), never an HTTP answer

@@ -48,6 +48,13 @@ export interface ServerOptions {
   uploadIdleTimeoutMs?: number;
   /** Host agents the deployments fan out to (agent/messages.ts `HostAgent`). */
   agents?: HostAgent[];
+  /**
+   * npm's settings for installing bundles' dependencies on the host (an npmrc file: registry, scoped
+   * registries and their tokens, proxy, cafile); without it npm's defaults, never the machine's.
+   */
+  npmrc?: string;
+  /** Deadline of one `npm ci` (ms, default 600 000). */
+  installTimeoutMs?: number;
   /** Drive host agents on other machines over NATS JetStream (issue 7, startServer only); without it nothing changes. */
   nats?: Omit<NatsClusterOptions, 'lookup'>;
   /** fastify's logger option; tests pass false. */
@@ -67,6 +74,8 @@ export interface ResolvedOptions extends Limits {
   dataDir: string;
   keep: number;
   agents: HostAgent[];
+  npmrc: string | undefined;
+  installTimeoutMs: number | undefined;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -86,6 +95,8 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     dataDir: path.resolve(options.dataDir),
     keep,
     agents: options.agents ?? [],
+    npmrc: options.npmrc === undefined ? undefined : path.resolve(options.npmrc),
+    installTimeoutMs: options.installTimeoutMs,
     maxBundleBytes: options.maxBundleBytes ?? DEFAULT_LIMITS.maxBundleBytes,
     maxUnpackedBytes: options.maxUnpackedBytes ?? DEFAULT_LIMITS.maxUnpackedBytes,
     maxFiles: options.maxFiles ?? DEFAULT_LIMITS.maxFiles,

@@ -1,11 +1,15 @@
-import { mkdir, mkdtemp, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { readManifest } from '../../agent/manifest.js';
+import { NO_PORT_HINT, portSource, type HostPortSources } from '../../agent/port-source.js';
 import type { AppManifest } from '../../agent/messages.js';
 import { DeployError, isDeployError, type DeployErrorCode } from './errors.js';
 import { Extraction, extractBundle, type ExtractResult } from './unpack/extract.js';
 import { readFileHashes, releaseChanges, writeFileHashes, writeReleaseChanges, type StoredFileHashes } from './file-hashes.js';
+import { Installer, writeInstallRecord, type InstallerOptions, type InstallRecord, type InstallSource } from './install/dependencies.js';
+import { removeArchive } from './install/node-modules-archive.js';
+import { withoutTree, withTree, type TreeIndex } from './install/tree.js';
 import { isErrno, readJsonFile, readJsonFileNow, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from '../../agent/common/serial-queue.js';
 import type { Limits } from './options.js';
@@ -28,6 +32,8 @@ export interface ReleaseMeta {
   bad: boolean;
   badReason?: string;
   manifest: AppManifest;
+  /** How its node_modules were installed on the host; absent when the bundle brought its own or needs none. */
+  install?: InstallRecord;
 }
 
 /** `<dataDir>/apps/<app>/pointers.json`, switched atomically (write temp + rename). */
@@ -60,6 +66,9 @@ interface Unpacked {
   files: number;
   bytes: number;
   manifest: AppManifest;
+  install?: InstallRecord;
+  /** The installed node_modules' file index. */
+  tree?: TreeIndex;
 }
 
 /** The app's current release at ingest, as the unpacker links from it and `changes.json` names it. */
@@ -67,6 +76,13 @@ interface BaseRelease {
   version: string;
   dir: string;
   hashes: StoredFileHashes;
+  install: InstallRecord | undefined;
+}
+
+/** What the store adds to a bundle's own settings: the hosts' port sources, and how it installs dependencies. */
+export interface StoreSettings {
+  ports?: HostPortSources;
+  install?: Omit<InstallerOptions, 'dataDir'>;
 }
 
 const HOT_TO_DEPLOY: Record<string, DeployErrorCode> = {
@@ -84,10 +100,16 @@ export class ReleaseStore {
   readonly appsDir: string;
   readonly tmpDir: string;
   private readonly lock = new KeyedQueue();
+  private readonly installer: Installer;
+  private readonly ports: HostPortSources;
+  /** Deletions of pruned release folders still running (`discard`). */
+  private readonly discards = new Set<Promise<void>>();
 
-  constructor(readonly dataDir: string, private readonly limits: Limits) {
+  constructor(readonly dataDir: string, private readonly limits: Limits, settings: StoreSettings = {}) {
     this.appsDir = path.join(dataDir, 'apps');
     this.tmpDir = path.join(dataDir, 'tmp');
+    this.ports = settings.ports ?? {};
+    this.installer = new Installer({ dataDir, ...settings.install });
   }
 
   appDir(app: string): string {
@@ -121,15 +143,20 @@ export class ReleaseStore {
         received = await this.receive(staging, body, opts.expectedSha256);
         const known = await this.checkExisting(app, version, received.sha256);
         if (known) return { release: known, created: false };
-        unpacked = await this.unpackFile(staging, received.file);
+        unpacked = await this.unpackFile(app, staging, received.file);
       } else {
-        ({ received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256));
+        ({ received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256, true));
       }
       const meta: ReleaseMeta = {
         app, version, sha256: received.sha256, bundleBytes: received.bytes, files: unpacked.files, bytes: unpacked.bytes,
         createdAt: monotonicNow(), createdBy: opts.by, bad: false, manifest: unpacked.manifest,
+        ...(unpacked.install ? { install: unpacked.install } : {}),
       };
-      return this.withAppLock(app, () => this.commit(meta, received.file, unpacked.root));
+      const result = await this.withAppLock(app, () => this.commit(meta, received.file, unpacked.root));
+      if (result.created && unpacked.install && unpacked.tree) {
+        this.installer.stored(app, { version, dir: this.releaseDir(app, version) }, unpacked.install, unpacked.tree);
+      }
+      return result;
     });
   }
 
@@ -139,7 +166,7 @@ export class ReleaseStore {
    */
   async stage<T>(app: string, body: Readable, opts: { expectedSha256?: string }, use: (staged: StagedBundle) => Promise<T>): Promise<T> {
     return this.withStaging(`${app}-plan-`, async (staging) => {
-      const { received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256);
+      const { received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256, false);
       const { root, manifest, files, bytes } = unpacked;
       return use({ root, manifest, sha256: received.sha256, bundleBytes: received.bytes, files, bytes });
     });
@@ -174,9 +201,11 @@ export class ReleaseStore {
    * arrive). The upload's own refusals (size, timeout, abort, sha256) come first; the archive's
    * only once the whole upload is in. Either way the unpacker has stopped writing when this throws.
    */
-  private async receiveUnpacking(app: string, staging: string, body: Readable, expectedSha256: string | undefined): Promise<{ received: ReceivedBundle & { file: string }; unpacked: Unpacked }> {
+  private async receiveUnpacking(app: string, staging: string, body: Readable, expectedSha256: string | undefined, release: boolean):
+    Promise<{ received: ReceivedBundle & { file: string }; unpacked: Unpacked }> {
     const base = await this.baseRelease(app);
-    const linkFrom = base && { linkFrom: { dir: base.dir, files: base.hashes.files } };
+    // Installed node_modules are never in a bundle that needs them installed: the unpacker is not sent their thousands of paths.
+    const linkFrom = base && { linkFrom: { dir: base.dir, files: base.install ? withoutTree(base.hashes.files) : base.hashes.files } };
     const extraction = new Extraction(path.join(staging, 'raw'), this.limits, { keep: stagedBundle(staging), ...linkFrom });
     let received: ReceivedBundle & { file: string };
     try {
@@ -185,7 +214,7 @@ export class ReleaseStore {
       await extraction.abandon(isDeployError(err) ? err : new DeployError('DEPLOY_ERR_UPLOAD_ABORTED'));
       throw err;
     }
-    return { received, unpacked: await this.checked(await extraction.result, base) };
+    return { received, unpacked: await this.checked(app, release, await extraction.result, base) };
   }
 
   /**
@@ -197,26 +226,38 @@ export class ReleaseStore {
     const { current } = await this.pointers(app).catch(() => ({ current: null }));
     if (current === null) return undefined;
     const dir = this.releaseDir(app, current);
-    const hashes = await readFileHashes(dir);
-    return hashes && { version: current, dir, hashes };
+    const [hashes, meta] = await Promise.all([readFileHashes(dir), this.get(app, current)]);
+    return hashes && { version: current, dir, hashes, install: meta?.install };
   }
 
-  private async unpackFile(staging: string, file: string): Promise<Unpacked> {
-    return this.checked(await extractBundle(file, path.join(staging, 'raw'), this.limits));
+  private async unpackFile(app: string, staging: string, file: string): Promise<Unpacked> {
+    return this.checked(app, true, await extractBundle(file, path.join(staging, 'raw'), this.limits));
   }
 
   /**
-   * The unpacked tree's manifest, then the file-hash manifest the workers diff, and with a base
-   * release what changed since it (the hashes the unpacker linked from, not read again).
+   * The unpacked tree's manifest, its dependencies (installed, or linked from a release with the
+   * same install key), then the file-hash manifest the workers diff (node_modules included), and
+   * with a base release what changed since it (the hashes the unpacker linked from, not read again).
+   * `release`: the tree becomes a release (a dry run's does not: it never takes the app's spare).
    */
-  private async checked(extracted: ExtractResult, base?: BaseRelease): Promise<Unpacked> {
+  private async checked(app: string, release: boolean, extracted: ExtractResult, base?: BaseRelease): Promise<Unpacked> {
     const manifest = await readManifest(extracted.root).catch((err: unknown) => {
       const code = HOT_TO_DEPLOY[(err as { code?: string }).code ?? ''];
       throw code ? new DeployError(code, (err as Error).message, { cause: err }) : err;
     });
-    const stored = await writeFileHashes(extracted.root, extracted.manifest);
-    if (base) await writeReleaseChanges(extracted.root, releaseChanges(base.version, base.hashes, stored));
-    return { root: extracted.root, files: extracted.files, bytes: extracted.bytes, manifest };
+    if (portSource(manifest, this.ports) === undefined) throw new DeployError('DEPLOY_ERR_NO_PORT', NO_PORT_HINT);
+    const deps = await this.installer.provide(extracted.root, () => this.installSources(app, base), release ? app : undefined);
+    const hashes = await writeFileHashes(extracted.root, deps ? withTree(extracted.manifest, deps.tree) : extracted.manifest);
+    if (deps) await writeInstallRecord(extracted.root, deps.record);
+    if (base) await writeReleaseChanges(extracted.root, releaseChanges(base.version, base.hashes, hashes));
+    return { root: extracted.root, files: extracted.files, bytes: extracted.bytes, manifest, ...(deps ? { install: deps.record, tree: deps.tree } : {}) };
+  }
+
+  /** Releases that may lend their node_modules: the current one first (its index is already read), then the newest. */
+  private async installSources(app: string, base: BaseRelease | undefined): Promise<InstallSource[]> {
+    const stored = (await this.list(app)).filter((m) => m.install && m.version !== base?.version)
+      .map((m) => ({ version: m.version, dir: this.releaseDir(app, m.version), install: m.install }));
+    return base ? [{ version: base.version, dir: base.dir, install: base.install, hashes: base.hashes }, ...stored] : stored;
   }
 
   /** The stored release when the same bytes came before; 409 when other bytes did. */
@@ -312,20 +353,61 @@ export class ReleaseStore {
     });
   }
 
-  /** Keeps the newest `keep` releases plus the current and previous ones; returns the versions removed. */
-  async prune(app: string, keep: number): Promise<string[]> {
+  /**
+   * Removes a pruned release's folder off the deployment's path: it is renamed into `tmp/` (one
+   * call), then deleted in the background — a release with installed node_modules is thousands of
+   * files and folders, whose deletion took 100–300 ms on a busy disk. A crash leaves it to start-up
+   * recovery, which empties `tmp/`.
+   */
+  private async discard(dir: string): Promise<void> {
+    await mkdir(this.tmpDir, { recursive: true });
+    const trash = await mkdtemp(path.join(this.tmpDir, 'pruned-'));
+    try {
+      await rename(dir, path.join(trash, path.basename(dir)));
+    } catch (err) {
+      await rm(trash, { recursive: true, force: true });
+      if (isErrno(err, 'ENOENT')) return;
+      throw err;
+    }
+    const removal: Promise<void> = rm(trash, { recursive: true, force: true, maxRetries: 3 })
+      .catch(() => undefined)
+      .finally(() => this.discards.delete(removal));
+    this.discards.add(removal);
+  }
+
+  /** Resolves once every pruned folder is deleted. */
+  async discarded(): Promise<void> {
+    await Promise.all(this.discards);
+  }
+
+  /**
+   * Keeps the newest `keep` releases, the current and previous ones, and those whose folder is in
+   * `inUse` (the directories live code came from, asked only when something is over `keep`; its
+   * failure prunes nothing). Returns the versions removed.
+   */
+  async prune(app: string, keep: number, inUse?: () => Promise<ReadonlySet<string>>): Promise<string[]> {
+    const used = inUse && (await this.list(app)).length > keep ? await inUse() : new Set<string>();
     return this.withAppLock(app, async () => {
       const { current, previous } = await this.pointers(app);
       const releases = await this.list(app);
-      const doomed = releases.slice(keep).filter((r) => r.version !== current && r.version !== previous);
+      const over = releases.slice(keep).filter((r) => r.version !== current && r.version !== previous);
+      const doomed: ReleaseMeta[] = [];
+      for (const release of over) {
+        // Workers name the directories as they opened them: realpath'd.
+        const dir = await realpath(this.releaseDir(app, release.version)).catch(() => this.releaseDir(app, release.version));
+        if (!used.has(dir)) doomed.push(release);
+      }
       const kept = releases.filter((r) => !doomed.includes(r));
       for (const release of doomed) {
         // Metadata first: once it is gone the release is invisible, and a crash leaves only an orphan
         // folder that start-up recovery removes.
         await rm(this.metaFile(app, release.version), { force: true });
-        await rm(this.releaseDir(app, release.version), { recursive: true, force: true });
+        await this.discard(this.releaseDir(app, release.version));
         if (!kept.some((k) => k.sha256 === release.sha256)) await rm(this.bundleFile(app, release.sha256), { force: true });
+        const key = release.install?.key;
+        if (key && !kept.some((k) => k.install?.key === key)) await removeArchive(this.appDir(app), key);
       }
+      if (doomed.some((r) => r.install)) await this.installer.pruned(app, new Set(kept.flatMap((k) => (k.install ? [k.install.key] : []))));
       return doomed.map((r) => r.version);
     });
   }

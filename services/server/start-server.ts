@@ -24,10 +24,16 @@ export interface RunningServer {
 export async function createLocalAgents(options: ServerOptions): Promise<HostAgent[]> {
   if (options.localAgent === false) return [];
   // The PM2 daemon of `<dataDir>/pm2` unless told otherwise (started if none runs); the agent connects in the background.
-  const logger = options.logger === false ? pino({ level: 'silent' }) : undefined;
+  const logger = options.logger === false ? pino({ level: 'silent' }) : agentLogger(options.logger);
   const { pm2Home, passEnv, updateTimeoutMs, trialTimeoutMs } = options;
   return [createPm2Agent({ dataDir: path.resolve(options.dataDir), ...(logger ? { logger } : {}),
     ...(pm2Home ? { pm2Home } : {}), ...(passEnv ? { passEnv } : {}), ...(updateTimeoutMs ? { updateTimeoutMs } : {}), ...(trialTimeoutMs ? { trialTimeoutMs } : {}) })];
+}
+
+/** The service's log destination (`logger.stream`, e.g. `serve --log-format pretty`) for the agent's lines too. */
+function agentLogger(logger: ServerOptions['logger']): ReturnType<typeof pino> | undefined {
+  if (typeof logger !== 'object' || logger === null || !('stream' in logger) || !logger.stream) return undefined;
+  return pino({ name: 'hotdeploy-agent', level: logger.level ?? 'info' }, logger.stream);
 }
 
 /** Builds and listens; SIGINT / SIGTERM close it (running deployments finish, SSE streams end). */

@@ -22,7 +22,7 @@ describe('bench harness', () => {
   it('--quick, --json and --only parse; an unknown figure is refused', () => {
     const c = configFromArgs(['--quick', '--json', '--only', 'applyTime,memory']);
     expect(c).toMatchObject({ quick: true, json: true, figures: ['applyTime', 'memory'] });
-    expect(configFromArgs([]).figures).toHaveLength(esmHotSupported ? 7 : 6);
+    expect(configFromArgs([]).figures).toHaveLength(esmHotSupported ? 8 : 7);
     expect(configFromArgs([]).hotDeploys).toBeGreaterThanOrEqual(10);
     expect(() => configFromArgs(['--only', 'nope'])).toThrow(/unknown figure nope/);
   });

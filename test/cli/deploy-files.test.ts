@@ -78,11 +78,14 @@ describe('deploy/', () => {
     }
   });
 
-  it('the CI examples build, npm pack and push with the CLI or curl', async () => {
+  it('the CI examples install the CLI from a tarball pinned by sha256 (no registry name), and push with it or curl', async () => {
     for (const file of ['deploy/ci/github-actions.yml', 'deploy/ci/gitlab-ci.yml']) {
       const text = await readFile(path.join(REPO, file), 'utf8');
-      expect(text).toContain('npm pack');
-      expect(text).toMatch(/npx --yes hotdeploy@\S+ push "\$BUNDLE" --app "\$APP" --version git/);
+      expect(text).not.toMatch(/npx[^\n]*hotdeploy/);
+      expect(text).toMatch(/sha256sum -c -/);
+      expect(text).toMatch(/npm install --no-save --prefix \S+ \S*hotdeploy\.tgz/);
+      expect(text).toMatch(/hotdeploy-cli\/node_modules\/\.bin\/hotdeploy"? push \. --app "\$APP" --version git/);
+      expect(text).toContain('npm shrinkwrap');
       expect(text).toMatch(/curl --fail-with-body -sS -T "\$BUNDLE"/);
       expect(text).toContain('X-Bundle-Sha256');
     }

@@ -106,3 +106,18 @@ describe('hotdeploy serve --example (npm start)', () => {
     }
   });
 });
+
+describe('hotdeploy serve log lines', () => {
+  it('are pino JSON when stdout is not a terminal, readable lines with --log-format pretty', async () => {
+    expect(serve.output()).toMatch(/^\{"level":30,/m);
+    const pretty = startServe(['--port', '0', '--data-dir', path.join(work, 'pretty-data'), '--no-local-agent', '--log-format', 'pretty'], cleanEnv());
+    try {
+      const [, url] = await pretty.waitFor(/hotdeploy serving on (http:\/\/\S+)/);
+      await fetch(`${url}/healthz`);
+      await pretty.waitFor(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}request .*url=\/healthz/m);
+      expect(pretty.output()).not.toContain('{"level"');
+    } finally {
+      await pretty.stop();
+    }
+  });
+});

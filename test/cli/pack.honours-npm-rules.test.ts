@@ -26,6 +26,12 @@ async function entriesOf(file: string): Promise<string[]> {
   return entries.sort();
 }
 
+async function readEntry(file: string, wanted: string): Promise<string> {
+  let text = '';
+  await tar.t({ file, filter: (p) => p === wanted, onReadEntry: (entry) => entry.on('data', (c: Buffer) => { text += c.toString(); }) });
+  return text;
+}
+
 async function packed(dir: string): Promise<string[]> {
   const bundle = await prepareBundle(dir);
   cleanups.push(bundle.cleanup);
@@ -77,6 +83,41 @@ describe('packing a directory the way npm pack does', () => {
     expect(bundle.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
     expect(await resolveVersion(undefined, dir, bundle)).toBe('4.5.6');
     expect(await resolveVersion('7', dir, bundle)).toBe('7');
+  });
+
+  it('adds package-lock.json (npm pack leaves it out) so the service can install, and never .npmrc', async () => {
+    const dir = await scratch();
+    await writeTree(dir, {
+      'package.json': { name: 'app', version: '1.0.0', dependencies: { 'tiny-a': '^1.0.0' } },
+      'package-lock.json': { name: 'app', version: '1.0.0', lockfileVersion: 3, packages: {} },
+      '.npmrc': '//registry.npmjs.org/:_authToken=secret\n',
+      'index.js': '',
+      'node_modules/tiny-a/index.js': '',
+    });
+    const bundle = await prepareBundle(dir);
+    cleanups.push(bundle.cleanup);
+    expect(bundle.lockfile).toBe('package-lock.json');
+    expect(await entriesOf(bundle.file)).toEqual(['package/index.js', 'package/package-lock.json', 'package/package.json']);
+    const lock = await readEntry(bundle.file, 'package/package-lock.json');
+    expect(lock).toBe(await readFile(path.join(dir, 'package-lock.json'), 'utf8'));
+    // The same directory packs to the same bytes (an unchanged re-push is idempotent).
+    const again = await prepareBundle(dir);
+    cleanups.push(again.cleanup);
+    expect(again.sha256).toBe(bundle.sha256);
+  });
+
+  it('adds no lockfile when the pack carries node_modules (bundleDependencies), and sends a yarn.lock so the service can say what it installs from', async () => {
+    const bundled = await scratch();
+    await writeTree(bundled, {
+      'package.json': { name: 'app', version: '1.0.0', dependencies: { 'tiny-a': '1.0.0' }, bundleDependencies: ['tiny-a'] },
+      'package-lock.json': { lockfileVersion: 3 },
+      'index.js': '',
+      'node_modules/tiny-a/package.json': { name: 'tiny-a', version: '1.0.0' },
+    });
+    expect(await packed(bundled)).toEqual(['package/index.js', 'package/node_modules/tiny-a/package.json', 'package/package.json']);
+    const yarn = await scratch();
+    await writeTree(yarn, { 'package.json': { name: 'app', version: '1.0.0' }, 'yarn.lock': '# yarn lockfile v1\n', 'index.js': '' });
+    expect(await packed(yarn)).toEqual(['package/index.js', 'package/package.json', 'package/yarn.lock']);
   });
 
   it('fails with CLI_ERR_PACK, npm\'s reason and no leftovers when npm cannot pack', async () => {

@@ -5,7 +5,8 @@ import { tempDir, writeTree } from './tmp.js';
 /** A minimal valid handler-mode app. */
 export function appFiles(marker: string): Record<string, string | object> {
   return {
-    'package.json': { name: 'demo', version: '1.0.0', main: 'index.js' },
+    // Port 0: a free port wherever it runs (PM2 cluster workers share it); an upload needs a port source.
+    'package.json': { name: 'demo', version: '1.0.0', main: 'index.js', hotdeploy: { port: 0 } },
     'index.js': `module.exports = (req, res) => res.end(${JSON.stringify(marker)});\n`,
     'lib/util.js': `exports.marker = ${JSON.stringify(marker)};\n`,
   };

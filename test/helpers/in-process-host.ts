@@ -63,7 +63,7 @@ export function inProcessHost(host: string): InProcessHost {
 
   async function workers(app: string): Promise<WorkerState[]> {
     const running = apps.get(app);
-    return running ? [{ host, pmId: 0, pid: process.pid, version: running.version, status: 'online' }] : [];
+    return running ? [{ host, pmId: 0, pid: process.pid, version: running.version, status: 'online', releases: running.hosted.releasesInUse() }] : [];
   }
 
   async function close(): Promise<void> {

@@ -6,13 +6,13 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, it, type TestFunction } from 'vitest';
 import type { PlanningAgent } from '../../agent/messages.js';
 import { connectNats } from '../../agent/nats/connect.js';
-import { startNatsHost, type NatsHost } from '../../agent/nats/host-agent.js';
+import { startNatsHost, type NatsHost, type NatsHostOptions } from '../../agent/nats/host-agent.js';
 import { natsNames, type NatsNames } from '../../agent/nats/protocol.js';
 import { destroyResources, openResources } from '../../agent/nats/resources.js';
 import { buildServer } from '../../services/server/build-server.js';
 import { createNatsCluster, type NatsCluster, type NatsClusterOptions } from '../../services/server/nats/cluster-agent.js';
 import { releaseLookup, releaseUnpacker } from '../../services/server/nats/release-io.js';
-import { DEFAULT_LIMITS, resolveOptions } from '../../services/server/options.js';
+import { DEFAULT_LIMITS, resolveOptions, type ServerOptions } from '../../services/server/options.js';
 import { ReleaseStore } from '../../services/server/release-store.js';
 import { natsServerBinary, startNatsServer, type NatsServer } from './nats-server.js';
 import { TOKEN_CONFIG } from './server.js';
@@ -63,9 +63,11 @@ export interface TestHost {
 }
 
 /** A host agent over NATS with its own connection and data directory, driving `agent`. */
-export async function startHost(names: NatsNames, agent: PlanningAgent, dataDir: string, heartbeatMs = 300, keepReleases?: number): Promise<TestHost> {
+export async function startHost(names: NatsNames, agent: PlanningAgent, dataDir: string, heartbeatMs = 300, keepReleases?: number,
+  extra: Partial<NatsHostOptions> = {}): Promise<TestHost> {
   const nc = await connectNats({ servers: natsUrl(), name: agent.host });
   const loop = startNatsHost({
+    ...extra,
     resources: await openResources(nc, names), host: agent.host, dataDir, agent, heartbeatMs,
     ...(keepReleases === undefined ? {} : { keepReleases }),
     unpack: releaseUnpacker(DEFAULT_LIMITS), hotdeployVersion: 'test', logger: silent,
@@ -98,14 +100,15 @@ export interface ClusterBed {
 }
 
 /** The deploy service (fastify, inject) whose one host agent is the NATS cluster. */
-export async function clusterBed(names: NatsNames, options: Partial<Omit<NatsClusterOptions, 'lookup'>> = {}): Promise<ClusterBed> {
+export async function clusterBed(names: NatsNames, options: Partial<Omit<NatsClusterOptions, 'lookup'>> = {},
+  server: Partial<ServerOptions> = {}): Promise<ClusterBed> {
   const { dir, cleanup } = await tempDir('hd-nats-');
   const dataDir = path.join(dir, 'service');
   const store = new ReleaseStore(dataDir, resolveOptions({ dataDir }));
   const cluster = await createNatsCluster({
     nats: { servers: natsUrl() }, prefix: names.prefix, prepareTimeoutMs: 10_000, applyTimeoutMs: 20_000, ...options, lookup: releaseLookup(store),
   });
-  const app = buildServer({ dataDir, tokens: TOKEN_CONFIG, logger: false, agents: [cluster] });
+  const app = buildServer({ ...server, dataDir, tokens: TOKEN_CONFIG, logger: false, agents: [cluster] });
   await app.ready();
   return {
     names, app, cluster, dataDir,

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hostApp } from '../../agent/index.js';
+import { eachFlavour, type Flavour } from '../helpers/flavours.js';
 import { cleanupStack, moduleCache, serve, writeRelease } from '../helpers/release.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -10,11 +11,109 @@ beforeEach(() => {
 });
 afterEach(t.run);
 
+/** A CommonJS entry serving `current()`, which `body` defines. */
 const entry = (body: string): string => `${body}
 module.exports = (req, res) => res.end(String(current()));
 `;
 
-describe('accept(dep, cb)', () => {
+/** An entry serving `current()`, which `body` defines. */
+const served = (f: Flavour, body: string): string => `${body}\n${f.exportDefault('(req, res) => res.end(String(current()))')}\n`;
+
+eachFlavour('the hot API both module kinds share', (f) => {
+  const files = (rest: Record<string, string>): Record<string, string | object> => ({ 'package.json': f.pkg(), ...rest });
+
+  it('accept(dep, cb): the accepting parent gets the new version and is not evaluated again', async () => {
+    const root = await t.root();
+    const idx = served(f, `${f.use('a', './a.js')}\nglobalThis.log.push('index evaluated');
+${f.acceptUse('a', './a.js', "globalThis.log.push(['accepted', a]);")}\nconst current = () => a;`);
+    const v1 = await writeRelease(root, files({ 'index.js': idx, 'a.js': f.exportDefault("'a1'") }));
+    const v2 = await writeRelease(root, files({ 'index.js': idx, 'a.js': f.exportDefault("'a2'") }));
+    const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+    const server = t.defer(await serve(app.handler));
+    expect(await app.update(v2)).toMatchObject({ outcome: 'hot', outdated: ['a.js'], disposed: ['a.js'], accepted: ['index.js'] });
+    expect(g.log).toEqual(['index evaluated', ['accepted', 'a2']]);
+    expect(await server.get()).toBe('200 a2');
+  });
+
+  it('accept() of a module itself: evaluated again without its parent, dispose data handed over', async () => {
+    const root = await t.root();
+    const idx = served(f, `${f.load('./state.js')}\nglobalThis.log.push('index evaluated');\nconst current = () => globalThis.stateValue;`);
+    const state = (v: string): string => `globalThis.stateValue = ${JSON.stringify(v)} + ':' + (${f.hot}.data?.count ?? 'none');
+${f.hot}.accept();
+${f.hot}.dispose((data) => { data.count = 7; globalThis.log.push('disposed'); });
+globalThis.log.push(['evaluated', ${JSON.stringify(v)}]);`;
+    const v1 = await writeRelease(root, files({ 'index.js': idx, 'state.js': state('one') }));
+    const v2 = await writeRelease(root, files({ 'index.js': idx, 'state.js': state('two') }));
+    const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+    const oldHot = f.name === 'cjs' ? (moduleCache[`${v1}/state.js`] as unknown as { hot: { active: boolean } }).hot : undefined;
+    const server = t.defer(await serve(app.handler));
+    expect(await server.get()).toBe('200 one:none');
+    expect(await app.update(v2)).toMatchObject({ outcome: 'hot', disposed: ['state.js'], accepted: ['state.js'] });
+    expect(g.log).toEqual([['evaluated', 'one'], 'index evaluated', 'disposed', ['evaluated', 'two']]);
+    expect(await server.get()).toBe('200 two:7');
+    // webpack's module.hot.active (import.meta.hot has none).
+    if (oldHot) expect(oldHot.active).toBe(false);
+  });
+
+  it('decline(): a self-declined module anywhere on the propagation path aborts the update, and the old code serves', async () => {
+    const root = await t.root();
+    const idx = served(f, `${f.use('m', './mid.js')}\nconst current = () => m;`);
+    const mid = `${f.hot}.decline();\n${f.use('leaf', './leaf.js')}\n${f.exportDefault('leaf')}`;
+    const v1 = await writeRelease(root, files({ 'index.js': idx, 'mid.js': mid, 'leaf.js': f.exportDefault("'l1'") }));
+    const v2 = await writeRelease(root, files({ 'index.js': idx, 'mid.js': mid, 'leaf.js': f.exportDefault("'l2'") }));
+    const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+    const server = t.defer(await serve(app.handler));
+    const result = await app.update(v2);
+    expect(result).toMatchObject({ outcome: 'declined', chain: ['leaf.js', 'mid.js'], disposed: [], accepted: [] });
+    expect(result.reason).toContain('self decline: mid.js');
+    expect(app.status()).toBe('abort');
+    expect(await server.get()).toBe('200 l1');
+  });
+
+  it('invalidate() evaluates the module again from the current release, up its importers, and reports through onUpdate', async () => {
+    const root = await t.root();
+    const idx = served(f, `${f.use('c', './counter.js')}\nconst current = () => c;`);
+    const counter = `globalThis.evaluations = (globalThis.evaluations || 0) + 1;
+globalThis.invalidateCounter = () => ${f.hot}.invalidate();
+${f.exportDefault('globalThis.evaluations')}`;
+    (globalThis as unknown as { evaluations: number }).evaluations = 0;
+    const v1 = await writeRelease(root, files({ 'index.js': idx, 'counter.js': counter }));
+    const results: unknown[] = [];
+    const app = t.defer(await hostApp({ name: 'a', dir: v1, onUpdate: (r) => results.push(r) }));
+    const server = t.defer(await serve(app.handler));
+    expect(await server.get()).toBe('200 1');
+    (globalThis as unknown as { invalidateCounter: () => void }).invalidateCounter();
+    await waitFor('the invalidated update', () => results.length === 1, 5000);
+    expect(results[0]).toMatchObject({ outcome: 'hot', outdated: ['counter.js'], disposed: ['counter.js', 'index.js'] });
+    expect(await server.get()).toBe('200 2');
+  });
+
+  it('invalidate() while an update applies queues a follow-up update that propagates past the module', async () => {
+    const root = await t.root();
+    const idx = served(f, `${f.use('shape', './shape.js')}\nglobalThis.log.push('index evaluated');\nconst current = () => shape;`);
+    const shape = (v: string): string => `${f.exportDefault(`'${v}'`)}
+${f.hot}.accept();
+// The new version cannot take over the old one's state in place: hand the update to the importers
+// (once — the version the follow-up evaluates again must not invalidate itself forever).
+const invalidating = Boolean(${f.hot}.data?.replaced && !${f.hot}.data.invalidated);
+if (invalidating) ${f.hot}.invalidate();
+${f.hot}.dispose((data) => { data.replaced = true; data.invalidated = invalidating; });`;
+    const v1 = await writeRelease(root, files({ 'index.js': idx, 'shape.js': shape('round') }));
+    const v2 = await writeRelease(root, files({ 'index.js': idx, 'shape.js': shape('square') }));
+    const results: { outcome: string; disposed: string[] }[] = [];
+    const app = t.defer(await hostApp({ name: 'a', dir: v1, onUpdate: (r) => results.push(r) }));
+    const server = t.defer(await serve(app.handler));
+    expect(await app.update(v2)).toMatchObject({ outcome: 'hot', disposed: ['shape.js'], accepted: ['shape.js'] });
+    await waitFor('the follow-up update', () => results.length === 1, 5000);
+    expect(results[0]).toMatchObject({ outcome: 'hot', disposed: ['index.js', 'shape.js'] });
+    expect(g.log).toEqual(['index evaluated', 'index evaluated']);
+    expect(await server.get()).toBe('200 square');
+  });
+});
+
+// webpack's module.hot only (import.meta.hot has Vite's meanings instead: esm.import-meta-hot.test.ts).
+
+describe('module.hot.accept(deps, cb, errHandler)', () => {
   it('calls the accepting parent\'s callback with the outdated dependencies, once per callback, and keeps the parent', async () => {
     const root = await t.root();
     const idx = entry(`let a = require('./a'); let b = require('./b');
@@ -45,29 +144,6 @@ const current = () => a;`);
     expect(result.outcome).toBe('hot');
     expect(g.log).toEqual([['boom in callback', { moduleId: 'index.js', dependencyId: 'a.js' }]]);
   });
-});
-
-describe('accept() of a module itself', () => {
-  it('re-requires a self-accepting module without re-evaluating its parent, handing dispose data over', async () => {
-    const root = await t.root();
-    const idx = entry("const s = require('./state');\nglobalThis.log.push('index evaluated');\nconst current = () => globalThis.stateValue;");
-    const state = (v: string): string => `globalThis.stateValue = ${JSON.stringify(v)} + ':' + (module.hot.data ? module.hot.data.count : 'none');
-module.hot.accept();
-const oldHot = module.hot;
-module.hot.dispose((data) => { data.count = 7; globalThis.log.push(['disposed', oldHot.active]); });
-globalThis.log.push(['evaluated', ${JSON.stringify(v)}]);`;
-    const v1 = await writeRelease(root, { 'index.js': idx, 'state.js': state('one') });
-    const v2 = await writeRelease(root, { 'index.js': idx, 'state.js': state('two') });
-    const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
-    const oldHot = (moduleCache[`${v1}/state.js`] as unknown as { hot: { active: boolean } }).hot;
-    const server = t.defer(await serve(app.handler));
-    expect(await server.get()).toBe('200 one:none');
-    const result = await app.update(v2);
-    expect(result).toMatchObject({ outcome: 'hot', disposed: ['state.js'], accepted: ['state.js'] });
-    expect(g.log).toEqual([['evaluated', 'one'], 'index evaluated', ['disposed', true], ['evaluated', 'two']]);
-    expect(oldHot.active).toBe(false);
-    expect(await server.get()).toBe('200 two:7');
-  });
 
   it('passes an evaluation error of the new version to the old version\'s accept(errHandler)', async () => {
     const root = await t.root();
@@ -81,7 +157,7 @@ globalThis.log.push(['evaluated', ${JSON.stringify(v)}]);`;
   });
 });
 
-describe('decline', () => {
+describe('module.hot.decline(deps), statuses and dispose handlers', () => {
   it('aborts on a declined dependency before anything is disposed: old code keeps serving', async () => {
     const root = await t.root();
     const idx = entry(`const db = require('./db');
@@ -105,19 +181,6 @@ const current = () => db;`);
     expect(await server.get()).toBe('200 db1');
   });
 
-  it('aborts on a self-declined module anywhere on the propagation path', async () => {
-    const root = await t.root();
-    const idx = entry("const m = require('./mid');\nconst current = () => m;");
-    const v1 = await writeRelease(root, { 'index.js': idx, 'mid.js': "module.hot.decline();\nmodule.exports = require('./leaf');", 'leaf.js': "module.exports = 'l1';" });
-    const v2 = await writeRelease(root, { 'index.js': idx, 'mid.js': "module.hot.decline();\nmodule.exports = require('./leaf');", 'leaf.js': "module.exports = 'l2';" });
-    const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
-    const result = await app.update(v2);
-    expect(result).toMatchObject({ outcome: 'declined', chain: ['leaf.js', 'mid.js'] });
-    expect(result.reason).toContain('self decline: mid.js');
-  });
-});
-
-describe('dispose, data, status', () => {
   it('runs dispose before the new version evaluates, skips removed handlers, and walks webpack\'s statuses', async () => {
     const root = await t.root();
     const idx = (v: string): string => entry(`globalThis.log.push('evaluate ${v} data=' + JSON.stringify(module.hot.data));
@@ -143,44 +206,5 @@ const current = () => '${v}';`)
       'status idle',
     ]);
     expect(app.status()).toBe('idle');
-  });
-
-  it('invalidate() re-evaluates the module from the current release and reports through onUpdate', async () => {
-    const root = await t.root();
-    const idx = entry(`const c = require('./counter');\nconst current = () => c.n;`);
-    const counter = `globalThis.evaluations = (globalThis.evaluations || 0) + 1;
-exports.n = globalThis.evaluations;
-globalThis.invalidateCounter = () => module.hot.invalidate();`;
-    const v1 = await writeRelease(root, { 'index.js': idx, 'counter.js': counter });
-    const results: unknown[] = [];
-    const app = t.defer(await hostApp({ name: 'a', dir: v1, onUpdate: (r) => results.push(r) }));
-    const server = t.defer(await serve(app.handler));
-    expect(await server.get()).toBe('200 1');
-    (globalThis as unknown as { invalidateCounter: () => void }).invalidateCounter();
-    await waitFor('the invalidated update', () => results.length === 1, 5000);
-    expect(results[0]).toMatchObject({ outcome: 'hot', outdated: ['counter.js'], disposed: ['counter.js', 'index.js'] });
-    expect(await server.get()).toBe('200 2');
-  });
-
-  it('invalidate() while an update applies queues a follow-up update that propagates past the module', async () => {
-    const root = await t.root();
-    const idx = entry("const s = require('./shape');\nglobalThis.log.push('index evaluated');\nconst current = () => s.shape;");
-    const shape = (v: string): string => `exports.shape = '${v}';
-module.hot.accept();
-// The new version cannot take over the old one's state in place: hand the update to the importers
-// (once — the version the follow-up evaluates again must not invalidate itself forever).
-const invalidating = Boolean(module.hot.data && !module.hot.data.invalidated);
-if (invalidating) module.hot.invalidate();
-module.hot.dispose((data) => { data.invalidated = invalidating; });`;
-    const v1 = await writeRelease(root, { 'index.js': idx, 'shape.js': shape('round') });
-    const v2 = await writeRelease(root, { 'index.js': idx, 'shape.js': shape('square') });
-    const results: { outcome: string; disposed: string[] }[] = [];
-    const app = t.defer(await hostApp({ name: 'a', dir: v1, onUpdate: (r) => results.push(r) }));
-    const server = t.defer(await serve(app.handler));
-    expect(await app.update(v2)).toMatchObject({ outcome: 'hot', disposed: ['shape.js'], accepted: ['shape.js'] });
-    await waitFor('the follow-up update', () => results.length === 1, 5000);
-    expect(results[0]).toMatchObject({ outcome: 'hot', disposed: ['index.js', 'shape.js'] });
-    expect(g.log).toEqual(['index evaluated', 'index evaluated']);
-    expect(await server.get()).toBe('200 square');
   });
 });

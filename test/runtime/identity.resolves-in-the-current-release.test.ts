@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { afterEach, expect, it } from 'vitest';
 import { hostApp } from '../../agent/index.js';
+import { eachFlavour } from '../helpers/flavours.js';
 import { cachedUnder, cleanupStack, moduleCache, serve, writeRelease } from '../helpers/release.js';
 
 const t = cleanupStack();
@@ -97,17 +98,36 @@ it('maps a require of an absolute path built from an unchanged module\'s __dirna
   expect(cachedUnder(v2)).toEqual([`${v2}/index.js`, `${v2}/lazy.js`, `${v2}/msg.js`]);
 });
 
-it('notices a bare require that resolves to another file of a node_modules package inside the release', async () => {
-  const root = await t.root();
-  const idx = "const lib = require('lib');\nmodule.exports = (req, res) => res.end(lib);\n";
-  const v1 = await writeRelease(root, { 'index.js': idx, 'node_modules/lib/index.js': "module.exports = 'index';", 'node_modules/lib/other.js': "module.exports = 'other';" });
-  const v2 = await writeRelease(root, {
-    'index.js': idx, 'node_modules/lib/index.js': "module.exports = 'index';", 'node_modules/lib/other.js': "module.exports = 'other';",
-    'node_modules/lib/package.json': { name: 'lib', main: 'other.js' },
+eachFlavour('a bare import of a node_modules package inside the release', (f) => {
+  it('is noticed when it resolves to another file of the package now', async () => {
+    const root = await t.root();
+    const files = {
+      'package.json': f.pkg(),
+      'index.js': `${f.use('lib', 'lib')}\n${f.exportDefault('(req, res) => res.end(lib)')}\n`,
+      'node_modules/lib/index.js': f.exportDefault("'index'"),
+      'node_modules/lib/other.js': f.exportDefault("'other'"),
+    };
+    const v1 = await writeRelease(root, files);
+    const v2 = await writeRelease(root, { ...files, 'node_modules/lib/package.json': { name: 'lib', main: 'other.js' } });
+    const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
+    const server = t.defer(await serve(app.handler));
+    expect(await server.get()).toBe('200 index');
+    expect(await app.update(v2)).toMatchObject({ outcome: 'hot', outdated: ['index.js'] });
+    expect(await server.get()).toBe('200 other');
   });
-  const app = t.defer(await hostApp({ name: 'a', dir: v1 }));
-  const server = t.defer(await serve(app.handler));
-  expect(await server.get()).toBe('200 index');
-  expect(await app.update(v2)).toMatchObject({ outcome: 'hot', outdated: ['index.js'] });
-  expect(await server.get()).toBe('200 other');
+
+  it('is noticed when a #subpath import resolves elsewhere after package.json "imports" changed', async () => {
+    const root = await t.root();
+    const files = (target: string): Record<string, string | object> => ({
+      'package.json': f.pkg({ imports: { '#config': target } }),
+      'index.js': `${f.use('config', '#config')}\n${f.exportDefault('(req, res) => res.end(config)')}\n`,
+      'a.js': f.exportDefault("'a'"),
+      'b.js': f.exportDefault("'b'"),
+    });
+    const app = t.defer(await hostApp({ name: 'a', dir: await writeRelease(root, files('./a.js')) }));
+    const server = t.defer(await serve(app.handler));
+    expect(await server.get()).toBe('200 a');
+    expect(await app.update(await writeRelease(root, files('./b.js')))).toMatchObject({ outcome: 'hot', outdated: ['index.js'] });
+    expect(await server.get()).toBe('200 b');
+  });
 });

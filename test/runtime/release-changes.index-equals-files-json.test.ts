@@ -9,7 +9,7 @@ const t = cleanupStack();
 afterEach(t.run);
 
 const v1 = {
-  'package.json': { name: 'demo', version: '1.0.0', main: 'index.js' },
+  'package.json': { name: 'demo', version: '1.0.0', main: 'index.js', hotdeploy: { port: 0 } },
   'index.js': 'module.exports = (req, res) => res.end("1");\n',
   'lib/a.js': 'exports.a = 1;\n',
   'lib/gone.js': 'exports.gone = 1;\n',

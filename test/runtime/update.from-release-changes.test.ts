@@ -19,7 +19,7 @@ ${old ? "require('./lib/old');\n" : ''}const page = fs.readFileSync(path.join(__
 module.exports = (req, res) => res.end([util.marker, conf.name, page${old ? ", 'old'" : ''}].join(' '));
 `;
 const v1: Record<string, string | object> = {
-  'package.json': { name: 'demo', version: '1.0.0', main: 'index.js' },
+  'package.json': { name: 'demo', version: '1.0.0', main: 'index.js', hotdeploy: { port: 0 } },
   'index.js': index(),
   'main.js': "module.exports = (req, res) => res.end('main');\n",
   'lib/util.js': "exports.marker = 'u1';\n",
@@ -34,7 +34,7 @@ const cases: [string, Record<string, string | object>[], string[]][] = [
   ['a changed module', [{ ...v1, 'lib/util.js': "exports.marker = 'u2';\n" }], ['200 u2 json p1 old']],
   ['an added file that a require now resolves to', [{ ...v1, 'lib/conf.js': "exports.name = 'js';\n" }], ['200 u1 js p1 old']],
   ['a removed module', [{ ...without(v1, 'lib/old.js'), 'index.js': index({ old: false }) }], ['200 u1 json p1']],
-  ['a changed package.json (the entry moves)', [{ ...v1, 'package.json': { name: 'demo', version: '1.0.1', main: 'main.js' } }], ['200 main']],
+  ['a changed package.json (the entry moves)', [{ ...v1, 'package.json': { name: 'demo', version: '1.0.1', main: 'main.js', hotdeploy: { port: 0 } } }], ['200 main']],
   ['a changed non-module file', [{ ...v1, 'views/page.html': 'p2' }], ['200 u1 json p2 old']],
   ['two chained deltas', [
     { ...v1, 'lib/util.js': "exports.marker = 'u2';\n" },

@@ -14,7 +14,7 @@ const other = require('./lib/other');
 module.exports = (req, res) => res.end(util.marker + ' ' + other.marker);
 `;
 const app = (util: string, other: string): Record<string, string | object> => ({
-  'package.json': { name: 'demo', version: '1.0.0', main: 'index.js' },
+  'package.json': { name: 'demo', version: '1.0.0', main: 'index.js', hotdeploy: { port: 0 } },
   'index.js': index,
   'lib/util.js': `exports.marker = '${util}';\n`,
   'lib/other.js': `exports.marker = '${other}';\n`,

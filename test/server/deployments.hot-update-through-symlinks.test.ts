@@ -19,7 +19,7 @@ afterEach(async () => {
  */
 function bundle(marker: string): Buffer {
   return rawTgz([
-    { path: 'package/package.json', body: JSON.stringify({ name: 'demo', version: '1.0.0', main: 'index.js' }) },
+    { path: 'package/package.json', body: JSON.stringify({ name: 'demo', version: '1.0.0', main: 'index.js', hotdeploy: { port: 0 } }) },
     {
       path: 'package/index.js',
       body: `const util = require('./lib/util');

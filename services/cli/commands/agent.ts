@@ -1,12 +1,11 @@
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connectNats, type NatsSettings } from '../../../agent/nats/connect.js';
 import { startNatsHost } from '../../../agent/nats/host-agent.js';
 import { assertToken, natsNames } from '../../../agent/nats/protocol.js';
 import { openResources } from '../../../agent/nats/resources.js';
 import { createPm2Agent } from '../../../agent/pm2/agent.js';
+import { ownVersion } from '../../../agent/common/package-files.js';
 import { releaseUnpacker } from '../../server/nats/release-io.js';
 import { DEFAULT_LIMITS } from '../../server/options.js';
 import { defineCliCommand } from '../command.js';
@@ -74,18 +73,6 @@ export async function runAgent(options: AgentOptions, io: Io): Promise<RunningAg
   return { close };
 }
 
-function ownVersion(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i += 1, dir = path.dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'hotdeploy') return pkg.version ?? 'unknown';
-    } catch {
-      // not here; one folder up
-    }
-  }
-  return 'unknown';
-}
 
 export const agentCommand = defineCliCommand({
   meta: { name: 'agent', description: 'run a host agent driven over NATS (other machines of a cluster)' },

@@ -4,8 +4,8 @@ import { APP_PATTERN } from '../../server/schemas.js';
 import type { Client } from '../client.js';
 import { checkName, connectionArgs, defineCliCommand, segment } from '../command.js';
 import { ExitCode, type ExitCodeValue } from '../errors.js';
-import { formatBytes, type Io, oneLine, renderTable, uploadProgress, writeJson, writeLine } from '../output.js';
-import { prepareBundle } from '../pack.js';
+import { type Io, oneLine, renderTable, uploadProgress, writeJson, writeLine } from '../output.js';
+import { describeBundle, prepareBundle } from '../pack.js';
 
 export interface PlanOptions {
   app: string;
@@ -24,7 +24,7 @@ export async function plan(client: Client, options: PlanOptions, io: Io): Promis
   checkName('app', options.app, APP_PATTERN);
   const bundle = await prepareBundle(options.source);
   try {
-    if (!json) writeLine(io.err, `planning ${options.app} (${formatBytes(bundle.size)}, sha256 ${bundle.sha256.slice(0, 12)})`);
+    if (!json) writeLine(io.err, `planning ${options.app} (${describeBundle(bundle)})`);
     const progress = uploadProgress(io, json);
     const { body } = await client.request<PlanAnswer>('POST', `/v1/apps/${segment(options.app)}/plan`, {
       upload: bundle,

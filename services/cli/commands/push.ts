@@ -4,7 +4,7 @@ import { reportDeployment, type WriteAnswer } from '../deployment.js';
 import { APP_PATTERN, VERSION_PATTERN } from '../../server/schemas.js';
 import type { ExitCodeValue } from '../errors.js';
 import { formatBytes, type Io, uploadProgress, writeLine } from '../output.js';
-import { prepareBundle, resolveVersion } from '../pack.js';
+import { describeBundle, prepareBundle, resolveVersion } from '../pack.js';
 import type { ReleaseView } from '../views.js';
 
 export interface PushOptions {
@@ -31,7 +31,7 @@ export async function push(client: Client, options: PushOptions, io: Io): Promis
   const bundle = await prepareBundle(options.source);
   try {
     const version = checkName('--version', await resolveVersion(options.version, options.source, bundle), VERSION_PATTERN);
-    if (!json) writeLine(io.err, `pushing ${options.app}@${version} (${formatBytes(bundle.size)}, sha256 ${bundle.sha256.slice(0, 12)})`);
+    if (!json) writeLine(io.err, `pushing ${options.app}@${version} (${describeBundle(bundle)})`);
     const progress = uploadProgress(io, json);
     const response = await client.request<PushAnswer>('PUT',
       `/v1/apps/${segment(options.app)}/releases/${segment(version)}`, {
@@ -53,6 +53,11 @@ function printRelease(io: Io, answer: PushAnswer, statusCode: number): void {
   const { release } = answer;
   const stored = answer.created ? 'stored' : 'already stored with the same bytes';
   writeLine(io.out, `release ${release.app}@${release.version} ${stored} (${release.files} files, ${formatBytes(release.bytes)} unpacked)`);
+  const { install } = release;
+  if (install) {
+    const how = install.how === 'linked' ? `linked from ${install.from ?? 'an earlier release'}, same lockfile` : `npm ci, ${(install.ms / 1000).toFixed(1)} s`;
+    writeLine(io.out, `dependencies: ${install.files} files in node_modules (${how})`);
+  }
   if (statusCode === 202) writeLine(io.out, 'deployment queued (--no-wait): follow it with `hotdeploy status`');
 }
 

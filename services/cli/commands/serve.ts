@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { RunningServer, ServerOptions, TokenConfig } from '../../server/index.js';
@@ -6,6 +6,7 @@ import { Client } from '../client.js';
 import { defineCliCommand } from '../command.js';
 import { CliError, describeError, ServerError } from '../errors.js';
 import { asCliError, natsArgs, natsSettings } from '../nats-args.js';
+import { type LogFormat, logFormat, prettyLogStream } from '../log-lines.js';
 import { type Io, writeLine } from '../output.js';
 import { packageName } from '../pack.js';
 import { pm2Args, pm2Settings, type Pm2Settings } from '../pm2-args.js';
@@ -31,6 +32,10 @@ export interface ServeOptions {
   tlsKey?: string | undefined;
   /** The local agent's PM2 home and the variables passed on to apps (`pm2-args.ts`). */
   pm2?: Pm2Settings;
+  /** `pretty`: one readable line per log event on `io.out`; `json` (default): pino's JSON lines on stdout. */
+  logFormat?: LogFormat;
+  /** npm's settings for installing apps' dependencies (registry, tokens, proxy); read at start to check it. */
+  npmrc?: string | undefined;
 }
 
 /** Starts the deploy service (and the local PM2 agent) and prints where it listens. */
@@ -39,6 +44,7 @@ export async function serve(options: ServeOptions, io: Io): Promise<RunningServe
   const { startServer } = await import('../../server/index.js');
   const tokens = options.tokensFile ? await readTokensFile(options.tokensFile) : undefined;
   const tls = await readTls(options.tlsCert, options.tlsKey);
+  if (options.npmrc) await checkNpmrc(options.npmrc, io);
   const running = await startServer({
     dataDir: options.dataDir, port: options.port, host: options.host, localAgent: options.localAgent,
     ...(options.keep === undefined ? {} : { keep: options.keep }),
@@ -46,6 +52,8 @@ export async function serve(options: ServeOptions, io: Io): Promise<RunningServe
     ...(tokens ? { tokens: tokens.tokens } : {}),
     ...(tls ? { tls } : {}),
     ...options.pm2,
+    ...(options.npmrc ? { npmrc: options.npmrc } : {}),
+    ...(options.logFormat === 'pretty' ? { logger: { level: 'info', stream: prettyLogStream(io.out) } } : {}),
   }).catch((err: unknown) => { throw asCliError(err); });
   writeLine(io.out, `hotdeploy serving on ${running.url} (data in ${path.resolve(options.dataDir)})`);
   if (tokens) printTokens(io, options.tokensFile as string, tokens);
@@ -108,6 +116,15 @@ function printTokens(io: Io, file: string, { tokens, readableByOthers }: TokensF
   if (readableByOthers) writeLine(io.err, `warning: ${file} holds plain tokens and other users can read it (chmod 600, or store "sha256" instead)`);
 }
 
+/** `--npmrc FILE` must be readable now, not at the first install; it may hold registry tokens. */
+async function checkNpmrc(file: string, io: Io): Promise<void> {
+  const info = await stat(file).catch((err: NodeJS.ErrnoException) => {
+    throw new CliError('CLI_ERR_USAGE', `--npmrc ${file} cannot be read (${err.code ?? err.message})`);
+  });
+  if (!info.isFile()) throw new CliError('CLI_ERR_USAGE', `--npmrc ${file} is not a file`);
+  if ((info.mode & 0o077) !== 0) writeLine(io.err, `warning: ${file} can hold registry tokens and other users can read it (chmod 600)`);
+}
+
 async function hasCurrentRelease(client: Client, app: string): Promise<boolean> {
   try {
     const { body } = await client.request<{ current: string | null }>('GET', `/v1/apps/${encodeURIComponent(app)}`);
@@ -155,6 +172,8 @@ export const serveCommand = defineCliCommand({
     strategy: { type: 'string', description: 'with --nats: auto (hot where every worker can) or reload-all' },
     'tls-cert': { type: 'string', description: 'PEM certificate (chain): serve the API and the dashboard over HTTPS (env HOTDEPLOY_TLS_CERT)' },
     'tls-key': { type: 'string', description: 'PEM private key of --tls-cert (env HOTDEPLOY_TLS_KEY)' },
+    npmrc: { type: 'string', description: 'npm settings for installing apps\' dependencies: registry, scoped registries and tokens, proxy (env HOTDEPLOY_NPMRC)' },
+    'log-format': { type: 'string', description: 'json or pretty (env HOTDEPLOY_LOG_FORMAT; default pretty on a terminal, else json)' },
   },
   run: async (args, ctx) => {
     const { env } = ctx;
@@ -171,6 +190,8 @@ export const serveCommand = defineCliCommand({
       tlsCert: args['tls-cert'] || env.HOTDEPLOY_TLS_CERT || undefined,
       tlsKey: args['tls-key'] || env.HOTDEPLOY_TLS_KEY || undefined,
       pm2: pm2Settings(args, env),
+      npmrc: args.npmrc || env.HOTDEPLOY_NPMRC || undefined,
+      logFormat: logFormat(args['log-format'] ?? env.HOTDEPLOY_LOG_FORMAT, ctx.io.out.isTTY),
     }, ctx.io);
     // startServer's SIGINT / SIGTERM handlers close the server and end the process; until then, serve.
     return new Promise<never>(() => {});

@@ -2,14 +2,16 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, HostAgent, HostPlan, HostResult, WorkerReport, WorkerState } from '../../../agent/messages.js';
 import { objectName, publishBundle } from '../../../agent/nats/bundles.js';
 import { connectNats, type NatsSettings } from '../../../agent/nats/connect.js';
-import { desiredKey, encode, hostKey, natsNames, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseRef } from '../../../agent/nats/protocol.js';
+import { desiredKey, encode, hostKey, natsNames, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseInstall, type ReleaseRef } from '../../../agent/nats/protocol.js';
 import { listKeys, openResources, type ClusterResources } from '../../../agent/nats/resources.js';
 import { HotError } from '../../../agent/errors.js';
 import { hostViews, type HostView } from './host-views.js';
 import { Replies } from './replies.js';
 
-/** What the service knows of a release: its bundle on disk, its sha256, its manifest. */
-export type ReleaseLookup = (app: string, version: string) => Promise<{ file: string; sha256: string; manifest: AppManifest }>;
+/** What the service knows of a release: its bundle on disk, its sha256, its manifest, its installed node_modules' archive. */
+export type ReleaseLookup = (app: string, version: string) => Promise<{
+  file: string; sha256: string; manifest: AppManifest; install?: ReleaseInstall & { file: string };
+}>;
 
 export interface NatsClusterOptions {
   nats: NatsSettings;
@@ -94,10 +96,14 @@ class ClusterAgent implements NatsCluster {
 
   /** The release's bundle into the object store (once per sha256), and what hosts need to find it. */
   private async publish(app: string, version: string, kind: ReleaseRef['kind']): Promise<ReleaseRef> {
-    const { file, sha256, manifest } = await this.options.lookup(app, version);
+    const { file, sha256, manifest, install } = await this.options.lookup(app, version);
     const ref: ReleaseRef = { app, version, sha256, object: objectName(app, sha256), manifest, kind };
     await this.nats(publishBundle(this.resources.bundles, ref, file));
-    return ref;
+    if (!install) return ref;
+    // The installed node_modules, once per install key: hosts take them instead of installing.
+    const { file: archive, ...wire } = install;
+    await this.nats(publishBundle(this.resources.bundles, wire, archive));
+    return { ...ref, install: wire };
   }
 
   private async prepare(ref: ReleaseRef, deploymentId: string, hosts: string[], replies: Replies):
