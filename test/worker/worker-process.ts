@@ -76,7 +76,8 @@ export async function startWorker(options: { dataDir: string; app: string; versi
     request: (message, timeoutMs) => {
       const requestId = randomUUID();
       child.send({ type: 'process:msg', topic: TOPIC, data: { ...message, requestId } });
-      return next((m) => 'requestId' in m && m.requestId === requestId, timeoutMs);
+      // A worker says which module it evaluates (`loading`) before it answers.
+      return next((m) => 'requestId' in m && m.requestId === requestId && m.kind !== 'loading', timeoutMs);
     },
     next,
     close: async () => {
