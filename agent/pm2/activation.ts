@@ -230,8 +230,14 @@ async function swapBack(ctx: ActivationContext, before: AppState, pmIds: number[
   return back.every(Boolean) ? undefined : reloadAndGate(ctx, before);
 }
 
+/**
+ * What each worker serves once a release went back. Workers that have just been reloaded may be busy
+ * booting under load, so the report waits longer for their answer than a status query does.
+ */
+const REPORT_PING_MS = 5_000;
+
 async function rolledBack(ctx: ActivationContext, app: string, reason: string): Promise<ActivationResult> {
-  const live = await liveWorkers(ctx.processes, ctx.channel, app).catch(() => [] as LiveWorker[]);
+  const live = await liveWorkers(ctx.processes, ctx.channel, app, REPORT_PING_MS).catch(() => [] as LiveWorker[]);
   const workers = live.map((w) => report(ctx.settings.host, w.pmId, w.pid, w.version, 'rolled-back', Date.now() - ctx.started, reason));
   return { status: 'rolled-back', path: 'reload', reason, workers };
 }
@@ -239,7 +245,7 @@ async function rolledBack(ctx: ActivationContext, app: string, reason: string): 
 /** The previous release was asked back and did not come: the host is failed, not rolled back. */
 async function notBack(ctx: ActivationContext, app: string, reason: string, before: AppState, why: string): Promise<ActivationResult> {
   const full = `${reason}; the previous release ${before.version} did not come back either: ${why}`;
-  const live = await liveWorkers(ctx.processes, ctx.channel, app).catch(() => [] as LiveWorker[]);
+  const live = await liveWorkers(ctx.processes, ctx.channel, app, REPORT_PING_MS).catch(() => [] as LiveWorker[]);
   const workers = live.map((w) => report(ctx.settings.host, w.pmId, w.pid, w.version, 'failed', Date.now() - ctx.started, full));
   return { status: 'failed', path: 'reload', reason: full, workers };
 }
