@@ -32,6 +32,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** What the route's token must allow; routes without one (healthz) are public. */
     action?: TokenAction;
+    /** A second action whose tokens may call the route too (push tokens read the manifest they diff against). */
+    orAction?: TokenAction;
     /** The audit log's `what` for a denied request, when it is not the action's usual one. */
     auditAs?: AuditEntry['what'];
   }
@@ -87,14 +89,15 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
   // 403 once the params are validated, before a handler reads any upload body.
   app.addHook('preHandler', async (request) => {
-    const action = request.routeOptions.config.action;
+    const { orAction } = request.routeOptions.config;
+    const action = orAction && request.principal?.actions.includes(orAction) ? orAction : request.routeOptions.config.action;
     if (action === undefined || request.principal === null) return;
     const params = request.params as { app?: string; version?: string } | undefined;
     try {
       authorize(request.principal, action, params?.app);
     } catch (err) {
       // A known token trying a change outside its scope is worth an audit line (401s are not: anyone can send those).
-      if (action === 'push' || action === 'activate') {
+      if (action === request.routeOptions.config.action && (action === 'push' || action === 'activate')) {
         const what = request.routeOptions.config.auditAs ?? (action === 'push' ? 'upload' : request.url.includes('/rollback') ? 'rollback' : 'activate');
         await audit.append({ who: request.principal.name, what, app: params?.app, version: params?.version, outcome: 'denied', code: 'DEPLOY_ERR_FORBIDDEN' });
       }

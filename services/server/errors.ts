@@ -36,6 +36,11 @@ export const DeployErrorCodes = {
   DEPLOY_ERR_UNPACKED_TOO_LARGE: [413, 'the bundle unpacks to more than maxUnpackedBytes'],
   DEPLOY_ERR_EXTRACT_TIMEOUT: [422, 'unpacking the bundle took longer than its deadline'],
   DEPLOY_ERR_RESERVED_PATH: [422, 'the bundle contains a top-level .hotdeploy/, which hotdeploy reserves'],
+  // Deltas (PUT …/releases/:version/delta): a release built from the current one plus the changes
+  DEPLOY_ERR_DELTA_BASE_NOT_FOUND: [409, 'the delta\'s base release does not exist (send the full bundle)'],
+  DEPLOY_ERR_DELTA_BASE_NOT_CURRENT: [409, 'the delta\'s base is not the current release (diff against the current one, or send the full bundle)'],
+  DEPLOY_ERR_DELTA_MISMATCH: [422, 'the base plus the delta do not make the declared file manifest'],
+  DEPLOY_ERR_DELTA_UNKNOWN_PATH: [422, 'the delta removes a path the base release does not have'],
   // The app's manifest (agent/manifest.ts HOT_ERR_* codes)
   DEPLOY_ERR_MANIFEST: [422, 'package.json is missing or is not valid JSON'],
   DEPLOY_ERR_SETTINGS: [422, 'the hotdeploy settings are invalid'],

@@ -13,15 +13,26 @@ import { withoutTree, withTree, type TreeIndex } from './install/tree.js';
 import { isErrno, readJsonFile, readJsonFileNow, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from '../../agent/common/serial-queue.js';
 import type { Limits } from './options.js';
+import { assembleDelta } from './unpack/delta.js';
+import { ensureFullBundle, type FullBundle } from './full-bundle.js';
+import { manifestDigest, readReleaseSources } from './source-manifest.js';
 import { BundleFile, receiveBundle, type BundleKeeper, type ReceivedBundle } from './unpack/upload.js';
 
 /** `<dataDir>/apps/<app>/meta/<version>.json`: a release exists exactly when this file does. */
 export interface ReleaseMeta {
   app: string;
   version: string;
+  /** sha256 of the uploaded .tgz: the full bundle, or with `delta` the delta. */
   sha256: string;
   /** Size of the uploaded .tgz. */
   bundleBytes: number;
+  /**
+   * The digest of the release's own files (source-manifest.ts): its identity for idempotence and
+   * the 409 check, whether it came as a full bundle or as a delta. Absent in releases stored before it was kept.
+   */
+  manifestSha256?: string;
+  /** Set when the release was built from a delta against `base` (its full .tgz is made on demand). */
+  delta?: { base: string };
   /** Regular files and their unpacked bytes. */
   files: number;
   bytes: number;
@@ -65,6 +76,7 @@ interface Unpacked {
   root: string;
   files: number;
   bytes: number;
+  manifestSha256: string;
   manifest: AppManifest;
   install?: InstallRecord;
   /** The installed node_modules' file index. */
@@ -124,6 +136,26 @@ export class ReleaseStore {
     return path.join(this.appDir(app), 'bundles', `${sha256}.tgz`);
   }
 
+  /** A delta-made release's full .tgz, made on demand (full-bundle.ts), one per set of files. */
+  fullBundleFile(meta: Pick<ReleaseMeta, 'app' | 'manifestSha256'>): string {
+    return path.join(this.appDir(meta.app), 'bundles', `full-${meta.manifestSha256}.tgz`);
+  }
+
+  /** The release as one full .tgz: the uploaded bundle, or for a delta-made release one made from its folder. */
+  async fullBundle(app: string, version: string): Promise<FullBundle> {
+    const meta = await this.require(app, version);
+    if (!meta.delta) return { file: this.bundleFile(app, meta.sha256), sha256: meta.sha256, bytes: meta.bundleBytes };
+    const dir = this.releaseDir(app, version);
+    const read = await readReleaseSources(dir);
+    if (!read) throw new DeployError('DEPLOY_ERR_STORAGE', `${app}@${version} has no readable file manifest`);
+    return ensureFullBundle(dir, read.sources, this.fullBundleFile(meta), this.tmpDir);
+  }
+
+  /** What was uploaded for the release: its full bundle, or the delta it was built from. */
+  uploadFile(meta: Pick<ReleaseMeta, 'app' | 'sha256' | 'delta'>): string {
+    return meta.delta ? path.join(this.appDir(meta.app), 'deltas', `${meta.sha256}.tgz`) : this.bundleFile(meta.app, meta.sha256);
+  }
+
   metaFile(app: string, version: string): string {
     return path.join(this.appDir(app), 'meta', `${version}.json`);
   }
@@ -138,26 +170,66 @@ export class ReleaseStore {
     return this.withStaging(`${app}-${version}-`, async (staging) => {
       let unpacked: Unpacked;
       let received: ReceivedBundle & { file: string };
-      if (await this.get(app, version)) {
-        // A re-upload of a stored version is only received: the same bytes answer with the release.
+      const stored = await this.get(app, version);
+      if (stored) {
+        // A re-upload of a stored version is only received: the same bytes answer with the release;
+        // other bytes are unpacked, and answer with it when they hold the same files (409 otherwise).
         received = await this.receive(staging, body, opts.expectedSha256);
-        const known = await this.checkExisting(app, version, received.sha256);
-        if (known) return { release: known, created: false };
-        unpacked = await this.unpackFile(app, staging, received.file);
+        if (stored.sha256 === received.sha256) return { release: stored, created: false };
+        unpacked = await this.checked(app, true, await extractBundle(received.file, path.join(staging, 'raw'), this.limits), undefined, version);
       } else {
         ({ received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256, true));
       }
-      const meta: ReleaseMeta = {
-        app, version, sha256: received.sha256, bundleBytes: received.bytes, files: unpacked.files, bytes: unpacked.bytes,
-        createdAt: monotonicNow(), createdBy: opts.by, bad: false, manifest: unpacked.manifest,
-        ...(unpacked.install ? { install: unpacked.install } : {}),
-      };
-      const result = await this.withAppLock(app, () => this.commit(meta, received.file, unpacked.root));
-      if (result.created && unpacked.install && unpacked.tree) {
-        this.installer.stored(app, { version, dir: this.releaseDir(app, version) }, unpacked.install, unpacked.tree);
-      }
-      return result;
+      return this.store(app, version, received, unpacked, opts.by);
     });
+  }
+
+  /**
+   * Receives a delta against `base` (delta.ts: the changed files, the removed paths) and stores the
+   * whole release it makes, checked against `manifestSha256`, the digest the client declares for it.
+   * `base` must be the app's current release; the same version with the same files is idempotent.
+   */
+  async ingestDelta(app: string, version: string, body: Readable,
+    opts: { base: string; manifestSha256: string; expectedSha256?: string; by: string }): Promise<IngestResult> {
+    return this.withStaging(`${app}-${version}-`, async (staging) => {
+      const stored = await this.get(app, version);
+      if (stored) {
+        // A retried delta whose answer was lost: its base may no longer be current, its files are known.
+        await this.receive(staging, body, opts.expectedSha256);
+        const known = this.sameRelease(stored, { manifestSha256: opts.manifestSha256 });
+        return { release: known, created: false };
+      }
+      const baseMeta = await this.get(app, opts.base);
+      const baseDir = this.releaseDir(app, opts.base);
+      const base = baseMeta && await readReleaseSources(baseDir);
+      if (!baseMeta || !base) throw new DeployError('DEPLOY_ERR_DELTA_BASE_NOT_FOUND', `${app}@${opts.base}`);
+      const { current } = await this.pointers(app);
+      if (current !== opts.base) throw new DeployError('DEPLOY_ERR_DELTA_BASE_NOT_CURRENT', `${app}'s current release is ${current ?? 'none'}`);
+      const extraction = new Extraction(path.join(staging, 'raw'), this.limits, { keep: stagedBundle(staging), delta: true });
+      const received = await this.receive(staging, body, opts.expectedSha256, extraction).catch(async (err: unknown) => {
+        await extraction.abandon(isDeployError(err) ? err : new DeployError('DEPLOY_ERR_UPLOAD_ABORTED'));
+        throw err;
+      });
+      const assembled = await assembleDelta(await extraction.result, { dir: baseDir, sources: base.sources, bytes: baseMeta.bytes }, opts.manifestSha256, this.limits);
+      const unpacked = await this.checked(app, true, assembled, { version: opts.base, dir: baseDir, hashes: base.hashes, install: baseMeta.install });
+      return this.store(app, version, received, unpacked, opts.by, { base: opts.base });
+    });
+  }
+
+  /** Records a checked release: committed under the app's lock, its installed node_modules offered as a spare's source. */
+  private async store(app: string, version: string, received: ReceivedBundle & { file: string }, unpacked: Unpacked, by: string,
+    delta?: ReleaseMeta['delta']): Promise<IngestResult> {
+    const meta: ReleaseMeta = {
+      app, version, sha256: received.sha256, bundleBytes: received.bytes, manifestSha256: unpacked.manifestSha256,
+      ...(delta ? { delta } : {}), files: unpacked.files, bytes: unpacked.bytes,
+      createdAt: monotonicNow(), createdBy: by, bad: false, manifest: unpacked.manifest,
+      ...(unpacked.install ? { install: unpacked.install } : {}),
+    };
+    const result = await this.withAppLock(app, () => this.commit(meta, received.file, unpacked.root));
+    if (result.created && unpacked.install && unpacked.tree) {
+      this.installer.stored(app, { version, dir: this.releaseDir(app, version) }, unpacked.install, unpacked.tree);
+    }
+    return result;
   }
 
   /**
@@ -230,17 +302,17 @@ export class ReleaseStore {
     return hashes && { version: current, dir, hashes, install: meta?.install };
   }
 
-  private async unpackFile(app: string, staging: string, file: string): Promise<Unpacked> {
-    return this.checked(app, true, await extractBundle(file, path.join(staging, 'raw'), this.limits));
-  }
-
   /**
    * The unpacked tree's manifest, its dependencies (installed, or linked from a release with the
    * same install key), then the file-hash manifest the workers diff (node_modules included), and
    * with a base release what changed since it (the hashes the unpacker linked from, not read again).
    * `release`: the tree becomes a release (a dry run's does not: it never takes the app's spare).
+   * `version`: a stored version being uploaded again, refused (409) before any install when its files differ.
    */
-  private async checked(app: string, release: boolean, extracted: ExtractResult, base?: BaseRelease): Promise<Unpacked> {
+  private async checked(app: string, release: boolean, extracted: ExtractResult, base?: BaseRelease, version?: string): Promise<Unpacked> {
+    const manifestSha256 = manifestDigest({ files: extracted.manifest.files, links: extracted.manifest.links ?? [] });
+    const stored = version === undefined ? undefined : await this.get(app, version);
+    if (stored) this.sameRelease(stored, { manifestSha256 });
     const manifest = await readManifest(extracted.root).catch((err: unknown) => {
       const code = HOT_TO_DEPLOY[(err as { code?: string }).code ?? ''];
       throw code ? new DeployError(code, (err as Error).message, { cause: err }) : err;
@@ -250,7 +322,7 @@ export class ReleaseStore {
     const hashes = await writeFileHashes(extracted.root, deps ? withTree(extracted.manifest, deps.tree) : extracted.manifest);
     if (deps) await writeInstallRecord(extracted.root, deps.record);
     if (base) await writeReleaseChanges(extracted.root, releaseChanges(base.version, base.hashes, hashes));
-    return { root: extracted.root, files: extracted.files, bytes: extracted.bytes, manifest, ...(deps ? { install: deps.record, tree: deps.tree } : {}) };
+    return { root: extracted.root, files: extracted.files, bytes: extracted.bytes, manifestSha256, manifest, ...(deps ? { install: deps.record, tree: deps.tree } : {}) };
   }
 
   /** Releases that may lend their node_modules: the current one first (its index is already read), then the newest. */
@@ -260,23 +332,22 @@ export class ReleaseStore {
     return base ? [{ version: base.version, dir: base.dir, install: base.install, hashes: base.hashes }, ...stored] : stored;
   }
 
-  /** The stored release when the same bytes came before; 409 when other bytes did. */
-  private async checkExisting(app: string, version: string, sha256: string): Promise<ReleaseMeta | undefined> {
-    const existing = await this.get(app, version);
-    if (existing === undefined) return undefined;
-    if (existing.sha256 !== sha256) {
-      throw new DeployError('DEPLOY_ERR_VERSION_CONFLICT', `${app}@${version} is ${existing.sha256}`);
-    }
-    return existing;
+  /**
+   * `stored` when it is the same release: the same uploaded bytes, or the same files (the manifest
+   * digest, however they arrived); 409 otherwise.
+   */
+  private sameRelease(stored: ReleaseMeta, id: { sha256?: string; manifestSha256: string }): ReleaseMeta {
+    if (stored.sha256 === id.sha256 || stored.manifestSha256 === id.manifestSha256) return stored;
+    throw new DeployError('DEPLOY_ERR_VERSION_CONFLICT', `${stored.app}@${stored.version} has other files (${stored.manifestSha256 ?? stored.sha256})`);
   }
 
   private async commit(meta: ReleaseMeta, bundle: string, root: string): Promise<IngestResult> {
     // Another upload of the same version may have committed while this one was unpacking.
-    const known = await this.checkExisting(meta.app, meta.version, meta.sha256);
-    if (known) return { release: known, created: false };
+    const stored = await this.get(meta.app, meta.version);
+    if (stored) return { release: this.sameRelease(stored, { sha256: meta.sha256, manifestSha256: meta.manifestSha256 as string }), created: false };
     const appDir = this.appDir(meta.app);
-    await Promise.all(['releases', 'meta', 'bundles'].map((d) => mkdir(path.join(appDir, d), { recursive: true })));
-    const keptBundle = this.bundleFile(meta.app, meta.sha256);
+    await Promise.all(['releases', 'meta', 'bundles', 'deltas'].map((d) => mkdir(path.join(appDir, d), { recursive: true })));
+    const keptBundle = this.uploadFile(meta);
     if (!(await exists(keptBundle))) await rename(bundle, keptBundle);
     const target = this.releaseDir(meta.app, meta.version);
     await rename(root, target);
@@ -403,7 +474,8 @@ export class ReleaseStore {
         // folder that start-up recovery removes.
         await rm(this.metaFile(app, release.version), { force: true });
         await this.discard(this.releaseDir(app, release.version));
-        if (!kept.some((k) => k.sha256 === release.sha256)) await rm(this.bundleFile(app, release.sha256), { force: true });
+        if (!kept.some((k) => k.sha256 === release.sha256)) await rm(this.uploadFile(release), { force: true });
+        if (release.delta && !kept.some((k) => k.manifestSha256 === release.manifestSha256)) await rm(this.fullBundleFile(release), { force: true });
         const key = release.install?.key;
         if (key && !kept.some((k) => k.install?.key === key)) await removeArchive(this.appDir(app), key);
       }

@@ -2,14 +2,15 @@ import { createReadStream } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServiceContext } from '../context.js';
 import type { Deployment } from '../deployments.js';
 import { DeployError, isDeployError } from '../errors.js';
 import { RESERVED_DIR } from '../file-hashes.js';
 import { readJsonFile } from '../fs-atomic.js';
 import type { IngestResult } from '../release-store.js';
-import { appParams, bundleHeaders, releaseParams, type AppParams, type ReleaseParams } from '../schemas.js';
+import { appParams, bundleHeaders, releaseParams, VERSION_PATTERN, type AppParams, type ReleaseParams } from '../schemas.js';
+import { manifestDigest, readReleaseSources } from '../source-manifest.js';
 
 interface UploadQuery { activate: boolean; wait: boolean }
 
@@ -25,10 +26,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       config: { action: 'push' },
       schema: {
         params: releaseParams,
-        querystring: {
-          type: 'object',
-          properties: { activate: { type: 'boolean', default: true }, wait: { type: 'boolean', default: true } },
-        },
+        querystring: uploadQuery,
         headers: bundleHeaders,
       },
     },
@@ -44,12 +42,43 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
         throw err;
       });
       track.done({ bytes: release.bundleBytes, created });
-      await ctx.audit.append({ who: by, what: 'upload', app: name, version, sha256: release.sha256, outcome: created ? 'created' : 'exists' });
-      request.log.info({ app: name, version, sha256: release.sha256, created }, created ? 'release stored' : 'release already stored');
-      const { deployment, statusCode } = await deployUpload(ctx, name, version, created, by, request.query);
-      return reply.status(statusCode).send({ release, created, deployment });
+      return answerUpload(ctx, request, reply, { release, created }, by);
     },
   );
+
+  app.put<{ Params: ReleaseParams; Querystring: UploadQuery; Headers: DeltaHeaders }>(
+    '/v1/apps/:app/releases/:version/delta',
+    { config: { action: 'push' }, schema: { params: releaseParams, querystring: uploadQuery, headers: deltaHeaders } },
+    async (request, reply) => {
+      const { app: name, version } = request.params;
+      const by = request.principal?.name ?? 'unknown';
+      const { stream, expectedSha256 } = bundleBody(ctx, request.body, request.headers);
+      const base = request.headers['x-hotdeploy-base'];
+      const manifestSha256 = request.headers['x-hotdeploy-manifest-sha256'].toLowerCase();
+      const result = await ctx.store.ingestDelta(name, version, stream, { base, manifestSha256, expectedSha256, by })
+        .catch(async (err: unknown) => {
+          const code = isDeployError(err) ? err.code : 'DEPLOY_ERR_INTERNAL';
+          await ctx.audit.append({ who: by, what: 'upload', app: name, version, outcome: 'rejected', code }).catch(() => undefined);
+          throw err;
+        });
+      return answerUpload(ctx, request, reply, result, by);
+    },
+  );
+
+  // The current release's own files (without an installed node_modules), for a client that diffs
+  // against them to send a delta: `ETag` is their digest, so an unchanged answer is a 304.
+  app.get<{ Params: AppParams }>('/v1/apps/:app/files', { config: { action: 'read', orAction: 'push' }, schema: { params: appParams } },
+    async (request, reply) => {
+      const { app: name } = request.params;
+      const { current } = await ctx.store.pointers(name);
+      if (current === null) throw new DeployError('DEPLOY_ERR_APP_NOT_FOUND', `${name} has no current release`);
+      const read = await readReleaseSources(ctx.store.releaseDir(name, current));
+      if (!read) throw new DeployError('DEPLOY_ERR_RELEASE_NOT_FOUND', `${name}@${current} has no readable file manifest`);
+      const digest = manifestDigest(read.sources);
+      reply.header('etag', `"${digest}"`).header('x-hotdeploy-release', current);
+      if (request.headers['if-none-match'] === `"${digest}"`) return reply.status(304).send();
+      return { app: name, version: current, manifestSha256: digest, ...read.sources };
+    });
 
   app.get<{ Params: AppParams }>('/v1/apps/:app/releases', { config: { action: 'read' }, schema: { params: appParams } }, async (request) => {
     const { app: name } = request.params;
@@ -62,23 +91,59 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     async (request) => ctx.store.require(request.params.app, request.params.version));
 
   // The per-release file-hash manifest, for clients comparing releases (`hotdeploy plan` dry-runs in the workers instead: POST …/plan).
-  app.get<{ Params: ReleaseParams }>('/v1/apps/:app/releases/:version/files', { config: { action: 'read' }, schema: { params: releaseParams } },
-    async (request) => {
+  app.get<{ Params: ReleaseParams }>('/v1/apps/:app/releases/:version/files',
+    { config: { action: 'read', orAction: 'push' }, schema: { params: releaseParams } },
+    async (request, reply) => {
       const { app: name, version } = request.params;
       await ctx.store.require(name, version);
+      const read = await readReleaseSources(ctx.store.releaseDir(name, version));
+      if (!read) throw new DeployError('DEPLOY_ERR_RELEASE_NOT_FOUND', `${name}@${version} has no readable file manifest`);
+      // Releases are immutable: the bytes of files.json never change under this ETag.
+      reply.header('etag', `"${read.hashes.sha256}"`);
+      if (request.headers['if-none-match'] === `"${read.hashes.sha256}"`) return reply.status(304).send();
       return readJsonFile(path.join(ctx.store.releaseDir(name, version), RESERVED_DIR, 'files.json'));
     });
 
-  // Agents on other hosts download the original bundle (and check it by its sha256).
+  // Agents on other hosts download the release as a full bundle (and check it by its sha256): the
+  // uploaded one, or for a release built from a delta one made from its files.
   app.get<{ Params: ReleaseParams }>('/v1/apps/:app/releases/:version/bundle', { config: { action: 'agent' }, schema: { params: releaseParams } },
     async (request, reply) => {
-      const release = await ctx.store.require(request.params.app, request.params.version);
+      const bundle = await ctx.store.fullBundle(request.params.app, request.params.version);
       return reply
         .header('content-type', 'application/gzip')
-        .header('content-length', release.bundleBytes)
-        .header('x-bundle-sha256', release.sha256)
-        .send(createReadStream(ctx.store.bundleFile(release.app, release.sha256)));
+        .header('content-length', bundle.bytes)
+        .header('x-bundle-sha256', bundle.sha256)
+        .send(createReadStream(bundle.file));
     });
+}
+
+const uploadQuery = {
+  type: 'object',
+  properties: { activate: { type: 'boolean', default: true }, wait: { type: 'boolean', default: true } },
+} as const;
+
+/** A delta's base release, and the digest of the file manifest the base plus the delta must make. */
+interface DeltaHeaders { 'x-hotdeploy-base': string; 'x-hotdeploy-manifest-sha256': string; 'x-bundle-sha256'?: string }
+
+const deltaHeaders = {
+  type: 'object',
+  required: ['x-hotdeploy-base', 'x-hotdeploy-manifest-sha256'],
+  properties: {
+    ...bundleHeaders.properties,
+    'x-hotdeploy-base': { type: 'string', pattern: VERSION_PATTERN },
+    'x-hotdeploy-manifest-sha256': { type: 'string', pattern: '^[A-Fa-f0-9]{64}$' },
+  },
+} as const;
+
+/** A stored upload (bundle or delta): audited, logged, deployed unless the query says otherwise. */
+async function answerUpload(ctx: ServiceContext, request: FastifyRequest<{ Params: ReleaseParams; Querystring: UploadQuery }>, reply: FastifyReply,
+  { release, created }: IngestResult, by: string): Promise<FastifyReply> {
+  const { app: name, version } = request.params;
+  await ctx.audit.append({ who: by, what: 'upload', app: name, version, sha256: release.sha256, outcome: created ? 'created' : 'exists' });
+  request.log.info({ app: name, version, sha256: release.sha256, created, ...(release.delta ? { base: release.delta.base } : {}) },
+    created ? 'release stored' : 'release already stored');
+  const { deployment, statusCode } = await deployUpload(ctx, name, version, created, by, request.query);
+  return reply.status(statusCode).send({ release, created, deployment });
 }
 
 async function receiveUpload(ctx: ServiceContext, body: unknown, headers: IncomingHttpHeaders, app: string, version: string, by: string): Promise<IngestResult> {

@@ -25,6 +25,11 @@ export interface StartJob {
   dest: string;
   limits: ExtractLimits;
   linkFrom?: LinkSource;
+  /**
+   * A delta's files (delta.ts): paths are the release's own (no top-level folder is stripped), and
+   * `.hotdeploy/removed.json` is the one entry it may have under the reserved folder.
+   */
+  delta?: boolean;
   /** Where the inflater keeps the .tgz itself (written and hashed as it arrives); the writer never sees it. */
   keep?: string;
 }

@@ -41,7 +41,7 @@ class TreeWriter {
 
   private readonly root: string;
 
-  constructor(dest: string, limits: ExtractLimits, linkFrom?: LinkSource) {
+  constructor(dest: string, limits: ExtractLimits, linkFrom?: LinkSource, private readonly delta = false) {
     this.root = path.resolve(dest);
     this.checks = new EntryChecks(limits);
     mkdirSync(dest, { recursive: true });
@@ -80,9 +80,10 @@ class TreeWriter {
 
   finish(): WorkerResult {
     const only = this.top.size === 1 ? ([...this.top][0] as string) : undefined;
-    const prefix = only !== undefined && this.kinds.get(only) === 'dir' ? only : '';
+    const prefix = !this.delta && only !== undefined && this.kinds.get(only) === 'dir' ? only : '';
     const reserved = prefix === '' ? RESERVED_DIR : `${prefix}/${RESERVED_DIR}`;
-    if (this.kinds.has(reserved)) throw new DeployError('DEPLOY_ERR_RESERVED_PATH');
+    if (this.delta) this.checkDeltaReserved();
+    else if (this.kinds.has(reserved)) throw new DeployError('DEPLOY_ERR_RESERVED_PATH');
     // The string checks saw the archive's top; once a top-level folder is stripped, links must stay inside it.
     const escaping = this.symlinks.find((target) => !isInside(target, prefix));
     if (escaping !== undefined) throw new DeployError('DEPLOY_ERR_LINK_ESCAPE', `a link resolves to ${escaping}, outside the app`);
@@ -94,6 +95,14 @@ class TreeWriter {
     // `kinds`, not `symlinks`: a later entry may have replaced a link (`clear`).
     for (const [rel, kind] of this.kinds) if (kind === 'symlink' && under(rel)) links.push(rel.slice(cut));
     return { prefix, entries: this.checks.entries, linked: this.linked, files, links };
+  }
+
+  /** A delta may carry its list of removed paths under the reserved folder, and nothing else there. */
+  private checkDeltaReserved(): void {
+    for (const [rel, kind] of this.kinds) {
+      if (rel !== RESERVED_DIR && !rel.startsWith(`${RESERVED_DIR}/`)) continue;
+      if (rel === RESERVED_DIR ? kind !== 'dir' : rel !== DELTA_REMOVED || kind !== 'file') throw new DeployError('DEPLOY_ERR_RESERVED_PATH', rel);
+    }
   }
 
   private file(entry: TarEntry, rel: string): EntrySink {
@@ -252,6 +261,9 @@ class ContentHash {
 
 const EMPTY = Buffer.alloc(0);
 
+/** A delta's list of removed paths (delta.ts reads it). */
+const DELTA_REMOVED = `${RESERVED_DIR}/removed.json`;
+
 /** Files up to this size are held in memory until their hash says whether they can be linked. */
 const LINKABLE_BYTES = 1024 * 1024;
 /** Modes on disk are the entry's minus the process umask (read once: it is process-wide state). */
@@ -267,8 +279,8 @@ class Job {
   private readonly tree: TreeWriter;
   private settled = false;
 
-  constructor(readonly id: number, dest: string, limits: ExtractLimits, linkFrom: LinkSource | undefined, private readonly post: (msg: FromWorker) => void) {
-    this.tree = new TreeWriter(dest, limits, linkFrom);
+  constructor(readonly id: number, start: StartJob, private readonly post: (msg: FromWorker) => void) {
+    this.tree = new TreeWriter(start.dest, start.limits, start.linkFrom, start.delta);
     this.reader = new TarReader((entry) => this.tree.onEntry(entry));
   }
 
@@ -338,7 +350,7 @@ function serve(inflater: MessagePort, service: (msg: FromWorker) => void): void 
       if (out.type !== 'ack') reply({ type: 'settled', id });
     };
     try {
-      job = new Job(id, msg.dest, msg.limits, msg.linkFrom, post);
+      job = new Job(id, msg, post);
     } catch (err) {
       job = undefined;
       post({ type: 'failed', id, error: workerError(err) });

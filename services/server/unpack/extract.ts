@@ -78,7 +78,7 @@ export class Extraction extends Writable implements BundleKeeper {
   private busySince: number | undefined;
   private deadline: NodeJS.Timeout | undefined;
 
-  constructor(private readonly dest: string, private readonly limits: ExtractLimits, options: { linkFrom?: LinkSource; keep?: string } = {}) {
+  constructor(private readonly dest: string, private readonly limits: ExtractLimits, options: { linkFrom?: LinkSource; keep?: string; delta?: boolean } = {}) {
     super({ highWaterMark: 1024 * 1024 });
     this.keptSettled = options.keep === undefined;
     this.finished = new Promise((resolve) => (this.onFinished = resolve));
@@ -110,6 +110,7 @@ export class Extraction extends Writable implements BundleKeeper {
       unpacker.post({
         type: 'start', id: this.id, dest, limits: { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs },
         ...(options.linkFrom ? { linkFrom: options.linkFrom } : {}), ...(options.keep === undefined ? {} : { keep: options.keep }),
+        ...(options.delta ? { delta: true } : {}),
       });
       return unpacker;
     });
@@ -227,9 +228,9 @@ export class Extraction extends Writable implements BundleKeeper {
   }
 }
 
-/** Unpacks a .tgz file (a NATS host's copy of a bundle, say) exactly as an upload is unpacked. */
-export async function extractBundle(bundleFile: string, dest: string, limits: ExtractLimits): Promise<ExtractResult> {
-  const extraction = new Extraction(dest, limits);
+/** Unpacks a .tgz file (a NATS host's copy of a bundle or of a delta, say) exactly as an upload is unpacked. */
+export async function extractBundle(bundleFile: string, dest: string, limits: ExtractLimits, options: { delta?: boolean } = {}): Promise<ExtractResult> {
+  const extraction = new Extraction(dest, limits, options);
   try {
     await pipeline(createReadStream(bundleFile, { highWaterMark: 1024 * 1024 }), extraction);
   } catch (err) {
