@@ -1,29 +1,27 @@
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
 import { Transform } from 'node:stream';
 import { CliError, ServerError } from './errors.js';
 
 /** `hotdeploy serve`'s default address (the service's default host and port). */
 export const DEFAULT_SERVER = 'http://127.0.0.1:7070';
 
-/** A bundle on disk, hashed before sending so the server can check `X-Bundle-Sha256`. */
-export interface UploadBody {
-  file: string;
-  size: number;
-  sha256: string;
-}
+/** A bundle on disk (or, small, in memory), hashed before sending so the server can check `X-Bundle-Sha256`. */
+export type UploadBody = { size: number; sha256: string } & ({ file: string } | { bytes: Buffer });
 
 export interface RequestOptions {
   query?: Record<string, string | undefined>;
   json?: unknown;
   upload?: UploadBody;
+  /** Headers beside the ones the client sets (a delta's base, an If-None-Match). */
+  headers?: Record<string, string>;
   /** Bytes of the upload sent so far (for the progress bar). */
   onProgress?: (sent: number, total: number) => void;
 }
 
 export interface Response<T> {
   statusCode: number;
+  headers: http.IncomingHttpHeaders;
   body: T;
 }
 
@@ -54,7 +52,7 @@ export class Client {
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, value);
     }
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     let payload: string | undefined;
     if (options.json !== undefined) {
@@ -67,22 +65,24 @@ export class Client {
       headers['x-bundle-sha256'] = options.upload.sha256;
     }
     try {
-      const { statusCode, text } = await this.#send(method, url, headers, payload, options);
-      return { statusCode, body: parseBody<T>(statusCode, text, url) };
+      // node:https (and TLS with it) loads only for an https server: 20-40 ms of start-up otherwise.
+      const transport = url.protocol === 'https:' ? (await import('node:https')).default : http;
+      const { statusCode, text, headers: answered } = await this.#send(transport, method, url, headers, payload, options);
+      return { statusCode, headers: answered, body: parseBody<T>(statusCode, text, url) };
     } catch (err) {
       if (!options.upload || !isUploadCut(err)) throw err;
       // The server refused the upload early (401, 403, 413, ...) and closed the connection while
       // the body was still flowing: the TCP reset that follows can drop its answer before Node reads
       // it. Those refusals depend on the headers alone, so ask again with the headers only.
-      const answer = await this.#send(method, url, headers, undefined, { probe: true }).catch(() => undefined);
+      const transport = url.protocol === 'https:' ? (await import('node:https')).default : http;
+      const answer = await this.#send(transport, method, url, headers, undefined, { probe: true }).catch(() => undefined);
       if (answer && answer.statusCode >= 400) parseBody(answer.statusCode, answer.text, url);
       throw new CliError('CLI_ERR_UPLOAD_CUT', `${this.server.origin} closed the connection during the upload`, { cause: err });
     }
   }
 
-  #send(method: string, url: URL, headers: Record<string, string>, payload: string | undefined,
-    options: RequestOptions & { probe?: boolean }): Promise<{ statusCode: number; text: string }> {
-    const transport = url.protocol === 'https:' ? https : http;
+  #send(transport: Pick<typeof http, 'request'>, method: string, url: URL, headers: Record<string, string>, payload: string | undefined,
+    options: RequestOptions & { probe?: boolean }): Promise<{ statusCode: number; text: string; headers: http.IncomingHttpHeaders }> {
     return new Promise((resolve, reject) => {
       let answered = false;
       let connected = false;
@@ -107,7 +107,7 @@ export class Client {
         answered = true;
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
         res.on('error', (err) => reject(unreachable(this.server, err)));
       });
       if (options.upload) pipeUpload(req, options.upload, options.onProgress, () => answered);
@@ -143,6 +143,10 @@ export const UPLOAD_READ_BYTES = 1024 * 1024;
 /** Streams the bundle file into the request, counting bytes; never holds more than a few reads of it in memory. */
 function pipeUpload(req: http.ClientRequest, upload: UploadBody, onProgress: RequestOptions['onProgress'],
   answered: () => boolean): void {
+  if ('bytes' in upload) {
+    req.end(upload.bytes, () => onProgress?.(upload.size, upload.size));
+    return;
+  }
   let sent = 0;
   const source = createReadStream(upload.file, { highWaterMark: UPLOAD_READ_BYTES });
   const counter = new Transform({

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { Header } from 'tar';
+import type { Header as TarHeader } from 'tar';
 import { CliError } from './errors.js';
 
 /** The lockfiles `npm pack` always leaves out (package-lock.json; yarn's, pnpm's and bun's too). */
@@ -30,8 +30,10 @@ export function lockfileToAdd(dir: string, packed: readonly string[]): string | 
  * small, so the whole tar is held in memory.
  */
 export async function addToTarball(file: string, dir: string, name: string): Promise<void> {
+  // Loaded here: only `--npm-pack` comes this way, and node-tar takes 70-140 ms to load.
+  const { Header } = await import('tar');
   const tarBytes = gunzipSync(await readFile(file));
-  const { end, folder } = archiveEnd(tarBytes, file);
+  const { end, folder } = archiveEnd(tarBytes, file, Header);
   const body = await readFile(path.join(dir, name));
   const header = new Header({ path: `${folder}${name}`, mode: 0o644, size: body.length, mtime: NPM_PACK_MTIME, type: 'File', uid: 0, gid: 0 });
   header.encode();
@@ -41,7 +43,7 @@ export async function addToTarball(file: string, dir: string, name: string): Pro
 }
 
 /** Where the archive's entries end (its first zero block) and the folder its package.json is in (`package/`). */
-function archiveEnd(tarBytes: Buffer, file: string): { end: number; folder: string } {
+function archiveEnd(tarBytes: Buffer, file: string, Header: typeof TarHeader): { end: number; folder: string } {
   let offset = 0;
   let folder: string | undefined;
   while (offset + BLOCK <= tarBytes.length) {

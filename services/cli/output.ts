@@ -1,5 +1,6 @@
-import cliProgress from 'cli-progress';
-import Table from 'cli-table3';
+import type cliProgressModule from 'cli-progress';
+import type TableClass from 'cli-table3';
+import { createRequire } from 'node:module';
 import type { Writable } from 'node:stream';
 import type { WorkerReport } from '../../agent/messages.js';
 
@@ -17,12 +18,16 @@ export function writeLine(stream: Writable, line = ''): void {
   stream.write(line + '\n');
 }
 
+/** The table and progress-bar libraries load when first drawn: a push must not wait for them before it sends. */
+const require = createRequire(import.meta.url);
+
 /** Width of a wrapped last column (reasons can hold a whole propagation chain). */
 const WRAP_WIDTH = 64;
 
 /** A plain table: no colours, so piped output and logs stay clean. `wrapLast` word-wraps the last column. */
 export function renderTable(head: string[], rows: Array<Array<string | number>>, wrapLast = false): string {
   const width = Math.min(WRAP_WIDTH, Math.max(head.at(-1)?.length ?? 0, ...rows.map((r) => String(r.at(-1) ?? '').length)) + 2);
+  const Table = require('cli-table3') as typeof TableClass;
   const table = new Table({
     head,
     style: { head: [], border: [], compact: true },
@@ -71,6 +76,7 @@ export interface Progress {
 /** An upload bar on a terminal only: nothing when `err` is not a TTY or the output is `--json`. */
 export function uploadProgress(io: Io, json: boolean): Progress | undefined {
   if (json || !io.err.isTTY) return undefined;
+  const cliProgress = require('cli-progress') as typeof cliProgressModule;
   const bar = new cliProgress.SingleBar({
     stream: io.err,
     format: 'upload [{bar}] {percentage}% {sent}/{size}',

@@ -6,7 +6,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import * as tar from 'tar';
 import { CliError } from './errors.js';
 import { addToTarball, lockfileToAdd } from './lockfile.js';
 import { formatBytes } from './output.js';
@@ -26,7 +25,7 @@ export interface Bundle {
   cleanup(): Promise<void>;
 }
 
-/** A directory is packed by `npm pack`; a file is taken as the .tgz it should be. */
+/** A directory is packed by `npm pack` (`push --npm-pack`); a file is taken as the .tgz it should be. */
 export async function prepareBundle(source: string): Promise<Bundle> {
   const info = await stat(source).catch((err: NodeJS.ErrnoException) => {
     throw new CliError('CLI_ERR_SOURCE', `${source} (${err.code ?? err.message})`);
@@ -98,6 +97,7 @@ export async function sha256Of(file: string): Promise<string> {
 /** package.json's version inside a .tgz (at the root or under one top-level folder such as `package/`). */
 async function versionInTarball(file: string): Promise<string | undefined> {
   let text: string | undefined;
+  const tar = await import('tar');
   try {
     await tar.t({
       file,

@@ -3,27 +3,25 @@ import { stripVTControlCharacters } from 'node:util';
 import { ownVersion } from '../../agent/common/package-files.js';
 import { clientFrom } from './client.js';
 import type { CliCommand, Context } from './command.js';
-import { activateCommand } from './commands/activate.js';
-import { agentCommand } from './commands/agent.js';
-import { planCommand } from './commands/plan.js';
-import { pushCommand } from './commands/push.js';
-import { releasesCommand } from './commands/releases.js';
-import { rollbackCommand } from './commands/rollback.js';
-import { serveCommand } from './commands/serve.js';
-import { statusCommand } from './commands/status.js';
 import { CliError, describeError, ExitCode, type ExitCodeValue } from './errors.js';
 import { type Io, writeLine } from './output.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each command keeps its own precise args type
-const commands: Record<string, CliCommand<any>> = {
-  serve: serveCommand,
-  push: pushCommand,
-  plan: planCommand,
-  rollback: rollbackCommand,
-  activate: activateCommand,
-  status: statusCommand,
-  releases: releasesCommand,
-  agent: agentCommand,
+type AnyCommand = CliCommand<any>;
+
+/**
+ * Each command is imported when it runs: `serve` and `agent` load fastify and PM2 (hundreds of
+ * milliseconds), which a `push` never needs before its first byte is sent.
+ */
+const commands: Record<string, () => Promise<AnyCommand>> = {
+  serve: async () => (await import('./commands/serve.js')).serveCommand,
+  push: async () => (await import('./commands/push.js')).pushCommand,
+  plan: async () => (await import('./commands/plan.js')).planCommand,
+  rollback: async () => (await import('./commands/rollback.js')).rollbackCommand,
+  activate: async () => (await import('./commands/activate.js')).activateCommand,
+  status: async () => (await import('./commands/status.js')).statusCommand,
+  releases: async () => (await import('./commands/releases.js')).releasesCommand,
+  agent: async () => (await import('./commands/agent.js')).agentCommand,
 };
 
 /** Runs one CLI invocation in-process and returns its exit code; `main.ts` is the only caller that exits. */
@@ -38,7 +36,8 @@ export async function runCli(argv: string[], io: Io, env: NodeJS.ProcessEnv = pr
       writeLine(io.out, `hotdeploy ${ownVersion()}`);
       return ExitCode.ok;
     }
-    const command = commands[name];
+    const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
+    const command = load && (await load());
     if (!command) throw new CliError('CLI_ERR_USAGE', `unknown command ${JSON.stringify(name)}; run \`hotdeploy --help\``);
     if (rest.includes('--help') || rest.includes('-h')) {
       const usage = await renderUsage({ meta: command.meta, args: command.args }, { meta: { name: 'hotdeploy' } });
@@ -60,7 +59,8 @@ export async function runCli(argv: string[], io: Io, env: NodeJS.ProcessEnv = pr
 }
 
 async function topUsage(): Promise<string> {
-  const lines = Object.values(commands).map((c) => `  ${c.meta.name.padEnd(10)} ${c.meta.description}`);
+  const loaded = await Promise.all(Object.values(commands).map((load) => load()));
+  const lines = loaded.map((c) => `  ${c.meta.name.padEnd(10)} ${c.meta.description}`);
   return [
     'hotdeploy: hot deploys of Node.js apps to PM2 workers',
     '',

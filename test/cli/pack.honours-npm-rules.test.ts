@@ -170,3 +170,59 @@ describe('--version git', () => {
     expect(await gitVersion(dir, {})).toBe(stdout.trim());
   });
 });
+
+describe('the in-process pack list (push without --npm-pack) is npm pack\'s', () => {
+  async function npmPackList(dir: string): Promise<string[]> {
+    const { stdout } = await execFileAsync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: dir, env: { ...process.env, npm_config_loglevel: 'error' } });
+    return (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path).sort();
+  }
+
+  const layouts: Array<[string, Record<string, string | object>]> = [
+    ['an express-generator app with a .gitignore and installed (unbundled) dependencies', {
+      'package.json': { name: 'web', version: '0.0.0', private: true, scripts: { start: 'node ./bin/www' }, dependencies: { express: '4' } },
+      'bin/www': '#!/usr/bin/env node\nrequire("../app");\n',
+      'app.js': 'module.exports = require("express")();\n',
+      'routes/index.js': '', 'routes/users.js': '', 'views/index.jade': 'h1 hi', 'views/error.jade': '', 'public/stylesheets/style.css': 'body{}',
+      '.gitignore': 'node_modules\n*.log\n', 'server.log': 'x', 'node_modules/express/package.json': { name: 'express', version: '4.0.0' },
+      'node_modules/express/index.js': '', '.DS_Store': 'x', '.npmrc': 'x=1\n', 'npm-debug.log': 'x', 'app.js.orig': 'x', '.app.js.swp': 'x',
+      '.git/HEAD': 'ref', 'package-lock.json': { lockfileVersion: 3 },
+    }],
+    ['a "files" list with a folder, a glob and a file, plus main, bin, README and LICENSE outside it', {
+      'package.json': { name: 'lib', version: '1.0.0', main: 'main.js', bin: { tool: 'cli/tool.js' }, files: ['dist', 'types/*.d.ts', 'extra.json'] },
+      'main.js': '', 'cli/tool.js': '', 'cli/other.js': '', 'dist/a.js': '', 'dist/sub/b.js': '', 'dist/.npmignore': 'sub/secret.js\n', 'dist/sub/secret.js': '',
+      'types/a.d.ts': '', 'types/a.ts': '', 'extra.json': '{}', 'README.md': '# lib', 'LICENSE': 'MIT', 'CHANGELOG.md': '', 'test/t.js': '',
+    }],
+    ['nested ignore files, a negation and a root .npmignore over .gitignore', {
+      'package.json': { name: 'nested', version: '1.0.0' },
+      '.npmignore': '*.log\n!keep.log\nfixtures/\n', '.gitignore': 'src/\n', 'src/index.js': '', 'keep.log': '', 'drop.log': '',
+      'fixtures/big.bin': 'x', 'lib/.gitignore': 'generated.js\n', 'lib/generated.js': '', 'lib/real.js': '', 'deep/a/b/c/d.js': '',
+    }],
+    ['bundled dependencies with their own dependencies, hoisted and nested, and their own "files"', {
+      'package.json': { name: 'bundler', version: '1.0.0', dependencies: { a: '1.0.0' }, devDependencies: { d: '1.0.0' }, bundleDependencies: ['a'] },
+      'index.js': '',
+      'node_modules/a/package.json': { name: 'a', version: '1.0.0', files: ['index.js'], dependencies: { b: '1.0.0', c: '1.0.0' } },
+      'node_modules/a/index.js': '', 'node_modules/a/README.md': '', 'node_modules/a/test/t.js': '',
+      'node_modules/a/node_modules/c/package.json': { name: 'c', version: '1.0.0' }, 'node_modules/a/node_modules/c/index.js': '',
+      'node_modules/b/package.json': { name: 'b', version: '1.0.0' }, 'node_modules/b/index.js': '', 'node_modules/b/.npmignore': 'x.js\n', 'node_modules/b/x.js': '',
+      'node_modules/d/package.json': { name: 'd', version: '1.0.0' }, 'node_modules/d/index.js': '',
+      'package-lock.json': { lockfileVersion: 3 },
+    }],
+  ];
+
+  it.each(layouts)('for %s', async (_name, files) => {
+    const dir = await scratch();
+    await writeTree(dir, files);
+    const { packList } = await import('../../services/cli/packlist.js');
+    const ours = await packList(dir);
+    const theirs = await npmPackList(dir);
+    // npm pack leaves the lockfile out; push adds it (unless node_modules are bundled), as prepareBundle does.
+    expect(ours.files.filter((f) => f !== ours.lockfile)).toEqual(theirs);
+    expect(ours.lockfile).toBe((await prepareBundleLockfile(dir)));
+  });
+
+  async function prepareBundleLockfile(dir: string): Promise<string | undefined> {
+    const bundle = await prepareBundle(dir);
+    cleanups.push(bundle.cleanup);
+    return bundle.lockfile;
+  }
+});

@@ -43,11 +43,13 @@ it('installs on the first push, links on the next, and says which', async () => 
   const client = new Client(server.url, TOKEN);
   const first = captureIo();
   expect(await push(client, { source: path.join(work.dir, 'app'), app: 'shop' }, first.io), first.err()).toBe(0);
-  expect(first.err()).toMatch(/pushing shop@1\.0\.0 \(.*with package-lock\.json\)/);
+  expect(first.err()).toMatch(/pushing shop@1\.0\.0 as a full bundle \(.*with package-lock\.json\)/);
   expect(first.out()).toMatch(/dependencies: 2 files in node_modules \(npm ci, [\d.]+ s\)/);
 
   await writeFile(path.join(work.dir, 'app', 'index.js'), "module.exports = (req, res) => res.end('v2 ' + require('tiny-a')());\n");
   const second = captureIo();
   expect(await push(client, { source: path.join(work.dir, 'app'), app: 'shop', version: '1.0.1' }, second.io), second.err()).toBe(0);
   expect(second.out()).toMatch(/dependencies: 2 files in node_modules \(linked from 1\.0\.0, same lockfile\)/);
+  // The delta is the sources' only: the installed node_modules are the host's, neither sent nor removed.
+  expect(second.err()).toMatch(/pushing shop@1\.0\.1 as a delta against 1\.0\.0: 1 changed, 0 removed/);
 });

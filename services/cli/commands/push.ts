@@ -1,10 +1,12 @@
-import type { Client } from '../client.js';
+import { stat } from 'node:fs/promises';
+import type { Client, UploadBody } from '../client.js';
 import { checkName, connectionArgs, defineCliCommand, segment } from '../command.js';
 import { reportDeployment, type WriteAnswer } from '../deployment.js';
 import { APP_PATTERN, VERSION_PATTERN } from '../../server/schemas.js';
-import type { ExitCodeValue } from '../errors.js';
+import { CliError, ServerError, type ExitCodeValue } from '../errors.js';
+import { currentFiles, fullBundle, makeDelta, readLocalRelease, rememberCurrent, type LocalRelease } from '../delta.js';
 import { formatBytes, type Io, uploadProgress, writeLine } from '../output.js';
-import { describeBundle, prepareBundle, resolveVersion } from '../pack.js';
+import { describeBundle, gitVersion, prepareBundle, resolveVersion } from '../pack.js';
 import type { ReleaseView } from '../views.js';
 
 export interface PushOptions {
@@ -16,6 +18,8 @@ export interface PushOptions {
   activate?: boolean;
   wait?: boolean;
   json?: boolean;
+  /** Pack a directory with `npm pack` (a full bundle) instead of in-process with deltas. */
+  npmPack?: boolean;
 }
 
 /** `PUT /v1/apps/:app/releases/:version`'s answer; `created` false = the same bytes were already stored. */
@@ -24,10 +28,23 @@ interface PushAnswer extends WriteAnswer {
   created: boolean;
 }
 
-/** Uploads a bundle (`PUT /v1/apps/:app/releases/:version`) and reports the deployment it started. */
-export async function push(client: Client, options: PushOptions, io: Io): Promise<ExitCodeValue> {
-  const json = options.json ?? false;
+/**
+ * Uploads a directory or a .tgz and reports the deployment it started. A directory is packed
+ * in-process and sent as a delta against the app's current release when the server has one
+ * (`PUT …/releases/:version/delta`), else (or with `npmPack`) as a full bundle.
+ */
+export async function push(client: Client, options: PushOptions, io: Io, env: NodeJS.ProcessEnv = process.env): Promise<ExitCodeValue> {
   checkName('--app', options.app, APP_PATTERN);
+  const info = await stat(options.source).catch((err: NodeJS.ErrnoException) => {
+    throw new CliError('CLI_ERR_SOURCE', `${options.source} (${err.code ?? err.message})`);
+  });
+  if (info.isDirectory() && !options.npmPack) return pushDirectory(client, options, io, env);
+  return pushBundle(client, options, io);
+}
+
+/** A .tgz as given, or a directory packed by `npm pack`: always the full bundle (`PUT …/releases/:version`). */
+async function pushBundle(client: Client, options: PushOptions, io: Io): Promise<ExitCodeValue> {
+  const json = options.json ?? false;
   const bundle = await prepareBundle(options.source);
   try {
     const version = checkName('--version', await resolveVersion(options.version, options.source, bundle), VERSION_PATTERN);
@@ -40,13 +57,73 @@ export async function push(client: Client, options: PushOptions, io: Io): Promis
         onProgress: (sent, total) => progress?.update(sent, total),
       }).finally(() => progress?.stop());
     if (!json) printRelease(io, response.body, response.statusCode);
-    const idle = options.activate === false
-      ? `not activated (--no-activate): \`hotdeploy activate ${options.app} ${version}\` makes it current`
-      : `${options.app}@${version} is already current`;
-    return reportDeployment(io, json, response.body, idle);
+    return reportDeployment(io, json, response.body, idleNote(options, version));
   } finally {
     await bundle.cleanup();
   }
+}
+
+/** Codes after which the delta is given up and the full bundle sent (the retry on a moved base aside). */
+const FULL_BUNDLE_INSTEAD = new Set(['DEPLOY_ERR_DELTA_BASE_NOT_FOUND', 'DEPLOY_ERR_DELTA_BASE_NOT_CURRENT', 'DEPLOY_ERR_DELTA_MISMATCH',
+  'DEPLOY_ERR_DELTA_UNKNOWN_PATH', 'DEPLOY_ERR_ROUTE_NOT_FOUND']);
+
+/**
+ * A directory, packed in-process: the delta against the current release when there is one (retried
+ * once against a newer current release when someone pushed meanwhile), the full bundle otherwise.
+ */
+async function pushDirectory(client: Client, options: PushOptions, io: Io, env: NodeJS.ProcessEnv): Promise<ExitCodeValue> {
+  const json = options.json ?? false;
+  const note = (line: string) => {
+    if (!json) writeLine(io.err, line);
+  };
+  const local = await readLocalRelease(options.source, env);
+  const version = checkName('--version', options.version === 'git' ? await gitVersion(options.source) : options.version ?? local.list.version, VERSION_PATTERN);
+  const target = `${options.app}@${version}`;
+  const query = { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined };
+  const releasePath = `/v1/apps/${segment(options.app)}/releases/${segment(version)}`;
+  let response: { statusCode: number; body: PushAnswer } | undefined;
+  for (let attempt = 0; attempt < 2 && response === undefined; attempt++) {
+    const base = await currentFiles(client, options.app, env);
+    if (base === undefined) break;
+    const delta = makeDelta(local, base);
+    note(`pushing ${target} as a delta against ${base.version}: ${delta.changed.length} changed, ${delta.removed.length} removed, `
+      + `${formatBytes(delta.body.size)} (of ${local.list.files.length} files)`);
+    try {
+      response = await client.request<PushAnswer>('PUT', `${releasePath}/delta`, {
+        upload: delta.body, query, headers: { 'x-hotdeploy-base': base.version, 'x-hotdeploy-manifest-sha256': local.digest },
+      });
+    } catch (err) {
+      if (!(err instanceof ServerError) || !FULL_BUNDLE_INSTEAD.has(err.code)) throw err;
+      if (err.code === 'DEPLOY_ERR_DELTA_BASE_NOT_CURRENT' && attempt === 0) {
+        note(`${base.version} is no longer current (${err.code}): diffing against the current release again`);
+        continue;
+      }
+      note(`the delta was refused (${err.code}): sending the full bundle`);
+      break;
+    }
+  }
+  response ??= await sendFull(client, local, releasePath, query, target, json, io);
+  await Promise.all([local.saveCache(), rememberCurrent(client, options.app, version, local, env)]);
+  if (!json) printRelease(io, response.body, response.statusCode);
+  return reportDeployment(io, json, response.body, idleNote(options, version));
+}
+
+async function sendFull(client: Client, local: LocalRelease, releasePath: string, query: Record<string, string | undefined>, target: string,
+  json: boolean, io: Io): Promise<{ statusCode: number; body: PushAnswer }> {
+  const body: UploadBody = fullBundle(local);
+  if (!json) {
+    writeLine(io.err, `pushing ${target} as a full bundle (${local.list.files.length} files, ${formatBytes(body.size)}, sha256 ${body.sha256.slice(0, 12)}`
+      + `${local.list.lockfile ? `, with ${local.list.lockfile}` : ''})`);
+  }
+  const progress = uploadProgress(io, json);
+  return client.request<PushAnswer>('PUT', releasePath, { upload: body, query, onProgress: (sent, total) => progress?.update(sent, total) })
+    .finally(() => progress?.stop());
+}
+
+function idleNote(options: PushOptions, version: string): string {
+  return options.activate === false
+    ? `not activated (--no-activate): \`hotdeploy activate ${options.app} ${version}\` makes it current`
+    : `${options.app}@${version} is already current`;
 }
 
 function printRelease(io: Io, answer: PushAnswer, statusCode: number): void {
@@ -69,9 +146,11 @@ export const pushCommand = defineCliCommand({
     version: { type: 'string', description: 'release version, or `git` for the commit (default: package.json version)' },
     activate: { type: 'boolean', default: true, description: 'make it current right away', negativeDescription: 'only store the release' },
     wait: { type: 'boolean', default: true, description: 'wait for the deployment\'s outcome', negativeDescription: 'return once it is queued' },
+    'npm-pack': { type: 'boolean', default: false, description: 'pack a directory with `npm pack` and send the full bundle (no delta)' },
     ...connectionArgs,
   },
   run: (args, ctx) => push(ctx.client(args), {
     source: args.source, app: args.app, version: args.version, activate: args.activate, wait: args.wait, json: args.json ?? false,
-  }, ctx.io),
+    npmPack: args['npm-pack'],
+  }, ctx.io, ctx.env),
 });

@@ -1,0 +1,106 @@
+import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import type { PacklistNode } from 'npm-packlist';
+import { CliError } from './errors.js';
+import { lockfileToAdd } from './lockfile.js';
+
+/** A directory's files as `npm pack` would pack them, plus the lockfile it leaves out (lockfile.ts). */
+export interface PackList {
+  /** posix paths relative to the directory, sorted. */
+  files: string[];
+  /** package.json's version (npm pack requires one). */
+  version: string;
+  lockfile?: string;
+}
+
+/**
+ * Lists `dir`'s files by npm's own packing rules, in-process: npm-packlist (the library `npm pack`
+ * runs) over a dependency tree built here from package.json files. npm builds that tree with
+ * @npmcli/arborist, whose loading alone cost ~0.3 s; npm-packlist reads only each node's path,
+ * package.json and dependency edges, which resolving `node_modules` folders the way Node does gives.
+ */
+export async function packList(dir: string): Promise<PackList> {
+  const pkg = readPackage(dir);
+  if (typeof pkg.name !== 'string' || typeof pkg.version !== 'string') {
+    throw new CliError('CLI_ERR_PACK', `${dir}/package.json needs a name and version (npm pack refuses it otherwise)`);
+  }
+  const { default: packlist } = await import('npm-packlist');
+  const files = (await packlist(projectNode(dir, pkg))).map((f) => f.replaceAll('\\', '/'));
+  const lockfile = lockfileToAdd(dir, files);
+  if (lockfile) files.push(lockfile);
+  return { files: files.sort(), version: pkg.version, ...(lockfile ? { lockfile } : {}) };
+}
+
+function readPackage(dir: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path.join(dir, 'package.json'), 'utf8');
+  } catch {
+    throw new CliError('CLI_ERR_SOURCE', `${dir} has no package.json (push the app's own directory, or a .tgz)`);
+  }
+  try {
+    const pkg = JSON.parse(text) as unknown;
+    if (typeof pkg === 'object' && pkg !== null && !Array.isArray(pkg)) return pkg as Record<string, unknown>;
+  } catch {
+    // reported below
+  }
+  throw new CliError('CLI_ERR_PACK', `${dir}/package.json is not a JSON object`);
+}
+
+/** The root: its bundled dependencies are `bundleDependencies` (every dependency when `true`). */
+function projectNode(dir: string, pkg: Record<string, unknown>): PacklistNode {
+  const nodes = new Map<string, PacklistNode>();
+  const bundled = pkg.bundleDependencies ?? pkg.bundledDependencies;
+  const names = bundled === true ? Object.keys(asDeps(pkg.dependencies)) : Array.isArray(bundled) ? bundled.filter((n): n is string => typeof n === 'string') : [];
+  const root = node(dir, pkg, true);
+  root.package = { ...pkg, bundleDependencies: names };
+  root.edgesOut = edges(dir, names, nodes);
+  return root;
+}
+
+/**
+ * A dependency's node, its edges resolved lazily (npm-packlist asks only for the nodes it bundles):
+ * a symlinked package is a link whose target is the real folder, as arborist has it.
+ */
+function dependencyNode(location: string, nodes: Map<string, PacklistNode>): PacklistNode {
+  const real = realpathSync(location);
+  const known = nodes.get(location);
+  if (known) return known;
+  const pkg = readPackage(real);
+  const target = node(real, pkg, false);
+  nodes.set(location, target);
+  let resolved: PacklistNode['edgesOut'] | undefined;
+  Object.defineProperty(target, 'edgesOut', {
+    get: () => (resolved ??= edges(real, [...Object.keys(asDeps(pkg.dependencies)), ...Object.keys(asDeps(pkg.optionalDependencies))], nodes)),
+  });
+  if (!lstatSync(location).isSymbolicLink()) return target;
+  return { ...node(location, pkg, false), isLink: true, target };
+}
+
+function node(dir: string, pkg: Record<string, unknown>, isProjectRoot: boolean): PacklistNode {
+  const self: PacklistNode = { path: dir, package: pkg, isProjectRoot, isLink: false, target: undefined as unknown as PacklistNode, edgesOut: new Map() };
+  self.target = self;
+  return self;
+}
+
+/** Each name resolved as Node resolves a package: `node_modules/<name>` here, then in every folder above. */
+function edges(from: string, names: string[], nodes: Map<string, PacklistNode>): PacklistNode['edgesOut'] {
+  const out: PacklistNode['edgesOut'] = new Map();
+  for (const name of names) {
+    let to: PacklistNode | null = null;
+    for (let dir = from; ; dir = path.dirname(dir)) {
+      const candidate = path.join(dir, 'node_modules', name);
+      if (existsSync(path.join(candidate, 'package.json'))) {
+        to = dependencyNode(candidate, nodes);
+        break;
+      }
+      if (path.dirname(dir) === dir) break;
+    }
+    out.set(name, { to, peer: false, dev: false });
+  }
+  return out;
+}
+
+function asDeps(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+}
