@@ -12,6 +12,11 @@ export function objectName(app: string, sha256: string): string {
   return `${app}/${sha256}.tgz`;
 }
 
+/** `<app>/deltas/<sha256>.tgz`: a release's delta against its base, as it was uploaded. */
+export function deltaObjectName(app: string, sha256: string): string {
+  return `${app}/deltas/${sha256}.tgz`;
+}
+
 /** `<app>/node_modules/<install key>.tgz`: one installed node_modules, whatever releases share it. */
 export function nodeModulesObjectName(app: string, key: string): string {
   return `${app}/node_modules/${key}.tgz`;

@@ -51,7 +51,8 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
   const host = assertToken(options.host, 'host name');
   const log = options.logger ?? defaultLogger();
   const heartbeatMs = options.heartbeatMs ?? 5_000;
-  const releases = new HostReleases(options.dataDir, resources.bundles, options.unpack, options.nodeTarget);
+  const releases = new HostReleases(options.dataDir, resources.bundles, options.unpack, options.nodeTarget,
+    (fetched) => log.info({ event: 'fetched', host, ...fetched }, fetched.via === 'delta' ? 'release built from its delta' : 'release unpacked from its bundle'));
   const startedAt = new Date().toISOString();
   let messages: ConsumerMessages | undefined;
   let heartbeat: NodeJS.Timeout | undefined;

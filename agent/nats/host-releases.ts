@@ -13,7 +13,23 @@ import { HotError } from '../errors.js';
  * With `deps`, the release's node_modules come from the archive the service made of its install, or
  * as links from a release of this host with the same install, and `.hotdeploy/install.json` says so.
  */
-export type ReleaseUnpacker = (bundleFile: string, dest: string, deps?: InstalledDependencies) => Promise<{ root: string }>;
+export type ReleaseUnpacker = (bundleFile: string, dest: string, deps?: InstalledDependencies, delta?: DeltaSource) => Promise<{ root: string }>;
+
+/** With it, the unpacker's file is a delta: the release is the base folder's files plus it, and must make `manifestSha256`. */
+export interface DeltaSource {
+  baseDir: string;
+  manifestSha256: string;
+}
+
+/** How a host got a release: the delta against a release it has, or the whole bundle. */
+export interface Fetched {
+  app: string;
+  version: string;
+  via: 'delta' | 'bundle';
+  bytes: number;
+  /** Why a delta was not used when the release had one. */
+  reason?: string;
+}
 
 /** Where a release's installed node_modules come from on a host. */
 export interface InstalledDependencies {
@@ -41,7 +57,7 @@ export class HostReleases {
 
   /** `target`: what this host's Node runs (installed node_modules must have been built for it). */
   constructor(private readonly dataDir: string, private readonly bundles: ObjectStore, private readonly unpack: ReleaseUnpacker,
-    private readonly target: NodeTarget = nodeTarget()) {
+    private readonly target: NodeTarget = nodeTarget(), private readonly onFetched: (fetched: Fetched) => void = () => undefined) {
     this.tmpDir = path.join(dataDir, 'tmp');
     this.servedFile = path.join(dataDir, 'nats', 'served.json');
   }
@@ -88,16 +104,48 @@ export class HostReleases {
     }
     const staging = await mkdtemp(path.join(this.tmpDir, `${ref.app}-${ref.version}-`));
     try {
-      const bundle = path.join(staging, 'bundle.tgz');
-      await pullBundle(this.bundles, ref, bundle);
       const deps = ref.install && await this.dependencies(ref.app, ref.install, staging);
-      const { root } = await this.unpack(bundle, path.join(staging, 'raw'), deps);
+      const root = await this.fromDelta(ref, staging, deps) ?? await this.fromBundle(ref, staging, deps);
       await mkdir(path.dirname(target), { recursive: true });
       await rename(root, target);
       return target;
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * The release from its delta when this host has the delta's base: only the changed files cross
+   * the network. Any failure (the base went, the object is missing or replaced, the result is not
+   * the declared manifest) leaves the whole bundle to do it; undefined then.
+   */
+  private async fromDelta(ref: ReleaseRef, staging: string, deps: InstalledDependencies | undefined): Promise<string | undefined> {
+    if (!ref.delta) return undefined;
+    const baseDir = this.releaseDir(ref.app, ref.delta.base);
+    if (!(await stat(baseDir).then(() => true, () => false))) {
+      this.onFetched({ app: ref.app, version: ref.version, via: 'bundle', bytes: 0, reason: `no ${ref.delta.base} here` });
+      return undefined;
+    }
+    const file = path.join(staging, 'delta.tgz');
+    const dest = path.join(staging, 'delta');
+    try {
+      await pullBundle(this.bundles, ref.delta, file);
+      const { root } = await this.unpack(file, dest, deps, { baseDir, manifestSha256: ref.delta.manifestSha256 });
+      this.onFetched({ app: ref.app, version: ref.version, via: 'delta', bytes: (await stat(file)).size });
+      return root;
+    } catch (err) {
+      await rm(dest, { recursive: true, force: true });
+      this.onFetched({ app: ref.app, version: ref.version, via: 'bundle', bytes: 0, reason: (err as Error).message });
+      return undefined;
+    }
+  }
+
+  private async fromBundle(ref: ReleaseRef, staging: string, deps: InstalledDependencies | undefined): Promise<string> {
+    const bundle = path.join(staging, 'bundle.tgz');
+    await pullBundle(this.bundles, ref, bundle);
+    const { root } = await this.unpack(bundle, path.join(staging, 'raw'), deps);
+    if (!ref.delta) this.onFetched({ app: ref.app, version: ref.version, via: 'bundle', bytes: (await stat(bundle)).size });
+    return root;
   }
 
   private async dependencies(app: string, install: ReleaseInstall, staging: string): Promise<InstalledDependencies> {

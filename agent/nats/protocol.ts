@@ -55,6 +55,21 @@ export interface ReleaseRef {
   kind: 'push' | 'activate' | 'rollback';
   /** The node_modules the service installed for it (the bundle has none); hosts need no registry. */
   install?: ReleaseInstall;
+  /**
+   * Set when the release was pushed as a delta against `base`: a host that has `base` pulls this
+   * object (the changed files) instead of the whole bundle, and checks what it builds against
+   * `manifestSha256`, as the service did; any other host, or a failed delta, takes the full bundle.
+   */
+  delta?: ReleaseDelta;
+}
+
+export interface ReleaseDelta {
+  base: string;
+  object: string;
+  /** sha256 (hex) of the delta object's bytes. */
+  sha256: string;
+  /** The digest of the release's own files (the service's source-manifest.ts). */
+  manifestSha256: string;
 }
 
 /**

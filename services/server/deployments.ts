@@ -10,6 +10,8 @@ import { readJsonFile, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from '../../agent/common/serial-queue.js';
 import type { Pointers, ReleaseStore } from './release-store.js';
 import { localReleasesInUse } from './releases-in-use.js';
+import { isNatsCluster } from './nats/cluster-agent.js';
+import { referencedObjects } from './nats/object-gc.js';
 
 export type DeploymentKind = ActivationRequest['kind'];
 export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'rolled-back';
@@ -241,8 +243,21 @@ export class Deployments {
         this.log.info({ app, version }, 'release pruned');
         await this.audit.append({ who: 'retention', what: 'prune', app, version, outcome: 'removed' });
       }
+      if (removed.length > 0) await this.collectBundles(app);
     } catch (err) {
       this.log.warn({ app, err }, 'pruning releases failed');
+    }
+  }
+
+  /** The objects of pruned releases leave the NATS bundle bucket too; a failure leaves them to the next prune's sweep. */
+  private async collectBundles(app: string): Promise<void> {
+    for (const agent of this.agents.filter(isNatsCluster)) {
+      try {
+        const deleted = await agent.collectBundles(app, await referencedObjects(this.store, app));
+        if (deleted.length > 0) this.log.info({ app, objects: deleted }, 'bundle objects of pruned releases deleted');
+      } catch (err) {
+        this.log.warn({ app, err }, 'deleting bundle objects of pruned releases failed');
+      }
     }
   }
 

@@ -14,7 +14,7 @@ import { isErrno, readJsonFile, readJsonFileNow, swapSymlink, writeJsonAtomic } 
 import { KeyedQueue } from '../../agent/common/serial-queue.js';
 import type { Limits } from './options.js';
 import { assembleDelta } from './unpack/delta.js';
-import { ensureFullBundle, type FullBundle } from './full-bundle.js';
+import { builtFullBundle, ensureFullBundle, shaFile, type FullBundle } from './full-bundle.js';
 import { manifestDigest, readReleaseSources } from './source-manifest.js';
 import { BundleFile, receiveBundle, type BundleKeeper, type ReceivedBundle } from './unpack/upload.js';
 
@@ -149,6 +149,12 @@ export class ReleaseStore {
     const read = await readReleaseSources(dir);
     if (!read) throw new DeployError('DEPLOY_ERR_STORAGE', `${app}@${version} has no readable file manifest`);
     return ensureFullBundle(dir, read.sources, this.fullBundleFile(meta), this.tmpDir);
+  }
+
+  /** The full bundle of a release as far as it exists on disk (never made here): what the object store may hold of it. */
+  async storedFullBundle(meta: ReleaseMeta): Promise<FullBundle | undefined> {
+    if (!meta.delta) return { file: this.bundleFile(meta.app, meta.sha256), sha256: meta.sha256, bytes: meta.bundleBytes };
+    return builtFullBundle(this.fullBundleFile(meta));
   }
 
   /** What was uploaded for the release: its full bundle, or the delta it was built from. */
@@ -475,7 +481,10 @@ export class ReleaseStore {
         await rm(this.metaFile(app, release.version), { force: true });
         await this.discard(this.releaseDir(app, release.version));
         if (!kept.some((k) => k.sha256 === release.sha256)) await rm(this.uploadFile(release), { force: true });
-        if (release.delta && !kept.some((k) => k.manifestSha256 === release.manifestSha256)) await rm(this.fullBundleFile(release), { force: true });
+        if (release.delta && !kept.some((k) => k.manifestSha256 === release.manifestSha256)) {
+          await rm(this.fullBundleFile(release), { force: true });
+          await rm(shaFile(this.fullBundleFile(release)), { force: true });
+        }
         const key = release.install?.key;
         if (key && !kept.some((k) => k.install?.key === key)) await removeArchive(this.appDir(app), key);
       }

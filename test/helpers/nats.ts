@@ -70,7 +70,7 @@ export async function startHost(names: NatsNames, agent: PlanningAgent, dataDir:
     ...extra,
     resources: await openResources(nc, names), host: agent.host, dataDir, agent, heartbeatMs,
     ...(keepReleases === undefined ? {} : { keepReleases }),
-    unpack: releaseUnpacker(DEFAULT_LIMITS), hotdeployVersion: 'test', logger: silent,
+    unpack: releaseUnpacker(DEFAULT_LIMITS), hotdeployVersion: 'test', logger: extra.logger ?? silent,
   });
   await loop.ready;
   let stopped = false;

@@ -1,16 +1,19 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, HostAgent, HostPlan, HostResult, WorkerReport, WorkerState } from '../../../agent/messages.js';
-import { objectName, publishBundle } from '../../../agent/nats/bundles.js';
+import { deltaObjectName, objectName, publishBundle } from '../../../agent/nats/bundles.js';
 import { connectNats, type NatsSettings } from '../../../agent/nats/connect.js';
-import { desiredKey, encode, hostKey, natsNames, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseInstall, type ReleaseRef } from '../../../agent/nats/protocol.js';
+import { desiredKey, encode, hostKey, natsNames, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseDelta, type ReleaseInstall, type ReleaseRef } from '../../../agent/nats/protocol.js';
 import { listKeys, openResources, type ClusterResources } from '../../../agent/nats/resources.js';
 import { HotError } from '../../../agent/errors.js';
 import { hostViews, type HostView } from './host-views.js';
+import { collectObjects } from './object-gc.js';
 import { Replies } from './replies.js';
 
 /** What the service knows of a release: its bundle on disk, its sha256, its manifest, its installed node_modules' archive. */
 export type ReleaseLookup = (app: string, version: string) => Promise<{
   file: string; sha256: string; manifest: AppManifest; install?: ReleaseInstall & { file: string };
+  /** The delta the release was pushed as (its file, and what hosts check it against). */
+  delta?: Omit<ReleaseDelta, 'object'> & { file: string };
 }>;
 
 export interface NatsClusterOptions {
@@ -29,6 +32,8 @@ export interface NatsClusterOptions {
 export interface NatsCluster extends HostAgent {
   readonly resources: ClusterResources;
   hosts(): Promise<HostView[]>;
+  /** Deletes the app's objects from the bundle bucket that `referenced` does not name (object-gc.ts); returns their names. */
+  collectBundles(app: string, referenced: ReadonlySet<string>): Promise<string[]>;
 }
 
 export function isNatsCluster(agent: HostAgent): agent is NatsCluster {
@@ -96,9 +101,15 @@ class ClusterAgent implements NatsCluster {
 
   /** The release's bundle into the object store (once per sha256), and what hosts need to find it. */
   private async publish(app: string, version: string, kind: ReleaseRef['kind']): Promise<ReleaseRef> {
-    const { file, sha256, manifest, install } = await this.options.lookup(app, version);
-    const ref: ReleaseRef = { app, version, sha256, object: objectName(app, sha256), manifest, kind };
+    const { file, sha256, manifest, install, delta } = await this.options.lookup(app, version);
+    let ref: ReleaseRef = { app, version, sha256, object: objectName(app, sha256), manifest, kind };
     await this.nats(publishBundle(this.resources.bundles, ref, file));
+    if (delta) {
+      // Hosts with the base pull these few bytes instead of the bundle.
+      const { file: deltaFile, ...wire } = delta;
+      ref = { ...ref, delta: { ...wire, object: deltaObjectName(app, delta.sha256) } };
+      await this.nats(publishBundle(this.resources.bundles, ref.delta as ReleaseDelta, deltaFile));
+    }
     if (!install) return ref;
     // The installed node_modules, once per install key: hosts take them instead of installing.
     const { file: archive, ...wire } = install;
@@ -232,6 +243,10 @@ class ClusterAgent implements NatsCluster {
   async hosts(): Promise<HostView[]> {
     const desired = new Map((await this.values<DesiredRelease>(desiredKey('*'))).map((d) => [d.app, d.version]));
     return hostViews(await this.records(), desired, (record) => this.alive(record));
+  }
+
+  async collectBundles(app: string, referenced: ReadonlySet<string>): Promise<string[]> {
+    return this.nats(collectObjects(this.resources.bundles, app, referenced));
   }
 
   async workers(app: string): Promise<WorkerState[]> {

@@ -1,4 +1,4 @@
-import { rename } from 'node:fs/promises';
+import { lstat, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { readManifest } from '../../../agent/manifest.js';
 import { nodeModulesObjectName } from '../../../agent/nats/bundles.js';
@@ -10,6 +10,8 @@ import { nodeModulesArchive } from '../install/node-modules-archive.js';
 import { NODE_MODULES, underNodeModules, withTree, type TreeIndex } from '../install/tree.js';
 import type { ReleaseStore } from '../release-store.js';
 import { extractBundle, type ExtractLimits } from '../unpack/extract.js';
+import { assembleDelta, type DeltaBase } from '../unpack/delta.js';
+import { readReleaseSources } from '../source-manifest.js';
 import type { ReleaseLookup } from './cluster-agent.js';
 
 /**
@@ -19,15 +21,24 @@ import type { ReleaseLookup } from './cluster-agent.js';
  * (unpacked with the same checks) or as links from a release of the host with the same install.
  */
 export function releaseUnpacker(limits: ExtractLimits): ReleaseUnpacker {
-  return async (bundleFile, dest, deps) => {
+  return async (bundleFile, dest, deps, delta) => {
     // As ReleaseStore.ingest: the file hashes are computed while unpacking.
-    const { root, manifest } = await extractBundle(bundleFile, dest, limits);
+    const extracted = await extractBundle(bundleFile, dest, limits, { delta: delta !== undefined });
+    const { root, manifest } = delta ? await assembleDelta(extracted, await deltaBase(delta.baseDir), delta.manifestSha256, limits) : extracted;
     await readManifest(root);
     const tree = deps && (await placeNodeModules(root, `${dest}-${NODE_MODULES}`, deps, limits));
     await writeFileHashes(root, tree ? withTree(manifest, tree) : manifest);
     if (deps) await writeInstallRecord(root, deps.install);
     return { root };
   };
+}
+
+/** A release folder of this host as a delta's base: its sources and their bytes. */
+async function deltaBase(dir: string): Promise<DeltaBase> {
+  const read = await readReleaseSources(dir);
+  if (!read) throw new DeployError('DEPLOY_ERR_DELTA_BASE_NOT_FOUND', `${dir} has no readable file manifest`);
+  const sizes = await Promise.all(Object.keys(read.sources.files).map((rel) => lstat(path.join(dir, rel)).then((s) => s.size)));
+  return { dir, sources: read.sources, bytes: sizes.reduce((a, b) => a + b, 0) };
 }
 
 async function placeNodeModules(root: string, scratch: string, deps: InstalledDependencies, limits: ExtractLimits): Promise<TreeIndex> {
@@ -44,11 +55,18 @@ async function placeNodeModules(root: string, scratch: string, deps: InstalledDe
   return underNodeModules(extracted.manifest);
 }
 
-/** Where the cluster agent finds a release's bundle, sha256, manifest, and the archive of its installed node_modules. */
+/**
+ * Where the cluster agent finds a release's full bundle (made from its files when it came as a
+ * delta), sha256, manifest, the delta it came as, and the archive of its installed node_modules.
+ */
 export function releaseLookup(store: ReleaseStore): ReleaseLookup {
   return async (app, version) => {
     const meta = await store.require(app, version);
-    const found = { file: store.bundleFile(app, meta.sha256), sha256: meta.sha256, manifest: meta.manifest };
+    const full = await store.fullBundle(app, version);
+    const delta = meta.delta && meta.manifestSha256
+      ? { delta: { base: meta.delta.base, file: store.uploadFile(meta), sha256: meta.sha256, manifestSha256: meta.manifestSha256 } }
+      : {};
+    const found = { file: full.file, sha256: full.sha256, manifest: meta.manifest, ...delta };
     if (!meta.install) return found;
     const { key, node } = meta.install;
     const archive = await nodeModulesArchive(store.appDir(app), store.releaseDir(app, version), key);

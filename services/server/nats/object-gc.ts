@@ -1,0 +1,30 @@
+import type { ObjectStore } from '@nats-io/obj';
+import { deltaObjectName, nodeModulesObjectName, objectName } from '../../../agent/nats/bundles.js';
+import type { ReleaseStore } from '../release-store.js';
+
+/**
+ * The bundle bucket's objects of `app` that a stored release still needs: its full bundle (the one
+ * uploaded, or the one made for a delta-made release once it was published), its delta, and its
+ * installed node_modules. Everything else of the app there belongs to pruned releases.
+ */
+export async function referencedObjects(store: ReleaseStore, app: string): Promise<Set<string>> {
+  const names = new Set<string>();
+  for (const meta of await store.list(app)) {
+    const full = await store.storedFullBundle(meta);
+    if (full) names.add(objectName(app, full.sha256));
+    if (meta.delta) names.add(deltaObjectName(app, meta.sha256));
+    if (meta.install) names.add(nodeModulesObjectName(app, meta.install.key));
+  }
+  return names;
+}
+
+/**
+ * Deletes `app`'s objects that `referenced` does not name: a sweep of the whole app, so objects of
+ * releases pruned while NATS was unreachable go at the next prune. Returns the names deleted.
+ */
+export async function collectObjects(bundles: ObjectStore, app: string, referenced: ReadonlySet<string>): Promise<string[]> {
+  const prefix = `${app}/`;
+  const doomed = (await bundles.list()).filter((info) => !info.deleted && info.name.startsWith(prefix) && !referenced.has(info.name)).map((i) => i.name);
+  for (const name of doomed) await bundles.delete(name);
+  return doomed;
+}
