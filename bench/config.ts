@@ -23,6 +23,7 @@ export interface BenchConfig {
   memoryUpdates: number;
   unpackRounds: number;
   dependencyRounds: number;
+  pushRounds: number;
 }
 
 /** Issue 6's counts; `--quick` lowers the repeated ones (the report says which) to stay under 2 minutes. */
@@ -65,6 +66,7 @@ export function configFromArgs(argv: string[]): BenchConfig {
     memoryUpdates: quick ? 100 : 1_000,
     unpackRounds: quick ? 2 : 6,
     dependencyRounds: quick ? 5 : 20,
+    pushRounds: quick ? 3 : 10,
   };
 }
 
@@ -79,5 +81,6 @@ export function quickNotes(c: BenchConfig): string[] {
     `--quick: ${c.memoryUpdates} updates for figure 5 (issue 6: 1,000)`,
     `--quick: ${c.unpackRounds} rounds for figure 6`,
     `--quick: ${c.dependencyRounds} one-file changes for figure 8`,
+    `--quick: ${c.pushRounds} one-file changes per side and app for figure 9`,
   ];
 }

@@ -74,6 +74,14 @@ function figureLines(f: Partial<Figures>): string[] {
       `   node_modules step (a linked copy made after the last push renamed into place, else links to the current release) ${ms(d.step.median)} (min ${ms(d.step.min)}, max ${ms(d.step.max)})`,
       `   PUT → answered: with the lockfile ${ms(d.withDeps.median)}, the same app without ${ms(d.control.median)}: adds ${ms(d.added)}`);
   }
+  if (f.pushCommand) {
+    out.push(`9. What the user waits for: hotdeploy push <dir> of a one-file change, spawn → every worker serving it (${f.pushCommand.rounds} rounds a side, medians)`);
+    for (const a of f.pushCommand.apps) {
+      out.push(`   ${a.app} (${a.files} files): delta push ${ms(a.delta.median)} (first byte ${ms(a.firstByte.median)}); push --npm-pack ${ms(a.cliFull.median)} (${a.vsCliFull}×); `
+        + `npm pack + upload + pm2 reload ${ms(a.packUploadReload.median)} (${a.vsPackUploadReload}×)`,
+      `      bytes for a ${a.changedFileBytes} B file: ${a.bytesUp} B up, ${a.bytesDown} B down; a push of no change: ${a.overheadUp} B up, ${a.overheadDown} B down`);
+    }
+  }
   return out;
 }
 

@@ -173,6 +173,34 @@ export interface DependenciesFigure {
   added: number;
 }
 
+/** Figure 9, one app: `hotdeploy push <dir>` of a one-file change against its alternatives, and its bytes. */
+export interface PushCommandApp {
+  app: string;
+  files: number;
+  changedFileBytes: number;
+  /** push (in-process pack, delta): spawn → every worker serves the change. */
+  delta: Summary;
+  /** The CLI's spawn → its first byte at the service (Node's start included). */
+  firstByte: Summary;
+  /** push --npm-pack (npm pack, full bundle), same change. */
+  cliFull: Summary;
+  /** npm pack + upload + pm2 reload of the same app as a plain PM2 program. */
+  packUploadReload: Summary;
+  /** Median bytes client → service and back for a one-file change, HTTP included. */
+  bytesUp: number;
+  bytesDown: number;
+  /** The same for a push that changes nothing: the fixed overhead (manifest exchange, headers, the answer). */
+  overheadUp: number;
+  overheadDown: number;
+  vsCliFull: number;
+  vsPackUploadReload: number;
+}
+
+export interface PushCommandFigure {
+  rounds: number;
+  apps: PushCommandApp[];
+}
+
 export interface Figures {
   deployLatency: DeployLatencyFigure;
   applyTime: ApplyTimeFigure;
@@ -182,10 +210,11 @@ export interface Figures {
   unpack: UnpackFigure;
   esm: EsmFigure;
   dependencies: DependenciesFigure;
+  pushCommand: PushCommandFigure;
 }
 
 export type FigureName = keyof Figures;
-export const FIGURE_NAMES: FigureName[] = ['deployLatency', 'applyTime', 'underLoad', 'indirection', 'memory', 'unpack', 'esm', 'dependencies'];
+export const FIGURE_NAMES: FigureName[] = ['deployLatency', 'applyTime', 'underLoad', 'indirection', 'memory', 'unpack', 'esm', 'dependencies', 'pushCommand'];
 
 export interface Target {
   id: string;
@@ -271,6 +300,18 @@ export function evaluateTargets(f: Partial<Figures>): Target[] {
   if (f.dependencies) {
     const d = f.dependencies;
     add({ id: 'deps-step', figure: 'dependencies', description: `node_modules step of a one-file change, ${d.files} dependency files, same lockfile (median)`, value: d.step.median, unit: 'ms', limit: '< 50' }, d.step.median < 50);
+  }
+  if (f.pushCommand) {
+    for (const [i, a] of f.pushCommand.apps.entries()) {
+      const limit = i === 0 ? 250 : 400;
+      const figure = 'pushCommand';
+      add({ id: `push-delta-${i}`, figure, description: `hotdeploy push of a one-file change → every worker serving it, ${a.app} (median)`, value: a.delta.median, unit: 'ms', limit: `< ${limit}` }, a.delta.median < limit);
+      add({ id: `push-vs-cli-${i}`, figure, description: `push --npm-pack (today's full bundle) / delta push, ${a.app}`, value: a.vsCliFull, unit: '×', limit: '≥ 5' }, a.vsCliFull >= 5);
+      add({ id: `push-vs-reload-${i}`, figure, description: `npm pack + upload + pm2 reload / delta push, ${a.app}`, value: a.vsPackUploadReload, unit: '×', limit: '≥ 20' }, a.vsPackUploadReload >= 20);
+      const sent = a.bytesUp - a.overheadUp;
+      add({ id: `push-bytes-${i}`, figure, description: `bytes sent beyond the fixed overhead (${a.overheadUp} B up, ${a.overheadDown} B down) for a ${a.changedFileBytes} B file, ${a.app}`, value: sent, unit: 'B', limit: `≤ ${2 * a.changedFileBytes}` }, sent <= 2 * a.changedFileBytes);
+      add({ id: `push-first-byte-${i}`, figure, description: `the CLI's start → its first byte at the service, ${a.app} (median)`, value: a.firstByte.median, unit: 'ms', limit: '< 80' }, a.firstByte.median < 80);
+    }
   }
   return out;
 }

@@ -6,6 +6,7 @@ import { esmFigure } from './figures/esm.js';
 import { indirectionFigure } from './figures/indirection.js';
 import { memoryFigure } from './figures/memory.js';
 import { pm2Figures } from './figures/pm2-deploys.js';
+import { pushCommandFigure } from './figures/push-command.js';
 import { unpackFigure } from './figures/unpack.js';
 import { evaluateTargets, machineInfo, type BenchReport, type FigureName, type Figures, type MachineInfo } from './report.js';
 import { Stack } from './stack.js';
@@ -39,7 +40,7 @@ export async function runBench(config: BenchConfig, progress: Progress = () => u
   await attempt('esm', () => esmFigure(config.applyIterations, config.memoryUpdates));
   await attempt('dependencies', () => dependenciesFigure(config.dependencyRounds));
   await attempt('indirection', () => indirectionFigure({ rounds: config.indirectionRounds, warmupSeconds: config.indirectionWarmupSeconds, groups: config.indirectionGroups }));
-  if (want('deployLatency') || want('underLoad') || want('unpack')) {
+  if (want('deployLatency') || want('underLoad') || want('unpack') || want('pushCommand')) {
     progress('starting the deploy service, a PM2 daemon and both apps');
     const stack = await Stack.start();
     const stop = (): void => void stack.close().finally(() => process.exit(130));
@@ -56,6 +57,7 @@ export async function runBench(config: BenchConfig, progress: Progress = () => u
         progress(`deployLatency, underLoad: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       }
       await attempt('unpack', () => unpackFigure(stack, config.unpackRounds));
+      await attempt('pushCommand', () => pushCommandFigure(stack, config.pushRounds, progress));
     } finally {
       process.off('SIGINT', stop);
       await stack.close();

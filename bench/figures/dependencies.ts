@@ -88,7 +88,7 @@ function app(version: string, lockfile?: object): Files {
   };
 }
 
-function pkgName(i: number): string {
+export function pkgName(i: number): string {
   return `bench-dep-${String(i).padStart(3, '0')}`;
 }
 
@@ -115,7 +115,7 @@ async function fillNpmCache(dir: string, cacheDir: string): Promise<object> {
   return { name: 'deps', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'deps', version: '1.0.0', dependencies }, ...packages } };
 }
 
-function packageFiles(name: string): Files {
+export function packageFiles(name: string): Files {
   const files: Files = {
     'package.json': JSON.stringify({ name, version: '1.0.0', main: 'index.js' }),
     'index.js': "module.exports = require('./lib/f0.js');\n",
