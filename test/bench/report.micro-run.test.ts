@@ -3,7 +3,7 @@ import { appShape, generateApp } from '../../bench/app-gen.js';
 import { configFromArgs } from '../../bench/config.js';
 import { measureApply } from '../../bench/figures/apply-time.js';
 import { renderMarkdown, renderReport } from '../../bench/render.js';
-import { machineInfo } from '../../bench/report.js';
+import { evaluateTargets, machineInfo } from '../../bench/report.js';
 import { assembleReport } from '../../bench/run.js';
 import { esmHotSupported } from '../../agent/runtime/esm-hooks.js';
 
@@ -22,7 +22,7 @@ describe('bench harness', () => {
   it('--quick, --json and --only parse; an unknown figure is refused', () => {
     const c = configFromArgs(['--quick', '--json', '--only', 'applyTime,memory']);
     expect(c).toMatchObject({ quick: true, json: true, figures: ['applyTime', 'memory'] });
-    expect(configFromArgs([]).figures).toHaveLength(esmHotSupported ? 8 : 7);
+    expect(configFromArgs([]).figures).toHaveLength(esmHotSupported ? 9 : 8);
     expect(configFromArgs([]).hotDeploys).toBeGreaterThanOrEqual(10);
     expect(() => configFromArgs(['--only', 'nope'])).toThrow(/unknown figure nope/);
   });
@@ -40,5 +40,22 @@ describe('bench harness', () => {
     expect(json.targets).toEqual([expect.objectContaining({ id: 'apply-200', figure: 'applyTime', value: expect.any(Number), pass: expect.any(Boolean) })]);
     expect(renderReport(json)).toMatch(/^ {3}(PASS|MISS) {2}in-worker apply at 200 modules/m);
     expect(renderMarkdown(json)).toMatch(/^\| in-worker apply at 200 modules \(median, worse kind\) \| [\d.]+ ms \| < 5 \| (PASS|\*\*MISS\*\*) \|$/m);
+  });
+});
+
+describe('figure 9 (push command) targets', () => {
+  it('judges each app\'s delta push, its ratios, its first byte and the bytes beyond the fixed overhead', () => {
+    const s = (median: number) => ({ n: 3, median, p99: median, min: median, max: median });
+    const app = {
+      app: 'a', files: 201, changedFileBytes: 600, delta: s(200), firstByte: s(60), cliFull: s(1_200), packUploadReload: s(5_000),
+      bytesUp: 1_900, bytesDown: 3_000, overheadUp: 800, overheadDown: 2_900, vsCliFull: 6, vsPackUploadReload: 25,
+    };
+    const targets = evaluateTargets({ pushCommand: { rounds: 3, apps: [app, { ...app, app: 'b', delta: s(450), vsCliFull: 4 }] } });
+    const judged = Object.fromEntries(targets.map((t) => [t.id, t.pass]));
+    expect(judged).toEqual({
+      'push-delta-0': true, 'push-vs-cli-0': true, 'push-vs-reload-0': true, 'push-bytes-0': true, 'push-first-byte-0': true,
+      'push-delta-1': false, 'push-vs-cli-1': false, 'push-vs-reload-1': true, 'push-bytes-1': true, 'push-first-byte-1': true,
+    });
+    expect(targets.find((t) => t.id === 'push-bytes-0')).toMatchObject({ value: 1_100, limit: '≤ 1200' });
   });
 });
