@@ -31,7 +31,7 @@ export interface ServerFiles extends SourceManifest {
 
 /** Packs `dir`'s file list in-process and hashes the files (the cache spares reading unchanged ones). */
 export async function readLocalRelease(dir: string, env: NodeJS.ProcessEnv): Promise<LocalRelease> {
-  const list = await packList(dir);
+  const list = await packList(dir, env);
   const hashed = await hashLocalFiles(dir, list.files, env);
   const files: Record<string, string> = {};
   for (const rel of list.files) files[rel] = (hashed.files.get(rel) as LocalFile).sha256;

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as tar from 'tar';
@@ -225,4 +225,32 @@ describe('the in-process pack list (push without --npm-pack) is npm pack\'s', ()
     cleanups.push(bundle.cleanup);
     return bundle.lockfile;
   }
+});
+
+describe('the pack list kept between pushes', () => {
+  it('is reused while nothing it depends on changed, and made again when a file is added or a rule file edited', async () => {
+    const dir = await scratch();
+    const env = { HOTDEPLOY_CACHE_DIR: path.join(await scratch(), 'cache') };
+    await writeTree(dir, { 'package.json': { name: 'app', version: '1.0.0' }, 'index.js': '', 'lib/a.js': '', '.npmignore': 'fixtures/\n', 'fixtures/x.bin': 'x' });
+    const { packList } = await import('../../services/cli/packlist.js');
+    const past = new Date(Date.now() - 60_000);
+    const age = async () => {
+      // Stamps newer than the cache are never trusted: age the tree as a real one is between pushes.
+      for (const rel of ['', 'lib', 'fixtures', 'package.json', '.npmignore']) await utimes(path.join(dir, rel), past, past);
+    };
+    await age();
+    expect((await packList(dir, env)).files).toEqual(['.npmignore', 'index.js', 'lib/a.js', 'package.json'].filter((f) => f !== '.npmignore'));
+    // An edit to a packed file's content leaves the list as it is (its hash is the other cache's business).
+    await writeTree(dir, { 'lib/a.js': 'changed' });
+    expect((await packList(dir, env)).files).toEqual(['index.js', 'lib/a.js', 'package.json']);
+    await writeTree(dir, { 'lib/b.js': '' });
+    await age();
+    expect((await packList(dir, env)).files).toEqual(['index.js', 'lib/a.js', 'lib/b.js', 'package.json']);
+    await writeTree(dir, { '.npmignore': 'fixtures/\nlib/b.js\n' });
+    await age();
+    expect((await packList(dir, env)).files).toEqual(['index.js', 'lib/a.js', 'package.json']);
+    await writeTree(dir, { 'fixtures/y.js': '', '.npmignore': 'lib/b.js\n' });
+    await age();
+    expect((await packList(dir, env)).files).toEqual(['fixtures/x.bin', 'fixtures/y.js', 'index.js', 'lib/a.js', 'package.json']);
+  });
 });
