@@ -295,9 +295,9 @@ export class AppState implements Owner {
   }
 
   /**
-   * Takes a module out of the app: out of `require.cache`, out of every parent's `children` (the
-   * leak of shared/seeds/000), out of the graph and the records. Old code still holding it resolves
-   * its lazy requires in the current release from now on (hooks.ts).
+   * Takes a module out of the app: out of `require.cache`, out of every parent's `children` (left
+   * there, every old version stays reachable), out of the graph and the records. Old code still
+   * holding it resolves its lazy requires in the current release from now on (hooks.ts).
    */
   evict(record: ModuleRecord): void {
     const { module, rel } = record;

@@ -2,11 +2,11 @@
  * A streaming tar reader for the unpacker's writer thread (extract-worker.ts): it takes the inflated
  * bytes block by block and hands each entry's header, then its body, to synchronous callbacks.
  *
- * Why not node-tar's `Parser` (which it replaced): per entry, the Parser decodes every header field
- * through `subarray().toString().replace(/\0.*\/)` and `parseInt`, builds a `Header` and a Minipass
- * `ReadEntry`, and delivers the body through stream events. On figure 6's 5,000-file bundle that was
- * ~22 % of the writer thread's CPU (perf, docs/BENCHMARKS.md figure 6), ~12 µs per header, on the
- * thread that bounds the upload. This reader decodes the few fields the checks and the writer use,
+ * Why not node-tar's `Parser`: per entry, the Parser decodes every header field through
+ * `subarray().toString().replace(/\0.*\/)` and `parseInt`, builds a `Header` and a Minipass
+ * `ReadEntry`, and delivers the body through stream events. On the bench's 5,000-file bundle
+ * (figure 6) that is ~22 % of the writer thread's CPU in perf, ~12 µs per header, on the thread that
+ * bounds the upload. This reader decodes the few fields the checks and the writer use,
  * straight from the bytes, and hands body bytes over as views of the block.
  *
  * Formats: ustar (with its 155-byte name prefix), pax extended headers (`x`; global `g`), GNU long
