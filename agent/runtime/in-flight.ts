@@ -12,9 +12,9 @@ import type { Socket } from 'node:net';
  * too. The requests in flight at a swap are therefore the connections' last responses not yet
  * finished; nothing is counted while serving.
  *
- * So no response counts itself in and out of a handler generation (which would put a
- * `ServerResponse` subclass and its overrides on every request's path). The price: a finished last
- * response stays referenced by its idle connection until the next request or the close.
+ * Counting each response in and out of a handler generation would put a `ServerResponse` subclass
+ * and its overrides on every request's path. The price of not counting: a finished last response
+ * stays referenced by its idle connection until the next request or the close.
  */
 const LAST_RESPONSE = Symbol('hotdeploy.lastResponse');
 
