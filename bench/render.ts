@@ -86,7 +86,7 @@ export function renderReport(report: BenchReport): string {
     ...figureLines(report.figures),
   ];
   for (const [name, error] of Object.entries(report.errors)) lines.push(`!! ${name} not measured: ${error}`);
-  lines.push('', 'Targets (issue 6)');
+  lines.push('', 'Targets');
   for (const t of report.targets) {
     lines.push(`   ${t.pass ? 'PASS' : 'MISS'}  ${t.description}: ${t.value}${t.unit ? ` ${t.unit}` : ''} (target ${t.limit})`);
   }
@@ -100,7 +100,7 @@ export function renderMarkdown(report: BenchReport): string {
   const lines = [
     `Measured ${report.startedAt} (${report.quick ? '`--quick`' : 'full run'}), ${m.cpus} × ${m.cpuModel}, ${mb(m.memoryBytes)} RAM, Node ${m.node}, ${m.platform}; load average at start ${m.loadAverage.join(' / ')}.`,
     '',
-    '| Target (issue 6) | Measured | Target | |',
+    '| Target | Measured | Limit | |',
     '| --- | --- | --- | --- |',
     ...report.targets.map((t) => `| ${t.description} | ${t.value}${t.unit ? ` ${t.unit}` : ''} | ${t.limit} | ${t.pass ? 'PASS' : '**MISS**'} |`),
     '',

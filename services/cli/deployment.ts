@@ -14,7 +14,7 @@ export interface DeploymentView {
   workers?: WorkerReport[];
 }
 
-/** Worker outcomes that mean the new release is not what runs (DESIGN.md: failed | rolled-back). */
+/** Worker outcomes that mean the new release is not what runs: failed | rolled-back. */
 const FAILED_OUTCOMES = new Set(['failed', 'rolled-back']);
 
 /**
