@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ActivationRequest, ActivationResult, AgentEvent, HostPlan, PlanningAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
 import { builtScript } from '../common/package-files.js';
 import { KeyedQueue } from '../common/serial-queue.js';
@@ -9,7 +10,7 @@ import { activation, startApp } from './activation.js';
 import type { ActivationSettings } from './activation.js';
 import { adoptLegacy } from './adopt.js';
 import { WorkerChannel } from './channel.js';
-import { Pm2Client, withDeadline } from './client.js';
+import { Pm2Client } from './client.js';
 import { inspectDaemon, legacyHome } from './daemon.js';
 import { baseEnv, checkPassEnv, passedEnv } from './environment.js';
 import { liveWorkers } from './health.js';
@@ -205,7 +206,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
       emit(reason);
       // The abandoned activation stops at its next checkpoint; only then is the pointer restored
       // (or removed: an app's first release the service never made current must not be resurrected).
-      if (running) await withDeadline(running.catch(() => undefined), 5_000, 'abandoned activation').catch(() => undefined);
+      if (running) await Promise.race([running.catch(() => undefined), delay(5_000, undefined, { ref: false })]);
       if (snapshot) await states.write(snapshot);
       else await states.remove(request.app);
       return { status: 'failed', path: 'none', reason, workers: [] };
