@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { DeployError, isDeployError, type DeployErrorCode, type ErrorBody } from './errors.js';
 
@@ -43,12 +44,50 @@ export function installErrorHandlers(app: FastifyInstance): void {
     // 4xx are logged once, by the request line (build-server.ts), which carries this code.
     request.errorCode = body.code;
     if (body.statusCode >= 500) request.log.error({ err, code: body.code }, body.message);
-    // The body of a refused upload may still be on its way: do not read (and discard) the rest of it.
-    if (!request.raw.complete) void reply.header('connection', 'close');
+    // A stalled upload sends no rest to wait for: its connection closes with the answer.
+    if (!request.raw.complete && body.code === 'DEPLOY_ERR_UPLOAD_TIMEOUT') void reply.header('connection', 'close');
+    else if (!request.raw.complete) discardRestOfBody(request.raw, reply.raw);
     return reply.status(body.statusCode).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
     const d = new DeployError('DEPLOY_ERR_ROUTE_NOT_FOUND', `${request.method} ${request.url}`);
     return reply.status(404).send({ statusCode: 404, code: d.code, message: d.message } satisfies ErrorBody);
   });
+}
+
+/** How much of a refused request's body is still read, and for how long, before the connection is cut. */
+export const DISCARD_BYTES = 64 * 1024 * 1024;
+export const DISCARD_MS = 10_000;
+
+/**
+ * The body of a request refused before its end (401, 413, 408, ...) is read and thrown away, up to
+ * DISCARD_BYTES for up to DISCARD_MS, while the answer goes out. Closing at once would reset the
+ * connection under a client that writes its whole body before it reads (Python's urllib does): the
+ * reset drops the answer it was sent. Past either bound the connection is cut. Node closes a
+ * connection as soon as an answer saying `Connection: close` is sent (or one to a request that
+ * said so), so this answer keeps the connection open; once the body has ended it is closed if the
+ * client asked for that.
+ */
+function discardRestOfBody(req: IncomingMessage, res: ServerResponse): void {
+  if (req.destroyed) return;
+  if (!res.headersSent) res.setHeader('connection', 'keep-alive');
+  const clientCloses = /\bclose\b/i.test(req.headers.connection ?? '');
+  let bytes = 0;
+  const cut = () => {
+    clearTimeout(timer);
+    req.socket.destroy();
+  };
+  const timer = setTimeout(cut, DISCARD_MS).unref();
+  req.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (bytes > DISCARD_BYTES) cut();
+  });
+  req.once('end', () => {
+    clearTimeout(timer);
+    if (!clientCloses) return;
+    if (res.writableFinished) req.socket.end();
+    else res.once('finish', () => req.socket.end());
+  });
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
 }

@@ -80,7 +80,7 @@ export class BundleFile implements BundleKeeper {
  * bodyLimit does not apply to a raw stream parser, and its requestTimeout did not end a stalled
  * upload (DESIGN.md "Facts measured"), so both limits are enforced here. On a refusal the body is
  * only paused, never destroyed: destroying a request stream destroys its socket, and the client
- * would never see the 413 / 408 (build-server.ts answers with `Connection: close`). A refusal
+ * would never see the 413 / 408 (error-handler.ts reads and discards the rest, within bounds). A refusal
  * rejects once the keeper has let go of the file, so the caller can delete the staging folder.
  */
 export function receiveBundle(body: Readable, keeper: BundleKeeper, options: ReceiveOptions): Promise<ReceivedBundle> {
