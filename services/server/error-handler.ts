@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyError, FastifyInstance } from 'fastify';
+import { BUSY_RETRY_AFTER_SECONDS } from './unpack/admission.js';
 import { DeployError, isDeployError, type DeployErrorCode, type ErrorBody } from './errors.js';
 
 const FASTIFY_CODES: Record<string, DeployErrorCode> = {
@@ -44,6 +45,7 @@ export function installErrorHandlers(app: FastifyInstance): void {
     // 4xx are logged once, by the request line (build-server.ts), which carries this code.
     request.errorCode = body.code;
     if (body.statusCode >= 500) request.log.error({ err, code: body.code }, body.message);
+    if (body.code === 'DEPLOY_ERR_BUSY') void reply.header('retry-after', String(BUSY_RETRY_AFTER_SECONDS));
     // A stalled upload sends no rest to wait for: its connection closes with the answer.
     if (!request.raw.complete && body.code === 'DEPLOY_ERR_UPLOAD_TIMEOUT') void reply.header('connection', 'close');
     else if (!request.raw.complete) discardRestOfBody(request.raw, reply.raw);

@@ -24,6 +24,7 @@ export const DeployErrorCodes = {
   DEPLOY_ERR_SHA256_MISMATCH: [400, 'the bundle does not match X-Bundle-Sha256'],
   DEPLOY_ERR_UPLOAD_ABORTED: [400, 'the client aborted the upload'],
   DEPLOY_ERR_UPLOAD_TIMEOUT: [408, 'the upload stalled'],
+  DEPLOY_ERR_BUSY: [429, 'the service is taking as many uploads as it can; try again after Retry-After seconds'],
   DEPLOY_ERR_VERSION_CONFLICT: [409, 'this version was already uploaded with other bytes'],
   // The archive (checked before anything becomes visible)
   DEPLOY_ERR_NOT_GZIP: [422, 'the bundle is not gzip data'],
