@@ -6,7 +6,7 @@ import type { ServiceContext } from './context.js';
 import { dashboardRoutes } from './dashboard/routes.js';
 import { Deployments } from './deployments.js';
 import { DeployError } from './errors.js';
-import { installErrorHandlers } from './error-handler.js';
+import { clientErrorHandler, frameworkErrors, installErrorHandlers } from './error-handler.js';
 import { EventBus } from './events.js';
 import { metricsSource } from './metrics-source.js';
 import { ServiceMetrics } from './metrics.js';
@@ -53,6 +53,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
     // fastify's own 503 body has no DEPLOY_ERR_* code; the onRequest hook answers instead.
     return503OnClosing: false,
+    // What fastify's router and Node's parser refuse by themselves is answered in the same shape.
+    frameworkErrors,
+    clientErrorHandler,
   }) as unknown as FastifyInstance;
   const store = new ReleaseStore(resolved.dataDir, resolved, {
     ports: { remote: resolved.agents.some(isNatsCluster) },

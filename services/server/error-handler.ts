@@ -1,5 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BUSY_RETRY_AFTER_SECONDS } from './unpack/admission.js';
 import { DeployError, isDeployError, type DeployErrorCode, type ErrorBody } from './errors.js';
 
@@ -9,6 +10,8 @@ const FASTIFY_CODES: Record<string, DeployErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'DEPLOY_ERR_INVALID_JSON',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'DEPLOY_ERR_INVALID_JSON',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'DEPLOY_ERR_VALIDATION',
+  FST_ERR_BAD_URL: 'DEPLOY_ERR_BAD_REQUEST',
+  FST_ERR_MAX_PARAM_LENGTH: 'DEPLOY_ERR_URI_TOO_LONG',
 };
 
 /** Every error response, fastify's own included, is `{ statusCode, code, message }` with a DEPLOY_ERR_* code. */
@@ -55,6 +58,35 @@ export function installErrorHandlers(app: FastifyInstance): void {
     const d = new DeployError('DEPLOY_ERR_ROUTE_NOT_FOUND', `${request.method} ${request.url}`);
     return reply.status(404).send({ statusCode: 404, code: d.code, message: d.message } satisfies ErrorBody);
   });
+}
+
+/**
+ * fastify's `frameworkErrors`: what its router refuses before any route or hook runs (a malformed
+ * URL, a path parameter over its length) is answered like every other error.
+ */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const body = toErrorBody(err);
+  request.errorCode = body.code;
+  void reply.status(body.statusCode).send(body);
+}
+
+/**
+ * fastify's `clientErrorHandler`: Node's HTTP parser refuses a request before fastify sees it
+ * (headers too large, not HTTP, headers too slow); the answer is written to the socket as Node
+ * and fastify do, with a DEPLOY_ERR_* body, and the connection closed.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  // A reset connection has nobody to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: DeployErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? 'DEPLOY_ERR_HEADERS_TOO_LARGE'
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'DEPLOY_ERR_REQUEST_TIMEOUT' : 'DEPLOY_ERR_BAD_REQUEST';
+  const d = new DeployError(code);
+  const body = JSON.stringify({ statusCode: d.statusCode, code: d.code, message: d.message } satisfies ErrorBody);
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${d.statusCode} ${STATUS_CODES[d.statusCode] ?? ''}\r\nContent-Type: application/json\r\n`
+      + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }
 
 /** How much of a refused request's body is still read, and for how long, before the connection is cut. */
