@@ -236,8 +236,11 @@ class Unpacker {
   private gone = false;
 
   constructor(private readonly onGone: (unpacker: Unpacker) => void) {
-    const inflater = new Worker(workerFile('inflate-worker.js'));
-    const writer = new Worker(workerFile('extract-worker.js'));
+    // Not the embedding process's flags (worker threads inherit process.execArgv by default): under
+    // `node --input-type=module -e …` that flag alone kills a thread started from a file, and the
+    // unpackers need none of them.
+    const inflater = new Worker(workerFile('inflate-worker.js'), { execArgv: [] });
+    const writer = new Worker(workerFile('extract-worker.js'), { execArgv: [] });
     this.threads = [inflater, writer];
     const { port1, port2 } = new MessageChannel();
     inflater.postMessage({ type: 'connect', port: port1 } satisfies ToInflater, [port1]);

@@ -198,5 +198,6 @@ function mapUploadError(err: unknown): DeployError {
     return new DeployError('DEPLOY_ERR_UPLOAD_ABORTED', e.message, { cause: err });
   }
   if (typeof e?.syscall === 'string') return new DeployError('DEPLOY_ERR_STORAGE', e.message, { cause: err });
-  return new DeployError('DEPLOY_ERR_UPLOAD_ABORTED', e?.message ?? String(err), { cause: err });
+  // Anything else (an unpacker thread that died) is the service's fault, not the client's.
+  return new DeployError('DEPLOY_ERR_INTERNAL', e?.message ?? String(err), { cause: err });
 }
