@@ -32,6 +32,7 @@ it('two uploads stalled at 2 KB/s do not hold up another app\'s small push', asy
     signal: AbortSignal.timeout(15_000),
   });
   const ms = performance.now() - started;
+  console.log(`a small push past two uploads stalled at 2 KB/s: ${ms.toFixed(0)} ms`);
   expect(res.status, await res.text()).toBe(201);
   // The slow ones are still arriving, unanswered: the push went past them, not after them.
   for (const upload of slowOnes) {
