@@ -1,12 +1,13 @@
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import fastify, { LogController, type FastifyInstance } from 'fastify';
+import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { AuditLog, type AuditEntry } from './audit-log.js';
 import { authorize, loadStoredTokens, storeToken, TokenRegistry, type Principal } from './auth.js';
 import type { ServiceContext } from './context.js';
 import { dashboardRoutes } from './dashboard/routes.js';
 import { Deployments } from './deployments.js';
 import { DeployError } from './errors.js';
-import { installErrorHandlers } from './error-handler.js';
+import { clientErrorHandler, frameworkErrors, installErrorHandlers } from './error-handler.js';
 import { EventBus } from './events.js';
 import { metricsSource } from './metrics-source.js';
 import { ServiceMetrics } from './metrics.js';
@@ -38,6 +39,19 @@ declare module 'fastify' {
 }
 
 /**
+ * The data directory holds every app's bundles and files, the tokens' digests and the audit log:
+ * only its owner may enter it. One made beforehand (by `mkdir`, 0755 under the usual umask) is
+ * made 0700, and the change logged.
+ */
+async function restrictDataDir(dir: string, log: FastifyBaseLogger): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const { mode } = await stat(dir);
+  if ((mode & 0o077) === 0) return;
+  await chmod(dir, 0o700);
+  log.warn({ dataDir: dir, mode: (mode & 0o777).toString(8) }, 'the data directory was open to other users; it is now 0700');
+}
+
+/**
  * The deploy service as a fastify instance that does not listen (fastify's build/listen split):
  * tests use `inject()`, start-server.ts listens. The data directory is recovered (temp leftovers,
  * half-committed releases, interrupted deployments) when the instance becomes ready.
@@ -53,19 +67,23 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
     // fastify's own 503 body has no DEPLOY_ERR_* code; the onRequest hook answers instead.
     return503OnClosing: false,
+    // What fastify's router and Node's parser refuse by themselves is answered in the same shape.
+    frameworkErrors,
+    clientErrorHandler,
   }) as unknown as FastifyInstance;
   const store = new ReleaseStore(resolved.dataDir, resolved, {
     ports: { remote: resolved.agents.some(isNatsCluster) },
     install: { npmrc: resolved.npmrc, timeoutMs: resolved.installTimeoutMs },
   });
   const bus = new EventBus();
-  const audit = new AuditLog(path.join(resolved.dataDir, 'audit.log'));
+  const audit = new AuditLog(path.join(resolved.dataDir, 'audit.log'), app.log);
   const deployments = new Deployments(store, resolved.agents, bus, audit, app.log, resolved.keep);
   const metrics = new ServiceMetrics(metricsSource(() => ctx));
   metrics.follow(bus);
   const ctx: ServiceContext = { options: resolved, store, deployments, bus, audit, metrics, tokens: new TokenRegistry([]) };
 
   app.addHook('onReady', async () => {
+    await restrictDataDir(resolved.dataDir, app.log);
     await recoverReleaseStore(store);
     await deployments.recover();
     const stored = options.tokens ? options.tokens.map(storeToken) : await loadStoredTokens(resolved.dataDir);

@@ -13,6 +13,7 @@ import { withoutTree, withTree, type TreeIndex } from './install/tree.js';
 import { isErrno, readJsonFile, readJsonFileNow, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from '../../agent/common/serial-queue.js';
 import type { Limits } from './options.js';
+import { UploadAdmission } from './unpack/admission.js';
 import { BundleFile, receiveBundle, type BundleKeeper, type ReceivedBundle } from './unpack/upload.js';
 
 /** `<dataDir>/apps/<app>/meta/<version>.json`: a release exists exactly when this file does. */
@@ -104,8 +105,10 @@ export class ReleaseStore {
   private readonly ports: HostPortSources;
   /** Deletions of pruned release folders still running (`discard`). */
   private readonly discards = new Set<Promise<void>>();
+  private readonly admission: UploadAdmission;
 
   constructor(readonly dataDir: string, private readonly limits: Limits, settings: StoreSettings = {}) {
+    this.admission = new UploadAdmission({ maxUploads: limits.maxUploads, maxQueuedUploads: limits.maxQueuedUploads, maxWaitMs: limits.uploadIdleTimeoutMs });
     this.appsDir = path.join(dataDir, 'apps');
     this.tmpDir = path.join(dataDir, 'tmp');
     this.ports = settings.ports ?? {};
@@ -135,7 +138,7 @@ export class ReleaseStore {
 
   /** Receives, checks and stores one upload; throws a DeployError and leaves nothing behind on failure. */
   async ingest(app: string, version: string, body: Readable, opts: { expectedSha256?: string; by: string }): Promise<IngestResult> {
-    return this.withStaging(`${app}-${version}-`, async (staging) => {
+    return this.admitted(body, () => this.withStaging(`${app}-${version}-`, async (staging) => {
       let unpacked: Unpacked;
       let received: ReceivedBundle & { file: string };
       if (await this.get(app, version)) {
@@ -157,7 +160,7 @@ export class ReleaseStore {
         this.installer.stored(app, { version, dir: this.releaseDir(app, version) }, unpacked.install, unpacked.tree);
       }
       return result;
-    });
+    }));
   }
 
   /**
@@ -165,11 +168,21 @@ export class ReleaseStore {
    * upload, but under `tmp/` only, never a release; `use` sees it, then it is removed whatever happens.
    */
   async stage<T>(app: string, body: Readable, opts: { expectedSha256?: string }, use: (staged: StagedBundle) => Promise<T>): Promise<T> {
-    return this.withStaging(`${app}-plan-`, async (staging) => {
+    return this.admitted(body, () => this.withStaging(`${app}-plan-`, async (staging) => {
       const { received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256, false);
       const { root, manifest, files, bytes } = unpacked;
       return use({ root, manifest, sha256: received.sha256, bundleBytes: received.bytes, files, bytes });
-    });
+    }));
+  }
+
+  /** `job` once the upload is admitted (unpack/admission.ts); its place is given up when the job ends. */
+  private async admitted<T>(body: Readable, job: () => Promise<T>): Promise<T> {
+    const leave = await this.admission.enter(body);
+    try {
+      return await job();
+    } finally {
+      leave();
+    }
   }
 
   /** A fresh staging directory under `tmp/` (same filesystem, so the commit is a rename), always removed. */

@@ -40,7 +40,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       const { release, created } = await receiveUpload(ctx, request.body, request.headers, name, version, by).catch(async (err: unknown) => {
         track.done(undefined);
         const code = isDeployError(err) ? err.code : 'DEPLOY_ERR_INTERNAL';
-        await ctx.audit.append({ who: by, what: 'upload', app: name, version, outcome: 'rejected', code }).catch(() => undefined);
+        await ctx.audit.append({ who: by, what: 'upload', app: name, version, outcome: 'rejected', code });
         throw err;
       });
       track.done({ bytes: release.bundleBytes, created });
