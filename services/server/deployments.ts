@@ -47,7 +47,8 @@ export const KEEP_DEPLOYMENT_RECORDS = 1000;
 
 /**
  * The `queued` and `running` records are written without an fsync: they lie on the path from an
- * accepted upload to the workers (issue 6: two fsyncs took 1–3 ms of it, more when the disk is busy).
+ * accepted upload to the workers, where each fsync costs 1–3 ms (more when the disk is busy), and
+ * the one fsync there is the intent's (intent-record.ts), which start-up recovery reads first.
  * Only the final record must survive a power loss; a killed process loses neither once written (the
  * write is atomic and in the page cache), and `recover` copes with what a power loss may leave.
  */
@@ -112,13 +113,14 @@ export class Deployments {
   /**
    * Queues an activation; `done` settles when it has finished (never rejects).
    *
-   * The first record is written beside the dispatch, not before it (issue 6): creating a file cost
+   * The first record is written beside the dispatch, not before it: creating a file cost
    * 0.5–2 ms of CPU here, right after the unpacker's writes, on the path from the accepted upload to
    * the workers. A deployment that must wait for another one of its app is recorded `queued` at once;
    * one that starts at once is recorded only as `running` (`run`, in the same tick). Every write of
    * the record chains after the one before, and readers wait for the chain. A process killed before
-   * that first write lands leaves no record of the deployment (one left `queued` or `running` is
-   * recovered as failed).
+   * that first write lands leaves its intent, from which start-up recovery writes the record (one
+   * left `queued` or `running` is recovered as failed). `reason` starts the record's reason (a
+   * reconcile's drift).
    */
   async enqueue(app: string, version: string, kind: DeploymentKind, by: string, reason?: string): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
     const id = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
@@ -192,7 +194,7 @@ export class Deployments {
       ({ release, pointers } = this.store.dispatchView(d.app, (d.version = pointers.current)));
     }
     Object.assign(d, { status: 'running', startedAt: new Date().toISOString(), from: pointers.current });
-    // Written while the intent is and the agents work rather than before (issue 6): a crash leaves the
+    // Written while the intent is and the agents work, not before (it is on the path to the workers): a crash leaves the
     // record `queued` or `running` (or none) beside the intent, and start-up recovery finishes it from there.
     const running = this.record(d);
     this.emit('started', d);
