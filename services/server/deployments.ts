@@ -255,8 +255,12 @@ export class Deployments {
       hosts: this.agents.map((agent) => ({ host: agent.host, status: 'failed', path: 'none', reason: 'not asked: the intent record could not be written' })),
     });
     this.log.error({ app: d.app, version: d.version, deploymentId: d.id, err: err.cause }, 'deployment refused: its intent could not be recorded');
-    await this.save(d).catch(() => undefined);
-    await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, sha256: release.sha256, deploymentId: d.id, outcome: d.status, reason: err.message }).catch(() => undefined);
+    // The reserve, if the disk left one, is for exactly this: recording what happened.
+    await this.intents.release();
+    await this.save(d).catch((e: unknown) => this.log.error({ deploymentId: d.id, err: e }, 'writing the deployment record failed'));
+    await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, sha256: release.sha256, deploymentId: d.id, outcome: d.status, reason: err.message })
+      .catch((e: unknown) => this.log.error({ deploymentId: d.id, err: e }, 'writing the audit line failed'));
+    await this.intents.clear(d.app);
     this.emit('finished', d);
     return d;
   }

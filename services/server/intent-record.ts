@@ -87,15 +87,18 @@ export class IntentLog {
 
   /**
    * Before any switch: the reserve is there (written now if it is not), the intent is on disk
-   * (fsync'd), and on a nearly full disk the reserve is released to this deployment. Throws
-   * `IntentRefused` when any of it fails.
+   * (fsync'd; a full disk gets the reserve for it), and on a nearly full disk the reserve is
+   * released to this deployment. Throws `IntentRefused` when any of it fails.
    */
   async begin(intent: Intent): Promise<void> {
     try {
       await this.refilling;
       await this.fillReserve();
-      await this.writeSlot(intent, 'w');
-      if (await this.lowOnSpace()) await this.releaseReserve();
+      await this.writeSlot(intent, 'w').catch(async (err: unknown) => {
+        if (!isNoSpace(err) || !(await this.release())) throw err;
+        await this.writeSlot(intent, 'w');
+      });
+      if (await this.lowOnSpace()) await this.release();
     } catch (err) {
       await rm(this.file(intent.app), { force: true }).catch(() => undefined);
       throw new IntentRefused(err);
@@ -118,7 +121,7 @@ export class IntentLog {
     try {
       await persist();
     } catch (err) {
-      if (!isNoSpace(err) || !(await this.releaseReserve())) throw err;
+      if (!isNoSpace(err) || !(await this.release())) throw err;
       await persist();
     }
     await this.clear(app);
@@ -157,8 +160,8 @@ export class IntentLog {
     await handle.close();
   }
 
-  /** Gives the reserve's space back to the filesystem; whether there was one. */
-  private async releaseReserve(): Promise<boolean> {
+  /** Gives the reserve's space back to the filesystem (for a write that must happen); whether there was one. */
+  async release(): Promise<boolean> {
     const had = await stat(this.reserveFile).then(() => true, () => false);
     await rm(this.reserveFile, { force: true });
     return had;
