@@ -86,6 +86,11 @@ export interface HostRecord {
   heartbeatAt: number;
   heartbeatMs: number;
   apps: Record<string, { version: string; workers: WorkerState[] }>;
+  /**
+   * False from the agent's start until it has converged on the desired releases and reads commands:
+   * until then its apps may still be moving on their own. Absent (older agents): ready.
+   */
+  ready?: boolean;
 }
 
 /** Past `expiresAt` a command is stale: a host coming back acknowledges it and does nothing. */
