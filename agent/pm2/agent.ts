@@ -235,6 +235,8 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
 
   /** The pointer and the workers, under the app's lock: never in the middle of an activation. */
   async function observe(app: string): Promise<HostObservation[]> {
+    // Connecting after close would start a daemon nobody stops.
+    if (closed) throw new Error('the PM2 agent is closed');
     await ready();
     return withLock(app, async () => {
       const state = await states.read(app);

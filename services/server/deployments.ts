@@ -69,6 +69,8 @@ export class Deployments {
   private readonly writes = new Map<string, Promise<void>>();
   /** The fsync'd intent each deployment writes before any host may switch (intent-record.ts). */
   readonly intents: IntentLog;
+  /** Outcomes whose records could not be written yet, by app: the app's next deployment writes them first. */
+  private readonly unrecorded = new Map<string, () => Promise<void>>();
 
   constructor(
     private readonly store: ReleaseStore,
@@ -200,6 +202,7 @@ export class Deployments {
     this.emit('started', d);
     const intent = intentOf(d, release, pointers);
     try {
+      await this.recordLeftover(d.app);
       await this.intents.begin(intent);
     } catch (err) {
       if (!(err instanceof IntentRefused)) throw err;
@@ -226,13 +229,32 @@ export class Deployments {
    */
   private async conclude(d: Deployment, release: ReleaseMeta, pointers: Pointers, intent: Intent): Promise<void> {
     const fields = { app: d.app, version: d.version, deploymentId: d.id };
+    // The records are written even when the intent could not take the outcome: they are what readers see.
+    await this.intents.decide(intent, { status: d.status, ...(d.reason ? { reason: d.reason } : {}), finishedAt: d.finishedAt!,
+      hosts: d.hosts.map((h) => ({ host: h.host, status: h.status, path: h.path })) })
+      .catch((err: unknown) => this.log.error({ ...fields, err }, 'writing the outcome into the intent record failed'));
+    const persist = (): Promise<void> => this.intents.settle(d.app, () => this.persist(d, { sha256: release.sha256 }, pointers));
     try {
-      await this.intents.decide(intent, { status: d.status, ...(d.reason ? { reason: d.reason } : {}), finishedAt: d.finishedAt!,
-        hosts: d.hosts.map((h) => ({ host: h.host, status: h.status, path: h.path })) });
-      await this.intents.settle(d.app, () => this.persist(d, release, pointers));
+      await persist();
     } catch (err) {
+      this.unrecorded.set(d.app, persist);
       this.log.error({ ...fields, err }, 'recording the deployment\'s outcome failed');
       d.reason = `${d.reason ? `${d.reason}; ` : ''}its outcome could not be recorded on disk (${(err as Error).message}); the service's intent record holds it and the next start writes it`;
+    }
+  }
+
+  /**
+   * An earlier outcome of the app that could not be recorded is written before anything else: its
+   * intent must not be overwritten. Throws `IntentRefused` while it still cannot be.
+   */
+  private async recordLeftover(app: string): Promise<void> {
+    const persist = this.unrecorded.get(app);
+    if (!persist) return;
+    try {
+      await persist();
+      this.unrecorded.delete(app);
+    } catch (err) {
+      throw new IntentRefused(err);
     }
   }
 
@@ -260,7 +282,8 @@ export class Deployments {
     await this.save(d).catch((e: unknown) => this.log.error({ deploymentId: d.id, err: e }, 'writing the deployment record failed'));
     await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, sha256: release.sha256, deploymentId: d.id, outcome: d.status, reason: err.message })
       .catch((e: unknown) => this.log.error({ deploymentId: d.id, err: e }, 'writing the audit line failed'));
-    await this.intents.clear(d.app);
+    // An earlier outcome still waiting to be recorded keeps its intent.
+    if (!this.unrecorded.has(d.app)) await this.intents.clear(d.app);
     this.emit('finished', d);
     return d;
   }

@@ -86,6 +86,8 @@ export class Reconciler {
 
   /** Every host of every agent for `app`; an agent that fails or takes too long is logged and left out. */
   async observe(app: string): Promise<Sighting[]> {
+    // Agents are closed once the service stops: asking one then could start a PM2 daemon again.
+    if (this.stopped) return [];
     const lists = await Promise.all(this.agents.map(async (agent): Promise<Sighting[]> => {
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<never>((_, reject) => {
@@ -139,7 +141,9 @@ export class Reconciler {
    * (`endedOn`, and in its reason), then every app is reconciled.
    */
   async atStart(interrupted: Deployment[]): Promise<Deployment[]> {
-    for (const d of interrupted) {
+    // With no agent attached there is nothing to look at (the deployments said so already).
+    for (const d of this.agents.length > 0 ? interrupted : []) {
+      if (this.stopped) return [];
       const sightings = await this.observe(d.app);
       const endedOn = sightings.map((s) => ({ host: s.host, pointer: s.pointer ?? null, workers: s.workers }));
       await this.deployments.update({ ...d, endedOn, reason: `${d.reason ?? 'interrupted'}; the hosts ended on: ${describeSightings(sightings) || 'no host answered'}` })
