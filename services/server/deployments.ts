@@ -196,8 +196,8 @@ export class Deployments {
       ({ release, pointers } = this.store.dispatchView(d.app, (d.version = pointers.current)));
     }
     Object.assign(d, { status: 'running', startedAt: new Date().toISOString(), from: pointers.current });
-    // Written while the intent is and the agents work, not before (it is on the path to the workers): a crash leaves the
-    // record `queued` or `running` (or none) beside the intent, and start-up recovery finishes it from there.
+    // Written beside the intent while the agents work, not before (it is on the path to the workers): a
+    // crash leaves the record `queued` or `running` (or none) with the intent; start-up recovery finishes it.
     const running = this.record(d);
     this.emit('started', d);
     const intent = intentOf(d, release, pointers);
