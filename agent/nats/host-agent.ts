@@ -56,6 +56,8 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
   let messages: ConsumerMessages | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let closed = false;
+  /** Converged at start and reading commands (`HostRecord.ready`). */
+  let reading = false;
   let loop: Promise<void> = Promise.resolve();
 
   const reply = (message: HostReply): void => {
@@ -157,7 +159,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
     }
     const record: HostRecord = {
       host, hotdeploy: options.hotdeployVersion ?? 'unknown', pid: process.pid, startedAt,
-      heartbeatAt: Date.now(), heartbeatMs, apps,
+      heartbeatAt: Date.now(), heartbeatMs, apps, ready: reading,
     };
     await kv.put(hostKey(host), encode(record)).catch((err: unknown) => log.warn({ event: 'heartbeat-failed', host, err: String(err) }, 'heartbeat failed'));
   }
@@ -184,6 +186,8 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
         await onMessage(msg);
       }
     })();
+    reading = true;
+    void publishState();
     log.info({ event: 'host-ready', host, stream: names.stream, durable }, 'reading commands');
   }
 

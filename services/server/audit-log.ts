@@ -1,11 +1,11 @@
-import { appendFile } from 'node:fs/promises';
+import { appendFile, open } from 'node:fs/promises';
 import type { FastifyBaseLogger } from 'fastify';
 
 /** One line of `<dataDir>/audit.log` (JSON lines, append-only). */
 export interface AuditEntry {
   /** The token's name. */
   who: string;
-  what: 'upload' | 'plan' | 'activate' | 'rollback' | 'push' | 'mark-bad' | 'prune' | 'token-created';
+  what: 'upload' | 'plan' | 'activate' | 'rollback' | 'push' | 'reconcile' | 'mark-bad' | 'prune' | 'token-created';
   app?: string;
   version?: string;
   sha256?: string;
@@ -37,6 +37,23 @@ export class AuditLog {
     } catch (err) {
       this.failures += 1;
       this.log.error({ err, audit: entry, file: this.file }, 'audit log append failed; the entry is only in this log line');
+    }
+  }
+
+  /**
+   * Whether one of the last lines (the final `tailBytes`) names this deployment: start-up recovery
+   * writes a deployment's line only when the crash came before it.
+   */
+  async mentions(deploymentId: string, tailBytes = 1024 * 1024): Promise<boolean> {
+    const handle = await open(this.file, 'r').catch(() => undefined);
+    if (!handle) return false;
+    try {
+      const { size } = await handle.stat();
+      const length = Math.min(size, tailBytes);
+      const { buffer } = await handle.read(Buffer.alloc(length), 0, length, size - length);
+      return buffer.includes(`"deploymentId":${JSON.stringify(deploymentId)}`);
+    } finally {
+      await handle.close();
     }
   }
 }

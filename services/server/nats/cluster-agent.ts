@@ -1,10 +1,11 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, HostAgent, HostPlan, HostResult, WorkerReport, WorkerState } from '../../../agent/messages.js';
+import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, HostAgent, HostObservation, HostPlan, HostResult, WorkerReport, WorkerState } from '../../../agent/messages.js';
 import { objectName, publishBundle } from '../../../agent/nats/bundles.js';
 import { connectNats, type NatsSettings } from '../../../agent/nats/connect.js';
 import { desiredKey, encode, hostKey, natsNames, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseInstall, type ReleaseRef } from '../../../agent/nats/protocol.js';
 import { listKeys, openResources, type ClusterResources } from '../../../agent/nats/resources.js';
 import { HotError } from '../../../agent/errors.js';
+import { watchHostReturns } from './host-returns.js';
 import { hostViews, type HostView } from './host-views.js';
 import { Replies } from './replies.js';
 
@@ -60,6 +61,8 @@ class ClusterAgent implements NatsCluster {
   readonly host = 'nats';
   private readonly prepareTimeoutMs: number;
   private readonly applyTimeoutMs: number;
+  private readonly returnListeners = new Set<(hosts: string[]) => void>();
+  private watchingReturns: Promise<() => void> | undefined;
 
   constructor(readonly resources: ClusterResources, private readonly options: NatsClusterOptions) {
     this.prepareTimeoutMs = options.prepareTimeoutMs ?? 60_000;
@@ -211,8 +214,8 @@ class ClusterAgent implements NatsCluster {
     }
   }
 
-  private alive(record: HostRecord): boolean {
-    return Date.now() - record.heartbeatAt < record.heartbeatMs * (this.options.staleAfterBeats ?? 3);
+  private alive(record: HostRecord, at = Date.now()): boolean {
+    return at - record.heartbeatAt < record.heartbeatMs * (this.options.staleAfterBeats ?? 3);
   }
 
   private async records(): Promise<HostRecord[]> {
@@ -238,7 +241,23 @@ class ClusterAgent implements NatsCluster {
     return (await this.records()).filter((r) => this.alive(r)).flatMap((r) => r.apps[app]?.workers ?? []);
   }
 
+  /** Every live host as its last record says: the release it serves (its pointer) and its workers. */
+  async observe(app: string): Promise<HostObservation[]> {
+    return (await this.records()).filter((r) => this.alive(r)).sort((a, b) => (a.host < b.host ? -1 : 1))
+      .map((r) => ({ host: r.host, pointer: r.apps[app]?.version ?? null, workers: r.apps[app]?.workers ?? [] }));
+  }
+
+  /** Hosts that join, restart or come back after going stale (host-returns.ts). */
+  onReconnect(listener: (hosts: string[]) => void): () => void {
+    this.returnListeners.add(listener);
+    this.watchingReturns ??= watchHostReturns(this.resources.kv, (record, at) => !this.alive(record, at),
+      (host) => this.returnListeners.forEach((l) => l([host])));
+    this.watchingReturns.catch(() => undefined);
+    return () => this.returnListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
+    await this.watchingReturns?.then((stop) => stop(), () => undefined);
     if (!this.nc.isClosed()) await this.nc.close();
   }
 }
