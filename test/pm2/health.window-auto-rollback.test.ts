@@ -1,7 +1,7 @@
-import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { handlerApp, pidsServing } from '../helpers/apps.js';
 import { HOTDEPLOY_TOKEN, deployment, push, startHotdeploy, type DeploymentBody, type Hotdeploy } from '../helpers/hotdeploy.js';
+import { FLAKY_ENTRY, itemLoop } from '../helpers/flaky-app.js';
 import { freePort } from '../helpers/ports.js';
 import { openEvents, type SseStream } from '../helpers/sse.js';
 import { waitFor } from '../helpers/wait.js';
@@ -29,45 +29,6 @@ function release(version: string, message: string, indexJs?: string): Record<str
   return { ...files, 'package.json': { ...pkg, hotdeploy: { ...pkg.hotdeploy, health: { windowMs: 60_000, threshold: 5, errorRate: 0.1 } } } };
 }
 
-// `/` still answers (the probe passes); every fourth `/items/<n>` throws in the handler (a 500).
-const FLAKY = `
-const message = require('./message.js');
-module.exports = (req, res) => {
-  const item = /^\\/items\\/(\\d+)$/.exec(req.url);
-  if (item && Number(item[1]) % 4 === 0) throw new Error('item ' + item[1] + ' has no price');
-  res.setHeader('content-type', 'application/json');
-  res.end(JSON.stringify({ message, pid: process.pid }));
-};
-`;
-
-/** Keep-alive clients asking `/items/<n>` in a loop until `stop`; counts the answers by status. */
-function itemLoop(connections: number): { stop: () => Promise<Map<number, number>> } {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  const statuses = new Map<number, number>();
-  let n = 0;
-  let stopped = false;
-  const loop = async (): Promise<void> => {
-    while (!stopped) {
-      await new Promise<void>((resolve) => {
-        const req = http.get({ host: '127.0.0.1', port, path: `/items/${n++}`, agent }, (res) => {
-          res.resume();
-          res.on('end', () => { statuses.set(res.statusCode ?? 0, (statuses.get(res.statusCode ?? 0) ?? 0) + 1); resolve(); });
-        });
-        req.on('error', () => { statuses.set(0, (statuses.get(0) ?? 0) + 1); resolve(); });
-      });
-    }
-  };
-  const loops = Array.from({ length: connections }, loop);
-  return {
-    async stop() {
-      stopped = true;
-      await Promise.all(loops);
-      agent.destroy();
-      return statuses;
-    },
-  };
-}
-
 beforeAll(async () => {
   hd = await startHotdeploy();
   port = await freePort();
@@ -85,11 +46,11 @@ describe('the health window after a hot swap', () => {
     expect(first.deployment.status, first.deployment.reason).toBe('succeeded');
     const before = await pidsServing(port, 2);
 
-    const load = itemLoop(4);
+    const load = itemLoop(port, 4);
     let statuses: Map<number, number>;
     let pushed: DeploymentBody;
     try {
-      pushed = (await push(hd, APP, '1.1.0', release('1.1.0', 'two', FLAKY))).deployment;
+      pushed = (await push(hd, APP, '1.1.0', release('1.1.0', 'two', FLAKY_ENTRY))).deployment;
       expect(pushed.status, pushed.reason).toBe('succeeded');
       expect(pushed.workers.map((w) => w.outcome)).toEqual(['hot', 'hot']);
       const finished = await waitFor('the auto-rollback to finish', () =>
