@@ -112,7 +112,8 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   if (!envChanged && !reloadAsked && hung.length === 0 && offers.length === procs.length && offers.every(accepted) && procs.length === target.instances) {
     await point(ctx, target);
     const workers = offers.map((o) => 'result' in o
-      ? { ...report(settings.host, o.proc.pmId, o.pid, target.version, o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined, o.result), ...(o.timing ? { timing: o.timing } : {}) }
+      ? { ...report(settings.host, o.proc.pmId, o.pid, target.version, o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined, o.result),
+        ...(o.timing ? { timing: o.timing } : {}), ...(o.probe ? { probe: o.probe } : {}) }
       : report(settings.host, o.proc.pmId, o.proc.pid, null, 'failed', o.durationMs, o.error));
     return { status: 'succeeded', path: 'hot', workers };
   }
