@@ -133,7 +133,7 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   ctx.emit(`falling back to a graceful reload: ${fallback}`);
 
   const trial = await trialStart({ bootstrap: settings.bootstrap, app: target.app, version: target.version, releaseDir: target.releaseDir,
-    env: { ...settings.appEnv, ...target.env }, timeoutMs: settings.trialTimeoutMs, signal: ctx.signal });
+    env: { ...settings.appEnv, ...target.env }, timeoutMs: settings.trialTimeoutMs, signal: ctx.signal, ...(checks.probe ? { probe: checks.probe } : {}) });
   ctx.signal.throwIfAborted();
   if (!trial.ok) {
     ctx.emit(`trial start failed: ${trial.reason}`);
@@ -141,7 +141,8 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
     // threw are missing), so those workers must be moved back like the ones that took it hot.
     const swapped = offers.filter((o) => 'result' in o && (o.result.outcome === 'hot' || o.result.outcome === 'failed')).map((o) => o.proc.pmId);
     const back = before ? await swapBack(ctx, before, swapped) : undefined;
-    const reason = `${target.version} did not start in a trial run (${trial.reason}); nothing was reloaded; the fallback was needed because ${fallback}`;
+    const failed = trial.probe ? 'failed the health probe in a trial run' : 'did not start in a trial run';
+    const reason = `${target.version} ${failed} (${trial.reason}); nothing was reloaded; the fallback was needed because ${fallback}`;
     return back && !back.ok ? notBack(ctx, request.app, reason, before!, back.reason) : rolledBack(ctx, request.app, reason);
   }
   ctx.emit(`trial start ready in ${trial.durationMs} ms; reloading`);

@@ -105,7 +105,7 @@ export function probeFailure(pmId: number, spec: ProbeSpec, result: ProbeResult)
 }
 
 /** Time on top of the probe's own timeout for the request to reach the worker and come back. */
-const PROBE_MARGIN_MS = 2_000;
+export const PROBE_MARGIN_MS = 2_000;
 
 /** The same processes, each still online with the same pid and restart count. */
 function same(before: Pm2Process[], after: Pm2Process[]): boolean {
