@@ -206,16 +206,19 @@ export class Deployments {
   /**
    * An auto-rollback goes to the release before the tripped one, decided when its turn comes (the
    * push that made the tripped release current may still have been running when the trip came).
-   * Returns why it does not run: the tripped release is not current any more, or none came before it.
+   * Returns why it does not run: the tripped release is not current any more, or no good one came before it.
    */
   private async autoRollbackTarget(d: Deployment, cause: AutoRollbackCause): Promise<string | undefined> {
     const pointers = await this.store.pointers(d.app);
     if (pointers.current !== cause.version) return `${cause.version} is not current (${pointers.current ?? 'none'} is): nothing to roll back`;
-    if (pointers.previous === null || pointers.previous === cause.version || !(await this.store.get(d.app, pointers.previous))) {
+    // The previous release, unless it is marked bad itself: then the newest older one that is not.
+    const previous = pointers.previous !== null && pointers.previous !== cause.version ? await this.store.get(d.app, pointers.previous) : undefined;
+    const target = previous && !previous.bad ? previous.version : await rollbackTarget(this.store, d.app).catch(() => undefined);
+    if (target === undefined || target === cause.version) {
       await this.markTripped(d, cause);
       return `no release before ${cause.version} to go back to; it stays current, marked bad`;
     }
-    d.version = pointers.previous;
+    d.version = target;
     return undefined;
   }
 
@@ -230,6 +233,8 @@ export class Deployments {
   private async skipped(d: Deployment, reason: string): Promise<Deployment> {
     const now = new Date().toISOString();
     Object.assign(d, { status: 'failed', startedAt: now, finishedAt: now, reason });
+    // After its `queued` record, if one is being written.
+    await this.writes.get(d.id);
     await this.save(d);
     await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, deploymentId: d.id, outcome: d.status, reason });
     this.emit('finished', d);

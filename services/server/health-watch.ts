@@ -16,8 +16,12 @@ export const HEALTH_WINDOW_ACTOR = 'health-window';
  */
 export class HealthWatch {
   private readonly undo: (() => void)[] = [];
-  /** Rollbacks queued and not yet finished, by `app@version` of the tripped release. */
-  private readonly open = new Map<string, { deployment: Deployment; cause: AutoRollbackCause }>();
+  /**
+   * Trips being handled, by `app@version` of the tripped release: reserved at the first trip (before
+   * anything is awaited, so trips of two workers arriving together queue one rollback), with the
+   * rollback's deployment once it is queued, until it finished.
+   */
+  private readonly open = new Map<string, { deployment?: Deployment; cause: AutoRollbackCause }>();
 
   constructor(
     private readonly agents: HostAgent[],
@@ -45,23 +49,31 @@ export class HealthWatch {
     const open = this.open.get(key);
     if (open) {
       open.cause.windows.push(event);
-      this.deployments.announce('health-window', open.deployment, event);
+      if (open.deployment) this.deployments.announce('health-window', open.deployment, event);
       return;
     }
-    const pointers = await this.store.pointers(app);
-    // A trip can come before the push that swapped the release in has finished: that push is in the
-    // app's queue, and the rollback queued behind it checks again when its turn comes.
-    if (pointers.current !== version && !this.deployments.busy(app)) {
-      this.log.info({ app, version, current: pointers.current }, 'health window tripped on a release that is not current; ignored');
-      return;
+    const entry: { deployment?: Deployment; cause: AutoRollbackCause } = { cause: { version, deploymentId: null, reason: describeTrip(event), windows: [event] } };
+    this.open.set(key, entry);
+    try {
+      const pointers = await this.store.pointers(app);
+      // A trip can come before the push that swapped the release in has finished: that push is in the
+      // app's queue, and the rollback queued behind it checks again when its turn comes.
+      if (pointers.current !== version && !this.deployments.busy(app)) {
+        this.open.delete(key);
+        this.log.info({ app, version, current: pointers.current }, 'health window tripped on a release that is not current; ignored');
+        return;
+      }
+      entry.cause.deploymentId = await this.swappedInBy(app, version);
+      // The target is decided when the rollback runs; the guess here names it in the queued event.
+      const guess = pointers.current === version ? pointers.previous ?? version : pointers.current ?? version;
+      const { deployment, done } = await this.deployments.enqueue(app, guess, 'auto-rollback', HEALTH_WINDOW_ACTOR, entry.cause);
+      entry.deployment = deployment;
+      for (const window of entry.cause.windows) this.deployments.announce('health-window', deployment, window);
+      void done.finally(() => this.open.delete(key));
+    } catch (err) {
+      this.open.delete(key);
+      throw err;
     }
-    const cause: AutoRollbackCause = { version, deploymentId: await this.swappedInBy(app, version), reason: describeTrip(event), windows: [event] };
-    // The target is decided when the rollback runs; the guess here names it in the queued event.
-    const guess = pointers.current === version ? pointers.previous ?? version : pointers.current ?? version;
-    const { deployment, done } = await this.deployments.enqueue(app, guess, 'auto-rollback', HEALTH_WINDOW_ACTOR, cause);
-    this.open.set(key, { deployment, cause });
-    this.deployments.announce('health-window', deployment, event);
-    void done.finally(() => this.open.delete(key));
   }
 
   /** The newest deployment that made `version` current (not an auto-rollback). */
