@@ -151,6 +151,8 @@ export interface WorkerReport {
   durationMs: number;
   /** The runtime's own account, when the worker answered an update. */
   update?: UpdateResult;
+  /** The health probe the worker ran after the hot swap, before it answered. */
+  probe?: ProbeResult;
   /**
    * When the update was sent, reached the worker and was answered (epoch ms with fractions, the
    * host's clock), for the benchmark's phases (issue 6); absent when a worker did not say.
@@ -164,6 +166,8 @@ export interface UpdateTiming {
   answeredAt: number;
 }
 
+export type DeploymentKind = 'push' | 'activate' | 'rollback' | 'reconcile' | 'auto-rollback';
+
 /** What the service asks a host agent to do: make `version` the app's running release. */
 export interface ActivationRequest {
   deploymentId: string;
@@ -174,8 +178,11 @@ export interface ActivationRequest {
   manifest: AppManifest;
   /** What to bring back if the new release does not come up (null on an app's first release). */
   previous: { version: string; releaseDir: string } | null;
-  /** `reconcile`: the service brings hosts that drifted from its record back to it (its current release). */
-  kind: 'push' | 'activate' | 'rollback' | 'reconcile';
+  /**
+   * `reconcile`: the service brings hosts that drifted from its record back to it (its current release).
+   * `auto-rollback`: the service swaps an app back after its health window tripped (no window follows it).
+   */
+  kind: DeploymentKind;
   /** `reload`: skip the hot offer and take the checked graceful reload (issue 7: `--strategy reload-all`). */
   strategy?: 'auto' | 'reload';
 }
@@ -290,6 +297,29 @@ export interface HostAgent {
    */
   onReconnect?(listener: (hosts: string[]) => void): () => void;
   close(): Promise<void>;
+}
+
+/**
+ * A worker's health window ended (agent/worker/health-window.ts): tripped past the threshold, or
+ * passed. `version`: the release the window watched; `at`: when the agent received it (ISO).
+ */
+export interface HealthWindowEvent {
+  host: string;
+  app: string;
+  version: string;
+  pmId: number;
+  pid: number;
+  at: string;
+  report: WindowReport;
+}
+
+/** A host agent that says when its workers' health windows end (the service rolls back on a trip). */
+export interface WatchedAgent extends HostAgent {
+  onHealthWindow(listener: (event: HealthWindowEvent) => void): () => void;
+}
+
+export function isWatchedAgent(agent: HostAgent): agent is WatchedAgent {
+  return typeof (agent as Partial<WatchedAgent>).onHealthWindow === 'function';
 }
 
 /** A host agent that can also answer a dry run (issue 7's prepare phase). */

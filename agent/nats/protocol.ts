@@ -1,5 +1,5 @@
 import { HotError } from '../errors.js';
-import type { ActivationRequest, ActivationResult, AppManifest, HostPlan, WorkerState } from '../messages.js';
+import type { ActivationResult, AppManifest, DeploymentKind, HealthWindowEvent, HostPlan, WorkerState } from '../messages.js';
 import type { NodeTarget } from '../common/node-target.js';
 
 /**
@@ -16,6 +16,8 @@ export interface NatsNames {
   objBucket: string;
   cmdSubject(host: string): string;
   replySubject(deploymentId: string): string;
+  /** Where a host forwards its workers' health-window reports (core NATS, host → service). */
+  healthSubject(host: string): string;
   durable(host: string): string;
 }
 
@@ -36,6 +38,7 @@ export function natsNames(prefix = 'hotdeploy'): NatsNames {
     objBucket: `${prefix}_bundles`,
     cmdSubject: (host) => `${prefix}.cmd.${host}`,
     replySubject: (deploymentId) => `${prefix}.reply.${deploymentId}`,
+    healthSubject: (host) => `${prefix}.health.${host}`,
     durable: (host) => `host_${host}`,
   };
 }
@@ -52,7 +55,7 @@ export interface ReleaseRef {
   /** Object name in the bundle bucket. */
   object: string;
   manifest: AppManifest;
-  kind: ActivationRequest['kind'];
+  kind: DeploymentKind;
   /** The node_modules the service installed for it (the bundle has none); hosts need no registry. */
   install?: ReleaseInstall;
 }
@@ -116,7 +119,7 @@ export type HostReply =
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function encode(value: HostCommand | HostReply | HostRecord | DesiredRelease): Uint8Array {
+export function encode(value: HostCommand | HostReply | HostRecord | DesiredRelease | HealthWindowEvent): Uint8Array {
   return encoder.encode(JSON.stringify(value));
 }
 
@@ -171,6 +174,15 @@ export function parseReply(data: Uint8Array): HostReply | undefined {
     default:
       return unknownType(type);
   }
+}
+
+/** A forwarded health-window report; `host` must be the one its subject names. */
+export function parseHealthEvent(data: Uint8Array, host: string): HealthWindowEvent | undefined {
+  const v = decode(data);
+  if (!v || v.host !== host || typeof v.app !== 'string' || typeof v.version !== 'string' || typeof v.pmId !== 'number') return undefined;
+  const report = v.report as Partial<HealthWindowEvent['report']> | undefined;
+  if (typeof report !== 'object' || report === null || typeof report.tripped !== 'boolean') return undefined;
+  return v as unknown as HealthWindowEvent;
 }
 
 export function parseJson<T>(data: Uint8Array): T | undefined {

@@ -9,6 +9,7 @@ import { Deployments } from './deployments.js';
 import { DeployError } from './errors.js';
 import { clientErrorHandler, frameworkErrors, installErrorHandlers } from './error-handler.js';
 import { EventBus } from './events.js';
+import { HealthWatch } from './health-watch.js';
 import { metricsSource } from './metrics-source.js';
 import { ServiceMetrics } from './metrics.js';
 import { resolveOptions, type ServerOptions, type TokenAction } from './options.js';
@@ -79,6 +80,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const bus = new EventBus();
   const audit = new AuditLog(path.join(resolved.dataDir, 'audit.log'), app.log);
   const deployments = new Deployments(store, resolved.agents, bus, audit, app.log, resolved.keep);
+  const healthWatch = new HealthWatch(resolved.agents, store, deployments, app.log);
   const metrics = new ServiceMetrics(metricsSource(() => ctx));
   metrics.follow(bus);
   const reconciler = new Reconciler(store, deployments, resolved.agents, app.log);
@@ -95,12 +97,14 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // In the background: agents may take a while to connect, and the API answers meanwhile.
     unfollow = reconciler.follow();
     void reconciler.atStart([...interrupted, ...left]).catch((err: unknown) => app.log.error({ err }, 'reconciling at start failed'));
+    healthWatch.start();
   });
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
     reconciler.stop();
     unfollow();
+    healthWatch.close();
     // Let running deployments finish, but never hang shutdown on an agent that does not answer.
     await Promise.race([deployments.idle(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
   });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ActivationRequest, ActivationResult, HostAgent, HostObservation, HostResult, WorkerReport } from '../../agent/messages.js';
+import type { ActivationRequest, ActivationResult, HealthWindowEvent, HostAgent, HostObservation, HostResult, WorkerReport } from '../../agent/messages.js';
 import type { AuditLog } from './audit-log.js';
 import { DeployError, hostCode } from './errors.js';
 import type { EventBus } from './events.js';
@@ -40,6 +40,20 @@ export interface Deployment {
    * stopped in the middle of, at the next start (reconcile.ts).
    */
   endedOn?: HostObservation[];
+  /** An `auto-rollback`'s cause: the release whose health window tripped, and the figures. */
+  cause?: AutoRollbackCause;
+}
+
+/**
+ * Why an `auto-rollback` deployment ran. `version` is marked bad with `reason`; `deploymentId` is
+ * the deployment that made it current (its own record is left as it ended).
+ */
+export interface AutoRollbackCause {
+  version: string;
+  deploymentId: string | null;
+  reason: string;
+  /** The tripped workers' reports (more may arrive while the rollback waits for its turn). */
+  windows: HealthWindowEvent[];
 }
 
 /** Deployment records kept on disk; older finished ones are deleted as new ones finish. */
@@ -124,11 +138,12 @@ export class Deployments {
    * left `queued` or `running` is recovered as failed). `reason` starts the record's reason (a
    * reconcile's drift).
    */
-  async enqueue(app: string, version: string, kind: DeploymentKind, by: string, reason?: string): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
+  async enqueue(app: string, version: string, kind: DeploymentKind, by: string, options: { reason?: string; cause?: AutoRollbackCause } = {}): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
     const id = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
     const deployment: Deployment = {
       id, app, version, kind, status: 'queued', by, from: null,
-      createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, ...(reason ? { reason } : {}), hosts: [], workers: [],
+      createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, ...(options.reason ? { reason: options.reason } : {}), hosts: [], workers: [],
+      ...(options.cause ? { cause: options.cause } : {}),
     };
     if (this.queue.busy(app)) void this.record(deployment);
     this.emit('queued', deployment);
@@ -168,6 +183,12 @@ export class Deployments {
     void this.queue.run(app, () => this.prune(app));
   }
 
+  /** Publishes an event about deployment `d` (an auto-rollback's health-window trip). */
+  announce(type: 'health-window', d: Deployment, health: HealthWindowEvent): void {
+    this.bus.publish(type, { ...d }, undefined, health);
+    this.log.warn({ app: d.app, version: health.version, deploymentId: d.id, event: type, host: health.host, pmId: health.pmId, report: health.report }, 'health window tripped');
+  }
+
   /** Resolves once every queued deployment has finished. */
   idle(): Promise<void> {
     return this.queue.idle();
@@ -190,6 +211,8 @@ export class Deployments {
   }
 
   private async run(d: Deployment): Promise<Deployment> {
+    const skip = d.cause ? await this.autoRollbackTarget(d, d.cause) : undefined;
+    if (skip !== undefined) return this.skipped(d, skip);
     let { release, pointers } = this.store.dispatchView(d.app, d.version);
     // A reconcile brings hosts to the record as it is when it runs: a deployment before it may have moved it.
     if (d.kind === 'reconcile' && pointers.current !== null && pointers.current !== d.version) {
@@ -215,6 +238,7 @@ export class Deployments {
       await running;
     }
     d.finishedAt = new Date().toISOString();
+    if (d.cause) await this.markTripped(d, d.cause);
     await this.conclude(d, release, pointers, intent);
     this.emit('finished', d);
     if (d.status === 'succeeded') await this.prune(d.app);
@@ -288,7 +312,45 @@ export class Deployments {
     return d;
   }
 
-  /** Fans the activation out to every agent and settles the outcome: status, reason, hosts, workers. */
+  /**
+   * An auto-rollback goes to the release before the tripped one, decided when its turn comes (the
+   * push that made the tripped release current may still have been running when the trip came).
+   * Returns why it does not run: the tripped release is not current any more, or no good one came before it.
+   */
+  private async autoRollbackTarget(d: Deployment, cause: AutoRollbackCause): Promise<string | undefined> {
+    const pointers = await this.store.pointers(d.app);
+    if (pointers.current !== cause.version) return `${cause.version} is not current (${pointers.current ?? 'none'} is): nothing to roll back`;
+    // The previous release, unless it is marked bad itself: then the newest older one that is not.
+    const previous = pointers.previous !== null && pointers.previous !== cause.version ? await this.store.get(d.app, pointers.previous) : undefined;
+    const target = previous && !previous.bad ? previous.version : await rollbackTarget(this.store, d.app).catch(() => undefined);
+    if (target === undefined || target === cause.version) {
+      await this.markTripped(d, cause);
+      return `no release before ${cause.version} to go back to; it stays current, marked bad`;
+    }
+    d.version = target;
+    return undefined;
+  }
+
+  /** The tripped release is marked bad, the reason saying why (`hotdeploy releases` shows it). */
+  private async markTripped(d: Deployment, cause: AutoRollbackCause): Promise<void> {
+    const reason = `${cause.reason} (auto-rollback ${d.id})`;
+    await this.store.markBad(d.app, cause.version, reason);
+    await this.audit.append({ who: d.by, what: 'mark-bad', app: d.app, version: cause.version, deploymentId: d.id, outcome: 'bad', reason });
+  }
+
+  /** A deployment that does not run (nothing to do when its turn came) is recorded as failed, with why. */
+  private async skipped(d: Deployment, reason: string): Promise<Deployment> {
+    const now = new Date().toISOString();
+    Object.assign(d, { status: 'failed', startedAt: now, finishedAt: now, reason });
+    // After its `queued` record, if one is being written.
+    await this.writes.get(d.id);
+    await this.save(d);
+    await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, deploymentId: d.id, outcome: d.status, reason });
+    this.emit('finished', d);
+    return d;
+  }
+
+  /** Fans the activation out to every agent and settles the outcome: status, reason, hosts, workers, pointers. */
   private async activate(d: Deployment, manifest: ActivationRequest['manifest'], pointers: Pointers): Promise<void> {
     const previous = pointers.current !== null && pointers.current !== d.version
       ? { version: pointers.current, releaseDir: this.store.releaseDir(d.app, pointers.current) } : null;

@@ -172,7 +172,7 @@ export class Reconciler {
     if (current === null || drift.length === 0 || this.stopped) return null;
     const reason = `${why}: hosts differ from the current release ${current}: ${drift.join('; ')}`;
     this.log.warn({ app, version: current, drift, hosts: describeSightings(sightings) }, 'hosts out of step with the record; reconciling');
-    const { done } = await this.deployments.enqueue(app, current, 'reconcile', RECONCILE_BY, reason);
+    const { done } = await this.deployments.enqueue(app, current, 'reconcile', RECONCILE_BY, { reason });
     return done;
   }
 }

@@ -66,7 +66,7 @@ async function activate(ctx: ServiceContext, by: string, app: string, version: s
   }
   const { deployment, done } = reason === undefined
     ? await ctx.deployments.enqueue(app, version, kind, by)
-    : await ctx.deployments.enqueue(app, version, 'reconcile', by, reason);
+    : await ctx.deployments.enqueue(app, version, 'reconcile', by, { reason });
   if (!wait) return reply.status(202).send({ release, deployment });
   const finished: Deployment = await done;
   return reply.status(200).send({ release, deployment: finished });
