@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ActivationRequest, ActivationResult, HostAgent, HostResult, WorkerReport } from '../../agent/messages.js';
+import type { ActivationRequest, ActivationResult, DeploymentPhase, HostAgent, HostResult, WorkerReport } from '../../agent/messages.js';
 import type { AuditLog } from './audit-log.js';
+import { withPhase, type CanaryRecord } from './canary.js';
 import { DeployError, hostCode } from './errors.js';
 import type { EventBus } from './events.js';
 import { readJsonFile, writeJsonAtomic } from './fs-atomic.js';
@@ -34,6 +35,10 @@ export interface Deployment {
   reason?: string;
   hosts: HostOutcome[];
   workers: WorkerReport[];
+  /** The canary the push ran with (absent without one). */
+  canary?: CanaryRecord;
+  /** A canary deployment's phases as the agents report them: canary, watch, then rest or swap-back. */
+  phases?: DeploymentPhase[];
 }
 
 /** Deployment records kept on disk; older finished ones are deleted as new ones finish. */
@@ -105,11 +110,12 @@ export class Deployments {
    * that first write lands leaves no record of the deployment (one left `queued` or `running` is
    * recovered as failed).
    */
-  async enqueue(app: string, version: string, kind: DeploymentKind, by: string): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
+  async enqueue(app: string, version: string, kind: DeploymentKind, by: string, options: { canary?: CanaryRecord } = {}): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
     const id = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
     const deployment: Deployment = {
       id, app, version, kind, status: 'queued', by, from: null,
       createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, hosts: [], workers: [],
+      ...(options.canary ? { canary: options.canary, phases: [] } : {}),
     };
     if (this.queue.busy(app)) void this.record(deployment);
     this.emit('queued', deployment);
@@ -181,9 +187,11 @@ export class Deployments {
       ? { version: pointers.current, releaseDir: this.store.releaseDir(d.app, pointers.current) } : null;
     const request: ActivationRequest = {
       deploymentId: d.id, app: d.app, version: d.version, releaseDir: this.store.releaseDir(d.app, d.version),
-      manifest, previous, kind: d.kind,
+      manifest, previous, kind: d.kind, ...(d.canary ? { canary: { size: d.canary.size, watchMs: d.canary.watchMs } } : {}),
     };
     const results = await Promise.all(this.agents.map((agent) => this.activateOn(agent, request, d)));
+    // The agents' final account wins over the events seen on the way (an agent that died keeps those).
+    for (const phase of results.flatMap(({ result }) => result.phases ?? [])) d.phases = withPhase(d.phases ?? [], phase);
     // An agent for many hosts (NATS, issue 7) reports each host; its own status is the verdict.
     d.hosts = results.flatMap(({ host, result }) => (result.hosts ?? [{ host, status: result.status, path: result.path, ...(result.reason ? { reason: result.reason } : {}), ...(result.code ? { code: result.code } : {}) }])
       .map((h) => (h.code ? { ...h, code: hostCode(h.code) } : h)));
@@ -209,7 +217,14 @@ export class Deployments {
 
   private async activateOn(agent: HostAgent, request: ActivationRequest, d: Deployment): Promise<{ host: string; result: ActivationResult }> {
     try {
-      const result = await agent.activate(request, (event) => this.emit('agent', d, event));
+      const result = await agent.activate(request, (event) => {
+        // A canary's phases show in the record while it runs (the watch can last minutes).
+        if (event.phase && d.phases) {
+          d.phases = withPhase(d.phases, event.phase);
+          void this.record(d);
+        }
+        this.emit('agent', d, event);
+      });
       return { host: agent.host, result };
     } catch (err) {
       return { host: agent.host, result: { status: 'failed', path: 'none', reason: (err as Error).message, workers: [] } };
