@@ -168,6 +168,8 @@ export interface UpdateTiming {
   answeredAt: number;
 }
 
+export type DeploymentKind = 'push' | 'activate' | 'rollback' | 'auto-rollback';
+
 /** What the service asks a host agent to do: make `version` the app's running release. */
 export interface ActivationRequest {
   deploymentId: string;
@@ -178,7 +180,8 @@ export interface ActivationRequest {
   manifest: AppManifest;
   /** What to bring back if the new release does not come up (null on an app's first release). */
   previous: { version: string; releaseDir: string } | null;
-  kind: 'push' | 'activate' | 'rollback';
+  /** `auto-rollback`: the service swaps an app back after its health window tripped (no window follows it). */
+  kind: DeploymentKind;
   /** `reload`: skip the hot offer and take the checked graceful reload (issue 7: `--strategy reload-all`). */
   strategy?: 'auto' | 'reload';
   /** A push that reaches a few workers (hosts, for the NATS cluster) first and is watched before the rest. */
@@ -315,6 +318,29 @@ export interface HostAgent {
   activate(request: ActivationRequest, onEvent?: (event: AgentEvent) => void): Promise<ActivationResult>;
   workers(app: string): Promise<WorkerState[]>;
   close(): Promise<void>;
+}
+
+/**
+ * A worker's health window ended (agent/worker/health-window.ts): tripped past the threshold, or
+ * passed. `version`: the release the window watched; `at`: when the agent received it (ISO).
+ */
+export interface HealthWindowEvent {
+  host: string;
+  app: string;
+  version: string;
+  pmId: number;
+  pid: number;
+  at: string;
+  report: WindowReport;
+}
+
+/** A host agent that says when its workers' health windows end (the service rolls back on a trip). */
+export interface WatchedAgent extends HostAgent {
+  onHealthWindow(listener: (event: HealthWindowEvent) => void): () => void;
+}
+
+export function isWatchedAgent(agent: HostAgent): agent is WatchedAgent {
+  return typeof (agent as Partial<WatchedAgent>).onHealthWindow === 'function';
 }
 
 /** A host agent that can also answer a dry run (issue 7's prepare phase). */

@@ -1,5 +1,5 @@
 import { HotError } from '../errors.js';
-import type { ActivationResult, AppManifest, HostPlan, WorkerState } from '../messages.js';
+import type { ActivationResult, AppManifest, DeploymentKind, HostPlan, WorkerState } from '../messages.js';
 import type { NodeTarget } from '../common/node-target.js';
 
 /**
@@ -52,7 +52,7 @@ export interface ReleaseRef {
   /** Object name in the bundle bucket. */
   object: string;
   manifest: AppManifest;
-  kind: 'push' | 'activate' | 'rollback';
+  kind: DeploymentKind;
   /** The node_modules the service installed for it (the bundle has none); hosts need no registry. */
   install?: ReleaseInstall;
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ActivationRequest, ActivationResult, AgentEvent, HostPlan, PlanningAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
+import type { ActivationRequest, ActivationResult, AgentEvent, HealthWindowEvent, HostPlan, PlanningAgent, WatchedAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
 import { builtScript } from '../common/package-files.js';
 import { KeyedQueue } from '../common/serial-queue.js';
 import { isHotError } from '../errors.js';
@@ -9,6 +9,7 @@ import { activation, startApp } from './activation.js';
 import type { ActivationSettings } from './activation.js';
 import { adoptLegacy } from './adopt.js';
 import { WorkerChannel } from './channel.js';
+import type { WindowMessage } from './channel.js';
 import { Pm2Client, withDeadline } from './client.js';
 import { inspectDaemon, legacyHome } from './daemon.js';
 import { baseEnv, checkPassEnv, passedEnv } from './environment.js';
@@ -47,7 +48,7 @@ export interface Pm2AgentOptions {
   autoReconnect?: boolean;
 }
 
-export interface Pm2Agent extends PlanningAgent {
+export interface Pm2Agent extends PlanningAgent, WatchedAgent {
   readonly client: Pm2Client;
   /** Resolves once connected to a daemon and the apps of the agent's state are running. */
   ready(): Promise<void>;
@@ -82,6 +83,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
   const processes = new ProcessTable(client, dataDir);
   const states = new AppStates(settings.dataDir);
   const lastOutcomes = new Map<string, Map<number, WorkerOutcome>>();
+  const windowListeners = new Set<(event: HealthWindowEvent) => void>();
   const locks = new KeyedQueue();
   let closed = false;
   let reconnectTimer: NodeJS.Timeout | undefined;
@@ -138,6 +140,27 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
         await liveWorkers(processes, channel, app).catch(() => undefined);
       });
     }
+  }
+
+  /**
+   * A worker's health window ended. The app it names is its own word: the report counts only when
+   * that app's processes include the sender (same pm_id and pid), so no app speaks for another.
+   */
+  async function windowEnded(message: WindowMessage, pmId: number): Promise<void> {
+    const own = await processes.fresh(message.app).catch(() => []);
+    if (!own.some((p) => p.pmId === pmId && p.pid === message.pid)) return;
+    const { report } = message;
+    const event: HealthWindowEvent = { host: settings.host, app: message.app, version: message.version, pmId, pid: message.pid, at: new Date().toISOString(), report };
+    const fields = { event: 'health-window', app: event.app, version: event.version, pmId, tripped: report.tripped, requests: report.requests, errors5xx: report.errors5xx, exceptions: report.exceptions };
+    if (report.tripped) log.warn({ ...fields, sample: report.sample }, 'health window tripped');
+    else log.info(fields, 'health window passed');
+    for (const listener of windowListeners) listener(event);
+  }
+  channel.onWindow((message, pmId) => void windowEnded(message, pmId));
+
+  function onHealthWindow(listener: (event: HealthWindowEvent) => void): () => void {
+    windowListeners.add(listener);
+    return () => windowListeners.delete(listener);
   }
 
   client.on('lost', (reason: string) => {
@@ -249,7 +272,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     if (settings.autoReconnect && !closed) scheduleReconnect(1_000);
   });
 
-  return { host: settings.host, client, ready, activate, plan, workers, close };
+  return { host: settings.host, client, ready, activate, plan, workers, close, onHealthWindow };
 }
 
 function defaultBootstrap(): string {
