@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ActivationRequest, ActivationResult, AgentEvent, HealthWindowEvent, HostPlan, PlanningAgent, WatchedAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
+import type { ActivationRequest, ActivationResult, AgentEvent, DeploymentPhase, HealthWindowEvent, HostPlan, PlanningAgent, WatchedAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
 import { builtScript } from '../common/package-files.js';
 import { KeyedQueue } from '../common/serial-queue.js';
 import { isHotError } from '../errors.js';
 import { activation, startApp } from './activation.js';
 import type { ActivationSettings } from './activation.js';
 import { adoptLegacy } from './adopt.js';
+import { canaryActivation } from './canary.js';
 import { WorkerChannel } from './channel.js';
 import type { WindowMessage } from './channel.js';
 import { Pm2Client, withDeadline } from './client.js';
@@ -199,7 +200,9 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
         onEvent?.({ deploymentId: request.deploymentId, app: request.app, type: worker ? 'worker' : 'phase', message, ...(worker ? { worker } : {}) });
       const fields = { app: request.app, version: request.version, deploymentId: request.deploymentId };
       log.info({ event: 'activate', ...fields, kind: request.kind }, 'activation started');
-      const result = await guarded(request, emit);
+      const phase = (p: DeploymentPhase): void =>
+        onEvent?.({ deploymentId: request.deploymentId, app: request.app, type: 'phase', message: `${p.name} ${p.status}`, phase: p });
+      const result = await guarded(request, emit, phase);
       remember(request.app, result.workers);
       for (const worker of result.workers) emit(`worker ${worker.pmId}: ${worker.outcome}`, worker);
       log.info({ event: 'activated', ...fields, status: result.status, path: result.path, reason: result.reason }, 'activation ended');
@@ -212,13 +215,14 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
    * agent's pointer goes back to what the workers ran before, so the resurrect that follows a
    * daemon's death brings back the release the service still calls current.
    */
-  async function guarded(request: ActivationRequest, emit: (message: string) => void): Promise<ActivationResult> {
+  async function guarded(request: ActivationRequest, emit: (message: string) => void, phase: (p: DeploymentPhase) => void): Promise<ActivationResult> {
     const snapshot = await states.read(request.app);
     const abort = new AbortController();
     let running: Promise<ActivationResult> | undefined;
     try {
       await client.connect();
-      running = activation({ channel, processes, states, settings, emit, signal: abort.signal, started: Date.now() }, request, snapshot);
+      const ctx = { channel, processes, states, settings, emit, phase, signal: abort.signal, started: Date.now() };
+      running = request.canary ? canaryActivation(ctx, { ...request, canary: request.canary }, snapshot) : activation(ctx, request, snapshot);
       return await Promise.race([running, client.lost]);
     } catch (err) {
       abort.abort(err);

@@ -1,0 +1,152 @@
+import http from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeploymentPhase, WorkerState } from '../../agent/messages.js';
+import { appStatus, HOTDEPLOY_TOKEN, push, startHotdeploy } from '../helpers/hotdeploy.js';
+import type { DeploymentBody, Hotdeploy } from '../helpers/hotdeploy.js';
+import { makeBundle } from '../helpers/bundles.js';
+import { freePort } from '../helpers/ports.js';
+
+// `push --canary` end to end: the deploy service with its in-process PM2 agent, a real PM2 daemon,
+// three workers, and a keep-alive request loop on the app's port while the canary runs.
+
+let hd: Hotdeploy;
+let port: number;
+
+/**
+ * `/health` answers at once (what the probe asks); `/` answers after 5 ms. `crowdFails`: `/`
+ * answers 500 while another request is in flight in the same worker — a release that passes every
+ * probe and fails only under load.
+ */
+function loadApp(version: string, message: string, crowdFails = false): Record<string, string | object> {
+  return {
+    'package.json': { name: 'canaried', version, main: 'index.js', hotdeploy: { port, instances: 3, health: { path: '/health' } } },
+    'message.js': `module.exports = ${JSON.stringify(message)};\n`,
+    'index.js': `
+const message = require('./message.js');
+let inFlight = 0;
+module.exports = (req, res) => {
+  res.setHeader('content-type', 'application/json');
+  if (req.url === '/health') return res.end('{"ok":true}');
+  inFlight++;
+  const crowded = ${crowdFails} && inFlight > 1;
+  setTimeout(() => {
+    inFlight--;
+    res.statusCode = crowded ? 500 : 200;
+    res.end(JSON.stringify({ message, pid: process.pid }));
+  }, 5);
+};
+`,
+  };
+}
+
+interface Answered { status: number; pid: number; message: string }
+
+/** `connections` keep-alive clients asking `/` in a loop while `during` runs: every answer with its worker's pid, and every socket error. */
+async function loop<T>(connections: number, during: () => Promise<T>): Promise<{ value: T; answers: Answered[]; errors: string[] }> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  const answers: Answered[] = [];
+  const errors: string[] = [];
+  let stop = false;
+  const one = (): Promise<void> => new Promise<void>((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => { body += chunk; });
+      res.on('end', () => {
+        try {
+          const { pid, message } = JSON.parse(body) as { pid: number; message: string };
+          answers.push({ status: res.statusCode ?? 0, pid, message });
+        } catch {
+          errors.push(`status ${res.statusCode}: ${body.slice(0, 80)}`);
+        }
+        resolve();
+      });
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => { errors.push(err.code ?? err.message); resolve(); });
+  });
+  const loops = Array.from({ length: connections }, async () => { while (!stop) await one(); });
+  try {
+    return { value: await during(), answers, errors };
+  } finally {
+    stop = true;
+    await Promise.all(loops);
+    agent.destroy();
+  }
+}
+
+async function pushCanary(version: string, files: Record<string, string | object>, query: string): Promise<{ status: number; body: { code?: string; deployment?: DeploymentBody & { phases?: DeploymentPhase[] } } }> {
+  const res = await fetch(`${hd.url}/v1/apps/canaried/releases/${version}${query}`, {
+    method: 'PUT', headers: { authorization: `Bearer ${HOTDEPLOY_TOKEN}`, 'content-type': 'application/gzip' }, body: await makeBundle(files),
+  });
+  return { status: res.status, body: (await res.json()) as { code?: string; deployment?: DeploymentBody & { phases?: DeploymentPhase[] } } };
+}
+
+const byPmId = (workers: WorkerState[]): Array<[number, number | null, string | null]> =>
+  [...workers].sort((a, b) => a.pmId - b.pmId).map((w) => [w.pmId, w.pid, w.version]);
+
+beforeAll(async () => {
+  hd = await startHotdeploy();
+  port = await freePort();
+  const { deployment } = await push(hd, 'canaried', '1.0.0', loadApp('1.0.0', 'one'));
+  expect(deployment.status, deployment.reason).toBe('succeeded');
+});
+
+afterAll(async () => {
+  await hd?.close();
+});
+
+describe('push --canary', () => {
+  it('refuses a bad canary with DEPLOY_ERR_CANARY before reading the bundle; the old release serves', async () => {
+    const before = byPmId((await appStatus(hd, 'canaried')).workers);
+    for (const query of ['?canary=abc', '?canary=101%25', '?canary=-1', '?canary=1&canaryWatchMs=5', '?canary=1&activate=false']) {
+      const res = await pushCanary('9.0.0', loadApp('9.0.0', 'nine'), query);
+      expect([res.status, res.body.code], query).toEqual([400, 'DEPLOY_ERR_CANARY']);
+    }
+    const status = await appStatus(hd, 'canaried');
+    expect(status.current).toBe('1.0.0');
+    expect(byPmId(status.workers)).toEqual(before);
+    const releases = await fetch(`${hd.url}/v1/apps/canaried/releases`, { headers: { authorization: `Bearer ${HOTDEPLOY_TOKEN}` } });
+    expect(((await releases.json()) as { releases: { version: string }[] }).releases.map((r) => r.version)).toEqual(['1.0.0']);
+  });
+
+  it('catches a release that fails only under load: the canary swaps back, the other workers never change, no failure outside the canary', async () => {
+    const before = byPmId((await appStatus(hd, 'canaried')).workers);
+    expect(before.map(([, , version]) => version)).toEqual(['1.0.0', '1.0.0', '1.0.0']);
+    const { value: res, answers, errors } = await loop(9, () => pushCanary('2.0.0', loadApp('2.0.0', 'two', true), '?canary=1&canaryWatchMs=4000'));
+    const d = res.body.deployment!;
+    expect(d.status, d.reason).toBe('rolled-back');
+    expect(d.reason).toMatch(/the canary failed its watch: worker \d+'s health window tripped/);
+    expect(d.phases!.map((p) => [p.name, p.status])).toEqual([['canary', 'passed'], ['watch', 'failed'], ['swap-back', 'passed']]);
+    const [canaryPmId] = d.phases![0]!.workers!;
+    expect(d.phases![0]!.workers).toEqual([before[0]![0]]);
+    const canaryPid = before.find(([pmId]) => pmId === canaryPmId)![1];
+
+    // The app's current never moved, and every worker is the same process on the old release.
+    const after = await appStatus(hd, 'canaried');
+    expect(after.current).toBe('1.0.0');
+    expect(byPmId(after.workers)).toEqual(before);
+
+    // The canary served the bad release (its 500s are what tripped it); nothing else failed.
+    expect(errors).toEqual([]);
+    const outside = answers.filter((a) => a.pid !== canaryPid);
+    expect(outside.length).toBeGreaterThan(50);
+    expect(outside.filter((a) => a.status !== 200)).toEqual([]);
+    expect(new Set(outside.map((a) => a.message))).toEqual(new Set(['one']));
+    expect(answers.some((a) => a.pid === canaryPid && a.status === 500 && a.message === 'two')).toBe(true);
+    expect(d.workers.filter((w) => w.pmId !== canaryPmId).map((w) => w.outcome)).toEqual(['unchanged', 'unchanged']);
+  });
+
+  it('a canary that passes its watch goes to the rest; current moves only then, every answer succeeds', async () => {
+    const before = byPmId((await appStatus(hd, 'canaried')).workers);
+    const { value: res, answers, errors } = await loop(6, () => pushCanary('3.0.0', loadApp('3.0.0', 'three'), '?canary=34%25&canaryWatchMs=1500'));
+    const d = res.body.deployment!;
+    expect(d.status, d.reason).toBe('succeeded');
+    expect(d.phases!.map((p) => [p.name, p.status, p.workers?.length])).toEqual([['canary', 'passed', 2], ['watch', 'passed', 2], ['rest', 'passed', 1]]);
+    expect(d.phases![1]!.watch!.probes).toBeGreaterThan(0);
+    expect(errors).toEqual([]);
+    expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+    const after = await appStatus(hd, 'canaried');
+    expect(after.current).toBe('3.0.0');
+    expect(byPmId(after.workers)).toEqual(before.map(([pmId, pid]) => [pmId, pid, '3.0.0']));
+  });
+});
