@@ -1,16 +1,24 @@
+import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeploymentPhase, WorkerState } from '../../agent/messages.js';
-import { appStatus, HOTDEPLOY_TOKEN, push, startHotdeploy } from '../helpers/hotdeploy.js';
+import { appStatus, deployment, HOTDEPLOY_TOKEN, push as pushFiles, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { DeploymentBody, Hotdeploy } from '../helpers/hotdeploy.js';
 import { makeBundle } from '../helpers/bundles.js';
 import { freePort } from '../helpers/ports.js';
+import { tempDir } from '../helpers/tmp.js';
+import { Client } from '../../services/cli/client.js';
+import { push } from '../../services/cli/commands/push.js';
+import { ExitCode } from '../../services/cli/errors.js';
+import { captureIo } from '../cli/helpers.js';
 
 // `push --canary` end to end: the deploy service with its in-process PM2 agent, a real PM2 daemon,
 // three workers, and a keep-alive request loop on the app's port while the canary runs.
 
 let hd: Hotdeploy;
 let port: number;
+let work: { dir: string; cleanup(): Promise<void> };
 
 /**
  * `/health` answers at once (what the probe asks); `/` answers after 5 ms. `crowdFails`: `/`
@@ -87,12 +95,14 @@ const byPmId = (workers: WorkerState[]): Array<[number, number | null, string | 
 beforeAll(async () => {
   hd = await startHotdeploy();
   port = await freePort();
-  const { deployment } = await push(hd, 'canaried', '1.0.0', loadApp('1.0.0', 'one'));
-  expect(deployment.status, deployment.reason).toBe('succeeded');
+  work = await tempDir('hd-canary-cli-');
+  const { deployment: first } = await pushFiles(hd, 'canaried', '1.0.0', loadApp('1.0.0', 'one'));
+  expect(first.status, first.reason).toBe('succeeded');
 });
 
 afterAll(async () => {
   await hd?.close();
+  await work?.cleanup();
 });
 
 describe('push --canary', () => {
@@ -136,13 +146,20 @@ describe('push --canary', () => {
     expect(d.workers.filter((w) => w.pmId !== canaryPmId).map((w) => w.outcome)).toEqual(['unchanged', 'unchanged']);
   });
 
-  it('a canary that passes its watch goes to the rest; current moves only then, every answer succeeds', async () => {
+  it('a canary that passes its watch goes to the rest; current moves only then, every answer succeeds (CLI push --canary)', async () => {
     const before = byPmId((await appStatus(hd, 'canaried')).workers);
-    const { value: res, answers, errors } = await loop(6, () => pushCanary('3.0.0', loadApp('3.0.0', 'three'), '?canary=34%25&canaryWatchMs=1500'));
-    const d = res.body.deployment!;
-    expect(d.status, d.reason).toBe('succeeded');
-    expect(d.phases!.map((p) => [p.name, p.status, p.workers?.length])).toEqual([['canary', 'passed', 2], ['watch', 'passed', 2], ['rest', 'passed', 1]]);
-    expect(d.phases![1]!.watch!.probes).toBeGreaterThan(0);
+    const file = path.join(work.dir, 'canaried-3.0.0.tgz');
+    await writeFile(file, await makeBundle(loadApp('3.0.0', 'three')));
+    const { io, out } = captureIo();
+    const { value: code, answers, errors } = await loop(6, () =>
+      push(new Client(hd.url, HOTDEPLOY_TOKEN), { source: file, app: 'canaried', version: '3.0.0', canary: '34%', canaryWatch: '1.5s' }, io));
+    expect(code, out()).toBe(ExitCode.ok);
+    expect(out()).toMatch(/canary 34%, watched 1500 ms\n/);
+    expect(out()).toMatch(/│ watch +│ passed +│ [^│]+#0,1 +│ \d+ +│ \d+ probes, 0\/\d+ errors/);
+    const id = /deployment (\S+) canaried@3\.0\.0: succeeded/.exec(out())?.[1];
+    const d = await deployment(hd, id!) as DeploymentBody & { phases: DeploymentPhase[] };
+    expect(d.phases.map((p) => [p.name, p.status, p.workers?.length])).toEqual([['canary', 'passed', 2], ['watch', 'passed', 2], ['rest', 'passed', 1]]);
+    expect(d.phases[1]!.watch!.probes).toBeGreaterThan(0);
     expect(errors).toEqual([]);
     expect(answers.filter((a) => a.status !== 200)).toEqual([]);
     const after = await appStatus(hd, 'canaried');
