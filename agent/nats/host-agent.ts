@@ -3,6 +3,7 @@ import { nanos } from '@nats-io/transport-node';
 import { assertNever } from '../common/guards.js';
 import { releasesInUse } from '../common/releases-in-use.js';
 import type { NodeTarget } from '../common/node-target.js';
+import { isWatchedAgent } from '../messages.js';
 import type { ActivationRequest, ActivationResult, PlanningAgent } from '../messages.js';
 import { defaultLogger, type AgentLogger } from '../pm2/logger.js';
 import { HostReleases, type ReleaseUnpacker } from './host-releases.js';
@@ -61,6 +62,11 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
   const reply = (message: HostReply): void => {
     if (!resources.nc.isClosed()) resources.nc.publish(names.replySubject(message.deploymentId), encode(message));
   };
+
+  // The service decides what a tripped health window means (auto-rollback): forward every report.
+  const unwatch = isWatchedAgent(agent) ? agent.onHealthWindow((event) => {
+    if (!closed && !resources.nc.isClosed()) resources.nc.publish(names.healthSubject(host), encode({ ...event, host }));
+  }) : undefined;
 
   function request(ref: ReleaseRef, deploymentId: string, releaseDir: string, strategy: 'auto' | 'reload'): ActivationRequest {
     const served = releases.current(ref.app);
@@ -192,6 +198,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
 
   async function close(): Promise<void> {
     closed = true;
+    unwatch?.();
     clearInterval(heartbeat);
     await ready.catch(() => undefined);
     await messages?.close().catch(() => undefined);

@@ -1,5 +1,5 @@
 import { HotError } from '../errors.js';
-import type { ActivationResult, AppManifest, DeploymentKind, HostPlan, WorkerState } from '../messages.js';
+import type { ActivationResult, AppManifest, DeploymentKind, HealthWindowEvent, HostPlan, WorkerState } from '../messages.js';
 import type { NodeTarget } from '../common/node-target.js';
 
 /**
@@ -16,6 +16,8 @@ export interface NatsNames {
   objBucket: string;
   cmdSubject(host: string): string;
   replySubject(deploymentId: string): string;
+  /** Where a host forwards its workers' health-window reports (core NATS, host → service). */
+  healthSubject(host: string): string;
   durable(host: string): string;
 }
 
@@ -36,6 +38,7 @@ export function natsNames(prefix = 'hotdeploy'): NatsNames {
     objBucket: `${prefix}_bundles`,
     cmdSubject: (host) => `${prefix}.cmd.${host}`,
     replySubject: (deploymentId) => `${prefix}.reply.${deploymentId}`,
+    healthSubject: (host) => `${prefix}.health.${host}`,
     durable: (host) => `host_${host}`,
   };
 }
@@ -111,7 +114,7 @@ export type HostReply =
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function encode(value: HostCommand | HostReply | HostRecord | DesiredRelease): Uint8Array {
+export function encode(value: HostCommand | HostReply | HostRecord | DesiredRelease | HealthWindowEvent): Uint8Array {
   return encoder.encode(JSON.stringify(value));
 }
 
@@ -166,6 +169,15 @@ export function parseReply(data: Uint8Array): HostReply | undefined {
     default:
       return unknownType(type);
   }
+}
+
+/** A forwarded health-window report; `host` must be the one its subject names. */
+export function parseHealthEvent(data: Uint8Array, host: string): HealthWindowEvent | undefined {
+  const v = decode(data);
+  if (!v || v.host !== host || typeof v.app !== 'string' || typeof v.version !== 'string' || typeof v.pmId !== 'number') return undefined;
+  const report = v.report as Partial<HealthWindowEvent['report']> | undefined;
+  if (typeof report !== 'object' || report === null || typeof report.tripped !== 'boolean') return undefined;
+  return v as unknown as HealthWindowEvent;
 }
 
 export function parseJson<T>(data: Uint8Array): T | undefined {

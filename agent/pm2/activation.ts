@@ -157,7 +157,7 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   if (!before) return { status: 'failed', path: 'reload', reason: `${gate.reason}; no previous release to go back to`, workers: [] };
   await point(ctx, before);
   const reason = `${target.version} did not come up after the reload: ${gate.reason}`;
-  const back = await reloadAndGate(ctx, before);
+  const back = await bringBack(ctx, before);
   return back.ok ? rolledBack(ctx, request.app, reason) : notBack(ctx, request.app, reason, before, back.reason);
 }
 
@@ -247,6 +247,24 @@ async function reloadAndGate(ctx: ActivationContext, state: AppState, probe?: Pr
   return healthGate(ctx.processes, ctx.channel, gateOptions(ctx.settings, state, since, probe));
 }
 
+/**
+ * The previous release back by a reload; where that fails, its processes are deleted and started
+ * afresh. A crash-looping release can leave PM2 unable to reload them at all (PM2 answers "process
+ * already started" for a process it is restarting), and processes that fail the gate of a release
+ * that served before are worth one fresh start.
+ */
+async function bringBack(ctx: ActivationContext, before: AppState): Promise<GateResult> {
+  const reloaded = await reloadAndGate(ctx, before);
+  if (reloaded.ok) return reloaded;
+  ctx.emit(`reloading back to ${before.version} failed (${reloaded.reason}); starting its processes afresh`);
+  await deleteAll(ctx, before.app);
+  ctx.signal.throwIfAborted();
+  const since = Date.now();
+  return startApp(ctx.processes, ctx.settings, before).then(
+    () => healthGate(ctx.processes, ctx.channel, gateOptions(ctx.settings, before, since)),
+    (err: unknown): GateResult => ({ ok: false, reason: `${reloaded.reason}; a fresh start failed too: ${String(err)}`, workers: [] }));
+}
+
 /** A release may ask for another number of instances: the new ones boot from the pointer too. */
 async function scaleTo(ctx: ActivationContext, state: AppState, timeoutMs: number): Promise<void> {
   const procs = await ctx.processes.fresh(state.app);
@@ -263,7 +281,7 @@ async function swapBack(ctx: ActivationContext, before: AppState, pmIds: number[
     ctx.channel.request(pmId, { kind: 'update', version: before.version, releaseDir: before.releaseDir }, ctx.settings.updateTimeoutMs)
       .then((r) => r.kind === 'updated' && (r.result.outcome === 'hot' || r.result.outcome === 'unchanged'), () => false)));
   // The pointer still names `before`, which is known to boot: a reload is safe here.
-  return back.every(Boolean) ? undefined : reloadAndGate(ctx, before);
+  return back.every(Boolean) ? undefined : bringBack(ctx, before);
 }
 
 /**

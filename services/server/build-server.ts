@@ -8,6 +8,7 @@ import { Deployments } from './deployments.js';
 import { DeployError } from './errors.js';
 import { installErrorHandlers } from './error-handler.js';
 import { EventBus } from './events.js';
+import { HealthWatch } from './health-watch.js';
 import { metricsSource } from './metrics-source.js';
 import { ServiceMetrics } from './metrics.js';
 import { resolveOptions, type ServerOptions, type TokenAction } from './options.js';
@@ -61,6 +62,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const bus = new EventBus();
   const audit = new AuditLog(path.join(resolved.dataDir, 'audit.log'));
   const deployments = new Deployments(store, resolved.agents, bus, audit, app.log, resolved.keep);
+  const healthWatch = new HealthWatch(resolved.agents, store, deployments, app.log);
   const metrics = new ServiceMetrics(metricsSource(() => ctx));
   metrics.follow(bus);
   const ctx: ServiceContext = { options: resolved, store, deployments, bus, audit, metrics, tokens: new TokenRegistry([]) };
@@ -70,10 +72,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     await deployments.recover();
     const stored = options.tokens ? options.tokens.map(storeToken) : await loadStoredTokens(resolved.dataDir);
     ctx.tokens = new TokenRegistry(stored);
+    healthWatch.start();
   });
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
+    healthWatch.close();
     // Let running deployments finish, but never hang shutdown on an agent that does not answer.
     await Promise.race([deployments.idle(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
   });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ActivationRequest, ActivationResult, DeploymentPhase, HostAgent, HostResult, WorkerReport } from '../../agent/messages.js';
+import type { ActivationRequest, ActivationResult, DeploymentPhase, HealthWindowEvent, HostAgent, HostResult, WorkerReport } from '../../agent/messages.js';
 import type { AuditLog } from './audit-log.js';
 import { withPhase, type CanaryRecord } from './canary.js';
 import { DeployError, hostCode } from './errors.js';
@@ -39,6 +39,20 @@ export interface Deployment {
   canary?: CanaryRecord;
   /** A canary deployment's phases as the agents report them: canary, watch, then rest or swap-back. */
   phases?: DeploymentPhase[];
+  /** An `auto-rollback`'s cause: the release whose health window tripped, and the figures. */
+  cause?: AutoRollbackCause;
+}
+
+/**
+ * Why an `auto-rollback` deployment ran. `version` is marked bad with `reason`; `deploymentId` is
+ * the deployment that made it current (its own record is left as it ended).
+ */
+export interface AutoRollbackCause {
+  version: string;
+  deploymentId: string | null;
+  reason: string;
+  /** The tripped workers' reports (more may arrive while the rollback waits for its turn). */
+  windows: HealthWindowEvent[];
 }
 
 /** Deployment records kept on disk; older finished ones are deleted as new ones finish. */
@@ -110,12 +124,12 @@ export class Deployments {
    * that first write lands leaves no record of the deployment (one left `queued` or `running` is
    * recovered as failed).
    */
-  async enqueue(app: string, version: string, kind: DeploymentKind, by: string, options: { canary?: CanaryRecord } = {}): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
+  async enqueue(app: string, version: string, kind: DeploymentKind, by: string, options: { canary?: CanaryRecord; cause?: AutoRollbackCause } = {}): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
     const id = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
     const deployment: Deployment = {
       id, app, version, kind, status: 'queued', by, from: null,
       createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, hosts: [], workers: [],
-      ...(options.canary ? { canary: options.canary, phases: [] } : {}),
+      ...(options.canary ? { canary: options.canary, phases: [] } : {}), ...(options.cause ? { cause: options.cause } : {}),
     };
     if (this.queue.busy(app)) void this.record(deployment);
     this.emit('queued', deployment);
@@ -155,12 +169,25 @@ export class Deployments {
     void this.queue.run(app, () => this.prune(app));
   }
 
+  /** Whether a deployment of `app` is queued or running. */
+  busy(app: string): boolean {
+    return this.queue.busy(app);
+  }
+
+  /** Publishes an event about deployment `d` (an auto-rollback's health-window trip). */
+  announce(type: 'health-window', d: Deployment, health: HealthWindowEvent): void {
+    this.bus.publish(type, { ...d }, undefined, health);
+    this.log.warn({ app: d.app, version: health.version, deploymentId: d.id, event: type, host: health.host, pmId: health.pmId, report: health.report }, 'health window tripped');
+  }
+
   /** Resolves once every queued deployment has finished. */
   idle(): Promise<void> {
     return this.queue.idle();
   }
 
   private async run(d: Deployment): Promise<Deployment> {
+    const skip = d.cause ? await this.autoRollbackTarget(d, d.cause) : undefined;
+    if (skip !== undefined) return this.skipped(d, skip);
     const { release, pointers } = this.store.dispatchView(d.app, d.version);
     Object.assign(d, { status: 'running', startedAt: new Date().toISOString(), from: pointers.current });
     // Written while the agents work rather than before (issue 6): a crash leaves the record `queued` or
@@ -173,11 +200,45 @@ export class Deployments {
       await running;
     }
     d.finishedAt = new Date().toISOString();
+    if (d.cause) await this.markTripped(d, d.cause);
     await this.save(d);
     await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, sha256: release.sha256, deploymentId: d.id, outcome: d.status, ...(d.reason ? { reason: d.reason } : {}) });
     this.emit('finished', d);
     if (d.status === 'succeeded') await this.prune(d.app);
     await this.pruneRecords();
+    return d;
+  }
+
+  /**
+   * An auto-rollback goes to the release before the tripped one, decided when its turn comes (the
+   * push that made the tripped release current may still have been running when the trip came).
+   * Returns why it does not run: the tripped release is not current any more, or none came before it.
+   */
+  private async autoRollbackTarget(d: Deployment, cause: AutoRollbackCause): Promise<string | undefined> {
+    const pointers = await this.store.pointers(d.app);
+    if (pointers.current !== cause.version) return `${cause.version} is not current (${pointers.current ?? 'none'} is): nothing to roll back`;
+    if (pointers.previous === null || pointers.previous === cause.version || !(await this.store.get(d.app, pointers.previous))) {
+      await this.markTripped(d, cause);
+      return `no release before ${cause.version} to go back to; it stays current, marked bad`;
+    }
+    d.version = pointers.previous;
+    return undefined;
+  }
+
+  /** The tripped release is marked bad, the reason saying why (`hotdeploy releases` shows it). */
+  private async markTripped(d: Deployment, cause: AutoRollbackCause): Promise<void> {
+    const reason = `${cause.reason} (auto-rollback ${d.id})`;
+    await this.store.markBad(d.app, cause.version, reason);
+    await this.audit.append({ who: d.by, what: 'mark-bad', app: d.app, version: cause.version, deploymentId: d.id, outcome: 'bad', reason });
+  }
+
+  /** A deployment that does not run (nothing to do when its turn came) is recorded as failed, with why. */
+  private async skipped(d: Deployment, reason: string): Promise<Deployment> {
+    const now = new Date().toISOString();
+    Object.assign(d, { status: 'failed', startedAt: now, finishedAt: now, reason });
+    await this.save(d);
+    await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, deploymentId: d.id, outcome: d.status, reason });
+    this.emit('finished', d);
     return d;
   }
 

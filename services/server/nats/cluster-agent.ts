@@ -1,8 +1,8 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, HostAgent, HostPlan, HostResult, WorkerReport, WorkerState } from '../../../agent/messages.js';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, HealthWindowEvent, HostAgent, HostPlan, HostResult, WatchedAgent, WorkerReport, WorkerState } from '../../../agent/messages.js';
 import { objectName, publishBundle } from '../../../agent/nats/bundles.js';
 import { connectNats, type NatsSettings } from '../../../agent/nats/connect.js';
-import { desiredKey, encode, hostKey, natsNames, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseInstall, type ReleaseRef } from '../../../agent/nats/protocol.js';
+import { desiredKey, encode, hostKey, natsNames, parseHealthEvent, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseInstall, type ReleaseRef } from '../../../agent/nats/protocol.js';
 import { listKeys, openResources, type ClusterResources } from '../../../agent/nats/resources.js';
 import { HotError } from '../../../agent/errors.js';
 import { hostViews, type HostView } from './host-views.js';
@@ -26,7 +26,7 @@ export interface NatsClusterOptions {
   lookup: ReleaseLookup;
 }
 
-export interface NatsCluster extends HostAgent {
+export interface NatsCluster extends WatchedAgent {
   readonly resources: ClusterResources;
   hosts(): Promise<HostView[]>;
 }
@@ -60,10 +60,25 @@ class ClusterAgent implements NatsCluster {
   readonly host = 'nats';
   private readonly prepareTimeoutMs: number;
   private readonly applyTimeoutMs: number;
+  private readonly windowListeners = new Set<(event: HealthWindowEvent) => void>();
+  private health: Subscription | undefined;
 
   constructor(readonly resources: ClusterResources, private readonly options: NatsClusterOptions) {
     this.prepareTimeoutMs = options.prepareTimeoutMs ?? 60_000;
     this.applyTimeoutMs = options.applyTimeoutMs ?? 120_000;
+  }
+
+  /** The hosts' forwarded health-window reports (`<prefix>.health.<host>`), each checked against its subject's host. */
+  onHealthWindow(listener: (event: HealthWindowEvent) => void): () => void {
+    this.windowListeners.add(listener);
+    this.health ??= this.nc.subscribe(this.resources.names.healthSubject('*'), {
+      callback: (err, msg) => {
+        if (err) return;
+        const event = parseHealthEvent(msg.data, msg.subject.slice(msg.subject.lastIndexOf('.') + 1));
+        if (event) for (const l of this.windowListeners) l(event);
+      },
+    });
+    return () => this.windowListeners.delete(listener);
   }
 
   private get nc(): NatsConnection {
@@ -239,6 +254,7 @@ class ClusterAgent implements NatsCluster {
   }
 
   async close(): Promise<void> {
+    this.health?.unsubscribe();
     if (!this.nc.isClosed()) await this.nc.close();
   }
 }
