@@ -332,6 +332,8 @@ export interface HealthWindowEvent {
   pid: number;
   at: string;
   report: WindowReport;
+  /** The window of a canary worker under watch: the canary's own watch acts on it, not an auto-rollback. */
+  canary?: boolean;
 }
 
 /** A host agent that says when its workers' health windows end (the service rolls back on a trip). */

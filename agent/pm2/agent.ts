@@ -9,6 +9,7 @@ import { activation, startApp } from './activation.js';
 import type { ActivationSettings } from './activation.js';
 import { adoptLegacy } from './adopt.js';
 import { canaryActivation } from './canary.js';
+import { inCanaryWatch } from './canary-watch.js';
 import { WorkerChannel } from './channel.js';
 import type { WindowMessage } from './channel.js';
 import { Pm2Client, withDeadline } from './client.js';
@@ -148,10 +149,12 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
    * that app's processes include the sender (same pm_id and pid), so no app speaks for another.
    */
   async function windowEnded(message: WindowMessage, pmId: number): Promise<void> {
+    // Asked before any await: a canary's watch ends (and forgets its workers) as soon as it sees a trip.
+    const canary = inCanaryWatch(channel, pmId, message.pid, message.version);
     const own = await processes.fresh(message.app).catch(() => []);
     if (!own.some((p) => p.pmId === pmId && p.pid === message.pid)) return;
     const { report } = message;
-    const event: HealthWindowEvent = { host: settings.host, app: message.app, version: message.version, pmId, pid: message.pid, at: new Date().toISOString(), report };
+    const event: HealthWindowEvent = { host: settings.host, app: message.app, version: message.version, pmId, pid: message.pid, at: new Date().toISOString(), report, ...(canary ? { canary } : {}) };
     const fields = { event: 'health-window', app: event.app, version: event.version, pmId, tripped: report.tripped, requests: report.requests, errors5xx: report.errors5xx, exceptions: report.exceptions };
     if (report.tripped) log.warn({ ...fields, sample: report.sample }, 'health window tripped');
     else log.info(fields, 'health window passed');

@@ -1,5 +1,6 @@
 import type { ProbeSpec, WatchFigures, WindowReport } from '../messages.js';
 import type { ActivationContext } from './activation.js';
+import type { WorkerChannel } from './channel.js';
 import { probeFailure } from './health.js';
 
 /** A canary worker as it took the release: the process that must still be the one serving it at the end. */
@@ -20,6 +21,16 @@ export interface WatchOptions {
 }
 
 export type WatchResult = { ok: true; figures: WatchFigures } | { ok: false; reason: string; figures: WatchFigures };
+
+/**
+ * The canary workers under watch, per channel (`pmId:pid:version`): their health windows are the
+ * watch's to judge, and the agent says so when it passes their reports on (no auto-rollback for them).
+ */
+const underWatch = new WeakMap<WorkerChannel, Set<string>>();
+
+export function inCanaryWatch(channel: WorkerChannel, pmId: number, pid: number, version: string): boolean {
+  return underWatch.get(channel)?.has(`${pmId}:${pid}:${version}`) ?? false;
+}
 
 /** How long after the watch a canary worker's window report may still be on its way. */
 const REPORT_GRACE_MS = 5_000;
@@ -49,6 +60,10 @@ export async function watchCanary(ctx: ActivationContext, options: WatchOptions)
     wake();
   });
   const fail = (reason: string): WatchResult => ({ ok: false, reason, figures });
+  const keys = options.workers.map((w) => `${w.pmId}:${w.pid}:${options.version}`);
+  const watching = underWatch.get(ctx.channel) ?? new Set<string>();
+  underWatch.set(ctx.channel, watching);
+  for (const key of keys) watching.add(key);
   try {
     const started = Date.now();
     const end = started + options.watchMs;
@@ -86,6 +101,7 @@ export async function watchCanary(ctx: ActivationContext, options: WatchOptions)
     return { ok: true, figures };
   } finally {
     undo();
+    for (const key of keys) watching.delete(key);
   }
 }
 

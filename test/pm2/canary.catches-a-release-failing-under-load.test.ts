@@ -144,6 +144,14 @@ describe('push --canary', () => {
     expect(new Set(outside.map((a) => a.message))).toEqual(new Set(['one']));
     expect(answers.some((a) => a.pid === canaryPid && a.status === 500 && a.message === 'two')).toBe(true);
     expect(d.workers.filter((w) => w.pmId !== canaryPmId).map((w) => w.outcome)).toEqual(['unchanged', 'unchanged']);
+
+    // The canary judged its own window: the release is marked bad, and no auto-rollback ran beside it.
+    const listed = await fetch(`${hd.url}/v1/deployments?app=canaried`, { headers: { authorization: `Bearer ${HOTDEPLOY_TOKEN}` } });
+    const kinds = ((await listed.json()) as { deployments: { kind: string }[] }).deployments.map((x) => x.kind);
+    expect(kinds).not.toContain('auto-rollback');
+    const releases = await fetch(`${hd.url}/v1/apps/canaried/releases`, { headers: { authorization: `Bearer ${HOTDEPLOY_TOKEN}` } });
+    const bad = ((await releases.json()) as { releases: { version: string; bad: boolean; badReason?: string }[] }).releases.find((r) => r.version === '2.0.0');
+    expect(bad).toMatchObject({ bad: true, badReason: expect.stringContaining('health window tripped') });
   });
 
   it('a canary that passes its watch goes to the rest; current moves only then, every answer succeeds (CLI push --canary)', async () => {
