@@ -77,6 +77,8 @@ export class Deployments {
   private readonly dir: string;
   /** Record writes not yet settled, by deployment id (the last of its chain): readers wait for them. */
   private readonly writes = new Map<string, Promise<void>>();
+  /** Apps whose running deployment is a canary (one deployment per app runs at a time). */
+  private readonly canaries = new Set<string>();
 
   constructor(
     private readonly store: ReleaseStore,
@@ -180,6 +182,14 @@ export class Deployments {
     this.log.warn({ app: d.app, version: health.version, deploymentId: d.id, event: type, host: health.host, pmId: health.pmId, report: health.report }, 'health window tripped');
   }
 
+  /**
+   * Whether a canary deployment of `app` is running: some of its workers or hosts serve another
+   * release than the record's current one on purpose, which is no drift to bring back.
+   */
+  canaryRunning(app: string): boolean {
+    return this.canaries.has(app);
+  }
+
   /** Resolves once every queued deployment has finished. */
   idle(): Promise<void> {
     return this.queue.idle();
@@ -250,7 +260,9 @@ export class Deployments {
       deploymentId: d.id, app: d.app, version: d.version, releaseDir: this.store.releaseDir(d.app, d.version),
       manifest, previous, kind: d.kind, ...(d.canary ? { canary: { size: d.canary.size, watchMs: d.canary.watchMs } } : {}),
     };
-    const results = await Promise.all(this.agents.map((agent) => this.activateOn(agent, request, d)));
+    if (d.canary) this.canaries.add(d.app);
+    const results = await Promise.all(this.agents.map((agent) => this.activateOn(agent, request, d)))
+      .finally(() => this.canaries.delete(d.app));
     // The agents' final account wins over the events seen on the way (an agent that died keeps those).
     for (const phase of results.flatMap(({ result }) => result.phases ?? [])) d.phases = withPhase(d.phases ?? [], phase);
     // An agent for many hosts (NATS, issue 7) reports each host; its own status is the verdict.
