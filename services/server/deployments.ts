@@ -263,8 +263,9 @@ export class Deployments {
     if (d.canary) this.canaries.add(d.app);
     const results = await Promise.all(this.agents.map((agent) => this.activateOn(agent, request, d)))
       .finally(() => this.canaries.delete(d.app));
-    // The agents' final account wins over the events seen on the way (an agent that died keeps those).
-    for (const phase of results.flatMap(({ result }) => result.phases ?? [])) d.phases = withPhase(d.phases ?? [], phase);
+    // The agents' final account, in their order, wins over the events seen on the way (an agent that died keeps those).
+    const reported = results.flatMap(({ result }) => result.phases ?? []);
+    if (d.phases) d.phases = reported.reduce(withPhase, d.phases.filter((p) => !reported.some((r) => r.name === p.name && r.host === p.host)));
     // An agent for many hosts (NATS, issue 7) reports each host; its own status is the verdict.
     d.hosts = results.flatMap(({ host, result }) => (result.hosts ?? [{ host, status: result.status, path: result.path, ...(result.reason ? { reason: result.reason } : {}), ...(result.code ? { code: result.code } : {}) }])
       .map((h) => (h.code ? { ...h, code: hostCode(h.code) } : h)));

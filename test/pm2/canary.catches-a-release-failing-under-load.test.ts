@@ -1,11 +1,11 @@
 import { writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeploymentPhase, WorkerState } from '../../agent/messages.js';
 import { appStatus, deployment, HOTDEPLOY_TOKEN, push as pushFiles, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { DeploymentBody, Hotdeploy } from '../helpers/hotdeploy.js';
 import { makeBundle } from '../helpers/bundles.js';
+import { crowdEntry, requestLoop } from '../helpers/crowded-app.js';
 import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
 import { Client } from '../../services/cli/client.js';
@@ -20,67 +20,16 @@ let hd: Hotdeploy;
 let port: number;
 let work: { dir: string; cleanup(): Promise<void> };
 
-/**
- * `/health` answers at once (what the probe asks); `/` answers after 5 ms. `crowdFails`: `/`
- * answers 500 while another request is in flight in the same worker — a release that passes every
- * probe and fails only under load.
- */
+/** The app under test: three workers, the probe on `/health`; `crowdFails`: `/` fails only under load (crowded-app.ts). */
 function loadApp(version: string, message: string, crowdFails = false): Record<string, string | object> {
   return {
     'package.json': { name: 'canaried', version, main: 'index.js', hotdeploy: { port, instances: 3, health: { path: '/health' } } },
     'message.js': `module.exports = ${JSON.stringify(message)};\n`,
-    'index.js': `
-const message = require('./message.js');
-let inFlight = 0;
-module.exports = (req, res) => {
-  res.setHeader('content-type', 'application/json');
-  if (req.url === '/health') return res.end('{"ok":true}');
-  inFlight++;
-  const crowded = ${crowdFails} && inFlight > 1;
-  setTimeout(() => {
-    inFlight--;
-    res.statusCode = crowded ? 500 : 200;
-    res.end(JSON.stringify({ message, pid: process.pid }));
-  }, 5);
-};
-`,
+    'index.js': crowdEntry(crowdFails),
   };
 }
 
-interface Answered { status: number; pid: number; message: string }
-
-/** `connections` keep-alive clients asking `/` in a loop while `during` runs: every answer with its worker's pid, and every socket error. */
-async function loop<T>(connections: number, during: () => Promise<T>): Promise<{ value: T; answers: Answered[]; errors: string[] }> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-  const answers: Answered[] = [];
-  const errors: string[] = [];
-  let stop = false;
-  const one = (): Promise<void> => new Promise<void>((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => { body += chunk; });
-      res.on('end', () => {
-        try {
-          const { pid, message } = JSON.parse(body) as { pid: number; message: string };
-          answers.push({ status: res.statusCode ?? 0, pid, message });
-        } catch {
-          errors.push(`status ${res.statusCode}: ${body.slice(0, 80)}`);
-        }
-        resolve();
-      });
-    });
-    req.on('error', (err: NodeJS.ErrnoException) => { errors.push(err.code ?? err.message); resolve(); });
-  });
-  const loops = Array.from({ length: connections }, async () => { while (!stop) await one(); });
-  try {
-    return { value: await during(), answers, errors };
-  } finally {
-    stop = true;
-    await Promise.all(loops);
-    agent.destroy();
-  }
-}
+const loop = <T>(connections: number, during: () => Promise<T>): ReturnType<typeof requestLoop<T>> => requestLoop([port], connections, during);
 
 async function pushCanary(version: string, files: Record<string, string | object>, query: string): Promise<{ status: number; body: { code?: string; deployment?: DeploymentBody & { phases?: DeploymentPhase[] } } }> {
   const res = await fetch(`${hd.url}/v1/apps/canaried/releases/${version}${query}`, {
