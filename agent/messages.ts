@@ -155,6 +155,8 @@ export interface WorkerReport {
   durationMs: number;
   /** The runtime's own account, when the worker answered an update. */
   update?: UpdateResult;
+  /** The health probe the worker ran after the hot swap, before it answered. */
+  probe?: ProbeResult;
   /**
    * When the update was sent, reached the worker and was answered (epoch ms with fractions, the
    * host's clock), for the benchmark's phases (issue 6); absent when a worker did not say.

@@ -14,7 +14,8 @@ function figureLines(f: Partial<Figures>): string[] {
         `offering +${ms(d.hotPhases.offering)}, ` +
         (d.hotPhases.applied === undefined ? '' : `sent to every worker +${ms(d.hotPhases.sent ?? Number.NaN)}, received +${ms(d.hotPhases.received ?? Number.NaN)}, applied +${ms(d.hotPhases.applied)}, `) +
         `workers answered +${ms(d.hotPhases.workersAnswered)}, finished +${ms(d.hotPhases.finished)}; ` +
-        `agent↔worker ${ms(d.hotPhases.worker)}, apply ${ms(d.hotPhases.apply)}; PUT answered ${ms(d.hotPhases.answered)}`,
+        `agent↔worker ${ms(d.hotPhases.worker)}, apply ${ms(d.hotPhases.apply)}` +
+        (d.hotPhases.probe === undefined ? '' : `, health probe ${ms(d.hotPhases.probe)}`) + `; PUT answered ${ms(d.hotPhases.answered)}`,
       `   pm2 reload           ${ms(d.reload.median)}  (min ${ms(d.reload.min)}, max ${ms(d.reload.max)})`,
       `   ratio reload / hot   ${d.ratio}× (from upload accepted: ${d.ratioFromAccepted}×)`);
   }

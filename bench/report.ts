@@ -7,9 +7,12 @@ import { round } from './stats.js';
 export interface DeployLatencyFigure {
   modules: number;
   workers: number;
-  /** PUT sent → every worker serves the new code (upload, unpack and hashing included). */
+  /**
+   * PUT sent → every worker serves the new code and has answered the update, after its health probe
+   * (upload, unpack, hashing and the probe included: a worker serves before its probe has run).
+   */
   hot: Summary & { outcomes: string[] };
-  /** Upload accepted (the deployment created) → every worker serves the new code: issue 6's wording. */
+  /** Upload accepted (the deployment created) → the same end: issue 6's wording. */
   hotFromAccepted: Summary;
   /** `pm2 reload` called (the new files already on disk) → every (new) worker serves the new code. */
   reload: Summary;
@@ -18,10 +21,11 @@ export interface DeployLatencyFigure {
    * hashing, release committed). From created: `queued` and `started` (the deployment's own events),
    * `offering` (the agent starts sending the update to the workers), `workersAnswered` (every worker
    * answered and the agent's pointer moved), `finished`. `worker`: the agent → worker → agent round
-   * trip (slowest worker); `apply`: UpdateResult.durationMs (slowest worker); `answered`: PUT sent →
-   * response.
+   * trip (slowest worker); `apply`: UpdateResult.durationMs (slowest worker); `probe`: the health
+   * probe through the worker's handler (slowest worker); `answered`: PUT sent → response.
    */
   hotPhases: Record<'ingest' | 'queued' | 'started' | 'offering' | 'workersAnswered' | 'finished' | 'worker' | 'apply' | 'answered', number>
+    & Partial<Record<'probe', number>>
     /** From the workers' own timestamps (WorkerReport.timing), slowest worker; absent in reports made before them. */
     & Partial<Record<'sent' | 'received' | 'applied', number>>;
   /** Median reload / median hot (PUT sent → serving). */
@@ -239,8 +243,8 @@ export function evaluateTargets(f: Partial<Figures>): Target[] {
     // Issue 6 sets the ratio on the clock from upload accepted and bounds the end-to-end time by
     // < 100 ms; the ratio from PUT sent (`d.ratio`) is printed with the figure, not judged.
     add({ id: 'deploy-ratio-accepted', figure: 'deployLatency', description: 'pm2 reload / hot deploy from upload accepted (medians)', value: d.ratioFromAccepted, unit: '×', limit: '≥ 50' }, d.ratioFromAccepted >= 50);
-    add({ id: 'deploy-hot', figure: 'deployLatency', description: 'hot deploy, PUT sent → all workers serve it (median)', value: d.hot.median, unit: 'ms', limit: '< 100' }, d.hot.median < 100);
-    add({ id: 'deploy-hot-accepted', figure: 'deployLatency', description: 'hot deploy, upload accepted → all workers serve it (median)', value: d.hotFromAccepted.median, unit: 'ms', limit: '< 100' }, d.hotFromAccepted.median < 100);
+    add({ id: 'deploy-hot', figure: 'deployLatency', description: 'hot deploy, PUT sent → all workers serve it, probe passed (median)', value: d.hot.median, unit: 'ms', limit: '< 100' }, d.hot.median < 100);
+    add({ id: 'deploy-hot-accepted', figure: 'deployLatency', description: 'hot deploy, upload accepted → all workers serve it, probe passed (median)', value: d.hotFromAccepted.median, unit: 'ms', limit: '< 100' }, d.hotFromAccepted.median < 100);
   }
   const row200 = f.applyTime?.rows.find((r) => r.modules === 200);
   if (row200) {

@@ -114,7 +114,8 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   if (!envChanged && !reloadAsked && hung.length === 0 && offers.length === procs.length && offers.every(accepted) && procs.length === target.instances) {
     await point(ctx, target);
     const workers = offers.map((o) => 'result' in o
-      ? { ...report(settings.host, o.proc.pmId, o.pid, target.version, o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined, o.result), ...(o.timing ? { timing: o.timing } : {}) }
+      ? { ...report(settings.host, o.proc.pmId, o.pid, target.version, o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined, o.result),
+        ...(o.timing ? { timing: o.timing } : {}), ...(o.probe ? { probe: o.probe } : {}) }
       : report(settings.host, o.proc.pmId, o.proc.pid, null, 'failed', o.durationMs, o.error));
     return { status: 'succeeded', path: 'hot', workers };
   }
@@ -134,7 +135,7 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   ctx.emit(`falling back to a graceful reload: ${fallback}`);
 
   const trial = await trialStart({ bootstrap: settings.bootstrap, app: target.app, version: target.version, releaseDir: target.releaseDir,
-    env: { ...settings.appEnv, ...target.env }, timeoutMs: settings.trialTimeoutMs, signal: ctx.signal });
+    env: { ...settings.appEnv, ...target.env }, timeoutMs: settings.trialTimeoutMs, signal: ctx.signal, ...(checks.probe ? { probe: checks.probe } : {}) });
   ctx.signal.throwIfAborted();
   if (!trial.ok) {
     ctx.emit(`trial start failed: ${trial.reason}`);
@@ -142,7 +143,8 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
     // threw are missing), so those workers must be moved back like the ones that took it hot.
     const swapped = offers.filter((o) => 'result' in o && (o.result.outcome === 'hot' || o.result.outcome === 'failed')).map((o) => o.proc.pmId);
     const back = before ? await swapBack(ctx, before, swapped) : undefined;
-    const reason = `${target.version} did not start in a trial run (${trial.reason}); nothing was reloaded; the fallback was needed because ${fallback}`;
+    const failed = trial.probe ? 'failed the health probe in a trial run' : 'did not start in a trial run';
+    const reason = `${target.version} ${failed} (${trial.reason}); nothing was reloaded; the fallback was needed because ${fallback}`;
     return back && !back.ok ? notBack(ctx, request.app, reason, before!, back.reason) : rolledBack(ctx, request.app, reason);
   }
   ctx.emit(`trial start ready in ${trial.durationMs} ms; reloading`);

@@ -55,12 +55,20 @@ export async function healthGate(processes: ProcessTable, channel: WorkerChannel
   const exclude = options.exclude ?? [];
   const own = async (): Promise<Pm2Process[]> => (await processes.fresh(options.app)).filter((p) => !exclude.includes(p.pmId));
   let workers: LiveWorker[] = [];
+  // Restart counts as first seen in this gate: PM2 marks a crash loop `errored` only after 15 quick
+  // restarts, which a loaded machine takes longer than the gate's deadline to reach.
+  const firstRestarts = new Map<number, number>();
   while (Date.now() < deadline) {
     const bootError = channel.bootFailure(options.app, options.version, options.since);
     if (bootError) return { ok: false, reason: `a worker could not start ${options.version}: ${bootError}`, workers };
     const procs = await own();
     if (procs.some((p) => p.status === 'errored')) {
       return { ok: false, reason: `PM2 marked a worker errored (crash loop) on ${options.version}`, workers };
+    }
+    for (const p of procs) if (!firstRestarts.has(p.pmId)) firstRestarts.set(p.pmId, p.restarts);
+    const looping = procs.find((p) => p.restarts - (firstRestarts.get(p.pmId) ?? p.restarts) >= CRASH_LOOP_RESTARTS);
+    if (looping) {
+      return { ok: false, reason: `worker ${looping.pmId} restarted ${looping.restarts - (firstRestarts.get(looping.pmId) ?? 0)} times on ${options.version} (crash loop)`, workers };
     }
     workers = await liveWorkers(processes, channel, options.app, 1_000, exclude);
     if (workers.length >= options.instances && workers.every((w) => w.status === 'online' && w.version === options.version)) {
@@ -104,8 +112,11 @@ export function probeFailure(pmId: number, spec: ProbeSpec, result: ProbeResult)
   return `worker ${pmId} failed the health probe: ${describeProbe(spec, result)}`;
 }
 
+/** Restarts of one worker within a gate that make it a crash loop. */
+const CRASH_LOOP_RESTARTS = 3;
+
 /** Time on top of the probe's own timeout for the request to reach the worker and come back. */
-const PROBE_MARGIN_MS = 2_000;
+export const PROBE_MARGIN_MS = 2_000;
 
 /** The same processes, each still online with the same pid and restart count. */
 function same(before: Pm2Process[], after: Pm2Process[]): boolean {

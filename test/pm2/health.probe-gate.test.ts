@@ -45,14 +45,31 @@ describe('the health probe', () => {
     expect(await pidsServing(bed.port, 2)).toEqual(before);
   });
 
-  it('reloads back when the reloaded release fails the probe; the old release serves', async () => {
+  it('does not reload a release whose trial start fails the probe; the old release serves from the same pids', async () => {
     const before = await pidsServing(bed.port, 2);
-    // A changed env takes the reload path: the probe runs in the gate after the reload.
+    // A changed env takes the reload path: the trial start answers the probe before anything is reloaded.
     const broken = await next('v3', handlerApp({ name: bed.app, version: 'v3', port: bed.port, message: 'three', indexJs: BROKEN_ROOT, env: { MODE: 'x' } }));
     const result = await bed.agent.activate(broken);
     expect(result.status, result.reason).toBe('rolled-back');
+    expect(result.reason).toMatch(/^v3 failed the health probe in a trial run \(GET \/ answered 500: database unreachable: three x+\); nothing was reloaded/);
+    expect(await pidsServing(bed.port, 2)).toEqual(before);
+  });
+
+  it('reloads back when the reloaded workers fail the probe; the old release serves', async () => {
+    const before = await pidsServing(bed.port, 2);
+    // `/` answers 503 only where PM2 runs the release (PM2 sets pm_id): the trial start passes.
+    const underPm2 = `
+const message = require('./message.js');
+module.exports = (req, res) => {
+  if (process.env.pm_id !== undefined) { res.statusCode = 503; return res.end('cache cold: ' + message); }
+  res.end(JSON.stringify({ message, pid: process.pid }));
+};
+`;
+    const broken = await next('v4', handlerApp({ name: bed.app, version: 'v4', port: bed.port, message: 'four', indexJs: underPm2, env: { MODE: 'y' } }));
+    const result = await bed.agent.activate(broken);
+    expect(result.status, result.reason).toBe('rolled-back');
     expect(result.path).toBe('reload');
-    expect(result.reason).toMatch(/v3 did not come up after the reload: worker \d+ failed the health probe: GET \/ answered 500: database unreachable: three/);
+    expect(result.reason).toMatch(/^v4 did not come up after the reload: worker \d+ failed the health probe: GET \/ answered 503: cache cold: four$/);
     expect(result.workers.map((w) => w.version)).toEqual(['v1', 'v1']);
     const after = await pidsServing(bed.port, 2);
     expect(after.messages).toEqual(['one']);
@@ -74,14 +91,14 @@ module.exports = (req, res) => {
   res.end(JSON.stringify({ message, pid: process.pid }));
 };
 `;
-    const v4 = await next('v4', withHealth('v4', { path: '/ready', expect: [200, 204] }, readyGate));
-    const refused = await bed.agent.activate(v4);
+    const v5 = await next('v5', withHealth('v5', { path: '/ready', expect: [200, 204] }, readyGate));
+    const refused = await bed.agent.activate(v5);
     expect(refused.status, refused.reason).toBe('rolled-back');
     expect(refused.reason).toMatch(/GET \/ready answered 503: warming up/);
     expect((await pidsServing(bed.port, 2)).messages).toEqual(['one']);
 
-    const v5 = await next('v5', withHealth('v5', false, BROKEN_ROOT));
-    const unchecked = await bed.agent.activate(v5);
+    const v6 = await next('v6', withHealth('v6', false, BROKEN_ROOT));
+    const unchecked = await bed.agent.activate(v6);
     expect(unchecked, unchecked.reason).toMatchObject({ status: 'succeeded', path: 'hot' });
     const res = await fetch(`http://127.0.0.1:${bed.port}/`, { headers: { connection: 'close' } });
     expect(res.status).toBe(500);
