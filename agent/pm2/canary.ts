@@ -63,8 +63,11 @@ export async function canaryActivation(ctx: ActivationContext, request: Activati
   }
   phases.end('watch', 'passed', undefined, watched.figures);
 
-  phases.start('rest', rest, `${rest.length} worker(s)`);
-  const others = rest.length > 0 ? await offerUpdate(ctx, rest, target, checks) : [];
+  // Read again: a worker PM2 restarted during the watch is another process now (on the release before).
+  const restIds = new Set(rest.map((p) => p.pmId));
+  const now = rest.length > 0 ? (await ctx.processes.fresh(request.app)).filter((p) => restIds.has(p.pmId)) : [];
+  phases.start('rest', now, `${now.length} worker(s)`);
+  const others = now.length > 0 ? await offerUpdate(ctx, now, target, checks) : [];
   if (others.some(mustReload)) {
     phases.end('rest', 'skipped', `the other workers cannot take it hot (${others.filter(mustReload).map(describeOffer).join('; ')}): the reload path as a whole`);
     return withoutCanary(ctx, phases, request, running, undefined);

@@ -8,6 +8,7 @@ import { makeBundle } from '../helpers/bundles.js';
 import { crowdEntry, requestLoop } from '../helpers/crowded-app.js';
 import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 import { Client } from '../../services/cli/client.js';
 import { push } from '../../services/cli/commands/push.js';
 import { ExitCode } from '../../services/cli/errors.js';
@@ -37,6 +38,8 @@ async function pushCanary(version: string, files: Record<string, string | object
   });
   return { status: res.status, body: (await res.json()) as { code?: string; deployment?: DeploymentBody & { phases?: DeploymentPhase[] } } };
 }
+
+const phaseOf = (d: DeploymentBody & { phases?: DeploymentPhase[] }, name: DeploymentPhase['name']): DeploymentPhase | undefined => d.phases?.find((p) => p.name === name);
 
 const byPmId = (workers: WorkerState[]): Array<[number, number | null, string | null]> =>
   [...workers].sort((a, b) => a.pmId - b.pmId).map((w) => [w.pmId, w.pid, w.version]);
@@ -122,5 +125,49 @@ describe('push --canary', () => {
     const after = await appStatus(hd, 'canaried');
     expect(after.current).toBe('3.0.0');
     expect(byPmId(after.workers)).toEqual(before.map(([pmId, pid]) => [pmId, pid, '3.0.0']));
+  });
+
+  it('a worker PM2 restarts during the watch comes back on the current release; the rest then takes the new one', async () => {
+    const before = byPmId((await appStatus(hd, 'canaried')).workers);
+    const queued = await pushCanary('4.0.0', loadApp('4.0.0', 'four'), '?canary=1&canaryWatchMs=4000&wait=false');
+    expect(queued.status).toBe(202);
+    const id = queued.body.deployment!.id;
+    await waitFor('the canary watch to run', async () => phaseOf(await deployment(hd, id), 'watch')?.status === 'running', 20_000);
+    // Worker 2 is outside the canary: killed, PM2 starts it again from the agent's pointer.
+    const [restPmId, restPid] = before[2]!;
+    process.kill(restPid!, 'SIGKILL');
+    const back = await waitFor('worker 2 to be back', async () => {
+      const w = (await appStatus(hd, 'canaried')).workers.find((x) => x.pmId === restPmId);
+      return w && w.pid !== restPid && w.status === 'online' && w.version !== null ? w : undefined;
+    }, 20_000);
+    expect(back.version).toBe('3.0.0');
+    expect((await deployment(hd, id)).status).toBe('running');
+    expect((await appStatus(hd, 'canaried')).current).toBe('3.0.0');
+
+    const done = await waitFor('the canary deployment to end', async () => { const d = await deployment(hd, id); return d.status !== 'running' && d; }, 30_000);
+    expect(done.status, done.reason).toBe('succeeded');
+    const after = await appStatus(hd, 'canaried');
+    expect(after.current).toBe('4.0.0');
+    expect(byPmId(after.workers)).toEqual([[before[0]![0], before[0]![1], '4.0.0'], [before[1]![0], before[1]![1], '4.0.0'], [restPmId, back.pid, '4.0.0']]);
+  });
+
+  it('a canary worker that crashes during the watch fails the canary; it came back on the current release and nothing else changed', async () => {
+    const before = byPmId((await appStatus(hd, 'canaried')).workers);
+    const queued = await pushCanary('5.0.0', loadApp('5.0.0', 'five'), '?canary=1&canaryWatchMs=8000&wait=false');
+    const id = queued.body.deployment!.id;
+    await waitFor('the canary watch to run', async () => phaseOf(await deployment(hd, id), 'watch')?.status === 'running', 20_000);
+    const [canaryPmId, canaryPid] = before[0]!;
+    process.kill(canaryPid!, 'SIGKILL');
+    const done = await waitFor('the canary deployment to end', async () => { const d = await deployment(hd, id); return d.status !== 'running' && d; }, 30_000);
+    expect(done.status, done.reason).toBe('rolled-back');
+    expect(phaseOf(done, 'watch')).toMatchObject({ status: 'failed', reason: expect.stringMatching(new RegExp(`^worker ${canaryPmId} restarted during the watch`)) });
+    const after = await waitFor('every worker to answer', async () => {
+      const workers = byPmId((await appStatus(hd, 'canaried')).workers);
+      return workers.every(([, , version]) => version !== null) && workers;
+    }, 20_000);
+    expect(after.slice(1)).toEqual(before.slice(1));
+    expect(after[0]![1]).not.toBe(canaryPid);
+    expect(after[0]![2]).toBe('4.0.0');
+    expect((await appStatus(hd, 'canaried')).current).toBe('4.0.0');
   });
 });
