@@ -7,6 +7,8 @@ import { probeFailure } from './health.js';
 export interface Watched {
   pmId: number;
   pid: number;
+  /** Whether it runs a health window as long as the watch and reports how it ended. */
+  window: boolean;
 }
 
 export interface WatchOptions {
@@ -16,8 +18,6 @@ export interface WatchOptions {
   watchMs: number;
   /** The health probe, asked of each canary worker again and again (none with `"health": false`). */
   probe?: ProbeSpec;
-  /** Whether each canary worker runs a health window as long as the watch and reports how it ended. */
-  windows: boolean;
 }
 
 export type WatchResult = { ok: true; figures: WatchFigures } | { ok: false; reason: string; figures: WatchFigures };
@@ -86,17 +86,17 @@ export async function watchCanary(ctx: ActivationContext, options: WatchOptions)
     }
     const gone = await processTrouble(ctx, options, restarts);
     if (gone) return fail(gone);
-    if (!options.windows) return tripped ? fail(tripped) : { ok: true, figures };
+    const windowed = options.workers.filter((w) => w.window);
     // The windows began at the swap, a little before the watch: their reports are due about now.
     const deadline = Date.now() + REPORT_GRACE_MS;
-    while (!tripped && reports.size < options.workers.length && Date.now() < deadline) {
+    while (!tripped && windowed.some((w) => !reports.has(w.pmId)) && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 100);
         wake = () => { clearTimeout(timer); resolve(); };
       });
     }
     if (tripped) return fail(tripped);
-    const silent = options.workers.filter((w) => !reports.has(w.pmId)).map((w) => w.pmId);
+    const silent = windowed.filter((w) => !reports.has(w.pmId)).map((w) => w.pmId);
     if (silent.length > 0) return fail(`worker(s) ${silent.join(', ')} sent no health-window report within ${REPORT_GRACE_MS} ms of the watch's end`);
     return { ok: true, figures };
   } finally {

@@ -1,4 +1,5 @@
 import { canaryCount, formatCanarySize } from '../canary-size.js';
+import { HEALTH_DEFAULTS } from '../manifest.js';
 import type { ActivationRequest, ActivationResult, CanarySpec, DeploymentPhase, PhaseName, WorkerReport } from '../messages.js';
 import { activation, checksFor, describeOffer, point, portConflict, report, REPORT_PING_MS, targetState } from './activation.js';
 import type { ActivationContext } from './activation.js';
@@ -36,8 +37,11 @@ export async function canaryActivation(ctx: ActivationContext, request: Activati
   const checks = checksFor(request);
   const size = formatCanarySize(request.canary.size);
   phases.start('canary', canary, `${canary.length} of ${procs.length} worker(s) (--canary ${size})`);
-  // The canary's windows last as long as the watch: they count what its workers answer throughout.
-  const windowed: Checks = { ...checks, ...(checks.window ? { window: { ...checks.window, windowMs: request.canary.watchMs } } : {}) };
+  // The canary's windows last as long as the watch, so they count what its workers answer throughout
+  // (with the release's threshold even when `windowMs: 0` turned the window after a push off).
+  const health = request.manifest.health;
+  const window = health === false ? undefined : { ...(health ?? HEALTH_DEFAULTS), windowMs: request.canary.watchMs };
+  const windowed: Checks = { ...checks, ...(window ? { window: { windowMs: window.windowMs, threshold: window.threshold, errorRate: window.errorRate } } : {}) };
   const first = await offerUpdate(ctx, canary, target, windowed);
   if (first.some(mustReload)) {
     phases.end('canary', 'skipped', `the release cannot be applied hot (${first.filter(mustReload).map(describeOffer).join('; ')}): it goes the reload path as a whole`);
@@ -54,8 +58,9 @@ export async function canaryActivation(ctx: ActivationContext, request: Activati
   phases.start('watch', canary, `${request.canary.watchMs} ms`);
   const watched = await watchCanary(ctx, {
     app: request.app, version: target.version, watchMs: request.canary.watchMs,
-    workers: first.map((o) => ({ pmId: o.proc.pmId, pid: 'result' in o ? o.pid : o.proc.pid ?? 0 })),
-    ...(checks.probe ? { probe: checks.probe } : {}), windows: checks.window !== undefined,
+    // A worker runs a window only after a hot swap (an `unchanged` update swaps nothing).
+    workers: first.map((o) => ({ pmId: o.proc.pmId, pid: 'result' in o ? o.pid : o.proc.pid ?? 0, window: window !== undefined && 'result' in o && o.result.outcome === 'hot' })),
+    ...(checks.probe ? { probe: checks.probe } : {}),
   });
   if (!watched.ok) {
     phases.end('watch', 'failed', watched.reason, watched.figures);

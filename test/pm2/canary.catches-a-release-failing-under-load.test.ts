@@ -170,4 +170,14 @@ describe('push --canary', () => {
     expect(after[0]![2]).toBe('4.0.0');
     expect((await appStatus(hd, 'canaried')).current).toBe('4.0.0');
   });
+
+  it('a canary whose workers have nothing to swap (unchanged: no loaded module changed) passes on its probes and processes', async () => {
+    const files = { ...loadApp('6.0.0', 'four'), 'unused.js': 'module.exports = 6;\n' };
+    const res = await pushCanary('6.0.0', files, '?canary=1&canaryWatchMs=1000');
+    const d = res.body.deployment!;
+    expect(d.status, d.reason).toBe('succeeded');
+    expect(d.workers.map((w) => w.outcome)).toEqual(['unchanged', 'unchanged', 'unchanged']);
+    expect(phaseOf(d, 'watch')).toMatchObject({ status: 'passed', watch: { requests: 0 } });
+    expect((await appStatus(hd, 'canaried')).current).toBe('6.0.0');
+  });
 });
