@@ -73,6 +73,12 @@ describe('the health window after a hot swap', () => {
     expect(figures.errors5xx).toBeGreaterThanOrEqual(5);
     expect(figures.errors5xx).toBeGreaterThanOrEqual(0.1 * figures.requests);
 
+    // One rollback for the release, however many workers tripped (later trips join its figures).
+    const recent = await fetch(`${hd.url}/v1/deployments?app=${APP}`, { headers: { authorization: `Bearer ${HOTDEPLOY_TOKEN}` } })
+      .then((r) => r.json()) as { deployments: { kind: string }[] };
+    expect(recent.deployments.filter((d) => d.kind === 'auto-rollback')).toHaveLength(1);
+    expect(auto.cause!.windows.length).toBeGreaterThanOrEqual(1);
+
     // The push's own record ended at the gate and stays as it was.
     expect(await deployment(hd, pushed.id)).toMatchObject({ status: 'succeeded', workers: pushed.workers });
     // Swapped back hot: the same processes serve the first release.
