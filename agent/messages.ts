@@ -3,6 +3,8 @@
  * `services/` (DESIGN.md: dependencies point one way); the service imports these.
  */
 
+import type { CanarySize } from './canary-size.js';
+
 export type AppMode = 'handler' | 'process';
 
 /** An unpacked release's settings, as `readManifest` returns them. */
@@ -29,6 +31,8 @@ export interface AppManifest {
   fastify?: FastifyStart;
   /** The health probe and window (`hotdeploy.health`); `false` turns both off. Absent in older manifests: the defaults. */
   health?: HealthSettings | false;
+  /** `hotdeploy.canary`: the app's default canary for pushes (`--canary` overrides it; `--canary 0` turns it off). */
+  canary?: { size: CanarySize; watchMs?: number };
 }
 
 export type EntryExport = 'auto' | 'handler' | 'koa' | 'fastify' | 'fastify-plugin' | 'nest' | 'factory';
@@ -185,6 +189,44 @@ export interface ActivationRequest {
   kind: DeploymentKind;
   /** `reload`: skip the hot offer and take the checked graceful reload (issue 7: `--strategy reload-all`). */
   strategy?: 'auto' | 'reload';
+  /** A push that reaches a few workers (hosts, for the NATS cluster) first and is watched before the rest. */
+  canary?: CanarySpec;
+}
+
+/** `--canary <n | n%>` and how long the canary is watched before the rest take the release. */
+export interface CanarySpec {
+  size: CanarySize;
+  watchMs: number;
+}
+
+/**
+ * The stages of a canary deployment, in order: `canary` (the update reaches the canary workers or
+ * hosts), `watch` (the health probe, the workers' health windows and their processes, for `watchMs`),
+ * then `rest` (everyone else) — or `swap-back` when the canary failed, leaving the rest untouched.
+ */
+export type PhaseName = 'canary' | 'watch' | 'rest' | 'swap-back';
+export type PhaseStatus = 'running' | 'passed' | 'failed' | 'skipped';
+
+export interface DeploymentPhase {
+  name: PhaseName;
+  status: PhaseStatus;
+  /** The agent that ran it (a host name, or `nats` for the cluster). */
+  host: string;
+  /** The workers (pm_ids on `host`) it covered; for the NATS cluster, the hosts. */
+  workers?: number[];
+  hosts?: string[];
+  startedAt: string;
+  finishedAt?: string;
+  reason?: string;
+  /** What the watch saw: probes answered, answers the canary's health windows counted, 5xx and exceptions among them. */
+  watch?: WatchFigures;
+}
+
+export interface WatchFigures {
+  watchMs: number;
+  probes: number;
+  requests: number;
+  errors: number;
 }
 
 export interface ActivationResult {
@@ -198,6 +240,8 @@ export interface ActivationResult {
   workers: WorkerReport[];
   /** Per host, when one agent fans out to several hosts (the NATS cluster transport, issue 7). */
   hosts?: HostResult[];
+  /** A canary deployment's phases, in order (absent without a canary). */
+  phases?: DeploymentPhase[];
 }
 
 /** One host's part of a fanned-out activation. */
@@ -266,6 +310,8 @@ export interface AgentEvent {
   type: 'phase' | 'worker';
   message: string;
   worker?: WorkerReport;
+  /** A canary phase that started or ended (the deployment record keeps the newest state of each). */
+  phase?: DeploymentPhase;
 }
 
 /**
@@ -311,6 +357,8 @@ export interface HealthWindowEvent {
   pid: number;
   at: string;
   report: WindowReport;
+  /** The window of a canary worker under watch: the canary's own watch acts on it, not an auto-rollback. */
+  canary?: boolean;
 }
 
 /** A host agent that says when its workers' health windows end (the service rolls back on a trip). */

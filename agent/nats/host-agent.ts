@@ -4,7 +4,7 @@ import { assertNever } from '../common/guards.js';
 import { releasesInUse } from '../common/releases-in-use.js';
 import type { NodeTarget } from '../common/node-target.js';
 import { isWatchedAgent } from '../messages.js';
-import type { ActivationRequest, ActivationResult, PlanningAgent } from '../messages.js';
+import type { ActivationRequest, ActivationResult, CanarySpec, PlanningAgent } from '../messages.js';
 import { defaultLogger, type AgentLogger } from '../pm2/logger.js';
 import { HostReleases, type ReleaseUnpacker } from './host-releases.js';
 import {
@@ -70,15 +70,15 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
     if (!closed && !resources.nc.isClosed()) resources.nc.publish(names.healthSubject(host), encode({ ...event, host }));
   }) : undefined;
 
-  function request(ref: ReleaseRef, deploymentId: string, releaseDir: string, strategy: 'auto' | 'reload'): ActivationRequest {
+  function request(ref: ReleaseRef, deploymentId: string, releaseDir: string, strategy: 'auto' | 'reload', canary?: CanarySpec): ActivationRequest {
     const served = releases.current(ref.app);
     const previous = served && served.version !== ref.version ? served : null;
-    return { deploymentId, app: ref.app, version: ref.version, releaseDir, manifest: ref.manifest, previous, kind: ref.kind, strategy };
+    return { deploymentId, app: ref.app, version: ref.version, releaseDir, manifest: ref.manifest, previous, kind: ref.kind, strategy, ...(canary ? { canary } : {}) };
   }
 
-  async function activate(ref: ReleaseRef, deploymentId: string, strategy: 'auto' | 'reload'): Promise<ActivationResult> {
+  async function activate(ref: ReleaseRef, deploymentId: string, strategy: 'auto' | 'reload', canary?: CanarySpec): Promise<ActivationResult> {
     const releaseDir = await releases.ensure(ref);
-    const result = await agent.activate(request(ref, deploymentId, releaseDir, strategy));
+    const result = await agent.activate(request(ref, deploymentId, releaseDir, strategy, canary));
     if (result.status === 'succeeded') {
       await releases.setServed(ref.app, { version: ref.version, releaseDir });
       await prune(ref.app);
@@ -110,7 +110,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
         }
         return;
       case 'apply': {
-        const result = await activate(command.release, command.deploymentId, command.strategy)
+        const result = await activate(command.release, command.deploymentId, command.strategy, command.canary)
           .catch((err: unknown): ActivationResult => ({ status: 'failed', path: 'none', reason: (err as Error).message, workers: [] }));
         reply({ type: 'applied', deploymentId: command.deploymentId, host, result });
         return;

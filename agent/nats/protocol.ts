@@ -1,5 +1,5 @@
 import { HotError } from '../errors.js';
-import type { ActivationResult, AppManifest, DeploymentKind, HealthWindowEvent, HostPlan, WorkerState } from '../messages.js';
+import type { ActivationResult, AppManifest, CanarySpec, DeploymentKind, HealthWindowEvent, HostPlan, WorkerState } from '../messages.js';
 import type { NodeTarget } from '../common/node-target.js';
 
 /**
@@ -99,7 +99,8 @@ export interface HostRecord {
 /** Past `expiresAt` a command is stale: a host coming back acknowledges it and does nothing. */
 export type HostCommand =
   | { type: 'prepare'; deploymentId: string; release: ReleaseRef; expiresAt: number }
-  | { type: 'apply'; deploymentId: string; release: ReleaseRef; strategy: 'auto' | 'reload'; expiresAt: number }
+  /** `canary`: this host is one of a canary's hosts and watches all its workers before it answers. */
+  | { type: 'apply'; deploymentId: string; release: ReleaseRef; strategy: 'auto' | 'reload'; expiresAt: number; canary?: CanarySpec }
   | { type: 'abort'; deploymentId: string }
   /** Serve the desired release of every app (KV); answers when `deploymentId` is set. */
   | { type: 'converge'; deploymentId?: string };

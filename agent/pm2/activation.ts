@@ -1,5 +1,5 @@
 import { healthChecks } from '../manifest.js';
-import type { ActivationRequest, ActivationResult, ProbeSpec, UpdateResult, WorkerOutcome, WorkerReport } from '../messages.js';
+import type { ActivationRequest, ActivationResult, DeploymentPhase, ProbeSpec, UpdateResult, WorkerOutcome, WorkerReport } from '../messages.js';
 import type { WorkerChannel } from './channel.js';
 import { healthGate, liveWorkers, probeFailure } from './health.js';
 import type { GateOptions, GateResult, LiveWorker } from './health.js';
@@ -37,6 +37,8 @@ export interface ActivationContext {
   states: AppStates;
   settings: ActivationSettings;
   emit: (message: string) => void;
+  /** A canary phase started or ended (canary.ts); the agent passes it on with its events. */
+  phase?: (phase: DeploymentPhase) => void;
   signal: AbortSignal;
   started: number;
 }
@@ -74,7 +76,7 @@ export function startApp(processes: ProcessTable, settings: ActivationSettings, 
 }
 
 /** Moves the agent's pointer, unless the activation was abandoned (its caller restores the pointer). */
-async function point(ctx: ActivationContext, state: AppState): Promise<void> {
+export async function point(ctx: ActivationContext, state: AppState): Promise<void> {
   ctx.signal.throwIfAborted();
   await ctx.states.write(state);
 }
@@ -166,7 +168,7 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
  * the window only after a push or an activation: a rollback goes back to a release that served
  * before, and a window on it could swing the app back to the release it just left.
  */
-function checksFor(request: ActivationRequest): Checks {
+export function checksFor(request: ActivationRequest): Checks {
   const { probe, window } = healthChecks(request.manifest);
   const watched = request.kind === 'push' || request.kind === 'activate';
   return { ...(probe ? { probe } : {}), ...(window && watched ? { window } : {}) };
@@ -288,7 +290,7 @@ async function swapBack(ctx: ActivationContext, before: AppState, pmIds: number[
  * What each worker serves once a release went back. Workers that have just been reloaded may be busy
  * booting under load, so the report waits longer for their answer than a status query does.
  */
-const REPORT_PING_MS = 5_000;
+export const REPORT_PING_MS = 5_000;
 
 async function rolledBack(ctx: ActivationContext, app: string, reason: string, path: 'hot' | 'reload' = 'reload'): Promise<ActivationResult> {
   const live = await liveWorkers(ctx.processes, ctx.channel, app, REPORT_PING_MS).catch(() => [] as LiveWorker[]);
@@ -309,12 +311,12 @@ export function gateOptions(settings: ActivationSettings, state: AppState, since
     deadlineMs: settings.listenTimeoutMs + settings.killTimeoutMs + (probe?.timeoutMs ?? 0), ...(probe ? { probe } : {}) };
 }
 
-function report(host: string, pmId: number, pid: number | null, version: string | null, outcome: WorkerOutcome, durationMs: number, reason?: string, update?: UpdateResult): WorkerReport {
+export function report(host: string, pmId: number, pid: number | null, version: string | null, outcome: WorkerOutcome, durationMs: number, reason?: string, update?: UpdateResult): WorkerReport {
   return { host, pmId, pid, version, outcome, durationMs, ...(reason ? { reason } : {}), ...(update ? { update } : {}) };
 }
 
 /** One worker's answer that was not hot, in the reason: which worker (and process, when it was stuck) and why. */
-function describeOffer(offer: Offer): string {
+export function describeOffer(offer: Offer): string {
   const pid = 'hung' in offer && offer.hung ? ` (pid ${offer.hung.pid})` : '';
   return `worker ${offer.proc.pmId}${pid}: ${'result' in offer ? describeUpdate(offer.result) : offer.error}`;
 }

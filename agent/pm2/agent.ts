@@ -2,13 +2,15 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ActivationRequest, ActivationResult, AgentEvent, HealthWindowEvent, HostObservation, HostPlan, PlanningAgent, WatchedAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
+import type { ActivationRequest, ActivationResult, AgentEvent, DeploymentPhase, HealthWindowEvent, HostObservation, HostPlan, PlanningAgent, WatchedAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
 import { builtScript } from '../common/package-files.js';
 import { KeyedQueue } from '../common/serial-queue.js';
 import { isHotError } from '../errors.js';
 import { activation, startApp } from './activation.js';
 import type { ActivationSettings } from './activation.js';
 import { adoptLegacy } from './adopt.js';
+import { canaryActivation } from './canary.js';
+import { inCanaryWatch } from './canary-watch.js';
 import { WorkerChannel } from './channel.js';
 import type { WindowMessage } from './channel.js';
 import { Pm2Client } from './client.js';
@@ -149,10 +151,12 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
    * that app's processes include the sender (same pm_id and pid), so no app speaks for another.
    */
   async function windowEnded(message: WindowMessage, pmId: number): Promise<void> {
+    // Asked before any await: a canary's watch ends (and forgets its workers) as soon as it sees a trip.
+    const canary = inCanaryWatch(channel, pmId, message.pid, message.version);
     const own = await processes.fresh(message.app).catch(() => []);
     if (!own.some((p) => p.pmId === pmId && p.pid === message.pid)) return;
     const { report } = message;
-    const event: HealthWindowEvent = { host: settings.host, app: message.app, version: message.version, pmId, pid: message.pid, at: new Date().toISOString(), report };
+    const event: HealthWindowEvent = { host: settings.host, app: message.app, version: message.version, pmId, pid: message.pid, at: new Date().toISOString(), report, ...(canary ? { canary } : {}) };
     const fields = { event: 'health-window', app: event.app, version: event.version, pmId, tripped: report.tripped, requests: report.requests, errors5xx: report.errors5xx, exceptions: report.exceptions };
     if (report.tripped) log.warn({ ...fields, sample: report.sample }, 'health window tripped');
     else log.info(fields, 'health window passed');
@@ -204,7 +208,9 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
         onEvent?.({ deploymentId: request.deploymentId, app: request.app, type: worker ? 'worker' : 'phase', message, ...(worker ? { worker } : {}) });
       const fields = { app: request.app, version: request.version, deploymentId: request.deploymentId };
       log.info({ event: 'activate', ...fields, kind: request.kind }, 'activation started');
-      const result = await guarded(request, emit);
+      const phase = (p: DeploymentPhase): void =>
+        onEvent?.({ deploymentId: request.deploymentId, app: request.app, type: 'phase', message: `${p.name} ${p.status}`, phase: p });
+      const result = await guarded(request, emit, phase);
       remember(request.app, result.workers);
       for (const worker of result.workers) emit(`worker ${worker.pmId}: ${worker.outcome}`, worker);
       log.info({ event: 'activated', ...fields, status: result.status, path: result.path, reason: result.reason }, 'activation ended');
@@ -217,13 +223,14 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
    * agent's pointer goes back to what the workers ran before, so the resurrect that follows a
    * daemon's death brings back the release the service still calls current.
    */
-  async function guarded(request: ActivationRequest, emit: (message: string) => void): Promise<ActivationResult> {
+  async function guarded(request: ActivationRequest, emit: (message: string) => void, phase: (p: DeploymentPhase) => void): Promise<ActivationResult> {
     const snapshot = await states.read(request.app);
     const abort = new AbortController();
     let running: Promise<ActivationResult> | undefined;
     try {
       await client.connect();
-      running = activation({ channel, processes, states, settings, emit, signal: abort.signal, started: Date.now() }, request, snapshot);
+      const ctx = { channel, processes, states, settings, emit, phase, signal: abort.signal, started: Date.now() };
+      running = request.canary ? canaryActivation(ctx, { ...request, canary: request.canary }, snapshot) : activation(ctx, request, snapshot);
       return await Promise.race([running, client.lost]);
     } catch (err) {
       abort.abort(err);

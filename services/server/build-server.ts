@@ -84,6 +84,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const metrics = new ServiceMetrics(metricsSource(() => ctx));
   metrics.follow(bus);
   const reconciler = new Reconciler(store, deployments, resolved.agents, app.log);
+  // A canary holds its app's hosts apart from the record on purpose until it passes or is swapped back.
+  reconciler.exempt((name) => deployments.canaryRunning(name));
   const ctx: ServiceContext = { options: resolved, store, deployments, bus, audit, metrics, reconciler, tokens: new TokenRegistry([]) };
 
   let unfollow = (): void => undefined;

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ActivationRequest, ActivationResult, HealthWindowEvent, HostAgent, HostObservation, HostResult, WorkerReport } from '../../agent/messages.js';
+import type { ActivationRequest, ActivationResult, DeploymentPhase, HealthWindowEvent, HostAgent, HostObservation, HostResult, WorkerReport } from '../../agent/messages.js';
 import type { AuditLog } from './audit-log.js';
+import { withPhase, type CanaryRecord } from './canary.js';
 import { DeployError, hostCode } from './errors.js';
 import type { EventBus } from './events.js';
 import { readJsonFile, writeJsonAtomic } from './fs-atomic.js';
@@ -40,6 +41,10 @@ export interface Deployment {
    * stopped in the middle of, at the next start (reconcile.ts).
    */
   endedOn?: HostObservation[];
+  /** The canary the push ran with (absent without one). */
+  canary?: CanaryRecord;
+  /** A canary deployment's phases as the agents report them: canary, watch, then rest or swap-back. */
+  phases?: DeploymentPhase[];
   /** An `auto-rollback`'s cause: the release whose health window tripped, and the figures. */
   cause?: AutoRollbackCause;
 }
@@ -85,6 +90,8 @@ export class Deployments {
   readonly intents: IntentLog;
   /** Outcomes whose records could not be written yet, by app: the app's next deployment writes them first. */
   private readonly unrecorded = new Map<string, () => Promise<void>>();
+  /** Apps whose running deployment is a canary (one deployment per app runs at a time). */
+  private readonly canaries = new Set<string>();
 
   constructor(
     private readonly store: ReleaseStore,
@@ -138,12 +145,12 @@ export class Deployments {
    * left `queued` or `running` is recovered as failed). `reason` starts the record's reason (a
    * reconcile's drift).
    */
-  async enqueue(app: string, version: string, kind: DeploymentKind, by: string, options: { reason?: string; cause?: AutoRollbackCause } = {}): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
+  async enqueue(app: string, version: string, kind: DeploymentKind, by: string, options: { reason?: string; canary?: CanaryRecord; cause?: AutoRollbackCause } = {}): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
     const id = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
     const deployment: Deployment = {
       id, app, version, kind, status: 'queued', by, from: null,
       createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, ...(options.reason ? { reason: options.reason } : {}), hosts: [], workers: [],
-      ...(options.cause ? { cause: options.cause } : {}),
+      ...(options.canary ? { canary: options.canary, phases: [] } : {}), ...(options.cause ? { cause: options.cause } : {}),
     };
     if (this.queue.busy(app)) void this.record(deployment);
     this.emit('queued', deployment);
@@ -187,6 +194,14 @@ export class Deployments {
   announce(type: 'health-window', d: Deployment, health: HealthWindowEvent): void {
     this.bus.publish(type, { ...d }, undefined, health);
     this.log.warn({ app: d.app, version: health.version, deploymentId: d.id, event: type, host: health.host, pmId: health.pmId, report: health.report }, 'health window tripped');
+  }
+
+  /**
+   * Whether a canary deployment of `app` is running: some of its workers or hosts serve another
+   * release than the record's current one on purpose, which is no drift to bring back.
+   */
+  canaryRunning(app: string): boolean {
+    return this.canaries.has(app);
   }
 
   /** Resolves once every queued deployment has finished. */
@@ -356,9 +371,14 @@ export class Deployments {
       ? { version: pointers.current, releaseDir: this.store.releaseDir(d.app, pointers.current) } : null;
     const request: ActivationRequest = {
       deploymentId: d.id, app: d.app, version: d.version, releaseDir: this.store.releaseDir(d.app, d.version),
-      manifest, previous, kind: d.kind,
+      manifest, previous, kind: d.kind, ...(d.canary ? { canary: { size: d.canary.size, watchMs: d.canary.watchMs } } : {}),
     };
-    const results = await Promise.all(this.agents.map((agent) => this.activateOn(agent, request, d)));
+    if (d.canary) this.canaries.add(d.app);
+    const results = await Promise.all(this.agents.map((agent) => this.activateOn(agent, request, d)))
+      .finally(() => this.canaries.delete(d.app));
+    // The agents' final account, in their order, wins over the events seen on the way (an agent that died keeps those).
+    const reported = results.flatMap(({ result }) => result.phases ?? []);
+    if (d.phases) d.phases = reported.reduce(withPhase, d.phases.filter((p) => !reported.some((r) => r.name === p.name && r.host === p.host)));
     // An agent for many hosts (NATS, issue 7) reports each host; its own status is the verdict.
     d.hosts = results.flatMap(({ host, result }) => (result.hosts ?? [{ host, status: result.status, path: result.path, ...(result.reason ? { reason: result.reason } : {}), ...(result.code ? { code: result.code } : {}) }])
       .map((h) => (h.code ? { ...h, code: hostCode(h.code) } : h)));
@@ -381,7 +401,14 @@ export class Deployments {
 
   private async activateOn(agent: HostAgent, request: ActivationRequest, d: Deployment): Promise<{ host: string; result: ActivationResult }> {
     try {
-      const result = await agent.activate(request, (event) => this.emit('agent', d, event));
+      const result = await agent.activate(request, (event) => {
+        // A canary's phases show in the record while it runs (the watch can last minutes).
+        if (event.phase && d.phases) {
+          d.phases = withPhase(d.phases, event.phase);
+          void this.record(d);
+        }
+        this.emit('agent', d, event);
+      });
       return { host: agent.host, result };
     } catch (err) {
       return { host: agent.host, result: { status: 'failed', path: 'none', reason: (err as Error).message, workers: [] } };

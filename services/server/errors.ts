@@ -51,6 +51,7 @@ export const DeployErrorCodes = {
   DEPLOY_ERR_LOCKFILE: [422, 'dependencies are installed from an npm lockfile only (package-lock.json or npm-shrinkwrap.json)'],
   // Deployments
   DEPLOY_ERR_NO_ROLLBACK_TARGET: [409, 'there is no earlier good release to roll back to'],
+  DEPLOY_ERR_CANARY: [400, 'canary is a number of workers or hosts (n, up to 1000) or a percentage (n%, up to 100), watched 100 ms to 24 h, on a push that activates'],
   // A host's refusal, recorded on the deployment (`hosts[].code`), never an HTTP answer
   DEPLOY_ERR_PORT_CONFLICT: [409, 'the release\'s port belongs to another app or process on the host'],
   DEPLOY_ERR_SHUTTING_DOWN: [503, 'the server is shutting down'],

@@ -23,6 +23,8 @@ export interface DeploymentEvent {
   agent?: AgentEvent;
   /** The tripped worker's report, for `health-window` events. */
   health?: HealthWindowEvent;
+  /** A canary deployment's canary, on each of its events (a page that missed the record still knows it). */
+  canary?: Deployment['canary'];
   /** The whole record, for `finished` events. */
   deployment?: Deployment;
 }
@@ -62,7 +64,7 @@ export class EventBus {
     const event: DeploymentEvent = {
       seq: this.seq, type, at: new Date().toISOString(), deploymentId: deployment.id, app: deployment.app,
       version: deployment.version, kind: deployment.kind, status: deployment.status,
-      ...(agent ? { agent } : {}), ...(health ? { health } : {}), ...(type === 'finished' ? { deployment } : {}),
+      ...(agent ? { agent } : {}), ...(health ? { health } : {}), ...(deployment.canary ? { canary: deployment.canary } : {}), ...(type === 'finished' ? { deployment } : {}),
     };
     const published = { event, json: JSON.stringify(event) };
     this.keep(published);

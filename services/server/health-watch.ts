@@ -44,7 +44,8 @@ export class HealthWatch {
 
   private async onWindow(event: HealthWindowEvent): Promise<void> {
     const { app, version, report } = event;
-    if (!report.tripped) return;
+    // A canary worker's window is its canary's to judge: the canary swaps it back and its push fails.
+    if (!report.tripped || event.canary) return;
     const key = `${app}@${version}`;
     const open = this.open.get(key);
     if (open) {

@@ -1,8 +1,9 @@
+import { MAX_CANARY_COUNT, MAX_CANARY_WATCH_MS, MIN_CANARY_WATCH_MS, parseCanarySize } from '../../../agent/canary-size.js';
 import type { Client } from '../client.js';
 import { checkName, connectionArgs, defineCliCommand, segment } from '../command.js';
 import { reportDeployment, type WriteAnswer } from '../deployment.js';
 import { APP_PATTERN, VERSION_PATTERN } from '../../server/schemas.js';
-import type { ExitCodeValue } from '../errors.js';
+import { CliError, type ExitCodeValue } from '../errors.js';
 import { formatBytes, type Io, uploadProgress, writeLine } from '../output.js';
 import { describeBundle, prepareBundle, resolveVersion } from '../pack.js';
 import type { ReleaseView } from '../views.js';
@@ -16,6 +17,10 @@ export interface PushOptions {
   activate?: boolean;
   wait?: boolean;
   json?: boolean;
+  /** `n` workers (hosts, behind NATS) or `n%` first, watched before the rest; `0`: none, whatever the app's settings say. */
+  canary?: string | undefined;
+  /** How long the canary is watched: milliseconds, or a number with `s` / `m`. */
+  canaryWatch?: string | undefined;
 }
 
 /** `PUT /v1/apps/:app/releases/:version`'s answer; `created` false = the same bytes were already stored. */
@@ -28,6 +33,7 @@ interface PushAnswer extends WriteAnswer {
 export async function push(client: Client, options: PushOptions, io: Io): Promise<ExitCodeValue> {
   const json = options.json ?? false;
   checkName('--app', options.app, APP_PATTERN);
+  const canary = canaryQuery(options);
   const bundle = await prepareBundle(options.source);
   try {
     const version = checkName('--version', await resolveVersion(options.version, options.source, bundle), VERSION_PATTERN);
@@ -36,7 +42,7 @@ export async function push(client: Client, options: PushOptions, io: Io): Promis
     const response = await client.request<PushAnswer>('PUT',
       `/v1/apps/${segment(options.app)}/releases/${segment(version)}`, {
         upload: bundle,
-        query: { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined },
+        query: { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined, ...canary },
         onProgress: (sent, total) => progress?.update(sent, total),
       }).finally(() => progress?.stop());
     if (!json) printRelease(io, response.body, response.statusCode);
@@ -47,6 +53,29 @@ export async function push(client: Client, options: PushOptions, io: Io): Promis
   } finally {
     await bundle.cleanup();
   }
+}
+
+/** `--canary` and `--canary-watch` as the service's query, checked before anything is packed or sent. */
+export function canaryQuery(options: Pick<PushOptions, 'canary' | 'canaryWatch' | 'activate'>): { canary?: string; canaryWatchMs?: string } {
+  const query: { canary?: string; canaryWatchMs?: string } = {};
+  if (options.canary !== undefined) {
+    if (parseCanarySize(options.canary) === undefined) {
+      throw new CliError('CLI_ERR_USAGE', `--canary ${JSON.stringify(options.canary)} is neither a number of workers (n, up to ${MAX_CANARY_COUNT}) nor a percentage (n%, up to 100%)`);
+    }
+    query.canary = options.canary.trim();
+  }
+  if (options.canaryWatch !== undefined) {
+    const match = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m)?$/.exec(options.canaryWatch.trim());
+    const ms = match ? Math.round(Number(match[1]) * ({ ms: 1, s: 1_000, m: 60_000 }[match[2] ?? 'ms'] ?? 1)) : NaN;
+    if (!(ms >= MIN_CANARY_WATCH_MS && ms <= MAX_CANARY_WATCH_MS)) {
+      throw new CliError('CLI_ERR_USAGE', `--canary-watch ${JSON.stringify(options.canaryWatch)} is not a time from ${MIN_CANARY_WATCH_MS} ms to 24 h (e.g. 30s, 2m, 45000)`);
+    }
+    query.canaryWatchMs = String(ms);
+  }
+  if (options.activate === false && (query.canary !== undefined || query.canaryWatchMs !== undefined)) {
+    throw new CliError('CLI_ERR_USAGE', '--canary needs a push that activates (not --no-activate)');
+  }
+  return query;
 }
 
 function printRelease(io: Io, answer: PushAnswer, statusCode: number): void {
@@ -69,9 +98,12 @@ export const pushCommand = defineCliCommand({
     version: { type: 'string', description: 'release version, or `git` for the commit (default: package.json version)' },
     activate: { type: 'boolean', default: true, description: 'make it current right away', negativeDescription: 'only store the release' },
     wait: { type: 'boolean', default: true, description: 'wait for the deployment\'s outcome', negativeDescription: 'return once it is queued' },
+    canary: { type: 'string', description: 'n workers (hosts, behind NATS) or n% first, watched before the rest (0: none, whatever the app\'s settings say)' },
+    'canary-watch': { type: 'string', description: 'how long the canary is watched: 45000, 30s, 2m (default: the app\'s setting, else its health window)' },
     ...connectionArgs,
   },
   run: (args, ctx) => push(ctx.client(args), {
     source: args.source, app: args.app, version: args.version, activate: args.activate, wait: args.wait, json: args.json ?? false,
+    canary: args.canary, canaryWatch: args['canary-watch'],
   }, ctx.io),
 });
