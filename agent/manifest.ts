@@ -4,6 +4,7 @@ import { HotError } from './errors.js';
 import type { AppManifest, AppMode, EntryExport, FastifyStart, HealthSettings, ProbeSpec, WindowSpec } from './messages.js';
 import { parseFastifyStart } from './runtime/fastify-cli.js';
 import { isRecord } from './common/guards.js';
+import { MAX_CANARY_WATCH_MS, MIN_CANARY_WATCH_MS, parseCanarySize } from './canary-size.js';
 
 /**
  * Reads an unpacked release's manifest: `package.json` plus optional `hotdeploy` settings, either
@@ -56,6 +57,7 @@ export async function readManifest(dir: string): Promise<AppManifest> {
     export: exportSetting as EntryExport,
     ...(fastify && exportSetting === 'fastify-plugin' ? { fastify } : {}),
     health: readHealth(settings.health),
+    ...canarySetting(settings.canary),
   };
 }
 
@@ -110,6 +112,21 @@ function readHealth(value: unknown): HealthSettings | false {
     threshold: optionalInteger(value.threshold, 'health.threshold', 1, 1_000_000) ?? HEALTH_DEFAULTS.threshold,
     errorRate,
   };
+}
+
+/**
+ * `hotdeploy.canary`: the app's default canary for pushes, `n` / `"n%"` or `{ "size": …, "watchMs": … }`;
+ * a size of 0 means none (the same as leaving it out).
+ */
+function canarySetting(value: unknown): { canary?: NonNullable<AppManifest['canary']> } {
+  if (value === undefined) return {};
+  const record = isRecord(value) ? value : { size: value };
+  const unknown = Object.keys(record).filter((k) => k !== 'size' && k !== 'watchMs');
+  if (unknown.length > 0) throw new HotError('HOT_ERR_SETTINGS', `canary has unknown keys: ${unknown.join(', ')}`);
+  const size = parseCanarySize(record.size);
+  if (size === undefined) throw new HotError('HOT_ERR_SETTINGS', `canary must be a number of workers (n) or a percentage ("n%"), not ${JSON.stringify(record.size)}`);
+  const watchMs = optionalInteger(record.watchMs, 'canary.watchMs', MIN_CANARY_WATCH_MS, MAX_CANARY_WATCH_MS);
+  return size === null ? {} : { canary: { size, ...(watchMs === undefined ? {} : { watchMs }) } };
 }
 
 /** `esmRetiredLimit`: `{ bytes?, versions? }`, integers ≥ 0. */

@@ -3,6 +3,8 @@
  * `services/` (DESIGN.md: dependencies point one way); the service imports these.
  */
 
+import type { CanarySize } from './canary-size.js';
+
 export type AppMode = 'handler' | 'process';
 
 /** An unpacked release's settings, as `readManifest` returns them. */
@@ -29,6 +31,8 @@ export interface AppManifest {
   fastify?: FastifyStart;
   /** The health probe and window (`hotdeploy.health`); `false` turns both off. Absent in older manifests: the defaults. */
   health?: HealthSettings | false;
+  /** `hotdeploy.canary`: the app's default canary for pushes (`--canary` overrides it; `--canary 0` turns it off). */
+  canary?: { size: CanarySize; watchMs?: number };
 }
 
 export type EntryExport = 'auto' | 'handler' | 'koa' | 'fastify' | 'fastify-plugin' | 'nest' | 'factory';
@@ -151,6 +155,8 @@ export interface WorkerReport {
   durationMs: number;
   /** The runtime's own account, when the worker answered an update. */
   update?: UpdateResult;
+  /** The health probe the worker ran after the hot swap, before it answered. */
+  probe?: ProbeResult;
   /**
    * When the update was sent, reached the worker and was answered (epoch ms with fractions, the
    * host's clock), for the benchmark's phases (issue 6); absent when a worker did not say.
@@ -164,6 +170,8 @@ export interface UpdateTiming {
   answeredAt: number;
 }
 
+export type DeploymentKind = 'push' | 'activate' | 'rollback' | 'reconcile' | 'auto-rollback';
+
 /** What the service asks a host agent to do: make `version` the app's running release. */
 export interface ActivationRequest {
   deploymentId: string;
@@ -174,9 +182,51 @@ export interface ActivationRequest {
   manifest: AppManifest;
   /** What to bring back if the new release does not come up (null on an app's first release). */
   previous: { version: string; releaseDir: string } | null;
-  kind: 'push' | 'activate' | 'rollback';
+  /**
+   * `reconcile`: the service brings hosts that drifted from its record back to it (its current release).
+   * `auto-rollback`: the service swaps an app back after its health window tripped (no window follows it).
+   */
+  kind: DeploymentKind;
   /** `reload`: skip the hot offer and take the checked graceful reload (issue 7: `--strategy reload-all`). */
   strategy?: 'auto' | 'reload';
+  /** A push that reaches a few workers (hosts, for the NATS cluster) first and is watched before the rest. */
+  canary?: CanarySpec;
+}
+
+/** `--canary <n | n%>` and how long the canary is watched before the rest take the release. */
+export interface CanarySpec {
+  size: CanarySize;
+  watchMs: number;
+}
+
+/**
+ * The stages of a canary deployment, in order: `canary` (the update reaches the canary workers or
+ * hosts), `watch` (the health probe, the workers' health windows and their processes, for `watchMs`),
+ * then `rest` (everyone else) — or `swap-back` when the canary failed, leaving the rest untouched.
+ */
+export type PhaseName = 'canary' | 'watch' | 'rest' | 'swap-back';
+export type PhaseStatus = 'running' | 'passed' | 'failed' | 'skipped';
+
+export interface DeploymentPhase {
+  name: PhaseName;
+  status: PhaseStatus;
+  /** The agent that ran it (a host name, or `nats` for the cluster). */
+  host: string;
+  /** The workers (pm_ids on `host`) it covered; for the NATS cluster, the hosts. */
+  workers?: number[];
+  hosts?: string[];
+  startedAt: string;
+  finishedAt?: string;
+  reason?: string;
+  /** What the watch saw: probes answered, answers the canary's health windows counted, 5xx and exceptions among them. */
+  watch?: WatchFigures;
+}
+
+export interface WatchFigures {
+  watchMs: number;
+  probes: number;
+  requests: number;
+  errors: number;
 }
 
 export interface ActivationResult {
@@ -190,6 +240,8 @@ export interface ActivationResult {
   workers: WorkerReport[];
   /** Per host, when one agent fans out to several hosts (the NATS cluster transport, issue 7). */
   hosts?: HostResult[];
+  /** A canary deployment's phases, in order (absent without a canary). */
+  phases?: DeploymentPhase[];
 }
 
 /** One host's part of a fanned-out activation. */
@@ -258,6 +310,18 @@ export interface AgentEvent {
   type: 'phase' | 'worker';
   message: string;
   worker?: WorkerReport;
+  /** A canary phase that started or ended (the deployment record keeps the newest state of each). */
+  phase?: DeploymentPhase;
+}
+
+/**
+ * What one host runs of an app, as the service compares it with its record: the agent's pointer
+ * (the release its workers restart on; null when it has none for the app) and each worker's answer.
+ */
+export interface HostObservation {
+  host: string;
+  pointer: string | null;
+  workers: WorkerState[];
 }
 
 /**
@@ -268,7 +332,42 @@ export interface HostAgent {
   readonly host: string;
   activate(request: ActivationRequest, onEvent?: (event: AgentEvent) => void): Promise<ActivationResult>;
   workers(app: string): Promise<WorkerState[]>;
+  /**
+   * Each host's pointer and workers for `app`, once the agent can tell (connected, apps restored).
+   * Agents without it are compared by their workers alone.
+   */
+  observe?(app: string): Promise<HostObservation[]>;
+  /**
+   * Calls `listener` with the hosts that (re)connected after the agent's first connection (a PM2
+   * daemon it reconnected to, a NATS host that came back); returns the undo.
+   */
+  onReconnect?(listener: (hosts: string[]) => void): () => void;
   close(): Promise<void>;
+}
+
+/**
+ * A worker's health window ended (agent/worker/health-window.ts): tripped past the threshold, or
+ * passed. `version`: the release the window watched; `at`: when the agent received it (ISO).
+ */
+export interface HealthWindowEvent {
+  host: string;
+  app: string;
+  version: string;
+  pmId: number;
+  pid: number;
+  at: string;
+  report: WindowReport;
+  /** The window of a canary worker under watch: the canary's own watch acts on it, not an auto-rollback. */
+  canary?: boolean;
+}
+
+/** A host agent that says when its workers' health windows end (the service rolls back on a trip). */
+export interface WatchedAgent extends HostAgent {
+  onHealthWindow(listener: (event: HealthWindowEvent) => void): () => void;
+}
+
+export function isWatchedAgent(agent: HostAgent): agent is WatchedAgent {
+  return typeof (agent as Partial<WatchedAgent>).onHealthWindow === 'function';
 }
 
 /** A host agent that can also answer a dry run (issue 7's prepare phase). */

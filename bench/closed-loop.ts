@@ -14,9 +14,9 @@ const DRAIN_TIMEOUT_MS = 10_000;
  * open side by side and take turns in short slices, so a change in the shared machine's speed falls
  * on both sides alike.
  *
- * Not autocannon: at this figure's ~30,000 answers a second autocannon needed 65–84 % of a core, the
- * server then stood idle 4–12 % of the time waiting for requests, and some of a slower server's cost
- * vanished into that idle time. This loop parses no more than a status line and a Content-Length
+ * Not autocannon: at this figure's ~30,000 answers a second autocannon needs 65–84 % of a core, the
+ * server then stands idle 4–12 % of the time waiting for requests, and some of a slower server's
+ * cost vanishes into that idle time. This loop parses no more than a status line and a Content-Length
  * (52–70 % of a core here), so the server is busy throughout and req/s is the server's.
  */
 export class ClosedLoop {

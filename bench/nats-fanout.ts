@@ -1,5 +1,5 @@
 /**
- * Fan-out at scale over NATS JetStream (issue 7): N simulated hosts (default 200) — real clients of
+ * Fan-out at scale over NATS JetStream: N simulated hosts (default 200) — real clients of
  * the real subjects, stream, KV and object store, each with its own connection, durable consumer
  * and data directory, each pulling the bundle, checking its sha256 and unpacking it with the
  * service's guarded extraction; only the PM2 part is replaced by an agent that answers at once.
@@ -8,11 +8,9 @@
  * release before (each host pulls the delta object, a few hundred bytes, and builds the release from
  * the one it serves), alternating, in the same run with the same hosts.
  *
- *   npm run build && npx tsc -p tsconfig.json --noEmit false --outDir .bench-out \
- *     && node .bench-out/bench/nats-fanout.js [hosts] [deployments]
+ *   npm run build && npx tsc -p tsconfig.bench.json && node dist/bench/nats-fanout.js [hosts] [deployments]
  *
- * (or, with the bench branch's tsconfig.bench.json: node dist/bench/nats-fanout.js). NATS at
- * HOTDEPLOY_NATS (default nats://127.0.0.1:4222); everything it creates is removed at the end.
+ * NATS at HOTDEPLOY_NATS (default nats://127.0.0.1:4222); everything it creates is removed at the end.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

@@ -14,10 +14,10 @@ export interface Pinning {
  * Pins with util-linux's `taskset`, where there is one and this process may use two CPUs or more;
  * otherwise answers why not, and the figure runs unpinned.
  *
- * Why: the two CPUs of this VM do not run equally fast at the same moment, and a server stays on the
+ * Why: the two CPUs of a VM need not run equally fast at the same moment, and a server stays on the
  * CPU the scheduler first gave it. With both servers on one CPU, taking turns, such a difference
- * falls on both. In the same hour (figure 4's method, 12 rounds each, docs/BENCHMARKS.md) the rounds'
- * ratios spread 0.72–1.59 unpinned and 0.96–1.06 pinned.
+ * falls on both: on the 2-core VM of docs/BENCHMARKS.md, figure 4's rounds' ratios spread
+ * 0.72–1.59 unpinned and 0.96–1.06 pinned.
  */
 export function pinServers(): Pinning | string {
   let list: string;

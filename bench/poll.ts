@@ -53,7 +53,7 @@ export function ask(port: number, agent: http.Agent | false = false): Promise<An
  * the deploy), then looks again. So every worker is reached (a pid counts once), and
  * until the switch a worker answers on a connection it already holds — no connect and no hand-over
  * by the PM2 daemon (the cluster master) per ask: with a fresh connection per ask the daemon alone
- * used several times the CPU during figure 1's hot deploys, taken from the deploy being measured.
+ * uses several times the CPU during figure 1's hot deploys, taken from the deploy being measured.
  * Both sides get the same pollers: a `pm2 reload` closes an old worker's idle connections when the
  * worker stops (Node's `server.close`), and the poller reconnects to whichever worker is listening.
  */
@@ -87,7 +87,7 @@ export async function servingAt(port: number, marker: string, workers: number, t
             // to watch for a while. Moving to another worker at once costs a connection (the PM2
             // daemon's hand-over, an accept) in the middle of the deploy being measured. After
             // IDLE_MS it looks again: a lone poller's ask can hang for its whole timeout when PM2
-            // hands its new connection to a worker that is closing (seen during `pm2 reload`).
+            // hands its new connection to a worker that is closing (as during `pm2 reload`).
             if (pids.size < workers && idle + 1 < POLLERS) {
               idle += 1;
               await Promise.race([allSeen, new Promise((resolve) => setTimeout(resolve, IDLE_MS))]);

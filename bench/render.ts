@@ -14,7 +14,8 @@ function figureLines(f: Partial<Figures>): string[] {
         `offering +${ms(d.hotPhases.offering)}, ` +
         (d.hotPhases.applied === undefined ? '' : `sent to every worker +${ms(d.hotPhases.sent ?? Number.NaN)}, received +${ms(d.hotPhases.received ?? Number.NaN)}, applied +${ms(d.hotPhases.applied)}, `) +
         `workers answered +${ms(d.hotPhases.workersAnswered)}, finished +${ms(d.hotPhases.finished)}; ` +
-        `agent↔worker ${ms(d.hotPhases.worker)}, apply ${ms(d.hotPhases.apply)}; PUT answered ${ms(d.hotPhases.answered)}`,
+        `agent↔worker ${ms(d.hotPhases.worker)}, apply ${ms(d.hotPhases.apply)}` +
+        (d.hotPhases.probe === undefined ? '' : `, health probe ${ms(d.hotPhases.probe)}`) + `; PUT answered ${ms(d.hotPhases.answered)}`,
       `   pm2 reload           ${ms(d.reload.median)}  (min ${ms(d.reload.min)}, max ${ms(d.reload.max)})`,
       `   ratio reload / hot   ${d.ratio}× (from upload accepted: ${d.ratioFromAccepted}×)`);
   }
@@ -94,7 +95,7 @@ export function renderReport(report: BenchReport): string {
     ...figureLines(report.figures),
   ];
   for (const [name, error] of Object.entries(report.errors)) lines.push(`!! ${name} not measured: ${error}`);
-  lines.push('', 'Targets (issue 6)');
+  lines.push('', 'Targets');
   for (const t of report.targets) {
     lines.push(`   ${t.pass ? 'PASS' : 'MISS'}  ${t.description}: ${t.value}${t.unit ? ` ${t.unit}` : ''} (target ${t.limit})`);
   }
@@ -108,7 +109,7 @@ export function renderMarkdown(report: BenchReport): string {
   const lines = [
     `Measured ${report.startedAt} (${report.quick ? '`--quick`' : 'full run'}), ${m.cpus} × ${m.cpuModel}, ${mb(m.memoryBytes)} RAM, Node ${m.node}, ${m.platform}; load average at start ${m.loadAverage.join(' / ')}.`,
     '',
-    '| Target (issue 6) | Measured | Target | |',
+    '| Target | Measured | Limit | |',
     '| --- | --- | --- | --- |',
     ...report.targets.map((t) => `| ${t.description} | ${t.value}${t.unit ? ` ${t.unit}` : ''} | ${t.limit} | ${t.pass ? 'PASS' : '**MISS**'} |`),
     '',

@@ -28,7 +28,7 @@ export interface DeploymentAnswer {
     createdAt: string;
     startedAt: string | null;
     finishedAt: string | null;
-    workers: { outcome: string; pid: number | null; durationMs: number; update?: { durationMs: number }; timing?: { sentAt: number; receivedAt: number; answeredAt: number } }[];
+    workers: { outcome: string; pid: number | null; durationMs: number; update?: { durationMs: number }; timing?: { sentAt: number; receivedAt: number; answeredAt: number }; probe?: { durationMs: number } }[];
   } | null;
 }
 

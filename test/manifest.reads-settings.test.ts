@@ -87,6 +87,17 @@ describe('readManifest: entry shapes, ports and health', () => {
     expect((await readManifest(dir)).health).toBe(false);
   });
 
+  it('reads the app\'s default canary: a count, a percentage, an object with its watch; 0 is none', async () => {
+    const canaryOf = async (canary: unknown): Promise<unknown> => {
+      await writeTree(dir, { 'package.json': { main: 'index.js', hotdeploy: { canary } }, 'index.js': '' });
+      return (await readManifest(dir)).canary;
+    };
+    expect(await canaryOf(2)).toEqual({ size: { count: 2 } });
+    expect(await canaryOf('25%')).toEqual({ size: { percent: 25 } });
+    expect(await canaryOf({ size: '10%', watchMs: 60000 })).toEqual({ size: { percent: 10 }, watchMs: 60000 });
+    expect(await canaryOf(0)).toBeUndefined();
+  });
+
   it.each([
     ['an unknown export', { export: 'express' }],
     ['health not an object', { health: 'yes' }],
@@ -95,6 +106,10 @@ describe('readManifest: entry shapes, ports and health', () => {
     ['an unknown health key', { health: { retries: 3 } }],
     ['an errorRate above 1', { health: { errorRate: 2 } }],
     ['a negative window', { health: { windowMs: -1 } }],
+    ['a canary that is no size', { canary: 'half' }],
+    ['a canary over 100%', { canary: '150%' }],
+    ['a canary watch under 100 ms', { canary: { size: 1, watchMs: 10 } }],
+    ['an unknown canary key', { canary: { size: 1, hosts: 2 } }],
   ])('rejects %s with HOT_ERR_SETTINGS', async (_name, hotdeploy) => {
     await writeTree(dir, { 'package.json': { main: 'index.js', hotdeploy }, 'index.js': '' });
     await expect(readManifest(dir)).rejects.toMatchObject({ code: 'HOT_ERR_SETTINGS' });

@@ -3,7 +3,8 @@ import { nanos } from '@nats-io/transport-node';
 import { assertNever } from '../common/guards.js';
 import { releasesInUse } from '../common/releases-in-use.js';
 import type { NodeTarget } from '../common/node-target.js';
-import type { ActivationRequest, ActivationResult, PlanningAgent } from '../messages.js';
+import { isWatchedAgent } from '../messages.js';
+import type { ActivationRequest, ActivationResult, CanarySpec, PlanningAgent } from '../messages.js';
 import { defaultLogger, type AgentLogger } from '../pm2/logger.js';
 import { HostReleases, type ReleaseUnpacker } from './host-releases.js';
 import {
@@ -57,21 +58,28 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
   let messages: ConsumerMessages | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let closed = false;
+  /** Converged at start and reading commands (`HostRecord.ready`). */
+  let reading = false;
   let loop: Promise<void> = Promise.resolve();
 
   const reply = (message: HostReply): void => {
     if (!resources.nc.isClosed()) resources.nc.publish(names.replySubject(message.deploymentId), encode(message));
   };
 
-  function request(ref: ReleaseRef, deploymentId: string, releaseDir: string, strategy: 'auto' | 'reload'): ActivationRequest {
+  // The service decides what a tripped health window means (auto-rollback): forward every report.
+  const unwatch = isWatchedAgent(agent) ? agent.onHealthWindow((event) => {
+    if (!closed && !resources.nc.isClosed()) resources.nc.publish(names.healthSubject(host), encode({ ...event, host }));
+  }) : undefined;
+
+  function request(ref: ReleaseRef, deploymentId: string, releaseDir: string, strategy: 'auto' | 'reload', canary?: CanarySpec): ActivationRequest {
     const served = releases.current(ref.app);
     const previous = served && served.version !== ref.version ? served : null;
-    return { deploymentId, app: ref.app, version: ref.version, releaseDir, manifest: ref.manifest, previous, kind: ref.kind, strategy };
+    return { deploymentId, app: ref.app, version: ref.version, releaseDir, manifest: ref.manifest, previous, kind: ref.kind, strategy, ...(canary ? { canary } : {}) };
   }
 
-  async function activate(ref: ReleaseRef, deploymentId: string, strategy: 'auto' | 'reload'): Promise<ActivationResult> {
+  async function activate(ref: ReleaseRef, deploymentId: string, strategy: 'auto' | 'reload', canary?: CanarySpec): Promise<ActivationResult> {
     const releaseDir = await releases.ensure(ref);
-    const result = await agent.activate(request(ref, deploymentId, releaseDir, strategy));
+    const result = await agent.activate(request(ref, deploymentId, releaseDir, strategy, canary));
     if (result.status === 'succeeded') {
       await releases.setServed(ref.app, { version: ref.version, releaseDir });
       await prune(ref.app);
@@ -103,7 +111,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
         }
         return;
       case 'apply': {
-        const result = await activate(command.release, command.deploymentId, command.strategy)
+        const result = await activate(command.release, command.deploymentId, command.strategy, command.canary)
           .catch((err: unknown): ActivationResult => ({ status: 'failed', path: 'none', reason: (err as Error).message, workers: [] }));
         reply({ type: 'applied', deploymentId: command.deploymentId, host, result });
         return;
@@ -158,7 +166,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
     }
     const record: HostRecord = {
       host, hotdeploy: options.hotdeployVersion ?? 'unknown', pid: process.pid, startedAt,
-      heartbeatAt: Date.now(), heartbeatMs, apps,
+      heartbeatAt: Date.now(), heartbeatMs, apps, ready: reading,
     };
     await kv.put(hostKey(host), encode(record)).catch((err: unknown) => log.warn({ event: 'heartbeat-failed', host, err: String(err) }, 'heartbeat failed'));
   }
@@ -185,6 +193,8 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
         await onMessage(msg);
       }
     })();
+    reading = true;
+    void publishState();
     log.info({ event: 'host-ready', host, stream: names.stream, durable }, 'reading commands');
   }
 
@@ -193,6 +203,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
 
   async function close(): Promise<void> {
     closed = true;
+    unwatch?.();
     clearInterval(heartbeat);
     await ready.catch(() => undefined);
     await messages?.close().catch(() => undefined);

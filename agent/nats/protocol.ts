@@ -1,5 +1,5 @@
 import { HotError } from '../errors.js';
-import type { ActivationResult, AppManifest, HostPlan, WorkerState } from '../messages.js';
+import type { ActivationResult, AppManifest, CanarySpec, DeploymentKind, HealthWindowEvent, HostPlan, WorkerState } from '../messages.js';
 import type { NodeTarget } from '../common/node-target.js';
 
 /**
@@ -16,6 +16,8 @@ export interface NatsNames {
   objBucket: string;
   cmdSubject(host: string): string;
   replySubject(deploymentId: string): string;
+  /** Where a host forwards its workers' health-window reports (core NATS, host → service). */
+  healthSubject(host: string): string;
   durable(host: string): string;
 }
 
@@ -36,6 +38,7 @@ export function natsNames(prefix = 'hotdeploy'): NatsNames {
     objBucket: `${prefix}_bundles`,
     cmdSubject: (host) => `${prefix}.cmd.${host}`,
     replySubject: (deploymentId) => `${prefix}.reply.${deploymentId}`,
+    healthSubject: (host) => `${prefix}.health.${host}`,
     durable: (host) => `host_${host}`,
   };
 }
@@ -52,7 +55,7 @@ export interface ReleaseRef {
   /** Object name in the bundle bucket. */
   object: string;
   manifest: AppManifest;
-  kind: 'push' | 'activate' | 'rollback';
+  kind: DeploymentKind;
   /** The node_modules the service installed for it (the bundle has none); hosts need no registry. */
   install?: ReleaseInstall;
   /**
@@ -101,12 +104,18 @@ export interface HostRecord {
   heartbeatAt: number;
   heartbeatMs: number;
   apps: Record<string, { version: string; workers: WorkerState[] }>;
+  /**
+   * False from the agent's start until it has converged on the desired releases and reads commands:
+   * until then its apps may still be moving on their own. Absent (older agents): ready.
+   */
+  ready?: boolean;
 }
 
 /** Past `expiresAt` a command is stale: a host coming back acknowledges it and does nothing. */
 export type HostCommand =
   | { type: 'prepare'; deploymentId: string; release: ReleaseRef; expiresAt: number }
-  | { type: 'apply'; deploymentId: string; release: ReleaseRef; strategy: 'auto' | 'reload'; expiresAt: number }
+  /** `canary`: this host is one of a canary's hosts and watches all its workers before it answers. */
+  | { type: 'apply'; deploymentId: string; release: ReleaseRef; strategy: 'auto' | 'reload'; expiresAt: number; canary?: CanarySpec }
   | { type: 'abort'; deploymentId: string }
   /** Serve the desired release of every app (KV); answers when `deploymentId` is set. */
   | { type: 'converge'; deploymentId?: string };
@@ -126,7 +135,7 @@ export type HostReply =
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function encode(value: HostCommand | HostReply | HostRecord | DesiredRelease): Uint8Array {
+export function encode(value: HostCommand | HostReply | HostRecord | DesiredRelease | HealthWindowEvent): Uint8Array {
   return encoder.encode(JSON.stringify(value));
 }
 
@@ -181,6 +190,15 @@ export function parseReply(data: Uint8Array): HostReply | undefined {
     default:
       return unknownType(type);
   }
+}
+
+/** A forwarded health-window report; `host` must be the one its subject names. */
+export function parseHealthEvent(data: Uint8Array, host: string): HealthWindowEvent | undefined {
+  const v = decode(data);
+  if (!v || v.host !== host || typeof v.app !== 'string' || typeof v.version !== 'string' || typeof v.pmId !== 'number') return undefined;
+  const report = v.report as Partial<HealthWindowEvent['report']> | undefined;
+  if (typeof report !== 'object' || report === null || typeof report.tripped !== 'boolean') return undefined;
+  return v as unknown as HealthWindowEvent;
 }
 
 export function parseJson<T>(data: Uint8Array): T | undefined {

@@ -1,10 +1,11 @@
-import type { ActivationRequest, ActivationResult, UpdateResult, WorkerOutcome, WorkerReport } from '../messages.js';
+import { healthChecks } from '../manifest.js';
+import type { ActivationRequest, ActivationResult, DeploymentPhase, ProbeSpec, UpdateResult, WorkerOutcome, WorkerReport } from '../messages.js';
 import type { WorkerChannel } from './channel.js';
-import { healthGate, liveWorkers } from './health.js';
+import { healthGate, liveWorkers, probeFailure } from './health.js';
 import type { GateOptions, GateResult, LiveWorker } from './health.js';
 import { markerEnv } from './names.js';
-import { accepted, hungOf, offerUpdate, replaceHung } from './offer.js';
-import type { Offer } from './offer.js';
+import { accepted, hungOf, moved, offerUpdate, probeFailed, replaceHung } from './offer.js';
+import type { Checks, Offer } from './offer.js';
 import { portOf, portOwner, probePort } from './ports.js';
 import type { ProcessTable } from './process-table.js';
 import { sameEnv } from './state.js';
@@ -36,6 +37,8 @@ export interface ActivationContext {
   states: AppStates;
   settings: ActivationSettings;
   emit: (message: string) => void;
+  /** A canary phase started or ended (canary.ts); the agent passes it on with its events. */
+  phase?: (phase: DeploymentPhase) => void;
   signal: AbortSignal;
   started: number;
 }
@@ -73,7 +76,7 @@ export function startApp(processes: ProcessTable, settings: ActivationSettings, 
 }
 
 /** Moves the agent's pointer, unless the activation was abandoned (its caller restores the pointer). */
-async function point(ctx: ActivationContext, state: AppState): Promise<void> {
+export async function point(ctx: ActivationContext, state: AppState): Promise<void> {
   ctx.signal.throwIfAborted();
   await ctx.states.write(state);
 }
@@ -94,19 +97,25 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
     ?? (request.previous ? { ...target, version: request.previous.version, releaseDir: request.previous.releaseDir } : undefined);
   const conflict = await portConflict(ctx.states, ctx.processes, target, running);
   if (conflict) return { status: 'failed', path: 'none', code: 'HOT_ERR_PORT_CONFLICT', reason: conflict, workers: [] };
+  const checks = checksFor(request);
   const procs = await ctx.processes.processes(request.app);
-  if (procs.length === 0) return firstStart(ctx, target, before);
+  if (procs.length === 0) return firstStart(ctx, target, before, checks.probe);
 
   // A process's environment (and so its port) is fixed at its start: only a reload can change it.
   const envChanged = running !== undefined && !sameEnv(running.env, target.env);
   // A cluster deploy whose dry run found this host cannot go hot, or `--strategy reload-all`.
   const reloadAsked = request.strategy === 'reload';
-  const offers = envChanged || reloadAsked ? [] : await offerUpdate(ctx, procs, target);
+  const offers = envChanged || reloadAsked ? [] : await offerUpdate(ctx, procs, target, checks);
+  const unhealthy = offers.find(probeFailed);
+  if (unhealthy && 'result' in unhealthy && unhealthy.probe && checks.probe) {
+    return probeRollback(ctx, target, before, offers, probeFailure(unhealthy.proc.pmId, checks.probe, unhealthy.probe));
+  }
   const hung = offers.flatMap((o) => { const h = hungOf(o); return h ? [{ pmId: o.proc.pmId, hung: h }] : []; });
   if (!envChanged && !reloadAsked && hung.length === 0 && offers.length === procs.length && offers.every(accepted) && procs.length === target.instances) {
     await point(ctx, target);
     const workers = offers.map((o) => 'result' in o
-      ? { ...report(settings.host, o.proc.pmId, o.pid, target.version, o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined, o.result), ...(o.timing ? { timing: o.timing } : {}) }
+      ? { ...report(settings.host, o.proc.pmId, o.pid, target.version, o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined, o.result),
+        ...(o.timing ? { timing: o.timing } : {}), ...(o.probe ? { probe: o.probe } : {}) }
       : report(settings.host, o.proc.pmId, o.proc.pid, null, 'failed', o.durationMs, o.error));
     return { status: 'succeeded', path: 'hot', workers };
   }
@@ -126,7 +135,7 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   ctx.emit(`falling back to a graceful reload: ${fallback}`);
 
   const trial = await trialStart({ bootstrap: settings.bootstrap, app: target.app, version: target.version, releaseDir: target.releaseDir,
-    env: { ...settings.appEnv, ...target.env }, timeoutMs: settings.trialTimeoutMs, signal: ctx.signal });
+    env: { ...settings.appEnv, ...target.env }, timeoutMs: settings.trialTimeoutMs, signal: ctx.signal, ...(checks.probe ? { probe: checks.probe } : {}) });
   ctx.signal.throwIfAborted();
   if (!trial.ok) {
     ctx.emit(`trial start failed: ${trial.reason}`);
@@ -134,13 +143,14 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
     // threw are missing), so those workers must be moved back like the ones that took it hot.
     const swapped = offers.filter((o) => 'result' in o && (o.result.outcome === 'hot' || o.result.outcome === 'failed')).map((o) => o.proc.pmId);
     const back = before ? await swapBack(ctx, before, swapped) : undefined;
-    const reason = `${target.version} did not start in a trial run (${trial.reason}); nothing was reloaded; the fallback was needed because ${fallback}`;
+    const failed = trial.probe ? 'failed the health probe in a trial run' : 'did not start in a trial run';
+    const reason = `${target.version} ${failed} (${trial.reason}); nothing was reloaded; the fallback was needed because ${fallback}`;
     return back && !back.ok ? notBack(ctx, request.app, reason, before!, back.reason) : rolledBack(ctx, request.app, reason);
   }
   ctx.emit(`trial start ready in ${trial.durationMs} ms; reloading`);
 
   await point(ctx, target);
-  const gate = await reloadAndGate(ctx, target);
+  const gate = await reloadAndGate(ctx, target, checks.probe);
   if (gate.ok) {
     const workers = gate.workers.map((w) => report(settings.host, w.pmId, w.pid, w.version, 'reloaded', Date.now() - ctx.started, fallback));
     return { status: 'succeeded', path: 'reload', reason: fallback, workers };
@@ -149,8 +159,35 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   if (!before) return { status: 'failed', path: 'reload', reason: `${gate.reason}; no previous release to go back to`, workers: [] };
   await point(ctx, before);
   const reason = `${target.version} did not come up after the reload: ${gate.reason}`;
-  const back = await reloadAndGate(ctx, before);
+  const back = await bringBack(ctx, before);
   return back.ok ? rolledBack(ctx, request.app, reason) : notBack(ctx, request.app, reason, before, back.reason);
+}
+
+/**
+ * What the workers check after moving to the release: the probe always (unless `"health": false`),
+ * the window only after a push or an activation: a rollback goes back to a release that served
+ * before, and a window on it could swing the app back to the release it just left.
+ */
+export function checksFor(request: ActivationRequest): Checks {
+  const { probe, window } = healthChecks(request.manifest);
+  const watched = request.kind === 'push' || request.kind === 'activate';
+  return { ...(probe ? { probe } : {}), ...(window && watched ? { window } : {}) };
+}
+
+/**
+ * A worker took the release but failed its health probe: every worker that moved is swapped back
+ * hot to the release before (a reload of it where a swap back fails); nothing was reloaded, and the
+ * agent's pointer never moved.
+ */
+async function probeRollback(ctx: ActivationContext, target: AppState, before: AppState | undefined, offers: Offer[], failure: string): Promise<ActivationResult> {
+  ctx.emit(`${failure}; swapping back`);
+  const reason = `${target.version}: ${failure}`;
+  if (!before) return { status: 'failed', path: 'hot', reason: `${reason}; no previous release to go back to`, workers: [] };
+  // `failed` too: a failed update leaves the worker on the new release, minus the modules that threw.
+  const swapped = offers.filter((o) => moved(o) || ('result' in o && o.result.outcome === 'failed')).map((o) => o.proc.pmId);
+  const back = await swapBack(ctx, before, swapped);
+  if (back && !back.ok) return notBack(ctx, target.app, reason, before, back.reason);
+  return rolledBack(ctx, target.app, `${reason}; ${back ? 'reloaded' : 'swapped back'} to ${before.version}`, back ? 'reload' : 'hot');
 }
 
 /**
@@ -168,13 +205,13 @@ export async function portConflict(states: AppStates, processes: ProcessTable, t
   return held ? `port ${port} is held by another process on this host (${held})` : undefined;
 }
 
-async function firstStart(ctx: ActivationContext, target: AppState, before: AppState | undefined): Promise<ActivationResult> {
+async function firstStart(ctx: ActivationContext, target: AppState, before: AppState | undefined, probe: ProbeSpec | undefined): Promise<ActivationResult> {
   const { processes, settings } = ctx;
   ctx.emit(`starting ${target.app}@${target.version} under PM2 (${target.instances} instance(s))`);
   await point(ctx, target);
   const since = Date.now();
   const startError = await startApp(processes, settings, target).then(() => undefined, (err: unknown) => String(err));
-  const gate = startError ? { ok: false as const, reason: startError, workers: [] } : await healthGate(processes, ctx.channel, gateOptions(settings, target, since));
+  const gate = startError ? { ok: false as const, reason: startError, workers: [] } : await healthGate(processes, ctx.channel, gateOptions(settings, target, since, probe));
   if (gate.ok) {
     const workers = gate.workers.map((w) => report(settings.host, w.pmId, w.pid, w.version, 'started', Date.now() - ctx.started));
     return { status: 'succeeded', path: 'start', workers };
@@ -199,7 +236,8 @@ async function deleteAll(ctx: ActivationContext, app: string): Promise<void> {
   await ctx.processes.delete(app, procs.map((p) => p.pmId), ctx.settings.killTimeoutMs + 5_000).catch(() => undefined);
 }
 
-async function reloadAndGate(ctx: ActivationContext, state: AppState): Promise<GateResult> {
+/** `probe`: the health probe of the release reloaded to (none for the release before, which served already). */
+async function reloadAndGate(ctx: ActivationContext, state: AppState, probe?: ProbeSpec): Promise<GateResult> {
   const since = Date.now();
   // PM2 replaces one instance at a time: each may take listen_timeout to be ready, kill_timeout to go.
   const each = ctx.settings.listenTimeoutMs + ctx.settings.killTimeoutMs + 5_000;
@@ -208,7 +246,25 @@ async function reloadAndGate(ctx: ActivationContext, state: AppState): Promise<G
     .then(() => scaleTo(ctx, state, each)).then(() => undefined, (err: unknown) => String(err));
   ctx.signal.throwIfAborted();
   if (reloadError) return { ok: false, reason: reloadError, workers: [] };
-  return healthGate(ctx.processes, ctx.channel, gateOptions(ctx.settings, state, since));
+  return healthGate(ctx.processes, ctx.channel, gateOptions(ctx.settings, state, since, probe));
+}
+
+/**
+ * The previous release back by a reload; where that fails, its processes are deleted and started
+ * afresh. A crash-looping release can leave PM2 unable to reload them at all (PM2 answers "process
+ * already started" for a process it is restarting), and processes that fail the gate of a release
+ * that served before are worth one fresh start.
+ */
+async function bringBack(ctx: ActivationContext, before: AppState): Promise<GateResult> {
+  const reloaded = await reloadAndGate(ctx, before);
+  if (reloaded.ok) return reloaded;
+  ctx.emit(`reloading back to ${before.version} failed (${reloaded.reason}); starting its processes afresh`);
+  await deleteAll(ctx, before.app);
+  ctx.signal.throwIfAborted();
+  const since = Date.now();
+  return startApp(ctx.processes, ctx.settings, before).then(
+    () => healthGate(ctx.processes, ctx.channel, gateOptions(ctx.settings, before, since)),
+    (err: unknown): GateResult => ({ ok: false, reason: `${reloaded.reason}; a fresh start failed too: ${String(err)}`, workers: [] }));
 }
 
 /** A release may ask for another number of instances: the new ones boot from the pointer too. */
@@ -227,19 +283,19 @@ async function swapBack(ctx: ActivationContext, before: AppState, pmIds: number[
     ctx.channel.request(pmId, { kind: 'update', version: before.version, releaseDir: before.releaseDir }, ctx.settings.updateTimeoutMs)
       .then((r) => r.kind === 'updated' && (r.result.outcome === 'hot' || r.result.outcome === 'unchanged'), () => false)));
   // The pointer still names `before`, which is known to boot: a reload is safe here.
-  return back.every(Boolean) ? undefined : reloadAndGate(ctx, before);
+  return back.every(Boolean) ? undefined : bringBack(ctx, before);
 }
 
 /**
  * What each worker serves once a release went back. Workers that have just been reloaded may be busy
  * booting under load, so the report waits longer for their answer than a status query does.
  */
-const REPORT_PING_MS = 5_000;
+export const REPORT_PING_MS = 5_000;
 
-async function rolledBack(ctx: ActivationContext, app: string, reason: string): Promise<ActivationResult> {
+async function rolledBack(ctx: ActivationContext, app: string, reason: string, path: 'hot' | 'reload' = 'reload'): Promise<ActivationResult> {
   const live = await liveWorkers(ctx.processes, ctx.channel, app, REPORT_PING_MS).catch(() => [] as LiveWorker[]);
   const workers = live.map((w) => report(ctx.settings.host, w.pmId, w.pid, w.version, 'rolled-back', Date.now() - ctx.started, reason));
-  return { status: 'rolled-back', path: 'reload', reason, workers };
+  return { status: 'rolled-back', path, reason, workers };
 }
 
 /** The previous release was asked back and did not come: the host is failed, not rolled back. */
@@ -250,17 +306,17 @@ async function notBack(ctx: ActivationContext, app: string, reason: string, befo
   return { status: 'failed', path: 'reload', reason: full, workers };
 }
 
-export function gateOptions(settings: ActivationSettings, state: AppState, since: number): GateOptions {
+export function gateOptions(settings: ActivationSettings, state: AppState, since: number, probe?: ProbeSpec): GateOptions {
   return { app: state.app, version: state.version, instances: state.instances, since, settleMs: settings.settleMs,
-    deadlineMs: settings.listenTimeoutMs + settings.killTimeoutMs };
+    deadlineMs: settings.listenTimeoutMs + settings.killTimeoutMs + (probe?.timeoutMs ?? 0), ...(probe ? { probe } : {}) };
 }
 
-function report(host: string, pmId: number, pid: number | null, version: string | null, outcome: WorkerOutcome, durationMs: number, reason?: string, update?: UpdateResult): WorkerReport {
+export function report(host: string, pmId: number, pid: number | null, version: string | null, outcome: WorkerOutcome, durationMs: number, reason?: string, update?: UpdateResult): WorkerReport {
   return { host, pmId, pid, version, outcome, durationMs, ...(reason ? { reason } : {}), ...(update ? { update } : {}) };
 }
 
 /** One worker's answer that was not hot, in the reason: which worker (and process, when it was stuck) and why. */
-function describeOffer(offer: Offer): string {
+export function describeOffer(offer: Offer): string {
   const pid = 'hung' in offer && offer.hung ? ` (pid ${offer.hung.pid})` : '';
   return `worker ${offer.proc.pmId}${pid}: ${'result' in offer ? describeUpdate(offer.result) : offer.error}`;
 }

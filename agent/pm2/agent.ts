@@ -1,15 +1,19 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ActivationRequest, ActivationResult, AgentEvent, HostPlan, PlanningAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { ActivationRequest, ActivationResult, AgentEvent, DeploymentPhase, HealthWindowEvent, HostObservation, HostPlan, PlanningAgent, WatchedAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
 import { builtScript } from '../common/package-files.js';
 import { KeyedQueue } from '../common/serial-queue.js';
 import { isHotError } from '../errors.js';
 import { activation, startApp } from './activation.js';
 import type { ActivationSettings } from './activation.js';
 import { adoptLegacy } from './adopt.js';
+import { canaryActivation } from './canary.js';
+import { inCanaryWatch } from './canary-watch.js';
 import { WorkerChannel } from './channel.js';
-import { Pm2Client, withDeadline } from './client.js';
+import type { WindowMessage } from './channel.js';
+import { Pm2Client } from './client.js';
 import { inspectDaemon, legacyHome } from './daemon.js';
 import { baseEnv, checkPassEnv, passedEnv } from './environment.js';
 import { liveWorkers } from './health.js';
@@ -47,7 +51,7 @@ export interface Pm2AgentOptions {
   autoReconnect?: boolean;
 }
 
-export interface Pm2Agent extends PlanningAgent {
+export interface Pm2Agent extends PlanningAgent, WatchedAgent {
   readonly client: Pm2Client;
   /** Resolves once connected to a daemon and the apps of the agent's state are running. */
   ready(): Promise<void>;
@@ -82,7 +86,9 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
   const processes = new ProcessTable(client, dataDir);
   const states = new AppStates(settings.dataDir);
   const lastOutcomes = new Map<string, Map<number, WorkerOutcome>>();
+  const windowListeners = new Set<(event: HealthWindowEvent) => void>();
   const locks = new KeyedQueue();
+  const reconnectListeners = new Set<(hosts: string[]) => void>();
   let closed = false;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let readyPromise: Promise<void> | undefined;
@@ -140,6 +146,29 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     }
   }
 
+  /**
+   * A worker's health window ended. The app it names is its own word: the report counts only when
+   * that app's processes include the sender (same pm_id and pid), so no app speaks for another.
+   */
+  async function windowEnded(message: WindowMessage, pmId: number): Promise<void> {
+    // Asked before any await: a canary's watch ends (and forgets its workers) as soon as it sees a trip.
+    const canary = inCanaryWatch(channel, pmId, message.pid, message.version);
+    const own = await processes.fresh(message.app).catch(() => []);
+    if (!own.some((p) => p.pmId === pmId && p.pid === message.pid)) return;
+    const { report } = message;
+    const event: HealthWindowEvent = { host: settings.host, app: message.app, version: message.version, pmId, pid: message.pid, at: new Date().toISOString(), report, ...(canary ? { canary } : {}) };
+    const fields = { event: 'health-window', app: event.app, version: event.version, pmId, tripped: report.tripped, requests: report.requests, errors5xx: report.errors5xx, exceptions: report.exceptions };
+    if (report.tripped) log.warn({ ...fields, sample: report.sample }, 'health window tripped');
+    else log.info(fields, 'health window passed');
+    for (const listener of windowListeners) listener(event);
+  }
+  channel.onWindow((message, pmId) => void windowEnded(message, pmId));
+
+  function onHealthWindow(listener: (event: HealthWindowEvent) => void): () => void {
+    windowListeners.add(listener);
+    return () => windowListeners.delete(listener);
+  }
+
   client.on('lost', (reason: string) => {
     log.warn({ event: 'pm2-lost', reason }, 'lost the PM2 daemon');
     readyPromise = undefined;
@@ -157,7 +186,10 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
         return;
       }
       ready().then(
-        () => log.info({ event: 'pm2-reconnected' }, 'reconnected to a PM2 daemon, apps restored'),
+        () => {
+          log.info({ event: 'pm2-reconnected' }, 'reconnected to a PM2 daemon, apps restored');
+          for (const listener of reconnectListeners) listener([settings.host]);
+        },
         (err: unknown) => {
           log.warn({ event: 'pm2-reconnect-failed', err: String(err) }, 'PM2 reconnect failed, retrying');
           scheduleReconnect(Math.min(delayMs * 2, 5_000));
@@ -176,7 +208,9 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
         onEvent?.({ deploymentId: request.deploymentId, app: request.app, type: worker ? 'worker' : 'phase', message, ...(worker ? { worker } : {}) });
       const fields = { app: request.app, version: request.version, deploymentId: request.deploymentId };
       log.info({ event: 'activate', ...fields, kind: request.kind }, 'activation started');
-      const result = await guarded(request, emit);
+      const phase = (p: DeploymentPhase): void =>
+        onEvent?.({ deploymentId: request.deploymentId, app: request.app, type: 'phase', message: `${p.name} ${p.status}`, phase: p });
+      const result = await guarded(request, emit, phase);
       remember(request.app, result.workers);
       for (const worker of result.workers) emit(`worker ${worker.pmId}: ${worker.outcome}`, worker);
       log.info({ event: 'activated', ...fields, status: result.status, path: result.path, reason: result.reason }, 'activation ended');
@@ -189,13 +223,14 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
    * agent's pointer goes back to what the workers ran before, so the resurrect that follows a
    * daemon's death brings back the release the service still calls current.
    */
-  async function guarded(request: ActivationRequest, emit: (message: string) => void): Promise<ActivationResult> {
+  async function guarded(request: ActivationRequest, emit: (message: string) => void, phase: (p: DeploymentPhase) => void): Promise<ActivationResult> {
     const snapshot = await states.read(request.app);
     const abort = new AbortController();
     let running: Promise<ActivationResult> | undefined;
     try {
       await client.connect();
-      running = activation({ channel, processes, states, settings, emit, signal: abort.signal, started: Date.now() }, request, snapshot);
+      const ctx = { channel, processes, states, settings, emit, phase, signal: abort.signal, started: Date.now() };
+      running = request.canary ? canaryActivation(ctx, { ...request, canary: request.canary }, snapshot) : activation(ctx, request, snapshot);
       return await Promise.race([running, client.lost]);
     } catch (err) {
       abort.abort(err);
@@ -205,7 +240,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
       emit(reason);
       // The abandoned activation stops at its next checkpoint; only then is the pointer restored
       // (or removed: an app's first release the service never made current must not be resurrected).
-      if (running) await withDeadline(running.catch(() => undefined), 5_000, 'abandoned activation').catch(() => undefined);
+      if (running) await Promise.race([running.catch(() => undefined), delay(5_000, undefined, { ref: false })]);
       if (snapshot) await states.write(snapshot);
       else await states.remove(request.app);
       return { status: 'failed', path: 'none', reason, workers: [] };
@@ -229,6 +264,22 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     }));
   }
 
+  /** The pointer and the workers, under the app's lock: never in the middle of an activation. */
+  async function observe(app: string): Promise<HostObservation[]> {
+    // Connecting after close would start a daemon nobody stops.
+    if (closed) throw new Error('the PM2 agent is closed');
+    await ready();
+    return withLock(app, async () => {
+      const state = await states.read(app);
+      return [{ host: settings.host, pointer: state?.version ?? null, workers: await workers(app) }];
+    });
+  }
+
+  function onReconnect(listener: (hosts: string[]) => void): () => void {
+    reconnectListeners.add(listener);
+    return () => reconnectListeners.delete(listener);
+  }
+
   async function close(): Promise<void> {
     closed = true;
     clearTimeout(reconnectTimer);
@@ -249,7 +300,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     if (settings.autoReconnect && !closed) scheduleReconnect(1_000);
   });
 
-  return { host: settings.host, client, ready, activate, plan, workers, close };
+  return { host: settings.host, client, ready, activate, plan, workers, observe, onReconnect, close, onHealthWindow };
 }
 
 function defaultBootstrap(): string {

@@ -9,6 +9,8 @@ import type { AgentMessage, WorkerMessage } from './protocol.js';
 import type { WorkerLinks } from './worker-links.js';
 
 type Reply = Extract<WorkerMessage, { kind: 'updated' | 'planned' | 'pong' | 'probed' }>;
+/** A worker's unasked report of how its health window ended, and the pm_id it came from. */
+export type WindowMessage = Extract<WorkerMessage, { kind: 'health-window' }>;
 /**
  * A request waiting for its answer; `via`: the worker's link it went out on (none: through PM2);
  * `loading`: the module the worker said it was evaluating last.
@@ -31,6 +33,7 @@ export class WorkerChannel {
   private readonly pending = new Map<string, Pending>();
   private readonly bootFailures = new Map<string, { at: number; version: string; message: string }>();
   private readonly booted = new Map<number, number>();
+  private readonly windowListeners = new Set<(message: WindowMessage, pmId: number) => void>();
 
   constructor(private readonly client: Pm2Client, private readonly links?: WorkerLinks) {
     client.on('message', (packet: BusPacket) => {
@@ -64,8 +67,12 @@ export class WorkerChannel {
       case 'booted':
         this.booted.set(pmId, message.pid);
         return;
-      case 'hello':
       case 'health-window':
+        // A worker speaks for itself only (its link, or PM2's name for the sender).
+        if (message.pmId !== pmId) return;
+        for (const listener of this.windowListeners) listener(message, pmId);
+        return;
+      case 'hello':
         return;
       case 'boot-failed':
         this.bootFailures.set(app, { at: Date.now(), version: message.version, message: message.error.message });
@@ -73,6 +80,12 @@ export class WorkerChannel {
       default:
         assertNever(message);
     }
+  }
+
+  /** Health-window reports from the workers, until the returned undo runs. */
+  onWindow(listener: (message: WindowMessage, pmId: number) => void): () => void {
+    this.windowListeners.add(listener);
+    return () => this.windowListeners.delete(listener);
   }
 
   /** The last boot failure PM2's workers of `app` reported since `since` (epoch ms), on `version`. */

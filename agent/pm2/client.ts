@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
+import { promisify } from 'node:util';
 import { HotError } from '../errors.js';
 import { daemonEnv, spawnDaemon } from './daemon.js';
 import { baseEnv } from './environment.js';
@@ -140,8 +141,8 @@ export class Pm2Client extends EventEmitter {
       this.startedDaemon = true;
       spawnDaemon(this.home, api._conf.PM2_LOG_FILE_PATH, this.daemonEnv, (err, child) => done?.(err, child));
     };
-    await withDeadline(callback<unknown>((cb) => api.connect(cb)), this.callTimeoutMs, 'pm2.connect');
-    const bus = await withDeadline(callback<EventEmitter>((cb) => api.launchBus(cb)), this.callTimeoutMs, 'pm2.launchBus');
+    await within(promisify<unknown>((cb) => api.connect(cb))(), this.callTimeoutMs, 'pm2.connect');
+    const bus = await within(promisify<EventEmitter>((cb) => api.launchBus(cb))(), this.callTimeoutMs, 'pm2.launchBus');
     if (this.closing) {
       // `disconnect` was called while connecting: do not keep a connection nobody will close.
       api.disconnect();
@@ -180,7 +181,7 @@ export class Pm2Client extends EventEmitter {
   private async call<T>(name: string, run: (api: Pm2Api, cb: Callback<T>) => void, timeoutMs = this.callTimeoutMs): Promise<T> {
     const api = this.api;
     if (!api) throw new HotError('HOT_ERR_PM2_DOWN', `pm2.${name}: not connected to a PM2 daemon`);
-    const pending = withDeadline(callback<T>((cb) => run(api, cb)), timeoutMs, `pm2.${name}`);
+    const pending = within(promisify<T>((cb) => run(api, cb))(), timeoutMs, `pm2.${name}`);
     // When `lost` wins, the call's own deadline still fires later: observed here, not unhandled.
     pending.catch(() => undefined);
     return Promise.race([pending, this.lost]);
@@ -253,7 +254,7 @@ export class Pm2Client extends EventEmitter {
     this.closing = true;
     this.api = undefined;
     this.lostPromise = undefined;
-    if (api) await withDeadline(callback<unknown>((cb) => api.killDaemon(cb)), this.callTimeoutMs, 'pm2.killDaemon').catch(() => undefined);
+    if (api) await within(promisify<unknown>((cb) => api.killDaemon(cb))(), this.callTimeoutMs, 'pm2.killDaemon').catch(() => undefined);
     if (api) await new Promise<void>((resolve) => api.disconnect(() => resolve()));
   }
 
@@ -263,7 +264,7 @@ export class Pm2Client extends EventEmitter {
     const api = this.api;
     this.api = undefined;
     this.lostPromise = undefined;
-    if (api) await withDeadline(new Promise<void>((resolve) => api.disconnect(() => resolve())), 2_000, 'pm2.disconnect').catch(() => undefined);
+    if (api) await within(new Promise<void>((resolve) => api.disconnect(() => resolve())), 2_000, 'pm2.disconnect').catch(() => undefined);
   }
 }
 
@@ -283,16 +284,15 @@ function toProcess(raw: RawProcess): Pm2Process {
   };
 }
 
-function callback<T>(run: (cb: Callback<T>) => void): Promise<T> {
+/**
+ * `promise`, or HOT_ERR_TIMEOUT once `ms` have passed without it settling. The call itself cannot be
+ * cancelled (PM2's API takes no signal): a late answer is dropped.
+ */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  const signal = AbortSignal.timeout(ms);
   return new Promise<T>((resolve, reject) => {
-    run((err, value) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(value)));
+    const expired = (): void => reject(new HotError('HOT_ERR_TIMEOUT', `${what} did not finish within ${ms} ms`));
+    signal.addEventListener('abort', expired, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', expired));
   });
-}
-
-export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HotError('HOT_ERR_TIMEOUT', `${what} did not finish within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

@@ -1,4 +1,4 @@
-import type { UpdateResult, UpdateTiming } from '../messages.js';
+import type { ProbeResult, ProbeSpec, UpdateResult, UpdateTiming, WindowSpec } from '../messages.js';
 import { isHotError } from '../errors.js';
 import type { ActivationContext } from './activation.js';
 import type { Pm2Process } from './client.js';
@@ -7,7 +7,7 @@ import type { AppState } from './state.js';
 
 /** One worker's answer to an update; a worker that is down, silent or stuck is an answer too. */
 export type Offer = { proc: Pm2Process; durationMs: number } & (
-  | { result: UpdateResult; pid: number; timing?: UpdateTiming }
+  | { result: UpdateResult; pid: number; timing?: UpdateTiming; probe?: ProbeResult }
   | { error: string; hung?: Hung });
 
 /** A worker that did not finish the update within the deadline: what it was evaluating, if it said. */
@@ -16,8 +16,24 @@ export interface Hung {
   module?: string;
 }
 
+/** What a worker checks after it swapped: the health probe before it answers, the window after. */
+export interface Checks {
+  probe?: ProbeSpec;
+  window?: WindowSpec;
+}
+
+/** The worker moved to the release (hot or unchanged) and, when it was asked to, passed the probe. */
 export function accepted(offer: Offer): boolean {
+  return moved(offer) && !probeFailed(offer);
+}
+
+/** The worker serves the release now, whether or not it passed the probe. */
+export function moved(offer: Offer): boolean {
   return 'result' in offer && (offer.result.outcome === 'hot' || offer.result.outcome === 'unchanged');
+}
+
+export function probeFailed(offer: Offer): boolean {
+  return 'result' in offer && offer.probe !== undefined && !offer.probe.ok;
 }
 
 export function hungOf(offer: Offer): Hung | undefined {
@@ -29,30 +45,31 @@ export function hungOf(offer: Offer): Hung | undefined {
  * unchanged): a release whose module blocks or spins while it evaluates then holds one worker until
  * the deadline, never all of them, and one the first worker declines costs the others nothing.
  */
-export async function offerUpdate(ctx: ActivationContext, procs: Pm2Process[], target: AppState): Promise<Offer[]> {
+export async function offerUpdate(ctx: ActivationContext, procs: Pm2Process[], target: AppState, checks: Checks = {}): Promise<Offer[]> {
   const first = procs.find((p) => p.status === 'online') ?? procs[0];
   if (!first) return [];
   const rest = procs.filter((p) => p !== first);
   // The request is on its way (a worker's link or the daemon's socket) before the event and its log line.
-  const pending = offerOne(ctx, first, target);
+  const pending = offerOne(ctx, first, target, checks);
   ctx.emit(`offering ${target.version} to worker ${first.pmId}${rest.length ? `, then ${rest.length} more` : ''}`);
   const offers = [await pending];
   ctx.signal.throwIfAborted();
   if (!accepted(offers[0]!)) return offers;
-  offers.push(...await Promise.all(rest.map((proc) => offerOne(ctx, proc, target))));
+  offers.push(...await Promise.all(rest.map((proc) => offerOne(ctx, proc, target, checks))));
   ctx.signal.throwIfAborted();
   return offers.sort((a, b) => a.proc.pmId - b.proc.pmId);
 }
 
-async function offerOne(ctx: ActivationContext, proc: Pm2Process, target: AppState): Promise<Offer> {
+async function offerOne(ctx: ActivationContext, proc: Pm2Process, target: AppState, checks: Checks): Promise<Offer> {
   const t0 = Date.now();
   if (proc.status !== 'online') return { proc, error: `worker is ${proc.status}`, durationMs: 0 };
   try {
     const sentAt = preciseNow();
-    const reply = await ctx.channel.request(proc.pmId, { kind: 'update', version: target.version, releaseDir: target.releaseDir }, ctx.settings.updateTimeoutMs, proc.pid);
+    // The probe runs before the worker answers: its time counts in the update's deadline.
+    const reply = await ctx.channel.request(proc.pmId, { kind: 'update', version: target.version, releaseDir: target.releaseDir, ...checks }, ctx.settings.updateTimeoutMs, proc.pid);
     if (reply.kind !== 'updated') return { proc, error: `unexpected answer ${reply.kind}`, durationMs: Date.now() - t0 };
     const timing = reply.receivedAt !== undefined && reply.answeredAt !== undefined ? { sentAt, receivedAt: reply.receivedAt, answeredAt: reply.answeredAt } : undefined;
-    return { proc, result: reply.result, pid: reply.pid, durationMs: Date.now() - t0, ...(timing ? { timing } : {}) };
+    return { proc, result: reply.result, pid: reply.pid, durationMs: Date.now() - t0, ...(timing ? { timing } : {}), ...(reply.probe ? { probe: reply.probe } : {}) };
   } catch (err) {
     const durationMs = Date.now() - t0;
     if (!isHotError(err, 'HOT_ERR_TIMEOUT') || proc.pid === null) return { proc, error: (err as Error).message, durationMs };

@@ -1,5 +1,9 @@
 import { fork } from 'node:child_process';
-import { isWorkerMessage } from './protocol.js';
+import type { ProbeSpec } from '../messages.js';
+import { describeProbe } from '../runtime/probe.js';
+import { PROBE_MARGIN_MS } from './health.js';
+import { TOPIC, isWorkerMessage } from './protocol.js';
+import type { AgentMessage } from './protocol.js';
 
 export interface TrialOptions {
   bootstrap: string;
@@ -9,11 +13,14 @@ export interface TrialOptions {
   /** The whole environment beside hotdeploy's trial variables: the apps' base and the release's env. */
   env: Record<string, string>;
   timeoutMs: number;
+  /** Once ready, the trial answers this health probe through its handler; a failing probe fails the trial. */
+  probe?: ProbeSpec;
   /** Aborting ends the trial (and its process) at once, as a failure. */
   signal?: AbortSignal;
 }
 
-export type TrialResult = { ok: true; durationMs: number } | { ok: false; reason: string; durationMs: number };
+/** `probe`: the trial booted, and its health probe failed (`reason` says how). */
+export type TrialResult = { ok: true; durationMs: number } | { ok: false; reason: string; durationMs: number; probe?: true };
 
 /**
  * Boots a release once, beside the live workers, before any reload touches them. DESIGN.md (measured
@@ -21,7 +28,8 @@ export type TrialResult = { ok: true; durationMs: number } | { ok: false; reason
  * never becomes ready, so PM2 cannot be trusted to protect the running release. The trial runs the
  * same bootstrap outside PM2 on port 0 and must reach `ready` within the deadline; one that does not
  * is killed at once (SIGKILL: a process stuck in a module's evaluation runs no signal handler), and
- * the reason names the module it was evaluating when it said.
+ * the reason names the module it was evaluating when it said. With a probe, a trial that reached
+ * `ready` must also pass it (a release whose handler answers 500 is never reloaded onto the workers).
  */
 export function trialStart(options: TrialOptions): Promise<TrialResult> {
   const started = Date.now();
@@ -50,22 +58,36 @@ export function trialStart(options: TrialOptions): Promise<TrialResult> {
       resolve(result);
     };
     const fail = (reason: string): void => finish({ ok: false, reason, durationMs: Date.now() - started });
-    const timer = setTimeout(() => {
+    let timer = setTimeout(() => {
       const evaluating = loading === undefined ? '' : ` (evaluating ${loading})`;
       fail(`not ready within ${options.timeoutMs} ms${evaluating}${tail(stderr)}`);
     }, options.timeoutMs);
+    const ready = (): void => {
+      const { probe } = options;
+      if (!probe) return finish({ ok: true, durationMs: Date.now() - started });
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(`ready, but did not answer the health probe within ${probe.timeoutMs + PROBE_MARGIN_MS} ms`), probe.timeoutMs + PROBE_MARGIN_MS);
+      const request: AgentMessage = { kind: 'probe', requestId: TRIAL_PROBE, probe };
+      child.send({ topic: TOPIC, data: request }, (err) => { if (err) fail(`the health probe could not be sent: ${err.message}`); });
+    };
     child.on('message', (raw: unknown) => {
-      if (raw === 'ready') return finish({ ok: true, durationMs: Date.now() - started });
+      if (raw === 'ready') return ready();
       const message = (raw as { data?: unknown } | null)?.data;
       if (!isWorkerMessage(message)) return;
       if (message.kind === 'boot-failed') fail(message.error.message);
       if (message.kind === 'loading') loading = message.module;
+      if (message.kind === 'probed' && message.requestId === TRIAL_PROBE && options.probe) {
+        if (message.probe.ok) finish({ ok: true, durationMs: Date.now() - started });
+        else finish({ ok: false, probe: true, reason: describeProbe(options.probe, message.probe), durationMs: Date.now() - started });
+      }
     });
     child.on('error', (err) => fail(err.message));
     options.signal?.addEventListener('abort', () => fail('abandoned'), { once: true });
     child.on('exit', (code, signal) => fail(`exited (${signal ?? code}) before it was ready${tail(stderr)}`));
   });
 }
+
+const TRIAL_PROBE = 'trial-probe';
 
 /** A trial that booted closes gracefully; one that did not is killed. */
 function stop(child: ReturnType<typeof fork>, booted: boolean): void {

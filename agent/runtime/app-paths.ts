@@ -6,8 +6,8 @@ import { fromRel, toRel } from './registry.js';
 /**
  * Path bookkeeping of one app, given its current release `dir` on every call: which releases its
  * live code was evaluated from, how its bare requests resolved, which of its directories hold no
- * package.json. All of it keeps Node's own never-emptied caches from growing per release (issue 2,
- * item 7) or keeps old code resolving into the current release (item 6).
+ * package.json. All of it keeps Node's own never-emptied caches from growing per release, or keeps
+ * old code resolving into the current release.
  */
 export class AppPaths {
   /** Release directory → how many live modules were evaluated from it (their `__dirname`). */

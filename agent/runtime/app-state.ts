@@ -40,6 +40,20 @@ export interface ModuleRecord {
 
 let serials = 0;
 
+export interface AppStateOptions {
+  name: string;
+  /** The release the app starts on (a realpath). */
+  dir: string;
+  manifest: AppManifest;
+  mode: AppMode;
+  /** Whether `process.cwd()` follows the current release. */
+  chdir: boolean;
+  /** A loaded module called `hot.invalidate()`: an update to the current release is to follow. */
+  onInvalidate: () => void;
+  /** An app's handler threw where the runtime called it (a status handler, ...). */
+  onError: (err: unknown, where: string) => void;
+}
+
 /** One hosted app's modules, graph and HMR status: what the hooks feed and an update reads. */
 export class AppState implements Owner {
   dir: string;
@@ -74,15 +88,18 @@ export class AppState implements Owner {
   private statusValue: HotStatus = 'idle';
   private readonly statusHandlers = new Map<StatusHandler, string>();
 
-  constructor(
-    readonly name: string,
-    dir: string,
-    manifest: AppManifest,
-    readonly mode: AppMode,
-    private readonly chdir: boolean,
-    private readonly onInvalidate: () => void,
-    private readonly onError: (err: unknown, where: string) => void,
-  ) {
+  readonly name: string;
+  readonly mode: AppMode;
+  private readonly chdir: boolean;
+  private readonly onInvalidate: () => void;
+  private readonly onError: (err: unknown, where: string) => void;
+
+  constructor({ name, dir, manifest, mode, chdir, onInvalidate, onError }: AppStateOptions) {
+    this.name = name;
+    this.mode = mode;
+    this.chdir = chdir;
+    this.onInvalidate = onInvalidate;
+    this.onError = onError;
     this.dir = dir;
     this.keyedIn = dir;
     this.manifest = manifest;
@@ -295,9 +312,9 @@ export class AppState implements Owner {
   }
 
   /**
-   * Takes a module out of the app: out of `require.cache`, out of every parent's `children` (the
-   * leak of shared/seeds/000), out of the graph and the records. Old code still holding it resolves
-   * its lazy requires in the current release from now on (hooks.ts).
+   * Takes a module out of the app: out of `require.cache`, out of every parent's `children` (left
+   * there, every old version stays reachable), out of the graph and the records. Old code still
+   * holding it resolves its lazy requires in the current release from now on (hooks.ts).
    */
   evict(record: ModuleRecord): void {
     const { module, rel } = record;

@@ -76,7 +76,7 @@ export async function applyPlan(app: AppState, host: HandlerHost, plan: ApplyPla
   }
   await esm?.finish(app.entry, errors, retire);
   // The worker serves the last entry that evaluated. After a failure with no new entry, what the
-  // old handler may still use is not retired until a later update replaces it (ARCHITECTURE.md).
+  // old handler may still use is not retired until a later update replaces it.
   if (next) host.swap(next, retire);
   else if (errors.length === 0) host.swap(host.app, retire);
   else host.defer(retire);

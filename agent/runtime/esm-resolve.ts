@@ -79,7 +79,7 @@ export function resolveImportIn(index: FileIndex, parentRel: string, specifier: 
 
 /** A relative path whose file URL spells it as it is. */
 const PLAIN_PATH = /^[\w.@+~/-]+$/;
-/** The last release directory's file URL: one per update, where `pathToFileURL` per module cost. */
+/** The last release directory's file URL: one per update, instead of a `pathToFileURL` per module. */
 let dirHref = { dir: '', href: '' };
 
 /** The file URL of `file`, the module `rel` of the release `dir`. */

@@ -11,8 +11,7 @@ import { fromRel } from './registry.js';
  * Synchronous on purpose: these are small files of an immutable release, on the page cache, read
  * while an update runs. Each `fs.promises` call is a libuv thread-pool round trip that lets the
  * worker's event loop run other work in between and, on a busy host, puts the update's thread back
- * in the scheduler's run queue: in PM2 workers the async reads cost several milliseconds per update
- * (docs/BENCHMARKS.md, "Misses and their causes" 2).
+ * in the scheduler's run queue: in PM2 workers the async reads cost several milliseconds per update.
  */
 export interface FileIndex {
   /** The release directory (a realpath: the runtime realpaths every release it reads). */

@@ -13,8 +13,8 @@ export interface AppHandler {
 /**
  * The handler indirection: the worker's server calls `handler`, which calls the current version's
  * handler. What an update replaced (retire callbacks, the old fastify instance) is released once
- * every request in flight at the swap has ended (`inFlightNow`: Erlang's old/current code, issue 2
- * item 4), or `drainTimeoutMs` passed.
+ * every request in flight at the swap has ended (`inFlightNow`: Erlang's old and current code), or
+ * `drainTimeoutMs` passed.
  */
 export class HandlerHost {
   private current: AppHandler | undefined = undefined;

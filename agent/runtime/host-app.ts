@@ -82,7 +82,10 @@ export async function hostApp(options: HostAppOptions): Promise<HostedApp> {
   const logger = options.logger ?? (defaultLogger ??= pino({ name: 'hotdeploy-runtime', level: 'warn' }));
   const onError = (err: unknown, where: string): void => logger.error({ app: options.name, err, where }, `app error in ${where}`);
   const ref: { hosted?: Hosted } = {};
-  const state = new AppState(options.name, dir, manifest, options.mode ?? manifest.mode, options.chdir ?? false, () => ref.hosted?.invalidated(), onError);
+  const state = new AppState({
+    name: options.name, dir, manifest, mode: options.mode ?? manifest.mode, chdir: options.chdir ?? false,
+    onInvalidate: () => ref.hosted?.invalidated(), onError,
+  });
   state.esmRetiredLimit = options.esmRetiredLimit;
   const host = new HandlerHost(options.drainTimeoutMs ?? 30_000, onError);
   const startCwd = process.cwd();

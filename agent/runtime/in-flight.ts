@@ -12,11 +12,9 @@ import type { Socket } from 'node:net';
  * too. The requests in flight at a swap are therefore the connections' last responses not yet
  * finished; nothing is counted while serving.
  *
- * Until 2026-11-29 every response counted itself in and out of its handler generation, through a
- * `ServerResponse` subclass with `emit` and `writeHead` overrides: 0.5–2.0 % of figure 4's req/s
- * against a plain server in probes, within their noise but all one way (docs/BENCHMARKS.md, miss 4).
- * What it costs now: a finished last response stays referenced by its idle connection until the
- * next request or the close.
+ * Counting each response in and out of a handler generation would put a `ServerResponse` subclass
+ * and its overrides on every request's path. The price of not counting: a finished last response
+ * stays referenced by its idle connection until the next request or the close.
  */
 const LAST_RESPONSE = Symbol('hotdeploy.lastResponse');
 

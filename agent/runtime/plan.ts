@@ -71,7 +71,7 @@ export function manifestUnchanged(app: AppState, { index, diff }: Comparison): b
 }
 
 /**
- * Propagates the change between the app's current release and `to` (issue 2, items 2, 3, 9):
+ * Propagates the change between the app's current release and `to`:
  * changed or gone loaded modules, modules whose requires now resolve elsewhere, invalidated
  * modules, and a moved entry are the starting points; a changed non-module file swaps the whole app.
  */
@@ -138,7 +138,7 @@ function esmUnsupported(app: AppState, manifest: AppManifest): string | undefine
   return app.esm ? undefined : 'esm-unsupported-node';
 }
 
-/** A whole-app swap still honours declines (issue 2): any self-decline or declined loaded dependency. */
+/** A whole-app swap still honours declines: any self-decline or declined loaded dependency. */
 function findDecline(app: AppState): { reason: string; chain: string[] } | undefined {
   for (const rel of app.loadedRels()) {
     const hot = app.hotOf(rel)!;

@@ -20,7 +20,7 @@ export interface Owner {
   loaded(module: CjsModule, rel: string): void;
   /**
    * Whether a `.js` file of the app is plain CommonJS without asking Node's package.json reader
-   * (its cache keeps an entry per release directory: ~0.5 KB per update, issue 2 item 7).
+   * (its cache keeps an entry per release directory, ~0.5 KB per update, never dropped).
    */
   plainCommonJs(filename: string): boolean;
   /**
@@ -54,7 +54,7 @@ export interface OwnedModule {
 /**
  * Process-wide state shared by every hosted app: which release directory belongs to which app, and
  * which module objects are live or retired. One registry per copy of the runtime; the hooks are
- * installed with the first app and undone with the last (issue 2, item 10).
+ * installed with the first app and undone with the last.
  */
 const owners = new Map<string, Owner>();
 /** Live app modules → their app. Weak, so an evicted module is never kept alive from here. */
@@ -101,7 +101,7 @@ export function ownerOf(filename: string): { owner: Owner; rel: string } | undef
   }
 }
 
-/** A module identity: the path relative to the release root, `/`-separated (issue 2, item 6). */
+/** A module identity: the path relative to the release root, `/`-separated. */
 export function toRel(root: string, filename: string): string {
   const rel = path.relative(root, filename);
   return path.sep === '/' ? rel : rel.split(path.sep).join('/');

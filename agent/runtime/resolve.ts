@@ -22,12 +22,12 @@ export interface Probe {
  * Node's LOAD_AS_FILE / LOAD_AS_DIRECTORY for a relative request (Module._findPath with one
  * lookup directory), done without Node's caches. Node would add, per release directory, entries to
  * its private realpath cache and package.json cache (for `trySelf` and directory requests) that
- * are never dropped — about 1 KB per update (issue 2, item 7). Returns undefined when nothing
- * matches, so Node's own resolution produces its usual error.
+ * are never dropped — about 1 KB per update. Returns undefined when nothing matches, so Node's own
+ * resolution produces its usual error.
  *
  * With the current release's file index, the index is asked first (index-probe.ts): the stat and
- * realpath calls per candidate were ~12 % of an update's CPU time (figure 2's profile). Only a
- * file it finds is trusted; when it finds none, or cannot tell, the disk answers as before.
+ * realpath calls per candidate are about 12 % of an update's CPU time in a profile of the bench's
+ * figure 2. Only a file it finds is trusted; when it finds none, or cannot tell, the disk answers.
  */
 export function resolveRelative(fromDir: string, request: string, index?: FileIndex): string | undefined {
   const base = path.resolve(fromDir, request);

@@ -4,8 +4,8 @@ import net from 'node:net';
 import { trackConnections, trackingListener, type TrackedConnections } from '../runtime/in-flight.js';
 
 /**
- * The listening "kernel" of a handler-mode worker (DESIGN.md: closure indirection — the server calls
- * the hosted app's stable handler, which the runtime repoints on every hot swap; the server itself
+ * The listening "kernel" of a handler-mode worker (closure indirection: the server calls the
+ * hosted app's stable handler, which the runtime repoints on every hot swap; the server itself
  * is never swapped).
  */
 export interface OwnedServer {

@@ -32,11 +32,10 @@ type Side = 'bare' | 'hosted';
  *   are independent samples of it and the figure is the median of the rounds' own ratios.
  * - A warm-up of `warmupSeconds` a side, in turns of 2 s: the hosted server reaches its pace later
  *   than the bare one (more code for V8 to optimize, on a helper thread that shares the CPU with the
- *   server under load). Warmed 0.5 s, the rounds' median was 0.77 (rounds 0.40–1.46); 1 s, 0.952 and
- *   0.964 in two runs; 4 s, 1.004, 0.978, 0.985, 0.979 and 1.002; 10 s, 1.009 and 1.006
- *   (docs/BENCHMARKS.md).
+ *   server under load). Warmed 0.5 s a side, the rounds' median ratio sits near 0.77; warmed 1 s,
+ *   near 0.95; from 4 s on, within a few hundredths of 1.
  * - Short turns: both loops stay connected and take turns in 200 ms slices, bare, hosted, hosted,
- *   bare (the mirror in every other group), so the machine's changes of speed, which on this VM last
+ *   bare (the mirror in every other group), so the machine's changes of speed, which on a shared VM last
  *   seconds, fall on both sides of a round alike.
  * - Pinned where `taskset` allows (pin.ts): both servers on one CPU, the generator on another.
  */

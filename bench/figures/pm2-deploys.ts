@@ -53,7 +53,10 @@ class Apps {
   }
 }
 
-/** Figure 1: PUT sent → both workers answer with the new marker; `pm2 reload` sent → both new workers do. */
+/**
+ * Figure 1: PUT sent → both workers answer with the new marker and have answered the update (after
+ * their health probe); `pm2 reload` sent → both new workers answer with the new marker.
+ */
 async function deployLatency(apps: Apps, options: Pm2FigureOptions): Promise<DeployLatencyFigure> {
   const { hot, fromAccepted, phases, outcomes } = await hotDeploys(apps, options.hotDeploys);
   const reload: number[] = [];
@@ -92,9 +95,12 @@ async function hotDeploys(apps: Apps, count: number): Promise<{ hot: number[]; f
       const [{ answer, at }, seen] = await Promise.all([answered, servingAt(apps.hotPort, next.marker, WORKERS, SERVE_TIMEOUT_MS)]);
       for (const w of answer.deployment?.workers ?? []) outcomes.add(w.outcome);
       if (i === 0) continue;
-      hot.push(seen.at - t0);
+      // Workers serve the new code before they probe it: the deploy is done once every worker serves
+      // it and has answered the update, which it does after its probe passed.
+      const done = Math.max(seen.at - t0, probedAt(answer, wall0) ?? at - t0);
+      hot.push(done);
       const ingest = addPhases(phases, answer, follow.events, wall0, at - t0);
-      fromAccepted.push(seen.at - t0 - ingest);
+      fromAccepted.push(done - ingest);
     }
   } finally {
     follow.stop();
@@ -102,7 +108,18 @@ async function hotDeploys(apps: Apps, count: number): Promise<{ hot: number[]; f
   return { hot, fromAccepted, phases, outcomes };
 }
 
-const PHASES = ['ingest', 'queued', 'started', 'offering', 'sent', 'received', 'applied', 'workersAnswered', 'finished', 'worker', 'apply', 'answered'] as const;
+/**
+ * When the slowest worker answered its update, after its health probe (the workers' clocks, this
+ * machine's; ms after `wall0`); without the workers' timings, when the deployment finished.
+ */
+function probedAt(answer: DeploymentAnswer, wall0: number): number | undefined {
+  const d = answer.deployment;
+  const timings = d?.workers.map((w) => w.timing).filter((t) => t !== undefined) ?? [];
+  if (d && timings.length === d.workers.length && timings.length > 0) return Math.max(...timings.map((t) => t.answeredAt)) - wall0;
+  return d?.finishedAt ? Date.parse(d.finishedAt) - wall0 : undefined;
+}
+
+const PHASES = ['ingest', 'queued', 'started', 'offering', 'sent', 'received', 'applied', 'workersAnswered', 'finished', 'worker', 'apply', 'probe', 'answered'] as const;
 type PhaseSamples = Record<(typeof PHASES)[number], number[]>;
 
 /**
@@ -136,6 +153,7 @@ function addPhases(into: PhaseSamples, answer: DeploymentAnswer, events: Map<str
   push('finished', d.finishedAt ? Date.parse(d.finishedAt) - created : undefined);
   push('worker', Math.max(0, ...d.workers.map((w) => w.durationMs)));
   push('apply', Math.max(0, ...d.workers.map((w) => w.update?.durationMs ?? 0)));
+  if (d.workers.some((w) => w.probe)) push('probe', Math.max(...d.workers.map((w) => w.probe?.durationMs ?? 0)));
   push('answered', answeredMs);
   return created - wall0;
 }

@@ -15,10 +15,10 @@ const PER_DIR = 100;
 /**
  * 5,000 files of random bytes (so gzip cannot shrink them: the bundle really is ~50 MB), sizes
  * spread over 2-18 KB, 100 per folder, plus a package.json and an entry so the service accepts it.
- * The source tree stays until the figure's temp dir goes: this machine's ext4 has no journal, and
- * without one the kernel skips recently deleted inodes when it allocates new ones
- * (`find_inode_bit` → `recently_deleted`, for 1 to 5 minutes), so deleting 5,000 files just before
- * the rounds made both sides' first rounds 6-10x slower (docs/BENCHMARKS.md, figure 6).
+ * The source tree stays until the figure's temp dir goes: on an ext4 without a journal the kernel
+ * skips recently deleted inodes when it allocates new ones (`find_inode_bit` → `recently_deleted`,
+ * for 1 to 5 minutes), so deleting 5,000 files just before the rounds makes both sides' first
+ * rounds 6-10x slower.
  */
 export async function makeBigBundle(root: string): Promise<{ file: string; bytes: number; unpackedBytes: number }> {
   const pkg = path.join(root, 'src', 'package');
@@ -66,14 +66,14 @@ function tarExtract(file: string, into: string): Promise<void> {
  * Figure 6: the same .tgz uploaded to the service (`?activate=false`: stored, unpacked, hashed, made
  * visible; no deployment) vs extracted by `tar -xzf`, back to back in each round, service first in
  * even rounds and tar first in odd ones; the ratio is the median of the rounds' own ratios.
- * `tar` extracts beside the service's own unpacking, into a folder of the service's `tmp/`: on this
- * disk the cost of creating a file depends on where the kernel allocates its inode (a block group
- * with recently deleted inodes is scanned past them, see makeBigBundle), and a new folder's inodes
- * are allocated near its parent's, so both sides now start from the same parent.
- * Paired, as figure 4's rounds are: this disk switches between spells up to 6× apart in speed within
- * a minute (tar 0.38–2.4 s in one run; the slow ones follow mass deletes, above), and a change of spell in the middle of the rounds moved the
- * ratio of the two sides' medians by tenths (1.63× in a run whose paired figure was 1.15×); the two
- * halves of a round share their spell.
+ * `tar` extracts beside the service's own unpacking, into a folder of the service's `tmp/`: the cost
+ * of creating a file depends on where the kernel allocates its inode (a block group with recently
+ * deleted inodes is scanned past them, see makeBigBundle), and a new folder's inodes are allocated
+ * near its parent's, so both sides start from the same parent.
+ * Paired, as figure 4's rounds are: a shared VM's disk switches between spells up to 6× apart in
+ * speed within a minute (the slow ones follow mass deletes, above), and a change of spell in the
+ * middle of the rounds moves the ratio of the two sides' medians by tenths; the two halves of a
+ * round share their spell.
  */
 export async function unpackFigure(stack: Stack, rounds: number): Promise<UnpackFigure> {
   const { dir, cleanup } = await tempDir('hd-bench-unpack-');
@@ -95,10 +95,10 @@ export async function unpackFigure(stack: Stack, rounds: number): Promise<Unpack
       await mkdir(into, { recursive: true });
       return timed(() => tarExtract(bundle.file, into));
     };
-    // One untimed round first. Round 0 starts with the service, and its side was the slowest of
-    // every run (1.9-2.2x against 1.0-1.6x after): the service's first 48 MB upload grows its
-    // threads' heaps (11,000-14,000 page faults per unpacker thread, under 3,000 after), and the
-    // first files created after the earlier figures deleted theirs meet the skipped inodes (above).
+    // One untimed round first. Round 0 starts with the service, whose first side is the slowest
+    // (about 2x against 1.0-1.6x after): the service's first 48 MB upload grows its threads' heaps
+    // (11,000-14,000 page faults per unpacker thread, under 3,000 after), and the first files
+    // created after the earlier figures deleted theirs meet the skipped inodes (above).
     await viaService('warm-up');
     await viaTar('warm-up');
     for (let i = 0; i < rounds; i++) {

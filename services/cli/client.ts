@@ -28,7 +28,7 @@ export interface Response<T> {
 /** How long to wait for the TCP connection; a deployment itself may legitimately take minutes. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
-/** Talks to the deploy service's HTTP API (DESIGN.md). Plain node:http so the upload streams from disk. */
+/** Talks to the deploy service's HTTP API. Plain node:http so the upload streams from disk. */
 export class Client {
   readonly server: URL;
   readonly #token: string | undefined;
@@ -135,8 +135,8 @@ function isUploadCut(err: unknown): boolean {
 
 /**
  * The bundle is read (and sent) this much at a time. With Node's default, 64 KB, sending a 48 MB
- * bundle cost the client 120 ms of CPU against 75 ms, and the upload took 15-25% longer on a
- * 2-core machine where client and service share the cores (docs/BENCHMARKS.md, figure 6).
+ * bundle costs the client 120 ms of CPU against 75 ms, and the upload takes 15-25% longer on a
+ * 2-core machine where client and service share the cores (the bench's figure 6).
  */
 export const UPLOAD_READ_BYTES = 1024 * 1024;
 

@@ -1,6 +1,7 @@
-import type { HostResult, WorkerReport } from '../../agent/messages.js';
+import { formatCanarySize } from '../../agent/canary-size.js';
+import type { CanarySpec, DeploymentPhase, HostResult, WorkerReport } from '../../agent/messages.js';
 import { ExitCode, type ExitCodeValue } from './errors.js';
-import { type Io, oneLine, renderWorkers, writeJson, writeLine } from './output.js';
+import { type Io, oneLine, renderTable, renderWorkers, writeJson, writeLine } from './output.js';
 
 /** A deployment as the service reports it (`GET /v1/deployments/:id`, and inside write answers). */
 export interface DeploymentView {
@@ -12,9 +13,11 @@ export interface DeploymentView {
   reason?: string;
   hosts?: HostResult[];
   workers?: WorkerReport[];
+  canary?: CanarySpec & { source?: string };
+  phases?: DeploymentPhase[];
 }
 
-/** Worker outcomes that mean the new release is not what runs (DESIGN.md: failed | rolled-back). */
+/** Worker outcomes that mean the new release is not what runs: failed | rolled-back. */
 const FAILED_OUTCOMES = new Set(['failed', 'rolled-back']);
 
 /**
@@ -32,6 +35,7 @@ export function printDeployment(io: Io, deployment: DeploymentView): void {
   const subject = deployment.version ? ` ${deployment.app ?? ''}@${deployment.version}` : '';
   const reason = deployment.reason ? oneLine(deployment.reason) : '';
   writeLine(io.out, `deployment ${deployment.id}${subject}: ${deployment.status}${reason ? ` (${reason})` : ''}`);
+  if (deployment.canary) writeLine(io.out, renderPhases(deployment.canary, deployment.phases ?? []));
   // Each host's reason once: in the line above when the deployment's reason carries it, else on its own line.
   const said = new Map<string, Set<string>>();
   for (const host of deployment.hosts ?? []) {
@@ -60,4 +64,21 @@ export function reportDeployment(io: Io, json: boolean, body: WriteAnswer, idle 
   else if (deployment) printDeployment(io, deployment);
   else writeLine(io.out, body.message ?? idle);
   return deploymentExitCode(deployment);
+}
+
+/**
+ * A canary deployment's phases, one row each: where it ran (a host's workers, or the NATS hosts),
+ * how long it took, what the watch saw, and why it failed or was skipped.
+ */
+export function renderPhases(canary: CanarySpec & { source?: string }, phases: DeploymentPhase[]): string {
+  const from = canary.source === 'settings' ? ', from the app\'s settings' : '';
+  const head = `canary ${formatCanarySize(canary.size)}, watched ${canary.watchMs} ms${from}`;
+  if (phases.length === 0) return `${head}: no phase reported`;
+  const rows = phases.map((p) => {
+    const on = p.hosts ? `hosts ${p.hosts.join(', ') || '-'}` : `${p.host}#${p.workers?.join(',') || '-'}`;
+    const took = p.finishedAt ? `${Date.parse(p.finishedAt) - Date.parse(p.startedAt)}` : '…';
+    const seen = p.watch ? `${p.watch.probes} probes, ${p.watch.errors}/${p.watch.requests} errors` : '';
+    return [p.name, p.status, on, took, seen, oneLine(p.reason ?? '')];
+  });
+  return `${head}\n${renderTable(['phase', 'status', 'on', 'ms', 'watch saw', 'reason'], rows, true)}`;
 }

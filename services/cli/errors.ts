@@ -62,7 +62,7 @@ export class CliError extends Error {
   }
 }
 
-/** An error response of the deploy service: `{ statusCode, code, message }` (DESIGN.md, HTTP API). */
+/** An error response of the deploy service: `{ statusCode, code, message }`. */
 export class ServerError extends Error {
   readonly statusCode: number;
   readonly code: string;

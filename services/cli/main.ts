@@ -6,7 +6,8 @@ import module from 'node:module';
 module.enableCompileCache?.();
 const { runCli } = await import('./run.js');
 
-// The only place that exits (STYLE.md, citty / unjs CLIs): commands return their exit code.
+// The only place that exits on a command's result: commands return their exit code, so tests can
+// run them in-process.
 // Exiting explicitly means no idle keep-alive socket or timer keeps a finished command alive; the
 // empty writes first let piped stdout / stderr drain (Node writes to pipes asynchronously).
 const code = await runCli(process.argv.slice(2), { out: process.stdout, err: process.stderr });

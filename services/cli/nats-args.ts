@@ -3,7 +3,7 @@ import type { NatsSettings } from '../../agent/nats/connect.js';
 import { isHotError } from '../../agent/errors.js';
 import { CliError } from './errors.js';
 
-/** The NATS flags `serve` and `agent` share (issue 7): where, which prefix, and the credentials. */
+/** The NATS flags `serve` and `agent` share: where, which prefix, and the credentials. */
 export const natsArgs = {
   nats: { type: 'string', description: 'NATS server URL(s), comma-separated (env HOTDEPLOY_NATS)' },
   'nats-prefix': { type: 'string', description: 'subject, stream and bucket prefix (default hotdeploy)' },

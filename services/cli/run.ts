@@ -21,6 +21,7 @@ const commands: Record<string, () => Promise<AnyCommand>> = {
   activate: async () => (await import('./commands/activate.js')).activateCommand,
   status: async () => (await import('./commands/status.js')).statusCommand,
   releases: async () => (await import('./commands/releases.js')).releasesCommand,
+  deployments: async () => (await import('./commands/deployments.js')).deploymentsCommand,
   agent: async () => (await import('./commands/agent.js')).agentCommand,
 };
 

@@ -3,7 +3,7 @@ import type { ReleaseMeta } from '../server/release-store.js';
 import { firstLine, formatBytes, renderTable } from './output.js';
 
 /**
- * The read side's shapes (issue 3: `GET /v1/apps/:app` is `{ name, current, previous, releases,
+ * The read side's shapes (`GET /v1/apps/:app` is `{ name, current, previous, releases,
  * workers }`, `current` / `previous` being a version or an object with `version`).
  */
 export interface AppView {

@@ -1,17 +1,20 @@
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import fastify, { LogController, type FastifyInstance } from 'fastify';
+import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { AuditLog, type AuditEntry } from './audit-log.js';
 import { authorize, loadStoredTokens, storeToken, TokenRegistry, type Principal } from './auth.js';
 import type { ServiceContext } from './context.js';
 import { dashboardRoutes } from './dashboard/routes.js';
 import { Deployments } from './deployments.js';
 import { DeployError } from './errors.js';
-import { installErrorHandlers } from './error-handler.js';
+import { clientErrorHandler, frameworkErrors, installErrorHandlers } from './error-handler.js';
 import { EventBus } from './events.js';
+import { HealthWatch } from './health-watch.js';
 import { metricsSource } from './metrics-source.js';
 import { ServiceMetrics } from './metrics.js';
 import { resolveOptions, type ServerOptions, type TokenAction } from './options.js';
-import { recoverReleaseStore } from './recovery.js';
+import { Reconciler } from './reconcile.js';
+import { recoverIntents, recoverReleaseStore } from './recovery.js';
 import { ReleaseStore } from './release-store.js';
 import { isNatsCluster } from './nats/cluster-agent.js';
 import { agentRoutes } from './routes/agents.js';
@@ -40,6 +43,19 @@ declare module 'fastify' {
 }
 
 /**
+ * The data directory holds every app's bundles and files, the tokens' digests and the audit log:
+ * only its owner may enter it. One made beforehand (by `mkdir`, 0755 under the usual umask) is
+ * made 0700, and the change logged.
+ */
+async function restrictDataDir(dir: string, log: FastifyBaseLogger): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const { mode } = await stat(dir);
+  if ((mode & 0o077) === 0) return;
+  await chmod(dir, 0o700);
+  log.warn({ dataDir: dir, mode: (mode & 0o777).toString(8) }, 'the data directory was open to other users; it is now 0700');
+}
+
+/**
  * The deploy service as a fastify instance that does not listen (fastify's build/listen split):
  * tests use `inject()`, start-server.ts listens. The data directory is recovered (temp leftovers,
  * half-committed releases, interrupted deployments) when the instance becomes ready.
@@ -55,27 +71,44 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false } },
     // fastify's own 503 body has no DEPLOY_ERR_* code; the onRequest hook answers instead.
     return503OnClosing: false,
+    // What fastify's router and Node's parser refuse by themselves is answered in the same shape.
+    frameworkErrors,
+    clientErrorHandler,
   }) as unknown as FastifyInstance;
   const store = new ReleaseStore(resolved.dataDir, resolved, {
     ports: { remote: resolved.agents.some(isNatsCluster) },
     install: { npmrc: resolved.npmrc, timeoutMs: resolved.installTimeoutMs },
   });
   const bus = new EventBus();
-  const audit = new AuditLog(path.join(resolved.dataDir, 'audit.log'));
+  const audit = new AuditLog(path.join(resolved.dataDir, 'audit.log'), app.log);
   const deployments = new Deployments(store, resolved.agents, bus, audit, app.log, resolved.keep);
+  const healthWatch = new HealthWatch(resolved.agents, store, deployments, app.log);
   const metrics = new ServiceMetrics(metricsSource(() => ctx));
   metrics.follow(bus);
-  const ctx: ServiceContext = { options: resolved, store, deployments, bus, audit, metrics, tokens: new TokenRegistry([]) };
+  const reconciler = new Reconciler(store, deployments, resolved.agents, app.log);
+  // A canary holds its app's hosts apart from the record on purpose until it passes or is swapped back.
+  reconciler.exempt((name) => deployments.canaryRunning(name));
+  const ctx: ServiceContext = { options: resolved, store, deployments, bus, audit, metrics, reconciler, tokens: new TokenRegistry([]) };
 
+  let unfollow = (): void => undefined;
   app.addHook('onReady', async () => {
+    await restrictDataDir(resolved.dataDir, app.log);
     await recoverReleaseStore(store);
-    await deployments.recover();
+    const interrupted = await recoverIntents(deployments, audit, app.log);
+    const left = await deployments.recover();
     const stored = options.tokens ? options.tokens.map(storeToken) : await loadStoredTokens(resolved.dataDir);
     ctx.tokens = new TokenRegistry(stored);
+    // In the background: agents may take a while to connect, and the API answers meanwhile.
+    unfollow = reconciler.follow();
+    void reconciler.atStart([...interrupted, ...left]).catch((err: unknown) => app.log.error({ err }, 'reconciling at start failed'));
+    healthWatch.start();
   });
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
+    reconciler.stop();
+    unfollow();
+    healthWatch.close();
     // Let running deployments finish, but never hang shutdown on an agent that does not answer.
     await Promise.race([deployments.idle(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
   });

@@ -15,6 +15,10 @@ export const DeployErrorCodes = {
   DEPLOY_ERR_UNSUPPORTED_MEDIA_TYPE: [415, 'bundles are sent as application/gzip or application/octet-stream'],
   DEPLOY_ERR_BODY_TOO_LARGE: [413, 'the request body is too large'],
   DEPLOY_ERR_ROUTE_NOT_FOUND: [404, 'no such endpoint'],
+  DEPLOY_ERR_BAD_REQUEST: [400, 'the request is not valid HTTP or its URL is malformed'],
+  DEPLOY_ERR_REQUEST_TIMEOUT: [408, 'the request did not arrive in time'],
+  DEPLOY_ERR_URI_TOO_LONG: [414, 'a part of the request URL is too long'],
+  DEPLOY_ERR_HEADERS_TOO_LARGE: [431, 'the request headers are too large'],
   DEPLOY_ERR_APP_NOT_FOUND: [404, 'no such app'],
   DEPLOY_ERR_RELEASE_NOT_FOUND: [404, 'no such release'],
   DEPLOY_ERR_DEPLOYMENT_NOT_FOUND: [404, 'no such deployment'],
@@ -24,6 +28,7 @@ export const DeployErrorCodes = {
   DEPLOY_ERR_SHA256_MISMATCH: [400, 'the bundle does not match X-Bundle-Sha256'],
   DEPLOY_ERR_UPLOAD_ABORTED: [400, 'the client aborted the upload'],
   DEPLOY_ERR_UPLOAD_TIMEOUT: [408, 'the upload stalled'],
+  DEPLOY_ERR_BUSY: [429, 'the service is taking as many uploads as it can; try again after Retry-After seconds'],
   DEPLOY_ERR_VERSION_CONFLICT: [409, 'this version was already uploaded with other bytes'],
   // The archive (checked before anything becomes visible)
   DEPLOY_ERR_NOT_GZIP: [422, 'the bundle is not gzip data'],
@@ -51,6 +56,7 @@ export const DeployErrorCodes = {
   DEPLOY_ERR_LOCKFILE: [422, 'dependencies are installed from an npm lockfile only (package-lock.json or npm-shrinkwrap.json)'],
   // Deployments
   DEPLOY_ERR_NO_ROLLBACK_TARGET: [409, 'there is no earlier good release to roll back to'],
+  DEPLOY_ERR_CANARY: [400, 'canary is a number of workers or hosts (n, up to 1000) or a percentage (n%, up to 100), watched 100 ms to 24 h, on a push that activates'],
   // A host's refusal, recorded on the deployment (`hosts[].code`), never an HTTP answer
   DEPLOY_ERR_PORT_CONFLICT: [409, 'the release\'s port belongs to another app or process on the host'],
   DEPLOY_ERR_SHUTTING_DOWN: [503, 'the server is shutting down'],

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
-import type { AgentEvent } from '../../agent/messages.js';
+import type { AgentEvent, HealthWindowEvent } from '../../agent/messages.js';
 import type { Deployment } from './deployments.js';
 
-export type DeploymentEventType = 'queued' | 'started' | 'agent' | 'finished';
+/** `health-window`: a worker's health window tripped; the event is the auto-rollback deployment's. */
+export type DeploymentEventType = 'queued' | 'started' | 'agent' | 'finished' | 'health-window';
 
 /** One server-sent event of `GET /v1/events` (`event: deployment`, `data:` this as JSON). */
 export interface DeploymentEvent {
@@ -20,6 +21,10 @@ export interface DeploymentEvent {
   status: Deployment['status'];
   /** The host agent's progress report, for `agent` events. */
   agent?: AgentEvent;
+  /** The tripped worker's report, for `health-window` events. */
+  health?: HealthWindowEvent;
+  /** A canary deployment's canary, on each of its events (a page that missed the record still knows it). */
+  canary?: Deployment['canary'];
   /** The whole record, for `finished` events. */
   deployment?: Deployment;
 }
@@ -54,12 +59,12 @@ export class EventBus {
     return this.seq;
   }
 
-  publish(type: DeploymentEventType, deployment: Deployment, agent?: AgentEvent): DeploymentEvent {
+  publish(type: DeploymentEventType, deployment: Deployment, agent?: AgentEvent, health?: HealthWindowEvent): DeploymentEvent {
     this.seq += 1;
     const event: DeploymentEvent = {
       seq: this.seq, type, at: new Date().toISOString(), deploymentId: deployment.id, app: deployment.app,
       version: deployment.version, kind: deployment.kind, status: deployment.status,
-      ...(agent ? { agent } : {}), ...(type === 'finished' ? { deployment } : {}),
+      ...(agent ? { agent } : {}), ...(health ? { health } : {}), ...(deployment.canary ? { canary: deployment.canary } : {}), ...(type === 'finished' ? { deployment } : {}),
     };
     const published = { event, json: JSON.stringify(event) };
     this.keep(published);

@@ -46,6 +46,13 @@ export interface ServerOptions {
   extractTimeoutMs?: number;
   /** An upload that sends nothing for this long is answered 408 and cut (ms). */
   uploadIdleTimeoutMs?: number;
+  /** Uploads received and unpacked at once (default 8). */
+  maxUploads?: number;
+  /**
+   * Uploads waiting for one of those places (default 16), each for at most `uploadIdleTimeoutMs`;
+   * past either, 429 DEPLOY_ERR_BUSY with Retry-After.
+   */
+  maxQueuedUploads?: number;
   /** Host agents the deployments fan out to (agent/messages.ts `HostAgent`). */
   agents?: HostAgent[];
   /**
@@ -68,6 +75,8 @@ export interface Limits {
   maxDepth: number;
   extractTimeoutMs: number;
   uploadIdleTimeoutMs: number;
+  maxUploads: number;
+  maxQueuedUploads: number;
 }
 
 export interface ResolvedOptions extends Limits {
@@ -85,6 +94,8 @@ export const DEFAULT_LIMITS: Limits = {
   maxDepth: 64,
   extractTimeoutMs: 120_000,
   uploadIdleTimeoutMs: 30_000,
+  maxUploads: 8,
+  maxQueuedUploads: 16,
 };
 
 export function resolveOptions(options: ServerOptions): ResolvedOptions {
@@ -103,5 +114,17 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     maxDepth,
     extractTimeoutMs: options.extractTimeoutMs ?? DEFAULT_LIMITS.extractTimeoutMs,
     uploadIdleTimeoutMs: options.uploadIdleTimeoutMs ?? DEFAULT_LIMITS.uploadIdleTimeoutMs,
+    maxUploads: positiveInteger('maxUploads', options.maxUploads ?? DEFAULT_LIMITS.maxUploads),
+    maxQueuedUploads: nonNegativeInteger('maxQueuedUploads', options.maxQueuedUploads ?? DEFAULT_LIMITS.maxQueuedUploads),
   };
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1) throw new TypeError(`${name} must be an integer of at least 1`);
+  return value;
+}
+
+function nonNegativeInteger(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) throw new TypeError(`${name} must be an integer of at least 0`);
+  return value;
 }

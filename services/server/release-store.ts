@@ -16,6 +16,7 @@ import type { Limits } from './options.js';
 import { assembleDelta } from './unpack/delta.js';
 import { builtFullBundle, ensureFullBundle, shaFile, type FullBundle } from './full-bundle.js';
 import { manifestDigest, readReleaseSources } from './source-manifest.js';
+import { UploadAdmission } from './unpack/admission.js';
 import { BundleFile, receiveBundle, type BundleKeeper, type ReceivedBundle } from './unpack/upload.js';
 
 /** `<dataDir>/apps/<app>/meta/<version>.json`: a release exists exactly when this file does. */
@@ -116,8 +117,10 @@ export class ReleaseStore {
   private readonly ports: HostPortSources;
   /** Deletions of pruned release folders still running (`discard`). */
   private readonly discards = new Set<Promise<void>>();
+  private readonly admission: UploadAdmission;
 
   constructor(readonly dataDir: string, private readonly limits: Limits, settings: StoreSettings = {}) {
+    this.admission = new UploadAdmission({ maxUploads: limits.maxUploads, maxQueuedUploads: limits.maxQueuedUploads, maxWaitMs: limits.uploadIdleTimeoutMs });
     this.appsDir = path.join(dataDir, 'apps');
     this.tmpDir = path.join(dataDir, 'tmp');
     this.ports = settings.ports ?? {};
@@ -173,7 +176,7 @@ export class ReleaseStore {
 
   /** Receives, checks and stores one upload; throws a DeployError and leaves nothing behind on failure. */
   async ingest(app: string, version: string, body: Readable, opts: { expectedSha256?: string; by: string }): Promise<IngestResult> {
-    return this.withStaging(`${app}-${version}-`, async (staging) => {
+    return this.admitted(body, () => this.withStaging(`${app}-${version}-`, async (staging) => {
       let unpacked: Unpacked;
       let received: ReceivedBundle & { file: string };
       const stored = await this.get(app, version);
@@ -187,7 +190,7 @@ export class ReleaseStore {
         ({ received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256, true));
       }
       return this.store(app, version, received, unpacked, opts.by);
-    });
+    }));
   }
 
   /**
@@ -197,7 +200,7 @@ export class ReleaseStore {
    */
   async ingestDelta(app: string, version: string, body: Readable,
     opts: { base: string; manifestSha256: string; expectedSha256?: string; by: string }): Promise<IngestResult> {
-    return this.withStaging(`${app}-${version}-`, async (staging) => {
+    return this.admitted(body, () => this.withStaging(`${app}-${version}-`, async (staging) => {
       const stored = await this.get(app, version);
       if (stored) {
         // A retried delta whose answer was lost: its base may no longer be current, its files are known.
@@ -219,7 +222,7 @@ export class ReleaseStore {
       const assembled = await assembleDelta(await extraction.result, { dir: baseDir, sources: base.sources, bytes: baseMeta.bytes }, opts.manifestSha256, this.limits);
       const unpacked = await this.checked(app, true, assembled, { version: opts.base, dir: baseDir, hashes: base.hashes, install: baseMeta.install });
       return this.store(app, version, received, unpacked, opts.by, { base: opts.base });
-    });
+    }));
   }
 
   /** Records a checked release: committed under the app's lock, its installed node_modules offered as a spare's source. */
@@ -243,11 +246,21 @@ export class ReleaseStore {
    * upload, but under `tmp/` only, never a release; `use` sees it, then it is removed whatever happens.
    */
   async stage<T>(app: string, body: Readable, opts: { expectedSha256?: string }, use: (staged: StagedBundle) => Promise<T>): Promise<T> {
-    return this.withStaging(`${app}-plan-`, async (staging) => {
+    return this.admitted(body, () => this.withStaging(`${app}-plan-`, async (staging) => {
       const { received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256, false);
       const { root, manifest, files, bytes } = unpacked;
       return use({ root, manifest, sha256: received.sha256, bundleBytes: received.bytes, files, bytes });
-    });
+    }));
+  }
+
+  /** `job` once the upload is admitted (unpack/admission.ts); its place is given up when the job ends. */
+  private async admitted<T>(body: Readable, job: () => Promise<T>): Promise<T> {
+    const leave = await this.admission.enter(body);
+    try {
+      return await job();
+    } finally {
+      leave();
+    }
   }
 
   /** A fresh staging directory under `tmp/` (same filesystem, so the commit is a rename), always removed. */

@@ -1,13 +1,13 @@
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../services/server/index.js';
 import { handlerApp } from '../helpers/apps.js';
 import { makeBundle } from '../helpers/bundles.js';
 import { pm2Home } from '../helpers/pm2.js';
+import { launchChromium as launch, signIn as openSignedIn } from '../helpers/chromium.js';
 import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -16,8 +16,6 @@ import { waitFor } from '../helpers/wait.js';
 // service and PM2: a push shows up live, rollback is clicked and confirmed, a failure reason full of
 // markup shows as text, and a read-only token sees no buttons. Screenshots go to test-output/.
 
-const CHROMIUM = process.env.HOTDEPLOY_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SHOTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test-output/dashboard');
 const ADMIN = 'dashboard-admin-token-0123456789';
 const READER = 'dashboard-reader-token-0123456789';
@@ -27,19 +25,6 @@ const READER_NAME = 'reader <img src=x onerror="window.__xss=3">';
 /** The current version's cell of the app's row. */
 const CURRENT = '#apps tr[data-app="demo"] td:nth-child(2)';
 const HOSTILE = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
-
-/** A fresh browser with its own profile, or why none can run here. */
-async function launch(): Promise<{ context: BrowserContext; cleanup: () => Promise<void> } | string> {
-  if (!existsSync(CHROMIUM)) return `no browser at ${CHROMIUM} (apt-get install chromium, or set HOTDEPLOY_CHROMIUM)`;
-  const profile = await tempDir('hd-chromium-');
-  try {
-    const context = await chromium.launchPersistentContext(profile.dir, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } });
-    return { context, cleanup: async () => { await context.close(); await profile.cleanup(); } };
-  } catch (err) {
-    await profile.cleanup();
-    return `${CHROMIUM} does not start here: ${(err as Error).message.split('\n')[0]}`;
-  }
-}
 
 const probe = await launch();
 const unavailable = typeof probe === 'string' ? probe : undefined;
@@ -68,19 +53,7 @@ describe.skipIf(unavailable !== undefined)('the dashboard in chromium', () => {
     return res.json.deployment as Record<string, unknown>;
   }
 
-  async function signIn(token: string): Promise<Page> {
-    const page = await browser.context.newPage();
-    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-    });
-    await page.goto(`${server.url}/`);
-    await page.fill('#token', token);
-    await page.click('#login-form button[type=submit]');
-    await page.waitForSelector('#apps tr[data-app="demo"]', { timeout: 15_000 });
-    await page.waitForSelector('#live[data-state="live"]', { timeout: 15_000 });
-    return page;
-  }
+  const signIn = (token: string): Promise<Page> => openSignedIn(browser.context, server.url, token, 'demo', problems);
 
   const current = async (): Promise<unknown> => (await api('GET', '/v1/apps/demo')).json.current;
 

@@ -86,7 +86,38 @@ describe('a fastify-cli app under PM2', () => {
     expect(failed.reason).toMatch(/routes\/example\/index\.js:\d+:\d+: SyntaxError: /);
     expect(await text(port, '/example')).toBe('200 an example, anew');
   });
+
+  // Hosted as a `(req, res)` handler, the plugin throws on `fastify.register` at every request: an empty 500.
+  it('rolls back the plugin mis-hosted as a request handler: the health probe quotes the 500, the old release serves', async () => {
+    const before = await workerPids('fastify-app');
+    const v4 = await nextRelease(v1, path.join(root, 'fastify', '4'));
+    await setHotdeploy(v4, { port, export: 'handler' });
+    const refused = await push('fastify-app', '4', v4);
+    expect(refused.status, refused.reason).toBe('rolled-back');
+    expect(refused.reason).toMatch(/worker \d+ failed the health probe: GET \/ answered 500 with an empty body/);
+    expect(refused.workers.map((w) => w.version)).toEqual(['2', '2']);
+    expect(await text(port, '/example')).toBe('200 an example, anew');
+    // The update swapped the workers and the probe swapped them back: the same processes serve.
+    expect(await workerPids('fastify-app')).toEqual(before);
+  });
+
+  it('fails a first start of the plugin mis-hosted as a request handler, and leaves nothing running', async () => {
+    const misfitPort = await freePort();
+    const dir = await nextRelease(v1, path.join(root, 'fastify', 'misfit'));
+    await setHotdeploy(dir, { port: misfitPort, export: 'handler' });
+    const failed = await push('fastify-misfit', '1', dir);
+    expect(failed.status).toBe('failed');
+    expect(failed.reason).toMatch(/worker \d+ failed the health probe: GET \/ answered 500 with an empty body/);
+    await expect(fetch(`http://127.0.0.1:${misfitPort}/`, { signal: AbortSignal.timeout(2_000) })).rejects.toThrow();
+  });
 });
+
+/** The pids of `app`'s workers, as the service's status reports them. */
+async function workerPids(app: string): Promise<number[]> {
+  const res = await fetch(`${hd.url}/v1/apps/${app}`, { headers: { authorization: `Bearer ${HOTDEPLOY_TOKEN}` } });
+  const body = (await res.json()) as { workers: { pid: number | null }[] };
+  return body.workers.map((w) => w.pid ?? 0).sort();
+}
 
 describe('an express-generator app under PM2', () => {
   it('starts with { "entry": "app.js", "port": N } and serves views and static files', async () => {

@@ -21,10 +21,11 @@ export interface ChildServer {
 /**
  * Starts `startServer` from dist/ in a child process and waits (with a deadline) for its URL.
  * `fileSizeLimitKb` runs it under `ulimit -f`: Node ignores SIGXFSZ, so writes past it fail with
- * EFBIG, a real disk error.
+ * EFBIG, a real disk error. `fixture` runs another script of test/fixtures/ taking the same arguments.
  */
-export async function startChildServer(dataDir: string, options: Record<string, unknown> = {}, fileSizeLimitKb?: number): Promise<ChildServer> {
-  const args = [FIXTURE, dataDir, TOKENS.admin, JSON.stringify(options)];
+export async function startChildServer(dataDir: string, options: Record<string, unknown> = {}, fileSizeLimitKb?: number,
+  fixture = FIXTURE): Promise<ChildServer> {
+  const args = [fixture, dataDir, TOKENS.admin, JSON.stringify(options)];
   const child = fileSizeLimitKb === undefined
     ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     : spawn('bash', ['-c', `ulimit -f ${fileSizeLimitKb} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -35,7 +36,8 @@ export async function startChildServer(dataDir: string, options: Record<string, 
     const timer = setTimeout(() => reject(new Error(`child server did not start within 20 s: ${stderr}`)), 20_000);
     child.stdout?.setEncoding('utf8').on('data', (c: string) => {
       out += c;
-      const line = out.split('\n').find((l) => l.startsWith('{'));
+      // Log lines (JSON too) may come first: the URL line is the one that starts with it.
+      const line = out.split('\n').find((l) => l.startsWith('{"url"'));
       if (line) {
         clearTimeout(timer);
         resolve((JSON.parse(line) as { url: string }).url);

@@ -44,9 +44,10 @@ function previousOf(request: ActivationRequest): { version: string; releaseDir: 
 describe('PM2 agent fallback safety', () => {
   it('rolls back when the release boots but its workers die after the reload (health gate)', async () => {
     const before = await pidsServing(port, 2);
-    // Ready first, then dies: the trial passes, the crash loop only shows under PM2.
+    // Dies only under PM2 (which names its processes by pm_id), 400 ms after it loaded: the trial
+    // start (a plain fork) passes however slowly it boots, and the crash loop shows after the reload.
     const dying = handlerApp({ name: APP, version: 'v2', port, message: 'two',
-      indexJs: `setTimeout(() => process.exit(3), 400);\nmodule.exports = (req, res) => res.end('{"message":"two","pid":0}');\n` });
+      indexJs: `if (process.env.pm_id !== undefined) setTimeout(() => process.exit(3), 400);\nmodule.exports = (req, res) => res.end('{"message":"two","pid":0}');\n` });
     const result = await agent.activate(await release(data.dir, APP, 'v2', dying, previousOf(current)));
     expect(result.status, result.reason).toBe('rolled-back');
     expect(result.reason).toMatch(/did not come up after the reload/);

@@ -7,7 +7,7 @@ import { cachedUnder, cleanupStack, moduleCache, serve, writeRelease } from '../
 const t = cleanupStack();
 afterEach(t.run);
 
-// issue 2, item 6: identity is the path relative to the release root.
+// A module's identity is its path relative to the release root.
 const files = (late: string, msg: string): Record<string, string> => ({
   'index.js': "const counter = require('./counter');\nconst msg = require('./msg');\nmodule.exports = (req, res) => res.end(req.url === '/late' ? counter.late() : `${msg} ${counter.hit()}`);\n",
   'counter.js': "let hits = 0;\nexports.hit = () => ++hits;\nexports.late = () => require('./late');\n",

@@ -9,7 +9,7 @@ afterEach(t.run);
 
 // An update moves the app to the new release in constant time: unchanged modules keep their
 // require.cache keys, and the loader hook resolves their requests in the current release
-// (docs/ARCHITECTURE.md, the update algorithm). These pin what that must preserve.
+// (agent/runtime/hooks.ts). These pin what that must preserve.
 
 /** counter.js never changes: its lazy requires (relative and bare) are decided at call time. */
 const files = (n: number, extra: Record<string, string> = {}): Record<string, string> => ({

@@ -7,7 +7,7 @@ import { afterEach, expect, it } from 'vitest';
 import { repoRoot } from '../helpers/release.js';
 
 // The 1,000 releases (25,000 files written and deleted) live in memory where the machine has a
-// tmpfs: the test measures the heap, and on a disk mounted with `discard` the deletions alone took
+// tmpfs: the test measures the heap, and on a disk mounted with `discard` the deletions alone take
 // most of a minute.
 let root: string | undefined;
 afterEach(async () => {
@@ -30,8 +30,8 @@ const MB = 1024 * 1024;
 // 1,000 updates of a 21-module app whose leaf holds ~100 KB of source and ~300 KB of objects, each
 // to a fresh release directory (deleted after the next one is current, as pruning would), measured
 // in a child process on the built runtime with --expose-gc, from the heap after the first update to
-// the heap after the last. Node 22 and 24 kept every version's source in V8's compilation cache
-// (+177 MB here) until the runtime compiled app modules outside it.
+// the heap after the last. With app modules compiled inside V8's compilation cache, Node 22 and 24
+// keep every version's source there (about +177 MB over this run).
 it('keeps heap growth under 2 MB and require.cache constant over 1,000 hot updates of a large module', async () => {
   root = await mkdtemp(path.join(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'hd-memory-'));
   const script = path.join(repoRoot, 'test/runtime/fixtures/memory-updates.mjs');

@@ -29,7 +29,7 @@ export interface RunningAgent {
 }
 
 /**
- * A host agent on another machine (issue 7): the same PM2 agent `serve` runs in-process, driven over
+ * A host agent on another machine: the same PM2 agent `serve` runs in-process, driven over
  * NATS. The service's guarded extraction is injected here (agent/ never imports services/). It needs
  * the NATS credentials only, never the service's HTTP tokens.
  */

@@ -15,7 +15,7 @@ export interface PlanOptions {
 }
 
 /**
- * The dry run (issue 5, `POST /v1/apps/:app/plan`): which loaded modules would hot-swap in each
+ * The dry run (`POST /v1/apps/:app/plan`): which loaded modules would hot-swap in each
  * worker and which chain forces a reload, without deploying. A plan is a report: exit 0 whatever
  * path it predicts, non-zero only when it could not be made (the same codes as every command).
  */
@@ -47,7 +47,7 @@ function printPlan(io: Io, answer: PlanAnswer): void {
   writeLine(io.out, 'nothing was deployed');
 }
 
-/** host, worker, pid, would-be path, outdated modules, chain / reason (issue 5). */
+/** host, worker, pid, would-be path, outdated modules, chain / reason. */
 export function renderPlan(hosts: HostPlan[]): string {
   const rows: Array<Array<string | number>> = [];
   for (const host of hosts) {

@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { MAX_CANARY_COUNT, MAX_CANARY_WATCH_MS, MIN_CANARY_WATCH_MS, parseCanarySize } from '../../../agent/canary-size.js';
 import type { Client, UploadBody } from '../client.js';
 import { checkName, connectionArgs, defineCliCommand, segment } from '../command.js';
 import { reportDeployment, type WriteAnswer } from '../deployment.js';
@@ -20,6 +21,10 @@ export interface PushOptions {
   json?: boolean;
   /** Pack a directory with `npm pack` (a full bundle) instead of in-process with deltas. */
   npmPack?: boolean;
+  /** `n` workers (hosts, behind NATS) or `n%` first, watched before the rest; `0`: none, whatever the app's settings say. */
+  canary?: string | undefined;
+  /** How long the canary is watched: milliseconds, or a number with `s` / `m`. */
+  canaryWatch?: string | undefined;
 }
 
 /** `PUT /v1/apps/:app/releases/:version`'s answer; `created` false = the same bytes were already stored. */
@@ -35,15 +40,23 @@ interface PushAnswer extends WriteAnswer {
  */
 export async function push(client: Client, options: PushOptions, io: Io, env: NodeJS.ProcessEnv = process.env): Promise<ExitCodeValue> {
   checkName('--app', options.app, APP_PATTERN);
+  const canary = canaryQuery(options);
   const info = await stat(options.source).catch((err: NodeJS.ErrnoException) => {
     throw new CliError('CLI_ERR_SOURCE', `${options.source} (${err.code ?? err.message})`);
   });
-  if (info.isDirectory() && !options.npmPack) return pushDirectory(client, options, io, env);
-  return pushBundle(client, options, io);
+  if (info.isDirectory() && !options.npmPack) return pushDirectory(client, options, io, env, canary);
+  return pushBundle(client, options, io, canary);
+}
+
+/** The query every upload of a push carries: whether to activate, whether to wait, the canary. */
+type UploadQuery = Record<string, string | undefined>;
+
+function uploadQuery(options: PushOptions, canary: CanaryQuery): UploadQuery {
+  return { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined, ...canary };
 }
 
 /** A .tgz as given, or a directory packed by `npm pack`: always the full bundle (`PUT …/releases/:version`). */
-async function pushBundle(client: Client, options: PushOptions, io: Io): Promise<ExitCodeValue> {
+async function pushBundle(client: Client, options: PushOptions, io: Io, canary: CanaryQuery): Promise<ExitCodeValue> {
   const json = options.json ?? false;
   const bundle = await prepareBundle(options.source);
   try {
@@ -53,7 +66,7 @@ async function pushBundle(client: Client, options: PushOptions, io: Io): Promise
     const response = await client.request<PushAnswer>('PUT',
       `/v1/apps/${segment(options.app)}/releases/${segment(version)}`, {
         upload: bundle,
-        query: { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined },
+        query: uploadQuery(options, canary),
         onProgress: (sent, total) => progress?.update(sent, total),
       }).finally(() => progress?.stop());
     if (!json) printRelease(io, response.body, response.statusCode);
@@ -71,7 +84,7 @@ const FULL_BUNDLE_INSTEAD = new Set(['DEPLOY_ERR_DELTA_BASE_NOT_FOUND', 'DEPLOY_
  * A directory, packed in-process: the delta against the current release when there is one (retried
  * once against a newer current release when someone pushed meanwhile), the full bundle otherwise.
  */
-async function pushDirectory(client: Client, options: PushOptions, io: Io, env: NodeJS.ProcessEnv): Promise<ExitCodeValue> {
+async function pushDirectory(client: Client, options: PushOptions, io: Io, env: NodeJS.ProcessEnv, canary: CanaryQuery): Promise<ExitCodeValue> {
   const json = options.json ?? false;
   const note = (line: string) => {
     if (!json) writeLine(io.err, line);
@@ -79,7 +92,7 @@ async function pushDirectory(client: Client, options: PushOptions, io: Io, env: 
   const local = await readLocalRelease(options.source, env);
   const version = checkName('--version', options.version === 'git' ? await gitVersion(options.source) : options.version ?? local.list.version, VERSION_PATTERN);
   const target = `${options.app}@${version}`;
-  const query = { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined };
+  const query = uploadQuery(options, canary);
   const releasePath = `/v1/apps/${segment(options.app)}/releases/${segment(version)}`;
   let response: { statusCode: number; body: PushAnswer } | undefined;
   for (let attempt = 0; attempt < 2 && response === undefined; attempt++) {
@@ -108,7 +121,7 @@ async function pushDirectory(client: Client, options: PushOptions, io: Io, env: 
   return reportDeployment(io, json, response.body, idleNote(options, version));
 }
 
-async function sendFull(client: Client, local: LocalRelease, releasePath: string, query: Record<string, string | undefined>, target: string,
+async function sendFull(client: Client, local: LocalRelease, releasePath: string, query: UploadQuery, target: string,
   json: boolean, io: Io): Promise<{ statusCode: number; body: PushAnswer }> {
   const body: UploadBody = fullBundle(local);
   if (!json) {
@@ -124,6 +137,31 @@ function idleNote(options: PushOptions, version: string): string {
   return options.activate === false
     ? `not activated (--no-activate): \`hotdeploy activate ${options.app} ${version}\` makes it current`
     : `${options.app}@${version} is already current`;
+}
+
+interface CanaryQuery { canary?: string; canaryWatchMs?: string }
+
+/** `--canary` and `--canary-watch` as the service's query, checked before anything is packed or sent. */
+export function canaryQuery(options: Pick<PushOptions, 'canary' | 'canaryWatch' | 'activate'>): CanaryQuery {
+  const query: CanaryQuery = {};
+  if (options.canary !== undefined) {
+    if (parseCanarySize(options.canary) === undefined) {
+      throw new CliError('CLI_ERR_USAGE', `--canary ${JSON.stringify(options.canary)} is neither a number of workers (n, up to ${MAX_CANARY_COUNT}) nor a percentage (n%, up to 100%)`);
+    }
+    query.canary = options.canary.trim();
+  }
+  if (options.canaryWatch !== undefined) {
+    const match = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m)?$/.exec(options.canaryWatch.trim());
+    const ms = match ? Math.round(Number(match[1]) * ({ ms: 1, s: 1_000, m: 60_000 }[match[2] ?? 'ms'] ?? 1)) : NaN;
+    if (!(ms >= MIN_CANARY_WATCH_MS && ms <= MAX_CANARY_WATCH_MS)) {
+      throw new CliError('CLI_ERR_USAGE', `--canary-watch ${JSON.stringify(options.canaryWatch)} is not a time from ${MIN_CANARY_WATCH_MS} ms to 24 h (e.g. 30s, 2m, 45000)`);
+    }
+    query.canaryWatchMs = String(ms);
+  }
+  if (options.activate === false && (query.canary !== undefined || query.canaryWatchMs !== undefined)) {
+    throw new CliError('CLI_ERR_USAGE', '--canary needs a push that activates (not --no-activate)');
+  }
+  return query;
 }
 
 function printRelease(io: Io, answer: PushAnswer, statusCode: number): void {
@@ -147,10 +185,12 @@ export const pushCommand = defineCliCommand({
     activate: { type: 'boolean', default: true, description: 'make it current right away', negativeDescription: 'only store the release' },
     wait: { type: 'boolean', default: true, description: 'wait for the deployment\'s outcome', negativeDescription: 'return once it is queued' },
     'npm-pack': { type: 'boolean', default: false, description: 'pack a directory with `npm pack` and send the full bundle (no delta)' },
+    canary: { type: 'string', description: 'n workers (hosts, behind NATS) or n% first, watched before the rest (0: none, whatever the app\'s settings say)' },
+    'canary-watch': { type: 'string', description: 'how long the canary is watched: 45000, 30s, 2m (default: the app\'s setting, else its health window)' },
     ...connectionArgs,
   },
   run: (args, ctx) => push(ctx.client(args), {
     source: args.source, app: args.app, version: args.version, activate: args.activate, wait: args.wait, json: args.json ?? false,
-    npmPack: args['npm-pack'],
+    npmPack: args['npm-pack'], canary: args.canary, canaryWatch: args['canary-watch'],
   }, ctx.io, ctx.env),
 });

@@ -23,7 +23,7 @@ export interface ServeOptions {
   example?: string | undefined;
   /** Used for `--example` when this start did not create the admin token (it is shown only once). */
   token?: string | undefined;
-  /** Hosts over NATS JetStream (issue 7); without it nothing changes. */
+  /** Hosts over NATS JetStream; without it nothing changes. */
   nats?: ServerOptions['nats'];
   /** A JSON file of scoped tokens (`tokens-file.ts`); it replaces the admin token of the data directory. */
   tokensFile?: string | undefined;

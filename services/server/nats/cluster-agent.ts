@@ -1,10 +1,13 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, HostAgent, HostPlan, HostResult, WorkerReport, WorkerState } from '../../../agent/messages.js';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, CanarySpec, DeploymentPhase, HealthWindowEvent, HostAgent, HostObservation, HostPlan, HostResult, WatchedAgent, WorkerReport, WorkerState } from '../../../agent/messages.js';
 import { deltaObjectName, objectName, publishBundle } from '../../../agent/nats/bundles.js';
 import { connectNats, type NatsSettings } from '../../../agent/nats/connect.js';
-import { desiredKey, encode, hostKey, natsNames, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseDelta, type ReleaseInstall, type ReleaseRef } from '../../../agent/nats/protocol.js';
+import { desiredKey, encode, hostKey, natsNames, parseHealthEvent, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseDelta, type ReleaseInstall, type ReleaseRef } from '../../../agent/nats/protocol.js';
 import { listKeys, openResources, type ClusterResources } from '../../../agent/nats/resources.js';
 import { HotError } from '../../../agent/errors.js';
+import { watchHostReturns } from './host-returns.js';
+import { canaryCount, formatCanarySize } from '../../../agent/canary-size.js';
+import { ClusterPhases } from './cluster-phases.js';
 import { hostViews, type HostView } from './host-views.js';
 import { collectObjects } from './object-gc.js';
 import { Replies } from './replies.js';
@@ -29,7 +32,7 @@ export interface NatsClusterOptions {
   lookup: ReleaseLookup;
 }
 
-export interface NatsCluster extends HostAgent {
+export interface NatsCluster extends WatchedAgent {
   readonly resources: ClusterResources;
   hosts(): Promise<HostView[]>;
   /** Deletes the app's objects from the bundle bucket that `referenced` does not name (object-gc.ts); returns their names. */
@@ -52,6 +55,8 @@ export async function createNatsCluster(options: NatsClusterOptions): Promise<Na
 }
 
 type Strategy = Extract<HostCommand, { type: 'apply' }>['strategy'];
+/** What an `apply` to some hosts brought back. */
+interface Applied { results: HostResult[]; workers: WorkerReport[]; lagging: string[]; phases?: DeploymentPhase[] }
 /** How a host applies, and why it reloads when it does (the dry run's chain, or the strategy). */
 type Choice = { strategy: Strategy; why?: string };
 
@@ -65,10 +70,27 @@ class ClusterAgent implements NatsCluster {
   readonly host = 'nats';
   private readonly prepareTimeoutMs: number;
   private readonly applyTimeoutMs: number;
+  private readonly returnListeners = new Set<(hosts: string[]) => void>();
+  private watchingReturns: Promise<() => void> | undefined;
+  private readonly windowListeners = new Set<(event: HealthWindowEvent) => void>();
+  private health: Subscription | undefined;
 
   constructor(readonly resources: ClusterResources, private readonly options: NatsClusterOptions) {
     this.prepareTimeoutMs = options.prepareTimeoutMs ?? 60_000;
     this.applyTimeoutMs = options.applyTimeoutMs ?? 120_000;
+  }
+
+  /** The hosts' forwarded health-window reports (`<prefix>.health.<host>`), each checked against its subject's host. */
+  onHealthWindow(listener: (event: HealthWindowEvent) => void): () => void {
+    this.windowListeners.add(listener);
+    this.health ??= this.nc.subscribe(this.resources.names.healthSubject('*'), {
+      callback: (err, msg) => {
+        if (err) return;
+        const event = parseHealthEvent(msg.data, msg.subject.slice(msg.subject.lastIndexOf('.') + 1));
+        if (event) for (const l of this.windowListeners) l(event);
+      },
+    });
+    return () => this.windowListeners.delete(listener);
   }
 
   private get nc(): NatsConnection {
@@ -77,6 +99,7 @@ class ClusterAgent implements NatsCluster {
 
   async activate(request: ActivationRequest, onEvent?: (event: AgentEvent) => void): Promise<ActivationResult> {
     const emit = (message: string): void => onEvent?.({ deploymentId: request.deploymentId, app: request.app, type: 'phase', message });
+    const phase = (p: DeploymentPhase): void => onEvent?.({ deploymentId: request.deploymentId, app: request.app, type: 'phase', message: `${p.name} ${p.status}`, phase: p });
     const ref = await this.publish(request.app, request.version, request.kind);
     const hosts = (await this.records()).filter((r) => this.alive(r)).map((r) => r.host).sort();
     if (hosts.length === 0) {
@@ -93,6 +116,7 @@ class ClusterAgent implements NatsCluster {
         return { status: 'failed', path: 'none', reason: prepared.reason, workers: [], hosts: prepared.hosts };
       }
       emit(`apply: ${hosts.map((h) => `${h} ${prepared.strategies.get(h)?.strategy}`).join(', ')}`);
+      if (request.canary) return await this.canaryApply(ref, { ...request, canary: request.canary }, hosts, prepared.strategies, replies, emit, phase);
       return await this.apply(ref, request, hosts, prepared.strategies, replies, emit);
     } finally {
       replies.close();
@@ -147,28 +171,16 @@ class ClusterAgent implements NatsCluster {
     return { strategy: 'auto' };
   }
 
+  /**
+   * `apply` to `hosts`, then the verdict over them and `earlier` (a canary's hosts): the desired
+   * release moves when every host that answered succeeded; otherwise those that took it go back.
+   */
   private async apply(ref: ReleaseRef, request: ActivationRequest, hosts: string[], strategies: Map<string, Choice>,
-    replies: Replies, emit: (message: string) => void): Promise<ActivationResult> {
-    const expiresAt = Date.now() + this.applyTimeoutMs;
-    await Promise.all(hosts.map((host) => this.send(host,
-      { type: 'apply', deploymentId: request.deploymentId, release: ref, strategy: strategies.get(host)?.strategy ?? 'auto', expiresAt })));
-    const answers = await replies.collect(['applied'], hosts, this.applyTimeoutMs);
-    const results: HostResult[] = [];
-    const workers: WorkerReport[] = [];
-    const lagging: string[] = [];
-    for (const host of hosts) {
-      const answer = answers.get(host);
-      if (!answer) {
-        lagging.push(host);
-        results.push({ host, status: 'failed', path: 'none', lagging: true,
-          reason: `no answer to apply within ${this.applyTimeoutMs} ms; it converges to the current release when it is back` });
-        continue;
-      }
-      const { result } = answer;
-      const why = result.status === 'succeeded' ? strategies.get(host)?.why ?? result.reason : result.reason;
-      results.push({ host, status: result.status, path: result.path, ...(why ? { reason: why } : {}), ...(result.code ? { code: result.code } : {}) });
-      workers.push(...result.workers);
-    }
+    replies: Replies, emit: (message: string) => void, earlier: Applied = { results: [], workers: [], lagging: [] }): Promise<ActivationResult> {
+    const applied = await this.applyOn(ref, request, hosts, strategies, replies);
+    const results = [...earlier.results, ...applied.results];
+    const workers = [...earlier.workers, ...applied.workers];
+    const lagging = [...earlier.lagging, ...applied.lagging];
     const bad = results.filter((r) => !r.lagging && r.status !== 'succeeded');
     if (bad.length === 0) {
       await this.setDesired(ref, request.deploymentId);
@@ -181,6 +193,74 @@ class ClusterAgent implements NatsCluster {
     emit(`apply failed on ${bad.map((r) => r.host).join(', ')}; bringing the other hosts back`);
     await this.revert(request, results, replies);
     return { status: bad.some((r) => r.status === 'rolled-back') ? 'rolled-back' : 'failed', path: pathOf(results), reason, workers, hosts: results };
+  }
+
+  /** Sends `apply` to `hosts` and collects their answers; `canary`: each host runs it as a canary of all its workers. */
+  private async applyOn(ref: ReleaseRef, request: ActivationRequest, hosts: string[], strategies: Map<string, Choice>,
+    replies: Replies, canary?: CanarySpec): Promise<Applied> {
+    // A canary host answers once its own watch is over.
+    const timeoutMs = this.applyTimeoutMs + (canary?.watchMs ?? 0);
+    const expiresAt = Date.now() + timeoutMs;
+    await Promise.all(hosts.map((host) => this.send(host, { type: 'apply', deploymentId: request.deploymentId, release: ref,
+      strategy: strategies.get(host)?.strategy ?? 'auto', expiresAt, ...(canary ? { canary } : {}) })));
+    const answers = await replies.collect(['applied'], hosts, timeoutMs);
+    const applied: Applied = { results: [], workers: [], lagging: [], phases: [] };
+    for (const host of hosts) {
+      const answer = answers.get(host);
+      if (!answer) {
+        applied.lagging.push(host);
+        applied.results.push({ host, status: 'failed', path: 'none', lagging: true,
+          reason: `no answer to apply within ${timeoutMs} ms; it converges to the current release when it is back` });
+        continue;
+      }
+      const { result } = answer;
+      const why = result.status === 'succeeded' ? strategies.get(host)?.why ?? result.reason : result.reason;
+      applied.results.push({ host, status: result.status, path: result.path, ...(why ? { reason: why } : {}), ...(result.code ? { code: result.code } : {}) });
+      applied.workers.push(...result.workers);
+      applied.phases!.push(...(result.phases ?? []).map((p) => ({ ...p, host })));
+    }
+    return applied;
+  }
+
+  /**
+   * A canary across hosts: `size` of the hosts (the first by name) apply the release, each watching
+   * all its workers for `watchMs` before it answers; only when every one passed do the others get
+   * `apply`. A canary host that fails swaps itself back; the canary hosts that passed are reverted,
+   * the others are sent `abort` and never change, and the desired release in KV never moves. A host
+   * whose dry run says reload sends the whole deployment the reload path, without a canary.
+   */
+  private async canaryApply(ref: ReleaseRef, request: ActivationRequest & { canary: CanarySpec }, hosts: string[], strategies: Map<string, Choice>,
+    replies: Replies, emit: (message: string) => void, phase: (p: DeploymentPhase) => void): Promise<ActivationResult> {
+    const phases = new ClusterPhases(phase);
+    const reloads = hosts.filter((h) => strategies.get(h)?.strategy === 'reload');
+    if (reloads.length > 0) {
+      phases.skip('canary', `host(s) ${reloads.join(', ')} must reload: the reload path as a whole`);
+      return phases.into(await this.apply(ref, request, hosts, strategies, replies, emit));
+    }
+    const size = canaryCount(request.canary.size, hosts.length);
+    const [canaryHosts, rest] = [hosts.slice(0, size), hosts.slice(size)];
+    phases.start('canary', canaryHosts, `${size} of ${hosts.length} host(s), each watched ${request.canary.watchMs} ms`);
+    emit(`canary: ${canaryHosts.join(', ')} first (--canary ${formatCanarySize(request.canary.size)}), then ${rest.join(', ') || 'no other host'}`);
+    const first = await this.applyOn(ref, request, canaryHosts, strategies, replies, { size: { percent: 100 }, watchMs: request.canary.watchMs });
+    phases.add(first.phases ?? []);
+    const bad = first.results.filter((r) => r.status !== 'succeeded');
+    if (bad.length > 0) {
+      const reason = `the canary failed: ${bad.map((r) => `${r.host}: ${r.reason ?? r.status}`).join('; ')}`;
+      phases.end('canary', 'failed', reason);
+      await this.sendAll(rest, { type: 'abort', deploymentId: request.deploymentId });
+      phases.start('swap-back', first.results.filter((r) => r.status === 'succeeded').map((r) => r.host), undefined);
+      await this.revert(request, first.results, replies);
+      const reverted = first.results.filter((r) => r.reverted);
+      phases.end('swap-back', reverted.every((r) => r.status === 'succeeded') ? 'passed' : 'failed');
+      const untouched: HostResult[] = rest.map((host) => ({ host, status: 'succeeded', path: 'none', reason: `outside the canary: never offered ${ref.version}` }));
+      return phases.into({ status: bad.some((r) => r.status === 'rolled-back') ? 'rolled-back' : 'failed', path: pathOf(first.results), reason,
+        workers: first.workers, hosts: [...first.results, ...untouched] });
+    }
+    phases.end('canary', 'passed');
+    phases.start('rest', rest, `${rest.length} host(s)`);
+    const result = await this.apply(ref, request, rest, strategies, replies, emit, first);
+    phases.end('rest', result.status === 'succeeded' ? 'passed' : 'failed', result.status === 'succeeded' ? undefined : result.reason);
+    return phases.into(result);
   }
 
   /**
@@ -222,8 +302,8 @@ class ClusterAgent implements NatsCluster {
     }
   }
 
-  private alive(record: HostRecord): boolean {
-    return Date.now() - record.heartbeatAt < record.heartbeatMs * (this.options.staleAfterBeats ?? 3);
+  private alive(record: HostRecord, at = Date.now()): boolean {
+    return at - record.heartbeatAt < record.heartbeatMs * (this.options.staleAfterBeats ?? 3);
   }
 
   private async records(): Promise<HostRecord[]> {
@@ -253,7 +333,24 @@ class ClusterAgent implements NatsCluster {
     return (await this.records()).filter((r) => this.alive(r)).flatMap((r) => r.apps[app]?.workers ?? []);
   }
 
+  /** Every live host as its last record says: the release it serves (its pointer) and its workers. */
+  async observe(app: string): Promise<HostObservation[]> {
+    return (await this.records()).filter((r) => this.alive(r)).sort((a, b) => (a.host < b.host ? -1 : 1))
+      .map((r) => ({ host: r.host, pointer: r.apps[app]?.version ?? null, workers: r.apps[app]?.workers ?? [] }));
+  }
+
+  /** Hosts that join, restart or come back after going stale (host-returns.ts). */
+  onReconnect(listener: (hosts: string[]) => void): () => void {
+    this.returnListeners.add(listener);
+    this.watchingReturns ??= watchHostReturns(this.resources.kv, (record, at) => !this.alive(record, at),
+      (host) => this.returnListeners.forEach((l) => l([host])));
+    this.watchingReturns.catch(() => undefined);
+    return () => this.returnListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
+    await this.watchingReturns?.then((stop) => stop(), () => undefined);
+    this.health?.unsubscribe();
     if (!this.nc.isClosed()) await this.nc.close();
   }
 }

@@ -1,12 +1,24 @@
 import type { FastifyInstance } from 'fastify';
 import type { HostAgent } from '../../../agent/messages.js';
+import { coversApp } from '../auth.js';
 import type { ServiceContext } from '../context.js';
 import { isNatsCluster } from '../nats/cluster-agent.js';
 import type { HostView } from '../nats/host-views.js';
 
-/** `GET /v1/agents` (issue 7): every host, its last heartbeat, the apps and versions it serves, lagging or not. */
+/**
+ * `GET /v1/agents`: every host, its last heartbeat, and of the apps it serves (versions, lagging or
+ * not) those the token covers: a token scoped to one app learns nothing of the others.
+ */
 export function agentRoutes(app: FastifyInstance, ctx: ServiceContext): void {
-  app.get('/v1/agents', { config: { action: 'read' } }, async () => ({ hosts: await hostViewsOf(ctx) }));
+  app.get('/v1/agents', { config: { action: 'read' } }, async (request) => {
+    const principal = request.principal;
+    const hosts = (await hostViewsOf(ctx)).map((host) => {
+      const apps = Object.fromEntries(Object.entries(host.apps).filter(([name]) => principal !== null && coversApp(principal, name)));
+      // A host's own `lagging` says it of the apps shown, so it tells nothing of the others either.
+      return { ...host, apps, lagging: Object.values(apps).some((a) => a.lagging) };
+    });
+    return { hosts };
+  });
 }
 
 /** Every host of every attached agent (also the metrics' agent gauges). */

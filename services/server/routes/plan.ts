@@ -58,7 +58,7 @@ export function planRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       return answer;
     } catch (err) {
       const code = isDeployError(err) ? err.code : 'DEPLOY_ERR_INTERNAL';
-      await ctx.audit.append({ who: by, what: 'plan', app: name, outcome: 'rejected', code }).catch(() => undefined);
+      await ctx.audit.append({ who: by, what: 'plan', app: name, outcome: 'rejected', code });
       throw err;
     }
   });

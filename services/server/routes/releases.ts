@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { canaryAsk, resolveCanary, type CanaryAsk } from '../canary.js';
 import type { ServiceContext } from '../context.js';
 import type { Deployment } from '../deployments.js';
 import { DeployError, isDeployError } from '../errors.js';
@@ -12,7 +13,7 @@ import type { IngestResult } from '../release-store.js';
 import { appParams, bundleHeaders, releaseParams, VERSION_PATTERN, type AppParams, type ReleaseParams } from '../schemas.js';
 import { manifestDigest, readReleaseSources } from '../source-manifest.js';
 
-interface UploadQuery { activate: boolean; wait: boolean }
+interface UploadQuery { activate: boolean; wait: boolean; canary?: string; canaryWatchMs?: string }
 
 /** Bundles arrive as a raw stream, never buffered whole (fastify's bodyLimit does not apply to it). */
 export const BUNDLE_CONTENT_TYPES = ['application/gzip', 'application/x-gzip', 'application/octet-stream'];
@@ -33,16 +34,18 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     async (request, reply) => {
       const { app: name, version } = request.params;
       const by = request.principal?.name ?? 'unknown';
+      // Refused before a byte of the bundle is read: nothing stored, nothing deployed.
+      const canary = canaryAsk(request.query);
       const track = ctx.metrics.upload(name);
       track.unpacking();
       const { release, created } = await receiveUpload(ctx, request.body, request.headers, name, version, by).catch(async (err: unknown) => {
         track.done(undefined);
         const code = isDeployError(err) ? err.code : 'DEPLOY_ERR_INTERNAL';
-        await ctx.audit.append({ who: by, what: 'upload', app: name, version, outcome: 'rejected', code }).catch(() => undefined);
+        await ctx.audit.append({ who: by, what: 'upload', app: name, version, outcome: 'rejected', code });
         throw err;
       });
       track.done({ bytes: release.bundleBytes, created });
-      return answerUpload(ctx, request, reply, { release, created }, by);
+      return answerUpload(ctx, request, reply, { release, created }, by, canary);
     },
   );
 
@@ -52,6 +55,8 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     async (request, reply) => {
       const { app: name, version } = request.params;
       const by = request.principal?.name ?? 'unknown';
+      // Refused before a byte of the delta is read: nothing stored, nothing deployed.
+      const canary = canaryAsk(request.query);
       const { stream, expectedSha256 } = bundleBody(ctx, request.body, request.headers);
       const base = request.headers['x-hotdeploy-base'];
       const manifestSha256 = request.headers['x-hotdeploy-manifest-sha256'].toLowerCase();
@@ -61,7 +66,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
           await ctx.audit.append({ who: by, what: 'upload', app: name, version, outcome: 'rejected', code }).catch(() => undefined);
           throw err;
         });
-      return answerUpload(ctx, request, reply, result, by);
+      return answerUpload(ctx, request, reply, result, by, canary);
     },
   );
 
@@ -119,7 +124,10 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
 
 const uploadQuery = {
   type: 'object',
-  properties: { activate: { type: 'boolean', default: true }, wait: { type: 'boolean', default: true } },
+  properties: {
+    activate: { type: 'boolean', default: true }, wait: { type: 'boolean', default: true },
+    canary: { type: 'string', maxLength: 16 }, canaryWatchMs: { type: 'string', maxLength: 16 },
+  },
 } as const;
 
 /** A delta's base release, and the digest of the file manifest the base plus the delta must make. */
@@ -137,12 +145,12 @@ const deltaHeaders = {
 
 /** A stored upload (bundle or delta): audited, logged, deployed unless the query says otherwise. */
 async function answerUpload(ctx: ServiceContext, request: FastifyRequest<{ Params: ReleaseParams; Querystring: UploadQuery }>, reply: FastifyReply,
-  { release, created }: IngestResult, by: string): Promise<FastifyReply> {
+  { release, created }: IngestResult, by: string, canary: CanaryAsk): Promise<FastifyReply> {
   const { app: name, version } = request.params;
   await ctx.audit.append({ who: by, what: 'upload', app: name, version, sha256: release.sha256, outcome: created ? 'created' : 'exists' });
   request.log.info({ app: name, version, sha256: release.sha256, created, ...(release.delta ? { base: release.delta.base } : {}) },
     created ? 'release stored' : 'release already stored');
-  const { deployment, statusCode } = await deployUpload(ctx, name, version, created, by, request.query);
+  const { deployment, statusCode } = await deployUpload(ctx, release, created, by, request.query, canary);
   return reply.status(statusCode).send({ release, created, deployment });
 }
 
@@ -168,14 +176,16 @@ export function bundleBody(ctx: ServiceContext, body: unknown, headers: Incoming
  * Idempotent upload: the same bytes again deploy only when that version is not already current.
  * 201 new release, 200 known release, 202 when the caller does not wait for the deployment.
  */
-async function deployUpload(ctx: ServiceContext, app: string, version: string, created: boolean, by: string,
-  query: UploadQuery): Promise<{ deployment: Deployment | null; statusCode: number }> {
+async function deployUpload(ctx: ServiceContext, release: IngestResult['release'], created: boolean, by: string,
+  query: UploadQuery, ask: CanaryAsk): Promise<{ deployment: Deployment | null; statusCode: number }> {
+  const { app, version } = release;
   const { current } = await ctx.store.pointers(app);
   if (!query.activate || (!created && current === version)) {
     if (created) ctx.deployments.schedulePrune(app);
     return { deployment: null, statusCode: created ? 201 : 200 };
   }
-  const { deployment, done } = await ctx.deployments.enqueue(app, version, 'push', by);
+  const canary = resolveCanary(ask, release.manifest);
+  const { deployment, done } = await ctx.deployments.enqueue(app, version, 'push', by, canary ? { canary } : {});
   if (!query.wait) return { deployment, statusCode: 202 };
   return { deployment: await done, statusCode: created ? 201 : 200 };
 }

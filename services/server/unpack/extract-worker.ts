@@ -1,6 +1,6 @@
 /**
  * The unpacker's second thread (extract.ts runs it in a worker_threads Worker beside the inflater,
- * inflate-worker.ts). One job at a time: the tar bytes arrive from the inflater in blocks, the tar
+ * inflate-worker.ts). Each job's tar bytes arrive from the inflater in blocks, the tar
  * reader (tar-reader.ts) parses each block synchronously, and every entry is checked
  * (extract-checks.ts) and then written with synchronous fs calls. Synchronous is the point: node-tar's
  * own async Unpack pays several thread-pool round trips per entry and was 4-9x `tar -xzf` on a
@@ -339,26 +339,29 @@ class Job {
 /**
  * Everything comes from the inflater's port; outcomes go to the service, `parsed` / `settled` back.
  * Each data block goes back with its `parsed`: nothing here holds a view of it once it is parsed.
+ * Jobs by id, as in the inflater: a job is forgotten once settled; what still comes for it is dropped.
  */
 function serve(inflater: MessagePort, service: (msg: FromWorker) => void): void {
-  let job: Job | undefined;
+  const jobs = new Map<number, Job>();
   const reply = (msg: FromWriter, transfer: ArrayBuffer[] = []) => inflater.postMessage(msg, transfer);
   const start = (msg: StartJob): void => {
     const id = msg.id;
     const post = (out: FromWorker): void => {
       service(out);
-      if (out.type !== 'ack') reply({ type: 'settled', id });
+      if (out.type === 'ack') return;
+      jobs.delete(id);
+      reply({ type: 'settled', id });
     };
     try {
-      job = new Job(id, msg, post);
+      jobs.set(id, new Job(id, msg, post));
     } catch (err) {
-      job = undefined;
       post({ type: 'failed', id, error: workerError(err) });
     }
   };
   inflater.on('message', (msg: ToWriter) => {
     if (msg.type === 'start') return start(msg);
-    if (job === undefined || job.id !== msg.id) {
+    const job = jobs.get(msg.id);
+    if (job === undefined) {
       if (msg.type === 'abort') service({ type: 'aborted', id: msg.id });
       return;
     }
@@ -368,10 +371,8 @@ function serve(inflater: MessagePort, service: (msg: FromWorker) => void): void 
       if (!job.over) reply({ type: 'parsed', id: msg.id, inflated: msg.data.byteLength, compressed: msg.compressed, ...(block ? { block } : {}) }, block ? [block] : []);
     } else if (msg.type === 'end') job.end();
     else if (msg.type === 'fail') job.failWith(msg.error);
-    else if (msg.type === 'abort') {
-      job.abort();
-      job = undefined;
-    } else assertNever(msg);
+    else if (msg.type === 'abort') job.abort();
+    else assertNever(msg);
   });
 }
 

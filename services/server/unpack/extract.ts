@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -30,7 +29,10 @@ export interface ExtractResult {
 
 /** Compressed bytes handed to the unpacker and not yet parsed; past this the upload waits. */
 const MAX_IN_FLIGHT = 4 * 1024 * 1024;
-/** Unpackers kept (an inflater and a writer thread each): two uploads unpack at once, a third waits. */
+/**
+ * Unpackers kept (an inflater and a writer thread each). Each unpacks any number of uploads at once,
+ * working on whichever sent data: an upload that stalls costs its unpacker no time.
+ */
 const POOL_SIZE = 2;
 /** An unpacker that does not confirm an abort in this long is terminated. */
 const ABORT_GRACE_MS = 10_000;
@@ -63,7 +65,7 @@ export class Extraction extends Writable implements BundleKeeper {
   /** Resolves once the unpacker has let go of `dest` and of the kept file. */
   readonly finished: Promise<void>;
   private readonly id = nextJobId++;
-  private readonly unpacker: Promise<Unpacker>;
+  private readonly unpacker: Unpacker;
   private settleResult!: (outcome: { result: WorkerResult } | { error: Error }) => void;
   private settleKept!: (outcome: KeptBundle | { error: Error }) => void;
   private resultSettled = false;
@@ -103,16 +105,13 @@ export class Extraction extends Writable implements BundleKeeper {
     // The caller awaits these once its upload ended; a failure before that is not unhandled.
     this.result.catch(() => undefined);
     this.kept.catch(() => undefined);
-    this.unpacker = pool.acquire().then((unpacker) => {
-      unpacker.on('message', this.onMessage);
-      unpacker.on('error', this.onCrash);
-      const { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs } = limits;
-      unpacker.post({
-        type: 'start', id: this.id, dest, limits: { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs },
-        ...(options.linkFrom ? { linkFrom: options.linkFrom } : {}), ...(options.keep === undefined ? {} : { keep: options.keep }),
-        ...(options.delta ? { delta: true } : {}),
-      });
-      return unpacker;
+    this.unpacker = pool.acquire();
+    this.unpacker.attach(this.id, this.onMessage, this.onCrash);
+    const { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs } = limits;
+    this.unpacker.post({
+      type: 'start', id: this.id, dest, limits: { maxUnpackedBytes, maxFiles, maxDepth, extractTimeoutMs },
+      ...(options.linkFrom ? { linkFrom: options.linkFrom } : {}), ...(options.keep === undefined ? {} : { keep: options.keep }),
+      ...(options.delta ? { delta: true } : {}),
     });
   }
 
@@ -120,15 +119,12 @@ export class Extraction extends Writable implements BundleKeeper {
   abort(reason: DeployError): void {
     if (this.done || this.abortReason) return;
     this.abortReason = reason;
-    void this.unpacker.then((unpacker) => {
-      if (this.done) return;
-      unpacker.post({ type: 'abort', id: this.id });
-      const grace = setTimeout(() => {
-        pool.discard(unpacker);
-        this.settleBoth(reason);
-      }, ABORT_GRACE_MS);
-      void this.finished.finally(() => clearTimeout(grace));
-    });
+    this.unpacker.post({ type: 'abort', id: this.id });
+    const grace = setTimeout(() => {
+      this.settleBoth(reason);
+      pool.discard(this.unpacker);
+    }, ABORT_GRACE_MS);
+    void this.finished.finally(() => clearTimeout(grace));
   }
 
   abandon(reason: DeployError): Promise<void> {
@@ -137,26 +133,22 @@ export class Extraction extends Writable implements BundleKeeper {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.unpacker.then((unpacker) => {
-      if (this.done || this.abortReason) return callback();
-      const data = chunk.buffer.byteLength >= OWN_ALLOCATION_BYTES ? chunk : new Uint8Array(chunk);
-      this.inFlight += data.byteLength;
-      this.busy();
-      unpacker.post({ type: 'chunk', id: this.id, data }, [data.buffer as ArrayBuffer]);
-      if (this.inFlight > MAX_IN_FLIGHT) this.held = callback;
-      else callback();
-    }, callback);
+    if (this.done || this.abortReason) return callback();
+    const data = chunk.buffer.byteLength >= OWN_ALLOCATION_BYTES ? chunk : new Uint8Array(chunk);
+    this.inFlight += data.byteLength;
+    this.busy();
+    this.unpacker.post({ type: 'chunk', id: this.id, data }, [data.buffer as ArrayBuffer]);
+    if (this.inFlight > MAX_IN_FLIGHT) this.held = callback;
+    else callback();
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.unpacker.then((unpacker) => {
-      this.ended = true;
-      if (!this.done && !this.abortReason) {
-        this.busy();
-        unpacker.post({ type: 'end', id: this.id });
-      }
-      callback();
-    }, callback);
+    this.ended = true;
+    if (!this.done && !this.abortReason) {
+      this.busy();
+      this.unpacker.post({ type: 'end', id: this.id });
+    }
+    callback();
   }
 
   /** Nothing more is owed: the outcome and, when keeping, the kept file. */
@@ -165,9 +157,7 @@ export class Extraction extends Writable implements BundleKeeper {
   }
 
   private readonly onMessage = (msg: FromWorker): void => {
-    // Blocks come back whoever's job they carried (an ack may follow a job that is over): the pool is shared.
-    if (msg.type === 'ack' && msg.blocks !== undefined) for (const block of msg.blocks) uploadBlocks.give(block);
-    if (msg.id !== this.id || this.done) return;
+    if (this.done) return;
     if (msg.type === 'ack') {
       this.inFlight -= msg.bytes;
       if (this.inFlight <= MAX_IN_FLIGHT) this.unhold();
@@ -183,7 +173,6 @@ export class Extraction extends Writable implements BundleKeeper {
   };
 
   private readonly onCrash = (err: Error): void => {
-    void this.unpacker.then((unpacker) => pool.discard(unpacker));
     this.settleBoth(this.abortReason ?? new Error(`the unpacker crashed: ${err.message}`, { cause: err }));
   };
 
@@ -219,12 +208,8 @@ export class Extraction extends Writable implements BundleKeeper {
     if (this.resultSettled) clearTimeout(this.deadline);
     if (!this.done) return;
     this.unhold();
-    void this.unpacker.then((unpacker) => {
-      unpacker.off('message', this.onMessage);
-      unpacker.off('error', this.onCrash);
-      pool.release(unpacker);
-      this.onFinished();
-    });
+    this.unpacker.detach(this.id);
+    this.onFinished();
   }
 }
 
@@ -242,98 +227,99 @@ export async function extractBundle(bundleFile: string, dest: string, limits: Ex
 let nextJobId = 1;
 
 /**
- * An inflater and a writer thread joined by a port: what the pool keeps and a job uses. Jobs talk
- * to the inflater and hear from both; when either thread exits, both go.
+ * An inflater and a writer thread joined by a port: what the pool keeps and jobs share. Jobs talk
+ * to the inflater and hear from both, each by its id; when either thread exits, both go, and every
+ * job still on them fails.
  */
-class Unpacker extends EventEmitter {
+class Unpacker {
   private readonly threads: [Worker, Worker];
+  private readonly jobs = new Map<number, { onMessage: (msg: FromWorker) => void; onCrash: (err: Error) => void }>();
   private gone = false;
 
-  constructor() {
-    super();
-    const inflater = new Worker(workerFile('inflate-worker.js'));
-    const writer = new Worker(workerFile('extract-worker.js'));
+  constructor(private readonly onGone: (unpacker: Unpacker) => void) {
+    // Not the embedding process's flags (worker threads inherit process.execArgv by default): under
+    // `node --input-type=module -e …` that flag alone kills a thread started from a file, and the
+    // unpackers need none of them.
+    const inflater = new Worker(workerFile('inflate-worker.js'), { execArgv: [] });
+    const writer = new Worker(workerFile('extract-worker.js'), { execArgv: [] });
     this.threads = [inflater, writer];
     const { port1, port2 } = new MessageChannel();
     inflater.postMessage({ type: 'connect', port: port1 } satisfies ToInflater, [port1]);
     writer.postMessage({ type: 'connect', port: port2 }, [port2]);
     for (const thread of this.threads) {
-      thread.on('message', (msg: FromWorker) => this.emit('message', msg));
-      thread.on('error', (err: Error) => this.emit('error', err));
-      thread.once('exit', (code: number) => {
-        if (this.gone) return;
-        this.terminate();
-        // An exit nobody asked for fails the job in hand, whether or not an 'error' came first.
-        this.emit('error', new Error(`an unpacker thread exited with code ${code}`));
-        this.emit('exit');
+      thread.on('message', (msg: FromWorker) => {
+        // Blocks come back whoever's job they carried (an ack may follow a job that is over): the pool is shared.
+        if (msg.type === 'ack' && msg.blocks !== undefined) for (const block of msg.blocks) uploadBlocks.give(block);
+        this.jobs.get(msg.id)?.onMessage(msg);
       });
+      thread.on('error', (err: Error) => this.end(err));
+      // An exit nobody asked for fails the jobs in hand, whether or not an 'error' came first.
+      thread.once('exit', (code: number) => this.end(new Error(`an unpacker thread exited with code ${code}`)));
     }
+    this.unref();
+  }
+
+  /** Jobs on this unpacker now. */
+  get load(): number {
+    return this.jobs.size;
+  }
+
+  attach(id: number, onMessage: (msg: FromWorker) => void, onCrash: (err: Error) => void): void {
+    if (this.gone) {
+      onCrash(new Error('the unpacker has ended'));
+      return;
+    }
+    if (this.jobs.size === 0) this.ref();
+    this.jobs.set(id, { onMessage, onCrash });
+  }
+
+  /** A job over; an unpacker with none is unref'd, so it never holds the process open. */
+  detach(id: number): void {
+    if (this.jobs.delete(id) && this.jobs.size === 0) this.unref();
   }
 
   post(msg: ToInflater, transfer?: ArrayBuffer[]): void {
-    this.threads[0].postMessage(msg, transfer);
+    if (!this.gone) this.threads[0].postMessage(msg, transfer);
   }
 
-  ref(): void {
+  /** Ends both threads; every job still on them fails with `reason`. */
+  end(reason: Error): void {
+    if (this.gone) return;
+    this.gone = true;
+    for (const thread of this.threads) void thread.terminate();
+    this.onGone(this);
+    const jobs = [...this.jobs.values()];
+    this.jobs.clear();
+    for (const job of jobs) job.onCrash(reason);
+  }
+
+  private ref(): void {
     for (const thread of this.threads) thread.ref();
   }
 
-  unref(): void {
+  private unref(): void {
     for (const thread of this.threads) thread.unref();
-  }
-
-  terminate(): void {
-    this.gone = true;
-    for (const thread of this.threads) void thread.terminate();
   }
 }
 
-/** Unpackers kept between uploads (unref'd while idle, so they never hold the process open). */
+/** Up to POOL_SIZE unpackers, made as needed (a second once the first has work); a new job goes to the one with the fewest jobs. */
 class UnpackerPool {
-  private readonly idle: Unpacker[] = [];
-  private readonly waiting: ((unpacker: Unpacker) => void)[] = [];
-  private readonly live = new Set<Unpacker>();
+  private readonly live: Unpacker[] = [];
 
-  acquire(): Promise<Unpacker> {
-    const unpacker = this.idle.pop();
-    if (unpacker) {
-      unpacker.ref();
-      return Promise.resolve(unpacker);
-    }
-    if (this.live.size < POOL_SIZE) return Promise.resolve(this.spawn());
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  release(unpacker: Unpacker): void {
-    if (!this.live.has(unpacker)) return;
-    const next = this.waiting.shift();
-    if (next) return next(unpacker);
-    unpacker.unref();
-    this.idle.push(unpacker);
-  }
-
-  /** An unpacker that misbehaved is ended; whoever waits gets a fresh one. */
-  discard(unpacker: Unpacker): void {
-    if (!this.live.has(unpacker)) return;
-    this.forget(unpacker);
-    unpacker.terminate();
-  }
-
-  private forget(unpacker: Unpacker): void {
-    if (!this.live.delete(unpacker)) return;
-    const at = this.idle.indexOf(unpacker);
-    if (at >= 0) this.idle.splice(at, 1);
-    const next = this.waiting.shift();
-    if (next) next(this.spawn());
-  }
-
-  private spawn(): Unpacker {
-    const unpacker = new Unpacker();
-    this.live.add(unpacker);
-    // An unexpected exit (a crash) takes the unpacker out of the pool; its job sees the 'error'.
-    unpacker.once('exit', () => this.forget(unpacker));
-    unpacker.on('error', () => this.forget(unpacker));
+  acquire(): Unpacker {
+    const least = this.live.reduce<Unpacker | undefined>((best, u) => (best === undefined || u.load < best.load ? u : best), undefined);
+    if (least !== undefined && (least.load === 0 || this.live.length >= POOL_SIZE)) return least;
+    const unpacker = new Unpacker((gone) => {
+      const at = this.live.indexOf(gone);
+      if (at >= 0) this.live.splice(at, 1);
+    });
+    this.live.push(unpacker);
     return unpacker;
+  }
+
+  /** An unpacker that misbehaved (an abort it never confirmed) is ended, and its other jobs with it. */
+  discard(unpacker: Unpacker): void {
+    unpacker.end(new Error('the unpacker did not confirm an abort and was ended'));
   }
 }
 

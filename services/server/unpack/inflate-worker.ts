@@ -42,6 +42,8 @@ class InflateJob {
   private inflated = 0;
   private writerInFlight = 0;
   private ending = false;
+  /** The upload has ended (`end` came): nothing more arrives for this job. */
+  private closed = false;
   private stopped = false;
 
   constructor(readonly id: number, limits: ExtractLimits, private readonly copy: BundleCopy | undefined, private readonly writer: MessagePort,
@@ -65,7 +67,13 @@ class InflateJob {
     this.pump();
   }
 
+  /** Nothing more is owed or arrives: the job may be forgotten. */
+  get over(): boolean {
+    return this.stopped && this.closed;
+  }
+
   end(): void {
+    this.closed = true;
     const kept = this.copy?.close();
     if (kept) this.kept({ type: 'kept', id: this.id, ...kept });
     this.ending = true;
@@ -236,42 +244,55 @@ const GZIP_MAGIC = [0x1f, 0x8b];
 const EMPTY = new Uint8Array(0);
 const NOT_GZIP: WorkerError = { deployCode: 'DEPLOY_ERR_NOT_GZIP', message: 'not gzip' };
 
+/**
+ * Jobs by id: the inflater holds the state of every upload it unpacks and works on whichever sent
+ * data, so an upload that stalls holds none of its time. A job is forgotten once aborted, or once
+ * its upload has ended and the writer has settled it.
+ */
 if (parentPort) {
   const service = parentPort;
   let writer: MessagePort | undefined;
-  let job: InflateJob | undefined;
+  const jobs = new Map<number, InflateJob>();
   const toService = (msg: FromWorker) => service.postMessage(msg);
   const start = (msg: StartJob, port: MessagePort) => {
-    job?.abort();
     const { id, keep, ...forWriter } = msg;
-    job = new InflateJob(id, msg.limits, keep === undefined ? undefined : new BundleCopy(keep), port,
-      (bytes, spent) => service.postMessage({ type: 'ack', id, bytes, ...(spent.length > 0 ? { blocks: spent } : {}) } satisfies FromWorker, spent), toService);
+    jobs.set(id, new InflateJob(id, msg.limits, keep === undefined ? undefined : new BundleCopy(keep), port,
+      (bytes, spent) => service.postMessage({ type: 'ack', id, bytes, ...(spent.length > 0 ? { blocks: spent } : {}) } satisfies FromWorker, spent), toService));
     port.postMessage({ ...forWriter, id } satisfies ToWriter);
+  };
+  const forgetIfOver = (job: InflateJob) => {
+    if (job.over) jobs.delete(job.id);
   };
   service.on('message', (msg: ToInflater) => {
     if (msg.type === 'connect') {
       writer = msg.port;
       writer.on('message', (reply: FromWriter) => {
         if (reply.type === 'parsed' && reply.block !== undefined) blocks.give(reply.block);
-        if (job === undefined || job.id !== reply.id) return;
+        const job = jobs.get(reply.id);
+        if (job === undefined) return;
         if (reply.type === 'parsed') job.parsed(reply.inflated, reply.compressed);
         else if (reply.type === 'settled') job.stop();
         else assertNever(reply);
+        forgetIfOver(job);
       });
       return;
     }
     if (writer === undefined) throw new Error('the inflater got a job before its writer');
     if (msg.type === 'start') return start(msg, writer);
-    if (job === undefined || job.id !== msg.id) {
+    const job = jobs.get(msg.id);
+    if (job === undefined) {
       // A job already over: its chunks are acked so the upload can run to its end.
       if (msg.type === 'chunk') toService({ type: 'ack', id: msg.id, bytes: msg.data.byteLength });
+      else if (msg.type === 'abort') writer.postMessage({ type: 'abort', id: msg.id } satisfies ToWriter);
       return;
     }
     if (msg.type === 'chunk') job.chunk(msg.data);
     else if (msg.type === 'end') job.end();
     else if (msg.type === 'abort') {
       job.abort();
+      jobs.delete(msg.id);
       writer.postMessage({ type: 'abort', id: msg.id } satisfies ToWriter);
     } else assertNever(msg);
+    forgetIfOver(job);
   });
 }

@@ -2,11 +2,11 @@
  * A streaming tar reader for the unpacker's writer thread (extract-worker.ts): it takes the inflated
  * bytes block by block and hands each entry's header, then its body, to synchronous callbacks.
  *
- * Why not node-tar's `Parser` (which it replaced): per entry, the Parser decodes every header field
- * through `subarray().toString().replace(/\0.*\/)` and `parseInt`, builds a `Header` and a Minipass
- * `ReadEntry`, and delivers the body through stream events. On figure 6's 5,000-file bundle that was
- * ~22 % of the writer thread's CPU (perf, docs/BENCHMARKS.md figure 6), ~12 µs per header, on the
- * thread that bounds the upload. This reader decodes the few fields the checks and the writer use,
+ * Why not node-tar's `Parser`: per entry, the Parser decodes every header field through
+ * `subarray().toString().replace(/\0.*\/)` and `parseInt`, builds a `Header` and a Minipass
+ * `ReadEntry`, and delivers the body through stream events. On the bench's 5,000-file bundle
+ * (figure 6) that is ~22 % of the writer thread's CPU in perf, ~12 µs per header, on the thread that
+ * bounds the upload. This reader decodes the few fields the checks and the writer use,
  * straight from the bytes, and hands body bytes over as views of the block.
  *
  * Formats: ustar (with its 155-byte name prefix), pax extended headers (`x`; global `g`), GNU long
@@ -72,8 +72,10 @@ export class TarReader {
   private padding = 0;
   private sink: EntrySink | undefined;
   private meta: { type: string; chunks: Buffer[] } | undefined;
-  private extended: Extended | undefined;
-  private global: Extended | undefined;
+  /** Fields for the next entry only: a pax extended header (`x`) or a GNU long name or link target. */
+  private nextEntryFields: Extended | undefined;
+  /** Fields for every later entry: pax global headers (`g`), merged. */
+  private paxGlobalFields: Extended | undefined;
   private sawNullBlock = false;
   private sawEnd = false;
   private sawEntry = false;
@@ -151,10 +153,10 @@ export class TarReader {
     const size = number(buf, off + 124, 12);
     const isMeta = META_TYPES.has(type);
     // A pax or GNU header describes the next entry that is not itself one (node-tar reads it so too).
-    const ex = isMeta ? undefined : this.extended;
-    const gex = isMeta ? undefined : this.global;
-    const path = ex?.path ?? fullName(buf, off);
-    const linkpath = ex?.linkpath ?? string(buf, off + 157, 100);
+    const extended = isMeta ? undefined : this.nextEntryFields;
+    const paxGlobal = isMeta ? undefined : this.paxGlobalFields;
+    const path = extended?.path ?? fullName(buf, off);
+    const linkpath = extended?.linkpath ?? string(buf, off + 157, 100);
     if (path === '') throw new DeployError('DEPLOY_ERR_BAD_ARCHIVE', 'a tar header has no path');
     let entryType = type;
     // Old tars marked a directory as a file whose name ends in '/'.
@@ -163,7 +165,7 @@ export class TarReader {
     if (isLink && linkpath === '') throw new DeployError('DEPLOY_ERR_BAD_ARCHIVE', `${path}: a link without a target`);
     if (!isLink && !isMeta && linkpath !== '') throw new DeployError('DEPLOY_ERR_BAD_ARCHIVE', `${path}: a link target on a ${entryType}`);
     this.sawEntry = true;
-    const bodySize = isMeta ? (size ?? 0) : entryType === 'Directory' ? 0 : (ex?.size ?? gex?.size ?? size ?? 0);
+    const bodySize = isMeta ? (size ?? 0) : entryType === 'Directory' ? 0 : (extended?.size ?? paxGlobal?.size ?? size ?? 0);
     if (bodySize < 0) throw new DeployError('DEPLOY_ERR_BAD_ARCHIVE', `${path}: a negative size`);
     this.remain = bodySize;
     this.padding = (BLOCK - (bodySize % BLOCK)) % BLOCK;
@@ -173,12 +175,12 @@ export class TarReader {
       if (bodySize === 0) this.body(Buffer.alloc(0));
       return;
     }
-    this.extended = undefined;
-    const mode = ex?.mode ?? gex?.mode ?? number(buf, off + 100, 8);
+    this.nextEntryFields = undefined;
+    const mode = extended?.mode ?? paxGlobal?.mode ?? number(buf, off + 100, 8);
     const mtimeSeconds = number(buf, off + 136, 12);
     const entry: TarEntry = {
       path, type: entryType, size: bodySize, mode: mode === undefined ? undefined : mode & 0o7777,
-      mtime: ex?.mtime ?? gex?.mtime ?? (mtimeSeconds === undefined ? undefined : new Date(mtimeSeconds * 1000)), linkpath,
+      mtime: extended?.mtime ?? paxGlobal?.mtime ?? (mtimeSeconds === undefined ? undefined : new Date(mtimeSeconds * 1000)), linkpath,
     };
     this.sink = this.onEntry(entry);
     if (bodySize === 0) {
@@ -192,16 +194,16 @@ export class TarReader {
     if (type === 'GlobalExtendedHeader') {
       // A global header's path or link target would name every later entry alike: not applied (node-tar neither).
       const { path: _path, linkpath: _linkpath, ...fields } = parsePax(body);
-      this.global = { ...this.global, ...fields };
+      this.paxGlobalFields = { ...this.paxGlobalFields, ...fields };
       return;
     }
     if (type === 'ExtendedHeader' || type === 'OldExtendedHeader') {
-      this.extended = { ...this.extended, ...parsePax(body) };
+      this.nextEntryFields = { ...this.nextEntryFields, ...parsePax(body) };
       return;
     }
     const text = cString(body, 0, body.length);
-    if (type === 'NextFileHasLongLinkpath') this.extended = { ...this.extended, linkpath: text };
-    else this.extended = { ...this.extended, path: text };
+    if (type === 'NextFileHasLongLinkpath') this.nextEntryFields = { ...this.nextEntryFields, linkpath: text };
+    else this.nextEntryFields = { ...this.nextEntryFields, path: text };
   }
 }
 

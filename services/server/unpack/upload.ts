@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { BLOCK_BYTES, BlockPool } from './blocks.js';
 import { DeployError, isDeployError } from '../errors.js';
 
@@ -22,14 +23,11 @@ export interface KeptBundle {
 }
 
 /**
- * Where an upload's bytes go, block by block: it writes them to the bundle's file and hashes them.
- * A BundleFile does only that; an Extraction (extract.ts) also unpacks them, on its own threads.
+ * Where an upload's bytes go, block by block: a Writable that writes them to the bundle's file and
+ * hashes them. A BundleFile does only that; an Extraction (extract.ts) also unpacks them, on its own
+ * threads. A keeper takes each block written to it: the writer does not touch it again.
  */
-export interface BundleKeeper {
-  /** Takes the block: the caller does not touch it again. false: wait for 'drain'. */
-  write(block: Buffer): boolean;
-  once(event: 'drain', listener: () => void): unknown;
-  end(): unknown;
+export interface BundleKeeper extends Writable {
   /** Resolves once every byte written is in the file; rejects as soon as a write fails (disk full), not at the end. */
   readonly kept: Promise<KeptBundle>;
   /** Stops keeping; resolves once the file is let go, so it may be deleted. */
@@ -37,13 +35,14 @@ export interface BundleKeeper {
 }
 
 /** A BundleKeeper on the event loop: a write stream and a hash. */
-export class BundleFile implements BundleKeeper {
+export class BundleFile extends Writable implements BundleKeeper {
   readonly kept: Promise<KeptBundle>;
   private readonly hash = createHash('sha256');
   private readonly out: WriteStream;
   private bytes = 0;
 
   constructor(file: string) {
+    super({ highWaterMark: BLOCK_BYTES });
     this.out = createWriteStream(file, { mode: 0o644 });
     this.kept = new Promise<KeptBundle>((resolve, reject) => {
       this.out.once('error', reject);
@@ -52,19 +51,17 @@ export class BundleFile implements BundleKeeper {
     this.kept.catch(() => undefined);
   }
 
-  write(block: Buffer): boolean {
+  override _write(block: Buffer, _encoding: BufferEncoding, callback: () => void): void {
     this.hash.update(block);
     this.bytes += block.length;
-    return this.out.write(block);
+    // A failed write never drains: `kept` rejects instead, and receiveBundle stops the upload.
+    if (this.out.write(block)) callback();
+    else this.out.once('drain', callback);
   }
 
-  once(event: 'drain', listener: () => void): this {
-    this.out.once(event, listener);
-    return this;
-  }
-
-  end(): void {
+  override _final(callback: () => void): void {
     this.out.end();
+    callback();
   }
 
   abandon(): Promise<void> {
@@ -76,120 +73,114 @@ export class BundleFile implements BundleKeeper {
 }
 
 /**
- * Streams an upload into `keeper`, counting as it goes; never holds the body in memory. fastify's
- * bodyLimit does not apply to a raw stream parser, and its requestTimeout did not end a stalled
- * upload (DESIGN.md "Facts measured"), so both limits are enforced here. On a refusal the body is
- * only paused, never destroyed: destroying a request stream destroys its socket, and the client
- * would never see the 413 / 408 (build-server.ts answers with `Connection: close`). A refusal
- * rejects once the keeper has let go of the file, so the caller can delete the staging folder.
+ * Streams an upload into `keeper` (a pipeline: the body, `gather`, the keeper), counting as it goes;
+ * never holds the body in memory. fastify's bodyLimit does not apply to a raw stream parser, and its
+ * requestTimeout did not end a stalled upload (DESIGN.md "Facts measured"), so both limits are
+ * enforced here. The body is read through an iterator that leaves it alone when the pipeline stops:
+ * destroying a request stream destroys its socket, and the client would never see the 413
+ * (error-handler.ts reads and discards the rest, within bounds). A refusal rejects once the keeper
+ * has let go of the file, so the caller can delete the staging folder.
  */
-export function receiveBundle(body: Readable, keeper: BundleKeeper, options: ReceiveOptions): Promise<ReceivedBundle> {
-  let bytes = 0;
-  let ended = false;
-  let settled = false;
-  let timer: NodeJS.Timeout | undefined;
-  let block = Buffer.from(uploadBlocks.take());
-  let used = 0;
-  let flushSoon: NodeJS.Immediate | undefined;
-  // The block being filled goes back to the pool once nothing more is copied into it (once only:
-  // given twice, two uploads would fill the same block).
-  let blockReturned = false;
-  const returnBlock = () => {
-    if (blockReturned) return;
-    blockReturned = true;
-    uploadBlocks.give(block.buffer as ArrayBuffer);
-  };
+export async function receiveBundle(body: Readable, keeper: BundleKeeper, options: ReceiveOptions): Promise<ReceivedBundle> {
+  // A write error (disk full) ends the upload at once, not when the body has ended.
+  const stop = new AbortController();
+  keeper.kept.catch((err: unknown) => stop.abort(err));
+  try {
+    await pipeline(body.iterator({ destroyOnReturn: false }), (source: AsyncIterable<Buffer>) => gather(source, options), keeper, { signal: stop.signal });
+    const { sha256, bytes } = await keeper.kept;
+    if (bytes === 0) throw new DeployError('DEPLOY_ERR_EMPTY_BUNDLE');
+    if (options.expectedSha256 !== undefined && options.expectedSha256 !== sha256) {
+      throw new DeployError('DEPLOY_ERR_SHA256_MISMATCH', `received ${sha256}`);
+    }
+    return { sha256, bytes };
+  } catch (err) {
+    const error = mapUploadError(stop.signal.aborted ? stop.signal.reason : err);
+    await keeper.abandon(error);
+    throw error;
+  }
+}
 
-  return new Promise<ReceivedBundle>((resolve, reject) => {
-    const fail = (err: unknown) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      clearImmediate(flushSoon);
-      body.off('data', onData);
-      returnBlock();
-      body.pause();
-      const error = mapUploadError(err);
-      void keeper.abandon(error).then(() => reject(error));
-    };
-    const arm = () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => fail(new DeployError('DEPLOY_ERR_UPLOAD_TIMEOUT', `nothing received for ${options.idleTimeoutMs} ms`)),
-        options.idleTimeoutMs);
-    };
-    // The block is handed to the keeper and a fresh one filled: one write (one message to the
-    // unpacker, one thread-pool round trip) per block, not per 64 KB socket read.
-    const flush = () => {
-      clearImmediate(flushSoon);
-      flushSoon = undefined;
-      if (used === 0 || settled) return;
-      let full: Buffer;
-      if (used >= BLOCK_BYTES / 2) {
-        full = block.subarray(0, used);
-        block = Buffer.from(uploadBlocks.take());
-      } else {
-        // A trickle's small piece is copied out: handing over the whole block would move (and
-        // keep in flight) a megabyte for each of them.
-        full = Buffer.allocUnsafeSlow(used);
-        block.copy(full, 0, 0, used);
-      }
-      used = 0;
-      if (!keeper.write(full)) waitForDrain();
-    };
-    const onData = (chunk: Buffer) => {
-      arm();
-      bytes += chunk.length;
-      if (bytes > options.maxBytes) return fail(new DeployError('DEPLOY_ERR_BUNDLE_TOO_LARGE', `more than ${options.maxBytes} bytes`));
-      for (let at = 0; at < chunk.length;) {
-        const n = chunk.copy(block, used, at);
-        used += n;
-        at += n;
-        if (used === BLOCK_BYTES) flush();
-      }
-      // What the socket had at once goes on together; nothing waits for a block to fill.
-      flushSoon ??= setImmediate(flush);
-    };
-    // Our own backpressure is not the client stalling: the idle timer stops until the keeper drains.
-    let waiting = false;
-    const waitForDrain = () => {
-      if (waiting) return;
-      waiting = true;
-      clearTimeout(timer);
-      body.pause();
-      keeper.once('drain', () => {
-        waiting = false;
-        if (settled) return;
-        arm();
-        body.resume();
-      });
-    };
-    body.on('data', onData);
-    body.once('end', () => {
-      ended = true;
-      clearTimeout(timer);
-      flush();
-      returnBlock();
-      keeper.end();
-      keeper.kept.then(({ sha256 }) => {
-        if (settled) return;
-        if (bytes === 0) return fail(new DeployError('DEPLOY_ERR_EMPTY_BUNDLE'));
-        if (options.expectedSha256 !== undefined && options.expectedSha256 !== sha256) {
-          return fail(new DeployError('DEPLOY_ERR_SHA256_MISMATCH', `received ${sha256}`));
-        }
-        settled = true;
-        resolve({ sha256, bytes });
-      }, fail);
-    });
-    // A client abort rejects the stream with ECONNRESET (DESIGN.md "Facts measured"), or just closes it.
-    body.once('error', fail);
-    body.once('close', () => {
-      if (!ended) fail(new DeployError('DEPLOY_ERR_UPLOAD_ABORTED', 'the connection closed before the body ended'));
-    });
-    // A write error (disk full) ends the upload at once.
-    keeper.kept.catch(fail);
-    arm();
-    body.resume();
+/**
+ * The body's chunks gathered into blocks, counted against `maxBytes`, with the idle timeout on each
+ * wait for the client's next bytes. Only that wait counts: while a block waits for the keeper (our
+ * own back-pressure, the unpacker busy) the client is not stalling. What the socket had at once goes
+ * on together: a block goes on full, or as soon as the body has nothing more at hand.
+ */
+async function* gather(source: AsyncIterable<Buffer>, options: ReceiveOptions): AsyncGenerator<Buffer> {
+  const chunks = source[Symbol.asyncIterator]();
+  const blocks = new BlockFiller();
+  let bytes = 0;
+  try {
+    for (;;) {
+      const next = chunks.next();
+      if (blocks.used > 0 && !(await settledAtOnce(next))) yield blocks.take();
+      const { value, done } = await idleTimeout(next, options.idleTimeoutMs);
+      if (done) break;
+      bytes += value.length;
+      if (bytes > options.maxBytes) throw new DeployError('DEPLOY_ERR_BUNDLE_TOO_LARGE', `more than ${options.maxBytes} bytes`);
+      yield* blocks.fill(value);
+    }
+    if (blocks.used > 0) yield blocks.take();
+  } finally {
+    blocks.release();
+    // Not awaited: with a read pending (a stalled client) the iterator lets go only once it settles.
+    void chunks.return?.().catch(() => undefined);
+  }
+}
+
+/** Whether `next` settles before the event loop turns: the body had more at hand. */
+function settledAtOnce(next: Promise<unknown>): Promise<boolean> {
+  return Promise.race([next.then(() => true, () => true), new Promise<boolean>((resolve) => setImmediate(() => resolve(false)))]);
+}
+
+function idleTimeout<T>(next: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeployError('DEPLOY_ERR_UPLOAD_TIMEOUT', `nothing received for ${ms} ms`)), ms);
   });
+  return Promise.race([next, stalled]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A pooled block being filled. A block handed on is the keeper's; a trickle's small piece is copied
+ * out instead, as handing over the whole block would move (and keep in flight) a megabyte for each.
+ */
+class BlockFiller {
+  used = 0;
+  private block: Buffer | undefined = Buffer.from(uploadBlocks.take());
+
+  *fill(chunk: Buffer): Generator<Buffer> {
+    for (let at = 0; at < chunk.length;) {
+      const n = chunk.copy(this.current, this.used, at);
+      this.used += n;
+      at += n;
+      if (this.used === BLOCK_BYTES) yield this.take();
+    }
+  }
+
+  take(): Buffer {
+    const block = this.current;
+    const used = this.used;
+    this.used = 0;
+    if (used >= BLOCK_BYTES / 2) {
+      this.block = Buffer.from(uploadBlocks.take());
+      return block.subarray(0, used);
+    }
+    const piece = Buffer.allocUnsafeSlow(used);
+    block.copy(piece, 0, 0, used);
+    return piece;
+  }
+
+  /** The block being filled goes back to the pool, once (given twice, two uploads would fill the same block). */
+  release(): void {
+    if (this.block !== undefined) uploadBlocks.give(this.block.buffer as ArrayBuffer);
+    this.block = undefined;
+  }
+
+  private get current(): Buffer {
+    if (this.block === undefined) throw new Error('the upload\'s block was already given back');
+    return this.block;
+  }
 }
 
 /**
@@ -207,5 +198,6 @@ function mapUploadError(err: unknown): DeployError {
     return new DeployError('DEPLOY_ERR_UPLOAD_ABORTED', e.message, { cause: err });
   }
   if (typeof e?.syscall === 'string') return new DeployError('DEPLOY_ERR_STORAGE', e.message, { cause: err });
-  return new DeployError('DEPLOY_ERR_UPLOAD_ABORTED', e?.message ?? String(err), { cause: err });
+  // Anything else (an unpacker thread that died) is the service's fault, not the client's.
+  return new DeployError('DEPLOY_ERR_INTERNAL', e?.message ?? String(err), { cause: err });
 }

@@ -54,7 +54,7 @@ export function table(columns, rows, empty) {
  */
 export function badge(word) {
   const known = ['queued', 'running', 'succeeded', 'failed', 'rolled-back', 'hot', 'unchanged', 'started', 'reloaded',
-    'current', 'previous', 'bad', 'alive', 'down', 'lagging', 'in-sync', 'none', 'reload', 'start'];
+    'current', 'previous', 'bad', 'alive', 'down', 'lagging', 'in-sync', 'none', 'reload', 'start', 'passed', 'skipped'];
   return h('span', { class: `badge ${known.includes(word) ? `b-${word}` : 'b-other'}` }, word);
 }
 

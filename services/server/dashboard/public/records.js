@@ -38,12 +38,21 @@ export function applyEvent(records, e) {
     records.set(e.deploymentId, {
       id: e.deploymentId, app: e.app, version: e.version, kind: e.kind, status: e.status, by: '…', from: null,
       createdAt: e.at, startedAt: e.type === 'started' ? e.at : null, finishedAt: null, hosts: [], workers: [],
+      ...(e.canary ? { canary: e.canary, phases: e.agent?.phase ? [e.agent.phase] : [] } : {}),
     });
     return 'unknown';
   }
   known.status = e.status;
+  if (e.canary) known.canary = e.canary;
   if (e.type === 'started') known.startedAt = e.at;
   const worker = e.agent?.worker;
   if (worker) known.workers = [...known.workers.filter((w) => w.host !== worker.host || w.pmId !== worker.pmId), worker];
+  const phase = e.agent?.phase;
+  if (phase) {
+    // A canary's phase replaces its earlier state (same phase, same agent), or joins the list.
+    const phases = known.phases ?? [];
+    const at = phases.findIndex((p) => p.name === phase.name && p.host === phase.host);
+    known.phases = at === -1 ? [...phases, phase] : phases.map((p, i) => (i === at ? phase : p));
+  }
   return 'updated';
 }

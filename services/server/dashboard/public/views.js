@@ -78,7 +78,7 @@ export function deploymentsView(deployments, open, act) {
       h('td', {}, d.app),
       h('td', { class: 'version' }, d.from ? `${d.from} → ${d.version}` : d.version),
       h('td', {}, d.kind),
-      h('td', {}, badge(d.status)),
+      h('td', {}, badge(d.status), canaryNow(d)),
       h('td', { class: 'num' }, d.finishedAt || took === undefined ? duration(took) : `${duration(took)}…`),
       h('td', { class: 'who' }, d.by),
       h('td', {}, outcomes(d.workers)),
@@ -106,9 +106,37 @@ function details(d) {
     h('td', {}, w.host), h('td', { class: 'num' }, w.pmId), h('td', { class: 'num' }, w.pid ?? '—'),
     h('td', { class: 'version' }, w.version ?? '—'), h('td', {}, badge(w.outcome)), h('td', { class: 'num' }, duration(w.durationMs)),
     h('td', { class: 'reason' }, w.reason ?? '')));
-  return h('div', { class: 'split' },
+  const split = h('div', { class: 'split' },
     table(['host', 'status', 'path', '', 'reason'], hosts, 'No host reported yet.'),
     table(['host', 'worker', 'pid', 'version', 'outcome', 'took', 'reason'], workers, 'No worker reported yet.'));
+  return d.canary ? h('div', {}, phasesView(d), split) : split;
+}
+
+/** The canary's size in the row, and the phase it is in while it runs. @param {Deployment} d */
+function canaryNow(d) {
+  if (!d.canary) return null;
+  const running = d.finishedAt ? undefined : (d.phases ?? []).findLast((p) => p.status === 'running');
+  return h('span', { class: 'canary', title: `watched ${duration(d.canary.watchMs)}` }, `canary ${sizeOf(d.canary.size)}${running ? ` · ${running.name}…` : ''}`);
+}
+
+/** @param {{ count: number } | { percent: number }} size */
+function sizeOf(size) {
+  return 'percent' in size ? `${size.percent}%` : String(size.count);
+}
+
+/** A canary deployment's phases, in order: where each ran, how long, what the watch saw, why it failed. @param {Deployment} d */
+function phasesView(d) {
+  const canary = /** @type {NonNullable<Deployment['canary']>} */ (d.canary);
+  const rows = (d.phases ?? []).map((p) => h('tr', { 'data-phase': p.name },
+    h('td', {}, p.name), h('td', {}, badge(p.status)),
+    h('td', {}, p.hosts ? `hosts ${p.hosts.join(', ')}` : `${p.host} #${(p.workers ?? []).join(', #')}`),
+    h('td', { class: 'num' }, p.finishedAt ? duration(Date.parse(p.finishedAt) - Date.parse(p.startedAt)) : '…'),
+    h('td', {}, p.watch ? `${p.watch.probes} probes, ${p.watch.errors} errors in ${p.watch.requests} answers` : ''),
+    h('td', { class: 'reason' }, p.reason ?? '')));
+  const from = canary.source === 'settings' ? ' (the app\'s setting)' : '';
+  return h('div', { class: 'phases' },
+    h('h3', {}, `Canary ${sizeOf(canary.size)}, watched ${duration(canary.watchMs)}${from}`),
+    table(['phase', 'status', 'on', 'took', 'the watch saw', 'reason'], rows, 'No phase reported yet.'));
 }
 
 /** @param {HostView[]} hosts */

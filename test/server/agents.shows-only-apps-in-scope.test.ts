@@ -1,0 +1,28 @@
+import { afterEach, expect, it } from 'vitest';
+import { ScriptedAgent } from '../helpers/agents.js';
+import { deployVersion, get, testServer, TOKENS, type TestServer } from '../helpers/server.js';
+
+let server: TestServer;
+afterEach(() => server.close());
+
+function appsSeen(body: { hosts: { host: string; apps: Record<string, { version: string }> }[] }): Record<string, string[]> {
+  return Object.fromEntries(body.hosts.map((h) => [h.host, Object.keys(h.apps).sort()]));
+}
+
+it('GET /v1/agents shows each host, and of its apps only those the token covers', async () => {
+  server = await testServer({ agents: [new ScriptedAgent('host-a')] });
+  await deployVersion(server.app, 'demo', '1.0.0');
+  await deployVersion(server.app, 'other', '1.0.0');
+  await deployVersion(server.app, 'third', '1.0.0');
+
+  const admin = await get(server.app, '/v1/agents', TOKENS.admin);
+  expect(admin.statusCode).toBe(200);
+  expect(appsSeen(admin.json())).toEqual({ 'host-a': ['demo', 'other', 'third'] });
+  // Scoped to demo, to other: each sees the host and its own app only.
+  expect(appsSeen((await get(server.app, '/v1/agents', TOKENS.ci)).json())).toEqual({ 'host-a': ['demo'] });
+  expect(appsSeen((await get(server.app, '/v1/agents', TOKENS.other)).json())).toEqual({ 'host-a': ['other'] });
+  // A read token of every app sees them all, as the admin does.
+  expect(appsSeen((await get(server.app, '/v1/agents', TOKENS.reader)).json())).toEqual({ 'host-a': ['demo', 'other', 'third'] });
+  // Nothing else changed: every app still on its release.
+  for (const app of ['demo', 'other', 'third']) expect((await get(server.app, `/v1/apps/${app}`)).json()).toMatchObject({ current: '1.0.0' });
+});
