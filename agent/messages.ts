@@ -177,6 +177,11 @@ export interface ActivationRequest {
   kind: 'push' | 'activate' | 'rollback';
   /** `reload`: skip the hot offer and take the checked graceful reload (issue 7: `--strategy reload-all`). */
   strategy?: 'auto' | 'reload';
+  /**
+   * Hosts that cannot be asked (their agent is not there) do not fail the deployment: they are
+   * listed `unreachable` and catch up when they are back. Without it, any such host fails it.
+   */
+  allowUnreachable?: boolean;
 }
 
 export interface ActivationResult {
@@ -192,10 +197,13 @@ export interface ActivationResult {
   hosts?: HostResult[];
 }
 
-/** One host's part of a fanned-out activation. */
+/**
+ * One host's part of a fanned-out activation. Beside an activation's own statuses: `unreachable`,
+ * the host could not be asked; `not-applied`, it was fine but held back because another host failed.
+ */
 export interface HostResult {
   host: string;
-  status: ActivationResult['status'];
+  status: ActivationResult['status'] | 'unreachable' | 'not-applied';
   path: ActivationResult['path'];
   reason?: string;
   /** The host's stable code, when it has one (`ActivationResult.code`). */

@@ -10,6 +10,7 @@ import {
   assertToken, desiredKey, encode, hostKey, parseCommand, parseJson,
   type ConvergedApp, type DesiredRelease, type HostCommand, type HostRecord, type HostReply, type ReleaseRef,
 } from './protocol.js';
+import { answerPings } from './presence.js';
 import { listKeys, type ClusterResources } from './resources.js';
 
 export interface NatsHostOptions {
@@ -54,6 +55,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
   const releases = new HostReleases(options.dataDir, resources.bundles, options.unpack, options.nodeTarget);
   const startedAt = new Date().toISOString();
   let messages: ConsumerMessages | undefined;
+  let pings: ReturnType<typeof answerPings> | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let closed = false;
   let loop: Promise<void> = Promise.resolve();
@@ -184,6 +186,8 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
         await onMessage(msg);
       }
     })();
+    // Answered only from here on: a host that answers reads the prepare the service sends next.
+    pings = answerPings(resources, host);
     log.info({ event: 'host-ready', host, stream: names.stream, durable }, 'reading commands');
   }
 
@@ -194,6 +198,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
     closed = true;
     clearInterval(heartbeat);
     await ready.catch(() => undefined);
+    pings?.unsubscribe();
     await messages?.close().catch(() => undefined);
     await loop.catch(() => undefined);
   }

@@ -16,6 +16,8 @@ export interface NatsNames {
   objBucket: string;
   cmdSubject(host: string): string;
   replySubject(deploymentId: string): string;
+  /** Core NATS request/reply: is this host's agent there right now (answered at once when it is not). */
+  pingSubject(host: string): string;
   durable(host: string): string;
 }
 
@@ -36,6 +38,7 @@ export function natsNames(prefix = 'hotdeploy'): NatsNames {
     objBucket: `${prefix}_bundles`,
     cmdSubject: (host) => `${prefix}.cmd.${host}`,
     replySubject: (deploymentId) => `${prefix}.reply.${deploymentId}`,
+    pingSubject: (host) => `${prefix}.ping.${host}`,
     durable: (host) => `host_${host}`,
   };
 }
@@ -86,6 +89,14 @@ export interface HostRecord {
   heartbeatAt: number;
   heartbeatMs: number;
   apps: Record<string, { version: string; workers: WorkerState[] }>;
+  /** The apps this host runs, when its host settings name them; absent: every app. */
+  runs?: string[];
+}
+
+/** A host's answer on its ping subject. */
+export interface PingAnswer {
+  host: string;
+  pid: number;
 }
 
 /** Past `expiresAt` a command is stale: a host coming back acknowledges it and does nothing. */
@@ -111,7 +122,7 @@ export type HostReply =
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function encode(value: HostCommand | HostReply | HostRecord | DesiredRelease): Uint8Array {
+export function encode(value: HostCommand | HostReply | HostRecord | DesiredRelease | PingAnswer): Uint8Array {
   return encoder.encode(JSON.stringify(value));
 }
 

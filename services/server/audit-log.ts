@@ -4,7 +4,7 @@ import { appendFile } from 'node:fs/promises';
 export interface AuditEntry {
   /** The token's name. */
   who: string;
-  what: 'upload' | 'plan' | 'activate' | 'rollback' | 'push' | 'mark-bad' | 'prune' | 'token-created';
+  what: 'upload' | 'plan' | 'activate' | 'rollback' | 'push' | 'mark-bad' | 'prune' | 'token-created' | 'retire';
   app?: string;
   version?: string;
   sha256?: string;

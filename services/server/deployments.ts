@@ -32,8 +32,20 @@ export interface Deployment {
   startedAt: string | null;
   finishedAt: string | null;
   reason?: string;
+  /** A stable code for why it failed, when a host or the transport gave one (`DEPLOY_ERR_CLUSTER_UNAVAILABLE`). */
+  code?: string;
+  /** Per-deployment choices (`DeploymentOptions`), recorded as asked. */
+  options?: DeploymentOptions;
   hosts: HostOutcome[];
   workers: WorkerReport[];
+}
+
+/** What a push, activate or rollback may ask beside the release: how hosts apply it, and the unreachable-host policy. */
+export interface DeploymentOptions {
+  /** `reload-all`: every host takes the checked graceful reload, whatever its dry run says. */
+  strategy?: 'auto' | 'reload-all';
+  /** Hosts that cannot be asked are listed `unreachable` and catch up later, instead of failing the deployment. */
+  allowUnreachable?: boolean;
 }
 
 /** Deployment records kept on disk; older finished ones are deleted as new ones finish. */
@@ -105,11 +117,12 @@ export class Deployments {
    * that first write lands leaves no record of the deployment (one left `queued` or `running` is
    * recovered as failed).
    */
-  async enqueue(app: string, version: string, kind: DeploymentKind, by: string): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
+  async enqueue(app: string, version: string, kind: DeploymentKind, by: string, options: DeploymentOptions = {}): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
     const id = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
+    const asked = Object.keys(options).length > 0 ? { options } : {};
     const deployment: Deployment = {
       id, app, version, kind, status: 'queued', by, from: null,
-      createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, hosts: [], workers: [],
+      createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, hosts: [], workers: [], ...asked,
     };
     if (this.queue.busy(app)) void this.record(deployment);
     this.emit('queued', deployment);
@@ -182,6 +195,8 @@ export class Deployments {
     const request: ActivationRequest = {
       deploymentId: d.id, app: d.app, version: d.version, releaseDir: this.store.releaseDir(d.app, d.version),
       manifest, previous, kind: d.kind,
+      ...(d.options?.strategy === 'reload-all' ? { strategy: 'reload' } : {}),
+      ...(d.options?.allowUnreachable ? { allowUnreachable: true } : {}),
     };
     const results = await Promise.all(this.agents.map((agent) => this.activateOn(agent, request, d)));
     // An agent for many hosts (NATS, issue 7) reports each host; its own status is the verdict.
@@ -198,6 +213,8 @@ export class Deployments {
     } else {
       d.status = bad.some((h) => h.status === 'rolled-back') ? 'rolled-back' : 'failed';
       d.reason = bad.map((h) => `${h.host}: ${h.reason ?? h.status}`).join('; ');
+      const code = results.find(({ result }) => result.status !== 'succeeded' && result.code)?.result.code;
+      if (code) d.code = hostCode(code);
       if (previous) await this.revert(d, request, previous, results);
       if (d.status === 'rolled-back') await this.store.markBad(d.app, d.version, d.reason);
     }

@@ -18,6 +18,7 @@ export const DeployErrorCodes = {
   DEPLOY_ERR_APP_NOT_FOUND: [404, 'no such app'],
   DEPLOY_ERR_RELEASE_NOT_FOUND: [404, 'no such release'],
   DEPLOY_ERR_DEPLOYMENT_NOT_FOUND: [404, 'no such deployment'],
+  DEPLOY_ERR_HOST_NOT_FOUND: [404, 'no such host in the cluster'],
   // The upload itself
   DEPLOY_ERR_EMPTY_BUNDLE: [400, 'the request has no body'],
   DEPLOY_ERR_BUNDLE_TOO_LARGE: [413, 'the bundle is larger than maxBundleBytes'],
@@ -46,10 +47,12 @@ export const DeployErrorCodes = {
   DEPLOY_ERR_LOCKFILE: [422, 'dependencies are installed from an npm lockfile only (package-lock.json or npm-shrinkwrap.json)'],
   // Deployments
   DEPLOY_ERR_NO_ROLLBACK_TARGET: [409, 'there is no earlier good release to roll back to'],
+  DEPLOY_ERR_HOST_RUNNING: [409, 'the host\'s agent still answers: stop it before retiring the host'],
   // A host's refusal, recorded on the deployment (`hosts[].code`), never an HTTP answer
   DEPLOY_ERR_PORT_CONFLICT: [409, 'the release\'s port belongs to another app or process on the host'],
   DEPLOY_ERR_SHUTTING_DOWN: [503, 'the server is shutting down'],
   // Faults
+  DEPLOY_ERR_CLUSTER_UNAVAILABLE: [503, 'the NATS cluster is unreachable'],
   DEPLOY_ERR_STORAGE: [500, 'the release store could not write to disk'],
   DEPLOY_ERR_INTERNAL: [500, 'internal error'],
 } as const satisfies Record<string, readonly [number, string]>;

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { cleanEnv, MAIN, REPO } from '../cli/processes.js';
+import { pm2Home } from '../helpers/pm2.js';
+import { freePort } from '../helpers/ports.js';
 
 export interface AgentProcess {
   child: ChildProcess;
@@ -46,4 +48,41 @@ export async function startAgent(options: { nats: string; name: string; prefix: 
     clearTimeout(timer);
   };
   return { child, output: () => text, kill: () => signal('SIGKILL'), stop: () => signal('SIGTERM') };
+}
+
+/** One host of a cluster test: its agent process, its own PM2 daemon and the port its app listens on. */
+export interface Pm2Host {
+  name: string;
+  port: number;
+  agent: AgentProcess;
+  /** Starts the agent again (after `agent.kill()` or `agent.stop()`), on the same data, PM2 home and port. */
+  restart(): Promise<void>;
+  /** Kills its PM2 daemon (with the apps) and removes its home. */
+  cleanup(): Promise<void>;
+}
+
+/** `names.length` hosts, started one after the other. */
+export async function startPm2Hosts(cluster: { nats: string; prefix: string; hostDir(name: string): string }, names: string[]): Promise<Pm2Host[]> {
+  const hosts: Pm2Host[] = [];
+  for (const name of names) {
+    const home = await pm2Home();
+    const port = await freePort();
+    const launch = (): Promise<AgentProcess> => startAgent({ nats: cluster.nats, name, prefix: cluster.prefix, dataDir: cluster.hostDir(name), pm2Home: home.home, port });
+    const host: Pm2Host = {
+      name, port, agent: await launch(),
+      async restart() {
+        host.agent = await launch();
+      },
+      cleanup: home.cleanup,
+    };
+    hosts.push(host);
+  }
+  return hosts;
+}
+
+export async function stopPm2Hosts(hosts: Pm2Host[]): Promise<void> {
+  await Promise.all(hosts.map((h) => h.agent.stop()));
+  // One after the other: PM2's killDaemon waits for the daemon's SIGQUIT with a once-listener, so
+  // concurrent kills in one process leave the second SIGQUIT unhandled, and it kills this process.
+  for (const h of hosts) await h.cleanup();
 }

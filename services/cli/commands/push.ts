@@ -6,8 +6,9 @@ import type { ExitCodeValue } from '../errors.js';
 import { formatBytes, type Io, uploadProgress, writeLine } from '../output.js';
 import { describeBundle, prepareBundle, resolveVersion } from '../pack.js';
 import type { ReleaseView } from '../views.js';
+import { choiceQuery, deployChoiceArgs, deployChoices, type DeployChoices } from '../deploy-choices.js';
 
-export interface PushOptions {
+export interface PushOptions extends DeployChoices {
   /** A directory (packed like `npm pack`) or a .tgz. */
   source: string;
   app: string;
@@ -36,7 +37,7 @@ export async function push(client: Client, options: PushOptions, io: Io): Promis
     const response = await client.request<PushAnswer>('PUT',
       `/v1/apps/${segment(options.app)}/releases/${segment(version)}`, {
         upload: bundle,
-        query: { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined },
+        query: { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined, ...choiceQuery(options) },
         onProgress: (sent, total) => progress?.update(sent, total),
       }).finally(() => progress?.stop());
     if (!json) printRelease(io, response.body, response.statusCode);
@@ -69,9 +70,10 @@ export const pushCommand = defineCliCommand({
     version: { type: 'string', description: 'release version, or `git` for the commit (default: package.json version)' },
     activate: { type: 'boolean', default: true, description: 'make it current right away', negativeDescription: 'only store the release' },
     wait: { type: 'boolean', default: true, description: 'wait for the deployment\'s outcome', negativeDescription: 'return once it is queued' },
+    ...deployChoiceArgs,
     ...connectionArgs,
   },
   run: (args, ctx) => push(ctx.client(args), {
-    source: args.source, app: args.app, version: args.version, activate: args.activate, wait: args.wait, json: args.json ?? false,
+    source: args.source, app: args.app, version: args.version, activate: args.activate, wait: args.wait, json: args.json ?? false, ...deployChoices(args),
   }, ctx.io),
 });

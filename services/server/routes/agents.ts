@@ -1,12 +1,26 @@
 import type { FastifyInstance } from 'fastify';
 import type { HostAgent } from '../../../agent/messages.js';
 import type { ServiceContext } from '../context.js';
+import { DeployError } from '../errors.js';
 import { isNatsCluster } from '../nats/cluster-agent.js';
 import type { HostView } from '../nats/host-views.js';
 
 /** `GET /v1/agents` (issue 7): every host, its last heartbeat, the apps and versions it serves, lagging or not. */
 export function agentRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.get('/v1/agents', { config: { action: 'read' } }, async () => ({ hosts: await hostViewsOf(ctx) }));
+
+  // A host removed from the cluster is in no deployment again (`hotdeploy agent --retire` does the same from the host).
+  app.delete<{ Params: { host: string } }>('/v1/agents/:host', {
+    config: { action: 'activate' },
+    schema: { params: { type: 'object', required: ['host'], properties: { host: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } } } },
+  }, async (request) => {
+    const cluster = ctx.options.agents.find(isNatsCluster);
+    if (!cluster) throw new DeployError('DEPLOY_ERR_ROUTE_NOT_FOUND', 'hosts are retired only with --nats');
+    const { removed } = await cluster.retire(request.params.host);
+    if (!removed) throw new DeployError('DEPLOY_ERR_HOST_NOT_FOUND', request.params.host);
+    await ctx.audit.append({ who: request.principal?.name ?? 'unknown', what: 'retire', reason: `host ${request.params.host}`, outcome: 'removed' });
+    return { host: request.params.host, retired: true };
+  });
 }
 
 /** Every host of every attached agent (also the metrics' agent gauges). */

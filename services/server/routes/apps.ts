@@ -4,7 +4,7 @@ import { coversApp } from '../auth.js';
 import type { ServiceContext } from '../context.js';
 import { rollbackTarget, type Deployment, type DeploymentKind } from '../deployments.js';
 import { DeployError } from '../errors.js';
-import { appParams, VERSION_PATTERN, waitQuery, type AppParams, type WaitQuery } from '../schemas.js';
+import { appParams, choicesOf, VERSION_PATTERN, waitQuery, type AppParams, type WaitQuery } from '../schemas.js';
 
 export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.get('/v1/apps', { config: { action: 'read' } }, async (request) => {
@@ -33,7 +33,7 @@ export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   }, async (request, reply) => {
     const { app: name } = request.params;
     const release = await ctx.store.require(name, request.body.version);
-    return activate(ctx, request.principal?.name ?? 'unknown', name, release.version, 'activate', request.query.wait, reply);
+    return activate(ctx, request.principal?.name ?? 'unknown', name, release.version, 'activate', request.query, reply);
   });
 
   app.post<{ Params: AppParams; Querystring: WaitQuery; Body: { to?: string } | undefined }>('/v1/apps/:app/rollback', {
@@ -46,18 +46,18 @@ export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   }, async (request, reply) => {
     const { app: name } = request.params;
     const version = await rollbackTarget(ctx.store, name, request.body?.to ?? undefined);
-    return activate(ctx, request.principal?.name ?? 'unknown', name, version, 'rollback', request.query.wait, reply);
+    return activate(ctx, request.principal?.name ?? 'unknown', name, version, 'rollback', request.query, reply);
   });
 }
 
 /** Activating the version that is already current is a no-op answered 200 with `deployment: null`. */
-async function activate(ctx: ServiceContext, by: string, app: string, version: string, kind: DeploymentKind, wait: boolean,
+async function activate(ctx: ServiceContext, by: string, app: string, version: string, kind: DeploymentKind, query: WaitQuery,
   reply: FastifyReply): Promise<unknown> {
   const release = await ctx.store.require(app, version);
   const { current } = await ctx.store.pointers(app);
   if (current === version) return reply.status(200).send({ release, deployment: null, message: `${app}@${version} is already current` });
-  const { deployment, done } = await ctx.deployments.enqueue(app, version, kind, by);
-  if (!wait) return reply.status(202).send({ release, deployment });
+  const { deployment, done } = await ctx.deployments.enqueue(app, version, kind, by, choicesOf(query));
+  if (!query.wait) return reply.status(202).send({ release, deployment });
   const finished: Deployment = await done;
   return reply.status(200).send({ release, deployment: finished });
 }

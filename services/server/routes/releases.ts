@@ -9,9 +9,9 @@ import { DeployError, isDeployError } from '../errors.js';
 import { RESERVED_DIR } from '../file-hashes.js';
 import { readJsonFile } from '../fs-atomic.js';
 import type { IngestResult } from '../release-store.js';
-import { appParams, bundleHeaders, releaseParams, type AppParams, type ReleaseParams } from '../schemas.js';
+import { appParams, bundleHeaders, choicesOf, deployChoices, releaseParams, type AppParams, type DeployChoices, type ReleaseParams } from '../schemas.js';
 
-interface UploadQuery { activate: boolean; wait: boolean }
+interface UploadQuery extends DeployChoices { activate: boolean; wait: boolean }
 
 /** Bundles arrive as a raw stream, never buffered whole (fastify's bodyLimit does not apply to it). */
 export const BUNDLE_CONTENT_TYPES = ['application/gzip', 'application/x-gzip', 'application/octet-stream'];
@@ -27,7 +27,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
         params: releaseParams,
         querystring: {
           type: 'object',
-          properties: { activate: { type: 'boolean', default: true }, wait: { type: 'boolean', default: true } },
+          properties: { activate: { type: 'boolean', default: true }, wait: { type: 'boolean', default: true }, ...deployChoices },
         },
         headers: bundleHeaders,
       },
@@ -110,7 +110,7 @@ async function deployUpload(ctx: ServiceContext, app: string, version: string, c
     if (created) ctx.deployments.schedulePrune(app);
     return { deployment: null, statusCode: created ? 201 : 200 };
   }
-  const { deployment, done } = await ctx.deployments.enqueue(app, version, 'push', by);
+  const { deployment, done } = await ctx.deployments.enqueue(app, version, 'push', by, choicesOf(query));
   if (!query.wait) return { deployment, statusCode: 202 };
   return { deployment: await done, statusCode: created ? 201 : 200 };
 }
