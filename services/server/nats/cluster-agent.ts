@@ -298,6 +298,8 @@ class ClusterAgent implements NatsCluster {
   }
 
   async workers(app: string): Promise<WorkerState[]> {
+    const down = this.link.unavailable;
+    if (down) throw new DeployError('DEPLOY_ERR_CLUSTER_UNAVAILABLE', down);
     return (await this.records()).filter((r) => this.alive(r)).flatMap((r) => r.apps[app]?.workers ?? []);
   }
 
