@@ -117,7 +117,12 @@ export class Deployments {
    * that first write lands leaves no record of the deployment (one left `queued` or `running` is
    * recovered as failed).
    */
-  async enqueue(app: string, version: string, kind: DeploymentKind, by: string, options: DeploymentOptions = {}): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
+  /**
+   * `choose`: the version is chosen when the deployment runs, not when it is asked for (a rollback
+   * queued behind a push goes back from that push); `version` is then what it would be now.
+   */
+  async enqueue(app: string, version: string, kind: DeploymentKind, by: string, options: DeploymentOptions = {},
+    choose?: () => Promise<string>): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
     const id = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
     const asked = Object.keys(options).length > 0 ? { options } : {};
     const deployment: Deployment = {
@@ -126,7 +131,7 @@ export class Deployments {
     };
     if (this.queue.busy(app)) void this.record(deployment);
     this.emit('queued', deployment);
-    const done = this.queue.run(app, () => this.run({ ...deployment })).catch(async (err: unknown) => {
+    const done = this.queue.run(app, async () => this.run({ ...deployment, ...(choose ? { version: await choose() } : {}) })).catch(async (err: unknown) => {
       const failed: Deployment = { ...deployment, status: 'failed', finishedAt: new Date().toISOString(), reason: (err as Error).message };
       await this.writes.get(id);
       await this.save(failed).catch(() => undefined);
@@ -221,6 +226,7 @@ export class Deployments {
     if (d.status === 'succeeded') {
       const newPrevious = pointers.current !== d.version ? pointers.current : pointers.previous;
       await this.store.withAppLock(d.app, () => this.store.setPointers(d.app, d.version, newPrevious));
+      await this.store.markLive(d.app, d.version);
     }
   }
 
@@ -297,8 +303,11 @@ export class Deployments {
 }
 
 /**
- * `rollback` without `to`: the newest release created before the current one that is not marked
- * bad. Naming a bad release with `to` is allowed (the operator decided).
+ * `rollback` without `to`: walking back from the current release (by creation), the first that went
+ * live (a deployment of it succeeded) and is not marked bad. Releases that never served (a failed
+ * deployment, `--no-activate` and never activated) are skipped, so a rollback cannot land on code
+ * that never ran, and repeated rollbacks go further back. Naming any stored release with `to` is
+ * allowed (the operator decided).
  */
 export async function rollbackTarget(store: ReleaseStore, app: string, to?: string): Promise<string> {
   if (to !== undefined) return (await store.require(app, to)).version;
@@ -307,7 +316,7 @@ export async function rollbackTarget(store: ReleaseStore, app: string, to?: stri
   if (releases.length === 0) throw new DeployError('DEPLOY_ERR_APP_NOT_FOUND', app);
   const index = releases.findIndex((r) => r.version === current);
   const older = index === -1 ? [] : releases.slice(index + 1);
-  const target = older.find((r) => !r.bad);
+  const target = older.find((r) => !r.bad && r.live !== false);
   if (!target) throw new DeployError('DEPLOY_ERR_NO_ROLLBACK_TARGET', app);
   return target.version;
 }

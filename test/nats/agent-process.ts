@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { cleanEnv, MAIN, REPO } from '../cli/processes.js';
+import { afterAll, beforeAll } from 'vitest';
+import type { NatsClusterOptions } from '../../services/server/nats/cluster-agent.js';
+import { clusterBed, testNames, useNatsServer, type ClusterBed } from '../helpers/nats.js';
 import { pm2Home } from '../helpers/pm2.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -85,4 +88,30 @@ export async function stopPm2Hosts(hosts: Pm2Host[]): Promise<void> {
   // One after the other: PM2's killDaemon waits for the daemon's SIGQUIT with a once-listener, so
   // concurrent kills in one process leave the second SIGQUIT unhandled, and it kills this process.
   for (const h of hosts) await h.cleanup();
+}
+
+/**
+ * This test file's cluster: its nats-server, the deploy service (`clusterBed`) and one agent process
+ * per name, started before the first test and stopped after the last. Scenarios share it, in order.
+ */
+export function usePm2Cluster(names: string[], options: Partial<Omit<NatsClusterOptions, 'lookup'>> = {}): { readonly bed: ClusterBed; readonly hosts: Pm2Host[]; readonly nats: string } {
+  const nats = useNatsServer();
+  let bed: ClusterBed | undefined;
+  let hosts: Pm2Host[] = [];
+  beforeAll(async () => {
+    bed = await clusterBed(testNames(), { prepareTimeoutMs: 30_000, applyTimeoutMs: 30_000, ...options });
+    hosts = await startPm2Hosts({ nats: nats.url, prefix: bed.names.prefix, hostDir: bed.hostDir }, names);
+  }, 120_000);
+  afterAll(async () => {
+    await stopPm2Hosts(hosts);
+    await bed?.close();
+  }, 60_000);
+  return {
+    get bed() {
+      if (!bed) throw new Error('the cluster is not started');
+      return bed;
+    },
+    get hosts() { return hosts; },
+    get nats() { return nats.url; },
+  };
 }

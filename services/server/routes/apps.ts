@@ -45,18 +45,21 @@ export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     },
   }, async (request, reply) => {
     const { app: name } = request.params;
-    const version = await rollbackTarget(ctx.store, name, request.body?.to ?? undefined);
-    return activate(ctx, request.principal?.name ?? 'unknown', name, version, 'rollback', request.query, reply);
+    const to = request.body?.to ?? undefined;
+    // Checked now (409 when there is nothing to go back to), chosen again when the rollback runs.
+    const version = await rollbackTarget(ctx.store, name, to);
+    const choose = to === undefined ? () => rollbackTarget(ctx.store, name) : undefined;
+    return activate(ctx, request.principal?.name ?? 'unknown', name, version, 'rollback', request.query, reply, choose);
   });
 }
 
 /** Activating the version that is already current is a no-op answered 200 with `deployment: null`. */
 async function activate(ctx: ServiceContext, by: string, app: string, version: string, kind: DeploymentKind, query: WaitQuery,
-  reply: FastifyReply): Promise<unknown> {
+  reply: FastifyReply, choose?: () => Promise<string>): Promise<unknown> {
   const release = await ctx.store.require(app, version);
   const { current } = await ctx.store.pointers(app);
   if (current === version) return reply.status(200).send({ release, deployment: null, message: `${app}@${version} is already current` });
-  const { deployment, done } = await ctx.deployments.enqueue(app, version, kind, by, choicesOf(query));
+  const { deployment, done } = await ctx.deployments.enqueue(app, version, kind, by, choicesOf(query), choose);
   if (!query.wait) return reply.status(202).send({ release, deployment });
   const finished: Deployment = await done;
   return reply.status(200).send({ release, deployment: finished });
