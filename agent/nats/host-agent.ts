@@ -10,6 +10,7 @@ import {
   assertToken, desiredKey, encode, hostKey, parseCommand, parseJson,
   type ConvergedApp, type DesiredRelease, type HostCommand, type HostRecord, type HostReply, type ReleaseRef,
 } from './protocol.js';
+import { hostRuns, withHostSettings, type HostSettings } from './host-settings.js';
 import { answerPings } from './presence.js';
 import { listKeys, type ClusterResources } from './resources.js';
 
@@ -28,6 +29,8 @@ export interface NatsHostOptions {
   nodeTarget?: NodeTarget;
   hotdeployVersion?: string;
   logger?: AgentLogger;
+  /** This host's own settings per app and the apps it runs (`host-settings.ts`); they never leave the host. */
+  settings?: HostSettings;
 }
 
 export interface NatsHost {
@@ -67,7 +70,8 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
   function request(ref: ReleaseRef, deploymentId: string, releaseDir: string, strategy: 'auto' | 'reload'): ActivationRequest {
     const served = releases.current(ref.app);
     const previous = served && served.version !== ref.version ? served : null;
-    return { deploymentId, app: ref.app, version: ref.version, releaseDir, manifest: ref.manifest, previous, kind: ref.kind, strategy };
+    const manifest = withHostSettings(options.settings, ref.app, ref.manifest);
+    return { deploymentId, app: ref.app, version: ref.version, releaseDir, manifest, previous, kind: ref.kind, strategy };
   }
 
   async function activate(ref: ReleaseRef, deploymentId: string, strategy: 'auto' | 'reload'): Promise<ActivationResult> {
@@ -128,7 +132,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
     for (const key of await listKeys(resources, desiredKey('*'))) {
       const entry = await kv.get(key);
       const desired = entry?.value.length ? parseJson<DesiredRelease>(entry.value) : undefined;
-      if (!desired || releases.current(desired.app)?.version === desired.version) continue;
+      if (!desired || !hostRuns(options.settings, desired.app) || releases.current(desired.app)?.version === desired.version) continue;
       log.info({ event: 'converge', host, app: desired.app, version: desired.version }, 'converging to the desired release');
       const result = await activate(desired, desired.deploymentId, 'auto')
         .catch((err: unknown): ActivationResult => ({ status: 'failed', path: 'none', reason: (err as Error).message, workers: [] }));
@@ -159,7 +163,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
     }
     const record: HostRecord = {
       host, hotdeploy: options.hotdeployVersion ?? 'unknown', pid: process.pid, startedAt,
-      heartbeatAt: Date.now(), heartbeatMs, apps,
+      heartbeatAt: Date.now(), heartbeatMs, apps, ...(options.settings?.runs ? { runs: options.settings.runs } : {}),
     };
     await kv.put(hostKey(host), encode(record)).catch((err: unknown) => log.warn({ event: 'heartbeat-failed', host, err: String(err) }, 'heartbeat failed'));
   }

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
 import { cleanEnv, MAIN, REPO } from '../cli/processes.js';
 import { afterAll, beforeAll } from 'vitest';
 import type { NatsClusterOptions } from '../../services/server/nats/cluster-agent.js';
@@ -18,13 +19,17 @@ export interface AgentProcess {
 
 /**
  * `hotdeploy agent` from dist/ as a real child process with its own PM2 home and data directory;
- * resolves once it reads commands. PORT reaches the app because the agent passes it on (`--pass-env`):
- * each host serves the same bundle on its own port. `env`: more of the agent's environment.
+ * resolves once it reads commands. Its host settings file (mode 0600, beside the data directory)
+ * gives app `demo` the port `port`, so each host serves the same bundle on its own port; `settings`
+ * replaces that file's contents. `env`: more of the agent's environment.
  */
-export async function startAgent(options: { nats: string; name: string; prefix: string; dataDir: string; pm2Home: string; port: number; env?: NodeJS.ProcessEnv }): Promise<AgentProcess> {
+export async function startAgent(options: { nats: string; name: string; prefix: string; dataDir: string; pm2Home: string; port: number;
+  env?: NodeJS.ProcessEnv; settings?: object }): Promise<AgentProcess> {
+  const settingsFile = `${options.dataDir}.settings.json`;
+  await writeFile(settingsFile, JSON.stringify(options.settings ?? { apps: { demo: { port: options.port } } }), { mode: 0o600 });
   const args = [MAIN, 'agent', '--nats', options.nats, '--nats-prefix', options.prefix, '--name', options.name, '--data-dir', options.dataDir, '--heartbeat', '300',
-    '--pm2-home', options.pm2Home, '--pass-env', 'PORT'];
-  const env = cleanEnv({ PORT: String(options.port), HOTDEPLOY_LOG_LEVEL: 'info', ...options.env });
+    '--pm2-home', options.pm2Home, '--settings', settingsFile];
+  const env = cleanEnv({ HOTDEPLOY_LOG_LEVEL: 'info', ...options.env });
   const child = spawn(process.execPath, args, { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (text += c));

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { connectNats, type NatsSettings } from '../../../agent/nats/connect.js';
 import { startNatsHost } from '../../../agent/nats/host-agent.js';
+import { readHostSettings } from '../../../agent/nats/host-settings.js';
 import { retireHost } from '../../../agent/nats/presence.js';
 import { assertToken, natsNames } from '../../../agent/nats/protocol.js';
 import { openResources } from '../../../agent/nats/resources.js';
@@ -21,6 +22,8 @@ export interface AgentOptions {
   name: string;
   dataDir: string;
   heartbeatMs?: number | undefined;
+  /** A host settings file (`agent/nats/host-settings.ts`), mode 0600. */
+  settingsFile?: string | undefined;
   /** The PM2 home of the apps' daemon and the variables passed on to apps (`pm2-args.ts`). */
   pm2?: Pm2Settings;
 }
@@ -42,12 +45,13 @@ export async function runAgent(options: AgentOptions, io: Io): Promise<RunningAg
   } catch (err) {
     throw asCliError(err);
   }
+  const settings = options.settingsFile ? await readHostSettings(options.settingsFile).catch((err: unknown) => { throw asCliError(err); }) : undefined;
   const nc = await connectNats({ name: `hotdeploy-agent-${options.name}`, ...options.nats }).catch((err: unknown) => { throw asCliError(err); });
   const pm2 = createPm2Agent({ dataDir, host: options.name, ...options.pm2 });
   const host = startNatsHost({
     resources: await openResources(nc, natsNames(options.prefix)), host: options.name, dataDir, agent: pm2,
     unpack: releaseUnpacker(DEFAULT_LIMITS), hotdeployVersion: ownVersion(),
-    ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+    ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}), ...(settings ? { settings } : {}),
   });
   try {
     await host.ready;
@@ -96,6 +100,7 @@ export const agentCommand = defineCliCommand({
     name: { type: 'string', description: 'this host\'s name in the cluster (env HOTDEPLOY_AGENT_NAME, default the hostname)' },
     'data-dir': { type: 'string', description: 'data directory (env HOTDEPLOY_DATA_DIR, default ./.hotdeploy-agent)' },
     heartbeat: { type: 'string', description: 'heartbeat interval in ms (default 5000)' },
+    settings: { type: 'string', description: 'this host\'s settings file, mode 0600: apps it runs, and per app port, env, instances (env HOTDEPLOY_HOST_SETTINGS)' },
     retire: { type: 'boolean', description: 'remove this host (--name) from the cluster, its agent stopped first, and exit' },
     ...pm2Args,
   },
@@ -113,6 +118,7 @@ export const agentCommand = defineCliCommand({
     }
     await runAgent({
       nats: nats.settings, prefix: nats.prefix, name, heartbeatMs, pm2: pm2Settings(args, env),
+      settingsFile: args.settings || env.HOTDEPLOY_HOST_SETTINGS || undefined,
       dataDir: args['data-dir'] || env.HOTDEPLOY_DATA_DIR || '.hotdeploy-agent',
     }, ctx.io).catch((err: unknown) => { throw asCliError(err); });
     // SIGINT / SIGTERM end the process; until then, serve commands.
