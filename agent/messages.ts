@@ -276,6 +276,8 @@ export interface HostAgent {
   readonly host: string;
   activate(request: ActivationRequest, onEvent?: (event: AgentEvent) => void): Promise<ActivationResult>;
   workers(app: string): Promise<WorkerState[]>;
+  /** The service removed releases of `app` (retention): drop what the agent kept only for them. */
+  pruned?(app: string): Promise<void>;
   close(): Promise<void>;
 }
 

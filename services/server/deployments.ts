@@ -264,6 +264,7 @@ export class Deployments {
         this.log.info({ app, version }, 'release pruned');
         await this.audit.append({ who: 'retention', what: 'prune', app, version, outcome: 'removed' });
       }
+      if (removed.length > 0) for (const agent of this.agents) await agent.pruned?.(app);
     } catch (err) {
       this.log.warn({ app, err }, 'pruning releases failed');
     }

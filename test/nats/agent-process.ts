@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { cleanEnv, MAIN, REPO } from '../cli/processes.js';
 import { afterAll, beforeAll } from 'vitest';
 import type { NatsClusterOptions } from '../../services/server/nats/cluster-agent.js';
+import type { ServerOptions } from '../../services/server/options.js';
 import { clusterBed, testNames, useNatsServer, type ClusterBed } from '../helpers/nats.js';
 import { pm2Home } from '../helpers/pm2.js';
 import { freePort } from '../helpers/ports.js';
@@ -99,12 +100,13 @@ export async function stopPm2Hosts(hosts: Pm2Host[]): Promise<void> {
  * This test file's cluster: its nats-server, the deploy service (`clusterBed`) and one agent process
  * per name, started before the first test and stopped after the last. Scenarios share it, in order.
  */
-export function usePm2Cluster(names: string[], options: Partial<Omit<NatsClusterOptions, 'lookup'>> = {}): { readonly bed: ClusterBed; readonly hosts: Pm2Host[]; readonly nats: string } {
+export function usePm2Cluster(names: string[], options: Partial<Omit<NatsClusterOptions, 'lookup'>> = {}, server: Partial<ServerOptions> = {}):
+  { readonly bed: ClusterBed; readonly hosts: Pm2Host[]; readonly nats: string } {
   const nats = useNatsServer();
   let bed: ClusterBed | undefined;
   let hosts: Pm2Host[] = [];
   beforeAll(async () => {
-    bed = await clusterBed(testNames(), { prepareTimeoutMs: 30_000, applyTimeoutMs: 30_000, ...options });
+    bed = await clusterBed(testNames(), { prepareTimeoutMs: 30_000, applyTimeoutMs: 30_000, ...options }, server);
     hosts = await startPm2Hosts({ nats: nats.url, prefix: bed.names.prefix, hostDir: bed.hostDir }, names);
   }, 120_000);
   afterAll(async () => {

@@ -7,6 +7,7 @@ import { assertToken, desiredKey, encode, hostKey, natsNames, parseJson, type De
 import { listKeys, openResources, type ClusterResources } from '../../../agent/nats/resources.js';
 import { HotError, isHotError } from '../../../agent/errors.js';
 import { DeployError } from '../errors.js';
+import { collectBundles, type RetainedObjects } from './bundle-gc.js';
 import { heldBackRows, refusedForUnreachable, sortByHost, unreachableRows } from './host-outcomes.js';
 import { hostViews, type HostView } from './host-views.js';
 import { LinkState } from './link-state.js';
@@ -33,6 +34,8 @@ export interface NatsClusterOptions {
   /** A host whose last heartbeat is older is gone (default: three of its beats). */
   staleAfterBeats?: number;
   lookup: ReleaseLookup;
+  /** The objects an app's stored releases need; with it, pruned releases' objects are deleted. */
+  retained?: RetainedObjects;
 }
 
 export interface NatsCluster extends HostAgent {
@@ -295,6 +298,12 @@ class ClusterAgent implements NatsCluster {
       if (isHotError(err, 'HOT_ERR_NATS_SETTINGS')) throw new DeployError('DEPLOY_ERR_VALIDATION', err.message);
       throw err;
     }
+  }
+
+  /** Object-store garbage collection after retention; a failure is left for the next prune. */
+  async pruned(app: string): Promise<void> {
+    if (!this.options.retained || this.link.unavailable) return;
+    await collectBundles(this.resources.bundles, app, await this.options.retained(app));
   }
 
   async workers(app: string): Promise<WorkerState[]> {
