@@ -174,7 +174,8 @@ export interface ActivationRequest {
   manifest: AppManifest;
   /** What to bring back if the new release does not come up (null on an app's first release). */
   previous: { version: string; releaseDir: string } | null;
-  kind: 'push' | 'activate' | 'rollback';
+  /** `reconcile`: the service brings hosts that drifted from its record back to it (its current release). */
+  kind: 'push' | 'activate' | 'rollback' | 'reconcile';
   /** `reload`: skip the hot offer and take the checked graceful reload (issue 7: `--strategy reload-all`). */
   strategy?: 'auto' | 'reload';
   /**
@@ -269,6 +270,16 @@ export interface AgentEvent {
 }
 
 /**
+ * What one host runs of an app, as the service compares it with its record: the agent's pointer
+ * (the release its workers restart on; null when it has none for the app) and each worker's answer.
+ */
+export interface HostObservation {
+  host: string;
+  pointer: string | null;
+  workers: WorkerState[];
+}
+
+/**
  * The fan-out seam: the deploy service talks to host agents only through this. The in-process PM2
  * agent implements it directly; a NATS transport implements it for agents on other hosts.
  */
@@ -278,6 +289,16 @@ export interface HostAgent {
   workers(app: string): Promise<WorkerState[]>;
   /** The service removed releases of `app` (retention): drop what the agent kept only for them. */
   pruned?(app: string): Promise<void>;
+  /**
+   * Each host's pointer and workers for `app`, once the agent can tell (connected, apps restored).
+   * Agents without it are compared by their workers alone.
+   */
+  observe?(app: string): Promise<HostObservation[]>;
+  /**
+   * Calls `listener` with the hosts that (re)connected after the agent's first connection (a PM2
+   * daemon it reconnected to, a NATS host that came back); returns the undo.
+   */
+  onReconnect?(listener: (hosts: string[]) => void): () => void;
   close(): Promise<void>;
 }
 

@@ -61,6 +61,8 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
   let pings: ReturnType<typeof answerPings> | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let closed = false;
+  /** Converged at start and reading commands (`HostRecord.ready`). */
+  let reading = false;
   let loop: Promise<void> = Promise.resolve();
 
   const reply = (message: HostReply): void => {
@@ -163,7 +165,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
     }
     const record: HostRecord = {
       host, hotdeploy: options.hotdeployVersion ?? 'unknown', pid: process.pid, startedAt,
-      heartbeatAt: Date.now(), heartbeatMs, apps, ...(options.settings?.runs ? { runs: options.settings.runs } : {}),
+      heartbeatAt: Date.now(), heartbeatMs, apps, ready: reading, ...(options.settings?.runs ? { runs: options.settings.runs } : {}),
     };
     await kv.put(hostKey(host), encode(record)).catch((err: unknown) => log.warn({ event: 'heartbeat-failed', host, err: String(err) }, 'heartbeat failed'));
   }
@@ -192,6 +194,8 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
     })();
     // Answered only from here on: a host that answers reads the prepare the service sends next.
     pings = answerPings(resources, host);
+    reading = true;
+    void publishState();
     log.info({ event: 'host-ready', host, stream: names.stream, durable }, 'reading commands');
   }
 

@@ -1,5 +1,5 @@
 import { HotError } from '../errors.js';
-import type { ActivationResult, AppManifest, HostPlan, WorkerState } from '../messages.js';
+import type { ActivationRequest, ActivationResult, AppManifest, HostPlan, WorkerState } from '../messages.js';
 import type { NodeTarget } from '../common/node-target.js';
 
 /**
@@ -55,7 +55,7 @@ export interface ReleaseRef {
   /** Object name in the bundle bucket. */
   object: string;
   manifest: AppManifest;
-  kind: 'push' | 'activate' | 'rollback';
+  kind: ActivationRequest['kind'];
   /** The node_modules the service installed for it (the bundle has none); hosts need no registry. */
   install?: ReleaseInstall;
 }
@@ -91,6 +91,11 @@ export interface HostRecord {
   apps: Record<string, { version: string; workers: WorkerState[] }>;
   /** The apps this host runs, when its host settings name them; absent: every app. */
   runs?: string[];
+  /**
+   * False from the agent's start until it has converged on the desired releases and reads commands:
+   * until then its apps may still be moving on their own. Absent (older agents): ready.
+   */
+  ready?: boolean;
 }
 
 /** A host's answer on its ping subject. */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ActivationRequest, ActivationResult, AgentEvent, HostPlan, PlanningAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
+import type { ActivationRequest, ActivationResult, AgentEvent, HostObservation, HostPlan, PlanningAgent, WorkerOutcome, WorkerReport, WorkerState } from '../messages.js';
 import { builtScript } from '../common/package-files.js';
 import { KeyedQueue } from '../common/serial-queue.js';
 import { isHotError } from '../errors.js';
@@ -83,6 +83,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
   const states = new AppStates(settings.dataDir);
   const lastOutcomes = new Map<string, Map<number, WorkerOutcome>>();
   const locks = new KeyedQueue();
+  const reconnectListeners = new Set<(hosts: string[]) => void>();
   let closed = false;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let readyPromise: Promise<void> | undefined;
@@ -157,7 +158,10 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
         return;
       }
       ready().then(
-        () => log.info({ event: 'pm2-reconnected' }, 'reconnected to a PM2 daemon, apps restored'),
+        () => {
+          log.info({ event: 'pm2-reconnected' }, 'reconnected to a PM2 daemon, apps restored');
+          for (const listener of reconnectListeners) listener([settings.host]);
+        },
         (err: unknown) => {
           log.warn({ event: 'pm2-reconnect-failed', err: String(err) }, 'PM2 reconnect failed, retrying');
           scheduleReconnect(Math.min(delayMs * 2, 5_000));
@@ -229,6 +233,22 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     }));
   }
 
+  /** The pointer and the workers, under the app's lock: never in the middle of an activation. */
+  async function observe(app: string): Promise<HostObservation[]> {
+    // Connecting after close would start a daemon nobody stops.
+    if (closed) throw new Error('the PM2 agent is closed');
+    await ready();
+    return withLock(app, async () => {
+      const state = await states.read(app);
+      return [{ host: settings.host, pointer: state?.version ?? null, workers: await workers(app) }];
+    });
+  }
+
+  function onReconnect(listener: (hosts: string[]) => void): () => void {
+    reconnectListeners.add(listener);
+    return () => reconnectListeners.delete(listener);
+  }
+
   async function close(): Promise<void> {
     closed = true;
     clearTimeout(reconnectTimer);
@@ -249,7 +269,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     if (settings.autoReconnect && !closed) scheduleReconnect(1_000);
   });
 
-  return { host: settings.host, client, ready, activate, plan, workers, close };
+  return { host: settings.host, client, ready, activate, plan, workers, observe, onReconnect, close };
 }
 
 function defaultBootstrap(): string {

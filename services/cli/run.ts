@@ -5,6 +5,7 @@ import { clientFrom } from './client.js';
 import type { CliCommand, Context } from './command.js';
 import { activateCommand } from './commands/activate.js';
 import { agentCommand } from './commands/agent.js';
+import { deploymentsCommand } from './commands/deployments.js';
 import { planCommand } from './commands/plan.js';
 import { pushCommand } from './commands/push.js';
 import { releasesCommand } from './commands/releases.js';
@@ -23,6 +24,7 @@ const commands: Record<string, CliCommand<any>> = {
   activate: activateCommand,
   status: statusCommand,
   releases: releasesCommand,
+  deployments: deploymentsCommand,
   agent: agentCommand,
 };
 

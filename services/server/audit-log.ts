@@ -1,10 +1,10 @@
-import { appendFile } from 'node:fs/promises';
+import { appendFile, open } from 'node:fs/promises';
 
 /** One line of `<dataDir>/audit.log` (JSON lines, append-only). */
 export interface AuditEntry {
   /** The token's name. */
   who: string;
-  what: 'upload' | 'plan' | 'activate' | 'rollback' | 'push' | 'mark-bad' | 'prune' | 'token-created' | 'retire';
+  what: 'upload' | 'plan' | 'activate' | 'rollback' | 'push' | 'reconcile' | 'mark-bad' | 'prune' | 'token-created' | 'retire';
   app?: string;
   version?: string;
   sha256?: string;
@@ -25,5 +25,22 @@ export class AuditLog {
   async append(entry: AuditEntry): Promise<void> {
     const line = JSON.stringify({ when: new Date().toISOString(), ...entry }) + '\n';
     await appendFile(this.file, line, { mode: 0o600 });
+  }
+
+  /**
+   * Whether one of the last lines (the final `tailBytes`) names this deployment: start-up recovery
+   * writes a deployment's line only when the crash came before it.
+   */
+  async mentions(deploymentId: string, tailBytes = 1024 * 1024): Promise<boolean> {
+    const handle = await open(this.file, 'r').catch(() => undefined);
+    if (!handle) return false;
+    try {
+      const { size } = await handle.stat();
+      const length = Math.min(size, tailBytes);
+      const { buffer } = await handle.read(Buffer.alloc(length), 0, length, size - length);
+      return buffer.includes(`"deploymentId":${JSON.stringify(deploymentId)}`);
+    } finally {
+      await handle.close();
+    }
   }
 }

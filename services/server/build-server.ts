@@ -11,7 +11,8 @@ import { EventBus } from './events.js';
 import { metricsSource } from './metrics-source.js';
 import { ServiceMetrics } from './metrics.js';
 import { resolveOptions, type ServerOptions, type TokenAction } from './options.js';
-import { recoverReleaseStore } from './recovery.js';
+import { Reconciler } from './reconcile.js';
+import { recoverIntents, recoverReleaseStore } from './recovery.js';
 import { ReleaseStore } from './release-store.js';
 import { isNatsCluster } from './nats/cluster-agent.js';
 import { agentRoutes } from './routes/agents.js';
@@ -63,17 +64,25 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const deployments = new Deployments(store, resolved.agents, bus, audit, app.log, resolved.keep);
   const metrics = new ServiceMetrics(metricsSource(() => ctx));
   metrics.follow(bus);
-  const ctx: ServiceContext = { options: resolved, store, deployments, bus, audit, metrics, tokens: new TokenRegistry([]) };
+  const reconciler = new Reconciler(store, deployments, resolved.agents, app.log);
+  const ctx: ServiceContext = { options: resolved, store, deployments, bus, audit, metrics, reconciler, tokens: new TokenRegistry([]) };
 
+  let unfollow = (): void => undefined;
   app.addHook('onReady', async () => {
     await recoverReleaseStore(store);
-    await deployments.recover();
+    const interrupted = await recoverIntents(deployments, audit, app.log);
+    const left = await deployments.recover();
     const stored = options.tokens ? options.tokens.map(storeToken) : await loadStoredTokens(resolved.dataDir);
     ctx.tokens = new TokenRegistry(stored);
+    // In the background: agents may take a while to connect, and the API answers meanwhile.
+    unfollow = reconciler.follow();
+    void reconciler.atStart([...interrupted, ...left]).catch((err: unknown) => app.log.error({ err }, 'reconciling at start failed'));
   });
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
+    reconciler.stop();
+    unfollow();
     // Let running deployments finish, but never hang shutdown on an agent that does not answer.
     await Promise.race([deployments.idle(), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
   });

@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ActivationRequest, ActivationResult, HostAgent, HostResult, WorkerReport } from '../../agent/messages.js';
+import type { ActivationRequest, ActivationResult, HostAgent, HostObservation, HostResult, WorkerReport } from '../../agent/messages.js';
 import type { AuditLog } from './audit-log.js';
 import { DeployError, hostCode } from './errors.js';
 import type { EventBus } from './events.js';
 import { readJsonFile, writeJsonAtomic } from './fs-atomic.js';
+import { IntentLog, IntentRefused, type Intent } from './intent-record.js';
 import { KeyedQueue } from '../../agent/common/serial-queue.js';
-import type { Pointers, ReleaseStore } from './release-store.js';
+import type { Pointers, ReleaseMeta, ReleaseStore } from './release-store.js';
 import { localReleasesInUse } from './releases-in-use.js';
 
 export type DeploymentKind = ActivationRequest['kind'];
@@ -38,6 +39,11 @@ export interface Deployment {
   options?: DeploymentOptions;
   hosts: HostOutcome[];
   workers: WorkerReport[];
+  /**
+   * What each host was found running when the service looked again: for a deployment the service
+   * stopped in the middle of, at the next start (reconcile.ts).
+   */
+  endedOn?: HostObservation[];
 }
 
 /** What a push, activate or rollback may ask beside the release: how hosts apply it, and the unreachable-host policy. */
@@ -48,16 +54,31 @@ export interface DeploymentOptions {
   allowUnreachable?: boolean;
 }
 
+/** What `enqueue` may be given beside the release. */
+export interface EnqueueExtras {
+  /** Why it runs, recorded from the start (a reconcile's drift). */
+  reason?: string;
+  options?: DeploymentOptions;
+  /**
+   * The version is chosen when the deployment runs, not when it is asked for (a rollback queued
+   * behind a push goes back from that push); `version` is then what it would be now.
+   */
+  choose?: () => Promise<string>;
+}
+
 /** Deployment records kept on disk; older finished ones are deleted as new ones finish. */
 export const KEEP_DEPLOYMENT_RECORDS = 1000;
 
 /**
  * The `queued` and `running` records are written without an fsync: they lie on the path from an
- * accepted upload to the workers (issue 6: two fsyncs took 1–3 ms of it, more when the disk is busy).
+ * accepted upload to the workers, where each fsync costs 1–3 ms (more when the disk is busy), and
+ * the one fsync there is the intent's (intent-record.ts), which start-up recovery reads first.
  * Only the final record must survive a power loss; a killed process loses neither once written (the
  * write is atomic and in the page cache), and `recover` copes with what a power loss may leave.
  */
 const INTERMEDIATE = { sync: false } as const;
+
+export const INTERRUPTED_REASON = 'interrupted: the server stopped before it finished';
 
 export const NO_AGENT_REASON = 'no host agent is attached: the release is now current, but no worker runs it';
 
@@ -70,6 +91,10 @@ export class Deployments {
   private readonly dir: string;
   /** Record writes not yet settled, by deployment id (the last of its chain): readers wait for them. */
   private readonly writes = new Map<string, Promise<void>>();
+  /** The fsync'd intent each deployment writes before any host may switch (intent-record.ts). */
+  readonly intents: IntentLog;
+  /** Outcomes whose records could not be written yet, by app: the app's next deployment writes them first. */
+  private readonly unrecorded = new Map<string, () => Promise<void>>();
 
   constructor(
     private readonly store: ReleaseStore,
@@ -80,16 +105,18 @@ export class Deployments {
     private readonly keep: number,
   ) {
     this.dir = path.join(store.dataDir, 'deployments');
+    this.intents = new IntentLog(store.dataDir);
   }
 
   /**
    * Start-up: deployments a killed server left queued or running are recorded as failed. Those two
    * records are written without an fsync (`save`), so after a power loss one may be empty or torn:
    * it is moved aside as `<id>.json.unreadable` (the listing and retention skip it) and logged.
-   * Temp files of cut-short writes are removed.
+   * Temp files of cut-short writes are removed. Returns the deployments it found interrupted.
    */
-  async recover(): Promise<void> {
+  async recover(): Promise<Deployment[]> {
     await mkdir(this.dir, { recursive: true });
+    const interrupted: Deployment[] = [];
     for (const name of await readdir(this.dir)) {
       // A write the crash cut short (writeJsonAtomic's sibling temp file).
       if (name.endsWith('.tmp')) await rm(path.join(this.dir, name), { force: true });
@@ -101,33 +128,33 @@ export class Deployments {
         this.log.warn({ file }, 'unreadable deployment record moved aside');
         await rename(file, `${file}.unreadable`);
       } else if (d.status === 'queued' || d.status === 'running') {
-        await this.save({ ...d, status: 'failed', finishedAt: new Date().toISOString(), reason: 'interrupted: the server stopped before it finished' });
+        const failed: Deployment = { ...d, status: 'failed', finishedAt: new Date().toISOString(), reason: INTERRUPTED_REASON };
+        await this.save(failed);
+        interrupted.push(failed);
       }
     }
+    return interrupted;
   }
 
   /**
    * Queues an activation; `done` settles when it has finished (never rejects).
    *
-   * The first record is written beside the dispatch, not before it (issue 6): creating a file cost
+   * The first record is written beside the dispatch, not before it: creating a file cost
    * 0.5–2 ms of CPU here, right after the unpacker's writes, on the path from the accepted upload to
    * the workers. A deployment that must wait for another one of its app is recorded `queued` at once;
    * one that starts at once is recorded only as `running` (`run`, in the same tick). Every write of
    * the record chains after the one before, and readers wait for the chain. A process killed before
-   * that first write lands leaves no record of the deployment (one left `queued` or `running` is
-   * recovered as failed).
+   * that first write lands leaves its intent, from which start-up recovery writes the record (one
+   * left `queued` or `running` is recovered as failed). `reason` starts the record's reason (a
+   * reconcile's drift).
    */
-  /**
-   * `choose`: the version is chosen when the deployment runs, not when it is asked for (a rollback
-   * queued behind a push goes back from that push); `version` is then what it would be now.
-   */
-  async enqueue(app: string, version: string, kind: DeploymentKind, by: string, options: DeploymentOptions = {},
-    choose?: () => Promise<string>): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
+  async enqueue(app: string, version: string, kind: DeploymentKind, by: string, extras: EnqueueExtras = {}): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
+    const { reason, options = {}, choose } = extras;
     const id = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
     const asked = Object.keys(options).length > 0 ? { options } : {};
     const deployment: Deployment = {
       id, app, version, kind, status: 'queued', by, from: null,
-      createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, hosts: [], workers: [], ...asked,
+      createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, ...(reason ? { reason } : {}), hosts: [], workers: [], ...asked,
     };
     if (this.queue.busy(app)) void this.record(deployment);
     this.emit('queued', deployment);
@@ -172,28 +199,123 @@ export class Deployments {
     return this.queue.idle();
   }
 
+  /** Whether a deployment of `app` is queued or running. */
+  busy(app: string): boolean {
+    return this.queue.busy(app);
+  }
+
+  /** Resolves once every deployment of `app` queued so far has finished. */
+  async settled(app: string): Promise<void> {
+    await this.queue.run(app, () => undefined);
+  }
+
+  /** Rewrites a finished deployment's record (durably), e.g. with what its hosts ended on. */
+  async update(d: Deployment): Promise<void> {
+    await this.writes.get(d.id);
+    await this.save(d);
+  }
+
   private async run(d: Deployment): Promise<Deployment> {
-    const { release, pointers } = this.store.dispatchView(d.app, d.version);
+    let { release, pointers } = this.store.dispatchView(d.app, d.version);
+    // A reconcile brings hosts to the record as it is when it runs: a deployment before it may have moved it.
+    if (d.kind === 'reconcile' && pointers.current !== null && pointers.current !== d.version) {
+      ({ release, pointers } = this.store.dispatchView(d.app, (d.version = pointers.current)));
+    }
     Object.assign(d, { status: 'running', startedAt: new Date().toISOString(), from: pointers.current });
-    // Written while the agents work rather than before (issue 6): a crash leaves the record `queued` or
-    // `running` (or none), and `recover` fails both alike.
+    // Written while the intent is and the agents work, not before (it is on the path to the workers): a crash leaves the
+    // record `queued` or `running` (or none) beside the intent, and start-up recovery finishes it from there.
     const running = this.record(d);
     this.emit('started', d);
+    const intent = intentOf(d, release, pointers);
+    try {
+      await this.recordLeftover(d.app);
+      await this.intents.begin(intent);
+    } catch (err) {
+      if (!(err instanceof IntentRefused)) throw err;
+      await running;
+      return this.refuse(d, release, err);
+    }
     try {
       await this.activate(d, release.manifest, pointers);
     } finally {
       await running;
     }
     d.finishedAt = new Date().toISOString();
-    await this.save(d);
-    await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, sha256: release.sha256, deploymentId: d.id, outcome: d.status, ...(d.reason ? { reason: d.reason } : {}) });
+    await this.conclude(d, release, pointers, intent);
     this.emit('finished', d);
     if (d.status === 'succeeded') await this.prune(d.app);
     await this.pruneRecords();
     return d;
   }
 
-  /** Fans the activation out to every agent and settles the outcome: status, reason, hosts, workers, pointers. */
+  /**
+   * Makes the outcome visible: first into the intent (in place, needing no free space), then the
+   * pointers, the record and the audit line. When those cannot be written even with the reserve,
+   * the answer says so and the intent keeps the outcome for the next start to write.
+   */
+  private async conclude(d: Deployment, release: ReleaseMeta, pointers: Pointers, intent: Intent): Promise<void> {
+    const fields = { app: d.app, version: d.version, deploymentId: d.id };
+    // The records are written even when the intent could not take the outcome: they are what readers see.
+    await this.intents.decide(intent, { status: d.status, ...(d.reason ? { reason: d.reason } : {}), finishedAt: d.finishedAt!,
+      hosts: d.hosts.map((h) => ({ host: h.host, status: h.status, path: h.path })) })
+      .catch((err: unknown) => this.log.error({ ...fields, err }, 'writing the outcome into the intent record failed'));
+    const persist = (): Promise<void> => this.intents.settle(d.app, () => this.persist(d, { sha256: release.sha256 }, pointers));
+    try {
+      await persist();
+    } catch (err) {
+      this.unrecorded.set(d.app, persist);
+      this.log.error({ ...fields, err }, 'recording the deployment\'s outcome failed');
+      d.reason = `${d.reason ? `${d.reason}; ` : ''}its outcome could not be recorded on disk (${(err as Error).message}); the service's intent record holds it and the next start writes it`;
+    }
+  }
+
+  /**
+   * An earlier outcome of the app that could not be recorded is written before anything else: its
+   * intent must not be overwritten. Throws `IntentRefused` while it still cannot be.
+   */
+  private async recordLeftover(app: string): Promise<void> {
+    const persist = this.unrecorded.get(app);
+    if (!persist) return;
+    try {
+      await persist();
+      this.unrecorded.delete(app);
+    } catch (err) {
+      throw new IntentRefused(err);
+    }
+  }
+
+  /** The writes that make an outcome visible; each can be repeated (the retry after a full disk, start-up recovery). */
+  async persist(d: Deployment, release: Pick<ReleaseMeta, 'sha256'>, pointers: Pick<Pointers, 'current' | 'previous'>, { audit = true } = {}): Promise<void> {
+    if (d.status === 'succeeded') {
+      const newPrevious = pointers.current !== d.version ? pointers.current : pointers.previous;
+      await this.store.withAppLock(d.app, () => this.store.setPointers(d.app, d.version, newPrevious));
+      await this.store.markLive(d.app, d.version);
+    }
+    // A reconcile that cannot bring hosts back says nothing about its release, which was good before.
+    if (d.status === 'rolled-back' && d.kind !== 'reconcile') await this.store.markBad(d.app, d.version, d.reason ?? 'rolled back');
+    await this.save(d);
+    if (audit) await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, sha256: release.sha256, deploymentId: d.id, outcome: d.status, ...(d.reason ? { reason: d.reason } : {}) });
+  }
+
+  /** The intent could not be written: no host was asked anything. Recorded as far as the disk allows. */
+  private async refuse(d: Deployment, release: ReleaseMeta, err: IntentRefused): Promise<Deployment> {
+    Object.assign(d, {
+      status: 'failed', finishedAt: new Date().toISOString(), reason: err.message,
+      hosts: this.agents.map((agent) => ({ host: agent.host, status: 'failed', path: 'none', reason: 'not asked: the intent record could not be written' })),
+    });
+    this.log.error({ app: d.app, version: d.version, deploymentId: d.id, err: err.cause }, 'deployment refused: its intent could not be recorded');
+    // The reserve, if the disk left one, is for exactly this: recording what happened.
+    await this.intents.release();
+    await this.save(d).catch((e: unknown) => this.log.error({ deploymentId: d.id, err: e }, 'writing the deployment record failed'));
+    await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, sha256: release.sha256, deploymentId: d.id, outcome: d.status, reason: err.message })
+      .catch((e: unknown) => this.log.error({ deploymentId: d.id, err: e }, 'writing the audit line failed'));
+    // An earlier outcome still waiting to be recorded keeps its intent.
+    if (!this.unrecorded.has(d.app)) await this.intents.clear(d.app);
+    this.emit('finished', d);
+    return d;
+  }
+
+  /** Fans the activation out to every agent and settles the outcome: status, reason, hosts, workers. */
   private async activate(d: Deployment, manifest: ActivationRequest['manifest'], pointers: Pointers): Promise<void> {
     const previous = pointers.current !== null && pointers.current !== d.version
       ? { version: pointers.current, releaseDir: this.store.releaseDir(d.app, pointers.current) } : null;
@@ -217,16 +339,12 @@ export class Deployments {
       d.status = 'succeeded';
     } else {
       d.status = bad.some((h) => h.status === 'rolled-back') ? 'rolled-back' : 'failed';
-      d.reason = bad.map((h) => `${h.host}: ${h.reason ?? h.status}`).join('; ');
+      const why = bad.map((h) => `${h.host}: ${h.reason ?? h.status}`).join('; ');
+      // A reconcile's reason is the drift it was started for; what went wrong follows it.
+      d.reason = d.kind === 'reconcile' && d.reason ? `${d.reason}; ${why}` : why;
       const code = results.find(({ result }) => result.status !== 'succeeded' && result.code)?.result.code;
       if (code) d.code = hostCode(code);
       if (previous) await this.revert(d, request, previous, results);
-      if (d.status === 'rolled-back') await this.store.markBad(d.app, d.version, d.reason);
-    }
-    if (d.status === 'succeeded') {
-      const newPrevious = pointers.current !== d.version ? pointers.current : pointers.previous;
-      await this.store.withAppLock(d.app, () => this.store.setPointers(d.app, d.version, newPrevious));
-      await this.store.markLive(d.app, d.version);
     }
   }
 
@@ -301,6 +419,15 @@ export class Deployments {
   private async save(d: Deployment, options?: typeof INTERMEDIATE): Promise<void> {
     await writeJsonAtomic(path.join(this.dir, `${d.id}.json`), d, undefined, options);
   }
+}
+
+/** What a deployment intends, before any host switches. */
+function intentOf(d: Deployment, release: ReleaseMeta, pointers: Pointers): Intent {
+  return {
+    deploymentId: d.id, app: d.app, version: d.version, kind: d.kind, by: d.by, sha256: release.sha256, createdAt: d.createdAt, startedAt: d.startedAt!,
+    before: { current: pointers.current, previous: pointers.previous },
+    after: { current: d.version, previous: pointers.current !== d.version ? pointers.current : pointers.previous },
+  };
 }
 
 /**

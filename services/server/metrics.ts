@@ -19,7 +19,7 @@ export interface UploadTrack {
   done(result: { bytes: number; created: boolean } | undefined): void;
 }
 
-const KINDS: DeploymentKind[] = ['push', 'activate', 'rollback'];
+const KINDS: DeploymentKind[] = ['push', 'activate', 'rollback', 'reconcile'];
 const FINAL: Deployment['status'][] = ['succeeded', 'failed', 'rolled-back'];
 const OUTCOMES: WorkerOutcome[] = ['hot', 'unchanged', 'started', 'reloaded', 'failed', 'rolled-back'];
 

@@ -35,7 +35,8 @@ export async function startChildServer(dataDir: string, options: Record<string, 
     const timer = setTimeout(() => reject(new Error(`child server did not start within 20 s: ${stderr}`)), 20_000);
     child.stdout?.setEncoding('utf8').on('data', (c: string) => {
       out += c;
-      const line = out.split('\n').find((l) => l.startsWith('{'));
+      // Log lines (JSON too) may come first: the URL line is the one that starts with it.
+      const line = out.split('\n').find((l) => l.startsWith('{"url"'));
       if (line) {
         clearTimeout(timer);
         resolve((JSON.parse(line) as { url: string }).url);

@@ -3,8 +3,9 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, it, type TestFunction } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, it, type TestFunction } from 'vitest';
 import type { PlanningAgent } from '../../agent/messages.js';
+import { inProcessHost, type InProcessHost } from './in-process-host.js';
 import { connectNats } from '../../agent/nats/connect.js';
 import { startNatsHost, type NatsHost, type NatsHostOptions } from '../../agent/nats/host-agent.js';
 import { natsNames, type NatsNames } from '../../agent/nats/protocol.js';
@@ -138,3 +139,31 @@ export async function removeDir(dir: string): Promise<void> {
 }
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * The hooks of a test file whose tests each get a fresh cluster bed (service + NATS resources) and
+ * in-process hosts added with `addHost`; hosts are stopped and the bed closed after each test.
+ */
+export function useClusterBed(options: Partial<Omit<NatsClusterOptions, 'lookup'>> = {}): { bed: () => ClusterBed; hosts: () => TestHost[]; addHost: (name: string) => Promise<InProcessHost> } {
+  let bed: ClusterBed;
+  let hosts: TestHost[] = [];
+  useNatsServer();
+  beforeEach(async () => {
+    bed = await clusterBed(testNames(), options);
+    hosts = [];
+  });
+  afterEach(async () => {
+    for (const host of hosts) await host.stop();
+    for (const host of hosts) await host.agent.close();
+    await bed.close();
+  });
+  return {
+    bed: () => bed,
+    hosts: () => hosts,
+    async addHost(name) {
+      const agent = inProcessHost(name);
+      hosts.push(await startHost(bed.names, agent, bed.hostDir(name)));
+      return agent;
+    },
+  };
+}

@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, HostAgent, HostPlan, HostResult, WorkerReport, WorkerState } from '../../../agent/messages.js';
+import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, HostAgent, HostObservation, HostPlan, HostResult, WorkerReport, WorkerState } from '../../../agent/messages.js';
 import { objectName, publishBundle } from '../../../agent/nats/bundles.js';
 import { connectNats, type NatsSettings } from '../../../agent/nats/connect.js';
 import { retireHost } from '../../../agent/nats/presence.js';
@@ -9,6 +9,7 @@ import { HotError, isHotError } from '../../../agent/errors.js';
 import { DeployError } from '../errors.js';
 import { collectBundles, type RetainedObjects } from './bundle-gc.js';
 import { heldBackRows, refusedForUnreachable, sortByHost, unreachableRows } from './host-outcomes.js';
+import { watchHostReturns } from './host-returns.js';
 import { hostViews, type HostView } from './host-views.js';
 import { LinkState } from './link-state.js';
 import { Replies } from './replies.js';
@@ -78,6 +79,8 @@ class ClusterAgent implements NatsCluster {
   private readonly link: LinkState;
   /** The hosts of the last listing, for a deployment that cannot list them (NATS down). */
   private known: string[] = [];
+  private readonly returnListeners = new Set<(hosts: string[]) => void>();
+  private watchingReturns: Promise<() => void> | undefined;
 
   constructor(readonly resources: ClusterResources, private readonly options: NatsClusterOptions) {
     this.prepareTimeoutMs = options.prepareTimeoutMs ?? 60_000;
@@ -260,8 +263,8 @@ class ClusterAgent implements NatsCluster {
     }
   }
 
-  private alive(record: HostRecord): boolean {
-    return Date.now() - record.heartbeatAt < record.heartbeatMs * (this.options.staleAfterBeats ?? 3);
+  private alive(record: HostRecord, at = Date.now()): boolean {
+    return at - record.heartbeatAt < record.heartbeatMs * (this.options.staleAfterBeats ?? 3);
   }
 
   /** Every registered host (a retired one has no record); remembered for when NATS is down. */
@@ -312,7 +315,23 @@ class ClusterAgent implements NatsCluster {
     return (await this.records()).filter((r) => this.alive(r)).flatMap((r) => r.apps[app]?.workers ?? []);
   }
 
+  /** Every live host as its last record says: the release it serves (its pointer) and its workers. */
+  async observe(app: string): Promise<HostObservation[]> {
+    return (await this.records()).filter((r) => this.alive(r) && runsApp(r, app)).sort((a, b) => (a.host < b.host ? -1 : 1))
+      .map((r) => ({ host: r.host, pointer: r.apps[app]?.version ?? null, workers: r.apps[app]?.workers ?? [] }));
+  }
+
+  /** Hosts that join, restart or come back after going stale (host-returns.ts). */
+  onReconnect(listener: (hosts: string[]) => void): () => void {
+    this.returnListeners.add(listener);
+    this.watchingReturns ??= watchHostReturns(this.resources.kv, (record, at) => !this.alive(record, at),
+      (host) => this.returnListeners.forEach((l) => l([host])));
+    this.watchingReturns.catch(() => undefined);
+    return () => this.returnListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
+    await this.watchingReturns?.then((stop) => stop(), () => undefined);
     if (!this.nc.isClosed()) await this.nc.close();
   }
 }

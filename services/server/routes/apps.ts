@@ -53,13 +53,24 @@ export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   });
 }
 
-/** Activating the version that is already current is a no-op answered 200 with `deployment: null`. */
+/**
+ * Activating the version that is already current is a no-op answered 200 with `deployment: null`,
+ * unless hosts differ from it: then it is a `reconcile` deployment that brings them back.
+ */
 async function activate(ctx: ServiceContext, by: string, app: string, version: string, kind: DeploymentKind, query: WaitQuery,
   reply: FastifyReply, choose?: () => Promise<string>): Promise<unknown> {
   const release = await ctx.store.require(app, version);
   const { current } = await ctx.store.pointers(app);
-  if (current === version) return reply.status(200).send({ release, deployment: null, message: `${app}@${version} is already current` });
-  const { deployment, done } = await ctx.deployments.enqueue(app, version, kind, by, choicesOf(query), choose);
+  let reason: string | undefined;
+  if (current === version) {
+    const { drift } = await ctx.reconciler.check(app);
+    if (drift.length === 0) return reply.status(200).send({ release, deployment: null, message: `${app}@${version} is already current` });
+    reason = `${kind} of the current release ${version}: hosts differ from it: ${drift.join('; ')}`;
+  }
+  const options = choicesOf(query);
+  const { deployment, done } = reason === undefined
+    ? await ctx.deployments.enqueue(app, version, kind, by, { options, ...(choose ? { choose } : {}) })
+    : await ctx.deployments.enqueue(app, version, 'reconcile', by, { reason, options });
   if (!query.wait) return reply.status(202).send({ release, deployment });
   const finished: Deployment = await done;
   return reply.status(200).send({ release, deployment: finished });

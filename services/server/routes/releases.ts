@@ -110,7 +110,7 @@ async function deployUpload(ctx: ServiceContext, app: string, version: string, c
     if (created) ctx.deployments.schedulePrune(app);
     return { deployment: null, statusCode: created ? 201 : 200 };
   }
-  const { deployment, done } = await ctx.deployments.enqueue(app, version, 'push', by, choicesOf(query));
+  const { deployment, done } = await ctx.deployments.enqueue(app, version, 'push', by, { options: choicesOf(query) });
   if (!query.wait) return { deployment, statusCode: 202 };
   return { deployment: await done, statusCode: created ? 201 : 200 };
 }
