@@ -10,7 +10,7 @@ import { DeployError } from '../errors.js';
 import { collectBundles, type RetainedObjects } from './bundle-gc.js';
 import { heldBackRows, refusedForUnreachable, sortByHost, unreachableRows } from './host-outcomes.js';
 import { watchHostReturns } from './host-returns.js';
-import { READ_BACK_REASON, readBackRow, type PendingReadBack, type ReadBack } from './read-back.js';
+import { ReadBacks, type ReadBack } from './read-back.js';
 import { hostViews, type HostView } from './host-views.js';
 import { LinkState } from './link-state.js';
 import { Replies } from './replies.js';
@@ -81,8 +81,7 @@ class ClusterAgent implements NatsCluster {
   /** The hosts of the last listing, for a deployment that cannot list them (NATS down). */
   private known: string[] = [];
   private readonly returnListeners = new Set<(hosts: string[]) => void>();
-  private readonly pending = new Map<string, PendingReadBack>();
-  private readonly readBackListeners = new Set<(readBack: ReadBack) => void>();
+  private readonly readBacks: ReadBacks;
   private watchingReturns: Promise<() => void> | undefined;
 
   constructor(readonly resources: ClusterResources, private readonly options: NatsClusterOptions) {
@@ -90,7 +89,8 @@ class ClusterAgent implements NatsCluster {
     this.applyTimeoutMs = options.applyTimeoutMs ?? 120_000;
     this.pingTimeoutMs = options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
     this.link = new LinkState(resources.nc);
-    this.link.onUp(() => void this.readBack());
+    this.readBacks = new ReadBacks(() => this.records(), () => this.link.unavailable);
+    this.link.onUp(() => void this.readBacks.run());
   }
 
   private get nc(): NatsConnection {
@@ -109,43 +109,8 @@ class ClusterAgent implements NatsCluster {
     }
   }
 
-  /**
-   * NATS was lost once apply was sent: hosts may have applied, or not. The deployment fails with
-   * the cluster's code, and what each host did is read back from its own record when NATS is back.
-   */
-  private lostAfterApply(request: ActivationRequest, hosts: string[], why: string): ActivationResult {
-    this.pending.set(request.deploymentId, { deploymentId: request.deploymentId, app: request.app, version: request.version, hosts, lostAt: Date.now() });
-    return {
-      status: 'failed', path: 'none', code: 'DEPLOY_ERR_CLUSTER_UNAVAILABLE', workers: [],
-      reason: `NATS was lost after apply was sent (${why})`,
-      hosts: hosts.map((host) => ({ host, status: 'unreachable', path: 'none', reason: READ_BACK_REASON })),
-    };
-  }
-
   onReadBack(listener: (readBack: ReadBack) => void): () => void {
-    this.readBackListeners.add(listener);
-    return () => this.readBackListeners.delete(listener);
-  }
-
-  /**
-   * NATS is back: each pending deployment's hosts are read from their records once each wrote one
-   * since the loss (a few of its beats at most), then the listeners correct the deployment.
-   */
-  private async readBack(): Promise<void> {
-    for (const pending of [...this.pending.values()]) {
-      const deadline = Date.now() + READ_BACK_WAIT_MS;
-      let rows: HostResult[] = [];
-      for (;;) {
-        const records = new Map((await this.records().catch(() => [] as HostRecord[])).map((r) => [r.host, r]));
-        rows = pending.hosts.flatMap((host) => readBackRow(pending, records.get(host)) ?? []);
-        if (rows.length === pending.hosts.length || Date.now() > deadline || this.link.unavailable) break;
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      if (this.link.unavailable) return;
-      this.pending.delete(pending.deploymentId);
-      const { deploymentId, app, version } = pending;
-      this.readBackListeners.forEach((listener) => listener({ deploymentId, app, version, hosts: rows }));
-    }
+    return this.readBacks.onReadBack(listener);
   }
 
   /** NATS cannot be used: every host the service last knew is listed, none could be asked. */
@@ -185,7 +150,7 @@ class ClusterAgent implements NatsCluster {
       emit(`apply: ${reachable.map((h) => `${h} ${strategies.get(h)?.strategy}`).join(', ')}`);
       const result = await this.apply(ref, request, reachable, strategies, replies, emit).catch((err: unknown) => {
         if (!isHotError(err, 'HOT_ERR_NATS_UNREACHABLE')) throw err;
-        return this.lostAfterApply(request, reachable, err.message);
+        return this.readBacks.lost(request, reachable, err.message);
       });
       return { ...result, hosts: sortByHost([...result.hosts ?? [], ...skipped]) };
     } finally {
@@ -363,10 +328,8 @@ class ClusterAgent implements NatsCluster {
 
   /** Every live host as its last record says: the release it serves (its pointer) and its workers. */
   async observe(app: string): Promise<HostObservation[]> {
-    // A deployment of the app waits to be read back: the hosts' first reports after NATS returned
-    // say what they did, and a reconcile must not move them before that is recorded.
-    const deadline = Date.now() + READ_BACK_WAIT_MS;
-    while ([...this.pending.values()].some((p) => p.app === app) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+    // The hosts' first reports after NATS returned say what they did: a reconcile must not move them before that is recorded.
+    await this.readBacks.settled(app);
     return (await this.records()).filter((r) => this.alive(r) && runsApp(r, app)).sort((a, b) => (a.host < b.host ? -1 : 1))
       .map((r) => ({ host: r.host, pointer: r.apps[app]?.version ?? null, workers: r.apps[app]?.workers ?? [] }));
   }
@@ -385,9 +348,6 @@ class ClusterAgent implements NatsCluster {
     if (!this.nc.isClosed()) await this.nc.close();
   }
 }
-
-/** How long after NATS returns the hosts' records are awaited (their agents write one every beat). */
-const READ_BACK_WAIT_MS = 15_000;
 
 function runsApp(record: HostRecord, app: string): boolean {
   return record.runs === undefined || record.runs.includes(app);

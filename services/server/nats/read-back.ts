@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { HostAgent, HostResult } from '../../../agent/messages.js';
+import type { ActivationRequest, ActivationResult, HostAgent, HostResult } from '../../../agent/messages.js';
 import type { HostRecord } from '../../../agent/nats/protocol.js';
 import type { Deployments } from '../deployments.js';
 import type { Reconciler } from '../reconcile.js';
@@ -40,6 +40,64 @@ export function readBackRow(pending: PendingReadBack, record: HostRecord | undef
   return serves === pending.version
     ? { host: record.host, status: 'succeeded', path: 'none', reason: `applied ${pending.version} (read back from its record after NATS returned)` }
     : { host: record.host, status: 'not-applied', path: 'none', reason: `serves ${serves ?? 'nothing'} (read back from its record after NATS returned)` };
+}
+
+/** How long after NATS returns the hosts' records are awaited (their agents write one every beat). */
+const READ_BACK_WAIT_MS = 15_000;
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The cluster agent's deployments whose outcome waits for NATS to return, and their read-back. */
+export class ReadBacks {
+  private readonly pending = new Map<string, PendingReadBack>();
+  private readonly listeners = new Set<(readBack: ReadBack) => void>();
+
+  constructor(private readonly records: () => Promise<HostRecord[]>, private readonly down: () => string | undefined) {}
+
+  /**
+   * NATS was lost once apply was sent: hosts may have applied, or not. The deployment fails with
+   * the cluster's code, and what each host did is read back from its own record when NATS is back.
+   */
+  lost(request: ActivationRequest, hosts: string[], why: string): ActivationResult {
+    this.pending.set(request.deploymentId, { deploymentId: request.deploymentId, app: request.app, version: request.version, hosts, lostAt: Date.now() });
+    return {
+      status: 'failed', path: 'none', code: 'DEPLOY_ERR_CLUSTER_UNAVAILABLE', workers: [],
+      reason: `NATS was lost after apply was sent (${why})`,
+      hosts: hosts.map((host) => ({ host, status: 'unreachable', path: 'none', reason: READ_BACK_REASON })),
+    };
+  }
+
+  onReadBack(listener: (readBack: ReadBack) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves once no deployment of `app` waits to be read back (at most the read-back's wait). */
+  async settled(app: string): Promise<void> {
+    const deadline = Date.now() + READ_BACK_WAIT_MS;
+    while ([...this.pending.values()].some((p) => p.app === app) && Date.now() < deadline) await pause(200);
+  }
+
+  /**
+   * NATS is back: each pending deployment's hosts are read from their records once each wrote one
+   * since the loss (a few of its beats at most), then the listeners correct the deployment.
+   */
+  async run(): Promise<void> {
+    for (const pending of [...this.pending.values()]) {
+      const deadline = Date.now() + READ_BACK_WAIT_MS;
+      let rows: HostResult[] = [];
+      for (;;) {
+        const records = new Map((await this.records().catch(() => [] as HostRecord[])).map((r) => [r.host, r]));
+        rows = pending.hosts.flatMap((host) => readBackRow(pending, records.get(host)) ?? []);
+        if (rows.length === pending.hosts.length || Date.now() > deadline || this.down()) break;
+        await pause(200);
+      }
+      if (this.down()) return;
+      this.pending.delete(pending.deploymentId);
+      const { deploymentId, app, version } = pending;
+      this.listeners.forEach((listener) => listener({ deploymentId, app, version, hosts: rows }));
+    }
+  }
 }
 
 /**
