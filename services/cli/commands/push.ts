@@ -7,8 +7,9 @@ import { CliError, type ExitCodeValue } from '../errors.js';
 import { formatBytes, type Io, uploadProgress, writeLine } from '../output.js';
 import { describeBundle, prepareBundle, resolveVersion } from '../pack.js';
 import type { ReleaseView } from '../views.js';
+import { choiceQuery, deployChoiceArgs, deployChoices, type DeployChoices } from '../deploy-choices.js';
 
-export interface PushOptions {
+export interface PushOptions extends DeployChoices {
   /** A directory (packed like `npm pack`) or a .tgz. */
   source: string;
   app: string;
@@ -42,7 +43,7 @@ export async function push(client: Client, options: PushOptions, io: Io): Promis
     const response = await client.request<PushAnswer>('PUT',
       `/v1/apps/${segment(options.app)}/releases/${segment(version)}`, {
         upload: bundle,
-        query: { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined, ...canary },
+        query: { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined, ...canary, ...choiceQuery(options) },
         onProgress: (sent, total) => progress?.update(sent, total),
       }).finally(() => progress?.stop());
     if (!json) printRelease(io, response.body, response.statusCode);
@@ -100,10 +101,11 @@ export const pushCommand = defineCliCommand({
     wait: { type: 'boolean', default: true, description: 'wait for the deployment\'s outcome', negativeDescription: 'return once it is queued' },
     canary: { type: 'string', description: 'n workers (hosts, behind NATS) or n% first, watched before the rest (0: none, whatever the app\'s settings say)' },
     'canary-watch': { type: 'string', description: 'how long the canary is watched: 45000, 30s, 2m (default: the app\'s setting, else its health window)' },
+    ...deployChoiceArgs,
     ...connectionArgs,
   },
   run: (args, ctx) => push(ctx.client(args), {
-    source: args.source, app: args.app, version: args.version, activate: args.activate, wait: args.wait, json: args.json ?? false,
+    source: args.source, app: args.app, version: args.version, activate: args.activate, wait: args.wait, json: args.json ?? false, ...deployChoices(args),
     canary: args.canary, canaryWatch: args['canary-watch'],
   }, ctx.io),
 });

@@ -10,9 +10,9 @@ import { DeployError, isDeployError } from '../errors.js';
 import { RESERVED_DIR } from '../file-hashes.js';
 import { readJsonFile } from '../fs-atomic.js';
 import type { IngestResult } from '../release-store.js';
-import { appParams, bundleHeaders, releaseParams, type AppParams, type ReleaseParams } from '../schemas.js';
+import { appParams, bundleHeaders, choicesOf, deployChoices, releaseParams, type AppParams, type DeployChoices, type ReleaseParams } from '../schemas.js';
 
-interface UploadQuery { activate: boolean; wait: boolean; canary?: string; canaryWatchMs?: string }
+interface UploadQuery extends DeployChoices { activate: boolean; wait: boolean; canary?: string; canaryWatchMs?: string }
 
 /** Bundles arrive as a raw stream, never buffered whole (fastify's bodyLimit does not apply to it). */
 export const BUNDLE_CONTENT_TYPES = ['application/gzip', 'application/x-gzip', 'application/octet-stream'];
@@ -29,7 +29,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
         querystring: {
           type: 'object',
           properties: {
-            activate: { type: 'boolean', default: true }, wait: { type: 'boolean', default: true },
+            activate: { type: 'boolean', default: true }, wait: { type: 'boolean', default: true }, ...deployChoices,
             canary: { type: 'string', maxLength: 16 }, canaryWatchMs: { type: 'string', maxLength: 16 },
           },
         },
@@ -118,7 +118,7 @@ async function deployUpload(ctx: ServiceContext, release: IngestResult['release'
     return { deployment: null, statusCode: created ? 201 : 200 };
   }
   const canary = resolveCanary(ask, release.manifest);
-  const { deployment, done } = await ctx.deployments.enqueue(app, version, 'push', by, canary ? { canary } : {});
+  const { deployment, done } = await ctx.deployments.enqueue(app, version, 'push', by, { options: choicesOf(query), ...(canary ? { canary } : {}) });
   if (!query.wait) return { deployment, statusCode: 202 };
   return { deployment: await done, statusCode: created ? 201 : 200 };
 }
