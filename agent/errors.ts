@@ -24,6 +24,8 @@ export const HotErrorCodes = {
   HOT_ERR_NATS_SETTINGS: 'the NATS settings are invalid',
   HOT_ERR_BUNDLE_MISSING: 'the bundle is not in the object store',
   HOT_ERR_BUNDLE_DIGEST: 'the bundle read from the object store does not match its sha256',
+  HOT_ERR_HOST_SETTINGS: 'the host settings file is invalid',
+  HOT_ERR_HOST_RUNNING: 'the host\'s agent is still running',
   HOT_ERR_NODE_TARGET: 'this host cannot run the node_modules the service installed for the release',
 } as const;
 

@@ -189,6 +189,11 @@ export interface ActivationRequest {
   kind: DeploymentKind;
   /** `reload`: skip the hot offer and take the checked graceful reload (issue 7: `--strategy reload-all`). */
   strategy?: 'auto' | 'reload';
+  /**
+   * Hosts that cannot be asked (their agent is not there) do not fail the deployment: they are
+   * listed `unreachable` and catch up when they are back. Without it, any such host fails it.
+   */
+  allowUnreachable?: boolean;
   /** A push that reaches a few workers (hosts, for the NATS cluster) first and is watched before the rest. */
   canary?: CanarySpec;
 }
@@ -244,10 +249,13 @@ export interface ActivationResult {
   phases?: DeploymentPhase[];
 }
 
-/** One host's part of a fanned-out activation. */
+/**
+ * One host's part of a fanned-out activation. Beside an activation's own statuses: `unreachable`,
+ * the host could not be asked; `not-applied`, it was fine but held back because another host failed.
+ */
 export interface HostResult {
   host: string;
-  status: ActivationResult['status'];
+  status: ActivationResult['status'] | 'unreachable' | 'not-applied';
   path: ActivationResult['path'];
   reason?: string;
   /** The host's stable code, when it has one (`ActivationResult.code`). */
@@ -332,6 +340,8 @@ export interface HostAgent {
   readonly host: string;
   activate(request: ActivationRequest, onEvent?: (event: AgentEvent) => void): Promise<ActivationResult>;
   workers(app: string): Promise<WorkerState[]>;
+  /** The service removed releases of `app` (retention): drop what the agent kept only for them. */
+  pruned?(app: string): Promise<void>;
   /**
    * Each host's pointer and workers for `app`, once the agent can tell (connected, apps restored).
    * Agents without it are compared by their workers alone.

@@ -17,13 +17,13 @@ export interface HostPortSources {
  * - process mode: the app's own program listens (hotdeploy gives it no port);
  * - `hotdeploy.port`;
  * - `PORT` in `hotdeploy.env` (an integer from 0 to 65535), which the worker also exports to the app;
- * - hosts behind NATS, whose workers may take `PORT` from the host.
+ * - hosts behind NATS, whose settings files give each host its own port for the app.
  */
 export function portSource(manifest: Pick<AppManifest, 'mode' | 'port' | 'env'>, hosts: HostPortSources = {}): string | undefined {
   if (manifest.mode === 'process') return 'the app listens itself (process mode)';
   if (manifest.port !== undefined) return 'hotdeploy.port';
   if (validPort(manifest.env.PORT)) return 'PORT in hotdeploy.env';
-  if (hosts.remote) return 'PORT of each host behind NATS';
+  if (hosts.remote) return 'the settings of each host behind NATS';
   return undefined;
 }
 

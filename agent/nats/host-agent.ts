@@ -11,6 +11,8 @@ import {
   assertToken, desiredKey, encode, hostKey, parseCommand, parseJson,
   type ConvergedApp, type DesiredRelease, type HostCommand, type HostRecord, type HostReply, type ReleaseRef,
 } from './protocol.js';
+import { hostRuns, withHostSettings, type HostSettings } from './host-settings.js';
+import { answerPings } from './presence.js';
 import { listKeys, type ClusterResources } from './resources.js';
 
 export interface NatsHostOptions {
@@ -28,6 +30,8 @@ export interface NatsHostOptions {
   nodeTarget?: NodeTarget;
   hotdeployVersion?: string;
   logger?: AgentLogger;
+  /** This host's own settings per app and the apps it runs (`host-settings.ts`); they never leave the host. */
+  settings?: HostSettings;
 }
 
 export interface NatsHost {
@@ -56,6 +60,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
     (fetched) => log.info({ event: 'fetched', host, ...fetched }, fetched.via === 'delta' ? 'release built from its delta' : 'release unpacked from its bundle'));
   const startedAt = new Date().toISOString();
   let messages: ConsumerMessages | undefined;
+  let pings: ReturnType<typeof answerPings> | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let closed = false;
   /** Converged at start and reading commands (`HostRecord.ready`). */
@@ -74,7 +79,8 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
   function request(ref: ReleaseRef, deploymentId: string, releaseDir: string, strategy: 'auto' | 'reload', canary?: CanarySpec): ActivationRequest {
     const served = releases.current(ref.app);
     const previous = served && served.version !== ref.version ? served : null;
-    return { deploymentId, app: ref.app, version: ref.version, releaseDir, manifest: ref.manifest, previous, kind: ref.kind, strategy, ...(canary ? { canary } : {}) };
+    const manifest = withHostSettings(options.settings, ref.app, ref.manifest);
+    return { deploymentId, app: ref.app, version: ref.version, releaseDir, manifest, previous, kind: ref.kind, strategy, ...(canary ? { canary } : {}) };
   }
 
   async function activate(ref: ReleaseRef, deploymentId: string, strategy: 'auto' | 'reload', canary?: CanarySpec): Promise<ActivationResult> {
@@ -135,7 +141,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
     for (const key of await listKeys(resources, desiredKey('*'))) {
       const entry = await kv.get(key);
       const desired = entry?.value.length ? parseJson<DesiredRelease>(entry.value) : undefined;
-      if (!desired || releases.current(desired.app)?.version === desired.version) continue;
+      if (!desired || !hostRuns(options.settings, desired.app) || releases.current(desired.app)?.version === desired.version) continue;
       log.info({ event: 'converge', host, app: desired.app, version: desired.version }, 'converging to the desired release');
       const result = await activate(desired, desired.deploymentId, 'auto')
         .catch((err: unknown): ActivationResult => ({ status: 'failed', path: 'none', reason: (err as Error).message, workers: [] }));
@@ -166,7 +172,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
     }
     const record: HostRecord = {
       host, hotdeploy: options.hotdeployVersion ?? 'unknown', pid: process.pid, startedAt,
-      heartbeatAt: Date.now(), heartbeatMs, apps, ready: reading,
+      heartbeatAt: Date.now(), heartbeatMs, apps, ready: reading, ...(options.settings?.runs ? { runs: options.settings.runs } : {}),
     };
     await kv.put(hostKey(host), encode(record)).catch((err: unknown) => log.warn({ event: 'heartbeat-failed', host, err: String(err) }, 'heartbeat failed'));
   }
@@ -193,6 +199,8 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
         await onMessage(msg);
       }
     })();
+    // Answered only from here on: a host that answers reads the prepare the service sends next.
+    pings = answerPings(resources, host);
     reading = true;
     void publishState();
     log.info({ event: 'host-ready', host, stream: names.stream, durable }, 'reading commands');
@@ -206,6 +214,7 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
     unwatch?.();
     clearInterval(heartbeat);
     await ready.catch(() => undefined);
+    pings?.unsubscribe();
     await messages?.close().catch(() => undefined);
     await loop.catch(() => undefined);
   }

@@ -18,6 +18,8 @@ export interface NatsNames {
   replySubject(deploymentId: string): string;
   /** Where a host forwards its workers' health-window reports (core NATS, host → service). */
   healthSubject(host: string): string;
+  /** Core NATS request/reply: is this host's agent there right now (answered at once when it is not). */
+  pingSubject(host: string): string;
   durable(host: string): string;
 }
 
@@ -39,6 +41,7 @@ export function natsNames(prefix = 'hotdeploy'): NatsNames {
     cmdSubject: (host) => `${prefix}.cmd.${host}`,
     replySubject: (deploymentId) => `${prefix}.reply.${deploymentId}`,
     healthSubject: (host) => `${prefix}.health.${host}`,
+    pingSubject: (host) => `${prefix}.ping.${host}`,
     durable: (host) => `host_${host}`,
   };
 }
@@ -104,11 +107,19 @@ export interface HostRecord {
   heartbeatAt: number;
   heartbeatMs: number;
   apps: Record<string, { version: string; workers: WorkerState[] }>;
+  /** The apps this host runs, when its host settings name them; absent: every app. */
+  runs?: string[];
   /**
    * False from the agent's start until it has converged on the desired releases and reads commands:
    * until then its apps may still be moving on their own. Absent (older agents): ready.
    */
   ready?: boolean;
+}
+
+/** A host's answer on its ping subject. */
+export interface PingAnswer {
+  host: string;
+  pid: number;
 }
 
 /** Past `expiresAt` a command is stale: a host coming back acknowledges it and does nothing. */
@@ -135,7 +146,7 @@ export type HostReply =
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-export function encode(value: HostCommand | HostReply | HostRecord | DesiredRelease | HealthWindowEvent): Uint8Array {
+export function encode(value: HostCommand | HostReply | HostRecord | DesiredRelease | HealthWindowEvent | PingAnswer): Uint8Array {
   return encoder.encode(JSON.stringify(value));
 }
 

@@ -27,8 +27,11 @@ export async function openResources(nc: NatsConnection, names: NatsNames): Promi
         if (!(await jsm.streams.info(names.stream).then(() => true, () => false))) throw err;
       });
   }
-  const kv = await new Kvm(nc).create(names.kvBucket, { history: 1 });
-  const bundles = await new Objm(nc).create(names.objBucket);
+  // Buckets that exist are opened, not created: a host agent's NATS user may read them but not
+  // create or change streams (least privilege); the service, or the first process, creates them.
+  const has = (stream: string): Promise<boolean> => jsm.streams.info(stream).then(() => true, () => false);
+  const kv = await (await has(`KV_${names.kvBucket}`) ? new Kvm(nc).open(names.kvBucket) : new Kvm(nc).create(names.kvBucket, { history: 1 }));
+  const bundles = await (await has(`OBJ_${names.objBucket}`) ? new Objm(nc).open(names.objBucket) : new Objm(nc).create(names.objBucket));
   return { nc, names, js: jetstream(nc), jsm, kv, bundles };
 }
 

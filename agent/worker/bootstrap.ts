@@ -77,8 +77,10 @@ async function target(): Promise<{ app: string; version: string; releaseDir: str
 function portOf(manifestPort: number | undefined): number {
   // A trial start runs beside the live workers: it must not compete for their port.
   if (trial) return 0;
-  const port = manifestPort ?? Number(process.env.PORT);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  // The agent sets PORT from the port it resolved (the bundle's, or the host's own setting for the
+  // app, which wins); the bundle's own setting is read only when PORT is not set.
+  const port = process.env.PORT !== undefined && process.env.PORT !== '' ? Number(process.env.PORT) : manifestPort;
+  if (port === undefined || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new HotError('HOT_ERR_SETTINGS', 'a handler-mode app needs hotdeploy.port or a PORT variable');
   }
   return port;

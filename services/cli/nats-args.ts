@@ -36,6 +36,6 @@ export function natsSettings(flags: NatsFlags, env: NodeJS.ProcessEnv): { settin
 /** NATS faults as CLI errors: unreachable → exit code "unreachable", bad settings → usage. */
 export function asCliError(err: unknown): unknown {
   if (isHotError(err, 'HOT_ERR_NATS_UNREACHABLE')) return new CliError('CLI_ERR_UNREACHABLE', err.message, { cause: err });
-  if (isHotError(err, 'HOT_ERR_NATS_SETTINGS')) return new CliError('CLI_ERR_USAGE', err.message, { cause: err });
+  if (isHotError(err, 'HOT_ERR_NATS_SETTINGS') || isHotError(err, 'HOT_ERR_HOST_RUNNING') || isHotError(err, 'HOT_ERR_HOST_SETTINGS')) return new CliError('CLI_ERR_USAGE', err.message, { cause: err });
   return err;
 }

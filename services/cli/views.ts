@@ -57,7 +57,8 @@ export function renderReleases(releases: ReleaseView[], pointers: Pick<AppView, 
   const current = versionOf(pointers.current);
   const previous = versionOf(pointers.previous);
   const mark = (r: ReleaseView) =>
-    r.version === current ? 'current' : r.version === previous ? 'previous' : r.bad ? `bad: ${firstLine(r.badReason ?? 'rolled back')}` : '';
+    r.version === current ? 'current' : r.version === previous ? 'previous' : r.bad ? `bad: ${firstLine(r.badReason ?? 'rolled back')}`
+      : r.live === false ? 'never live' : '';
   return renderTable(['version', 'sha256', 'files', 'unpacked', 'created', 'by', ''], releases.map((r) => [
     r.version, r.sha256.slice(0, 12), r.files, formatBytes(r.bytes), r.createdAt, r.createdBy ?? '-', mark(r),
   ]));

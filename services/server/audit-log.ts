@@ -5,7 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 export interface AuditEntry {
   /** The token's name. */
   who: string;
-  what: 'upload' | 'plan' | 'activate' | 'rollback' | 'auto-rollback' | 'push' | 'reconcile' | 'mark-bad' | 'prune' | 'token-created';
+  what: 'upload' | 'plan' | 'activate' | 'rollback' | 'auto-rollback' | 'push' | 'reconcile' | 'mark-bad' | 'prune' | 'token-created' | 'retire';
   app?: string;
   version?: string;
   sha256?: string;

@@ -13,6 +13,7 @@ import { HealthWatch } from './health-watch.js';
 import { metricsSource } from './metrics-source.js';
 import { ServiceMetrics } from './metrics.js';
 import { resolveOptions, type ServerOptions, type TokenAction } from './options.js';
+import { followReadBack } from './nats/read-back.js';
 import { Reconciler } from './reconcile.js';
 import { recoverIntents, recoverReleaseStore } from './recovery.js';
 import { ReleaseStore } from './release-store.js';
@@ -99,7 +100,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     const stored = options.tokens ? options.tokens.map(storeToken) : await loadStoredTokens(resolved.dataDir);
     ctx.tokens = new TokenRegistry(stored);
     // In the background: agents may take a while to connect, and the API answers meanwhile.
-    unfollow = reconciler.follow();
+    const unfollowReconnects = reconciler.follow();
+    const unfollowReadBack = followReadBack(resolved.agents, deployments, reconciler, app.log);
+    unfollow = () => {
+      unfollowReconnects();
+      unfollowReadBack();
+    };
     void reconciler.atStart([...interrupted, ...left]).catch((err: unknown) => app.log.error({ err }, 'reconciling at start failed'));
     healthWatch.start();
   });

@@ -12,8 +12,6 @@ import { IntentLog, IntentRefused, type Intent } from './intent-record.js';
 import { KeyedQueue } from '../../agent/common/serial-queue.js';
 import type { Pointers, ReleaseMeta, ReleaseStore } from './release-store.js';
 import { localReleasesInUse } from './releases-in-use.js';
-import { isNatsCluster } from './nats/cluster-agent.js';
-import { referencedObjects } from './nats/object-gc.js';
 
 export type DeploymentKind = ActivationRequest['kind'];
 export type DeploymentStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'rolled-back';
@@ -36,6 +34,10 @@ export interface Deployment {
   startedAt: string | null;
   finishedAt: string | null;
   reason?: string;
+  /** A stable code for why it failed, when a host or the transport gave one (`DEPLOY_ERR_CLUSTER_UNAVAILABLE`). */
+  code?: string;
+  /** Per-deployment choices (`DeploymentOptions`), recorded as asked. */
+  options?: DeploymentOptions;
   hosts: HostOutcome[];
   workers: WorkerReport[];
   /**
@@ -61,6 +63,30 @@ export interface AutoRollbackCause {
   reason: string;
   /** The tripped workers' reports (more may arrive while the rollback waits for its turn). */
   windows: HealthWindowEvent[];
+}
+
+/** What a push, activate or rollback may ask beside the release: how hosts apply it, and the unreachable-host policy. */
+export interface DeploymentOptions {
+  /** `reload-all`: every host takes the checked graceful reload, whatever its dry run says. */
+  strategy?: 'auto' | 'reload-all';
+  /** Hosts that cannot be asked are listed `unreachable` and catch up later, instead of failing the deployment. */
+  allowUnreachable?: boolean;
+}
+
+/** What `enqueue` may be given beside the release. */
+export interface EnqueueExtras {
+  /** Why it runs, recorded from the start (a reconcile's drift). */
+  reason?: string;
+  options?: DeploymentOptions;
+  /**
+   * The version is chosen when the deployment runs, not when it is asked for (a rollback queued
+   * behind a push goes back from that push); `version` is then what it would be now.
+   */
+  choose?: () => Promise<string>;
+  /** The canary a push runs with. */
+  canary?: CanaryRecord;
+  /** Why an `auto-rollback` runs. */
+  cause?: AutoRollbackCause;
 }
 
 /** Deployment records kept on disk; older finished ones are deleted as new ones finish. */
@@ -147,16 +173,18 @@ export class Deployments {
    * left `queued` or `running` is recovered as failed). `reason` starts the record's reason (a
    * reconcile's drift).
    */
-  async enqueue(app: string, version: string, kind: DeploymentKind, by: string, options: { reason?: string; canary?: CanaryRecord; cause?: AutoRollbackCause } = {}): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
+  async enqueue(app: string, version: string, kind: DeploymentKind, by: string, extras: EnqueueExtras = {}): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
+    const { reason, options = {}, choose, canary, cause } = extras;
     const id = `${Date.now().toString(36)}-${randomBytes(5).toString('hex')}`;
+    const asked = Object.keys(options).length > 0 ? { options } : {};
     const deployment: Deployment = {
       id, app, version, kind, status: 'queued', by, from: null,
-      createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, ...(options.reason ? { reason: options.reason } : {}), hosts: [], workers: [],
-      ...(options.canary ? { canary: options.canary, phases: [] } : {}), ...(options.cause ? { cause: options.cause } : {}),
+      createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, ...(reason ? { reason } : {}), hosts: [], workers: [], ...asked,
+      ...(canary ? { canary, phases: [] } : {}), ...(cause ? { cause } : {}),
     };
     if (this.queue.busy(app)) void this.record(deployment);
     this.emit('queued', deployment);
-    const done = this.queue.run(app, () => this.run({ ...deployment })).catch(async (err: unknown) => {
+    const done = this.queue.run(app, async () => this.run({ ...deployment, ...(choose ? { version: await choose() } : {}) })).catch(async (err: unknown) => {
       const failed: Deployment = { ...deployment, status: 'failed', finishedAt: new Date().toISOString(), reason: (err as Error).message };
       await this.writes.get(id);
       await this.save(failed).catch(() => undefined);
@@ -304,6 +332,7 @@ export class Deployments {
     if (d.status === 'succeeded') {
       const newPrevious = pointers.current !== d.version ? pointers.current : pointers.previous;
       await this.store.withAppLock(d.app, () => this.store.setPointers(d.app, d.version, newPrevious));
+      await this.store.markLive(d.app, d.version);
     }
     // A reconcile that cannot bring hosts back says nothing about its release, which was good before.
     if (d.status === 'rolled-back' && d.kind !== 'reconcile') await this.store.markBad(d.app, d.version, d.reason ?? 'rolled back');
@@ -374,6 +403,8 @@ export class Deployments {
     const request: ActivationRequest = {
       deploymentId: d.id, app: d.app, version: d.version, releaseDir: this.store.releaseDir(d.app, d.version),
       manifest, previous, kind: d.kind, ...(d.canary ? { canary: { size: d.canary.size, watchMs: d.canary.watchMs } } : {}),
+      ...(d.options?.strategy === 'reload-all' ? { strategy: 'reload' } : {}),
+      ...(d.options?.allowUnreachable ? { allowUnreachable: true } : {}),
     };
     if (d.canary) this.canaries.add(d.app);
     const results = await Promise.all(this.agents.map((agent) => this.activateOn(agent, request, d)))
@@ -397,6 +428,8 @@ export class Deployments {
       const why = bad.map((h) => `${h.host}: ${h.reason ?? h.status}`).join('; ');
       // A reconcile's reason is the drift it was started for; what went wrong follows it.
       d.reason = d.kind === 'reconcile' && d.reason ? `${d.reason}; ${why}` : why;
+      const code = results.find(({ result }) => result.status !== 'succeeded' && result.code)?.result.code;
+      if (code) d.code = hostCode(code);
       if (previous) await this.revert(d, request, previous, results);
     }
   }
@@ -442,21 +475,9 @@ export class Deployments {
         this.log.info({ app, version }, 'release pruned');
         await this.audit.append({ who: 'retention', what: 'prune', app, version, outcome: 'removed' });
       }
-      if (removed.length > 0) await this.collectBundles(app);
+      if (removed.length > 0) for (const agent of this.agents) await agent.pruned?.(app);
     } catch (err) {
       this.log.warn({ app, err }, 'pruning releases failed');
-    }
-  }
-
-  /** The objects of pruned releases leave the NATS bundle bucket too; a failure leaves them to the next prune's sweep. */
-  private async collectBundles(app: string): Promise<void> {
-    for (const agent of this.agents.filter(isNatsCluster)) {
-      try {
-        const deleted = await agent.collectBundles(app, await referencedObjects(this.store, app));
-        if (deleted.length > 0) this.log.info({ app, objects: deleted }, 'bundle objects of pruned releases deleted');
-      } catch (err) {
-        this.log.warn({ app, err }, 'deleting bundle objects of pruned releases failed');
-      }
     }
   }
 
@@ -503,8 +524,11 @@ function intentOf(d: Deployment, release: ReleaseMeta, pointers: Pointers): Inte
 }
 
 /**
- * `rollback` without `to`: the newest release created before the current one that is not marked
- * bad. Naming a bad release with `to` is allowed (the operator decided).
+ * `rollback` without `to`: walking back from the current release (by creation), the first that went
+ * live (a deployment of it succeeded) and is not marked bad. Releases that never served (a failed
+ * deployment, `--no-activate` and never activated) are skipped, so a rollback cannot land on code
+ * that never ran, and repeated rollbacks go further back. Naming any stored release with `to` is
+ * allowed (the operator decided).
  */
 export async function rollbackTarget(store: ReleaseStore, app: string, to?: string): Promise<string> {
   if (to !== undefined) return (await store.require(app, to)).version;
@@ -513,7 +537,7 @@ export async function rollbackTarget(store: ReleaseStore, app: string, to?: stri
   if (releases.length === 0) throw new DeployError('DEPLOY_ERR_APP_NOT_FOUND', app);
   const index = releases.findIndex((r) => r.version === current);
   const older = index === -1 ? [] : releases.slice(index + 1);
-  const target = older.find((r) => !r.bad);
+  const target = older.find((r) => !r.bad && r.live !== false);
   if (!target) throw new DeployError('DEPLOY_ERR_NO_ROLLBACK_TARGET', app);
   return target.version;
 }

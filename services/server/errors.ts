@@ -22,6 +22,7 @@ export const DeployErrorCodes = {
   DEPLOY_ERR_APP_NOT_FOUND: [404, 'no such app'],
   DEPLOY_ERR_RELEASE_NOT_FOUND: [404, 'no such release'],
   DEPLOY_ERR_DEPLOYMENT_NOT_FOUND: [404, 'no such deployment'],
+  DEPLOY_ERR_HOST_NOT_FOUND: [404, 'no such host in the cluster'],
   // The upload itself
   DEPLOY_ERR_EMPTY_BUNDLE: [400, 'the request has no body'],
   DEPLOY_ERR_BUNDLE_TOO_LARGE: [413, 'the bundle is larger than maxBundleBytes'],
@@ -57,10 +58,12 @@ export const DeployErrorCodes = {
   // Deployments
   DEPLOY_ERR_NO_ROLLBACK_TARGET: [409, 'there is no earlier good release to roll back to'],
   DEPLOY_ERR_CANARY: [400, 'canary is a number of workers or hosts (n, up to 1000) or a percentage (n%, up to 100), watched 100 ms to 24 h, on a push that activates'],
+  DEPLOY_ERR_HOST_RUNNING: [409, 'the host\'s agent still answers: stop it before retiring the host'],
   // A host's refusal, recorded on the deployment (`hosts[].code`), never an HTTP answer
   DEPLOY_ERR_PORT_CONFLICT: [409, 'the release\'s port belongs to another app or process on the host'],
   DEPLOY_ERR_SHUTTING_DOWN: [503, 'the server is shutting down'],
   // Faults
+  DEPLOY_ERR_CLUSTER_UNAVAILABLE: [503, 'the NATS cluster is unreachable'],
   DEPLOY_ERR_STORAGE: [500, 'the release store could not write to disk'],
   DEPLOY_ERR_INTERNAL: [500, 'internal error'],
 } as const satisfies Record<string, readonly [number, string]>;

@@ -43,6 +43,12 @@ export interface ReleaseMeta {
   /** Set when a deployment of it was rolled back (a host agent found it does not come up). */
   bad: boolean;
   badReason?: string;
+  /**
+   * Whether a deployment of it ever succeeded (it served). Rollback only goes to releases that did.
+   * Absent in releases stored before this was recorded: those count as having gone live.
+   */
+  live?: boolean;
+  liveAt?: string;
   manifest: AppManifest;
   /** How its node_modules were installed on the host; absent when the bundle brought its own or needs none. */
   install?: InstallRecord;
@@ -231,7 +237,7 @@ export class ReleaseStore {
     const meta: ReleaseMeta = {
       app, version, sha256: received.sha256, bundleBytes: received.bytes, manifestSha256: unpacked.manifestSha256,
       ...(delta ? { delta } : {}), files: unpacked.files, bytes: unpacked.bytes,
-      createdAt: monotonicNow(), createdBy: by, bad: false, manifest: unpacked.manifest,
+      createdAt: monotonicNow(), createdBy: by, bad: false, live: false, manifest: unpacked.manifest,
       ...(unpacked.install ? { install: unpacked.install } : {}),
     };
     const result = await this.withAppLock(app, () => this.commit(meta, received.file, unpacked.root));
@@ -433,6 +439,15 @@ export class ReleaseStore {
     const target = path.join('releases', current);
     if (onlyIfWrong && (await readlink(link).catch(() => undefined)) === target) return;
     await swapSymlink(link, target);
+  }
+
+  /** A deployment of it succeeded: it is a rollback target from now on (once recorded, kept). */
+  async markLive(app: string, version: string): Promise<void> {
+    await this.withAppLock(app, async () => {
+      const meta = await this.get(app, version);
+      if (meta === undefined || meta.live !== false) return;
+      await writeJsonAtomic(this.metaFile(app, version), { ...meta, live: true, liveAt: new Date().toISOString() });
+    });
   }
 
   async markBad(app: string, version: string, reason: string): Promise<void> {

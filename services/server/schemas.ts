@@ -21,11 +21,23 @@ export const bundleHeaders = {
   properties: { 'x-bundle-sha256': { type: 'string', pattern: '^[A-Fa-f0-9]{64}$' } },
 } as const;
 
+/** Per-deployment choices on push, activate and rollback (`DeploymentOptions`). */
+export const deployChoices = {
+  strategy: { type: 'string', enum: ['auto', 'reload-all'] },
+  allowUnreachable: { type: 'boolean' },
+} as const;
+
 export const waitQuery = {
   type: 'object',
-  properties: { wait: { type: 'boolean', default: true } },
+  properties: { wait: { type: 'boolean', default: true }, ...deployChoices },
 } as const;
 
 export interface AppParams { app: string }
 export interface ReleaseParams { app: string; version: string }
-export interface WaitQuery { wait: boolean }
+export interface DeployChoices { strategy?: 'auto' | 'reload-all'; allowUnreachable?: boolean }
+export interface WaitQuery extends DeployChoices { wait: boolean }
+
+/** The choices a request made, without the ones it left out. */
+export function choicesOf(query: DeployChoices): DeployChoices {
+  return { ...(query.strategy ? { strategy: query.strategy } : {}), ...(query.allowUnreachable ? { allowUnreachable: true } : {}) };
+}

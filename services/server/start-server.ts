@@ -6,6 +6,7 @@ import { createPm2Agent } from '../../agent/pm2/agent.js';
 import { ensureAdminToken } from './auth.js';
 import { buildServer } from './build-server.js';
 import { createNatsCluster } from './nats/cluster-agent.js';
+import { retainedObjects } from './nats/object-gc.js';
 import { releaseLookup } from './nats/release-io.js';
 import { resolveOptions, type ServerOptions } from './options.js';
 import { ReleaseStore } from './release-store.js';
@@ -41,8 +42,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const dataDir = path.resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   // NATS first: an unreachable server fails the start before anything else runs (issue 7).
+  const store = new ReleaseStore(dataDir, resolveOptions(options));
   const cluster = options.nats
-    ? await createNatsCluster({ ...options.nats, lookup: releaseLookup(new ReleaseStore(dataDir, resolveOptions(options))) })
+    ? await createNatsCluster({ ...options.nats, lookup: releaseLookup(store), retained: retainedObjects(store) })
     : undefined;
   const adminToken = options.tokens === undefined ? await ensureAdminToken(dataDir) : undefined;
   const localAgents = [...await createLocalAgents(options), ...(cluster ? [cluster] : [])];

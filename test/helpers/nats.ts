@@ -12,6 +12,7 @@ import { natsNames, type NatsNames } from '../../agent/nats/protocol.js';
 import { destroyResources, openResources } from '../../agent/nats/resources.js';
 import { buildServer } from '../../services/server/build-server.js';
 import { createNatsCluster, type NatsCluster, type NatsClusterOptions } from '../../services/server/nats/cluster-agent.js';
+import { retainedObjects } from '../../services/server/nats/object-gc.js';
 import { releaseLookup, releaseUnpacker } from '../../services/server/nats/release-io.js';
 import { DEFAULT_LIMITS, resolveOptions, type ServerOptions } from '../../services/server/options.js';
 import { ReleaseStore } from '../../services/server/release-store.js';
@@ -107,7 +108,8 @@ export async function clusterBed(names: NatsNames, options: Partial<Omit<NatsClu
   const dataDir = path.join(dir, 'service');
   const store = new ReleaseStore(dataDir, resolveOptions({ dataDir }));
   const cluster = await createNatsCluster({
-    nats: { servers: natsUrl() }, prefix: names.prefix, prepareTimeoutMs: 10_000, applyTimeoutMs: 20_000, ...options, lookup: releaseLookup(store),
+    nats: { servers: natsUrl() }, prefix: names.prefix, prepareTimeoutMs: 10_000, applyTimeoutMs: 20_000, ...options,
+    lookup: releaseLookup(store), retained: retainedObjects(store),
   });
   const app = buildServer({ ...server, dataDir, tokens: TOKEN_CONFIG, logger: false, agents: [cluster] });
   await app.ready();

@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import { ExitCode } from '../../services/cli/errors.js';
+import { clusterOptions } from '../../services/cli/commands/serve.js';
 import { runCli } from '../../services/cli/run.js';
 import { captureIo } from '../cli/helpers.js';
 import { freePort } from '../helpers/ports.js';
@@ -27,4 +28,11 @@ it('serve --strategy only takes auto or reload-all', async () => {
   const { io, err } = captureIo();
   expect(await runCli(['serve', '--nats', `nats://127.0.0.1:${await freePort()}`, '--strategy', 'fast'], io, {})).toBe(ExitCode.usage);
   expect(err()).toContain('--strategy must be auto or reload-all');
+});
+
+it('serve takes the prepare and apply deadlines of a NATS deployment as flags, in ms', () => {
+  const flags = { nats: 'nats://127.0.0.1:4222', 'prepare-timeout': '5000', 'apply-timeout': '30000', strategy: 'reload-all' };
+  expect(clusterOptions(flags, {})).toEqual({ nats: { servers: ['nats://127.0.0.1:4222'] }, strategy: 'reload-all', prepareTimeoutMs: 5_000, applyTimeoutMs: 30_000 });
+  expect(() => clusterOptions({ ...flags, 'prepare-timeout': '5s' }, {})).toThrow('--prepare-timeout must be an integer from 100 to 3600000');
+  expect(() => clusterOptions({ ...flags, 'apply-timeout': '0' }, {})).toThrow('--apply-timeout must be an integer');
 });

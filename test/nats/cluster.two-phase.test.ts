@@ -1,6 +1,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, expect } from 'vitest';
+import { answerPings } from '../../agent/nats/presence.js';
 import { inProcessHost, type InProcessHost } from '../helpers/in-process-host.js';
 import { clusterBed, itWithNats, startHost, testNames, useNatsServer, type ClusterBed, type TestHost } from '../helpers/nats.js';
 import { get } from '../helpers/server.js';
@@ -96,16 +97,18 @@ itWithNats('a registered host that never answers prepare fails the deployment af
   bed = await clusterBed(testNames(), { prepareTimeoutMs: 1_500 });
   const [a, b] = await addHosts('a', 'b');
   await push(bed.app, '1.0.0', clusterApp('1.0.0'));
-  // A host that heartbeats but does not read its commands (wedged).
+  // A host that heartbeats and answers "are you there?" but does not read its commands (wedged).
   const ghost = inProcessHost('ghost');
   const wedged = await startHost(bed.names, ghost, bed.hostDir('ghost'), 60_000);
   hosts.push(wedged);
   await wedged.loop.close();
+  answerPings({ nc: wedged.nc, names: bed.names }, 'ghost');
   const t0 = Date.now();
   const body = await push(bed.app, '2.0.0', clusterApp('2.0.0'));
   expect(Date.now() - t0).toBeGreaterThanOrEqual(1_400);
   expect(body.deployment.status).toBe('failed');
   expect(body.deployment.reason).toBe('nats: ghost: no answer to prepare within 1500 ms');
+  expect(body.deployment.hosts.map((h: { host: string; status: string }) => `${h.host}:${h.status}`)).toEqual(['a:not-applied', 'b:not-applied', 'ghost:failed']);
   expect([a, b].map((h) => h?.served('demo'))).toEqual(['1.0.0', '1.0.0']);
 });
 

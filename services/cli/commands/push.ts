@@ -9,8 +9,9 @@ import { currentFiles, fullBundle, makeDelta, readLocalRelease, rememberCurrent,
 import { formatBytes, type Io, uploadProgress, writeLine } from '../output.js';
 import { describeBundle, gitVersion, prepareBundle, resolveVersion } from '../pack.js';
 import type { ReleaseView } from '../views.js';
+import { choiceQuery, deployChoiceArgs, deployChoices, type DeployChoices } from '../deploy-choices.js';
 
-export interface PushOptions {
+export interface PushOptions extends DeployChoices {
   /** A directory (packed like `npm pack`) or a .tgz. */
   source: string;
   app: string;
@@ -52,7 +53,7 @@ export async function push(client: Client, options: PushOptions, io: Io, env: No
 type UploadQuery = Record<string, string | undefined>;
 
 function uploadQuery(options: PushOptions, canary: CanaryQuery): UploadQuery {
-  return { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined, ...canary };
+  return { activate: options.activate === false ? 'false' : undefined, wait: options.wait === false ? 'false' : undefined, ...canary, ...choiceQuery(options) };
 }
 
 /** A .tgz as given, or a directory packed by `npm pack`: always the full bundle (`PUT …/releases/:version`). */
@@ -187,10 +188,11 @@ export const pushCommand = defineCliCommand({
     'npm-pack': { type: 'boolean', default: false, description: 'pack a directory with `npm pack` and send the full bundle (no delta)' },
     canary: { type: 'string', description: 'n workers (hosts, behind NATS) or n% first, watched before the rest (0: none, whatever the app\'s settings say)' },
     'canary-watch': { type: 'string', description: 'how long the canary is watched: 45000, 30s, 2m (default: the app\'s setting, else its health window)' },
+    ...deployChoiceArgs,
     ...connectionArgs,
   },
   run: (args, ctx) => push(ctx.client(args), {
-    source: args.source, app: args.app, version: args.version, activate: args.activate, wait: args.wait, json: args.json ?? false,
+    source: args.source, app: args.app, version: args.version, activate: args.activate, wait: args.wait, json: args.json ?? false, ...deployChoices(args),
     npmPack: args['npm-pack'], canary: args.canary, canaryWatch: args['canary-watch'],
   }, ctx.io, ctx.env),
 });

@@ -147,13 +147,21 @@ function integer(value: string | undefined, flag: string, min: number, max: numb
   return n;
 }
 
-function clusterOptions(args: Parameters<typeof natsSettings>[0] & { strategy?: string | undefined }, env: NodeJS.ProcessEnv): ServerOptions['nats'] {
+type ClusterFlags = Parameters<typeof natsSettings>[0] & { strategy?: string | undefined; 'prepare-timeout'?: string | undefined; 'apply-timeout'?: string | undefined };
+
+/** The `--nats` flags as the service's cluster options: strategy and the phases' deadlines. */
+export function clusterOptions(args: ClusterFlags, env: NodeJS.ProcessEnv): ServerOptions['nats'] {
   const nats = natsSettings(args, env);
   if (args.strategy !== undefined && args.strategy !== 'auto' && args.strategy !== 'reload-all') {
     throw new CliError('CLI_ERR_USAGE', '--strategy must be auto or reload-all');
   }
+  const prepareTimeoutMs = integer(args['prepare-timeout'], '--prepare-timeout', 100, 3_600_000);
+  const applyTimeoutMs = integer(args['apply-timeout'], '--apply-timeout', 100, 3_600_000);
   if (!nats) return undefined;
-  return { nats: nats.settings, ...(nats.prefix ? { prefix: nats.prefix } : {}), ...(args.strategy ? { strategy: args.strategy } : {}) };
+  return {
+    nats: nats.settings, ...(nats.prefix ? { prefix: nats.prefix } : {}), ...(args.strategy ? { strategy: args.strategy } : {}),
+    ...(prepareTimeoutMs ? { prepareTimeoutMs } : {}), ...(applyTimeoutMs ? { applyTimeoutMs } : {}),
+  };
 }
 
 export const serveCommand = defineCliCommand({
@@ -169,7 +177,9 @@ export const serveCommand = defineCliCommand({
     tokens: { type: 'string', description: 'JSON file of scoped tokens [{ name, token|sha256, apps?, actions? }] (env HOTDEPLOY_TOKENS_FILE); replaces the admin token' },
     ...pm2Args,
     ...natsArgs,
-    strategy: { type: 'string', description: 'with --nats: auto (hot where every worker can) or reload-all' },
+    strategy: { type: 'string', description: 'with --nats: auto (hot where every worker can) or reload-all; a push may choose its own' },
+    'prepare-timeout': { type: 'string', description: 'with --nats: ms every host has to pull, unpack and dry-run a release (default 60000)' },
+    'apply-timeout': { type: 'string', description: 'with --nats: ms every host has to apply it; a host silent past it is reported lagging (default 120000)' },
     'tls-cert': { type: 'string', description: 'PEM certificate (chain): serve the API and the dashboard over HTTPS (env HOTDEPLOY_TLS_CERT)' },
     'tls-key': { type: 'string', description: 'PEM private key of --tls-cert (env HOTDEPLOY_TLS_KEY)' },
     npmrc: { type: 'string', description: 'npm settings for installing apps\' dependencies: registry, scoped registries and tokens, proxy (env HOTDEPLOY_NPMRC)' },

@@ -2,15 +2,21 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { ActivationRequest, ActivationResult, AgentEvent, AppManifest, CanarySpec, DeploymentPhase, HealthWindowEvent, HostAgent, HostObservation, HostPlan, HostResult, WatchedAgent, WorkerReport, WorkerState } from '../../../agent/messages.js';
 import { deltaObjectName, objectName, publishBundle } from '../../../agent/nats/bundles.js';
 import { connectNats, type NatsSettings } from '../../../agent/nats/connect.js';
-import { desiredKey, encode, hostKey, natsNames, parseHealthEvent, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseDelta, type ReleaseInstall, type ReleaseRef } from '../../../agent/nats/protocol.js';
+import { retireHost } from '../../../agent/nats/presence.js';
+import { assertToken, desiredKey, encode, hostKey, natsNames, parseHealthEvent, parseJson, type DesiredRelease, type HostCommand, type HostRecord, type ReleaseDelta, type ReleaseInstall, type ReleaseRef } from '../../../agent/nats/protocol.js';
 import { listKeys, openResources, type ClusterResources } from '../../../agent/nats/resources.js';
-import { HotError } from '../../../agent/errors.js';
+import { HotError, isHotError } from '../../../agent/errors.js';
+import { DeployError } from '../errors.js';
+import { heldBackRows, refusedForUnreachable, sortByHost, unreachableRows } from './host-outcomes.js';
 import { watchHostReturns } from './host-returns.js';
 import { canaryCount, formatCanarySize } from '../../../agent/canary-size.js';
 import { ClusterPhases } from './cluster-phases.js';
+import { ReadBacks, type ReadBack } from './read-back.js';
 import { hostViews, type HostView } from './host-views.js';
-import { collectObjects } from './object-gc.js';
+import { collectObjects, type RetainedObjects } from './object-gc.js';
+import { LinkState } from './link-state.js';
 import { Replies } from './replies.js';
+import { DEFAULT_PING_TIMEOUT_MS, rollCall } from './roll-call.js';
 
 /** What the service knows of a release: its bundle on disk, its sha256, its manifest, its installed node_modules' archive. */
 export type ReleaseLookup = (app: string, version: string) => Promise<{
@@ -25,18 +31,24 @@ export interface NatsClusterOptions {
   prefix?: string;
   /** `reload-all`: every host takes the checked graceful reload, whatever its dry run said. */
   strategy?: 'auto' | 'reload-all';
+  /** How long every host has to pull, unpack and dry-run (ms, default 60 000). */
   prepareTimeoutMs?: number;
+  /** How long every host has to apply (ms, default 120 000); a host silent past it is reported lagging. */
   applyTimeoutMs?: number;
+  /** How long a host has to answer "are you there?" before a deployment (ms, default 2 000). */
+  pingTimeoutMs?: number;
   /** A host whose last heartbeat is older is gone (default: three of its beats). */
   staleAfterBeats?: number;
   lookup: ReleaseLookup;
+  /** The objects an app's stored releases need; with it, pruned releases' objects are deleted. */
+  retained?: RetainedObjects;
 }
 
 export interface NatsCluster extends WatchedAgent {
   readonly resources: ClusterResources;
   hosts(): Promise<HostView[]>;
-  /** Deletes the app's objects from the bundle bucket that `referenced` does not name (object-gc.ts); returns their names. */
-  collectBundles(app: string, referenced: ReadonlySet<string>): Promise<string[]>;
+  /** Removes a host whose agent is stopped from the cluster (`hotdeploy agent --retire`). */
+  retire(host: string): Promise<{ removed: boolean }>;
 }
 
 export function isNatsCluster(agent: HostAgent): agent is NatsCluster {
@@ -70,7 +82,12 @@ class ClusterAgent implements NatsCluster {
   readonly host = 'nats';
   private readonly prepareTimeoutMs: number;
   private readonly applyTimeoutMs: number;
+  private readonly pingTimeoutMs: number;
+  private readonly link: LinkState;
+  /** The hosts of the last listing, for a deployment that cannot list them (NATS down). */
+  private known: string[] = [];
   private readonly returnListeners = new Set<(hosts: string[]) => void>();
+  private readonly readBacks: ReadBacks;
   private watchingReturns: Promise<() => void> | undefined;
   private readonly windowListeners = new Set<(event: HealthWindowEvent) => void>();
   private health: Subscription | undefined;
@@ -78,6 +95,10 @@ class ClusterAgent implements NatsCluster {
   constructor(readonly resources: ClusterResources, private readonly options: NatsClusterOptions) {
     this.prepareTimeoutMs = options.prepareTimeoutMs ?? 60_000;
     this.applyTimeoutMs = options.applyTimeoutMs ?? 120_000;
+    this.pingTimeoutMs = options.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS;
+    this.link = new LinkState(resources.nc);
+    this.readBacks = new ReadBacks(() => this.records(), () => this.link.unavailable);
+    this.link.onUp(() => void this.readBacks.run());
   }
 
   /** The hosts' forwarded health-window reports (`<prefix>.health.<host>`), each checked against its subject's host. */
@@ -100,24 +121,63 @@ class ClusterAgent implements NatsCluster {
   async activate(request: ActivationRequest, onEvent?: (event: AgentEvent) => void): Promise<ActivationResult> {
     const emit = (message: string): void => onEvent?.({ deploymentId: request.deploymentId, app: request.app, type: 'phase', message });
     const phase = (p: DeploymentPhase): void => onEvent?.({ deploymentId: request.deploymentId, app: request.app, type: 'phase', message: `${p.name} ${p.status}`, phase: p });
+    const down = this.link.unavailable;
+    if (down) return this.unavailable(down);
+    try {
+      return await this.deploy(request, emit, phase);
+    } catch (err) {
+      if (isHotError(err, 'HOT_ERR_NATS_UNREACHABLE')) return this.unavailable(err.message);
+      throw err;
+    }
+  }
+
+  onReadBack(listener: (readBack: ReadBack) => void): () => void {
+    return this.readBacks.onReadBack(listener);
+  }
+
+  /** NATS cannot be used: every host the service last knew is listed, none could be asked. */
+  private unavailable(why: string): ActivationResult {
+    const reason = `NATS is unreachable (${why}); no host was asked`;
+    return {
+      status: 'failed', path: 'none', code: 'DEPLOY_ERR_CLUSTER_UNAVAILABLE', reason, workers: [],
+      hosts: this.known.map((host) => ({ host, status: 'unreachable', path: 'none', reason })),
+    };
+  }
+
+  private async deploy(request: ActivationRequest, emit: (message: string) => void, phase: (p: DeploymentPhase) => void): Promise<ActivationResult> {
+    const hosts = (await this.records()).filter((r) => runsApp(r, request.app)).map((r) => r.host).sort();
+    const absent = await rollCall(this.resources, hosts, this.pingTimeoutMs);
+    const reachable = hosts.filter((h) => !absent.has(h));
+    if (absent.size > 0 && !request.allowUnreachable) {
+      emit(`not started: ${[...absent.keys()].join(', ')} could not be asked`);
+      return refusedForUnreachable(absent, reachable);
+    }
     const ref = await this.publish(request.app, request.version, request.kind);
-    const hosts = (await this.records()).filter((r) => this.alive(r)).map((r) => r.host).sort();
-    if (hosts.length === 0) {
+    const skipped = unreachableRows(absent, true);
+    if (reachable.length === 0) {
       await this.setDesired(ref, request.deploymentId);
-      return { status: 'succeeded', path: 'none', reason: 'no host agent is online; hosts converge to this release when they start', workers: [], hosts: [] };
+      const reason = hosts.length === 0 ? 'no host agent is registered; hosts converge to this release when they start' : undefined;
+      return { status: 'succeeded', path: 'none', ...(reason ? { reason } : {}), workers: [], hosts: skipped };
     }
     const replies = new Replies(this.nc, this.resources.names.replySubject(request.deploymentId));
     try {
-      emit(`prepare on ${hosts.length} host(s): ${hosts.join(', ')}`);
-      const prepared = await this.prepare(ref, request.deploymentId, hosts, replies);
+      emit(`prepare on ${reachable.length} host(s): ${reachable.join(', ')}${absent.size ? `; unreachable, allowed: ${[...absent.keys()].join(', ')}` : ''}`);
+      const prepared = await this.prepare(ref, request.deploymentId, reachable, replies);
       if (!prepared.ok) {
         emit(`prepare failed: ${prepared.reason}; aborting on every host`);
-        await this.sendAll(hosts, { type: 'abort', deploymentId: request.deploymentId });
-        return { status: 'failed', path: 'none', reason: prepared.reason, workers: [], hosts: prepared.hosts };
+        await this.sendAll(reachable, { type: 'abort', deploymentId: request.deploymentId });
+        return { status: 'failed', path: 'none', reason: prepared.reason, workers: [], hosts: sortByHost([...prepared.hosts, ...skipped]) };
       }
-      emit(`apply: ${hosts.map((h) => `${h} ${prepared.strategies.get(h)?.strategy}`).join(', ')}`);
-      if (request.canary) return await this.canaryApply(ref, { ...request, canary: request.canary }, hosts, prepared.strategies, replies, emit, phase);
-      return await this.apply(ref, request, hosts, prepared.strategies, replies, emit);
+      const strategies = new Map([...prepared.plans].map(([host, plan]) => [host, this.choose(plan, request)]));
+      emit(`apply: ${reachable.map((h) => `${h} ${strategies.get(h)?.strategy}`).join(', ')}`);
+      const applying = request.canary
+        ? this.canaryApply(ref, { ...request, canary: request.canary }, reachable, strategies, replies, emit, phase)
+        : this.apply(ref, request, reachable, strategies, replies, emit);
+      const result = await applying.catch((err: unknown) => {
+        if (!isHotError(err, 'HOT_ERR_NATS_UNREACHABLE')) throw err;
+        return this.readBacks.lost(request, reachable, err.message);
+      });
+      return { ...result, hosts: sortByHost([...result.hosts ?? [], ...skipped]) };
     } finally {
       replies.close();
     }
@@ -142,31 +202,30 @@ class ClusterAgent implements NatsCluster {
   }
 
   private async prepare(ref: ReleaseRef, deploymentId: string, hosts: string[], replies: Replies):
-    Promise<{ ok: true; strategies: Map<string, Choice> } | { ok: false; reason: string; hosts: HostResult[] }> {
+    Promise<{ ok: true; plans: Map<string, HostPlan> } | { ok: false; reason: string; hosts: HostResult[] }> {
     await this.sendAll(hosts, { type: 'prepare', deploymentId, release: ref, expiresAt: Date.now() + this.prepareTimeoutMs });
     const answers = await replies.collect(['prepared', 'prepare-failed'], hosts, this.prepareTimeoutMs);
     const failures = new Map<string, string>();
     const codes = new Map<string, string>();
-    const strategies = new Map<string, Choice>();
+    const plans = new Map<string, HostPlan>();
     for (const host of hosts) {
       const answer = answers.get(host);
       if (!answer) failures.set(host, `no answer to prepare within ${this.prepareTimeoutMs} ms`);
       else if (answer.type === 'prepare-failed') failures.set(host, `prepare failed: ${answer.reason}`);
-      else strategies.set(host, this.choose(answer.plan));
+      else plans.set(host, answer.plan);
       if (answer?.type === 'prepare-failed' && answer.code) codes.set(host, answer.code);
     }
-    if (failures.size === 0) return { ok: true, strategies };
+    if (failures.size === 0) return { ok: true, plans };
     const reason = [...failures].map(([host, why]) => `${host}: ${why}`).join('; ');
-    return {
-      ok: false, reason,
-      hosts: hosts.map((host) => ({ host, status: 'failed', path: 'none', reason: failures.get(host) ?? `not applied: ${reason}`,
-        ...(codes.has(host) ? { code: codes.get(host) } : {}) })),
-    };
+    const failed: HostResult[] = [...failures].map(([host, why]) => ({ host, status: 'failed', path: 'none', reason: why,
+      ...(codes.has(host) ? { code: codes.get(host) } : {}) }));
+    const held = heldBackRows(hosts.filter((h) => !failures.has(h)), `prepare failed on ${[...failures.keys()].join(', ')}`);
+    return { ok: false, reason, hosts: [...failed, ...held] };
   }
 
   /** Hot where the dry run says every worker can take it; the checked reload elsewhere, saying why. */
-  private choose(plan: HostPlan): Choice {
-    if (this.options.strategy === 'reload-all') return { strategy: 'reload', why: 'strategy reload-all' };
+  private choose(plan: HostPlan, request: ActivationRequest): Choice {
+    if (request.strategy === 'reload' || this.options.strategy === 'reload-all') return { strategy: 'reload', why: 'strategy reload-all' };
     if (plan.path === 'reload') return { strategy: 'reload', why: `dry run: ${plan.reason ?? 'not hot'}` };
     return { strategy: 'auto' };
   }
@@ -306,8 +365,11 @@ class ClusterAgent implements NatsCluster {
     return at - record.heartbeatAt < record.heartbeatMs * (this.options.staleAfterBeats ?? 3);
   }
 
+  /** Every registered host (a retired one has no record); remembered for when NATS is down. */
   private async records(): Promise<HostRecord[]> {
-    return this.nats(this.values<HostRecord>(hostKey('*')));
+    const records = await this.nats(this.values<HostRecord>(hostKey('*')));
+    this.known = records.map((r) => r.host).sort();
+    return records;
   }
 
   private async values<T>(filter: string): Promise<T[]> {
@@ -321,21 +383,44 @@ class ClusterAgent implements NatsCluster {
   }
 
   async hosts(): Promise<HostView[]> {
+    const down = this.link.unavailable;
+    if (down) throw new DeployError('DEPLOY_ERR_CLUSTER_UNAVAILABLE', down);
     const desired = new Map((await this.values<DesiredRelease>(desiredKey('*'))).map((d) => [d.app, d.version]));
     return hostViews(await this.records(), desired, (record) => this.alive(record));
   }
 
-  async collectBundles(app: string, referenced: ReadonlySet<string>): Promise<string[]> {
-    return this.nats(collectObjects(this.resources.bundles, app, referenced));
+  async retire(host: string): Promise<{ removed: boolean }> {
+    const down = this.link.unavailable;
+    if (down) throw new DeployError('DEPLOY_ERR_CLUSTER_UNAVAILABLE', down);
+    try {
+      return await retireHost(this.resources, assertToken(host, 'host name'));
+    } catch (err) {
+      if (isHotError(err, 'HOT_ERR_HOST_RUNNING')) throw new DeployError('DEPLOY_ERR_HOST_RUNNING', err.message);
+      if (isHotError(err, 'HOT_ERR_NATS_SETTINGS')) throw new DeployError('DEPLOY_ERR_VALIDATION', err.message);
+      throw err;
+    }
+  }
+
+  /**
+   * Object-store garbage collection after retention (object-gc.ts): the app's bundles, deltas and
+   * node_modules archives no stored release needs; a failure is left for the next prune's sweep.
+   */
+  async pruned(app: string): Promise<void> {
+    if (!this.options.retained || this.link.unavailable) return;
+    await collectObjects(this.resources.bundles, app, await this.options.retained(app));
   }
 
   async workers(app: string): Promise<WorkerState[]> {
+    const down = this.link.unavailable;
+    if (down) throw new DeployError('DEPLOY_ERR_CLUSTER_UNAVAILABLE', down);
     return (await this.records()).filter((r) => this.alive(r)).flatMap((r) => r.apps[app]?.workers ?? []);
   }
 
   /** Every live host as its last record says: the release it serves (its pointer) and its workers. */
   async observe(app: string): Promise<HostObservation[]> {
-    return (await this.records()).filter((r) => this.alive(r)).sort((a, b) => (a.host < b.host ? -1 : 1))
+    // The hosts' first reports after NATS returned say what they did: a reconcile must not move them before that is recorded.
+    await this.readBacks.settled(app);
+    return (await this.records()).filter((r) => this.alive(r) && runsApp(r, app)).sort((a, b) => (a.host < b.host ? -1 : 1))
       .map((r) => ({ host: r.host, pointer: r.apps[app]?.version ?? null, workers: r.apps[app]?.workers ?? [] }));
   }
 
@@ -353,6 +438,10 @@ class ClusterAgent implements NatsCluster {
     this.health?.unsubscribe();
     if (!this.nc.isClosed()) await this.nc.close();
   }
+}
+
+function runsApp(record: HostRecord, app: string): boolean {
+  return record.runs === undefined || record.runs.includes(app);
 }
 
 function pathOf(results: HostResult[]): ActivationResult['path'] {

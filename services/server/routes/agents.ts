@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { HostAgent } from '../../../agent/messages.js';
 import { coversApp } from '../auth.js';
 import type { ServiceContext } from '../context.js';
+import { DeployError } from '../errors.js';
 import { isNatsCluster } from '../nats/cluster-agent.js';
 import type { HostView } from '../nats/host-views.js';
 
@@ -18,6 +19,21 @@ export function agentRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       return { ...host, apps, lagging: Object.values(apps).some((a) => a.lagging) };
     });
     return { hosts };
+  });
+
+  // A host removed from the cluster is in no deployment again (`hotdeploy agent --retire` does the same from the host).
+  app.delete<{ Params: { host: string } }>('/v1/agents/:host', {
+    config: { action: 'activate' },
+    schema: { params: { type: 'object', required: ['host'], properties: { host: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } } } },
+  }, async (request) => {
+    // A host serves every app: a token scoped to some apps may not take it from the others.
+    if (request.principal?.apps !== '*') throw new DeployError('DEPLOY_ERR_FORBIDDEN', 'retiring a host needs a token that covers every app');
+    const cluster = ctx.options.agents.find(isNatsCluster);
+    if (!cluster) throw new DeployError('DEPLOY_ERR_ROUTE_NOT_FOUND', 'hosts are retired only with --nats');
+    const { removed } = await cluster.retire(request.params.host);
+    if (!removed) throw new DeployError('DEPLOY_ERR_HOST_NOT_FOUND', request.params.host);
+    await ctx.audit.append({ who: request.principal?.name ?? 'unknown', what: 'retire', reason: `host ${request.params.host}`, outcome: 'removed' });
+    return { host: request.params.host, retired: true };
   });
 }
 

@@ -4,7 +4,7 @@ import { coversApp } from '../auth.js';
 import type { ServiceContext } from '../context.js';
 import { rollbackTarget, type Deployment, type DeploymentKind } from '../deployments.js';
 import { DeployError } from '../errors.js';
-import { appParams, VERSION_PATTERN, waitQuery, type AppParams, type WaitQuery } from '../schemas.js';
+import { appParams, choicesOf, VERSION_PATTERN, waitQuery, type AppParams, type WaitQuery } from '../schemas.js';
 
 export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.get('/v1/apps', { config: { action: 'read' } }, async (request) => {
@@ -33,7 +33,7 @@ export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   }, async (request, reply) => {
     const { app: name } = request.params;
     const release = await ctx.store.require(name, request.body.version);
-    return activate(ctx, request.principal?.name ?? 'unknown', name, release.version, 'activate', request.query.wait, reply);
+    return activate(ctx, request.principal?.name ?? 'unknown', name, release.version, 'activate', request.query, reply);
   });
 
   app.post<{ Params: AppParams; Querystring: WaitQuery; Body: { to?: string } | undefined }>('/v1/apps/:app/rollback', {
@@ -45,8 +45,11 @@ export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     },
   }, async (request, reply) => {
     const { app: name } = request.params;
-    const version = await rollbackTarget(ctx.store, name, request.body?.to ?? undefined);
-    return activate(ctx, request.principal?.name ?? 'unknown', name, version, 'rollback', request.query.wait, reply);
+    const to = request.body?.to ?? undefined;
+    // Checked now (409 when there is nothing to go back to), chosen again when the rollback runs.
+    const version = await rollbackTarget(ctx.store, name, to);
+    const choose = to === undefined ? () => rollbackTarget(ctx.store, name) : undefined;
+    return activate(ctx, request.principal?.name ?? 'unknown', name, version, 'rollback', request.query, reply, choose);
   });
 }
 
@@ -54,8 +57,8 @@ export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
  * Activating the version that is already current is a no-op answered 200 with `deployment: null`,
  * unless hosts differ from it: then it is a `reconcile` deployment that brings them back.
  */
-async function activate(ctx: ServiceContext, by: string, app: string, version: string, kind: DeploymentKind, wait: boolean,
-  reply: FastifyReply): Promise<unknown> {
+async function activate(ctx: ServiceContext, by: string, app: string, version: string, kind: DeploymentKind, query: WaitQuery,
+  reply: FastifyReply, choose?: () => Promise<string>): Promise<unknown> {
   const release = await ctx.store.require(app, version);
   const { current } = await ctx.store.pointers(app);
   let reason: string | undefined;
@@ -64,10 +67,11 @@ async function activate(ctx: ServiceContext, by: string, app: string, version: s
     if (drift.length === 0) return reply.status(200).send({ release, deployment: null, message: `${app}@${version} is already current` });
     reason = `${kind} of the current release ${version}: hosts differ from it: ${drift.join('; ')}`;
   }
+  const options = choicesOf(query);
   const { deployment, done } = reason === undefined
-    ? await ctx.deployments.enqueue(app, version, kind, by)
-    : await ctx.deployments.enqueue(app, version, 'reconcile', by, { reason });
-  if (!wait) return reply.status(202).send({ release, deployment });
+    ? await ctx.deployments.enqueue(app, version, kind, by, { options, ...(choose ? { choose } : {}) })
+    : await ctx.deployments.enqueue(app, version, 'reconcile', by, { reason, options });
+  if (!query.wait) return reply.status(202).send({ release, deployment });
   const finished: Deployment = await done;
   return reply.status(200).send({ release, deployment: finished });
 }

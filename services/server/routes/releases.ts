@@ -10,10 +10,10 @@ import { DeployError, isDeployError } from '../errors.js';
 import { RESERVED_DIR } from '../file-hashes.js';
 import { readJsonFile } from '../fs-atomic.js';
 import type { IngestResult } from '../release-store.js';
-import { appParams, bundleHeaders, releaseParams, VERSION_PATTERN, type AppParams, type ReleaseParams } from '../schemas.js';
+import { appParams, bundleHeaders, choicesOf, deployChoices, releaseParams, VERSION_PATTERN, type AppParams, type DeployChoices, type ReleaseParams } from '../schemas.js';
 import { manifestDigest, readReleaseSources } from '../source-manifest.js';
 
-interface UploadQuery { activate: boolean; wait: boolean; canary?: string; canaryWatchMs?: string }
+interface UploadQuery extends DeployChoices { activate: boolean; wait: boolean; canary?: string; canaryWatchMs?: string }
 
 /** Bundles arrive as a raw stream, never buffered whole (fastify's bodyLimit does not apply to it). */
 export const BUNDLE_CONTENT_TYPES = ['application/gzip', 'application/x-gzip', 'application/octet-stream'];
@@ -125,7 +125,7 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
 const uploadQuery = {
   type: 'object',
   properties: {
-    activate: { type: 'boolean', default: true }, wait: { type: 'boolean', default: true },
+    activate: { type: 'boolean', default: true }, wait: { type: 'boolean', default: true }, ...deployChoices,
     canary: { type: 'string', maxLength: 16 }, canaryWatchMs: { type: 'string', maxLength: 16 },
   },
 } as const;
@@ -185,7 +185,7 @@ async function deployUpload(ctx: ServiceContext, release: IngestResult['release'
     return { deployment: null, statusCode: created ? 201 : 200 };
   }
   const canary = resolveCanary(ask, release.manifest);
-  const { deployment, done } = await ctx.deployments.enqueue(app, version, 'push', by, canary ? { canary } : {});
+  const { deployment, done } = await ctx.deployments.enqueue(app, version, 'push', by, { options: choicesOf(query), ...(canary ? { canary } : {}) });
   if (!query.wait) return { deployment, statusCode: 202 };
   return { deployment: await done, statusCode: created ? 201 : 200 };
 }
