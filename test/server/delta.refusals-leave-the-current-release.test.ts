@@ -31,6 +31,9 @@ const cases: Array<[string, DeltaSpec, number, string, Partial<ServerOptions>?]>
   ['a delta that removes package.json', { base: '1.0.0', removed: ['package.json'] }, 422, 'DEPLOY_ERR_MANIFEST'],
   ['a body that is not gzip', { base: '1.0.0', body: Buffer.from('not gzip at all'), declare: 'a'.repeat(64) }, 422, 'DEPLOY_ERR_NOT_GZIP'],
   ['a body unlike its X-Bundle-Sha256', { base: '1.0.0', changed: { 'lib/util.js': 'x' }, headers: { 'x-bundle-sha256': '0'.repeat(64) } }, 400, 'DEPLOY_ERR_SHA256_MISMATCH'],
+  ['a canary size it cannot read (checked before the delta is read)', { base: '1.0.0', changed: { 'lib/util.js': 'x' }, query: '?canary=x' }, 400, 'DEPLOY_ERR_CANARY'],
+  ['a canary on a delta that is not activated', { base: '1.0.0', changed: { 'lib/util.js': 'x' }, query: '?canary=1&activate=false' }, 400, 'DEPLOY_ERR_CANARY'],
+  ['a strategy it does not know', { base: '1.0.0', changed: { 'lib/util.js': 'x' }, query: '?strategy=sideways' }, 400, 'DEPLOY_ERR_VALIDATION'],
   ['a request without the manifest digest', { base: '1.0.0', changed: { 'lib/util.js': 'x' }, headers: { 'x-hotdeploy-manifest-sha256': 'nope' } }, 400, 'DEPLOY_ERR_VALIDATION'],
 ];
 
