@@ -334,7 +334,7 @@ export class ReleaseStore {
 
   /**
    * A release's metadata and the app's pointers, read synchronously (two small files): what a
-   * deployment reads just before it dispatches, where every event-loop wake-up counts (issue 6).
+   * deployment reads just before it dispatches, where every event-loop wake-up counts.
    */
   dispatchView(app: string, version: string): { release: ReleaseMeta; pointers: Pointers } {
     const release = readJsonFileNow<ReleaseMeta>(this.metaFile(app, version));

@@ -75,7 +75,7 @@ export class BundleFile extends Writable implements BundleKeeper {
 /**
  * Streams an upload into `keeper` (a pipeline: the body, `gather`, the keeper), counting as it goes;
  * never holds the body in memory. fastify's bodyLimit does not apply to a raw stream parser, and its
- * requestTimeout did not end a stalled upload (DESIGN.md "Facts measured"), so both limits are
+ * requestTimeout does not end a stalled upload, so both limits are
  * enforced here. The body is read through an iterator that leaves it alone when the pipeline stops:
  * destroying a request stream destroys its socket, and the client would never see the 413
  * (error-handler.ts reads and discards the rest, within bounds). A refusal rejects once the keeper
