@@ -164,7 +164,7 @@ export class Deployments {
   /**
    * Queues an activation; `done` settles when it has finished (never rejects).
    *
-   * The first record is written beside the dispatch, not before it: creating a file cost
+   * The first record is written beside the dispatch, not before it: creating a file costs
    * 0.5–2 ms of CPU here, right after the unpacker's writes, on the path from the accepted upload to
    * the workers. A deployment that must wait for another one of its app is recorded `queued` at once;
    * one that starts at once is recorded only as `running` (`run`, in the same tick). Every write of

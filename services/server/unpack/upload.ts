@@ -185,7 +185,7 @@ class BlockFiller {
 
 /**
  * The body's chunks (64 KB socket reads) are gathered into blocks (blocks.ts) before they go on:
- * each write to a file is a thread-pool round trip that cost 20-70 µs of the event loop's time here,
+ * each write to a file is a thread-pool round trip that costs 20-70 µs of the event loop's time here,
  * about 100 ms for a 48 MB bundle in 64 KB writes (docs/BENCHMARKS.md, figure 6). An unpacker hands
  * each block back once used (extract.ts); the pool holds what two uploads at once keep in flight.
  */
