@@ -1,5 +1,5 @@
 /**
- * Every error the agent side raises, by stable code (STYLE.md: fastify's FST_ERR_* pattern).
+ * Every error the agent side raises, by stable code (fastify's FST_ERR_* pattern).
  * Identity checks go by `code`, never `instanceof`: the same library can be loaded twice from two
  * release directories, or once from the service and once inside a worker.
  */
@@ -19,7 +19,7 @@ export const HotErrorCodes = {
   HOT_ERR_PM2_NAME_TAKEN: 'a PM2 process hotdeploy did not start has the name hotdeploy gives the app',
   HOT_ERR_PORT_CONFLICT: 'the release\'s port is taken on this host',
   HOT_ERR_UPDATE_HUNG: 'a worker did not finish an update within its deadline',
-  // The NATS transport (agent/nats, issue 7).
+  // The NATS transport (agent/nats).
   HOT_ERR_NATS_UNREACHABLE: 'the NATS server is not reachable',
   HOT_ERR_NATS_SETTINGS: 'the NATS settings are invalid',
   HOT_ERR_BUNDLE_MISSING: 'the bundle is not in the object store',

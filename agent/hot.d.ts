@@ -1,5 +1,5 @@
 /**
- * Types of `module.hot` and `import.meta.hot` for TypeScript apps hosted by hotdeploy (issue 2, item 11).
+ * Types of `module.hot` and `import.meta.hot` for TypeScript apps hosted by hotdeploy.
  *
  *   import type {} from 'hotdeploy/hot';            // or: /// <reference types="hotdeploy/hot" />
  *   if (module.hot) module.hot.accept('./router', () => { router = require('./router'); });

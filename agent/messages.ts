@@ -1,6 +1,6 @@
 /**
  * Types shared by the service and the agent side. They live here because the agent never imports
- * `services/` (DESIGN.md: dependencies point one way); the service imports these.
+ * `services/` (dependencies point one way); the service imports these.
  */
 
 import type { CanarySize } from './canary-size.js';
@@ -141,7 +141,7 @@ export interface UpdateResult {
   durationMs: number;
 }
 
-/** How one worker ended a deployment (DESIGN.md: hot | reloaded | failed | rolled-back). */
+/** How one worker ended a deployment (hot | reloaded | failed | rolled-back). */
 export type WorkerOutcome = 'hot' | 'unchanged' | 'started' | 'reloaded' | 'failed' | 'rolled-back';
 
 export interface WorkerReport {
@@ -159,7 +159,7 @@ export interface WorkerReport {
   probe?: ProbeResult;
   /**
    * When the update was sent, reached the worker and was answered (epoch ms with fractions, the
-   * host's clock), for the benchmark's phases (issue 6); absent when a worker did not say.
+   * host's clock), for the benchmark's phases; absent when a worker did not say.
    */
   timing?: UpdateTiming;
 }
@@ -187,7 +187,7 @@ export interface ActivationRequest {
    * `auto-rollback`: the service swaps an app back after its health window tripped (no window follows it).
    */
   kind: DeploymentKind;
-  /** `reload`: skip the hot offer and take the checked graceful reload (issue 7: `--strategy reload-all`). */
+  /** `reload`: skip the hot offer and take the checked graceful reload (`--strategy reload-all`). */
   strategy?: 'auto' | 'reload';
   /**
    * Hosts that cannot be asked (their agent is not there) do not fail the deployment: they are
@@ -243,7 +243,7 @@ export interface ActivationResult {
   /** A stable `HOT_ERR_*` code when the host refused the release before changing anything (`HOT_ERR_PORT_CONFLICT`). */
   code?: string;
   workers: WorkerReport[];
-  /** Per host, when one agent fans out to several hosts (the NATS cluster transport, issue 7). */
+  /** Per host, when one agent fans out to several hosts (the NATS cluster transport). */
   hosts?: HostResult[];
   /** A canary deployment's phases, in order (absent without a canary). */
   phases?: DeploymentPhase[];
@@ -380,7 +380,7 @@ export function isWatchedAgent(agent: HostAgent): agent is WatchedAgent {
   return typeof (agent as Partial<WatchedAgent>).onHealthWindow === 'function';
 }
 
-/** A host agent that can also answer a dry run (issue 7's prepare phase). */
+/** A host agent that can also answer a dry run (the prepare phase of a cluster deploy). */
 export interface PlanningAgent extends HostAgent {
   plan(request: ActivationRequest): Promise<HostPlan>;
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { HotError } from '../errors.js';
 
-/** How to reach and authenticate to NATS (issue 7: user/password, token, or an nkey seed / creds file). */
+/** How to reach and authenticate to NATS (user/password, token, or an nkey seed / creds file). */
 export interface NatsSettings {
   servers: string | string[];
   user?: string;

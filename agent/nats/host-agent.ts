@@ -45,7 +45,7 @@ export interface NatsHost {
 const ACK_WAIT_MS = 10 * 60_000;
 
 /**
- * The host agent over NATS (issue 7): one durable consumer on `<prefix>.cmd.<host>`, commands handled
+ * The host agent over NATS: one durable consumer on `<prefix>.cmd.<host>`, commands handled
  * one at a time and acknowledged once done, so a host that was down, or killed mid-command, reads
  * them again. Stale prepare/apply commands (the service gave up) are acknowledged and skipped; the
  * host then converges to the desired release of every app (KV), at start and on `converge`.

@@ -8,7 +8,7 @@ import { HotError } from '../errors.js';
 
 /**
  * The guarded extraction of the deploy service (limits, link checks, file hashes), injected by the
- * CLI because `agent/` never imports `services/` (DESIGN.md). It unpacks `bundleFile` into the fresh
+ * CLI because `agent/` never imports `services/` (dependencies point one way). It unpacks `bundleFile` into the fresh
  * folder `dest` and returns the app's root inside it; it throws (a DEPLOY_ERR_* code) on bad input.
  * With `deps`, the release's node_modules come from the archive the service made of its install, or
  * as links from a release of this host with the same install, and `.hotdeploy/install.json` says so.

@@ -3,7 +3,7 @@ import type { ActivationResult, AppManifest, CanarySpec, DeploymentKind, HealthW
 import type { NodeTarget } from '../common/node-target.js';
 
 /**
- * The wire protocol between the deploy service and host agents over NATS JetStream (issue 7).
+ * The wire protocol between the deploy service and host agents over NATS JetStream.
  * Commands go service → host on JetStream (`<prefix>.cmd.<host>`, one durable consumer per host,
  * so a host that was down reads what it missed); replies go host → service on core NATS
  * (`<prefix>.reply.<deploymentId>`, the service subscribes before it sends). Host state and the

@@ -48,12 +48,9 @@ export async function destroyResources(nc: NatsConnection, names: NatsNames): Pr
  * request (paged by the client when long), each step bounded by the client's request timeout.
  *
  * Not `KV.keys()`: its ordered consumer ends on a message with nothing pending after it, or on an
- * idle heartbeat (5 s without traffic). With hosts rewriting their keys every beat that sometimes
- * never came: a probe listing three keys while three writers rewrote them every 300 ms (the cluster
- * tests' beat) waited 69 s in its 67th listing under the test suite's load, and in another run
- * yielded one key twice and missed one (1 listing of 7,670). Every deployment lists the hosts, so
- * it waited too, or left a live host out; a run of test/nats/cluster.pm2.test.ts where every
- * deployment after the first hung for minutes fits the first. A key deleted or purged is still
+ * idle heartbeat (5 s without traffic). With hosts rewriting their keys every beat, that end can
+ * fail to come for a long time, and a listing can yield one key twice and miss another. Every
+ * deployment lists the hosts, so it would wait too, or leave a live host out. A key deleted or purged is still
  * listed here (its marker is the subject's last message); `kv.get` then answers an entry without a
  * value, which callers skip.
  */

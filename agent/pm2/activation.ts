@@ -1,5 +1,5 @@
 import { healthChecks } from '../manifest.js';
-import type { ActivationRequest, ActivationResult, DeploymentPhase, ProbeSpec, UpdateResult, WorkerOutcome, WorkerReport } from '../messages.js';
+import type { ActivationRequest, ActivationResult, DeploymentPhase, ProbeSpec, UpdateResult, WorkerReport } from '../messages.js';
 import type { WorkerChannel } from './channel.js';
 import { healthGate, liveWorkers, probeFailure } from './health.js';
 import type { GateOptions, GateResult, LiveWorker } from './health.js';
@@ -76,7 +76,7 @@ export function startApp(processes: ProcessTable, settings: ActivationSettings, 
 }
 
 /** Moves the agent's pointer, unless the activation was abandoned (its caller restores the pointer). */
-export async function point(ctx: ActivationContext, state: AppState): Promise<void> {
+export async function movePointer(ctx: ActivationContext, state: AppState): Promise<void> {
   ctx.signal.throwIfAborted();
   await ctx.states.write(state);
 }
@@ -112,11 +112,11 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   }
   const hung = offers.flatMap((o) => { const h = hungOf(o); return h ? [{ pmId: o.proc.pmId, hung: h }] : []; });
   if (!envChanged && !reloadAsked && hung.length === 0 && offers.length === procs.length && offers.every(accepted) && procs.length === target.instances) {
-    await point(ctx, target);
+    await movePointer(ctx, target);
     const workers = offers.map((o) => 'result' in o
-      ? { ...report(settings.host, o.proc.pmId, o.pid, target.version, o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', o.durationMs, undefined, o.result),
+      ? { ...workerReport({ host: settings.host, pmId: o.proc.pmId, pid: o.pid, version: target.version, outcome: o.result.outcome === 'unchanged' ? 'unchanged' : 'hot', durationMs: o.durationMs, update: o.result }),
         ...(o.timing ? { timing: o.timing } : {}), ...(o.probe ? { probe: o.probe } : {}) }
-      : report(settings.host, o.proc.pmId, o.proc.pid, null, 'failed', o.durationMs, o.error));
+      : workerReport({ host: settings.host, pmId: o.proc.pmId, pid: o.proc.pid, version: null, outcome: 'failed', durationMs: o.durationMs, reason: o.error }));
     return { status: 'succeeded', path: 'hot', workers };
   }
 
@@ -149,15 +149,15 @@ export async function activation(ctx: ActivationContext, request: ActivationRequ
   }
   ctx.emit(`trial start ready in ${trial.durationMs} ms; reloading`);
 
-  await point(ctx, target);
+  await movePointer(ctx, target);
   const gate = await reloadAndGate(ctx, target, checks.probe);
   if (gate.ok) {
-    const workers = gate.workers.map((w) => report(settings.host, w.pmId, w.pid, w.version, 'reloaded', Date.now() - ctx.started, fallback));
+    const workers = gate.workers.map((w) => workerReport({ host: settings.host, pmId: w.pmId, pid: w.pid, version: w.version, outcome: 'reloaded', durationMs: Date.now() - ctx.started, reason: fallback }));
     return { status: 'succeeded', path: 'reload', reason: fallback, workers };
   }
   ctx.emit(`health gate failed: ${gate.reason}`);
   if (!before) return { status: 'failed', path: 'reload', reason: `${gate.reason}; no previous release to go back to`, workers: [] };
-  await point(ctx, before);
+  await movePointer(ctx, before);
   const reason = `${target.version} did not come up after the reload: ${gate.reason}`;
   const back = await bringBack(ctx, before);
   return back.ok ? rolledBack(ctx, request.app, reason) : notBack(ctx, request.app, reason, before, back.reason);
@@ -208,12 +208,12 @@ export async function portConflict(states: AppStates, processes: ProcessTable, t
 async function firstStart(ctx: ActivationContext, target: AppState, before: AppState | undefined, probe: ProbeSpec | undefined): Promise<ActivationResult> {
   const { processes, settings } = ctx;
   ctx.emit(`starting ${target.app}@${target.version} under PM2 (${target.instances} instance(s))`);
-  await point(ctx, target);
+  await movePointer(ctx, target);
   const since = Date.now();
   const startError = await startApp(processes, settings, target).then(() => undefined, (err: unknown) => String(err));
   const gate = startError ? { ok: false as const, reason: startError, workers: [] } : await healthGate(processes, ctx.channel, gateOptions(settings, target, since, probe));
   if (gate.ok) {
-    const workers = gate.workers.map((w) => report(settings.host, w.pmId, w.pid, w.version, 'started', Date.now() - ctx.started));
+    const workers = gate.workers.map((w) => workerReport({ host: settings.host, pmId: w.pmId, pid: w.pid, version: w.version, outcome: 'started', durationMs: Date.now() - ctx.started }));
     return { status: 'succeeded', path: 'start', workers };
   }
   ctx.emit(`start failed: ${gate.reason}`);
@@ -223,7 +223,7 @@ async function firstStart(ctx: ActivationContext, target: AppState, before: AppS
     await ctx.states.remove(target.app);
     return { status: 'failed', path: 'start', reason: gate.reason, workers: [] };
   }
-  await point(ctx, before);
+  await movePointer(ctx, before);
   const reason = `${target.version} did not start: ${gate.reason}`;
   const back = await startApp(processes, settings, before)
     .then(() => healthGate(processes, ctx.channel, gateOptions(settings, before, Date.now())), (err: unknown): GateResult => ({ ok: false, reason: String(err), workers: [] }));
@@ -294,7 +294,7 @@ export const REPORT_PING_MS = 5_000;
 
 async function rolledBack(ctx: ActivationContext, app: string, reason: string, path: 'hot' | 'reload' = 'reload'): Promise<ActivationResult> {
   const live = await liveWorkers(ctx.processes, ctx.channel, app, REPORT_PING_MS).catch(() => [] as LiveWorker[]);
-  const workers = live.map((w) => report(ctx.settings.host, w.pmId, w.pid, w.version, 'rolled-back', Date.now() - ctx.started, reason));
+  const workers = live.map((w) => workerReport({ host: ctx.settings.host, pmId: w.pmId, pid: w.pid, version: w.version, outcome: 'rolled-back', durationMs: Date.now() - ctx.started, reason }));
   return { status: 'rolled-back', path, reason, workers };
 }
 
@@ -302,7 +302,7 @@ async function rolledBack(ctx: ActivationContext, app: string, reason: string, p
 async function notBack(ctx: ActivationContext, app: string, reason: string, before: AppState, why: string): Promise<ActivationResult> {
   const full = `${reason}; the previous release ${before.version} did not come back either: ${why}`;
   const live = await liveWorkers(ctx.processes, ctx.channel, app, REPORT_PING_MS).catch(() => [] as LiveWorker[]);
-  const workers = live.map((w) => report(ctx.settings.host, w.pmId, w.pid, w.version, 'failed', Date.now() - ctx.started, full));
+  const workers = live.map((w) => workerReport({ host: ctx.settings.host, pmId: w.pmId, pid: w.pid, version: w.version, outcome: 'failed', durationMs: Date.now() - ctx.started, reason: full }));
   return { status: 'failed', path: 'reload', reason: full, workers };
 }
 
@@ -311,8 +311,10 @@ export function gateOptions(settings: ActivationSettings, state: AppState, since
     deadlineMs: settings.listenTimeoutMs + settings.killTimeoutMs + (probe?.timeoutMs ?? 0), ...(probe ? { probe } : {}) };
 }
 
-export function report(host: string, pmId: number, pid: number | null, version: string | null, outcome: WorkerOutcome, durationMs: number, reason?: string, update?: UpdateResult): WorkerReport {
-  return { host, pmId, pid, version, outcome, durationMs, ...(reason ? { reason } : {}), ...(update ? { update } : {}) };
+/** A worker's line in an activation's result; `reason` and `update` only where there is one. */
+export function workerReport(fields: WorkerReport): WorkerReport {
+  const { reason, update, ...rest } = fields;
+  return { ...rest, ...(reason ? { reason } : {}), ...(update ? { update } : {}) };
 }
 
 /** One worker's answer that was not hot, in the reason: which worker (and process, when it was stuck) and why. */

@@ -247,7 +247,7 @@ export function createPm2Agent(options: Pm2AgentOptions): Pm2Agent {
     }
   }
 
-  /** The prepare phase of a cluster deploy (issue 7), under the app's lock so it never races an activation. */
+  /** The prepare phase of a cluster deploy, under the app's lock so it never races an activation. */
   function plan(request: ActivationRequest): Promise<HostPlan> {
     return withLock(request.app, async () => {
       await client.connect();

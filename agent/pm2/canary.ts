@@ -1,7 +1,7 @@
 import { canaryCount, formatCanarySize } from '../canary-size.js';
 import { HEALTH_DEFAULTS } from '../manifest.js';
 import type { ActivationRequest, ActivationResult, CanarySpec, DeploymentPhase, PhaseName, WorkerReport } from '../messages.js';
-import { activation, checksFor, describeOffer, point, portConflict, report, REPORT_PING_MS, targetState } from './activation.js';
+import { activation, checksFor, describeOffer, movePointer, portConflict, REPORT_PING_MS, targetState, workerReport } from './activation.js';
 import type { ActivationContext } from './activation.js';
 import { watchCanary } from './canary-watch.js';
 import type { Pm2Process } from './client.js';
@@ -82,7 +82,7 @@ export async function canaryActivation(ctx: ActivationContext, request: Activati
     phases.end('rest', 'failed', why);
     return failed(ctx, phases, target, before, [...first, ...others], `the canary passed, but the other workers did not take it: ${why}`);
   }
-  await point(ctx, target);
+  await movePointer(ctx, target);
   phases.end('rest', 'passed');
   const workers = [...first, ...others].sort((a, b) => a.proc.pmId - b.proc.pmId).map((o) => hotReport(ctx, target.version, o));
   return { status: 'succeeded', path: 'hot', workers, phases: phases.list };
@@ -132,8 +132,8 @@ async function failed(ctx: ActivationContext, phases: Phases, target: AppState, 
   const live = await liveWorkers(ctx.processes, ctx.channel, target.app, REPORT_PING_MS).catch(() => [] as LiveWorker[]);
   const canary = new Set(touched.map((p) => p.pmId));
   const workers: WorkerReport[] = live.map((w) => canary.has(w.pmId)
-    ? report(ctx.settings.host, w.pmId, w.pid, w.version, lost.length ? 'failed' : 'rolled-back', Date.now() - ctx.started, reason)
-    : report(ctx.settings.host, w.pmId, w.pid, w.version, 'unchanged', 0, `outside the canary: never offered ${target.version}`));
+    ? workerReport({ host: ctx.settings.host, pmId: w.pmId, pid: w.pid, version: w.version, outcome: lost.length ? 'failed' : 'rolled-back', durationMs: Date.now() - ctx.started, reason })
+    : workerReport({ host: ctx.settings.host, pmId: w.pmId, pid: w.pid, version: w.version, outcome: 'unchanged', durationMs: 0, reason: `outside the canary: never offered ${target.version}` }));
   const full = lost.length ? `${reason}; the canary did not all come back to ${before.version}: ${lost.join('; ')}` : `${reason}; the canary went back to ${before.version}`;
   return { status: lost.length ? 'failed' : 'rolled-back', path: 'hot', reason: full, workers, phases: phases.list };
 }
@@ -159,9 +159,9 @@ async function putBack(ctx: ActivationContext, before: AppState, offers: Offer[]
 }
 
 function hotReport(ctx: ActivationContext, version: string, offer: Offer): WorkerReport {
-  if (!('result' in offer)) return report(ctx.settings.host, offer.proc.pmId, offer.proc.pid, null, 'failed', offer.durationMs, offer.error);
+  if (!('result' in offer)) return workerReport({ host: ctx.settings.host, pmId: offer.proc.pmId, pid: offer.proc.pid, version: null, outcome: 'failed', durationMs: offer.durationMs, reason: offer.error });
   const outcome = offer.result.outcome === 'unchanged' ? 'unchanged' : 'hot';
-  return { ...report(ctx.settings.host, offer.proc.pmId, offer.pid, version, outcome, offer.durationMs, undefined, offer.result), ...(offer.timing ? { timing: offer.timing } : {}) };
+  return { ...workerReport({ host: ctx.settings.host, pmId: offer.proc.pmId, pid: offer.pid, version, outcome, durationMs: offer.durationMs, update: offer.result }), ...(offer.timing ? { timing: offer.timing } : {}) };
 }
 
 /** The phases of one canary activation, each passed on to the agent's events as it starts and ends. */

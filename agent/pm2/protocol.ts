@@ -3,7 +3,7 @@ import { isRecord } from '../common/guards.js';
 
 /**
  * The wire protocol between the host agent and the workers it runs under PM2: one discriminated
- * union each way (STYLE.md, after Vite's HMR protocol). Agent → worker travels as PM2's
+ * union each way (after Vite's HMR protocol). Agent → worker travels as PM2's
  * `sendDataToProcessId` packet `{ type: 'process:msg', topic: TOPIC, data }`; worker → agent as
  * `process.send({ type: 'process:msg', data })`, which PM2's daemon republishes on its bus. A trial
  * start (a plain `child_process.fork`) receives the same worker → agent messages directly.
@@ -22,7 +22,7 @@ export type AgentMessage =
   | { kind: 'update'; requestId: string; version: string; releaseDir: string; probe?: ProbeSpec; window?: WindowSpec }
   /** The health probe on its own (after a start or a reload), through the worker's own handler. */
   | { kind: 'probe'; requestId: string; probe: ProbeSpec }
-  /** A dry run of `update` (HostedApp.plan): nothing disposed or evaluated (issue 7's prepare). */
+  /** A dry run of `update` (HostedApp.plan): nothing disposed or evaluated (a cluster deploy's prepare). */
   | { kind: 'plan'; requestId: string; releaseDir: string }
   | { kind: 'ping'; requestId: string }
   /**

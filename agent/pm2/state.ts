@@ -6,7 +6,7 @@ import { HotError } from '../errors.js';
  * The agent's own pointer per app: which release its workers host. The worker bootstrap reads it at
  * every (re)start, so PM2 restarts, reloads and a resurrect after a daemon death all land on it. It
  * is the agent's, not the service's `current`: an automatic rollback points workers back at once,
- * before the service has recorded anything (DESIGN.md: the current pointer changes atomically).
+ * before the service has recorded anything (the current pointer changes atomically).
  */
 export interface AppState {
   app: string;
@@ -78,7 +78,7 @@ function isAppState(value: unknown): value is AppState {
 
 /**
  * The agent's pointers, read from disk once per app and then kept: the agent is their only writer
- * (workers only read them at start), so each activation's snapshot needs no file read (issue 6).
+ * (workers only read them at start), so each activation's snapshot needs no file read.
  */
 export class AppStates {
   private readonly known = new Map<string, AppState | undefined>();

@@ -23,8 +23,8 @@ export interface TrialOptions {
 export type TrialResult = { ok: true; durationMs: number } | { ok: false; reason: string; durationMs: number; probe?: true };
 
 /**
- * Boots a release once, beside the live workers, before any reload touches them. DESIGN.md (measured
- * with pm2 7.0.4): `pm2 reload` kills the old workers after `listen_timeout` even when the new code
+ * Boots a release once, beside the live workers, before any reload touches them. With pm2 7.0.4,
+ * `pm2 reload` kills the old workers after `listen_timeout` even when the new code
  * never becomes ready, so PM2 cannot be trusted to protect the running release. The trial runs the
  * same bootstrap outside PM2 on port 0 and must reach `ready` within the deadline; one that does not
  * is killed at once (SIGKILL: a process stuck in a module's evaluation runs no signal handler), and

@@ -46,8 +46,8 @@ let healthWindow: HealthWindow | undefined;
  * How long a cluster worker stays after its server closed. Node's cluster primary may have handed
  * it a connection before it read the worker's `close`; the worker's cluster code sends such a
  * connection back (the primary gives it to another worker), but only while the process lives. One
- * that exits at once leaves that connection open in the primary, unanswered: 1–3 of ~10,000 fresh
- * connections during 6 reloads of 4 workers hung that way (test/pm2/reload.answers-every-connection).
+ * that exits at once leaves that connection open in the primary, unanswered, and under reloads with fresh connections
+ * arriving some do hang that way (test/pm2/reload.answers-every-connection checks none does).
  */
 const HANDOFF_LINGER_MS = 250;
 /** Updates apply one at a time, in arrival order. */

@@ -60,7 +60,7 @@ export class TokenRegistry {
 
   /**
    * 401 unless the header carries a known token. Digests are compared, not tokens:
-   * `crypto.timingSafeEqual` throws on different lengths (DESIGN.md "Facts measured").
+   * `crypto.timingSafeEqual` throws on different lengths.
    */
   authenticate(header: string | undefined): Principal {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');

@@ -164,7 +164,7 @@ export class Deployments {
   /**
    * Queues an activation; `done` settles when it has finished (never rejects).
    *
-   * The first record is written beside the dispatch, not before it: creating a file cost
+   * The first record is written beside the dispatch, not before it: creating a file costs
    * 0.5–2 ms of CPU here, right after the unpacker's writes, on the path from the accepted upload to
    * the workers. A deployment that must wait for another one of its app is recorded `queued` at once;
    * one that starts at once is recorded only as `running` (`run`, in the same tick). Every write of
@@ -412,7 +412,7 @@ export class Deployments {
     // The agents' final account, in their order, wins over the events seen on the way (an agent that died keeps those).
     const reported = results.flatMap(({ result }) => result.phases ?? []);
     if (d.phases) d.phases = reported.reduce(withPhase, d.phases.filter((p) => !reported.some((r) => r.name === p.name && r.host === p.host)));
-    // An agent for many hosts (NATS, issue 7) reports each host; its own status is the verdict.
+    // An agent for many hosts (NATS) reports each host; its own status is the verdict.
     d.hosts = results.flatMap(({ host, result }) => (result.hosts ?? [{ host, status: result.status, path: result.path, ...(result.reason ? { reason: result.reason } : {}), ...(result.code ? { code: result.code } : {}) }])
       .map((h) => (h.code ? { ...h, code: hostCode(h.code) } : h)));
     d.workers = results.flatMap(({ result }) => result.workers);

@@ -1,5 +1,5 @@
 /**
- * Every error the deploy service answers with, by stable code (STYLE.md: fastify's FST_ERR_* pattern).
+ * Every error the deploy service answers with, by stable code (fastify's FST_ERR_* pattern).
  * A code is never reused once published; tests assert `code` and `statusCode`, not the message.
  * Every error response is `{ statusCode, code, message }` (build-server.ts's error handler).
  */
@@ -86,7 +86,7 @@ export class DeployError extends Error {
   }
 }
 
-/** By code, not instanceof (STYLE.md: the same library can be loaded twice). */
+/** By code, not instanceof (the same library can be loaded twice). */
 export function isDeployError(err: unknown, code?: DeployErrorCode): err is DeployError {
   if (typeof err !== 'object' || err === null) return false;
   const c = (err as { code?: unknown }).code;

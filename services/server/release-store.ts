@@ -411,7 +411,7 @@ export class ReleaseStore {
 
   /**
    * A release's metadata and the app's pointers, read synchronously (two small files): what a
-   * deployment reads just before it dispatches, where every event-loop wake-up counts (issue 6).
+   * deployment reads just before it dispatches, where every event-loop wake-up counts.
    */
   dispatchView(app: string, version: string): { release: ReleaseMeta; pointers: Pointers } {
     const release = readJsonFileNow<ReleaseMeta>(this.metaFile(app, version));
@@ -461,7 +461,7 @@ export class ReleaseStore {
   /**
    * Removes a pruned release's folder off the deployment's path: it is renamed into `tmp/` (one
    * call), then deleted in the background — a release with installed node_modules is thousands of
-   * files and folders, whose deletion took 100–300 ms on a busy disk. A crash leaves it to start-up
+   * files and folders, whose deletion takes 100–300 ms on a busy disk. A crash leaves it to start-up
    * recovery, which empties `tmp/`.
    */
   private async discard(dir: string): Promise<void> {

@@ -1,4 +1,4 @@
-/** Route schemas: input is validated at the edge, so handlers assume valid input (STYLE.md, fastify). */
+/** Route schemas: input is validated at the edge, so handlers assume valid input (as fastify intends). */
 export const APP_PATTERN = '^[a-z0-9][a-z0-9-]{0,62}$';
 /** Semver (build metadata `+` included) or any name of letters, digits, `.`, `_`, `-`; never `.` or `..`. */
 export const VERSION_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$';

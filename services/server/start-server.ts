@@ -41,7 +41,7 @@ function agentLogger(logger: ServerOptions['logger']): ReturnType<typeof pino> |
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const dataDir = path.resolve(options.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  // NATS first: an unreachable server fails the start before anything else runs (issue 7).
+  // NATS first: an unreachable server fails the start before anything else runs.
   const store = new ReleaseStore(dataDir, resolveOptions(options));
   const cluster = options.nats
     ? await createNatsCluster({ ...options.nats, lookup: releaseLookup(store), retained: retainedObjects(store) })

@@ -34,7 +34,7 @@ async function fails(argv: string[], token?: string): Promise<{ code: number; li
   return { code, line: err().split('\n').filter((l) => l.startsWith('error ')).join('\n'), out: out() };
 }
 
-/** Every rejection leaves what is deployed as it was (DESIGN.md, bad input). */
+/** Every rejection leaves what is deployed as it was. */
 async function expectCurrentUnchanged(): Promise<void> {
   const { body } = await server.client().request<{ current: string; releases: unknown[] }>('GET', '/v1/apps/hello');
   expect(body.current).toBe('1.0.0');

@@ -41,7 +41,7 @@ export interface RawEntry {
 
 /**
  * A tar archive written block by block with node-tar's `Header`, for hostile entries node-tar's
- * packer would never produce (STYLE.md: node-tar builds its attack archives in memory).
+ * packer would never produce (as node-tar builds its attack archives in memory).
  */
 export function rawTar(entries: RawEntry[]): Buffer {
   const blocks: Buffer[] = [];

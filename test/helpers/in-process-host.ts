@@ -13,7 +13,7 @@ export interface InProcessHost extends PlanningAgent {
 /**
  * A host without PM2: its one "worker" is the real worker runtime (`hostApp`) inside this process,
  * so plan and update are the real dry run and the real hot swap; a reload is close + host again.
- * Lightweight enough to run many hosts in one test process (issue 7: protocol tests, fan-out bench).
+ * Lightweight enough to run many hosts in one test process (protocol tests, fan-out bench).
  */
 export function inProcessHost(host: string): InProcessHost {
   const apps = new Map<string, { hosted: HostedApp; version: string }>();

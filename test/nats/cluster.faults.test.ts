@@ -11,7 +11,7 @@ import { get, post, TOKEN_CONFIG } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 import { clusterApp, push } from './fixtures.js';
 
-// Faults of the NATS transport (issue 7), with hosts that are real clients of the real subjects and
+// Faults of the NATS transport, with hosts that are real clients of the real subjects and
 // run the real worker runtime in this process (no PM2).
 
 let bed: ClusterBed;

@@ -8,7 +8,7 @@ import { get } from '../helpers/server.js';
 import { usePm2Cluster } from './agent-process.js';
 import { clusterApp, push } from './fixtures.js';
 
-// Three hosts on one machine (issue 7): three `hotdeploy agent` processes, each with its own data
+// Three hosts on one machine: three `hotdeploy agent` processes, each with its own data
 // directory, PM2 daemon (PM2_HOME) and app port, driven by the deploy service over the real NATS.
 // The scenarios build on each other, in order.
 

@@ -8,7 +8,7 @@ import { get } from '../helpers/server.js';
 import { clusterApp, push } from './fixtures.js';
 
 // Hosts here are real clients of the real subjects, stream and buckets, each running the real worker
-// runtime in this process instead of PM2 (issue 7: prove the protocol first; PM2 hosts are in
+// runtime in this process instead of PM2, so the protocol is proven on its own (PM2 hosts are in
 // cluster.pm2.test.ts).
 
 let bed: ClusterBed;

@@ -6,10 +6,8 @@ import { destroyResources, listKeys, openResources, type ClusterResources } from
 import { itWithNats, testNames, useNatsServer } from '../helpers/nats.js';
 
 // The service lists `hosts.*` on every deployment and the hosts list the desired releases when they converge,
-// while every host rewrites its own key each beat. KV.keys(), used before, sometimes never ended in
-// that situation (a probe: 69 s in 1 listing of 68 under the test suite's load; the cluster tests
-// timed out behind it) and sometimes yielded one key twice and missed another (1 of 7,670 without
-// load). Each listing here must be exact and prompt while three writers rewrite their keys.
+// while every host rewrites its own key each beat. KV.keys() can fail to end for a long
+// time in that situation, and can yield one key twice and miss another. Each listing here must be exact and prompt while three writers rewrite their keys.
 
 let nc: NatsConnection;
 let names: NatsNames;

@@ -8,7 +8,7 @@ import { waitFor } from '../helpers/wait.js';
 import { AgentBed } from '../helpers/started-agent.js';
 
 // The agent keeps each app's process list between deploys (process-table.ts) instead of asking the
-// daemon before every offer (issue 6). What PM2 does to the workers in between must still be seen:
+// daemon before every offer. What PM2 does to the workers in between must still be seen:
 // a worker PM2 restarted gets the next update, a worker an operator stopped is reported as stopped.
 
 const APP = 'kept';

@@ -6,7 +6,7 @@ import type { DeploymentBody, Hotdeploy } from '../helpers/hotdeploy.js';
 import { daemonPid } from '../helpers/pm2.js';
 import { waitFor } from '../helpers/wait.js';
 
-// Issue 4 scenario 9: the PM2 daemon is killed in the middle of a deployment. The deployment fails
+// The PM2 daemon is killed in the middle of a deployment. The deployment fails
 // with a clear reason, the agent reconnects (starting a daemon) and brings the app back on the
 // release the service still calls current, and the next deployment works.
 

@@ -6,7 +6,7 @@ import { freePort } from '../helpers/ports.js';
 import { appStatus, push, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { Hotdeploy } from '../helpers/hotdeploy.js';
 
-// Issue 4 scenarios 3, 4, 5 and 8, end to end through the service: the source documents' Express
+// End to end through the service: an Express
 // router case (hot), a decline (graceful reload with the chain as reason), a release that throws at
 // start (rolled back, nothing reloaded), and a second app on the same daemon that none of it touches.
 
@@ -16,7 +16,7 @@ let hd: Hotdeploy;
 let shopPort: number;
 let apiPort: number;
 
-/** The seed's app (../shared/seeds/000): an Express app whose routes live in router.js. */
+/** An Express app whose routes live in router.js. */
 function shop(version: string, greeting: string): Record<string, string | object> {
   return {
     // Express resolves from this repository's node_modules (NODE_PATH is read at process start).

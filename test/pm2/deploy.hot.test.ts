@@ -4,7 +4,7 @@ import { freePort } from '../helpers/ports.js';
 import { appStatus, push, rollback, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { Hotdeploy } from '../helpers/hotdeploy.js';
 
-// Issue 4 scenarios 1, 2, 6 and 7, end to end: `startServer` with its in-process PM2 agent, real
+// Hot updates end to end: `startServer` with its in-process PM2 agent, real
 // bundles uploaded over HTTP, a real PM2 daemon in a temp PM2_HOME, real requests to the workers.
 
 let hd: Hotdeploy;

@@ -10,7 +10,7 @@ import { appStatus, HOTDEPLOY_TOKEN, push, startHotdeploy, type Hotdeploy } from
 import { tempDir, writeTree } from '../helpers/tmp.js';
 import { captureIo } from '../cli/helpers.js';
 
-// Issue 5's `hotdeploy plan`: the dry run on real PM2 workers (a real daemon in a temp PM2_HOME),
+// `hotdeploy plan`: the dry run on real PM2 workers (a real daemon in a temp PM2_HOME),
 // through the real service over HTTP and through the CLI in-process. After every plan the workers,
 // their answers, the current release and the data directory must be exactly as before.
 

@@ -5,7 +5,7 @@ import { buildServer } from '../../services/server/build-server.js';
 import { deployVersion, get, TOKEN_CONFIG } from '../helpers/server.js';
 import { tempDir } from '../helpers/tmp.js';
 
-// The `queued` and `running` records are written without an fsync (issue 6: they lie between the
+// The `queued` and `running` records are written without an fsync (they lie between the
 // upload and the workers). A killed process loses neither; a power loss can leave one as it was, or
 // empty, or cut short, and the next start must cope with each.
 

@@ -74,7 +74,7 @@ type Choice = { strategy: Strategy; why?: string };
 
 /**
  * Every host behind NATS as one `HostAgent` (agent/messages.ts), so the deployments code is the
- * same for one machine or many. `activate` is the two-phase deployment of issue 7: prepare (every
+ * same for one machine or many. `activate` is the two-phase deployment: prepare (every
  * live host pulls, verifies, unpacks and dry-runs) → apply (hot where every worker can, the checked
  * reload elsewhere), or abort when any host fails prepare, leaving every host on its release.
  */

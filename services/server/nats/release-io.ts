@@ -15,7 +15,7 @@ import { readReleaseSources } from '../source-manifest.js';
 import type { ReleaseLookup } from './cluster-agent.js';
 
 /**
- * The guarded extraction the service runs at upload, for host agents (issue 7: the same checks on
+ * The guarded extraction the service runs at upload, for host agents (the same checks on
  * every host). `hotdeploy agent` injects it into the agent side, which may not import services/.
  * A release whose node_modules the service installed gets them from the archive it was sent
  * (unpacked with the same checks) or as links from a release of the host with the same install.

@@ -6,7 +6,7 @@ type ReplyType = HostReply['type'];
 /**
  * The replies of one deployment (`<prefix>.reply.<deploymentId>`, core NATS). Subscribed before
  * the first command goes out and buffered, so a fast host's answer is never missed; each phase then
- * waits for the hosts it asked, up to its own deadline (issue 7: timeouts per phase).
+ * waits for the hosts it asked, up to its own deadline (timeouts per phase).
  */
 export class Replies {
   private readonly sub: Subscription;

@@ -33,7 +33,7 @@ export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   }, async (request, reply) => {
     const { app: name } = request.params;
     const release = await ctx.store.require(name, request.body.version);
-    return activate(ctx, request.principal?.name ?? 'unknown', name, release.version, 'activate', request.query, reply);
+    return activate(ctx, reply, { by: request.principal?.name ?? 'unknown', app: name, version: release.version, kind: 'activate', query: request.query });
   });
 
   app.post<{ Params: AppParams; Querystring: WaitQuery; Body: { to?: string } | undefined }>('/v1/apps/:app/rollback', {
@@ -49,7 +49,7 @@ export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     // Checked now (409 when there is nothing to go back to), chosen again when the rollback runs.
     const version = await rollbackTarget(ctx.store, name, to);
     const choose = to === undefined ? () => rollbackTarget(ctx.store, name) : undefined;
-    return activate(ctx, request.principal?.name ?? 'unknown', name, version, 'rollback', request.query, reply, choose);
+    return activate(ctx, reply, { by: request.principal?.name ?? 'unknown', app: name, version, kind: 'rollback', query: request.query, ...(choose ? { choose } : {}) });
   });
 }
 
@@ -57,8 +57,18 @@ export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
  * Activating the version that is already current is a no-op answered 200 with `deployment: null`,
  * unless hosts differ from it: then it is a `reconcile` deployment that brings them back.
  */
-async function activate(ctx: ServiceContext, by: string, app: string, version: string, kind: DeploymentKind, query: WaitQuery,
-  reply: FastifyReply, choose?: () => Promise<string>): Promise<unknown> {
+interface ActivateAsk {
+  by: string;
+  app: string;
+  version: string;
+  kind: DeploymentKind;
+  query: WaitQuery;
+  /** Chooses the version again when the deployment runs (a rollback without `to`). */
+  choose?: () => Promise<string>;
+}
+
+async function activate(ctx: ServiceContext, reply: FastifyReply, ask: ActivateAsk): Promise<unknown> {
+  const { by, app, version, kind, query, choose } = ask;
   const release = await ctx.store.require(app, version);
   const { current } = await ctx.store.pointers(app);
   let reason: string | undefined;

@@ -29,14 +29,14 @@ export interface PlanAnswer {
 export const NO_AGENT_PLAN = 'no host agent is attached: there are no workers to dry-run against';
 
 /**
- * The NATS cluster agent (issue 7) has no `plan`: its hosts unpack a release from the object store
+ * The NATS cluster agent has no `plan`: its hosts unpack a release from the object store
  * after a deployment published it, so they cannot read a bundle staged on the service's disk, and
  * publishing a dry run's bundle there would leave it behind. Only agents on this host plan.
  */
 const NO_PLAN_REASON = 'this agent cannot dry-run a bundle staged on the service host (hosts behind NATS only plan during a deployment\'s prepare phase)';
 
 /**
- * `hotdeploy plan` (issue 5): the bundle is received, unpacked and checked exactly as an upload
+ * `hotdeploy plan`: the bundle is received, unpacked and checked exactly as an upload
  * (same limits, same codes), but into the staging area only, and every agent on this host that can
  * plan (`PlanningAgent`) dry-runs it in its workers. No release, pointer, deployment or worker
  * changes; the staging copy is removed before the answer is sent. Action `push`: a dry run costs

@@ -3,8 +3,8 @@
  * extract.ts), and inflated from the inflater to the writer (inflate-worker.ts, extract-worker.ts).
  * A block is transferred, never copied, and once its bytes are used the thread that used them hands
  * it back the same way, to be filled again. A fresh megabyte costs its page faults and, on the event
- * loop, external memory that V8 pays for in garbage collections: a 48 MB upload made ~96 of them on
- * the two hops, and the collections were a third of the event loop's time (docs/BENCHMARKS.md, figure 6).
+ * loop, external memory that V8 pays for in garbage collections: a 48 MB upload makes ~96 of them on
+ * the two hops, and the collections are a third of the event loop's time (docs/BENCHMARKS.md, figure 6).
  */
 export const BLOCK_BYTES = 1024 * 1024;
 

@@ -20,7 +20,7 @@ export const FILE_TYPES: ReadonlySet<string> = new Set(['File', 'OldFile', 'Cont
 const ALLOWED_TYPES: ReadonlySet<string> = new Set([...FILE_TYPES, 'Directory', 'SymbolicLink', 'Link']);
 
 /**
- * Per-entry limits and string checks, made on the header before anything is written (STYLE.md:
+ * Per-entry limits and string checks, made on the header before anything is written (
  * string checks with no I/O), so a bomb or an escape is stopped before it touches the disk.
  * Returns the entry's path segments.
  */

@@ -3,7 +3,7 @@
  * inflate-worker.ts). Each job's tar bytes arrive from the inflater in blocks, the tar
  * reader (tar-reader.ts) parses each block synchronously, and every entry is checked
  * (extract-checks.ts) and then written with synchronous fs calls. Synchronous is the point: node-tar's
- * own async Unpack pays several thread-pool round trips per entry and was 4-9x `tar -xzf` on a
+ * own async Unpack pays several thread-pool round trips per entry and is 4-9x `tar -xzf` on a
  * 5,000-file bundle (docs/BENCHMARKS.md, figure 6); on its own thread the service's event loop never
  * waits for it.
  */
@@ -228,7 +228,7 @@ class TreeWriter {
 /**
  * A file's sha256 (hex) as its body arrives. Most bodies arrive whole, in one view of a block (a
  * 1 MB block holds many small files): those are hashed in one call when the body ends, without a
- * Hash object (building one, a stream object, and its digest were ~30 % of the per-file hashing in
+ * Hash object (building one, a stream object, and its digest are ~30 % of the per-file hashing in
  * a CPU profile of figure 6). A body split over blocks is hashed piece by piece, as it comes, so no
  * view is kept past its write.
  */

@@ -75,7 +75,7 @@ export class BundleFile extends Writable implements BundleKeeper {
 /**
  * Streams an upload into `keeper` (a pipeline: the body, `gather`, the keeper), counting as it goes;
  * never holds the body in memory. fastify's bodyLimit does not apply to a raw stream parser, and its
- * requestTimeout did not end a stalled upload (DESIGN.md "Facts measured"), so both limits are
+ * requestTimeout does not end a stalled upload, so both limits are
  * enforced here. The body is read through an iterator that leaves it alone when the pipeline stops:
  * destroying a request stream destroys its socket, and the client would never see the 413
  * (error-handler.ts reads and discards the rest, within bounds). A refusal rejects once the keeper
@@ -185,7 +185,7 @@ class BlockFiller {
 
 /**
  * The body's chunks (64 KB socket reads) are gathered into blocks (blocks.ts) before they go on:
- * each write to a file is a thread-pool round trip that cost 20-70 µs of the event loop's time here,
+ * each write to a file is a thread-pool round trip that costs 20-70 µs of the event loop's time here,
  * about 100 ms for a 48 MB bundle in 64 KB writes (docs/BENCHMARKS.md, figure 6). An unpacker hands
  * each block back once used (extract.ts); the pool holds what two uploads at once keep in flight.
  */
