@@ -108,9 +108,9 @@ export function startNatsHost(options: NatsHostOptions): NatsHost {
     switch (command.type) {
       case 'prepare':
         try {
-          const releaseDir = await releases.ensure(command.release);
-          const plan = await agent.plan(request(command.release, command.deploymentId, releaseDir, 'auto'));
-          reply({ type: 'prepared', deploymentId: command.deploymentId, host, plan });
+          const dryRun = (releaseDir: string) => agent.plan(request(command.release, command.deploymentId, releaseDir, 'auto'));
+          const plan = command.dryRun ? await releases.peek(command.release, dryRun) : await dryRun(await releases.ensure(command.release));
+          reply({ type: 'prepared', deploymentId: command.deploymentId, host, plan: { ...plan, host } });
         } catch (err) {
           const e = err as { message?: string; code?: string };
           reply({ type: 'prepare-failed', deploymentId: command.deploymentId, host, reason: e.message ?? String(err), ...(e.code ? { code: e.code } : {}) });

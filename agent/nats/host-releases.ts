@@ -98,6 +98,25 @@ export class HostReleases {
   async ensure(ref: ReleaseRef): Promise<string> {
     const target = this.releaseDir(ref.app, ref.version);
     if (await stat(target).then(() => true, () => false)) return target;
+    return this.unpacked(ref, async (root) => {
+      await mkdir(path.dirname(target), { recursive: true });
+      await rename(root, target);
+      return target;
+    });
+  }
+
+  /**
+   * A dry run's look at a release: `use` gets its directory here when this host has it, else the
+   * release unpacked into the temporary area, which is removed once `use` is done; nothing is kept.
+   */
+  async peek<T>(ref: ReleaseRef, use: (dir: string) => Promise<T>): Promise<T> {
+    const target = this.releaseDir(ref.app, ref.version);
+    if (await stat(target).then(() => true, () => false)) return use(target);
+    return this.unpacked(ref, use);
+  }
+
+  /** The release pulled and unpacked under a fresh staging directory, given to `use`, then removed. */
+  private async unpacked<T>(ref: ReleaseRef, use: (root: string) => Promise<T>): Promise<T> {
     const mismatch = ref.install && targetMismatch(ref.install.node, this.target);
     if (mismatch) {
       throw new HotError('HOT_ERR_NODE_TARGET', `${ref.app}@${ref.version}: ${mismatch}; run the service's Node line on this host, or bundle node_modules built for it`);
@@ -105,10 +124,7 @@ export class HostReleases {
     const staging = await mkdtemp(path.join(this.tmpDir, `${ref.app}-${ref.version}-`));
     try {
       const deps = ref.install && await this.dependencies(ref.app, ref.install, staging);
-      const root = await this.fromDelta(ref, staging, deps) ?? await this.fromBundle(ref, staging, deps);
-      await mkdir(path.dirname(target), { recursive: true });
-      await rename(root, target);
-      return target;
+      return await use(await this.fromDelta(ref, staging, deps) ?? await this.fromBundle(ref, staging, deps));
     } finally {
       await rm(staging, { recursive: true, force: true });
     }

@@ -124,7 +124,11 @@ export interface PingAnswer {
 
 /** Past `expiresAt` a command is stale: a host coming back acknowledges it and does nothing. */
 export type HostCommand =
-  | { type: 'prepare'; deploymentId: string; release: ReleaseRef; expiresAt: number }
+  /**
+   * `dryRun`: `hotdeploy plan`. The host answers the same plan but keeps nothing: a release it does
+   * not have is unpacked into its temporary area and removed after, and no apply follows.
+   */
+  | { type: 'prepare'; deploymentId: string; release: ReleaseRef; expiresAt: number; dryRun?: boolean }
   /** `canary`: this host is one of a canary's hosts and watches all its workers before it answers. */
   | { type: 'apply'; deploymentId: string; release: ReleaseRef; strategy: 'auto' | 'reload'; expiresAt: number; canary?: CanarySpec }
   | { type: 'abort'; deploymentId: string }

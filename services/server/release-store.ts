@@ -71,6 +71,8 @@ export interface IngestResult {
 export interface StagedBundle {
   /** The app's root inside the staging directory (absolute). */
   root: string;
+  /** The received .tgz (under the same staging directory). */
+  file: string;
   manifest: AppManifest;
   sha256: string;
   bundleBytes: number;
@@ -255,7 +257,7 @@ export class ReleaseStore {
     return this.admitted(body, () => this.withStaging(`${app}-plan-`, async (staging) => {
       const { received, unpacked } = await this.receiveUnpacking(app, staging, body, opts.expectedSha256, false);
       const { root, manifest, files, bytes } = unpacked;
-      return use({ root, manifest, sha256: received.sha256, bundleBytes: received.bytes, files, bytes });
+      return use({ root, file: received.file, manifest, sha256: received.sha256, bundleBytes: received.bytes, files, bytes });
     }));
   }
 

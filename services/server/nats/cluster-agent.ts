@@ -44,8 +44,21 @@ export interface NatsClusterOptions {
   retained?: RetainedObjects;
 }
 
+/** A dry run across hosts: one plan per host that answered, and why each other host did not. */
+export interface ClusterPlan {
+  hosts: HostPlan[];
+  unplanned: { host: string; reason: string }[];
+}
+
 export interface NatsCluster extends WatchedAgent {
   readonly resources: ClusterResources;
+  /**
+   * `hotdeploy plan` on every live host that runs the app: the bundle (`bundle.file`, a staged
+   * upload) goes to the object store unless a stored release already put it there, each host answers
+   * a prepare marked dry run, and the object is deleted after. DEPLOY_ERR_CLUSTER_UNAVAILABLE when
+   * NATS cannot be used.
+   */
+  planHosts(request: ActivationRequest, bundle: { file: string; sha256: string }): Promise<ClusterPlan>;
   hosts(): Promise<HostView[]>;
   /** Removes a host whose agent is stopped from the cluster (`hotdeploy agent --retire`). */
   retire(host: string): Promise<{ removed: boolean }>;
@@ -221,6 +234,46 @@ class ClusterAgent implements NatsCluster {
       ...(codes.has(host) ? { code: codes.get(host) } : {}) }));
     const held = heldBackRows(hosts.filter((h) => !failures.has(h)), `prepare failed on ${[...failures.keys()].join(', ')}`);
     return { ok: false, reason, hosts: [...failed, ...held] };
+  }
+
+  async planHosts(request: ActivationRequest, bundle: { file: string; sha256: string }): Promise<ClusterPlan> {
+    const down = this.link.unavailable;
+    if (down) throw new DeployError('DEPLOY_ERR_CLUSTER_UNAVAILABLE', down);
+    try {
+      return await this.dryRun(request, bundle);
+    } catch (err) {
+      if (isHotError(err, 'HOT_ERR_NATS_UNREACHABLE')) throw new DeployError('DEPLOY_ERR_CLUSTER_UNAVAILABLE', err.message);
+      throw err;
+    }
+  }
+
+  private async dryRun(request: ActivationRequest, bundle: { file: string; sha256: string }): Promise<ClusterPlan> {
+    const hosts = (await this.records()).filter((r) => runsApp(r, request.app)).map((r) => r.host).sort();
+    const absent = await rollCall(this.resources, hosts, this.pingTimeoutMs);
+    const unplanned = [...absent].map(([host, why]) => ({ host, reason: `unreachable: ${why}` }));
+    const reachable = hosts.filter((h) => !absent.has(h));
+    if (reachable.length === 0) return { hosts: [], unplanned };
+    // A stored release's object is read as it is; otherwise the dry run's own object, never a release's name.
+    const stored = objectName(request.app, bundle.sha256);
+    const reuse = (await this.nats(this.resources.bundles.info(stored))) !== null;
+    const object = reuse ? stored : `${request.app}/plan/${request.deploymentId}.tgz`;
+    const ref: ReleaseRef = { app: request.app, version: request.version, sha256: bundle.sha256, object, manifest: request.manifest, kind: request.kind };
+    const replies = new Replies(this.nc, this.resources.names.replySubject(request.deploymentId));
+    try {
+      if (!reuse) await this.nats(publishBundle(this.resources.bundles, ref, bundle.file));
+      await this.sendAll(reachable, { type: 'prepare', deploymentId: request.deploymentId, release: ref, expiresAt: Date.now() + this.prepareTimeoutMs, dryRun: true });
+      const answers = await replies.collect(['prepared', 'prepare-failed'], reachable, this.prepareTimeoutMs);
+      const plans: HostPlan[] = [];
+      for (const host of reachable) {
+        const answer = answers.get(host);
+        if (answer?.type === 'prepared') plans.push({ ...answer.plan, host });
+        else unplanned.push({ host, reason: answer ? `the dry run failed: ${answer.reason}` : `no answer within ${this.prepareTimeoutMs} ms` });
+      }
+      return { hosts: plans, unplanned: unplanned.sort((a, b) => (a.host < b.host ? -1 : 1)) };
+    } finally {
+      replies.close();
+      if (!reuse) await this.resources.bundles.delete(object).catch(() => undefined);
+    }
   }
 
   /** Hot where the dry run says every worker can take it; the checked reload elsewhere, saying why. */

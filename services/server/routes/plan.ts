@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ActivationRequest, AppManifest, HostAgent, HostPlan, PlanningAgent } from '../../../agent/messages.js';
 import type { ServiceContext } from '../context.js';
 import { isDeployError } from '../errors.js';
+import { isNatsCluster } from '../nats/cluster-agent.js';
 import type { StagedBundle } from '../release-store.js';
 import { appParams, bundleHeaders, type AppParams } from '../schemas.js';
 import { bundleBody } from './releases.js';
@@ -28,17 +29,14 @@ export interface PlanAnswer {
 
 export const NO_AGENT_PLAN = 'no host agent is attached: there are no workers to dry-run against';
 
-/**
- * The NATS cluster agent has no `plan`: its hosts unpack a release from the object store
- * after a deployment published it, so they cannot read a bundle staged on the service's disk, and
- * publishing a dry run's bundle there would leave it behind. Only agents on this host plan.
- */
-const NO_PLAN_REASON = 'this agent cannot dry-run a bundle staged on the service host (hosts behind NATS only plan during a deployment\'s prepare phase)';
+/** An agent that neither plans on this host nor across NATS hosts. */
+const NO_PLAN_REASON = 'this agent cannot dry-run a bundle';
 
 /**
  * `hotdeploy plan`: the bundle is received, unpacked and checked exactly as an upload
  * (same limits, same codes), but into the staging area only, and every agent on this host that can
- * plan (`PlanningAgent`) dry-runs it in its workers. No release, pointer, deployment or worker
+ * plan (`PlanningAgent`) dry-runs it in its workers; the NATS cluster agent has every live host
+ * dry-run it (a prepare that keeps nothing). No release, pointer, deployment or worker
  * changes; the staging copy is removed before the answer is sent. Action `push`: a dry run costs
  * what an upload costs (disk, unpacking, a pass in every worker), so a read-only token cannot cause it.
  */
@@ -80,6 +78,10 @@ async function planOn(ctx: ServiceContext, app: string, staged: StagedBundle): P
   const hosts: HostPlan[] = [];
   const unplanned: UnplannedHost[] = [];
   await Promise.all(ctx.options.agents.map(async (agent) => {
+    if (isNatsCluster(agent)) {
+      const cluster = await agent.planHosts(request, { file: staged.file, sha256: staged.sha256 });
+      return void (hosts.push(...cluster.hosts), unplanned.push(...cluster.unplanned));
+    }
     if (!isPlanningAgent(agent)) return void unplanned.push({ host: agent.host, reason: NO_PLAN_REASON });
     try {
       hosts.push(await agent.plan(request));
@@ -88,6 +90,7 @@ async function planOn(ctx: ServiceContext, app: string, staged: StagedBundle): P
     }
   }));
   hosts.sort((a, b) => (a.host < b.host ? -1 : 1));
+  unplanned.sort((a, b) => (a.host < b.host ? -1 : 1));
   const { sha256, bundleBytes, files, bytes, manifest } = staged;
   const note = ctx.options.agents.length === 0 ? NO_AGENT_PLAN : hosts.length === 0 ? 'no attached agent could dry-run this bundle' : undefined;
   return { app, current, bundle: { sha256, bundleBytes, files, bytes }, manifest, hosts, unplanned, ...(note ? { note } : {}) };
