@@ -58,15 +58,16 @@ describe.skipIf(unavailable !== undefined)('canary phases in the dashboard', () 
 
   it('shows the phase a running canary is in, then every phase with its figures', async () => {
     const page = await signIn(browser.context, server.url, ADMIN, 'birds', problems);
-    const queued = await push('2.0.0', 'two', '?canary=1&canaryWatchMs=4000&wait=false');
+    const queued = await push('2.0.0', 'two', '?canary=1&canaryWatchMs=10000&wait=false');
     const row = page.locator(`#deployments tr[data-id="${queued.id}"]`);
-    // While the watch runs, the row says so (from the agent's phase events, without a reload).
+    // While the watch runs, the row says so (from the agent's phase events, without a reload); the
+    // watch is long enough for a page on a loaded machine to see it.
     await row.locator('.canary:has-text("canary 1 · watch…")').waitFor({ timeout: 15_000 });
     await page.screenshot({ path: path.join(SHOTS, 'canary-watching.png'), fullPage: true });
     await page.locator(`#deployments tr[data-id="${queued.id}"][data-status="succeeded"]`).waitFor({ timeout: 30_000 });
     await row.locator('button').first().click();
     const phases = page.locator('#deployments tr.details .phases');
-    expect(await phases.locator('h3').textContent()).toBe('Canary 1, watched 4.00 s');
+    expect(await phases.locator('h3').textContent()).toBe('Canary 1, watched 10.0 s');
     expect(await phases.locator('tr[data-phase]').evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-phase'), r.querySelector('.badge')?.textContent])))
       .toEqual([['canary', 'passed'], ['watch', 'passed'], ['rest', 'passed']]);
     expect(await phases.locator('tr[data-phase] .b-passed').count()).toBe(3);
