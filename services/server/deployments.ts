@@ -118,6 +118,8 @@ export class Deployments {
   readonly intents: IntentLog;
   /** Outcomes whose records could not be written yet, by app: the app's next deployment writes them first. */
   private readonly unrecorded = new Map<string, () => Promise<void>>();
+  /** Deployments announced (`queued`) and not finished, whose record may not be written yet: `get` falls back to them. */
+  private readonly unwritten = new Map<string, Deployment>();
   /** Apps whose running deployment is a canary (one deployment per app runs at a time). */
   private readonly canaries = new Set<string>();
 
@@ -182,6 +184,7 @@ export class Deployments {
       createdAt: new Date().toISOString(), startedAt: null, finishedAt: null, ...(reason ? { reason } : {}), hosts: [], workers: [], ...asked,
       ...(canary ? { canary, phases: [] } : {}), ...(cause ? { cause } : {}),
     };
+    this.unwritten.set(id, deployment);
     if (this.queue.busy(app)) void this.record(deployment);
     this.emit('queued', deployment);
     const done = this.queue.run(app, async () => this.run({ ...deployment, ...(choose ? { version: await choose() } : {}) })).catch(async (err: unknown) => {
@@ -190,16 +193,16 @@ export class Deployments {
       await this.save(failed).catch(() => undefined);
       this.emit('finished', failed);
       return failed;
-    });
+    }).finally(() => this.unwritten.delete(id));
     return { deployment, done };
   }
 
   async get(id: string): Promise<Deployment> {
     if (!/^[a-z0-9-]{1,64}$/.test(id)) throw new DeployError('DEPLOY_ERR_DEPLOYMENT_NOT_FOUND', id);
     await this.writes.get(id);
-    const d = await readJsonFile<Deployment>(path.join(this.dir, `${id}.json`));
+    const d = await readJsonFile<Deployment>(path.join(this.dir, `${id}.json`)) ?? this.unwritten.get(id);
     if (d === undefined) throw new DeployError('DEPLOY_ERR_DEPLOYMENT_NOT_FOUND', id);
-    return d;
+    return { ...d };
   }
 
   /** Newest first (ids start with the creation time in base 36). */
@@ -256,6 +259,7 @@ export class Deployments {
   }
 
   private async run(d: Deployment): Promise<Deployment> {
+    this.unwritten.set(d.id, d);
     const skip = d.cause ? await this.autoRollbackTarget(d, d.cause) : undefined;
     if (skip !== undefined) return this.skipped(d, skip);
     let { release, pointers } = this.store.dispatchView(d.app, d.version);

@@ -29,6 +29,10 @@ export async function signIn(context: BrowserContext, url: string, token: string
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(`console: ${message.text()}`);
   });
+  // The console names no URL for a failed load: the response does.
+  page.on('response', (res) => {
+    if (res.status() >= 400) problems.push(`response: ${res.status()} ${res.request().method()} ${new URL(res.url()).pathname}`);
+  });
   await page.goto(`${url}/`);
   await page.fill('#token', token);
   await page.click('#login-form button[type=submit]');
