@@ -90,6 +90,10 @@ async function pushDirectory(client: Client, options: PushOptions, io: Io, env: 
   const note = (line: string) => {
     if (!json) writeLine(io.err, line);
   };
+  // The current release's manifest is asked for while the folder is listed and hashed: the round
+  // trip overlaps the local work instead of following it.
+  const asked = currentFiles(client, options.app, env);
+  asked.catch(() => undefined);
   const local = await readLocalRelease(options.source, env);
   const version = checkName('--version', options.version === 'git' ? await gitVersion(options.source) : options.version ?? local.list.version, VERSION_PATTERN);
   const target = `${options.app}@${version}`;
@@ -97,7 +101,7 @@ async function pushDirectory(client: Client, options: PushOptions, io: Io, env: 
   const releasePath = `/v1/apps/${segment(options.app)}/releases/${segment(version)}`;
   let response: { statusCode: number; body: PushAnswer } | undefined;
   for (let attempt = 0; attempt < 2 && response === undefined; attempt++) {
-    const base = await currentFiles(client, options.app, env);
+    const base = await (attempt === 0 ? asked : currentFiles(client, options.app, env));
     if (base === undefined) break;
     const delta = makeDelta(local, base);
     note(`pushing ${target} as a delta against ${base.version}: ${delta.changed.length} changed, ${delta.removed.length} removed, `
