@@ -25,7 +25,7 @@ export interface Bundle {
   cleanup(): Promise<void>;
 }
 
-/** A directory is packed by `npm pack` (`push --npm-pack`); a file is taken as the .tgz it should be. */
+/** A directory is packed by `npm pack` (`push --npm-pack`, `plan`); a file is taken as the .tgz it should be. */
 export async function prepareBundle(source: string): Promise<Bundle> {
   const info = await stat(source).catch((err: NodeJS.ErrnoException) => {
     throw new CliError('CLI_ERR_SOURCE', `${source} (${err.code ?? err.message})`);
@@ -39,9 +39,8 @@ export async function prepareBundle(source: string): Promise<Bundle> {
 /**
  * Packs with npm itself (`npm pack --ignore-scripts`), so the bundle holds exactly what `npm pack`
  * would publish: `files`, `.npmignore` / `.gitignore`, and npm's always-excluded files (`.git`,
- * `node_modules` unless bundled, `npm-debug.log`, ...). npm-packlist, npm's library for those rules,
- * needs an @npmcli/arborist tree (dozens of packages) and its current major requires Node 22; npm
- * is present wherever `npx hotdeploy` runs. Scripts are not run: building is the CI's step before push.
+ * `node_modules` unless bundled, `npm-debug.log`, ...). A plain `push <dir>` lists the same files
+ * in-process instead (packlist.ts). Scripts are not run: building is the CI's step before push.
  * The lockfile, which `npm pack` always leaves out, is added (lockfile.ts).
  */
 async function packDirectory(dir: string): Promise<Bundle> {
