@@ -6,10 +6,13 @@ import { connectNats } from '../../agent/nats/connect.js';
 import { desiredKey, encode, hostKey, parseJson, type DesiredRelease, type HostCommand } from '../../agent/nats/protocol.js';
 import { agentPermissions, natsUserConfig, servicePermissions } from '../../services/server/nats/permissions.js';
 import { ask } from '../helpers/apps.js';
+import { FLAKY_ENTRY, itemLoop } from '../helpers/flaky-app.js';
 import { clusterBed, itWithNats, testNames, useNatsServer, type ClusterBed } from '../helpers/nats.js';
 import { natsServerBinary, startNatsServer, type NatsServer } from '../helpers/nats-server.js';
 import { pm2Home } from '../helpers/pm2.js';
 import { freePort } from '../helpers/ports.js';
+import { get } from '../helpers/server.js';
+import { waitFor } from '../helpers/wait.js';
 import { startAgent, type AgentProcess } from './agent-process.js';
 import { clusterApp, push } from './fixtures.js';
 
@@ -86,3 +89,22 @@ itWithNats('with an agent\'s credentials: no command to another host, no desired
   expect(await bed.cluster.resources.bundles.info('demo/evil.tgz')).toBeNull();
   expect((await ask(port)).message).toBe('demo@2.0.0');
 }, 60_000);
+
+itWithNats('with only its own permissions, a host forwards a tripped health window and the service rolls the app back', async () => {
+  const files = clusterApp('3.0.0');
+  const pkg = files['package.json'] as { hotdeploy: Record<string, unknown> };
+  const flaky = await push(bed.app, '3.0.0', { ...files, 'index.js': FLAKY_ENTRY, 'package.json': { ...pkg, hotdeploy: { ...pkg.hotdeploy, health: { windowMs: 60_000 } } } });
+  expect(flaky.deployment.status, flaky.deployment.reason).toBe('succeeded');
+  const load = itemLoop(port, 2);
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- asserted field by field
+    const auto = await waitFor('the auto-rollback to finish', async (): Promise<any> => {
+      const list = (await get(bed.app, '/v1/deployments?app=demo')).json() as { deployments: { kind: string; finishedAt: string | null }[] };
+      return list.deployments.find((d) => d.kind === 'auto-rollback' && d.finishedAt !== null);
+    }, 30_000);
+    expect(auto, auto.reason).toMatchObject({ status: 'succeeded', version: '2.0.0', cause: { version: '3.0.0', deploymentId: flaky.deployment.id } });
+  } finally {
+    await load.stop();
+  }
+  expect((await ask(port)).message).toBe('demo@2.0.0');
+}, 90_000);

@@ -11,7 +11,7 @@ export interface NatsPermissions {
 /**
  * What one host agent needs, and nothing more: read its own commands (its durable consumer on the
  * command stream, and the acks), answer its ping subject, send replies, read the desired releases,
- * write its own record only, and read bundles from the object store. It cannot send commands, move
+ * write its own record only, forward its own health reports, and read bundles from the object store. It cannot send commands, move
  * a desired release, write another host's record, or put or delete objects.
  */
 export function agentPermissions(names: NatsNames, host: string): NatsPermissions {
@@ -24,6 +24,8 @@ export function agentPermissions(names: NatsNames, host: string): NatsPermission
         names.replySubject('*'),
         // Its own ping only: `agent --retire` checks that the host's agent is stopped.
         names.pingSubject(host),
+        // Its workers' health-window reports, under its own name (the service checks the name too).
+        names.healthSubject(host),
         `$KV.${names.kvBucket}.hosts.${host}`,
         '$JS.API.INFO',
         // Stream info: the command stream (is it there), the state bucket (listing keys), the object store.
@@ -51,7 +53,7 @@ export function servicePermissions(names: NatsNames): NatsPermissions {
     publish: {
       allow: [`${names.prefix}.>`, `$KV.${names.kvBucket}.>`, `$O.${names.objBucket}.>`, '$JS.API.>', '$JS.ACK.>', '$JS.FC.>'],
     },
-    subscribe: { allow: [names.replySubject('*'), '_INBOX.>'] },
+    subscribe: { allow: [names.replySubject('*'), names.healthSubject('*'), '_INBOX.>'] },
   };
 }
 
