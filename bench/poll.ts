@@ -21,8 +21,16 @@ export interface Answer {
   pid: number;
 }
 
-/** One GET through `agent` (a keep-alive agent reuses its connection; `agent: false` opens a fresh one). */
-export function ask(port: number, agent: http.Agent | false = false): Promise<Answer> {
+/** How an app's answer reads: the generated apps answer JSON with these two fields. */
+export type ReadAnswer = (body: string) => Answer;
+
+const readJson: ReadAnswer = (body) => JSON.parse(body) as Answer;
+
+/**
+ * One GET through `agent` (a keep-alive agent reuses its connection; `agent: false` opens a fresh
+ * one); `read` makes an Answer of the body.
+ */
+export function ask(port: number, agent: http.Agent | false = false, read: ReadAnswer = readJson): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers = agent === false ? { connection: 'close' } : {};
     const req = http.get({ host: '127.0.0.1', port, path: '/', agent, headers }, (res) => {
@@ -30,7 +38,7 @@ export function ask(port: number, agent: http.Agent | false = false): Promise<An
       res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => {
         if (res.statusCode !== 200) return reject(new Error(`GET /: ${res.statusCode} ${body}`));
         try {
-          resolve(JSON.parse(body) as Answer);
+          resolve(read(body));
         } catch (err) {
           reject(err instanceof Error ? err : new Error(String(err)));
         }
@@ -44,7 +52,8 @@ export function ask(port: number, agent: http.Agent | false = false): Promise<An
 /**
  * Polls the app (two concurrent pollers) until `workers` distinct pids answered with `marker`, and
  * resolves with `performance.now()` at the answer that completed the set. Connection errors (a worker
- * being replaced) are retried: only the moment every worker serves the new code counts.
+ * being replaced) are retried: only the moment every worker serves the new code counts. `read`
+ * makes an Answer of each body (JSON by default).
  *
  * Each poller keeps one keep-alive connection and asks on it until it answers with `marker` (or for
  * ASKS_PER_CONNECTION asks); then it drops the connection, so its next ask opens a new one, which
@@ -57,7 +66,7 @@ export function ask(port: number, agent: http.Agent | false = false): Promise<An
  * Both sides get the same pollers: a `pm2 reload` closes an old worker's idle connections when the
  * worker stops (Node's `server.close`), and the poller reconnects to whichever worker is listening.
  */
-export async function servingAt(port: number, marker: string, workers: number, timeoutMs: number): Promise<{ at: number; pids: number[] }> {
+export async function servingAt(port: number, marker: string, workers: number, timeoutMs: number, read: ReadAnswer = readJson): Promise<{ at: number; pids: number[] }> {
   const pids = new Set<number>();
   const deadline = performance.now() + timeoutMs;
   let at = 0;
@@ -77,7 +86,7 @@ export async function servingAt(port: number, marker: string, workers: number, t
     try {
       while (at === 0) {
         if (performance.now() > deadline) throw new Error(`${workers} workers did not serve ${marker} within ${timeoutMs} ms (saw ${[...pids].join(', ') || 'none'})`);
-        const answer = await ask(port, agent).catch(() => undefined);
+        const answer = await ask(port, agent, read).catch(() => undefined);
         asks += 1;
         if (answer?.marker === marker && at === 0) {
           if (!pids.has(answer.pid)) {

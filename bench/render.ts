@@ -81,6 +81,9 @@ function figureLines(f: Partial<Figures>): string[] {
       out.push(`   ${a.app} (${a.files} files): delta push ${ms(a.delta.median)} (first byte ${ms(a.firstByte.median)}); push --npm-pack ${ms(a.cliFull.median)} (${a.vsCliFull}×); `
         + `npm pack + upload + pm2 reload ${ms(a.packUploadReload.median)} (${a.vsPackUploadReload}×)`,
       `      bytes for a ${a.changedFileBytes} B file: ${a.bytesUp} B up, ${a.bytesDown} B down; a push of no change: ${a.overheadUp} B up, ${a.overheadDown} B down`);
+      if (a.install) {
+        out.push(`      node_modules on the host (${a.install.files} files): the first push's npm ci ${ms(a.install.firstMs)}, then linked from the current release ${ms(a.install.linkedStep.median)} (max ${ms(a.install.linkedStep.max)}, ${a.install.linkedStep.n} pushes)`);
+      }
     }
   }
   return out;

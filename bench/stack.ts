@@ -5,7 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { Pm2Client } from '../agent/pm2/client.js';
 import { UPLOAD_READ_BYTES } from '../services/cli/client.js';
-import { PLAIN_SERVER, appShape, generateApp } from './app-gen.js';
+import { PLAIN_SERVER, appShape, generateApp, type Files } from './app-gen.js';
 import { writeFiles } from './bundle.js';
 import { spawnServer } from './child.js';
 import { tempDir } from './tmp.js';
@@ -32,10 +32,19 @@ export interface DeploymentAnswer {
   } | null;
 }
 
+/** The parts of a stored release the figures read (`GET /v1/apps/:app/releases/:version`). */
+export interface ReleaseAnswer {
+  version: string;
+  /** How its node_modules were installed on the host; absent when it brought its own or needs none. */
+  install?: { how: string; ms: number; files: number };
+}
+
 /**
- * What figures 1, 3 and 6 run against: the deploy service in its own process (as `hotdeploy serve`)
+ * What figures 1, 3, 6 and 9 run against: the deploy service in its own process (as `hotdeploy serve`)
  * with its PM2 agent, one PM2 daemon in a temp PM2_HOME, and beside hotdeploy's app the same app as an
  * ordinary PM2 cluster program for `pm2 reload`. `close` kills the daemon and removes every temp dir.
+ * The service installs bundles' dependencies offline (an npmrc with `offline=true`): only from its npm
+ * cache, `<dataDir>/npm/cache`, which a figure fills (figure 8's `fillNpmCache`); never a registry.
  */
 export class Stack {
   private constructor(
@@ -50,7 +59,10 @@ export class Stack {
     const cleanups: (() => Promise<void>)[] = [];
     const home = await tempDir('hd-bench-pm2-');
     const data = await tempDir('hd-bench-data-');
-    cleanups.push(home.cleanup, data.cleanup);
+    const settings = await tempDir('hd-bench-npmrc-');
+    cleanups.push(home.cleanup, data.cleanup, settings.cleanup);
+    const npmrc = path.join(settings.dir, 'npmrc');
+    await writeFile(npmrc, 'offline=true\n');
     // The service's agent starts the daemon of PM2_HOME (passed on as its pm2Home); this process drives the same daemon.
     process.env.PM2_HOME = home.dir;
     const pm2 = new Pm2Client({ home: home.dir, callTimeoutMs: 30_000 });
@@ -58,7 +70,7 @@ export class Stack {
       await pm2.killDaemon().catch(() => undefined);
     });
     try {
-      const server = await spawnServer('server-child.js', [data.dir, TOKEN], [], 60_000);
+      const server = await spawnServer('server-child.js', [data.dir, TOKEN, JSON.stringify({ npmrc })], [], 60_000);
       cleanups.unshift(() => server.stop());
       return new Stack(server.port, pm2, data.dir, cleanups);
     } catch (err) {
@@ -71,6 +83,20 @@ export class Stack {
   async upload(app: string, version: string, body: Buffer | { file: string; bytes: number }, query = ''): Promise<DeploymentAnswer> {
     const { status, body: answer } = await putBundle(this.serverPort, TOKEN, `/v1/apps/${app}/releases/${version}${query}`, body);
     return { status, deployment: (answer as { deployment?: DeploymentAnswer['deployment'] }).deployment ?? null };
+  }
+
+  /** A stored release, as the service describes it. */
+  release(app: string, version: string): Promise<ReleaseAnswer> {
+    return new Promise((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port: this.serverPort, path: `/v1/apps/${app}/releases/${version}`, headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => {
+          if (res.statusCode !== 200) return reject(new Error(`GET ${app}@${version}: ${res.statusCode} ${text}`));
+          resolve(JSON.parse(text) as ReleaseAnswer);
+        });
+      });
+      req.on('error', reject);
+    });
   }
 
   /**
@@ -106,19 +132,33 @@ export class Stack {
 
   /**
    * The same generated app as an ordinary program under PM2 (`pm2 start server.js -i 2`, with
-   * PM2's graceful ready/SIGINT recipe); returns the file to rewrite for a one-module change.
+   * PM2's graceful ready/SIGINT recipe); a change rewrites the marker leaf only.
    */
   async startPlain(name: string, modules: number, port: number, marker: string): Promise<PlainApp> {
+    const { markerLeaf } = appShape(modules);
+    return this.startPlainApp(name, port, {
+      files: generateApp({ modules, marker, port }),
+      change: (next) => ({ [markerLeaf]: generateApp({ modules, marker: next })[markerLeaf] as string }),
+    });
+  }
+
+  /**
+   * Any handler-mode app as an ordinary program under PM2: its `files` and `server.js` (PLAIN_SERVER,
+   * listening on `port` with the handler `index.js` exports) in a folder of their own; `prepare` runs
+   * there before PM2 starts it (e.g. installs node_modules), `change(marker)` names the files a
+   * one-file change rewrites.
+   */
+  async startPlainApp(name: string, port: number, app: PlainAppFiles): Promise<PlainApp> {
     const dir = await tempDir('hd-bench-plain-');
     this.cleanups.push(dir.cleanup);
-    const files = generateApp({ modules, marker, port });
-    await writeFiles(dir.dir, { ...files, 'server.js': PLAIN_SERVER });
+    await writeFiles(dir.dir, { ...app.files, 'server.js': PLAIN_SERVER });
+    await app.prepare?.(dir.dir);
     await this.pm2.connect();
     await this.pm2.start({
       name, script: path.join(dir.dir, 'server.js'), cwd: dir.dir, instances: 2, env: { PORT: String(port) },
       listenTimeoutMs: 10_000, killTimeoutMs: 1_600,
     });
-    return new PlainApp(this.pm2, name, dir.dir, modules);
+    return new PlainApp(this.pm2, name, dir.dir, app.change);
   }
 
   async close(): Promise<void> {
@@ -133,16 +173,20 @@ interface Pm2Api {
   reload(name: string, options: object, cb: (err: Error | null) => void): void;
 }
 
+export interface PlainAppFiles {
+  files: Files;
+  prepare?: (dir: string) => Promise<void>;
+  change: (marker: string) => Files;
+}
+
 export class PlainApp {
   private api: Pm2Api | undefined;
 
-  constructor(private readonly pm2: Pm2Client, readonly name: string, readonly dir: string, private readonly modules: number) {}
+  constructor(private readonly pm2: Pm2Client, readonly name: string, readonly dir: string, private readonly changed: (marker: string) => Files) {}
 
-  /** Puts the new code on disk (the marker leaf only), as a copy step before `pm2 reload` would. */
+  /** Puts the new code on disk (the changed file only), as a copy step before `pm2 reload` would. */
   async change(marker: string): Promise<void> {
-    const files = generateApp({ modules: this.modules, marker });
-    const { markerLeaf } = appShape(this.modules);
-    await writeFile(path.join(this.dir, markerLeaf), files[markerLeaf] as string);
+    for (const [rel, body] of Object.entries(this.changed(marker))) await writeFile(path.join(this.dir, rel), body);
   }
 
   /** `pm2 reload <name>`, through PM2's own API as its CLI does (name lookup, options, one process at a time). */

@@ -80,9 +80,8 @@ export async function dependenciesFigure(rounds: number): Promise<DependenciesFi
 
 /** The app: one module that changes each round, and with `lockfile` every generated package as a dependency. */
 function app(version: string, lockfile?: object): Files {
-  const dependencies = Object.fromEntries(Array.from({ length: PACKAGES }, (_, i) => [pkgName(i), '1.0.0']));
   return {
-    'package.json': JSON.stringify({ name: 'deps', version: '1.0.0', main: 'index.js', hotdeploy: { port: 0 }, ...(lockfile ? { dependencies } : {}) }),
+    'package.json': JSON.stringify({ name: 'deps', version: '1.0.0', main: 'index.js', hotdeploy: { port: 0 }, ...(lockfile ? { dependencies: dependencies() } : {}) }),
     'index.js': `module.exports = (req, res) => res.end(${JSON.stringify(version)});\n`,
     ...(lockfile ? { 'package-lock.json': JSON.stringify(lockfile, null, 2) } : {}),
   };
@@ -93,10 +92,11 @@ export function pkgName(i: number): string {
 }
 
 /**
- * Packs the generated packages (node-tar, `package/` as npm packs), adds them to the service's npm
- * cache in one `npm cache add`, and returns the lockfile naming them by integrity.
+ * Packs the generated packages (node-tar, `package/` as npm packs) under `dir`, adds them to the
+ * service's npm cache in one `npm cache add`, and returns the lockfile of an app named `app` that
+ * depends on every one (as `dependencies()` lists them), naming them by integrity.
  */
-async function fillNpmCache(dir: string, cacheDir: string): Promise<object> {
+export async function fillNpmCache(dir: string, cacheDir: string, app = 'deps'): Promise<object> {
   const tarballs: string[] = [];
   const packages: Record<string, object> = {};
   await mkdir(path.join(dir, 'tgz'), { recursive: true });
@@ -111,8 +111,12 @@ async function fillNpmCache(dir: string, cacheDir: string): Promise<object> {
     packages[`node_modules/${name}`] = { version: '1.0.0', resolved: `https://registry.invalid/${name}/-/${name}-1.0.0.tgz`, integrity };
   }
   await run('npm', ['cache', 'add', ...tarballs, '--cache', cacheDir], { maxBuffer: 16 * 1024 * 1024 });
-  const dependencies = Object.fromEntries(Array.from({ length: PACKAGES }, (_, i) => [pkgName(i), '1.0.0']));
-  return { name: 'deps', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'deps', version: '1.0.0', dependencies }, ...packages } };
+  return { name: app, version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: app, version: '1.0.0', dependencies: dependencies() }, ...packages } };
+}
+
+/** package.json's `dependencies` for every generated package. */
+export function dependencies(): Record<string, string> {
+  return Object.fromEntries(Array.from({ length: PACKAGES }, (_, i) => [pkgName(i), '1.0.0']));
 }
 
 export function packageFiles(name: string): Files {

@@ -1,77 +1,189 @@
-import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { appShape, generateApp, type Files } from '../app-gen.js';
 import { writeFiles } from '../bundle.js';
-import { servingAt } from '../poll.js';
-import type { PushCommandApp, PushCommandFigure } from '../report.js';
-import { freePort, type Stack } from '../stack.js';
+import { servingAt, type ReadAnswer } from '../poll.js';
+import type { PushCommandApp, PushCommandFigure, PushVariantKey } from '../report.js';
+import { freePort, type PlainAppFiles, type ReleaseAnswer, type Stack } from '../stack.js';
 import { ratio, summarize } from '../stats.js';
 import { settle } from '../settle.js';
 import { tempDir } from '../tmp.js';
-import { packageFiles, pkgName } from './dependencies.js';
+import { dependencies, fillNpmCache, packageFiles, pkgName } from './dependencies.js';
 
-const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../services/cli/main.js');
+const run = promisify(execFile);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const MAIN = path.join(ROOT, 'dist/services/cli/main.js');
+const EXAMPLE = path.join(ROOT, 'examples/hello');
 const MODULES = 200;
 const WORKERS = 2;
 const SERVE_TIMEOUT_MS = 60_000;
-/** 100 packages of 32 files: 3,200 bundled dependency files, as figure 8's tree is shaped. */
-const BUNDLED_PACKAGES = 100;
+/** The order the variants run and print in. */
+const KEYS: PushVariantKey[] = ['example', 'app', 'host-deps', 'bundled-deps'];
 
+/** One app as figure 9 pushes it, and the same app as an ordinary PM2 program. */
 interface Variant {
   name: string;
-  /** Files beside the generated app (its bundled node_modules), and what package.json adds for them. */
-  extra: Files;
-  bundled: boolean;
+  /** The app's folder as pushed first (marker `m-0`). */
+  files: Files;
+  /** The one file a change rewrites, to serve `marker`. */
+  change(marker: string): Files;
+  /** How the app's answer reads (the generated apps answer JSON). */
+  read?: ReadAnswer;
+  /** Throws unless the stored release is as the variant needs it (`first`: the app's first push). */
+  check?(release: ReleaseAnswer, first: boolean): void;
+  /** The same app as a plain PM2 program, serving marker `p-0` on `port`. */
+  plain(name: string, port: number): PlainAppFiles;
 }
 
 /**
  * Figure 9: what the user waits for. `hotdeploy push <dir>` of a one-file change as a real child
- * process, from its spawn to every worker answering with the change, for the 200-module app and the
- * same app with 3,200 bundled dependency files; against today's push of the same change
- * (`--npm-pack`: npm pack, the full bundle) and against `npm pack` + upload + `pm2 reload` of the
- * same app as an ordinary PM2 program, in the same run. The CLI talks to the service through a
- * counting TCP proxy: the bytes sent and received are the real ones, HTTP included; a push of no
- * change gives the fixed overhead (manifest exchange, headers, the deployment's answer).
+ * process, from its spawn to every worker answering with the change, for four apps: the example app
+ * (`examples/hello`, its greeting changed), the generated 200-module app, the same app with 100
+ * dependencies (3,200 files) that the service installs on the host from the pushed lockfile (`npm ci`
+ * offline from a filled cache on the first push, linked from the current release on every later
+ * one; the entry requires one of them), and the same app with the 3,200 dependency files bundled.
+ * Each against today's push of the same change (`--npm-pack`: npm pack, the full bundle) and against
+ * `npm pack` + upload + `pm2 reload` of the same app as an ordinary PM2 program, in the same run. The
+ * CLI talks to the service through a counting TCP proxy: the bytes sent and received are the real
+ * ones, HTTP included; a push of no change gives the fixed overhead (manifest exchange, headers,
+ * the deployment's answer).
  */
 export async function pushCommandFigure(stack: Stack, rounds: number, progress: (m: string) => void): Promise<PushCommandFigure> {
-  const dependencies = Object.fromEntries(Array.from({ length: BUNDLED_PACKAGES }, (_, i) => [pkgName(i), '1.0.0']));
-  const deps: Files = {};
-  for (let i = 0; i < BUNDLED_PACKAGES; i++) {
-    for (const [rel, body] of Object.entries(packageFiles(pkgName(i)))) deps[`node_modules/${pkgName(i)}/${rel}`] = body;
-  }
-  const variants: Variant[] = [
-    { name: `${MODULES}-module app`, extra: {}, bundled: false },
-    { name: `${MODULES}-module app + ${Object.keys(deps).length} bundled dependency files`, extra: { ...deps, __deps: JSON.stringify(dependencies) }, bundled: true },
-  ];
   const apps: PushCommandApp[] = [];
-  for (const [index, variant] of variants.entries()) {
-    progress(`push command: ${variant.name}`);
-    apps.push(await measureVariant(stack, variant, `push${index}`, rounds));
+  for (const key of KEYS) {
+    const { dir, cleanup } = await tempDir(`hd-bench-push-${key}-`);
+    try {
+      const port = await freePort();
+      const app = `push-${key}`;
+      const variant = await makeVariant(key, stack, app, port, dir);
+      progress(`push command: ${variant.name}`);
+      apps.push(await measureVariant(stack, key, variant, app, port, dir, rounds));
+    } finally {
+      await cleanup();
+    }
   }
   return { rounds, apps };
 }
 
-async function measureVariant(stack: Stack, variant: Variant, app: string, rounds: number): Promise<PushCommandApp> {
-  const { dir, cleanup } = await tempDir('hd-bench-push-');
+async function makeVariant(key: PushVariantKey, stack: Stack, app: string, port: number, work: string): Promise<Variant> {
+  switch (key) {
+    case 'example':
+      return exampleApp(port);
+    case 'app':
+      return generatedApp('', { app, port });
+    case 'host-deps': {
+      // The service's npm cache holds the packages; the lockfile names them by integrity.
+      const cache = path.join(stack.dataDir, 'npm', 'cache');
+      const lockfile = JSON.stringify(await fillNpmCache(path.join(work, 'npm'), cache, app), null, 2);
+      const count = Object.keys(dependencies()).length;
+      const variant = generatedApp(` + ${count} dependencies installed on the host (${count * Object.keys(packageFiles(pkgName(0))).length} files)`, {
+        app, port, dependency: pkgName(0), pkg: { dependencies: dependencies() }, extra: { 'package-lock.json': lockfile },
+        // The plain program's node_modules, installed once (untimed) from the same cache.
+        prepare: async (dir) => {
+          await run('npm', ['ci', '--offline', '--cache', cache, '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
+        },
+      });
+      return {
+        ...variant,
+        check(release, first) {
+          const how = first ? 'npm ci' : 'linked';
+          if (release.install?.how !== how) throw new Error(`${app}@${release.version}: node_modules not ${how}: ${JSON.stringify(release.install)}`);
+        },
+      };
+    }
+    case 'bundled-deps': {
+      const bundled: Files = {};
+      for (const name of Object.keys(dependencies())) {
+        for (const [rel, body] of Object.entries(packageFiles(name))) bundled[`node_modules/${name}/${rel}`] = body;
+      }
+      return generatedApp(` + ${Object.keys(bundled).length} bundled dependency files`, {
+        app, port, pkg: { dependencies: dependencies(), bundleDependencies: true }, extra: bundled,
+      });
+    }
+  }
+}
+
+interface GeneratedOptions {
+  app: string;
+  port: number;
+  /** A package the entry requires. */
+  dependency?: string;
+  /** What package.json adds. */
+  pkg?: Record<string, unknown>;
+  /** Files beside the generated ones (a lockfile, bundled node_modules). */
+  extra?: Files;
+  prepare?: (dir: string) => Promise<void>;
+}
+
+/** The generated 200-module app (its marker leaf changes), with what `options` add. */
+function generatedApp(suffix: string, options: GeneratedOptions): Variant {
+  const leaf = appShape(MODULES).markerLeaf;
+  const generate = (marker: string, name: string, port?: number): Files => {
+    const files = generateApp({ modules: MODULES, marker, name, instances: WORKERS, ...(port === undefined ? {} : { port }), ...(options.dependency ? { dependency: options.dependency } : {}) });
+    const pkg = JSON.parse(files['package.json'] as string) as Record<string, unknown>;
+    return { ...files, 'package.json': JSON.stringify({ ...pkg, ...options.pkg }, null, 2), ...options.extra };
+  };
+  const change = (marker: string): Files => ({ [leaf]: generateApp({ modules: MODULES, marker })[leaf] as string });
+  return {
+    name: `${MODULES}-module app${suffix}`,
+    files: generate('m-0', options.app, options.port),
+    change,
+    plain: (name, port) => ({ files: generate('p-0', name, port), change, ...(options.prepare ? { prepare: options.prepare } : {}) }),
+  };
+}
+
+/**
+ * `examples/hello` as the README's quick start has it, on a free port: a change rewrites the
+ * greeting in `greeting.js`, which every answer carries beside the worker's pid.
+ */
+async function exampleApp(port: number): Promise<Variant> {
+  const original: Files = {};
+  for (const name of await readdir(EXAMPLE)) original[name] = await readFile(path.join(EXAMPLE, name), 'utf8');
+  const greeting = original['greeting.js'] ?? '';
+  const pattern = /'Hello from hotdeploy [^']*'/;
+  if (!pattern.test(greeting)) throw new Error(`${EXAMPLE}/greeting.js: no greeting to change`);
+  const change = (marker: string): Files => ({ 'greeting.js': greeting.replace(pattern, `'Hello from hotdeploy ${marker}'`) });
+  const pkg = JSON.parse(original['package.json'] ?? '{}') as { files: string[]; hotdeploy: Record<string, unknown> };
+  const read: ReadAnswer = (body) => {
+    const m = /^Hello from hotdeploy (\S+) \(served by pid (\d+)\)/.exec(body);
+    if (!m) throw new Error(`not the example's answer: ${body.slice(0, 200)}`);
+    return { marker: m[1] as string, pid: Number(m[2]) };
+  };
+  return {
+    name: 'example app (examples/hello)',
+    files: { ...original, ...change('m-0'), 'package.json': JSON.stringify({ ...pkg, hotdeploy: { ...pkg.hotdeploy, port } }, null, 2) },
+    change,
+    read,
+    // As a plain program: PLAIN_SERVER (server.js) listens with the handler; npm pack takes it along.
+    plain: (name) => ({
+      files: { ...original, ...change('p-0'), 'package.json': JSON.stringify({ ...pkg, name, files: [...pkg.files, 'server.js'] }, null, 2) },
+      change,
+    }),
+  };
+}
+
+async function measureVariant(stack: Stack, key: PushVariantKey, variant: Variant, app: string, port: number, work: string, rounds: number): Promise<PushCommandApp> {
+  const dir = path.join(work, 'app');
   const proxy = await countingProxy(stack.serverPort);
   try {
-    const port = await freePort();
-    const { __deps, ...extra } = variant.extra;
-    const files = (marker: string): Files => withBundled(generateApp({ modules: MODULES, marker, port, instances: WORKERS, name: app }), __deps);
-    await writeFiles(dir, { ...files('m-0'), ...extra });
+    await writeFiles(dir, variant.files);
     const env = { ...process.env, HOTDEPLOY_SERVER: `http://127.0.0.1:${proxy.port}`, HOTDEPLOY_TOKEN: 'bench-admin-token-0123456789',
-      HOTDEPLOY_CACHE_DIR: path.join(dir, '..', `${path.basename(dir)}-cache`) };
-    const leaf = appShape(MODULES).markerLeaf;
+      HOTDEPLOY_CACHE_DIR: path.join(work, 'cli-cache') };
+    const releases: ReleaseAnswer[] = [];
     let n = 0;
     const change = async (): Promise<{ version: string; marker: string; bytes: number }> => {
       n += 1;
       const marker = `m-${n}`;
-      const body = files(marker)[leaf] as string;
-      await writeFile(path.join(dir, leaf), body);
-      return { version: `v${n}`, marker, bytes: Buffer.byteLength(body) };
+      let bytes = 0;
+      for (const [rel, body] of Object.entries(variant.change(marker))) {
+        await writeFile(path.join(dir, rel), body);
+        bytes += Buffer.byteLength(body);
+      }
+      return { version: `v${n}`, marker, bytes };
     };
     const cli = async (version: string, marker: string, flags: string[] = []): Promise<{ ms: number; firstByteMs: number; up: number; down: number }> => {
       await settle();
@@ -79,8 +191,12 @@ async function measureVariant(stack: Stack, variant: Variant, app: string, round
       const t0 = performance.now();
       const code = await runCli(['push', dir, '--app', app, '--version', version, ...flags], env);
       if (code !== 0) throw new Error(`hotdeploy push ${flags.join(' ')} exited ${code}`);
-      const { at } = await servingAt(port, marker, WORKERS, SERVE_TIMEOUT_MS);
-      return { ms: at - t0, firstByteMs: (proxy.firstByteAt() ?? Number.NaN) - t0, up: proxy.up(), down: proxy.down() };
+      const { at } = await servingAt(port, marker, WORKERS, SERVE_TIMEOUT_MS, variant.read);
+      const measured = { ms: at - t0, firstByteMs: (proxy.firstByteAt() ?? Number.NaN) - t0, up: proxy.up(), down: proxy.down() };
+      const release = await stack.release(app, version);
+      variant.check?.(release, version === 'v0');
+      releases.push(release);
+      return measured;
     };
     await cli('v0', 'm-0', ['--npm-pack']);
     // Warm: the CLI's cache of this folder's hashes and of the current release's manifest.
@@ -108,59 +224,51 @@ async function measureVariant(stack: Stack, variant: Variant, app: string, round
       const b = await change();
       cliFull.push((await cli(b.version, b.marker, ['--npm-pack'])).ms);
     }
-    const packUploadReload = await npmPackUploadReload(stack, variant, extra, __deps, rounds);
+    const packUploadReload = await npmPackUploadReload(stack, variant, `plain-${key}`, work, rounds);
     const median = (xs: number[]) => summarize(xs).median;
+    const [first, ...later] = releases;
+    const install = first?.install && { files: first.install.files, firstMs: first.install.ms, linkedStep: summarize(later.map((r) => r.install?.ms ?? Number.NaN)) };
     return {
-      app: variant.name, files: Object.keys(files('x')).length + Object.keys(extra).length, changedFileBytes: changed,
+      key, app: variant.name, files: Object.keys(variant.files).length, changedFileBytes: changed,
       delta: summarize(delta), firstByte: summarize(firstByte), cliFull: summarize(cliFull), packUploadReload: summarize(packUploadReload),
       bytesUp: median(up), bytesDown: median(down), overheadUp: empty.up, overheadDown: empty.down,
       vsCliFull: ratio(median(cliFull), median(delta)), vsPackUploadReload: ratio(median(packUploadReload), median(delta)),
+      ...(install ? { install } : {}),
     };
   } finally {
     proxy.close();
-    await cleanup();
   }
 }
 
 /**
  * The alternative without hotdeploy's push: `npm pack` of the app's folder (a child process), the
- * .tgz uploaded to the service (stored, not activated: the copy step), then the changed file in
+ * .tgz (in `work`) uploaded to the service (stored, not activated: the copy step), then the changed file in
  * place and `pm2 reload` of the same app as an ordinary PM2 program, until both new workers answer.
  */
-async function npmPackUploadReload(stack: Stack, variant: Variant, extra: Files, deps: string | undefined, rounds: number): Promise<number[]> {
+async function npmPackUploadReload(stack: Stack, variant: Variant, name: string, work: string, rounds: number): Promise<number[]> {
   const port = await freePort();
-  const name = `plain-${variant.bundled ? 'bundled' : 'app'}`;
-  const plain = await stack.startPlain(name, MODULES, port, 'p-0');
+  const plain = await stack.startPlainApp(name, port, variant.plain(name, port));
   try {
-    await writeFiles(plain.dir, { ...extra, 'package.json': withBundled(generateApp({ modules: MODULES, marker: 'p-0', port, name }), deps)['package.json'] as string });
-    await servingAt(port, 'p-0', WORKERS, SERVE_TIMEOUT_MS);
+    await servingAt(port, 'p-0', WORKERS, SERVE_TIMEOUT_MS, variant.read);
+    const pkg = JSON.parse(await readFile(path.join(plain.dir, 'package.json'), 'utf8')) as { name: string; version: string };
+    const file = path.join(work, `${pkg.name}-${pkg.version}.tgz`);
     const out: number[] = [];
     for (let i = 1; i <= rounds; i++) {
       const marker = `p-${i}`;
       await settle();
       const t0 = performance.now();
       await plain.change(marker);
-      const tgz = path.join(plain.dir, '..', `${name}-${i}.tgz`);
-      const packed = await runProcess('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', path.dirname(tgz)], plain.dir);
+      const packed = await runProcess('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', path.dirname(file)], plain.dir);
       if (packed !== 0) throw new Error(`npm pack exited ${packed}`);
-      const file = path.join(path.dirname(tgz), `${name}-1.0.0.tgz`);
-      const { stat } = await import('node:fs/promises');
       await stack.upload(name, `v${i}`, { file, bytes: (await stat(file)).size }, '?activate=false');
       await plain.reload();
-      const { at } = await servingAt(port, marker, WORKERS, SERVE_TIMEOUT_MS);
+      const { at } = await servingAt(port, marker, WORKERS, SERVE_TIMEOUT_MS, variant.read);
       out.push(at - t0);
     }
     return out;
   } finally {
     plain.close();
   }
-}
-
-/** package.json with every generated package as a bundled dependency, when `deps` names them. */
-function withBundled(files: Files, deps: string | undefined): Files {
-  if (deps === undefined) return files;
-  const pkg = JSON.parse(files['package.json'] as string) as Record<string, unknown>;
-  return { ...files, 'package.json': JSON.stringify({ ...pkg, dependencies: JSON.parse(deps), bundleDependencies: true }, null, 2) };
 }
 
 function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<number | null> {
@@ -209,4 +317,3 @@ async function countingProxy(target: number): Promise<{ port: number; up(): numb
     close: () => server.close(),
   };
 }
-
