@@ -1,12 +1,8 @@
 import { createReadStream } from 'node:fs';
 import type * as httpModule from 'node:http';
-import { createRequire } from 'node:module';
 import { Transform } from 'node:stream';
+import { http } from './builtins.js';
 import { CliError, ServerError } from './errors.js';
-
-// Required, not imported: an ES import of node:http reads every export for the namespace, and
-// its lazy `WebSocket` getter loads undici, ~40 ms of the CLI's start-up for nothing it uses.
-const http = createRequire(import.meta.url)('node:http') as typeof httpModule;
 
 /** `hotdeploy serve`'s default address (the service's default host and port). */
 export const DEFAULT_SERVER = 'http://127.0.0.1:7070';

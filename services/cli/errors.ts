@@ -1,4 +1,4 @@
-import { stripVTControlCharacters } from 'node:util';
+import { util } from './builtins.js';
 
 /**
  * The CLI's own failures (the server's are `DEPLOY_ERR_*` and arrive as `ServerError`), and how every
@@ -85,7 +85,7 @@ export function describeError(err: unknown): { line: string; exitCode: ExitCodeV
   if (err instanceof CliError) return { line: `error ${err.code}: ${err.message}`, exitCode: err.exitCode };
   // citty throws CLIError with code EARG for a missing argument or a bad enum value.
   if (err instanceof Error && err.name === 'CLIError') {
-    return { line: `error CLI_ERR_USAGE: ${stripVTControlCharacters(err.message)}`, exitCode: ExitCode.usage };
+    return { line: `error CLI_ERR_USAGE: ${util.stripVTControlCharacters(err.message)}`, exitCode: ExitCode.usage };
   }
   const message = err instanceof Error ? err.message : String(err);
   const stack = err instanceof Error ? err.stack : undefined;

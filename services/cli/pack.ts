@@ -1,16 +1,18 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
+import { childProcess, util } from './builtins.js';
 import { CliError } from './errors.js';
 import { addToTarball, lockfileToAdd } from './lockfile.js';
 import { formatBytes } from './output.js';
 
-const execFileAsync = promisify(execFile);
+/** `execFile` as a promise of its output as text; child_process loads on the first call. */
+function execFileAsync(file: string, args: string[], options: { cwd: string; maxBuffer?: number; env?: NodeJS.ProcessEnv }): Promise<{ stdout: string; stderr: string }> {
+  return util.promisify(childProcess().execFile)(file, args, { ...options, encoding: 'utf8' });
+}
 
 /** A bundle ready to upload: a .tgz on disk, its size and sha256, and what its package.json says. */
 export interface Bundle {

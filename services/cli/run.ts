@@ -1,6 +1,6 @@
 import { type ArgsDef, parseArgs, renderUsage } from 'citty';
-import { stripVTControlCharacters } from 'node:util';
 import { ownVersion } from '../../agent/common/package-files.js';
+import { util } from './builtins.js';
 import { clientFrom } from './client.js';
 import type { CliCommand, Context } from './command.js';
 import { CliError, describeError, ExitCode, type ExitCodeValue } from './errors.js';
@@ -43,7 +43,7 @@ export async function runCli(argv: string[], io: Io, env: NodeJS.ProcessEnv = pr
     if (rest.includes('--help') || rest.includes('-h')) {
       const usage = await renderUsage({ meta: command.meta, args: command.args }, { meta: { name: 'hotdeploy' } });
       // citty colours its usage unless NO_COLOR / CI is set; piped help should be plain text.
-      writeLine(io.out, io.out.isTTY ? usage : stripVTControlCharacters(usage));
+      writeLine(io.out, io.out.isTTY ? usage : util.stripVTControlCharacters(usage));
       return ExitCode.ok;
     }
     rejectUnknownFlags(rest, command.args);
