@@ -79,7 +79,39 @@ function checkLink(entry: EntryHeader, parts: string[]): void {
   if (entry.type === 'SymbolicLink' || entry.type === 'Link') linkTarget(entry, parts);
 }
 
-/** true when `rel` (posix, relative to the archive's top) is `root` or inside it; '' is the top itself. */
-export function isInside(rel: string, root: string): boolean {
-  return root === '' ? rel !== '..' && !rel.startsWith('../') : rel === root || rel.startsWith(`${root}/`);
+/** Links followed on one path before it counts as a loop (the kernel's own limit). */
+const MAX_LINK_HOPS = 40;
+
+/**
+ * Whether the symlink at `rel` (posix, relative to the release root) leads inside the release as
+ * the kernel resolves it: every link on the way is followed (`targetOf` gives the target of the link
+ * at a path, undefined where there is none), so a `..` after a link climbs from where that link
+ * leads, not from its name (`a/b/top/..` with `top -> ../..` is the release's parent, though it reads
+ * as `a/b`). Climbing above the root at any step, or through more than 40 links, is an escape.
+ */
+export function staysInside(rel: string, targetOf: (rel: string) => string | undefined): boolean {
+  const at = rel.split('/').slice(0, -1);
+  const pending: string[] = [];
+  const follow = (target: string | undefined): boolean => {
+    const t = String(target ?? '').replaceAll('\\', '/');
+    if (t === '' || t.startsWith('/') || /^[A-Za-z]:/.test(t)) return false;
+    pending.unshift(...t.split('/'));
+    return true;
+  };
+  if (!follow(targetOf(rel))) return false;
+  for (let hops = 0; pending.length > 0;) {
+    const part = pending.shift() as string;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (at.pop() === undefined) return false;
+      continue;
+    }
+    at.push(part);
+    const target = targetOf(at.join('/'));
+    if (target === undefined) continue;
+    if (++hops > MAX_LINK_HOPS) return false;
+    at.pop();
+    if (!follow(target)) return false;
+  }
+  return true;
 }
