@@ -39,6 +39,8 @@ const cases: Array<[string, DeltaSpec, number, string, Partial<ServerOptions>?]>
   ['a canary size it cannot read (checked before the delta is read)', { base: '1.0.0', changed: { 'lib/util.js': 'x' }, query: '?canary=x' }, 400, 'DEPLOY_ERR_CANARY'],
   ['a canary on a delta that is not activated', { base: '1.0.0', changed: { 'lib/util.js': 'x' }, query: '?canary=1&activate=false' }, 400, 'DEPLOY_ERR_CANARY'],
   ['a strategy it does not know', { base: '1.0.0', changed: { 'lib/util.js': 'x' }, query: '?strategy=sideways' }, 400, 'DEPLOY_ERR_VALIDATION'],
+  ['a base that is no version name (a path)', { base: '../other/1.0.0', changed: { 'lib/util.js': 'x' }, declare: '0'.repeat(64) }, 400, 'DEPLOY_ERR_VALIDATION'],
+  ['a base named with dots that is no stored version', { base: '1..0', changed: { 'lib/util.js': 'x' }, declare: '0'.repeat(64) }, 409, 'DEPLOY_ERR_DELTA_BASE_NOT_FOUND'],
   ['a request without the manifest digest', { base: '1.0.0', changed: { 'lib/util.js': 'x' }, headers: { 'x-hotdeploy-manifest-sha256': 'nope' } }, 400, 'DEPLOY_ERR_VALIDATION'],
 ];
 
