@@ -4,10 +4,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client, UploadBody } from './client.js';
 import { segment } from './command.js';
-import { ServerError } from './errors.js';
+import { CliError, ServerError } from './errors.js';
 import { cacheFile, hashLocalFiles, writeAtomic, type LocalFile } from './local-files.js';
 import { packList, type PackList } from './packlist.js';
 import { gzipTar, type TarFile } from './tar-writer.js';
+import { VERSION_PATTERN } from '../server/schemas.js';
 import { manifestDigest, type SourceManifest } from '../server/source-manifest.js';
 
 /** A directory as it would be pushed: its packed files, hashed, and the digest of their manifest. */
@@ -45,19 +46,36 @@ export async function readLocalRelease(dir: string, env: NodeJS.ProcessEnv): Pro
  */
 export async function currentFiles(client: Client, app: string, env: NodeJS.ProcessEnv): Promise<ServerFiles | undefined> {
   const file = serverFilesCache(client, app, env);
-  const cached = await readFile(file, 'utf8').then((t) => JSON.parse(t) as ServerFiles, () => undefined);
+  const cached = await readFile(file, 'utf8').then((t) => serverFiles(JSON.parse(t)), () => undefined);
   try {
-    const res = await client.request<ServerFiles>('GET', `/v1/apps/${segment(app)}/files`, {
+    const res = await client.request<unknown>('GET', `/v1/apps/${segment(app)}/files`, {
       headers: cached ? { 'if-none-match': `"${cached.manifestSha256}"` } : {},
     });
-    if (res.statusCode === 304 && cached) return { ...cached, version: String(res.headers['x-hotdeploy-release'] ?? cached.version) };
-    await writeAtomic(file, JSON.stringify(res.body));
-    return res.body;
+    const answer = res.statusCode === 304 && cached
+      ? serverFiles({ ...cached, version: res.headers['x-hotdeploy-release'] ?? cached.version })
+      : serverFiles(res.body);
+    if (!answer) throw new CliError('CLI_ERR_BAD_RESPONSE', `GET /v1/apps/${app}/files answered no file list of a release`);
+    if (res.statusCode !== 304) await writeAtomic(file, JSON.stringify(answer));
+    return answer;
   } catch (err) {
     // No current release, a server without deltas, or a token that may not read: a full bundle goes.
     if (err instanceof ServerError && (err.statusCode === 404 || err.statusCode === 403)) return undefined;
     throw err;
   }
+}
+
+/**
+ * `value` when it is a file list the push can use: the version and digest it sends back in headers
+ * (and keeps for the next push's If-None-Match) well formed, the files and links of the right types.
+ */
+function serverFiles(value: unknown): ServerFiles | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { version, manifestSha256, files, links } = value as Record<string, unknown>;
+  if (typeof version !== 'string' || !new RegExp(VERSION_PATTERN).test(version)) return undefined;
+  if (typeof manifestSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(manifestSha256)) return undefined;
+  if (typeof files !== 'object' || files === null || Array.isArray(files) || !Object.values(files).every((h) => typeof h === 'string')) return undefined;
+  if (!Array.isArray(links) || !links.every((l) => typeof l === 'string')) return undefined;
+  return { version, manifestSha256, files: files as Record<string, string>, links: links as string[] };
 }
 
 /** What the server now has as current, remembered so the next push's manifest exchange is a 304. */

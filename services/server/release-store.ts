@@ -227,7 +227,14 @@ export class ReleaseStore {
         await extraction.abandon(isDeployError(err) ? err : new DeployError('DEPLOY_ERR_UPLOAD_ABORTED'));
         throw err;
       });
-      const assembled = await assembleDelta(await extraction.result, { dir: baseDir, sources: base.sources, bytes: baseMeta.bytes }, opts.manifestSha256, this.limits);
+      const assembled = await assembleDelta(await extraction.result, { dir: baseDir, sources: base.sources, bytes: baseMeta.bytes }, opts.manifestSha256, this.limits)
+        .catch(async (err: unknown) => {
+          // Retention removed the base while the delta arrived (two pushes meanwhile): it is no longer current.
+          if (isErrno(err, 'ENOENT') && !(await this.get(app, opts.base))) {
+            throw new DeployError('DEPLOY_ERR_DELTA_BASE_NOT_CURRENT', `${app}@${opts.base} was pruned while the delta arrived`);
+          }
+          throw err;
+        });
       const unpacked = await this.checked(app, true, assembled, { version: opts.base, dir: baseDir, hashes: base.hashes, install: baseMeta.install });
       return this.store(app, version, received, unpacked, opts.by, { base: opts.base });
     }));

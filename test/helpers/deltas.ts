@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { manifestDigest, type SourceManifest } from '../../services/server/source-manifest.js';
 import { rawTgz, type RawEntry } from './bundles.js';
@@ -15,8 +16,8 @@ export interface DeltaSpec {
   declare?: string;
   token?: string;
   query?: string;
-  /** The whole body instead of a .tgz of the above. */
-  body?: Buffer;
+  /** The whole body instead of a .tgz of the above (a stream: sent as it is written). */
+  body?: Buffer | Readable;
   headers?: Record<string, string>;
 }
 

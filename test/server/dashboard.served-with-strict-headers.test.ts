@@ -57,6 +57,19 @@ it('only the dashboard\'s own files are served under /dashboard/', async () => {
   }
 });
 
+it('HEAD of a file is its GET without the body; other methods find no route, with the same headers', async () => {
+  const got = await server.app.inject({ method: 'GET', url: '/dashboard/main.js' });
+  const head = await server.app.inject({ method: 'HEAD', url: '/dashboard/main.js' });
+  expect([head.statusCode, head.body]).toEqual([200, '']);
+  for (const h of ['content-type', 'etag', 'content-security-policy', 'x-content-type-options']) expect(head.headers[h], h).toBe(got.headers[h]);
+  expect((await server.app.inject({ method: 'HEAD', url: '/dashboard/..%2Fassets.ts' })).statusCode).toBe(400);
+  for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'PROPFIND'] as const) {
+    const res = await server.app.inject({ method: method as 'POST', url: '/dashboard/main.js' });
+    expect([res.statusCode, res.json().code], method).toEqual([404, 'DEPLOY_ERR_ROUTE_NOT_FOUND']);
+    expect(res.headers['content-security-policy']).toBe(CONTENT_SECURITY_POLICY);
+  }
+});
+
 it('no CORS: a preflight or a request from another origin gets no Access-Control header; API answers carry the same headers', async () => {
   const preflight = await server.app.inject({
     method: 'OPTIONS', url: '/v1/apps/demo/rollback',

@@ -1,10 +1,15 @@
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RawEntry } from '../helpers/bundles.js';
+import { rawApp, rawTgz, type RawEntry } from '../helpers/bundles.js';
 import { currentSources, expectedDigest, uploadDelta, type DeltaSpec } from '../helpers/deltas.js';
-import { deployVersion, expectRejected, post, serverWithRelease, snapshotApp, TOKENS, type TestServer } from '../helpers/server.js';
+import { deployVersion, expectRejected, expectUnchanged, post, serverWithRelease, snapshotApp, stagedBytes, testServer, TOKENS, upload,
+  type TestServer } from '../helpers/server.js';
+import { writeTree } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 import type { ServerOptions } from '../../services/server/options.js';
+import { manifestDigest } from '../../services/server/source-manifest.js';
 
 let server: TestServer;
 afterEach(() => server.close());
@@ -34,6 +39,8 @@ const cases: Array<[string, DeltaSpec, number, string, Partial<ServerOptions>?]>
   ['a canary size it cannot read (checked before the delta is read)', { base: '1.0.0', changed: { 'lib/util.js': 'x' }, query: '?canary=x' }, 400, 'DEPLOY_ERR_CANARY'],
   ['a canary on a delta that is not activated', { base: '1.0.0', changed: { 'lib/util.js': 'x' }, query: '?canary=1&activate=false' }, 400, 'DEPLOY_ERR_CANARY'],
   ['a strategy it does not know', { base: '1.0.0', changed: { 'lib/util.js': 'x' }, query: '?strategy=sideways' }, 400, 'DEPLOY_ERR_VALIDATION'],
+  ['a base that is no version name (a path)', { base: '../other/1.0.0', changed: { 'lib/util.js': 'x' }, declare: '0'.repeat(64) }, 400, 'DEPLOY_ERR_VALIDATION'],
+  ['a base named with dots that is no stored version', { base: '1..0', changed: { 'lib/util.js': 'x' }, declare: '0'.repeat(64) }, 409, 'DEPLOY_ERR_DELTA_BASE_NOT_FOUND'],
   ['a request without the manifest digest', { base: '1.0.0', changed: { 'lib/util.js': 'x' }, headers: { 'x-hotdeploy-manifest-sha256': 'nope' } }, 400, 'DEPLOY_ERR_VALIDATION'],
 ];
 
@@ -71,4 +78,70 @@ it('strips setuid and setgid bits from a delta\'s files as from a bundle\'s', as
   const { mode } = await stat(path.join(server.dataDir, 'apps/demo/releases/2.0.0/run.sh'));
   expect(mode & 0o7000).toBe(0);
   expect(mode & 0o100).toBe(0o100);
+});
+
+it('refuses a delta link whose .. climbs out through a link the base keeps, and reads nothing through it', async () => {
+  server = await testServer();
+  // The base's d1/d2/d3/top -> ../../.. is the release itself: inside, and kept by the delta.
+  expect((await upload(server.app, 'demo', '1.0.0', rawTgz([...rawApp('demo@1.0.0'),
+    { path: 'd1/d2/d3/top', type: 'SymbolicLink', linkpath: '../../..' }]))).statusCode).toBe(201);
+  const before = await snapshotApp(server.dataDir, 'demo');
+  await writeTree(server.dataDir, { 'outside.json': { name: 'demo', version: '6.6.6', main: 'index.js', hotdeploy: { port: 0 } } });
+  // `d1/d2/d3/top/../../..` is d1 on paper; followed, it is the staged release's ../../.. (the data directory).
+  const { files, links } = await currentSources(server.app, 'demo');
+  const { 'package.json': _replaced, ...kept } = files;
+  const res = await uploadDelta(server.app, 'demo', '2.0.0', {
+    base: '1.0.0', extra: [{ path: 'package.json', type: 'SymbolicLink', linkpath: 'd1/d2/d3/top/../../../outside.json' }],
+    declare: manifestDigest({ files: kept, links: [...links, 'package.json'] }),
+  });
+  await expectRejected(server, before, res, 422, 'DEPLOY_ERR_LINK_ESCAPE');
+});
+
+it('refuses a removal list longer than a list of every path of the base before reading it, and takes one written out at length', async () => {
+  let before;
+  ({ server, before } = await serverWithRelease());
+  const base = await currentSources(server.app, 'demo');
+  const declare = expectedDigest(base, { removed: ['lib/util.js'] });
+  // JSON a service would parse in one go on its event loop: here 4 MiB of spaces, up to maxUnpackedBytes in general.
+  const padded = `[${' '.repeat(4 * 1024 * 1024)}"lib/util.js"]`;
+  const res = await uploadDelta(server.app, 'demo', '2.0.0', { base: '1.0.0', extra: [{ path: '.hotdeploy/removed.json', body: padded }], declare });
+  await expectRejected(server, before, res, 422, 'DEPLOY_ERR_BAD_ARCHIVE');
+  // Indented, every character escaped: still well inside the bound.
+  const escaped = JSON.stringify(['lib/util.js'], null, 2).replace(/[a-z./]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const ok = await uploadDelta(server.app, 'demo', '2.0.0', { base: '1.0.0', extra: [{ path: '.hotdeploy/removed.json', body: escaped }], declare });
+  expect(ok.statusCode, ok.body).toBe(201);
+  await expect(stat(path.join(server.dataDir, 'apps/demo/releases/2.0.0/lib/util.js'))).rejects.toMatchObject({ code: 'ENOENT' });
+});
+
+it('lets a written file win over its own removal only when the declared manifest says so', async () => {
+  let before;
+  ({ server, before } = await serverWithRelease());
+  const base = await currentSources(server.app, 'demo');
+  const spec = { base: '1.0.0', changed: { 'lib/util.js': 'exports.marker = 2;\n' }, removed: ['lib/util.js'] };
+  // A client that meant the removal declares a manifest without the file: the result is not that.
+  const res = await uploadDelta(server.app, 'demo', '2.0.0', { ...spec, declare: expectedDigest(base, { removed: ['lib/util.js'] }) });
+  await expectRejected(server, before, res, 422, 'DEPLOY_ERR_DELTA_MISMATCH');
+});
+
+it('refuses a delta whose base was pruned while it arrived, with the code a client retries on', async () => {
+  server = await testServer({ keep: 1 });
+  await deployVersion(server.app, 'demo', '1.0.0');
+  const spec = { base: '1.0.0', changed: { 'lib/util.js': 'exports.marker = 2;\n' } };
+  const declare = expectedDigest(await currentSources(server.app, 'demo'), spec);
+  const tgz = rawTgz(Object.entries(spec.changed).map(([p, body]) => ({ path: p, body })));
+  const body = new PassThrough();
+  const answer = uploadDelta(server.app, 'demo', '2.0.0', { ...spec, declare, body });
+  body.write(tgz.subarray(0, 20));
+  await waitFor('the delta to be staged', async () => (await stagedBytes(server.dataDir)) > 0);
+  // Two pushes meanwhile: 1.0.0 is neither current nor previous, and retention removes it.
+  await deployVersion(server.app, 'demo', '1.1.0');
+  await deployVersion(server.app, 'demo', '1.2.0');
+  await waitFor('1.0.0 to be pruned', async () => !(await stat(path.join(server.dataDir, 'apps/demo/releases/1.0.0')).catch(() => false))
+    && (await readdir(path.join(server.dataDir, 'tmp'))).length === 1);
+  const before = await snapshotApp(server.dataDir, 'demo');
+  body.end(tgz.subarray(20));
+  const res = await answer;
+  expect(res.statusCode, res.body).toBe(409);
+  expect(res.json()).toEqual({ statusCode: 409, code: 'DEPLOY_ERR_DELTA_BASE_NOT_CURRENT', message: expect.any(String) });
+  await expectUnchanged(server, 'demo', before, '1.2.0');
 });

@@ -1,4 +1,4 @@
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { nodeTarget, type NodeTarget } from '../../../agent/common/node-target.js';
 import { SerialQueue } from '../../../agent/common/serial-queue.js';
@@ -125,6 +125,7 @@ export class Installer {
   private async install(root: string, plan: Extract<DependencyPlan, { kind: 'npm' }>): Promise<TreeIndex> {
     const args = ['ci', '--omit=dev', '--no-audit', '--no-fund', ...(plan.scripts ? [] : ['--ignore-scripts'])];
     try {
+      if (plan.scripts) await ownCopies(root);
       await runNpm(args, root, this.npm);
       // npm's hidden lockfile speeds up a later npm run in this folder; none comes, and it differs per install.
       await rm(path.join(root, NODE_MODULES, '.package-lock.json'), { force: true });
@@ -153,6 +154,29 @@ export async function linkInstalled(from: string, root: string, hashes?: StoredF
     await rm(path.join(root, NODE_MODULES), { recursive: true, force: true });
     return undefined;
   }
+}
+
+/**
+ * Gives each file under `root` that shares its inode (a hard link to the current release's copy of
+ * the same bytes, or to another file of the bundle) an inode of its own, before install scripts run
+ * there: a script that rewrites a file of the bundle in place must not rewrite the stored releases
+ * that share it, which never change. Copied beside `root`, then renamed over the link.
+ */
+async function ownCopies(root: string): Promise<void> {
+  const scratch = path.join(path.dirname(root), `.own-copy-${process.pid}`);
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const abs = path.join(dir, entry.name);
+      if (entry.isDirectory()) await walk(abs);
+      if (!entry.isFile()) continue;
+      const st = await lstat(abs);
+      if (st.nlink < 2) continue;
+      await copyFile(abs, scratch);
+      await utimes(scratch, st.atime, st.mtime);
+      await rename(scratch, abs);
+    }
+  };
+  await walk(root);
 }
 
 /**

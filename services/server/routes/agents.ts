@@ -26,8 +26,12 @@ export function agentRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     config: { action: 'activate' },
     schema: { params: { type: 'object', required: ['host'], properties: { host: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } } } },
   }, async (request) => {
-    // A host serves every app: a token scoped to some apps may not take it from the others.
-    if (request.principal?.apps !== '*') throw new DeployError('DEPLOY_ERR_FORBIDDEN', 'retiring a host needs a token that covers every app');
+    // A host serves every app: a token scoped to some apps may not take it from the others (a known
+    // token's try at a change outside its scope is audited, as the scope hook audits pushes).
+    if (request.principal?.apps !== '*') {
+      await ctx.audit.append({ who: request.principal?.name ?? 'unknown', what: 'retire', reason: `host ${request.params.host}`, outcome: 'denied', code: 'DEPLOY_ERR_FORBIDDEN' });
+      throw new DeployError('DEPLOY_ERR_FORBIDDEN', 'retiring a host needs a token that covers every app');
+    }
     const cluster = ctx.options.agents.find(isNatsCluster);
     if (!cluster) throw new DeployError('DEPLOY_ERR_ROUTE_NOT_FOUND', 'hosts are retired only with --nats');
     const { removed } = await cluster.retire(request.params.host);

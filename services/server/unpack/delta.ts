@@ -10,7 +10,7 @@ import path from 'node:path';
 import { DeployError } from '../errors.js';
 import { RESERVED_DIR } from '../file-hashes.js';
 import { manifestDigest, type SourceManifest } from '../source-manifest.js';
-import { entryParts, type ExtractLimits } from './extract-checks.js';
+import { entryParts, staysInside, type ExtractLimits } from './extract-checks.js';
 import type { ExtractResult } from './extract.js';
 
 /** The delta's list of removed paths: a JSON array of posix paths relative to the release root. */
@@ -33,7 +33,7 @@ const SLICE = 256;
  */
 export async function assembleDelta(extracted: ExtractResult, base: DeltaBase, declared: string, limits: ExtractLimits): Promise<ExtractResult> {
   const { root } = extracted;
-  const { removed, listBytes } = await readRemoved(root, limits);
+  const { removed, listBytes } = await readRemoved(root, base.sources, limits);
   await rm(path.join(root, RESERVED_DIR), { recursive: true, force: true });
   const added = { ...extracted.manifest.files };
   delete added[REMOVED_FILE];
@@ -58,6 +58,7 @@ export async function assembleDelta(extracted: ExtractResult, base: DeltaBase, d
   if (bytes > limits.maxUnpackedBytes) throw new DeployError('DEPLOY_ERR_UNPACKED_TOO_LARGE', `more than ${limits.maxUnpackedBytes} bytes with the base's files`);
   const actual = manifestDigest(manifest);
   if (actual !== declared) throw new DeployError('DEPLOY_ERR_DELTA_MISMATCH', `the base plus the delta make ${actual}, the client declared ${declared}`);
+  checkLinks(base.dir, keptLinks, root, addedLinks);
   await placeFromBase(base.dir, root, kept, keptLinks);
   const sorted: Record<string, string> = {};
   for (const rel of Object.keys(files).sort()) sorted[rel] = files[rel] as string;
@@ -67,15 +68,19 @@ export async function assembleDelta(extracted: ExtractResult, base: DeltaBase, d
   };
 }
 
-/** `.hotdeploy/removed.json` of the unpacked delta: an array of canonical relative paths (none when absent). */
-async function readRemoved(root: string, limits: ExtractLimits): Promise<{ removed: string[]; listBytes: number }> {
-  let text: string;
-  try {
-    text = await readFile(path.join(root, REMOVED_FILE), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { removed: [], listBytes: 0 };
-    throw err;
-  }
+/**
+ * `.hotdeploy/removed.json` of the unpacked delta: an array of canonical relative paths (none when
+ * absent). It is parsed whole on the service's event loop: one longer than a list of every path of
+ * the base could be written (indented, each character escaped) is refused unread, where
+ * maxUnpackedBytes alone would let it be a gigabyte of JSON.
+ */
+async function readRemoved(root: string, base: SourceManifest, limits: ExtractLimits): Promise<{ removed: string[]; listBytes: number }> {
+  const file = path.join(root, REMOVED_FILE);
+  const size = lstatSync(file, { throwIfNoEntry: false })?.size;
+  if (size === undefined) return { removed: [], listBytes: 0 };
+  const most = 1024 + 8 * Buffer.byteLength(JSON.stringify([...Object.keys(base.files), ...base.links]));
+  if (size > most) throw new DeployError('DEPLOY_ERR_BAD_ARCHIVE', `${REMOVED_FILE} is ${size} bytes, more than a list of every path of the base (${most})`);
+  const text = await readFile(file, 'utf8');
   let list: unknown;
   try {
     list = JSON.parse(text);
@@ -91,6 +96,19 @@ async function readRemoved(root: string, limits: ExtractLimits): Promise<{ remov
     if (entryParts(rel)?.join('/') !== rel || rel === '') throw new DeployError('DEPLOY_ERR_UNSAFE_PATH', `removed path ${JSON.stringify(rel)}`);
   }
   return { removed: list, listBytes: Buffer.byteLength(text) };
+}
+
+/**
+ * Every link of the release, the base's kept ones and the delta's, must stay inside it as the kernel
+ * follows them through one another (a delta's link may climb out through a link of the base).
+ */
+function checkLinks(baseDir: string, kept: string[], root: string, added: ReadonlySet<string>): void {
+  const targets = new Map<string, string>();
+  for (const rel of kept) targets.set(rel, readlinkSync(path.join(baseDir, rel)));
+  for (const rel of added) targets.set(rel, readlinkSync(path.join(root, rel)));
+  for (const rel of targets.keys()) {
+    if (!staysInside(rel, (at) => targets.get(at))) throw new DeployError('DEPLOY_ERR_LINK_ESCAPE', `${rel} -> ${targets.get(rel) ?? ''} leads outside the app`);
+  }
 }
 
 /** Bytes of the base's files the delta removes or replaces (stat'ed: only the few the delta names). */

@@ -79,7 +79,44 @@ function checkLink(entry: EntryHeader, parts: string[]): void {
   if (entry.type === 'SymbolicLink' || entry.type === 'Link') linkTarget(entry, parts);
 }
 
-/** true when `rel` (posix, relative to the archive's top) is `root` or inside it; '' is the top itself. */
-export function isInside(rel: string, root: string): boolean {
-  return root === '' ? rel !== '..' && !rel.startsWith('../') : rel === root || rel.startsWith(`${root}/`);
+/** Links followed on one path before it counts as a loop (the kernel's own limit). */
+const MAX_LINK_HOPS = 40;
+/** Path parts looked at while following one link: a tangle of long targets must not hold the service. */
+const MAX_LINK_STEPS = 1024;
+
+/**
+ * Whether the symlink at `rel` (posix, relative to the release root) leads inside the release as
+ * the kernel resolves it: every link on the way is followed (`targetOf` gives the target of the link
+ * at a path, undefined where there is none), so a `..` after a link climbs from where that link
+ * leads, not from its name (`a/b/top/..` with `top -> ../..` is the release's parent, though it reads
+ * as `a/b`). Climbing above the root at any step is an escape; so is following more than 40 links,
+ * or more than 1,024 path parts, for one link (no link a bundle needs comes near either).
+ */
+export function staysInside(rel: string, targetOf: (rel: string) => string | undefined): boolean {
+  const at = rel.split('/').slice(0, -1);
+  // The parts still to walk, the next one last.
+  const pending: string[] = [];
+  const follow = (target: string | undefined): boolean => {
+    const t = String(target ?? '').replaceAll('\\', '/');
+    if (t === '' || t.startsWith('/') || /^[A-Za-z]:/.test(t)) return false;
+    pending.push(...t.split('/').reverse());
+    return true;
+  };
+  if (!follow(targetOf(rel))) return false;
+  for (let hops = 0, steps = 0; pending.length > 0;) {
+    if (++steps > MAX_LINK_STEPS) return false;
+    const part = pending.pop() as string;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (at.pop() === undefined) return false;
+      continue;
+    }
+    at.push(part);
+    const target = targetOf(at.join('/'));
+    if (target === undefined) continue;
+    if (++hops > MAX_LINK_HOPS) return false;
+    at.pop();
+    if (!follow(target)) return false;
+  }
+  return true;
 }

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { type MessagePort, parentPort } from 'node:worker_threads';
 import { assertNever } from '../../../agent/common/guards.js';
 import { RESERVED_DIR } from '../file-hashes.js';
-import { EntryChecks, FILE_TYPES, isInside, linkTarget, type ExtractLimits } from './extract-checks.js';
+import { EntryChecks, FILE_TYPES, linkTarget, staysInside, type ExtractLimits } from './extract-checks.js';
 import { workerError, type FromWorker, type FromWriter, type LinkSource, type StartJob, type ToWriter, type WorkerError, type WorkerResult } from './extract-protocol.js';
 import { DeployError } from '../errors.js';
 import { TarReader, type EntrySink, type TarEntry } from './tar-reader.js';
@@ -29,7 +29,8 @@ interface FileRecord {
 class TreeWriter {
   private readonly kinds = new Map<string, Kind>();
   private readonly files = new Map<string, FileRecord>();
-  private readonly symlinks: string[] = [];
+  /** Each symlink's target as the archive gives it, by path (`kinds` says whether it is still a link). */
+  private readonly linkpaths = new Map<string, string>();
   private readonly top = new Set<string>();
   private readonly checks: EntryChecks;
   /** The link source's files by content: sha256 → absolute path. */
@@ -65,7 +66,7 @@ class TreeWriter {
       this.clear(entry.path, rel);
       symlinkSync(entry.linkpath, this.abs(rel));
       this.kinds.set(rel, 'symlink');
-      this.symlinks.push(linkTarget(entry, parts));
+      this.linkpaths.set(rel, entry.linkpath);
     } else {
       this.hardLink(entry, rel, linkTarget(entry, parts));
     }
@@ -84,16 +85,21 @@ class TreeWriter {
     const reserved = prefix === '' ? RESERVED_DIR : `${prefix}/${RESERVED_DIR}`;
     if (this.delta) this.checkDeltaReserved();
     else if (this.kinds.has(reserved)) throw new DeployError('DEPLOY_ERR_RESERVED_PATH');
-    // The string checks saw the archive's top; once a top-level folder is stripped, links must stay inside it.
-    const escaping = this.symlinks.find((target) => !isInside(target, prefix));
-    if (escaping !== undefined) throw new DeployError('DEPLOY_ERR_LINK_ESCAPE', `a link resolves to ${escaping}, outside the app`);
     const files: [string, string, number][] = [];
     const links: string[] = [];
     const cut = prefix === '' ? 0 : prefix.length + 1;
     const under = (rel: string): boolean => cut === 0 || rel.startsWith(`${prefix}/`);
     for (const [rel, { hash, size }] of this.files) if (under(rel)) files.push([rel.slice(cut), hash, size]);
-    // `kinds`, not `symlinks`: a later entry may have replaced a link (`clear`).
+    // `kinds`, not `linkpaths`: a later entry may have replaced a link (`clear`).
     for (const [rel, kind] of this.kinds) if (kind === 'symlink' && under(rel)) links.push(rel.slice(cut));
+    // The string checks saw each link alone, from the archive's top: links must stay inside the
+    // release (the stripped top-level folder) as the kernel follows them, through one another.
+    const targetOf = (rel: string): string | undefined => {
+      const at = cut === 0 ? rel : `${prefix}/${rel}`;
+      return this.kinds.get(at) === 'symlink' ? this.linkpaths.get(at) : undefined;
+    };
+    const escaping = links.find((rel) => !staysInside(rel, targetOf));
+    if (escaping !== undefined) throw new DeployError('DEPLOY_ERR_LINK_ESCAPE', `${escaping} -> ${targetOf(escaping) ?? ''} leads outside the app`);
     return { prefix, entries: this.checks.entries, linked: this.linked, files, links };
   }
 
