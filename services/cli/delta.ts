@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client, UploadBody } from './client.js';
 import { segment } from './command.js';
@@ -46,7 +45,8 @@ export async function readLocalRelease(dir: string, env: NodeJS.ProcessEnv): Pro
  */
 export async function currentFiles(client: Client, app: string, env: NodeJS.ProcessEnv): Promise<ServerFiles | undefined> {
   const file = serverFilesCache(client, app, env);
-  const cached = await readFile(file, 'utf8').then((t) => serverFiles(JSON.parse(t)), () => undefined);
+  // Read at once (a small file): the request leaves in the same turn as the call, ahead of the local work.
+  const cached = readCached(file);
   try {
     const res = await client.request<unknown>('GET', `/v1/apps/${segment(app)}/files`, {
       headers: cached ? { 'if-none-match': `"${cached.manifestSha256}"` } : {},
@@ -61,6 +61,14 @@ export async function currentFiles(client: Client, app: string, env: NodeJS.Proc
     // No current release, a server without deltas, or a token that may not read: a full bundle goes.
     if (err instanceof ServerError && (err.statusCode === 404 || err.statusCode === 403)) return undefined;
     throw err;
+  }
+}
+
+function readCached(file: string): ServerFiles | undefined {
+  try {
+    return serverFiles(JSON.parse(readFileSync(file, 'utf8')));
+  } catch {
+    return undefined;
   }
 }
 

@@ -94,6 +94,9 @@ async function pushDirectory(client: Client, options: PushOptions, io: Io, env: 
   // trip overlaps the local work instead of following it.
   const asked = currentFiles(client, options.app, env);
   asked.catch(() => undefined);
+  // One turn of the event loop first: listing a large folder holds the loop, and a connection that
+  // is ready by then (loopback, a LAN) sends the request meanwhile.
+  await new Promise((resolve) => setImmediate(resolve));
   const local = await readLocalRelease(options.source, env);
   const version = checkName('--version', options.version === 'git' ? await gitVersion(options.source) : options.version ?? local.list.version, VERSION_PATTERN);
   const target = `${options.app}@${version}`;
