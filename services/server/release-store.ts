@@ -9,7 +9,7 @@ import { Extraction, extractBundle, type ExtractResult } from './unpack/extract.
 import { readFileHashes, releaseChanges, writeFileHashes, writeReleaseChanges, type StoredFileHashes } from './file-hashes.js';
 import { Installer, writeInstallRecord, type InstallerOptions, type InstallRecord, type InstallSource } from './install/dependencies.js';
 import { removeArchive } from './install/node-modules-archive.js';
-import { withoutTree, withTree, type TreeIndex } from './install/tree.js';
+import { hashFiles, withoutTree, withTree, type TreeIndex } from './install/tree.js';
 import { isErrno, readJsonFile, readJsonFileNow, swapSymlink, writeJsonAtomic } from './fs-atomic.js';
 import { KeyedQueue } from '../../agent/common/serial-queue.js';
 import type { Limits } from './options.js';
@@ -353,7 +353,12 @@ export class ReleaseStore {
     });
     if (portSource(manifest, this.ports) === undefined) throw new DeployError('DEPLOY_ERR_NO_PORT', NO_PORT_HINT);
     const deps = await this.installer.provide(extracted.root, () => this.installSources(app, base), release ? app : undefined);
-    const hashes = await writeFileHashes(extracted.root, deps ? withTree(extracted.manifest, deps.tree) : extracted.manifest);
+    // Install scripts may rewrite the bundle's own files: the index says what is on disk, so a later
+    // upload never links a rewritten copy in place of the bytes it sent (nor a worker misses the change).
+    const sources = deps?.record.scripts && deps.record.how === 'npm ci'
+      ? { ...extracted.manifest, files: await hashFiles(extracted.root, Object.keys(extracted.manifest.files)) }
+      : extracted.manifest;
+    const hashes = await writeFileHashes(extracted.root, deps ? withTree(sources, deps.tree) : sources);
     if (deps) await writeInstallRecord(extracted.root, deps.record);
     if (base) await writeReleaseChanges(extracted.root, releaseChanges(base.version, base.hashes, hashes));
     return { root: extracted.root, files: extracted.files, bytes: extracted.bytes, manifestSha256, manifest, ...(deps ? { install: deps.record, tree: deps.tree } : {}) };

@@ -68,3 +68,15 @@ it('leaves them as they were on a dry run too (`POST …/plan` installs as an up
   expect(res.statusCode, res.body).toBe(200);
   expect(await snapshotApp(server.dataDir, 'demo')).toEqual(before);
 });
+
+it('gives a later release the bytes it uploaded, not a copy an install script rewrote', async () => {
+  await withCurrent();
+  // 2.0.0 ships the same built.txt as 1.0.0 uploaded ('built for 0.0.0') and runs no scripts:
+  // 1.0.0's copy on disk was rewritten by its postinstall, so it must not be linked as those bytes.
+  const files = app('2.0.0');
+  const pkg = JSON.parse(files['package.json'] as string) as { hotdeploy: Record<string, unknown>; scripts?: unknown };
+  delete pkg.scripts;
+  const res = await upload(server.app, 'demo', '2.0.0', await makeBundle({ ...files, 'package.json': JSON.stringify({ ...pkg, hotdeploy: { port: 0 } }) }));
+  expect(res.statusCode, res.body).toBe(201);
+  expect(await readFile(releaseFile('2.0.0', 'built.txt'), 'utf8')).toBe('built for 0.0.0');
+});

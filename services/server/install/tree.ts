@@ -96,11 +96,22 @@ export async function hashTree(root: string): Promise<TreeIndex> {
     }
   };
   await walk(NODE_MODULES);
-  const hashes: Record<string, string> = {};
-  await inParallel(files, 16, async (rel) => {
-    hashes[rel] = createHash('sha256').update(await readFile(path.join(root, rel))).digest('hex');
+  return { files: await hashFiles(root, files), links: links.sort() };
+}
+
+/** The sha256 of each of `root`'s files `rels` as they are on disk, in the order given; one that is gone is left out. */
+export async function hashFiles(root: string, rels: readonly string[]): Promise<Record<string, string>> {
+  const found = new Map<string, string>();
+  await inParallel(rels, 16, async (rel) => {
+    const bytes = await readFile(path.join(root, rel)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (bytes) found.set(rel, createHash('sha256').update(bytes).digest('hex'));
   });
-  return { files: hashes, links: links.sort() };
+  const hashes: Record<string, string> = {};
+  for (const rel of rels) if (found.has(rel)) hashes[rel] = found.get(rel) as string;
+  return hashes;
 }
 
 async function checkedLink(root: string, rel: string): Promise<string> {
