@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, utimes } from 'node:fs/promises';
+import { readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import * as tar from 'tar';
@@ -240,9 +240,20 @@ describe('the pack list kept between pushes', () => {
     };
     await age();
     expect((await packList(dir, env)).files).toEqual(['.npmignore', 'index.js', 'lib/a.js', 'package.json'].filter((f) => f !== '.npmignore'));
-    // An edit to a packed file's content leaves the list as it is (its hash is the other cache's business).
+    // An edit to a packed file's content leaves the list as it is (its hash is the other cache's business),
+    // also when saved as editors often do, a new file renamed over the old one (the folder's mtime changes,
+    // its names do not): the list is not made again, so its cache file stays the one written before.
+    const cacheFiles = async () => {
+      const folder = path.join(env.HOTDEPLOY_CACHE_DIR, 'lists');
+      return Promise.all((await readdir(folder)).map(async (name) => `${name}:${(await stat(path.join(folder, name))).ino}`));
+    };
+    const kept = await cacheFiles();
     await writeTree(dir, { 'lib/a.js': 'changed' });
     expect((await packList(dir, env)).files).toEqual(['index.js', 'lib/a.js', 'package.json']);
+    await writeFile(path.join(dir, 'lib/.a.js.tmp'), 'saved by rename');
+    await rename(path.join(dir, 'lib/.a.js.tmp'), path.join(dir, 'lib/a.js'));
+    expect((await packList(dir, env)).files).toEqual(['index.js', 'lib/a.js', 'package.json']);
+    expect(await cacheFiles()).toEqual(kept);
     await writeTree(dir, { 'lib/b.js': '' });
     await age();
     expect((await packList(dir, env)).files).toEqual(['index.js', 'lib/a.js', 'lib/b.js', 'package.json']);
