@@ -12,7 +12,7 @@ import type { ReleaseStore } from '../release-store.js';
 import { extractBundle, type ExtractLimits } from '../unpack/extract.js';
 import { assembleDelta, type DeltaBase } from '../unpack/delta.js';
 import { readReleaseSources } from '../source-manifest.js';
-import type { ReleaseLookup } from './cluster-agent.js';
+import type { ReleaseLookup } from './release-publish.js';
 
 /**
  * The guarded extraction the service runs at upload, for host agents (the same checks on
