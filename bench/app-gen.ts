@@ -26,11 +26,6 @@ export interface AppOptions {
   name?: string;
   /** The same app as ES modules (`"type": "module"`, `import`, `import.meta.hot`). */
   esm?: boolean;
-  /**
-   * A package the entry requires (CommonJS only), installed or bundled beside the app: the length
-   * of its `value` shows in every response as `dependency`.
-   */
-  dependency?: string;
 }
 
 export function appShape(modules: number): AppShape {
@@ -59,7 +54,7 @@ export function generateApp(options: AppOptions): Files {
       name: options.name ?? 'bench-app', version: '1.0.0', main: 'index.js', ...(esm ? { type: 'module' } : {}),
       hotdeploy: { ...(options.port === undefined ? {} : { port: options.port }), instances: options.instances ?? 2 },
     }, null, 2),
-    'index.js': esm ? ENTRY_ESM : entry(options.dependency),
+    'index.js': esm ? ENTRY_ESM : ENTRY,
     [shape.hotLeaf]: esm
       ? `import.meta.hot?.accept();\nexport const value = ${hot};\n`
       : `'use strict';\nif (module.hot) module.hot.accept();\nexports.value = ${hot};\n`,
@@ -91,21 +86,16 @@ export default (req, res) => {
 };
 `;
 
-function entry(dependency: string | undefined): string {
-  if (dependency !== undefined && !/^[a-z0-9@/._-]+$/.test(dependency)) throw new RangeError(`not a package name: ${dependency}`);
-  const uses = dependency === undefined ? '' : `const dependency = require('${dependency}');\n`;
-  const field = dependency === undefined ? '' : ', dependency: dependency.value.length';
-  return `'use strict';
+const ENTRY = `'use strict';
 const root = require('./lib/m0.js');
 const hot = require('./lib/hot-leaf.js');
-${uses}
+
 module.exports = (req, res) => {
-  const body = JSON.stringify({ marker: root.marker, hot: hot.value, pid: process.pid, score: root.work(2)${field} });
+  const body = JSON.stringify({ marker: root.marker, hot: hot.value, pid: process.pid, score: root.work(2) });
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 };
 `;
-}
 
 /** A module of ordinary size (~1 KB) with a little real work, so evaluation is not free. */
 function treeModule(i: number, count: number, marker: string | undefined): string {

@@ -11,6 +11,9 @@ import { spawnServer } from './child.js';
 import { tempDir } from './tmp.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
+/** A plain program's PM2 settings: how long PM2 waits for a new worker, and for an old one to stop. */
+const PLAIN_LISTEN_TIMEOUT_MS = 10_000;
+const PLAIN_KILL_TIMEOUT_MS = 1_600;
 
 export interface TimedEvent {
   type: string;
@@ -44,7 +47,7 @@ export interface ReleaseAnswer {
  * with its PM2 agent, one PM2 daemon in a temp PM2_HOME, and beside hotdeploy's app the same app as an
  * ordinary PM2 cluster program for `pm2 reload`. `close` kills the daemon and removes every temp dir.
  * The service installs bundles' dependencies offline (an npmrc with `offline=true`): only from its npm
- * cache, `<dataDir>/npm/cache`, which a figure fills (figure 8's `fillNpmCache`); never a registry.
+ * cache, `<dataDir>/npm/cache`, which a figure fills before it pushes; never a registry.
  */
 export class Stack {
   private constructor(
@@ -143,22 +146,27 @@ export class Stack {
   }
 
   /**
-   * Any handler-mode app as an ordinary program under PM2: its `files` and `server.js` (PLAIN_SERVER,
-   * listening on `port` with the handler `index.js` exports) in a folder of their own; `prepare` runs
-   * there before PM2 starts it (e.g. installs node_modules), `change(marker)` names the files a
-   * one-file change rewrites.
+   * An app as an ordinary program under PM2, in a folder of its own with its `files`: a handler-mode
+   * app with `server.js` (PLAIN_SERVER, listening on `port` with the handler `index.js` exports),
+   * or with `script` that program as is. `prepare` runs there before PM2 starts it (e.g. installs
+   * node_modules), `change(marker)` names the files a one-file change rewrites.
    */
   async startPlainApp(name: string, port: number, app: PlainAppFiles): Promise<PlainApp> {
     const dir = await tempDir('hd-bench-plain-');
     this.cleanups.push(dir.cleanup);
-    await writeFiles(dir.dir, { ...app.files, 'server.js': PLAIN_SERVER });
+    await writeFiles(dir.dir, app.script ? app.files : { ...app.files, 'server.js': PLAIN_SERVER });
     await app.prepare?.(dir.dir);
+    const plain = new PlainApp(this.pm2, name, dir.dir, app.change);
+    if (app.script) {
+      await plain.start(app.script, port);
+      return plain;
+    }
     await this.pm2.connect();
     await this.pm2.start({
       name, script: path.join(dir.dir, 'server.js'), cwd: dir.dir, instances: 2, env: { PORT: String(port) },
-      listenTimeoutMs: 10_000, killTimeoutMs: 1_600,
+      listenTimeoutMs: PLAIN_LISTEN_TIMEOUT_MS, killTimeoutMs: PLAIN_KILL_TIMEOUT_MS,
     });
-    return new PlainApp(this.pm2, name, dir.dir, app.change);
+    return plain;
   }
 
   async close(): Promise<void> {
@@ -169,12 +177,15 @@ export class Stack {
 /** PM2's own API (what `pm2 reload <name>` runs): hotdeploy's client acts by pm_id only. */
 interface Pm2Api {
   connect(cb: (err: Error | null) => void): void;
+  start(options: object, cb: (err: Error | null) => void): void;
   disconnect(): void;
   reload(name: string, options: object, cb: (err: Error | null) => void): void;
 }
 
 export interface PlainAppFiles {
   files: Files;
+  /** The program PM2 runs, relative to the folder; without it, PLAIN_SERVER as `server.js`. */
+  script?: string;
   prepare?: (dir: string) => Promise<void>;
   change: (marker: string) => Files;
 }
@@ -189,16 +200,32 @@ export class PlainApp {
     for (const [rel, body] of Object.entries(this.changed(marker))) await writeFile(path.join(this.dir, rel), body);
   }
 
+  /**
+   * `pm2 start <script> -i 2` through PM2's own API: no `wait_ready`, so PM2 counts a worker up once
+   * it listens (a program that sends no `ready`, as express-generator's bin/www); only PORT in its env.
+   */
+  async start(script: string, port: number): Promise<void> {
+    const api = await this.connected();
+    await new Promise<void>((resolve, reject) => api.start({
+      name: this.name, script: path.join(this.dir, script), cwd: this.dir, exec_mode: 'cluster', instances: 2,
+      env: { PORT: String(port) }, filter_env: [''], listen_timeout: PLAIN_LISTEN_TIMEOUT_MS, kill_timeout: PLAIN_KILL_TIMEOUT_MS,
+    }, (err) => (err ? reject(err) : resolve())));
+  }
+
   /** `pm2 reload <name>`, through PM2's own API as its CLI does (name lookup, options, one process at a time). */
   async reload(): Promise<void> {
+    const api = await this.connected();
+    await new Promise<void>((resolve, reject) => api.reload(this.name, { force: true }, (err) => (err ? reject(err) : resolve())));
+  }
+
+  private async connected(): Promise<Pm2Api> {
     if (!this.api) {
       const Api = createRequire(import.meta.url)('pm2/lib/API.js') as new (opts: object) => Pm2Api;
       const api = new Api({ pm2_home: this.pm2.home });
       await new Promise<void>((resolve, reject) => api.connect((err) => (err ? reject(err) : resolve())));
       this.api = api;
     }
-    const api = this.api;
-    await new Promise<void>((resolve, reject) => api.reload(this.name, { force: true }, (err) => (err ? reject(err) : resolve())));
+    return this.api;
   }
 
   close(): void {

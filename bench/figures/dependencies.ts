@@ -87,16 +87,16 @@ function app(version: string, lockfile?: object): Files {
   };
 }
 
-export function pkgName(i: number): string {
+function pkgName(i: number): string {
   return `bench-dep-${String(i).padStart(3, '0')}`;
 }
 
 /**
  * Packs the generated packages (node-tar, `package/` as npm packs) under `dir`, adds them to the
- * service's npm cache in one `npm cache add`, and returns the lockfile of an app named `app` that
+ * service's npm cache in one `npm cache add`, and returns the lockfile of the app (`deps`) that
  * depends on every one (as `dependencies()` lists them), naming them by integrity.
  */
-export async function fillNpmCache(dir: string, cacheDir: string, app = 'deps'): Promise<object> {
+async function fillNpmCache(dir: string, cacheDir: string): Promise<object> {
   const tarballs: string[] = [];
   const packages: Record<string, object> = {};
   await mkdir(path.join(dir, 'tgz'), { recursive: true });
@@ -111,7 +111,7 @@ export async function fillNpmCache(dir: string, cacheDir: string, app = 'deps'):
     packages[`node_modules/${name}`] = { version: '1.0.0', resolved: `https://registry.invalid/${name}/-/${name}-1.0.0.tgz`, integrity };
   }
   await run('npm', ['cache', 'add', ...tarballs, '--cache', cacheDir], { maxBuffer: 16 * 1024 * 1024 });
-  return { name: app, version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: app, version: '1.0.0', dependencies: dependencies() }, ...packages } };
+  return { name: 'deps', version: '1.0.0', lockfileVersion: 3, requires: true, packages: { '': { name: 'deps', version: '1.0.0', dependencies: dependencies() }, ...packages } };
 }
 
 /** package.json's `dependencies` for every generated package. */

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,17 +12,19 @@ import { freePort, type PlainAppFiles, type ReleaseAnswer, type Stack } from '..
 import { ratio, summarize } from '../stats.js';
 import { settle } from '../settle.js';
 import { tempDir } from '../tmp.js';
-import { dependencies, fillNpmCache, packageFiles, pkgName } from './dependencies.js';
+import { installedCopy, NPM_CACHE } from '../../test/generated/install.js';
+import { dependencies, packageFiles } from './dependencies.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const MAIN = path.join(ROOT, 'dist/services/cli/main.js');
 const EXAMPLE = path.join(ROOT, 'examples/hello');
+const EXPRESS = path.join(ROOT, 'test/fixtures/generated/express-app');
 const MODULES = 200;
 const WORKERS = 2;
 const SERVE_TIMEOUT_MS = 60_000;
 /** The order the variants run and print in. */
-const KEYS: PushVariantKey[] = ['example', 'app', 'host-deps', 'bundled-deps'];
+const KEYS: PushVariantKey[] = ['example', 'app', 'express', 'bundled-deps'];
 
 /** One app as figure 9 pushes it, and the same app as an ordinary PM2 program. */
 interface Variant {
@@ -42,10 +44,10 @@ interface Variant {
 /**
  * Figure 9: what the user waits for. `hotdeploy push <dir>` of a one-file change as a real child
  * process, from its spawn to every worker answering with the change, for four apps: the example app
- * (`examples/hello`, its greeting changed), the generated 200-module app, the same app with 100
- * dependencies (3,200 files) that the service installs on the host from the pushed lockfile (`npm ci`
- * offline from a filled cache on the first push, linked from the current release on every later
- * one; the entry requires one of them), and the same app with the 3,200 dependency files bundled.
+ * (`examples/hello`, its greeting changed), the generated 200-module app, express-generator's app
+ * (test/fixtures/generated/express-app) whose locked dependencies the service installs on the host
+ * (`npm ci` offline from a filled cache on the first push, linked from the current release on every
+ * later one), and the 200-module app with 3,200 dependency files bundled.
  * Each against today's push of the same change (`--npm-pack`: npm pack, the full bundle) and against
  * `npm pack` + upload + `pm2 reload` of the same app as an ordinary PM2 program, in the same run. The
  * CLI talks to the service through a counting TCP proxy: the bytes sent and received are the real
@@ -75,26 +77,8 @@ async function makeVariant(key: PushVariantKey, stack: Stack, app: string, port:
       return exampleApp(port);
     case 'app':
       return generatedApp('', { app, port });
-    case 'host-deps': {
-      // The service's npm cache holds the packages; the lockfile names them by integrity.
-      const cache = path.join(stack.dataDir, 'npm', 'cache');
-      const lockfile = JSON.stringify(await fillNpmCache(path.join(work, 'npm'), cache, app), null, 2);
-      const count = Object.keys(dependencies()).length;
-      const variant = generatedApp(` + ${count} dependencies installed on the host (${count * Object.keys(packageFiles(pkgName(0))).length} files)`, {
-        app, port, dependency: pkgName(0), pkg: { dependencies: dependencies() }, extra: { 'package-lock.json': lockfile },
-        // The plain program's node_modules, installed once (untimed) from the same cache.
-        prepare: async (dir) => {
-          await run('npm', ['ci', '--offline', '--cache', cache, '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
-        },
-      });
-      return {
-        ...variant,
-        check(release, first) {
-          const how = first ? 'npm ci' : 'linked';
-          if (release.install?.how !== how) throw new Error(`${app}@${release.version}: node_modules not ${how}: ${JSON.stringify(release.install)}`);
-        },
-      };
-    }
+    case 'express':
+      return expressApp(stack, port, work);
     case 'bundled-deps': {
       const bundled: Files = {};
       for (const name of Object.keys(dependencies())) {
@@ -110,20 +94,17 @@ async function makeVariant(key: PushVariantKey, stack: Stack, app: string, port:
 interface GeneratedOptions {
   app: string;
   port: number;
-  /** A package the entry requires. */
-  dependency?: string;
   /** What package.json adds. */
   pkg?: Record<string, unknown>;
-  /** Files beside the generated ones (a lockfile, bundled node_modules). */
+  /** Files beside the generated ones (bundled node_modules). */
   extra?: Files;
-  prepare?: (dir: string) => Promise<void>;
 }
 
 /** The generated 200-module app (its marker leaf changes), with what `options` add. */
 function generatedApp(suffix: string, options: GeneratedOptions): Variant {
   const leaf = appShape(MODULES).markerLeaf;
   const generate = (marker: string, name: string, port?: number): Files => {
-    const files = generateApp({ modules: MODULES, marker, name, instances: WORKERS, ...(port === undefined ? {} : { port }), ...(options.dependency ? { dependency: options.dependency } : {}) });
+    const files = generateApp({ modules: MODULES, marker, name, instances: WORKERS, ...(port === undefined ? {} : { port }) });
     const pkg = JSON.parse(files['package.json'] as string) as Record<string, unknown>;
     return { ...files, 'package.json': JSON.stringify({ ...pkg, ...options.pkg }, null, 2), ...options.extra };
   };
@@ -132,7 +113,7 @@ function generatedApp(suffix: string, options: GeneratedOptions): Variant {
     name: `${MODULES}-module app${suffix}`,
     files: generate('m-0', options.app, options.port),
     change,
-    plain: (name, port) => ({ files: generate('p-0', name, port), change, ...(options.prepare ? { prepare: options.prepare } : {}) }),
+    plain: (name, port) => ({ files: generate('p-0', name, port), change }),
   };
 }
 
@@ -164,6 +145,59 @@ async function exampleApp(port: number): Promise<Variant> {
       change,
     }),
   };
+}
+
+/**
+ * express-generator's app as generated (test/fixtures/generated/express-app: app.js, bin/www, routes,
+ * views, public, its committed lockfile), `app.js` its entry. The service installs its dependencies
+ * on the host: `npm ci` offline on the first push, linked from the current release on every later
+ * one (both checked). Its home route in `routes/index.js` answers the marker and the worker's pid
+ * through express; a change rewrites the marker in that file, so `app.js` is evaluated again with it.
+ * As a plain PM2 program it runs as generated, `bin/www` listening on PORT, its node_modules installed
+ * once beforehand.
+ */
+async function expressApp(stack: Stack, port: number, work: string): Promise<Variant> {
+  const original = await readTree(EXPRESS);
+  const route = original['routes/index.js'] ?? '';
+  const home = "router.get('/', function(req, res, next) {\n  res.render('index', { title: 'Express' });\n});";
+  if (!route.includes(home)) throw new Error(`${EXPRESS}/routes/index.js: no home route to replace`);
+  const change = (marker: string): Files => ({
+    'routes/index.js': route.replace(home, `router.get('/', (req, res) => res.json({ marker: ${JSON.stringify(marker)}, pid: process.pid }));`),
+  });
+  // The service's npm cache gets the locked packages (untimed): an install as the tests make it,
+  // through their npm cache (the registry only the first time), then that cache copied in.
+  const cache = path.join(stack.dataDir, 'npm', 'cache');
+  await installedCopy('express-app', path.join(work, 'npm-fill'));
+  await cp(path.join(NPM_CACHE, '_cacache'), path.join(cache, '_cacache'), { recursive: true });
+  const pkg = JSON.parse(original['package.json'] ?? '{}') as Record<string, unknown>;
+  return {
+    name: 'express-generator app, dependencies installed on the host',
+    files: { ...original, ...change('m-0'), 'package.json': JSON.stringify({ ...pkg, hotdeploy: { entry: 'app.js', port, instances: WORKERS } }, null, 2) },
+    change,
+    check(release, first) {
+      const how = first ? 'npm ci' : 'linked';
+      if (release.install?.how !== how) throw new Error(`express app@${release.version}: node_modules not ${how}: ${JSON.stringify(release.install)}`);
+    },
+    plain: () => ({
+      files: { ...original, ...change('p-0') },
+      script: 'bin/www',
+      change,
+      prepare: async (dir) => {
+        await run('npm', ['ci', '--omit=dev', '--offline', '--cache', cache, '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
+      },
+    }),
+  };
+}
+
+/** Every file under `root` but node_modules, as text, by its path relative to `root`. */
+async function readTree(root: string): Promise<Files> {
+  const files: Files = {};
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    const file = path.join(entry.parentPath, entry.name);
+    const rel = path.relative(root, file);
+    if (entry.isFile() && !rel.split(path.sep).includes('node_modules')) files[rel] = await readFile(file, 'utf8');
+  }
+  return files;
 }
 
 async function measureVariant(stack: Stack, key: PushVariantKey, variant: Variant, app: string, port: number, work: string, rounds: number): Promise<PushCommandApp> {

@@ -14,7 +14,7 @@ export type GeneratedApp = 'express-app' | 'koa-app' | 'fastify-app' | 'nest-app
  * after. Outside the checkout, so `npm ci` of the repository does not empty it; npm's cache takes
  * concurrent writers (several test runs at once).
  */
-const NPM_CACHE = path.join(os.tmpdir(), 'hotdeploy-test-npm-cache');
+export const NPM_CACHE = path.join(os.tmpdir(), 'hotdeploy-test-npm-cache');
 
 /**
  * A copy of a generated app (test/fixtures/generated/<name>) at `dir`, with `hotdeploy` settings
