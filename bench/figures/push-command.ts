@@ -12,7 +12,7 @@ import { freePort, type PlainAppFiles, type ReleaseAnswer, type Stack } from '..
 import { ratio, summarize } from '../stats.js';
 import { settle } from '../settle.js';
 import { tempDir } from '../tmp.js';
-import { installedCopy, NPM_CACHE } from '../../test/generated/install.js';
+import { NPM_CACHE } from '../../test/generated/install.js';
 import { dependencies, packageFiles } from './dependencies.js';
 
 const run = promisify(execFile);
@@ -164,29 +164,41 @@ async function expressApp(stack: Stack, port: number, work: string): Promise<Var
   const change = (marker: string): Files => ({
     'routes/index.js': route.replace(home, `router.get('/', (req, res) => res.json({ marker: ${JSON.stringify(marker)}, pid: process.pid }));`),
   });
-  // The service's npm cache gets the locked packages (untimed): an install as the tests make it,
-  // through their npm cache (the registry only the first time), then that cache copied in.
+  // The service's npm cache gets the locked packages (untimed): an install of a scratch copy through
+  // the tests' npm cache (test/generated/install.ts; the registry only the first time), then that
+  // cache copied in.
   const cache = path.join(stack.dataDir, 'npm', 'cache');
-  await installedCopy('express-app', path.join(work, 'npm-fill'));
+  const scratch = path.join(work, 'npm-fill');
+  await writeFiles(scratch, original);
+  await npmCi(scratch, ['--prefer-offline', '--cache', NPM_CACHE]);
   await cp(path.join(NPM_CACHE, '_cacache'), path.join(cache, '_cacache'), { recursive: true });
   const pkg = JSON.parse(original['package.json'] ?? '{}') as Record<string, unknown>;
+  // The same folder both ways: the plain program's `npm pack` is uploaded to the service (stored), which checks the entry.
+  const folder = (marker: string, at: number): Files => ({
+    ...original, ...change(marker), 'package.json': JSON.stringify({ ...pkg, hotdeploy: { entry: 'app.js', port: at, instances: WORKERS } }, null, 2),
+  });
   return {
     name: 'express-generator app, dependencies installed on the host',
-    files: { ...original, ...change('m-0'), 'package.json': JSON.stringify({ ...pkg, hotdeploy: { entry: 'app.js', port, instances: WORKERS } }, null, 2) },
+    files: folder('m-0', port),
     change,
     check(release, first) {
       const how = first ? 'npm ci' : 'linked';
       if (release.install?.how !== how) throw new Error(`express app@${release.version}: node_modules not ${how}: ${JSON.stringify(release.install)}`);
     },
-    plain: () => ({
-      files: { ...original, ...change('p-0') },
+    plain: (_name, at) => ({
+      files: folder('p-0', at),
       script: 'bin/www',
       change,
-      prepare: async (dir) => {
-        await run('npm', ['ci', '--omit=dev', '--offline', '--cache', cache, '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
-      },
+      prepare: (dir) => npmCi(dir, ['--offline', '--cache', cache]),
     }),
   };
+}
+
+/** `npm ci` of an app's production dependencies in `dir`, as a user installs them (no scripts). */
+async function npmCi(dir: string, flags: string[]): Promise<void> {
+  await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', ...flags], {
+    cwd: dir, timeout: 240_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, npm_config_update_notifier: 'false' },
+  });
 }
 
 /** Every file under `root` but node_modules, as text, by its path relative to `root`. */
