@@ -30,7 +30,7 @@ export const DeployErrorCodes = {
   DEPLOY_ERR_UPLOAD_ABORTED: [400, 'the client aborted the upload'],
   DEPLOY_ERR_UPLOAD_TIMEOUT: [408, 'the upload stalled'],
   DEPLOY_ERR_BUSY: [429, 'the service is taking as many uploads as it can; try again after Retry-After seconds'],
-  DEPLOY_ERR_VERSION_CONFLICT: [409, 'this version was already uploaded with other bytes'],
+  DEPLOY_ERR_VERSION_CONFLICT: [409, 'this version was already stored with other files'],
   // The archive (checked before anything becomes visible)
   DEPLOY_ERR_NOT_GZIP: [422, 'the bundle is not gzip data'],
   DEPLOY_ERR_BAD_ARCHIVE: [422, 'the bundle is not a readable tar archive'],
