@@ -4,7 +4,7 @@
 import { Api, ApiError, may } from './api.js';
 import { confirmed, wireConfirm } from './dialog.js';
 import { byId, h } from './dom.js';
-import { applyEvent, newestFirst, remember } from './records.js';
+import { applyEvent, fillIn, newestFirst, remember } from './records.js';
 import { followEvents } from './sse.js';
 import { agentsView, appsView, deploymentsView, releasesView } from './views.js';
 
@@ -146,7 +146,7 @@ function onDeploymentEvent(e) {
     void Promise.all([loadApps(), e.app === state.selected ? loadReleases() : undefined, loadAgents()]).catch(failed);
   } else if (change === 'unknown') {
     void load((a) => a.deployment(e.deploymentId), (d) => {
-      remember(state.deployments, d);
+      fillIn(state.deployments, d);
       renderDeployments();
     }).catch(() => undefined);
   }

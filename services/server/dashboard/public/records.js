@@ -15,6 +15,28 @@ export function remember(records, d) {
   records.set(d.id, d);
 }
 
+/**
+ * The fetched record of a deployment the page first saw in an event (`applyEvent`'s placeholder):
+ * it brings the author, the start and the options. The events that arrived meanwhile are newer than
+ * a record of a running deployment, so their status, workers and canary phases stay; a finished
+ * record replaces the placeholder whole.
+ * @param {Map<string, Deployment>} records
+ * @param {Deployment} d
+ */
+export function fillIn(records, d) {
+  const known = records.get(d.id);
+  if (known?.finishedAt) return;
+  if (!known || d.finishedAt) {
+    records.set(d.id, d);
+    return;
+  }
+  records.set(d.id, {
+    ...d, status: known.status, startedAt: known.startedAt ?? d.startedAt,
+    workers: known.workers.length > 0 ? known.workers : d.workers,
+    ...(known.canary ? { canary: known.canary } : {}), ...(known.phases?.length ? { phases: known.phases } : {}),
+  });
+}
+
 /** @param {Map<string, Deployment>} records */
 export function newestFirst(records) {
   return [...records.values()].sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
