@@ -6,6 +6,7 @@ import { afterAll, beforeAll } from 'vitest';
 import type { NatsClusterOptions } from '../../services/server/nats/cluster-agent.js';
 import type { ServerOptions } from '../../services/server/options.js';
 import { clusterBed, testNames, useNatsServer, type ClusterBed } from '../helpers/nats.js';
+import { startNatsServer, type NatsServer } from '../helpers/nats-server.js';
 import { pm2Home } from '../helpers/pm2.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -121,4 +122,23 @@ export function usePm2Cluster(names: string[], options: Partial<Omit<NatsCluster
     get hosts() { return hosts; },
     get nats() { return nats.url; },
   };
+}
+
+/**
+ * A cluster on a nats-server of the caller's own (for a file that stops or restarts NATS): the
+ * server, the deploy service (`clusterBed`) and one agent process per name.
+ */
+export async function startOwnPm2Cluster(names: string[], options: Partial<Omit<NatsClusterOptions, 'lookup'>>):
+  Promise<{ own: NatsServer; bed: ClusterBed; hosts: Pm2Host[] }> {
+  const own = await startNatsServer();
+  const bed = await clusterBed(testNames(), { nats: { servers: own.url }, ...options });
+  const hosts = await startPm2Hosts({ nats: own.url, prefix: bed.names.prefix, hostDir: bed.hostDir }, names);
+  return { own, bed, hosts };
+}
+
+/** Stops what `startOwnPm2Cluster` started, NATS last; parts that never started are skipped. */
+export async function stopOwnPm2Cluster(parts: { own?: NatsServer | undefined; bed?: ClusterBed | undefined; hosts: Pm2Host[] }): Promise<void> {
+  await stopPm2Hosts(parts.hosts);
+  await parts.bed?.close();
+  await parts.own?.stop();
 }

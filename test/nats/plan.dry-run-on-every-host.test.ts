@@ -3,11 +3,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { ask } from '../helpers/apps.js';
 import { makeBundle } from '../helpers/bundles.js';
-import { clusterBed, itWithNats, testNames, useNatsServer, type ClusterBed } from '../helpers/nats.js';
-import { natsServerBinary, startNatsServer, type NatsServer } from '../helpers/nats-server.js';
+import { itWithNats, useNatsServer, type ClusterBed } from '../helpers/nats.js';
+import { natsServerBinary, type NatsServer } from '../helpers/nats-server.js';
 import { get, TOKENS } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
-import { startPm2Hosts, stopPm2Hosts, type Pm2Host } from './agent-process.js';
+import { startOwnPm2Cluster, stopOwnPm2Cluster, type Pm2Host } from './agent-process.js';
 import { clusterApp, push } from './fixtures.js';
 
 // `hotdeploy plan` across hosts behind NATS: every live host dry-runs the bundle (a prepare that
@@ -22,18 +22,12 @@ let hosts: Pm2Host[] = [];
 
 beforeAll(async () => {
   if (natsServerBinary === undefined) return;
-  own = await startNatsServer();
-  bed = await clusterBed(testNames(), { nats: { servers: own.url }, prepareTimeoutMs: 30_000, applyTimeoutMs: 30_000 });
-  hosts = await startPm2Hosts({ nats: own.url, prefix: bed.names.prefix, hostDir: bed.hostDir }, ['a', 'b']);
+  ({ own, bed, hosts } = await startOwnPm2Cluster(['a', 'b'], { prepareTimeoutMs: 30_000, applyTimeoutMs: 30_000 }));
   // b's served message.js declines updates: b cannot take the next release hot.
   await push(bed.app, '1.0.0', clusterApp('1.0.0', { declineOn: 'host-b' }));
 }, 120_000);
 
-afterAll(async () => {
-  await stopPm2Hosts(hosts);
-  await bed?.close();
-  await own?.stop();
-}, 60_000);
+afterAll(() => stopOwnPm2Cluster({ own, bed, hosts }), 60_000);
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
 async function plan(files: Record<string, string | object>): Promise<{ statusCode: number; body: any }> {

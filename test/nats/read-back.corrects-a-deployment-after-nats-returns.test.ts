@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, expect } from 'vitest';
 import { ask } from '../helpers/apps.js';
-import { clusterBed, itWithNats, testNames, useNatsServer, type ClusterBed } from '../helpers/nats.js';
-import { natsServerBinary, startNatsServer, type NatsServer } from '../helpers/nats-server.js';
+import { itWithNats, useNatsServer, type ClusterBed } from '../helpers/nats.js';
+import { natsServerBinary, type NatsServer } from '../helpers/nats-server.js';
 import { get } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
-import { startPm2Hosts, stopPm2Hosts, type Pm2Host } from './agent-process.js';
+import { startOwnPm2Cluster, stopOwnPm2Cluster, type Pm2Host } from './agent-process.js';
 import { clusterApp, push } from './fixtures.js';
 
 // The service loses NATS after apply was sent; the host applies anyway. When NATS is back, the
@@ -18,16 +18,10 @@ let hosts: Pm2Host[] = [];
 
 beforeAll(async () => {
   if (natsServerBinary === undefined) return;
-  own = await startNatsServer();
-  bed = await clusterBed(testNames(), { nats: { servers: own.url }, prepareTimeoutMs: 30_000, applyTimeoutMs: 4_000 });
-  hosts = await startPm2Hosts({ nats: own.url, prefix: bed.names.prefix, hostDir: bed.hostDir }, ['a']);
+  ({ own, bed, hosts } = await startOwnPm2Cluster(['a'], { prepareTimeoutMs: 30_000, applyTimeoutMs: 4_000 }));
 }, 120_000);
 
-afterAll(async () => {
-  await stopPm2Hosts(hosts);
-  await bed?.close();
-  await own?.stop();
-}, 60_000);
+afterAll(() => stopOwnPm2Cluster({ own, bed, hosts }), 60_000);
 
 /** A release whose hot update takes `ms` to evaluate: the outage starts while it applies. */
 function slowApp(version: string, ms: number): Record<string, string | object> {
