@@ -1,5 +1,3 @@
-import { util } from './builtins.js';
-
 /**
  * The CLI's own failures (the server's are `DEPLOY_ERR_*` and arrive as `ServerError`), and how every
  * failure becomes one line and an exit code. Only `main.ts` exits; everything else throws these.
@@ -83,10 +81,6 @@ export function describeError(err: unknown): { line: string; exitCode: ExitCodeV
     return { line: `error ${err.code} (HTTP ${err.statusCode}): ${err.message}${hint}`, exitCode };
   }
   if (err instanceof CliError) return { line: `error ${err.code}: ${err.message}`, exitCode: err.exitCode };
-  // citty throws CLIError with code EARG for a missing argument or a bad enum value.
-  if (err instanceof Error && err.name === 'CLIError') {
-    return { line: `error CLI_ERR_USAGE: ${util.stripVTControlCharacters(err.message)}`, exitCode: ExitCode.usage };
-  }
   const message = err instanceof Error ? err.message : String(err);
   const stack = err instanceof Error ? err.stack : undefined;
   return { line: `error CLI_ERR_INTERNAL: ${message}`, exitCode: ExitCode.internal, ...(stack ? { stack } : {}) };

@@ -1,5 +1,4 @@
-import { type ArgsDef, parseArgs, renderUsage } from 'citty';
-import { ownVersion } from '../../agent/common/package-files.js';
+import { parseCommandArgs } from './args.js';
 import { util } from './builtins.js';
 import { clientFrom } from './client.js';
 import type { CliCommand, Context } from './command.js';
@@ -34,6 +33,7 @@ export async function runCli(argv: string[], io: Io, env: NodeJS.ProcessEnv = pr
       return name === undefined ? ExitCode.usage : ExitCode.ok;
     }
     if (name === '--version' || name === '-v' || name === 'version') {
+      const { ownVersion } = await import('../../agent/common/package-files.js');
       writeLine(io.out, `hotdeploy ${ownVersion()}`);
       return ExitCode.ok;
     }
@@ -41,14 +41,13 @@ export async function runCli(argv: string[], io: Io, env: NodeJS.ProcessEnv = pr
     const command = load && (await load());
     if (!command) throw new CliError('CLI_ERR_USAGE', `unknown command ${JSON.stringify(name)}; run \`hotdeploy --help\``);
     if (rest.includes('--help') || rest.includes('-h')) {
+      const { renderUsage } = await import('citty');
       const usage = await renderUsage({ meta: command.meta, args: command.args }, { meta: { name: 'hotdeploy' } });
       // citty colours its usage unless NO_COLOR / CI is set; piped help should be plain text.
       writeLine(io.out, io.out.isTTY ? usage : util.stripVTControlCharacters(usage));
       return ExitCode.ok;
     }
-    rejectUnknownFlags(rest, command.args);
-    const args = parseArgs(rest, command.args);
-    rejectExtraPositionals(args._, command.args);
+    const args = parseCommandArgs(rest, command.args);
     const context: Context = { io, env, client: (flags) => clientFrom(flags, env) };
     return await command.run(args, context);
   } catch (err) {
@@ -72,29 +71,4 @@ async function topUsage(): Promise<string> {
     '',
     'Environment: HOTDEPLOY_SERVER (default http://127.0.0.1:7070), HOTDEPLOY_TOKEN',
   ].join('\n');
-}
-
-/** citty parses leniently (unknown flags become values); a typo such as `--verison` must not deploy. */
-function rejectUnknownFlags(argv: string[], defs: ArgsDef): void {
-  const known = new Set(Object.entries(defs).filter(([, def]) => def.type !== 'positional').map(([key]) => kebab(key)));
-  for (const arg of argv) {
-    if (arg === '--') return;
-    if (!arg.startsWith('-') || arg === '-') continue;
-    const name = arg.replace(/^-{1,2}/, '').split('=')[0] ?? '';
-    const base = name.startsWith('no-') ? name.slice(3) : name;
-    if (!known.has(kebab(name)) && !known.has(kebab(base))) {
-      throw new CliError('CLI_ERR_USAGE', `unknown option ${arg.split('=')[0]}`);
-    }
-  }
-}
-
-function rejectExtraPositionals(positionals: string[], defs: ArgsDef): void {
-  const expected = Object.values(defs).filter((def) => def.type === 'positional').length;
-  if (positionals.length > expected) {
-    throw new CliError('CLI_ERR_USAGE', `unexpected argument ${JSON.stringify(positionals[expected])}`);
-  }
-}
-
-function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
