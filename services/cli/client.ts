@@ -1,7 +1,6 @@
-import { createReadStream } from 'node:fs';
 import type * as httpModule from 'node:http';
 import { Transform } from 'node:stream';
-import { http } from './builtins.js';
+import { fs, http } from './builtins.js';
 import { CliError, ServerError } from './errors.js';
 
 /** `hotdeploy serve`'s default address (the service's default host and port). */
@@ -18,6 +17,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** Bytes of the upload sent so far (for the progress bar). */
   onProgress?: (sent: number, total: number) => void;
+  /** Called once the whole request is handed to the OS: the wait for the answer starts. */
+  onSent?: () => void;
 }
 
 export interface Response<T> {
@@ -104,6 +105,7 @@ export class Client {
         if (answered) return;
         reject(connected && options.upload ? Object.assign(err, { uploadCut: true }) : unreachable(this.server, err));
       });
+      if (options.onSent) req.once('finish', options.onSent);
       req.on('response', (res) => {
         answered = true;
         const chunks: Buffer[] = [];
@@ -149,7 +151,7 @@ function pipeUpload(req: httpModule.ClientRequest, upload: UploadBody, onProgres
     return;
   }
   let sent = 0;
-  const source = createReadStream(upload.file, { highWaterMark: UPLOAD_READ_BYTES });
+  const source = fs.createReadStream(upload.file, { highWaterMark: UPLOAD_READ_BYTES });
   const counter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       sent += chunk.length;

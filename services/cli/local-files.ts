@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, type Stats } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import type { Stats } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { fs } from './builtins.js';
+import { cacheFile, writeAtomic } from './cache-files.js';
 import { CliError } from './errors.js';
 
 /** One packed file: its sha256, size and mode as the push sends them. */
@@ -27,18 +28,6 @@ interface HashCache {
 const READ_AHEAD = 32;
 
 /**
- * Where the CLI keeps what it learned between pushes: `HOTDEPLOY_CACHE_DIR`, else the user's cache
- * folder. Never the app's folder: that would be packed, or would need an ignore rule.
- */
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.HOTDEPLOY_CACHE_DIR || path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'hotdeploy');
-}
-
-export function cacheFile(env: NodeJS.ProcessEnv, kind: string, key: string): string {
-  return path.join(cacheDir(env), kind, `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`);
-}
-
-/**
  * The sha256 of each of `dir`'s `files`, reading only those whose size, mtime or inode changed since
  * the last push from this folder (the cache). git's rule for files changed within the same tick
  * holds: an entry is trusted only when the file's mtime is older than the cache file itself, since
@@ -52,7 +41,7 @@ export async function hashLocalFiles(dir: string, files: readonly string[], env:
   const out = new Map<string, LocalFile>();
   const toRead: Array<{ rel: string; st: Stats }> = [];
   for (const rel of files) {
-    const st = lstatSync(path.join(dir, rel), { throwIfNoEntry: false });
+    const st = fs.lstatSync(path.join(dir, rel), { throwIfNoEntry: false });
     if (!st?.isFile()) throw new CliError('CLI_ERR_SOURCE', `${rel} changed while packing ${dir}`);
     const known = cache.files[rel];
     if (known && known[0] === st.size && known[1] === st.mtimeMs && known[2] === st.ctimeMs && known[3] === st.ino && st.mtimeMs < writtenAt) {
@@ -92,16 +81,4 @@ async function readCache(file: string): Promise<{ cache: HashCache; writtenAt: n
     // No cache yet, or an unreadable one: every file is read.
   }
   return { cache: { version: 2, files: {} }, writtenAt: 0 };
-}
-
-/** A cache file written whole or not at all (temp + rename); failures only cost the next push a re-read. */
-export async function writeAtomic(file: string, text: string): Promise<void> {
-  try {
-    await mkdir(path.dirname(file), { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, text);
-    await rename(tmp, file);
-  } catch {
-    // A read-only home or a full disk: the cache is an optimisation.
-  }
 }

@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Header as TarHeader } from 'tar';
+import { fs } from './builtins.js';
 import { CliError } from './errors.js';
 
 /** The lockfiles `npm pack` always leaves out (package-lock.json; yarn's, pnpm's and bun's too). */
@@ -20,7 +20,7 @@ const BLOCK = 512;
  */
 export function lockfileToAdd(dir: string, packed: readonly string[]): string | undefined {
   if (packed.some((p) => p.startsWith('node_modules/')) || packed.includes('npm-shrinkwrap.json')) return undefined;
-  return LOCKFILES.find((name) => existsSync(path.join(dir, name)));
+  return LOCKFILES.find((name) => fs.existsSync(path.join(dir, name)));
 }
 
 /**

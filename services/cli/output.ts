@@ -24,6 +24,11 @@ const require = createRequire(import.meta.url);
 /** Width of a wrapped last column (reasons can hold a whole propagation chain). */
 const WRAP_WIDTH = 64;
 
+/** Loads the table library ahead of a table (~4 ms): for a command waiting on the server meanwhile. */
+export function warmTables(): void {
+  require('cli-table3');
+}
+
 /** A plain table: no colours, so piped output and logs stay clean. `wrapLast` word-wraps the last column. */
 export function renderTable(head: string[], rows: Array<Array<string | number>>, wrapLast = false): string {
   const width = Math.min(WRAP_WIDTH, Math.max(head.at(-1)?.length ?? 0, ...rows.map((r) => String(r.at(-1) ?? '').length)) + 2);

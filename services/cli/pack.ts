@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { childProcess, util } from './builtins.js';
+import { childProcess, fs, util } from './builtins.js';
 import { CliError } from './errors.js';
 import { addToTarball, lockfileToAdd } from './lockfile.js';
 import { formatBytes } from './output.js';
@@ -91,7 +90,7 @@ export function describeBundle(bundle: Bundle): string {
 
 export async function sha256Of(file: string): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
+  await pipeline(fs.createReadStream(file), hash);
   return hash.digest('hex');
 }
 

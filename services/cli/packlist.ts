@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, type Dirent, type Stats } from 'node:fs';
+import type { Dirent, Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { PacklistNode } from 'npm-packlist';
+import { fs } from './builtins.js';
 import { CliError } from './errors.js';
 import { lockfileToAdd } from './lockfile.js';
-import { cacheFile, writeAtomic } from './local-files.js';
+import { cacheFile, writeAtomic } from './cache-files.js';
 
 /** A directory's files as `npm pack` would pack them, plus the lockfile it leaves out (lockfile.ts). */
 export interface PackList {
@@ -66,7 +67,7 @@ async function knownList(dir: string, env: NodeJS.ProcessEnv): Promise<PackList 
     const cache = JSON.parse(text) as ListCache;
     if (cache.version !== 2) return undefined;
     for (const [rel, stamp] of Object.entries(cache.files)) {
-      const st = lstatSync(path.join(dir, rel), { throwIfNoEntry: false });
+      const st = fs.lstatSync(path.join(dir, rel), { throwIfNoEntry: false });
       if (stampOf(st) !== stamp || (st !== undefined && st.mtimeMs >= written.mtimeMs)) return undefined;
     }
     for (const [rel, listing] of Object.entries(cache.folders)) {
@@ -83,11 +84,11 @@ async function rememberList(dir: string, env: NodeJS.ProcessEnv, list: PackList,
   const files: Record<string, string> = {};
   const walk = (rel: string, root: boolean): void => {
     const abs = path.join(dir, rel);
-    const entries = readdirSync(abs, { withFileTypes: true });
+    const entries = fs.readdirSync(abs, { withFileTypes: true });
     folders[rel] = digestOf(entries);
     for (const name of RULE_FILES) {
       // One that appears or goes changes the folder's listing.
-      const st = lstatSync(path.join(abs, name), { throwIfNoEntry: false });
+      const st = fs.lstatSync(path.join(abs, name), { throwIfNoEntry: false });
       if (st) files[path.join(rel, name)] = stampOf(st);
     }
     for (const entry of entries) {
@@ -114,7 +115,7 @@ function stampOf(st: Stats | undefined): string {
 /** A folder's names and their kinds, as one digest ('absent' when it cannot be listed). */
 function listingOf(abs: string): string {
   try {
-    return digestOf(readdirSync(abs, { withFileTypes: true }));
+    return digestOf(fs.readdirSync(abs, { withFileTypes: true }));
   } catch {
     return 'absent';
   }
@@ -128,7 +129,7 @@ function digestOf(entries: Dirent[]): string {
 function readPackage(dir: string): Record<string, unknown> {
   let text: string;
   try {
-    text = readFileSync(path.join(dir, 'package.json'), 'utf8');
+    text = fs.readFileSync(path.join(dir, 'package.json'), 'utf8');
   } catch {
     throw new CliError('CLI_ERR_SOURCE', `${dir} has no package.json (push the app's own directory, or a .tgz)`);
   }
@@ -156,7 +157,7 @@ function projectNode(dir: string, pkg: Record<string, unknown>, nodes: Map<strin
  * a symlinked package is a link whose target is the real folder, as arborist has it.
  */
 function dependencyNode(location: string, nodes: Map<string, PacklistNode>): PacklistNode {
-  const real = realpathSync(location);
+  const real = fs.realpathSync(location);
   const known = nodes.get(location);
   if (known) return known;
   const pkg = readPackage(real);
@@ -166,7 +167,7 @@ function dependencyNode(location: string, nodes: Map<string, PacklistNode>): Pac
   Object.defineProperty(target, 'edgesOut', {
     get: () => (resolved ??= edges(real, [...Object.keys(asDeps(pkg.dependencies)), ...Object.keys(asDeps(pkg.optionalDependencies))], nodes)),
   });
-  if (!lstatSync(location).isSymbolicLink()) return target;
+  if (!fs.lstatSync(location).isSymbolicLink()) return target;
   return { ...node(location, pkg, false), isLink: true, target };
 }
 
@@ -183,7 +184,7 @@ function edges(from: string, names: string[], nodes: Map<string, PacklistNode>):
     let to: PacklistNode | null = null;
     for (let dir = from; ; dir = path.dirname(dir)) {
       const candidate = path.join(dir, 'node_modules', name);
-      if (existsSync(path.join(candidate, 'package.json'))) {
+      if (fs.existsSync(path.join(candidate, 'package.json'))) {
         to = dependencyNode(candidate, nodes);
         break;
       }

@@ -1,4 +1,4 @@
-import { readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -125,6 +125,44 @@ describe('push of a directory', () => {
       expect(result.err).toMatch(/pushing c@3 as a delta against 2: 1 changed/);
       expect(await release('c', '3')).toMatchObject({ delta: { base: '2' } });
       expect(await releaseFile('c', '3', 'greeting.js')).toContain('"mine"');
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  it('keeps the current release\'s file list between pushes: the next exchange is a 304, a damaged list costs one more request', async () => {
+    const dir = await writeApp(path.join(work, 'app-f'), '1.0.0', 'one');
+    const answers: string[] = [];
+    const proxy = http.createServer((req, res) => {
+      const upstream = http.request(new URL(req.url ?? '/', server.url), { method: req.method, headers: req.headers }, (answer) => {
+        if (req.url?.endsWith('/files')) answers.push(`${answer.statusCode}${req.headers['if-none-match'] ? ' conditional' : ''}`);
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const { Client } = await import('../../services/cli/client.js');
+      const viaProxy = new Client(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, ADMIN);
+      expect((await pushDir(dir, 'f', '1', viaProxy)).code).toBe(ExitCode.ok);
+      await writeApp(dir, '1.0.0', 'two');
+      expect((await pushDir(dir, 'f', '2', viaProxy)).err).toMatch(/as a delta against 1: 1 changed/);
+      expect(answers).toEqual(['404', '304 conditional']);
+
+      // The list below the cache's first line is damaged: the 304 cannot be used, the whole list is asked for.
+      const cached = path.join(env.HOTDEPLOY_CACHE_DIR as string, 'releases');
+      const [name] = (await readdir(cached)).filter((n) => n.includes(encodeURIComponent(viaProxy.server.host)));
+      const file = path.join(cached, name as string);
+      const [head] = (await readFile(file, 'utf8')).split('\n');
+      await writeFile(file, `${head}\n{"files":`);
+      answers.length = 0;
+      await writeApp(dir, '1.0.0', 'three');
+      const third = await pushDir(dir, 'f', '3', viaProxy);
+      expect(third.code, third.err).toBe(ExitCode.ok);
+      expect(third.err).toMatch(/as a delta against 2: 1 changed/);
+      expect(answers).toEqual(['304 conditional', '200']);
+      expect(await releaseFile('f', '3', 'greeting.js')).toContain('"three"');
     } finally {
       await new Promise((resolve) => proxy.close(resolve));
     }

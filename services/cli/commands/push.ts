@@ -5,9 +5,9 @@ import { checkName, connectionArgs, defineCliCommand, segment } from '../command
 import { reportDeployment, type WriteAnswer } from '../deployment.js';
 import { APP_PATTERN, VERSION_PATTERN } from '../../server/schemas.js';
 import { CliError, ServerError, type ExitCodeValue } from '../errors.js';
-import { currentFiles, fullBundle, makeDelta, readLocalRelease, rememberCurrent, type LocalRelease } from '../delta.js';
-import { formatBytes, type Io, uploadProgress, writeLine } from '../output.js';
-import { describeBundle, gitVersion, prepareBundle, resolveVersion } from '../pack.js';
+import { currentFiles, rememberCurrent } from '../current-release.js';
+import type { LocalRelease } from '../delta.js';
+import { formatBytes, type Io, uploadProgress, warmTables, writeLine } from '../output.js';
 import type { ReleaseView } from '../views.js';
 import { choiceQuery, deployChoiceArgs, deployChoices, type DeployChoices } from '../deploy-choices.js';
 
@@ -59,6 +59,7 @@ function uploadQuery(options: PushOptions, canary: CanaryQuery): UploadQuery {
 /** A .tgz as given, or a directory packed by `npm pack`: always the full bundle (`PUT …/releases/:version`). */
 async function pushBundle(client: Client, options: PushOptions, io: Io, canary: CanaryQuery): Promise<ExitCodeValue> {
   const json = options.json ?? false;
+  const { describeBundle, prepareBundle, resolveVersion } = await import('../pack.js');
   const bundle = await prepareBundle(options.source);
   try {
     const version = checkName('--version', await resolveVersion(options.version, options.source, bundle), VERSION_PATTERN);
@@ -90,15 +91,19 @@ async function pushDirectory(client: Client, options: PushOptions, io: Io, env: 
   const note = (line: string) => {
     if (!json) writeLine(io.err, line);
   };
+  // The workers' table is drawn the moment the answer arrives: its library loads while the service works.
+  const warm = json ? undefined : warmTables;
   // The current release's manifest is asked for while the folder is listed and hashed: the round
   // trip overlaps the local work instead of following it.
   const asked = currentFiles(client, options.app, env);
   asked.catch(() => undefined);
-  // One turn of the event loop first: listing a large folder holds the loop, and a connection that
-  // is ready by then (loopback, a LAN) sends the request meanwhile.
+  // The local side (hashing, gzip, npm's packing rules) loads while the request is on its way, then
+  // one more turn of the event loop: listing a large folder holds the loop, and a connection that is
+  // ready by then (loopback, a LAN) sends the request meanwhile.
+  const { fullBundle, makeDelta, readLocalRelease } = await import('../delta.js');
   await new Promise((resolve) => setImmediate(resolve));
   const local = await readLocalRelease(options.source, env);
-  const version = checkName('--version', options.version === 'git' ? await gitVersion(options.source) : options.version ?? local.list.version, VERSION_PATTERN);
+  const version = checkName('--version', await versionOf(options, local), VERSION_PATTERN);
   const target = `${options.app}@${version}`;
   const query = uploadQuery(options, canary);
   const releasePath = `/v1/apps/${segment(options.app)}/releases/${segment(version)}`;
@@ -111,7 +116,7 @@ async function pushDirectory(client: Client, options: PushOptions, io: Io, env: 
       + `${formatBytes(delta.body.size)} (of ${local.list.files.length} files)`);
     try {
       response = await client.request<PushAnswer>('PUT', `${releasePath}/delta`, {
-        upload: delta.body, query, headers: { 'x-hotdeploy-base': base.version, 'x-hotdeploy-manifest-sha256': local.digest },
+        upload: delta.body, query, headers: { 'x-hotdeploy-base': base.version, 'x-hotdeploy-manifest-sha256': local.digest }, onSent: warm,
       });
     } catch (err) {
       if (!(err instanceof ServerError) || !FULL_BUNDLE_INSTEAD.has(err.code)) throw err;
@@ -123,21 +128,27 @@ async function pushDirectory(client: Client, options: PushOptions, io: Io, env: 
       break;
     }
   }
-  response ??= await sendFull(client, local, releasePath, query, target, json, io);
-  await Promise.all([local.saveCache(), rememberCurrent(client, options.app, version, local, env)]);
+  response ??= await sendFull(client, local, fullBundle(local), releasePath, query, target, json, io);
+  await Promise.all([local.saveCache(), rememberCurrent(client, options.app, { version, manifestSha256: local.digest, ...local.manifest }, env)]);
   if (!json) printRelease(io, response.body, response.statusCode);
   return reportDeployment(io, json, response.body, idleNote(options, version));
 }
 
-async function sendFull(client: Client, local: LocalRelease, releasePath: string, query: UploadQuery, target: string,
+/** `--version` as given, the commit for `git`, else package.json's version. */
+async function versionOf(options: PushOptions, local: LocalRelease): Promise<string> {
+  if (options.version !== 'git') return options.version ?? local.list.version;
+  const { gitVersion } = await import('../pack.js');
+  return gitVersion(options.source);
+}
+
+async function sendFull(client: Client, local: LocalRelease, body: UploadBody, releasePath: string, query: UploadQuery, target: string,
   json: boolean, io: Io): Promise<{ statusCode: number; body: PushAnswer }> {
-  const body: UploadBody = fullBundle(local);
   if (!json) {
     writeLine(io.err, `pushing ${target} as a full bundle (${local.list.files.length} files, ${formatBytes(body.size)}, sha256 ${body.sha256.slice(0, 12)}`
       + `${local.list.lockfile ? `, with ${local.list.lockfile}` : ''})`);
   }
   const progress = uploadProgress(io, json);
-  return client.request<PushAnswer>('PUT', releasePath, { upload: body, query, onProgress: (sent, total) => progress?.update(sent, total) })
+  return client.request<PushAnswer>('PUT', releasePath, { upload: body, query, onProgress: (sent, total) => progress?.update(sent, total), onSent: json ? undefined : warmTables })
     .finally(() => progress?.stop());
 }
 
