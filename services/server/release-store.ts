@@ -223,13 +223,24 @@ export class ReleaseStore {
     await swapSymlink(link, target);
   }
 
-  /** A deployment of it succeeded: it is a rollback target from now on (once recorded, kept). */
-  async markLive(app: string, version: string): Promise<void> {
+  /**
+   * A deployment of `version` succeeded: the pointers name it current (and `previous`), and it is a
+   * rollback target from now on (`live`, once recorded kept). Two files, written at once under the
+   * app's lock; each write is atomic and durable, and both can be repeated (start-up recovery does
+   * when the deployment's intent outlived them).
+   */
+  async promote(app: string, version: string, previous: string | null): Promise<void> {
     await this.withAppLock(app, async () => {
-      const meta = await this.get(app, version);
-      if (meta === undefined || meta.live !== false) return;
-      await writeJsonAtomic(this.metaFile(app, version), { ...meta, live: true, liveAt: new Date().toISOString() });
+      const [pointers, live] = await Promise.allSettled([this.setPointers(app, version, previous), this.markLive(app, version)]);
+      for (const write of [pointers, live]) if (write.status === 'rejected') throw write.reason;
     });
+  }
+
+  /** Call inside withAppLock. */
+  private async markLive(app: string, version: string): Promise<void> {
+    const meta = await this.get(app, version);
+    if (meta === undefined || meta.live !== false) return;
+    await writeJsonAtomic(this.metaFile(app, version), { ...meta, live: true, liveAt: new Date().toISOString() });
   }
 
   async markBad(app: string, version: string, reason: string): Promise<void> {
