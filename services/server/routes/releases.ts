@@ -87,13 +87,18 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
 
   app.get<{ Params: AppParams }>('/v1/apps/:app/releases', { config: { action: 'read' }, schema: { params: appParams } }, async (request) => {
     const { app: name } = request.params;
+    // Retention runs after a deployment's answer: what it removes is gone from the listing asked after that answer.
+    await ctx.deployments.retained(name);
     const [releases, pointers] = await Promise.all([ctx.store.list(name), ctx.store.pointers(name)]);
     if (releases.length === 0) throw new DeployError('DEPLOY_ERR_APP_NOT_FOUND', name);
     return { app: name, current: pointers.current, previous: pointers.previous, releases };
   });
 
   app.get<{ Params: ReleaseParams }>('/v1/apps/:app/releases/:version', { config: { action: 'read' }, schema: { params: releaseParams } },
-    async (request) => ctx.store.require(request.params.app, request.params.version));
+    async (request) => {
+      await ctx.deployments.retained(request.params.app);
+      return ctx.store.require(request.params.app, request.params.version);
+    });
 
   // The per-release file-hash manifest, for clients comparing releases (`hotdeploy plan` dry-runs in the workers instead: POST …/plan).
   app.get<{ Params: ReleaseParams }>('/v1/apps/:app/releases/:version/files',
