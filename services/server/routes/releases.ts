@@ -152,10 +152,14 @@ const deltaHeaders = {
 async function answerUpload(ctx: ServiceContext, request: FastifyRequest<{ Params: ReleaseParams; Querystring: UploadQuery }>, reply: FastifyReply,
   { release, created }: IngestResult, by: string, canary: CanaryAsk): Promise<FastifyReply> {
   const { app: name, version } = request.params;
-  await ctx.audit.append({ who: by, what: 'upload', app: name, version, sha256: release.sha256, outcome: created ? 'created' : 'exists' });
+  // The pointers are read while the audit line is appended; the deployment is queued after it, so its own line follows.
+  const [, pointers] = await Promise.all([
+    ctx.audit.append({ who: by, what: 'upload', app: name, version, sha256: release.sha256, outcome: created ? 'created' : 'exists' }),
+    ctx.store.pointers(name),
+  ]);
   request.log.info({ app: name, version, sha256: release.sha256, created, ...(release.delta ? { base: release.delta.base } : {}) },
     created ? 'release stored' : 'release already stored');
-  const { deployment, statusCode } = await deployUpload(ctx, release, created, by, request.query, canary);
+  const { deployment, statusCode } = await deployUpload(ctx, release, created, pointers.current, by, request.query, canary);
   return reply.status(statusCode).send({ release, created, deployment });
 }
 
@@ -180,11 +184,11 @@ export function bundleBody(ctx: ServiceContext, body: unknown, headers: Incoming
 /**
  * Idempotent upload: the same bytes again deploy only when that version is not already current.
  * 201 new release, 200 known release, 202 when the caller does not wait for the deployment.
+ * `current`: the app's current release, read once the upload was stored.
  */
-async function deployUpload(ctx: ServiceContext, release: IngestResult['release'], created: boolean, by: string,
+async function deployUpload(ctx: ServiceContext, release: IngestResult['release'], created: boolean, current: string | null, by: string,
   query: UploadQuery, ask: CanaryAsk): Promise<{ deployment: Deployment | null; statusCode: number }> {
   const { app, version } = release;
-  const { current } = await ctx.store.pointers(app);
   if (!query.activate || (!created && current === version)) {
     if (created) ctx.deployments.schedulePrune(app);
     return { deployment: null, statusCode: created ? 201 : 200 };
