@@ -57,10 +57,16 @@ export const CHANGES_FILE = 'changes.json';
 
 /** Writes `files.json`; returns what the release now stores, with the sha256 of the bytes written. */
 export async function writeFileHashes(root: string, manifest: FileHashManifest): Promise<StoredFileHashes> {
-  const bytes = JSON.stringify(manifest) + '\n';
+  const { bytes, stored } = encodeFileHashes(manifest);
   await mkdir(path.join(root, RESERVED_DIR), { recursive: true });
   await writeFile(path.join(root, RESERVED_DIR, FILES_FILE), bytes);
-  return { files: manifest.files, ...(manifest.links ? { links: manifest.links } : {}), sha256: sha256Of(bytes) };
+  return stored;
+}
+
+/** The bytes of `files.json` for `manifest`, and what the release stores with them (their sha256), before any is written. */
+export function encodeFileHashes(manifest: FileHashManifest): { bytes: string; stored: StoredFileHashes } {
+  const bytes = JSON.stringify(manifest) + '\n';
+  return { bytes, stored: { files: manifest.files, ...(manifest.links ? { links: manifest.links } : {}), sha256: sha256Of(bytes) } };
 }
 
 /** A stored release's `files.json`, hashed as read; undefined when it is missing or not one. */

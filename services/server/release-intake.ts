@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { HostPortSources } from '../../agent/port-source.js';
@@ -57,18 +57,21 @@ export class ReleaseIntake {
   async ingestDelta(app: string, version: string, body: Readable,
     opts: { base: string; manifestSha256: string; expectedSha256?: string; by: string }): Promise<IngestResult> {
     return this.admitted(body, () => this.withStaging(`${app}-${version}-`, async (staging) => {
-      const stored = await this.store.get(app, version);
+      // Four small reads at once, each looked at in this order as if read one after the other.
+      const baseDir = this.store.releaseDir(app, opts.base);
+      const reads = { stored: this.store.get(app, version), baseMeta: this.store.get(app, opts.base), base: readReleaseSources(baseDir), pointers: this.store.pointers(app) };
+      for (const read of [reads.baseMeta, reads.base, reads.pointers]) read.catch(() => undefined);
+      const stored = await reads.stored;
       if (stored) {
         // A retried delta whose answer was lost: its base may no longer be current, its files are known.
         await this.receive(staging, body, opts.expectedSha256);
         const known = sameRelease(stored, { manifestSha256: opts.manifestSha256 });
         return { release: known, created: false };
       }
-      const baseMeta = await this.store.get(app, opts.base);
-      const baseDir = this.store.releaseDir(app, opts.base);
-      const base = baseMeta && await readReleaseSources(baseDir);
+      const baseMeta = await reads.baseMeta;
+      const base = baseMeta && await reads.base;
       if (!baseMeta || !base) throw new DeployError('DEPLOY_ERR_DELTA_BASE_NOT_FOUND', `${app}@${opts.base}`);
-      const { current } = await this.store.pointers(app);
+      const { current } = await reads.pointers;
       if (current !== opts.base) throw new DeployError('DEPLOY_ERR_DELTA_BASE_NOT_CURRENT', `${app}'s current release is ${current ?? 'none'}`);
       const extraction = new Extraction(path.join(staging, 'raw'), this.limits, { keep: stagedBundle(staging), delta: true });
       const received = await this.receive(staging, body, opts.expectedSha256, extraction).catch(async (err: unknown) => {
@@ -128,14 +131,19 @@ export class ReleaseIntake {
 
   /** A fresh staging directory under `tmp/` (same filesystem, so the commit is a rename), always removed. */
   private async withStaging<T>(prefix: string, job: (staging: string) => Promise<T>): Promise<T> {
-    await mkdir(this.store.tmpDir, { recursive: true });
-    const staging = await mkdtemp(path.join(this.store.tmpDir, prefix));
+    const at = path.join(this.store.tmpDir, prefix);
+    const staging = await mkdtemp(at).catch(async (err: unknown) => {
+      if (!isErrno(err, 'ENOENT')) throw err;
+      await mkdir(this.store.tmpDir, { recursive: true });
+      return mkdtemp(at);
+    });
     try {
       return await job(staging);
     } catch (err) {
       throw asStorageError(err);
     } finally {
-      await rm(staging, { recursive: true, force: true, maxRetries: 3 });
+      // A committed upload leaves the folder empty (its tree and .tgz were renamed out): one call removes it.
+      await rmdir(staging).catch(() => rm(staging, { recursive: true, force: true, maxRetries: 3 }));
     }
   }
 
@@ -185,13 +193,14 @@ export class ReleaseIntake {
   }
 
   private async commit(meta: ReleaseMeta, bundle: string, root: string): Promise<IngestResult> {
-    // Another upload of the same version may have committed while this one was unpacking.
-    const stored = await this.store.get(meta.app, meta.version);
-    if (stored) return { release: sameRelease(stored, { sha256: meta.sha256, manifestSha256: meta.manifestSha256 as string }), created: false };
     const appDir = this.store.appDir(meta.app);
-    await Promise.all(['releases', 'meta', 'bundles', 'deltas'].map((d) => mkdir(path.join(appDir, d), { recursive: true })));
     const keptBundle = this.store.uploadFile(meta);
-    if (!(await exists(keptBundle))) await rename(bundle, keptBundle);
+    // The app's folders are made while the metadata is looked for: another upload of the same
+    // version may have committed while this one was unpacking.
+    const [stored, , kept] = await Promise.all([this.store.get(meta.app, meta.version),
+      Promise.all(['releases', 'meta', 'bundles', 'deltas'].map((d) => mkdir(path.join(appDir, d), { recursive: true }))), exists(keptBundle)]);
+    if (stored) return { release: sameRelease(stored, { sha256: meta.sha256, manifestSha256: meta.manifestSha256 as string }), created: false };
+    if (!kept) await rename(bundle, keptBundle);
     const target = this.store.releaseDir(meta.app, meta.version);
     await rename(root, target);
     try {

@@ -42,8 +42,7 @@ export function sourcesOf(index: { files: Record<string, string>; links?: string
 
 /** A stored release folder's `files.json` and its sources; undefined when `files.json` cannot be read. */
 export async function readReleaseSources(dir: string): Promise<{ hashes: StoredFileHashes; sources: SourceManifest } | undefined> {
-  const hashes = await readFileHashes(dir);
+  const [hashes, installed] = await Promise.all([readFileHashes(dir), access(path.join(dir, RESERVED_DIR, INSTALL_RECORD)).then(() => true, () => false)]);
   if (hashes === undefined) return undefined;
-  const installed = await access(path.join(dir, RESERVED_DIR, INSTALL_RECORD)).then(() => true, () => false);
   return { hashes, sources: sourcesOf(hashes, installed) };
 }
