@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -71,10 +72,27 @@ export function encodeFileHashes(manifest: FileHashManifest): { bytes: string; s
 
 /** A stored release's `files.json`, hashed as read; undefined when it is missing or not one. */
 export async function readFileHashes(dir: string): Promise<StoredFileHashes | undefined> {
+  return parseFileHashes(await readFile(path.join(dir, RESERVED_DIR, FILES_FILE)).catch(() => undefined));
+}
+
+/**
+ * `readFileHashes` with one synchronous read, for what a push waits on (the current release's files
+ * for the client's diff, a delta's base): the file is parsed on the event loop either way.
+ */
+export function readFileHashesNow(dir: string): StoredFileHashes | undefined {
   let bytes: Buffer;
+  try {
+    bytes = readFileSync(path.join(dir, RESERVED_DIR, FILES_FILE));
+  } catch {
+    return undefined;
+  }
+  return parseFileHashes(bytes);
+}
+
+function parseFileHashes(bytes: Buffer | undefined): StoredFileHashes | undefined {
+  if (bytes === undefined) return undefined;
   let parsed: Partial<FileHashManifest>;
   try {
-    bytes = await readFile(path.join(dir, RESERVED_DIR, FILES_FILE));
     parsed = JSON.parse(bytes.toString('utf8')) as Partial<FileHashManifest>;
   } catch {
     return undefined;

@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { existsSync, mkdirSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { HostPortSources } from '../../agent/port-source.js';
@@ -10,7 +11,7 @@ import { withoutTree } from './install/tree.js';
 import { isErrno, writeJsonAtomic } from './fs-atomic.js';
 import type { Limits } from './options.js';
 import { assembleDelta } from './unpack/delta.js';
-import { readReleaseSources } from './source-manifest.js';
+import { readReleaseSourcesNow } from './source-manifest.js';
 import { UploadAdmission } from './unpack/admission.js';
 import { BundleFile, receiveBundle, type BundleKeeper, type ReceivedBundle } from './unpack/upload.js';
 import { checked, sameRelease, type BaseRelease, type CheckContext, type Unpacked } from './release-checks.js';
@@ -57,21 +58,19 @@ export class ReleaseIntake {
   async ingestDelta(app: string, version: string, body: Readable,
     opts: { base: string; manifestSha256: string; expectedSha256?: string; by: string }): Promise<IngestResult> {
     return this.admitted(body, () => this.withStaging(`${app}-${version}-`, async (staging) => {
-      // Four small reads at once, each looked at in this order as if read one after the other.
-      const baseDir = this.store.releaseDir(app, opts.base);
-      const reads = { stored: this.store.get(app, version), baseMeta: this.store.get(app, opts.base), base: readReleaseSources(baseDir), pointers: this.store.pointers(app) };
-      for (const read of [reads.baseMeta, reads.base, reads.pointers]) read.catch(() => undefined);
-      const stored = await reads.stored;
+      // Small reads a push waits on, made with synchronous calls.
+      const stored = this.store.getNow(app, version);
       if (stored) {
         // A retried delta whose answer was lost: its base may no longer be current, its files are known.
         await this.receive(staging, body, opts.expectedSha256);
         const known = sameRelease(stored, { manifestSha256: opts.manifestSha256 });
         return { release: known, created: false };
       }
-      const baseMeta = await reads.baseMeta;
-      const base = baseMeta && await reads.base;
+      const baseMeta = this.store.getNow(app, opts.base);
+      const baseDir = this.store.releaseDir(app, opts.base);
+      const base = baseMeta && readReleaseSourcesNow(baseDir);
       if (!baseMeta || !base) throw new DeployError('DEPLOY_ERR_DELTA_BASE_NOT_FOUND', `${app}@${opts.base}`);
-      const { current } = await reads.pointers;
+      const { current } = this.store.pointersNow(app);
       if (current !== opts.base) throw new DeployError('DEPLOY_ERR_DELTA_BASE_NOT_CURRENT', `${app}'s current release is ${current ?? 'none'}`);
       const extraction = new Extraction(path.join(staging, 'raw'), this.limits, { keep: stagedBundle(staging), delta: true });
       const received = await this.receive(staging, body, opts.expectedSha256, extraction).catch(async (err: unknown) => {
@@ -193,14 +192,14 @@ export class ReleaseIntake {
   }
 
   private async commit(meta: ReleaseMeta, bundle: string, root: string): Promise<IngestResult> {
-    const appDir = this.store.appDir(meta.app);
-    const keptBundle = this.store.uploadFile(meta);
-    // The app's folders are made while the metadata is looked for: another upload of the same
-    // version may have committed while this one was unpacking.
-    const [stored, , kept] = await Promise.all([this.store.get(meta.app, meta.version),
-      Promise.all(['releases', 'meta', 'bundles', 'deltas'].map((d) => mkdir(path.join(appDir, d), { recursive: true }))), exists(keptBundle)]);
+    // Another upload of the same version may have committed while this one was unpacking. Read and
+    // made with synchronous calls (a small file, folders that are there after the first release).
+    const stored = this.store.getNow(meta.app, meta.version);
     if (stored) return { release: sameRelease(stored, { sha256: meta.sha256, manifestSha256: meta.manifestSha256 as string }), created: false };
-    if (!kept) await rename(bundle, keptBundle);
+    const appDir = this.store.appDir(meta.app);
+    for (const dir of ['releases', 'meta', 'bundles', 'deltas']) mkdirSync(path.join(appDir, dir), { recursive: true });
+    const keptBundle = this.store.uploadFile(meta);
+    if (!existsSync(keptBundle)) await rename(bundle, keptBundle);
     const target = this.store.releaseDir(meta.app, meta.version);
     await rename(root, target);
     try {
@@ -224,10 +223,6 @@ function monotonicNow(): string {
 /** Where an upload's .tgz is written while it is received and unpacked. */
 function stagedBundle(staging: string): string {
   return path.join(staging, 'bundle.tgz');
-}
-
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(() => true, () => false);
 }
 
 /** Anything that is not already a DeployError is a disk fault while storing (ENOSPC, EIO, ...). */

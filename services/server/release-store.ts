@@ -196,14 +196,23 @@ export class ReleaseStore {
    * deployment reads just before it dispatches, where every event-loop wake-up counts.
    */
   dispatchView(app: string, version: string): { release: ReleaseMeta; pointers: Pointers } {
-    const release = readJsonFileNow<ReleaseMeta>(this.metaFile(app, version));
+    const release = this.getNow(app, version);
     if (release === undefined) throw new DeployError('DEPLOY_ERR_RELEASE_NOT_FOUND', `${app}@${version}`);
-    const pointers = readJsonFileNow<Pointers>(path.join(this.appDir(app), 'pointers.json')) ?? { current: null, previous: null, updatedAt: null };
-    return { release, pointers };
+    return { release, pointers: this.pointersNow(app) };
+  }
+
+  /** `get` with one synchronous read: a release's metadata on a push's path (a delta's base, the dispatch). */
+  getNow(app: string, version: string): ReleaseMeta | undefined {
+    return readJsonFileNow<ReleaseMeta>(this.metaFile(app, version));
   }
 
   async pointers(app: string): Promise<Pointers> {
-    return (await readJsonFile<Pointers>(path.join(this.appDir(app), 'pointers.json'))) ?? { current: null, previous: null, updatedAt: null };
+    return (await readJsonFile<Pointers>(path.join(this.appDir(app), 'pointers.json'))) ?? noPointers();
+  }
+
+  /** `pointers` with one synchronous read, for what a push waits on. */
+  pointersNow(app: string): Pointers {
+    return readJsonFileNow<Pointers>(path.join(this.appDir(app), 'pointers.json')) ?? noPointers();
   }
 
   /** Call inside withAppLock. */
@@ -263,6 +272,10 @@ export class ReleaseStore {
   prune(app: string, keep: number, inUse?: () => Promise<ReadonlySet<string>>): Promise<string[]> {
     return this.retention.prune(app, keep, inUse);
   }
+}
+
+function noPointers(): Pointers {
+  return { current: null, previous: null, updatedAt: null };
 }
 
 function newestFirst(a: ReleaseMeta, b: ReleaseMeta): number {

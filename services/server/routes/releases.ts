@@ -11,7 +11,7 @@ import { RESERVED_DIR } from '../file-hashes.js';
 import { readJsonFile } from '../fs-atomic.js';
 import type { IngestResult } from '../release-store.js';
 import { appParams, bundleHeaders, choicesOf, deployChoices, releaseParams, VERSION_PATTERN, type AppParams, type DeployChoices, type ReleaseParams } from '../schemas.js';
-import { manifestDigest, readReleaseSources } from '../source-manifest.js';
+import { manifestDigest, readReleaseSources, readReleaseSourcesNow } from '../source-manifest.js';
 
 interface UploadQuery extends DeployChoices { activate: boolean; wait: boolean; canary?: string; canaryWatchMs?: string }
 
@@ -75,9 +75,10 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.get<{ Params: AppParams }>('/v1/apps/:app/files', { config: { action: 'read', orAction: 'push' }, schema: { params: appParams } },
     async (request, reply) => {
       const { app: name } = request.params;
-      const { current } = await ctx.store.pointers(name);
+      // Read with synchronous calls: the client's push waits for this answer before it diffs.
+      const { current } = ctx.store.pointersNow(name);
       if (current === null) throw new DeployError('DEPLOY_ERR_APP_NOT_FOUND', `${name} has no current release`);
-      const read = await readReleaseSources(ctx.store.releaseDir(name, current));
+      const read = readReleaseSourcesNow(ctx.store.releaseDir(name, current));
       if (!read) throw new DeployError('DEPLOY_ERR_RELEASE_NOT_FOUND', `${name}@${current} has no readable file manifest`);
       const digest = manifestDigest(read.sources);
       reply.header('etag', `"${digest}"`).header('x-hotdeploy-release', current);
@@ -152,14 +153,10 @@ const deltaHeaders = {
 async function answerUpload(ctx: ServiceContext, request: FastifyRequest<{ Params: ReleaseParams; Querystring: UploadQuery }>, reply: FastifyReply,
   { release, created }: IngestResult, by: string, canary: CanaryAsk): Promise<FastifyReply> {
   const { app: name, version } = request.params;
-  // The pointers are read while the audit line is appended; the deployment is queued after it, so its own line follows.
-  const [, pointers] = await Promise.all([
-    ctx.audit.append({ who: by, what: 'upload', app: name, version, sha256: release.sha256, outcome: created ? 'created' : 'exists' }),
-    ctx.store.pointers(name),
-  ]);
+  await ctx.audit.append({ who: by, what: 'upload', app: name, version, sha256: release.sha256, outcome: created ? 'created' : 'exists' });
   request.log.info({ app: name, version, sha256: release.sha256, created, ...(release.delta ? { base: release.delta.base } : {}) },
     created ? 'release stored' : 'release already stored');
-  const { deployment, statusCode } = await deployUpload(ctx, release, created, pointers.current, by, request.query, canary);
+  const { deployment, statusCode } = await deployUpload(ctx, release, created, ctx.store.pointersNow(name).current, by, request.query, canary);
   return reply.status(statusCode).send({ release, created, deployment });
 }
 
