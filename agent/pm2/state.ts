@@ -1,4 +1,5 @@
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { HotError } from '../errors.js';
 
@@ -24,13 +25,23 @@ export function stateFile(dataDir: string, app: string): string {
   return path.join(stateDir(dataDir), `${app}.json`);
 }
 
-/** Write to a temp file then rename: readers see the old pointer or the new one, never half. */
+/**
+ * Write to a temp file then rename: readers see the old pointer or the new one, never half. Two
+ * calls made at once, not through the thread pool: a pointer is a few hundred bytes, never fsync'd,
+ * and it moves on the activation's path, between the workers' answers and the deployment's.
+ */
 export async function writeState(dataDir: string, state: AppState): Promise<void> {
   const file = stateFile(dataDir, state.app);
-  await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  await writeFile(tmp, JSON.stringify(state, null, 2));
-  await rename(tmp, file);
+  const text = JSON.stringify(state, null, 2);
+  try {
+    writeFileSync(tmp, text);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(tmp, text);
+  }
+  renameSync(tmp, file);
 }
 
 /** Forgets an app (its first release never came up): nothing to resurrect. */

@@ -72,16 +72,23 @@ export class DeploymentOutcomes {
     }
   }
 
-  /** The writes that make an outcome visible; each can be repeated (the retry after a full disk, start-up recovery). */
+  /**
+   * The writes that make an outcome visible; each can be repeated (the retry after a full disk,
+   * start-up recovery). The pointers, the release's metadata and the record are separate files
+   * written at once: the intent holds the outcome until every one is on disk (`IntentLog.settle`
+   * clears it only then). The audit line follows them, so a retry after one of them failed does not
+   * append it twice.
+   */
   async persist(d: Deployment, release: Pick<ReleaseMeta, 'sha256'>, pointers: Pick<Pointers, 'current' | 'previous'>, { audit = true } = {}): Promise<void> {
+    const writes: Promise<void>[] = [this.records.save(d)];
     if (d.status === 'succeeded') {
       const newPrevious = pointers.current !== d.version ? pointers.current : pointers.previous;
-      await this.store.withAppLock(d.app, () => this.store.setPointers(d.app, d.version, newPrevious));
-      await this.store.markLive(d.app, d.version);
+      writes.push(this.store.promote(d.app, d.version, newPrevious));
     }
     // A reconcile that cannot bring hosts back says nothing about its release, which was good before.
-    if (d.status === 'rolled-back' && d.kind !== 'reconcile') await this.store.markBad(d.app, d.version, d.reason ?? 'rolled back');
-    await this.records.save(d);
+    if (d.status === 'rolled-back' && d.kind !== 'reconcile') writes.push(this.store.markBad(d.app, d.version, d.reason ?? 'rolled back'));
+    // Every write ends before this throws: a retry never runs beside one still going.
+    for (const write of await Promise.allSettled(writes)) if (write.status === 'rejected') throw write.reason;
     if (audit) await this.audit.append({ who: d.by, what: d.kind, app: d.app, version: d.version, sha256: release.sha256, deploymentId: d.id, outcome: d.status, ...(d.reason ? { reason: d.reason } : {}) });
   }
 

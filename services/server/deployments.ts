@@ -50,6 +50,8 @@ export class Deployments {
   readonly intents: IntentLog;
   /** Apps whose running deployment is a canary (one deployment per app runs at a time). */
   private readonly canaries = new Set<string>();
+  /** Retention running in the app's queue, by app: listings of its releases wait for it (`retained`). */
+  private readonly retaining = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: ReleaseStore,
@@ -80,6 +82,10 @@ export class Deployments {
    * that first write lands leaves its intent, from which start-up recovery writes the record (one
    * left `queued` or `running` is recovered as failed). `reason` starts the record's reason (a
    * reconcile's drift).
+   *
+   * `done` settles once the outcome is recorded and the `finished` event sent: retention and the
+   * records' own retention follow in the same turn of the app's queue, after the answer, so the
+   * app's next deployment still starts only once they are done, and its listings wait for them (`retained`).
    */
   async enqueue(app: string, version: string, kind: DeploymentKind, by: string, extras: EnqueueExtras = {}): Promise<{ deployment: Deployment; done: Promise<Deployment> }> {
     const { reason, options = {}, choose, canary, cause } = extras;
@@ -93,13 +99,17 @@ export class Deployments {
     this.records.track(deployment);
     if (this.queue.busy(app)) void this.records.record(deployment);
     this.emit('queued', deployment);
-    const done = this.queue.run(app, async () => this.run({ ...deployment, ...(choose ? { version: await choose() } : {}) })).catch(async (err: unknown) => {
+    let answer!: (d: Deployment) => void;
+    const answered = new Promise<Deployment>((resolve) => (answer = resolve));
+    const ran = this.queue.run(app, async () => this.run({ ...deployment, ...(choose ? { version: await choose() } : {}) }, answer)).catch(async (err: unknown) => {
       const failed: Deployment = { ...deployment, status: 'failed', finishedAt: new Date().toISOString(), reason: (err as Error).message };
       await this.records.update(failed).catch(() => undefined);
       this.emit('finished', failed);
       return failed;
     }).finally(() => this.records.untrack(id));
-    return { deployment, done };
+    // A deployment that ended before its outcome was answered (it failed on the way) answers now.
+    void ran.then(answer);
+    return { deployment, done: answered };
   }
 
   get(id: string): Promise<Deployment> {
@@ -113,7 +123,17 @@ export class Deployments {
 
   /** Retention after an upload that did not activate, in the app's queue so it never races a deployment. */
   schedulePrune(app: string): void {
-    void this.queue.run(app, () => this.prune(app));
+    void this.queue.run(app, () => this.retain(app, () => this.prune(app)));
+  }
+
+  /**
+   * Resolves once the retention running for `app` (after a deployment's answer, or after an upload
+   * that did not activate) is done: a listing of its releases asked after an answer sees what
+   * retention left, as it did when the answer waited for it. Retention still queued behind a
+   * deployment is not waited for.
+   */
+  async retained(app: string): Promise<void> {
+    await this.retaining.get(app);
   }
 
   /** Publishes an event about deployment `d` (an auto-rollback's health-window trip). */
@@ -150,7 +170,11 @@ export class Deployments {
     return this.records.update(d);
   }
 
-  private async run(d: Deployment): Promise<Deployment> {
+  /**
+   * Runs `d`; `answer` is called with it once its outcome is recorded and announced, before
+   * retention, which follows in the same job: the app's queue moves on only after it.
+   */
+  private async run(d: Deployment, answer: (d: Deployment) => void): Promise<Deployment> {
     this.records.track(d);
     const skip = d.cause ? await autoRollbackTarget(this.store, this.audit, d, d.cause) : undefined;
     if (skip !== undefined) return this.skipped(d, skip);
@@ -181,9 +205,25 @@ export class Deployments {
     if (d.cause) await markTripped(this.store, this.audit, d, d.cause);
     await this.outcomes.conclude(d, release, pointers, intent);
     this.emit('finished', d);
-    if (d.status === 'succeeded') await this.prune(d.app);
-    await this.records.prune();
+    answer(d);
+    // After the answer: a crash here leaves more releases than `keep`, each whole, which the app's
+    // next deployment prunes; the outcome is already on disk.
+    await this.retain(d.app, async () => {
+      if (d.status === 'succeeded') await this.prune(d.app);
+      await this.records.prune().catch((err: unknown) => this.log.warn({ err }, 'pruning deployment records failed'));
+    });
     return d;
+  }
+
+  /** Runs `job` (retention, inside the app's queue) as the app's `retaining` until it ends. */
+  private async retain(app: string, job: () => Promise<void>): Promise<void> {
+    const running = job();
+    this.retaining.set(app, running);
+    try {
+      await running;
+    } finally {
+      if (this.retaining.get(app) === running) this.retaining.delete(app);
+    }
   }
 
   /** The writes that make an outcome visible (`DeploymentOutcomes.persist`); start-up recovery repeats them. */

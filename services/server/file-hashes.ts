@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -57,18 +58,41 @@ export const CHANGES_FILE = 'changes.json';
 
 /** Writes `files.json`; returns what the release now stores, with the sha256 of the bytes written. */
 export async function writeFileHashes(root: string, manifest: FileHashManifest): Promise<StoredFileHashes> {
-  const bytes = JSON.stringify(manifest) + '\n';
+  const { bytes, stored } = encodeFileHashes(manifest);
   await mkdir(path.join(root, RESERVED_DIR), { recursive: true });
   await writeFile(path.join(root, RESERVED_DIR, FILES_FILE), bytes);
-  return { files: manifest.files, ...(manifest.links ? { links: manifest.links } : {}), sha256: sha256Of(bytes) };
+  return stored;
+}
+
+/** The bytes of `files.json` for `manifest`, and what the release stores with them (their sha256), before any is written. */
+export function encodeFileHashes(manifest: FileHashManifest): { bytes: string; stored: StoredFileHashes } {
+  const bytes = JSON.stringify(manifest) + '\n';
+  return { bytes, stored: { files: manifest.files, ...(manifest.links ? { links: manifest.links } : {}), sha256: sha256Of(bytes) } };
 }
 
 /** A stored release's `files.json`, hashed as read; undefined when it is missing or not one. */
 export async function readFileHashes(dir: string): Promise<StoredFileHashes | undefined> {
+  return parseFileHashes(await readFile(path.join(dir, RESERVED_DIR, FILES_FILE)).catch(() => undefined));
+}
+
+/**
+ * `readFileHashes` with one synchronous read, for what a push waits on (the current release's files
+ * for the client's diff, a delta's base): the file is parsed on the event loop either way.
+ */
+export function readFileHashesNow(dir: string): StoredFileHashes | undefined {
   let bytes: Buffer;
+  try {
+    bytes = readFileSync(path.join(dir, RESERVED_DIR, FILES_FILE));
+  } catch {
+    return undefined;
+  }
+  return parseFileHashes(bytes);
+}
+
+function parseFileHashes(bytes: Buffer | undefined): StoredFileHashes | undefined {
+  if (bytes === undefined) return undefined;
   let parsed: Partial<FileHashManifest>;
   try {
-    bytes = await readFile(path.join(dir, RESERVED_DIR, FILES_FILE));
     parsed = JSON.parse(bytes.toString('utf8')) as Partial<FileHashManifest>;
   } catch {
     return undefined;

@@ -1,9 +1,11 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { readManifest } from '../../agent/manifest.js';
 import { NO_PORT_HINT, portSource, type HostPortSources } from '../../agent/port-source.js';
 import type { AppManifest } from '../../agent/messages.js';
 import { DeployError, type DeployErrorCode } from './errors.js';
 import type { ExtractResult } from './unpack/extract.js';
-import { releaseChanges, writeFileHashes, writeReleaseChanges, type StoredFileHashes } from './file-hashes.js';
+import { encodeFileHashes, FILES_FILE, releaseChanges, RESERVED_DIR, writeReleaseChanges, type StoredFileHashes } from './file-hashes.js';
 import { writeInstallRecord, type Installer, type InstallRecord, type InstallSource } from './install/dependencies.js';
 import { hashFiles, withTree, type TreeIndex } from './install/tree.js';
 import { manifestDigest } from './source-manifest.js';
@@ -65,9 +67,15 @@ export async function checked(ctx: CheckContext, app: string, release: boolean, 
   const sources = deps?.record.scripts && deps.record.how === 'npm ci'
     ? { ...extracted.manifest, files: await hashFiles(extracted.root, Object.keys(extracted.manifest.files)) }
     : extracted.manifest;
-  const hashes = await writeFileHashes(extracted.root, deps ? withTree(sources, deps.tree) : sources);
-  if (deps) await writeInstallRecord(extracted.root, deps.record);
-  if (base) await writeReleaseChanges(extracted.root, releaseChanges(base.version, base.hashes, hashes));
+  const index = encodeFileHashes(deps ? withTree(sources, deps.tree) : sources);
+  const reserved = path.join(extracted.root, RESERVED_DIR);
+  await mkdir(reserved, { recursive: true });
+  // Three files of their own, written at once: `changes.json` needs the index's bytes, not its file.
+  await Promise.all([
+    writeFile(path.join(reserved, FILES_FILE), index.bytes),
+    deps ? writeInstallRecord(extracted.root, deps.record) : undefined,
+    base ? writeReleaseChanges(extracted.root, releaseChanges(base.version, base.hashes, index.stored)) : undefined,
+  ]);
   return { root: extracted.root, files: extracted.files, bytes: extracted.bytes, manifestSha256, manifest, ...(deps ? { install: deps.record, tree: deps.tree } : {}) };
 }
 

@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { existsSync, mkdirSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { HostPortSources } from '../../agent/port-source.js';
@@ -10,7 +11,7 @@ import { withoutTree } from './install/tree.js';
 import { isErrno, writeJsonAtomic } from './fs-atomic.js';
 import type { Limits } from './options.js';
 import { assembleDelta } from './unpack/delta.js';
-import { readReleaseSources } from './source-manifest.js';
+import { readReleaseSourcesNow } from './source-manifest.js';
 import { UploadAdmission } from './unpack/admission.js';
 import { BundleFile, receiveBundle, type BundleKeeper, type ReceivedBundle } from './unpack/upload.js';
 import { checked, sameRelease, type BaseRelease, type CheckContext, type Unpacked } from './release-checks.js';
@@ -57,18 +58,19 @@ export class ReleaseIntake {
   async ingestDelta(app: string, version: string, body: Readable,
     opts: { base: string; manifestSha256: string; expectedSha256?: string; by: string }): Promise<IngestResult> {
     return this.admitted(body, () => this.withStaging(`${app}-${version}-`, async (staging) => {
-      const stored = await this.store.get(app, version);
+      // Small reads a push waits on, made with synchronous calls.
+      const stored = this.store.getNow(app, version);
       if (stored) {
         // A retried delta whose answer was lost: its base may no longer be current, its files are known.
         await this.receive(staging, body, opts.expectedSha256);
         const known = sameRelease(stored, { manifestSha256: opts.manifestSha256 });
         return { release: known, created: false };
       }
-      const baseMeta = await this.store.get(app, opts.base);
+      const baseMeta = this.store.getNow(app, opts.base);
       const baseDir = this.store.releaseDir(app, opts.base);
-      const base = baseMeta && await readReleaseSources(baseDir);
+      const base = baseMeta && readReleaseSourcesNow(baseDir);
       if (!baseMeta || !base) throw new DeployError('DEPLOY_ERR_DELTA_BASE_NOT_FOUND', `${app}@${opts.base}`);
-      const { current } = await this.store.pointers(app);
+      const { current } = this.store.pointersNow(app);
       if (current !== opts.base) throw new DeployError('DEPLOY_ERR_DELTA_BASE_NOT_CURRENT', `${app}'s current release is ${current ?? 'none'}`);
       const extraction = new Extraction(path.join(staging, 'raw'), this.limits, { keep: stagedBundle(staging), delta: true });
       const received = await this.receive(staging, body, opts.expectedSha256, extraction).catch(async (err: unknown) => {
@@ -128,14 +130,19 @@ export class ReleaseIntake {
 
   /** A fresh staging directory under `tmp/` (same filesystem, so the commit is a rename), always removed. */
   private async withStaging<T>(prefix: string, job: (staging: string) => Promise<T>): Promise<T> {
-    await mkdir(this.store.tmpDir, { recursive: true });
-    const staging = await mkdtemp(path.join(this.store.tmpDir, prefix));
+    const at = path.join(this.store.tmpDir, prefix);
+    const staging = await mkdtemp(at).catch(async (err: unknown) => {
+      if (!isErrno(err, 'ENOENT')) throw err;
+      await mkdir(this.store.tmpDir, { recursive: true });
+      return mkdtemp(at);
+    });
     try {
       return await job(staging);
     } catch (err) {
       throw asStorageError(err);
     } finally {
-      await rm(staging, { recursive: true, force: true, maxRetries: 3 });
+      // A committed upload leaves the folder empty (its tree and .tgz were renamed out): one call removes it.
+      await rmdir(staging).catch(() => rm(staging, { recursive: true, force: true, maxRetries: 3 }));
     }
   }
 
@@ -185,13 +192,14 @@ export class ReleaseIntake {
   }
 
   private async commit(meta: ReleaseMeta, bundle: string, root: string): Promise<IngestResult> {
-    // Another upload of the same version may have committed while this one was unpacking.
-    const stored = await this.store.get(meta.app, meta.version);
+    // Another upload of the same version may have committed while this one was unpacking. Read and
+    // made with synchronous calls (a small file, folders that are there after the first release).
+    const stored = this.store.getNow(meta.app, meta.version);
     if (stored) return { release: sameRelease(stored, { sha256: meta.sha256, manifestSha256: meta.manifestSha256 as string }), created: false };
     const appDir = this.store.appDir(meta.app);
-    await Promise.all(['releases', 'meta', 'bundles', 'deltas'].map((d) => mkdir(path.join(appDir, d), { recursive: true })));
+    for (const dir of ['releases', 'meta', 'bundles', 'deltas']) mkdirSync(path.join(appDir, dir), { recursive: true });
     const keptBundle = this.store.uploadFile(meta);
-    if (!(await exists(keptBundle))) await rename(bundle, keptBundle);
+    if (!existsSync(keptBundle)) await rename(bundle, keptBundle);
     const target = this.store.releaseDir(meta.app, meta.version);
     await rename(root, target);
     try {
@@ -215,10 +223,6 @@ function monotonicNow(): string {
 /** Where an upload's .tgz is written while it is received and unpacked. */
 function stagedBundle(staging: string): string {
   return path.join(staging, 'bundle.tgz');
-}
-
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(() => true, () => false);
 }
 
 /** Anything that is not already a DeployError is a disk fault while storing (ENOSPC, EIO, ...). */

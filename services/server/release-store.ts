@@ -196,14 +196,23 @@ export class ReleaseStore {
    * deployment reads just before it dispatches, where every event-loop wake-up counts.
    */
   dispatchView(app: string, version: string): { release: ReleaseMeta; pointers: Pointers } {
-    const release = readJsonFileNow<ReleaseMeta>(this.metaFile(app, version));
+    const release = this.getNow(app, version);
     if (release === undefined) throw new DeployError('DEPLOY_ERR_RELEASE_NOT_FOUND', `${app}@${version}`);
-    const pointers = readJsonFileNow<Pointers>(path.join(this.appDir(app), 'pointers.json')) ?? { current: null, previous: null, updatedAt: null };
-    return { release, pointers };
+    return { release, pointers: this.pointersNow(app) };
+  }
+
+  /** `get` with one synchronous read: a release's metadata on a push's path (a delta's base, the dispatch). */
+  getNow(app: string, version: string): ReleaseMeta | undefined {
+    return readJsonFileNow<ReleaseMeta>(this.metaFile(app, version));
   }
 
   async pointers(app: string): Promise<Pointers> {
-    return (await readJsonFile<Pointers>(path.join(this.appDir(app), 'pointers.json'))) ?? { current: null, previous: null, updatedAt: null };
+    return (await readJsonFile<Pointers>(path.join(this.appDir(app), 'pointers.json'))) ?? noPointers();
+  }
+
+  /** `pointers` with one synchronous read, for what a push waits on. */
+  pointersNow(app: string): Pointers {
+    return readJsonFileNow<Pointers>(path.join(this.appDir(app), 'pointers.json')) ?? noPointers();
   }
 
   /** Call inside withAppLock. */
@@ -223,13 +232,24 @@ export class ReleaseStore {
     await swapSymlink(link, target);
   }
 
-  /** A deployment of it succeeded: it is a rollback target from now on (once recorded, kept). */
-  async markLive(app: string, version: string): Promise<void> {
+  /**
+   * A deployment of `version` succeeded: the pointers name it current (and `previous`), and it is a
+   * rollback target from now on (`live`, once recorded kept). Two files, written at once under the
+   * app's lock; each write is atomic and durable, and both can be repeated (start-up recovery does
+   * when the deployment's intent outlived them).
+   */
+  async promote(app: string, version: string, previous: string | null): Promise<void> {
     await this.withAppLock(app, async () => {
-      const meta = await this.get(app, version);
-      if (meta === undefined || meta.live !== false) return;
-      await writeJsonAtomic(this.metaFile(app, version), { ...meta, live: true, liveAt: new Date().toISOString() });
+      const [pointers, live] = await Promise.allSettled([this.setPointers(app, version, previous), this.markLive(app, version)]);
+      for (const write of [pointers, live]) if (write.status === 'rejected') throw write.reason;
     });
+  }
+
+  /** Call inside withAppLock. */
+  private async markLive(app: string, version: string): Promise<void> {
+    const meta = await this.get(app, version);
+    if (meta === undefined || meta.live !== false) return;
+    await writeJsonAtomic(this.metaFile(app, version), { ...meta, live: true, liveAt: new Date().toISOString() });
   }
 
   async markBad(app: string, version: string, reason: string): Promise<void> {
@@ -252,6 +272,10 @@ export class ReleaseStore {
   prune(app: string, keep: number, inUse?: () => Promise<ReadonlySet<string>>): Promise<string[]> {
     return this.retention.prune(app, keep, inUse);
   }
+}
+
+function noPointers(): Pointers {
+  return { current: null, previous: null, updatedAt: null };
 }
 
 function newestFirst(a: ReleaseMeta, b: ReleaseMeta): number {

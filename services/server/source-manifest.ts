@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { readFileHashes, RESERVED_DIR, type StoredFileHashes } from './file-hashes.js';
+import { readFileHashes, readFileHashesNow, RESERVED_DIR, type StoredFileHashes } from './file-hashes.js';
 
 /**
  * A release's own files, as its bundle brought them: `files.json` without the node_modules the
@@ -42,8 +43,12 @@ export function sourcesOf(index: { files: Record<string, string>; links?: string
 
 /** A stored release folder's `files.json` and its sources; undefined when `files.json` cannot be read. */
 export async function readReleaseSources(dir: string): Promise<{ hashes: StoredFileHashes; sources: SourceManifest } | undefined> {
-  const hashes = await readFileHashes(dir);
-  if (hashes === undefined) return undefined;
-  const installed = await access(path.join(dir, RESERVED_DIR, INSTALL_RECORD)).then(() => true, () => false);
-  return { hashes, sources: sourcesOf(hashes, installed) };
+  const [hashes, installed] = await Promise.all([readFileHashes(dir), access(path.join(dir, RESERVED_DIR, INSTALL_RECORD)).then(() => true, () => false)]);
+  return hashes && { hashes, sources: sourcesOf(hashes, installed) };
+}
+
+/** `readReleaseSources` with synchronous calls (fs-atomic.ts `readJsonFileNow`), for what a push waits on. */
+export function readReleaseSourcesNow(dir: string): { hashes: StoredFileHashes; sources: SourceManifest } | undefined {
+  const hashes = readFileHashesNow(dir);
+  return hashes && { hashes, sources: sourcesOf(hashes, existsSync(path.join(dir, RESERVED_DIR, INSTALL_RECORD))) };
 }

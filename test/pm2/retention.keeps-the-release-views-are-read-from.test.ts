@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { freePort } from '../helpers/ports.js';
-import { push, startHotdeploy, type Hotdeploy } from '../helpers/hotdeploy.js';
+import { appStatus, push, startHotdeploy, type Hotdeploy } from '../helpers/hotdeploy.js';
 
 // The prune trap of an express-generator app: app.js reads views/ and public/ through __dirname, and
 // with the README's accept pattern app.js stays loaded from its first release. After more than
@@ -88,6 +88,8 @@ it('12 route-only deploys with keep 10: the first release stays, every page and 
     expect(await page('/users')).toContain('<h1>users</h1>');
     expect(await page('/stylesheets/style.css')).toContain('padding: 50px');
   }
+  // Retention follows each deployment's answer; the app's status waits for the last one.
+  await appStatus(hd, 'gen');
   const releases = (await readdir(path.join(hd.dataDir, 'apps', 'gen', 'releases'))).sort();
   // The newest 10, and 1.0.0 (app.js's __dirname); 1.0.1 and 1.0.2 went.
   expect(releases).toHaveLength(11);

@@ -2,7 +2,7 @@ import { readdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import type { HostAgent, WorkerState } from '../../agent/messages.js';
-import { deployVersion, testServer, type TestServer } from '../helpers/server.js';
+import { deployVersion, get, testServer, type TestServer } from '../helpers/server.js';
 
 let server: TestServer;
 afterEach(() => server.close());
@@ -20,7 +20,11 @@ function agentUsing(releases: () => Promise<string[] | undefined>): HostAgent {
   };
 }
 
-const stored = async () => (await readdir(path.join(server.dataDir, 'apps/demo/releases'))).sort();
+/** The release folders on disk, once the retention that follows the last deployment's answer is done (the listing waits for it). */
+const stored = async () => {
+  expect((await get(server.app, '/v1/apps/demo/releases')).statusCode).toBe(200);
+  return (await readdir(path.join(server.dataDir, 'apps/demo/releases'))).sort();
+};
 
 it('keeps a release the workers still run code from, past `keep`', async () => {
   let firstDir = '';

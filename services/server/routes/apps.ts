@@ -10,6 +10,7 @@ export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.get('/v1/apps', { config: { action: 'read' } }, async (request) => {
     const names = (await ctx.store.apps()).filter((n) => request.principal !== null && coversApp(request.principal, n));
     const apps = await Promise.all(names.map(async (name) => {
+      await ctx.deployments.retained(name);
       const [pointers, releases] = await Promise.all([ctx.store.pointers(name), ctx.store.list(name)]);
       return { name, current: pointers.current, previous: pointers.previous, releases: releases.length, updatedAt: pointers.updatedAt };
     }));
@@ -18,6 +19,7 @@ export function appRoutes(app: FastifyInstance, ctx: ServiceContext): void {
 
   app.get<{ Params: AppParams }>('/v1/apps/:app', { config: { action: 'read' }, schema: { params: appParams } }, async (request) => {
     const { app: name } = request.params;
+    await ctx.deployments.retained(name);
     const [pointers, releases] = await Promise.all([ctx.store.pointers(name), ctx.store.list(name)]);
     if (releases.length === 0) throw new DeployError('DEPLOY_ERR_APP_NOT_FOUND', name);
     return { name, current: pointers.current, previous: pointers.previous, updatedAt: pointers.updatedAt, releases, workers: await workersOf(ctx, name, request.log) };

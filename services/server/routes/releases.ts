@@ -11,7 +11,7 @@ import { RESERVED_DIR } from '../file-hashes.js';
 import { readJsonFile } from '../fs-atomic.js';
 import type { IngestResult } from '../release-store.js';
 import { appParams, bundleHeaders, choicesOf, deployChoices, releaseParams, VERSION_PATTERN, type AppParams, type DeployChoices, type ReleaseParams } from '../schemas.js';
-import { manifestDigest, readReleaseSources } from '../source-manifest.js';
+import { manifestDigest, readReleaseSources, readReleaseSourcesNow } from '../source-manifest.js';
 
 interface UploadQuery extends DeployChoices { activate: boolean; wait: boolean; canary?: string; canaryWatchMs?: string }
 
@@ -75,9 +75,10 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.get<{ Params: AppParams }>('/v1/apps/:app/files', { config: { action: 'read', orAction: 'push' }, schema: { params: appParams } },
     async (request, reply) => {
       const { app: name } = request.params;
-      const { current } = await ctx.store.pointers(name);
+      // Read with synchronous calls: the client's push waits for this answer before it diffs.
+      const { current } = ctx.store.pointersNow(name);
       if (current === null) throw new DeployError('DEPLOY_ERR_APP_NOT_FOUND', `${name} has no current release`);
-      const read = await readReleaseSources(ctx.store.releaseDir(name, current));
+      const read = readReleaseSourcesNow(ctx.store.releaseDir(name, current));
       if (!read) throw new DeployError('DEPLOY_ERR_RELEASE_NOT_FOUND', `${name}@${current} has no readable file manifest`);
       const digest = manifestDigest(read.sources);
       reply.header('etag', `"${digest}"`).header('x-hotdeploy-release', current);
@@ -87,13 +88,18 @@ export function releaseRoutes(app: FastifyInstance, ctx: ServiceContext): void {
 
   app.get<{ Params: AppParams }>('/v1/apps/:app/releases', { config: { action: 'read' }, schema: { params: appParams } }, async (request) => {
     const { app: name } = request.params;
+    // Retention runs after a deployment's answer: what it removes is gone from the listing asked after that answer.
+    await ctx.deployments.retained(name);
     const [releases, pointers] = await Promise.all([ctx.store.list(name), ctx.store.pointers(name)]);
     if (releases.length === 0) throw new DeployError('DEPLOY_ERR_APP_NOT_FOUND', name);
     return { app: name, current: pointers.current, previous: pointers.previous, releases };
   });
 
   app.get<{ Params: ReleaseParams }>('/v1/apps/:app/releases/:version', { config: { action: 'read' }, schema: { params: releaseParams } },
-    async (request) => ctx.store.require(request.params.app, request.params.version));
+    async (request) => {
+      await ctx.deployments.retained(request.params.app);
+      return ctx.store.require(request.params.app, request.params.version);
+    });
 
   // The per-release file-hash manifest, for clients comparing releases (`hotdeploy plan` dry-runs in the workers instead: POST …/plan).
   app.get<{ Params: ReleaseParams }>('/v1/apps/:app/releases/:version/files',
@@ -150,7 +156,7 @@ async function answerUpload(ctx: ServiceContext, request: FastifyRequest<{ Param
   await ctx.audit.append({ who: by, what: 'upload', app: name, version, sha256: release.sha256, outcome: created ? 'created' : 'exists' });
   request.log.info({ app: name, version, sha256: release.sha256, created, ...(release.delta ? { base: release.delta.base } : {}) },
     created ? 'release stored' : 'release already stored');
-  const { deployment, statusCode } = await deployUpload(ctx, release, created, by, request.query, canary);
+  const { deployment, statusCode } = await deployUpload(ctx, release, created, ctx.store.pointersNow(name).current, by, request.query, canary);
   return reply.status(statusCode).send({ release, created, deployment });
 }
 
@@ -175,11 +181,11 @@ export function bundleBody(ctx: ServiceContext, body: unknown, headers: Incoming
 /**
  * Idempotent upload: the same bytes again deploy only when that version is not already current.
  * 201 new release, 200 known release, 202 when the caller does not wait for the deployment.
+ * `current`: the app's current release, read once the upload was stored.
  */
-async function deployUpload(ctx: ServiceContext, release: IngestResult['release'], created: boolean, by: string,
+async function deployUpload(ctx: ServiceContext, release: IngestResult['release'], created: boolean, current: string | null, by: string,
   query: UploadQuery, ask: CanaryAsk): Promise<{ deployment: Deployment | null; statusCode: number }> {
   const { app, version } = release;
-  const { current } = await ctx.store.pointers(app);
   if (!query.activate || (!created && current === version)) {
     if (created) ctx.deployments.schedulePrune(app);
     return { deployment: null, statusCode: created ? 201 : 200 };

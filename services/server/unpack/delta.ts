@@ -4,8 +4,7 @@
  * hard-linked from the base release, whose files never change once stored. The result is checked
  * against the manifest digest the client declared before a single link is made.
  */
-import { linkSync, lstatSync, mkdirSync, readlinkSync, symlinkSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { linkSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { DeployError } from '../errors.js';
 import { RESERVED_DIR } from '../file-hashes.js';
@@ -33,8 +32,9 @@ const SLICE = 256;
  */
 export async function assembleDelta(extracted: ExtractResult, base: DeltaBase, declared: string, limits: ExtractLimits): Promise<ExtractResult> {
   const { root } = extracted;
-  const { removed, listBytes } = await readRemoved(root, base.sources, limits);
-  await rm(path.join(root, RESERVED_DIR), { recursive: true, force: true });
+  const { removed, listBytes } = readRemoved(root, base.sources, limits);
+  // At most one file to remove: the unpacker lets a delta's reserved folder hold its list of removals and nothing else (extract-worker.ts).
+  rmSync(path.join(root, RESERVED_DIR), { recursive: true, force: true });
   const added = { ...extracted.manifest.files };
   delete added[REMOVED_FILE];
   const addedLinks = new Set(extracted.manifest.links ?? []);
@@ -70,17 +70,18 @@ export async function assembleDelta(extracted: ExtractResult, base: DeltaBase, d
 
 /**
  * `.hotdeploy/removed.json` of the unpacked delta: an array of canonical relative paths (none when
- * absent). It is parsed whole on the service's event loop: one longer than a list of every path of
- * the base could be written (indented, each character escaped) is refused unread, where
- * maxUnpackedBytes alone would let it be a gigabyte of JSON.
+ * absent). It is read and parsed whole on the service's event loop (one read of a file bounded
+ * here, as the links of delta.ts are placed): one longer than a list of every path of the base
+ * could be written (indented, each character escaped) is refused unread, where maxUnpackedBytes
+ * alone would let it be a gigabyte of JSON.
  */
-async function readRemoved(root: string, base: SourceManifest, limits: ExtractLimits): Promise<{ removed: string[]; listBytes: number }> {
+function readRemoved(root: string, base: SourceManifest, limits: ExtractLimits): { removed: string[]; listBytes: number } {
   const file = path.join(root, REMOVED_FILE);
   const size = lstatSync(file, { throwIfNoEntry: false })?.size;
   if (size === undefined) return { removed: [], listBytes: 0 };
   const most = 1024 + 8 * Buffer.byteLength(JSON.stringify([...Object.keys(base.files), ...base.links]));
   if (size > most) throw new DeployError('DEPLOY_ERR_BAD_ARCHIVE', `${REMOVED_FILE} is ${size} bytes, more than a list of every path of the base (${most})`);
-  const text = await readFile(file, 'utf8');
+  const text = readFileSync(file, 'utf8');
   let list: unknown;
   try {
     list = JSON.parse(text);
