@@ -1,7 +1,6 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { crypto } from './builtins.js';
+import { crypto, fs } from './builtins.js';
 
 /**
  * Where the CLI keeps what it learned between pushes: `HOTDEPLOY_CACHE_DIR`, else the user's cache
@@ -25,13 +24,17 @@ export function cacheFile(env: NodeJS.ProcessEnv, kind: string, key: string): st
   return path.join(cacheDir(env), kind, `${name}.json`);
 }
 
-/** A cache file written whole or not at all (temp + rename); failures only cost the next push a re-read. */
+/**
+ * A cache file written whole or not at all (temp + rename); failures only cost the next push a
+ * re-read. Synchronous calls: the files are small, and node:fs/promises takes ~3 ms to load, which
+ * the start of a push does without.
+ */
 export async function writeAtomic(file: string, text: string): Promise<void> {
   try {
-    await mkdir(path.dirname(file), { recursive: true });
+    fs.mkdirSync(path.dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, text);
-    await rename(tmp, file);
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
   } catch {
     // A read-only home or a full disk: the cache is an optimisation.
   }
