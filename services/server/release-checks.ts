@@ -92,5 +92,6 @@ async function installSources(store: ReleaseStore, app: string, base: BaseReleas
  */
 export function sameRelease(stored: ReleaseMeta, id: { sha256?: string; manifestSha256: string }): ReleaseMeta {
   if (stored.sha256 === id.sha256 || stored.manifestSha256 === id.manifestSha256) return stored;
-  throw new DeployError('DEPLOY_ERR_VERSION_CONFLICT', `${stored.app}@${stored.version} has other files (${stored.manifestSha256 ?? stored.sha256})`);
+  throw new DeployError('DEPLOY_ERR_VERSION_CONFLICT',
+    `${stored.app}@${stored.version} holds files with digest ${(stored.manifestSha256 ?? stored.sha256).slice(0, 12)}, these have ${id.manifestSha256.slice(0, 12)}; push them as a new version`);
 }

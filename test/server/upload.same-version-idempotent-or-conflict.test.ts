@@ -12,6 +12,7 @@ it('answers 409 for the same version with other bytes', async () => {
   ({ server, before } = await serverWithRelease());
   const res = await upload(server.app, 'demo', '1.0.0', await makeBundle(appFiles('something else')));
   await expectRejected(server, before, res, 409, 'DEPLOY_ERR_VERSION_CONFLICT');
+  expect(res.json<{ message: string }>().message).toMatch(/demo@1\.0\.0 holds files with digest [0-9a-f]{12}, these have [0-9a-f]{12}; push them as a new version$/);
 });
 
 it('answers 200 without a new deployment for the same bytes of the current version', async () => {
