@@ -27,6 +27,12 @@ export interface Response<T> {
   body: T;
 }
 
+/**
+ * The largest answer the CLI reads: every answer is JSON held in memory, and the largest real one
+ * (the file list of a release with 100,000 files) is ~10 MiB. A server that sends more is not one.
+ */
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+
 /** How long to wait for the TCP connection; a deployment itself may legitimately take minutes. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -109,7 +115,15 @@ export class Client {
       req.on('response', (res) => {
         answered = true;
         const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size <= MAX_ANSWER_BYTES) chunks.push(chunk);
+          else if (!res.destroyed) {
+            res.destroy();
+            reject(new CliError('CLI_ERR_BAD_RESPONSE', `${this.server.origin} answered more than ${MAX_ANSWER_BYTES / 1024 / 1024} MiB`));
+          }
+        });
         res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
         res.on('error', (err) => reject(unreachable(this.server, err)));
       });

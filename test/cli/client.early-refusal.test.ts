@@ -71,3 +71,25 @@ describe('an upload refused on its headers', () => {
       .rejects.toMatchObject({ code: 'CLI_ERR_UPLOAD_CUT' });
   });
 });
+
+describe('an answer that does not end', () => {
+  it('is cut at 64 MiB with CLI_ERR_BAD_RESPONSE instead of filling the CLI\'s memory', async () => {
+    let sent = 0;
+    const url = await listen((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = Buffer.alloc(1024 * 1024, 0x20);
+      const more = (): void => {
+        // Until the client goes: it must stop reading well before the server stops writing.
+        while (!res.destroyed && sent < 256 * 1024 * 1024) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      more();
+    });
+    await expect(new Client(url, 't').request('GET', '/v1/apps/a/files'))
+      .rejects.toMatchObject({ code: 'CLI_ERR_BAD_RESPONSE', message: expect.stringMatching(/answered more than 64 MiB/) as unknown });
+    expect(sent).toBeLessThan(256 * 1024 * 1024);
+  });
+});
