@@ -93,6 +93,14 @@ export function isDeployError(err: unknown, code?: DeployErrorCode): err is Depl
   return typeof c === 'string' && c in DeployErrorCodes && (code === undefined || c === code);
 }
 
+/**
+ * A disk fault (ENOSPC, EIO, ...) as a client reads it: the errno and the call, never the server's
+ * own paths, which the fs error's message names. The log keeps them: the fault is the cause.
+ */
+export function storageError(err: NodeJS.ErrnoException): DeployError {
+  return new DeployError('DEPLOY_ERR_STORAGE', `${err.code ?? 'an error'} in ${err.syscall ?? 'a file operation'}`, { cause: err });
+}
+
 /** The stable code a deployment records for a host: the agent's refusals by their service-side name. */
 export function hostCode(agentCode: string | undefined): string | undefined {
   return agentCode === 'HOT_ERR_PORT_CONFLICT' ? 'DEPLOY_ERR_PORT_CONFLICT' : agentCode;

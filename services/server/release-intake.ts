@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { HostPortSources } from '../../agent/port-source.js';
-import { DeployError, isDeployError } from './errors.js';
+import { DeployError, isDeployError, storageError } from './errors.js';
 import { Extraction, extractBundle } from './unpack/extract.js';
 import { readFileHashes } from './file-hashes.js';
 import type { Installer } from './install/dependencies.js';
@@ -229,7 +229,7 @@ function stagedBundle(staging: string): string {
 function asStorageError(err: unknown): unknown {
   if (isDeployError(err)) return err;
   if (typeof (err as NodeJS.ErrnoException)?.syscall === 'string') {
-    return new DeployError('DEPLOY_ERR_STORAGE', (err as Error).message, { cause: err });
+    return storageError(err as NodeJS.ErrnoException);
   }
   return err;
 }

@@ -17,7 +17,11 @@ const put = (url: string, version: string, body: Buffer) => putBundle(url, 'demo
 /** 500 DEPLOY_ERR_STORAGE, nothing left in tmp/, and 1.0.0 still the only release and current. */
 async function expectStorageRefusal(res: Response, before: Record<string, string>): Promise<void> {
   expect(res.status).toBe(500);
-  expect(await res.json()).toMatchObject({ statusCode: 500, code: 'DEPLOY_ERR_STORAGE' });
+  const body = await res.json() as { message: string };
+  expect(body).toMatchObject({ statusCode: 500, code: 'DEPLOY_ERR_STORAGE' });
+  // The errno, never the server's own paths: a token holder learns nothing of the disk's layout.
+  expect(body.message).toMatch(/E[A-Z]+ (in|on) /);
+  expect(body.message).not.toContain(dir);
   expect(await readdir(path.join(dir, 'tmp'))).toEqual([]);
   expect(await snapshotApp(dir, 'demo')).toEqual(before);
   const status = await fetch(`${server.url}/v1/apps/demo`, { headers: { authorization: `Bearer ${TOKENS.admin}` } });

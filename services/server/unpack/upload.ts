@@ -3,7 +3,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BLOCK_BYTES, BlockPool } from './blocks.js';
-import { DeployError, isDeployError } from '../errors.js';
+import { DeployError, isDeployError, storageError } from '../errors.js';
 
 export interface ReceiveOptions {
   maxBytes: number;
@@ -197,7 +197,7 @@ function mapUploadError(err: unknown): DeployError {
   if (e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.message === 'aborted') {
     return new DeployError('DEPLOY_ERR_UPLOAD_ABORTED', e.message, { cause: err });
   }
-  if (typeof e?.syscall === 'string') return new DeployError('DEPLOY_ERR_STORAGE', e.message, { cause: err });
+  if (typeof e?.syscall === 'string') return storageError(e);
   // Anything else (an unpacker thread that died) is the service's fault, not the client's.
   return new DeployError('DEPLOY_ERR_INTERNAL', e?.message ?? String(err), { cause: err });
 }
