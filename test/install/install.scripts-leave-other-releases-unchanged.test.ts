@@ -80,3 +80,34 @@ it('gives a later release the bytes it uploaded, not a copy an install script re
   expect(res.statusCode, res.body).toBe(201);
   expect(await readFile(releaseFile('2.0.0', 'built.txt'), 'utf8')).toBe('built for 0.0.0');
 });
+
+it('runs the app\'s own install scripts on every release with them: their output is never linked from another release', async () => {
+  work = await tempDir('hotdeploy-install-own-scripts-');
+  const npmrc = path.join(work.dir, 'npmrc');
+  await writeFile(npmrc, OFFLINE_NPMRC);
+  server = await testServer({ npmrc });
+  // The same package.json and lockfile in every version: only the file the postinstall reads changes.
+  const files = (source: string): Record<string, string> => ({
+    'package.json': JSON.stringify({
+      name: 'demo', version: '1.0.0', main: 'index.js', hotdeploy: { port: 0, installScripts: true },
+      scripts: { postinstall: 'node -e "require(\'fs\').writeFileSync(\'built.txt\', \'built from \' + require(\'fs\').readFileSync(\'source.txt\', \'utf8\'))"' },
+    }),
+    'package-lock.json': JSON.stringify(lockfileFor({ name: 'demo', version: '1.0.0' }, {}, [])),
+    'source.txt': source,
+    'index.js': 'module.exports = (req, res) => res.end(require(\'fs\').readFileSync(__dirname + \'/built.txt\'));\n',
+  });
+  const push = async (version: string, source: string) => {
+    const res = await upload(server.app, 'demo', version, await makeBundle(files(source)));
+    expect(res.statusCode, res.body).toBe(201);
+    return (res.json() as { release: { install: { how: string; from?: string; key: string } } }).release.install;
+  };
+  const first = await push('1', 'one');
+  const second = await push('2', 'two');
+  expect(second.how).toBe('npm ci');
+  expect(second.key).not.toBe(first.key);
+  expect(await readFile(releaseFile('2', 'built.txt'), 'utf8')).toBe('built from two');
+  // The same files again: linked node_modules would leave out what the script wrote beside them.
+  expect(await push('3', 'two')).toMatchObject({ how: 'npm ci', key: second.key });
+  expect(await readFile(releaseFile('3', 'built.txt'), 'utf8')).toBe('built from two');
+  expect(await readFile(releaseFile('1', 'built.txt'), 'utf8')).toBe('built from one');
+});

@@ -5,10 +5,10 @@ import { SerialQueue } from '../../../agent/common/serial-queue.js';
 import { DeployError } from '../errors.js';
 import { readFileHashes, RESERVED_DIR, type StoredFileHashes } from '../file-hashes.js';
 import { dependencyPlan, type DependencyPlan, type NpmLockfile } from './bundle-dependencies.js';
-import { installKey, type InstallEnvironment } from './install-key.js';
+import { installKey, rootInstallScripts, type InstallEnvironment } from './install-key.js';
 import { npmVersion, prepareNpmDir, runNpm, type NpmSettings } from './npm.js';
 import { Spares } from './spares.js';
-import { hashTree, linkTree, NODE_MODULES, nodeModulesPart, type TreeIndex } from './tree.js';
+import { hashTree, linkTree, NODE_MODULES, nodeModulesPart, ownFilesDigest, type TreeIndex } from './tree.js';
 
 /** How a release got its `node_modules` on the host (release metadata, and `.hotdeploy/install.json`). */
 export interface InstallRecord {
@@ -78,7 +78,11 @@ export class Installer {
     if (plan.kind !== 'npm') return undefined;
     const started = performance.now();
     const env = await this.environment();
-    const key = installKey(plan, env);
+    // The app's own install scripts may write anywhere (a generated client under node_modules, a
+    // build beside its files) from files other releases do not share: their node_modules are never
+    // linked, and their key names the files (a host takes an archive of the same output only).
+    const own = rootInstallScripts(plan) !== undefined;
+    const key = installKey(plan, env, own ? await ownFilesDigest(root) : undefined);
     const done = (tree: TreeIndex, how: InstallRecord['how'], from?: string): { tree: TreeIndex; record: InstallRecord } => ({
       tree,
       record: {
@@ -86,12 +90,14 @@ export class Installer {
         how, ...(from ? { from } : {}), ms: Math.round((performance.now() - started) * 10) / 10,
       },
     });
-    const spare = app === undefined ? undefined : await this.spares.take(app, key, root);
-    if (spare) return done(spare.tree, 'linked', spare.from);
-    for (const source of await sources()) {
-      if (source.install?.key !== key) continue;
-      const tree = await this.linkFrom(source, root);
-      if (tree) return done(tree, 'linked', source.version);
+    if (!own) {
+      const spare = app === undefined ? undefined : await this.spares.take(app, key, root);
+      if (spare) return done(spare.tree, 'linked', spare.from);
+      for (const source of await sources()) {
+        if (source.install?.key !== key) continue;
+        const tree = await this.linkFrom(source, root);
+        if (tree) return done(tree, 'linked', source.version);
+      }
     }
     return done(await this.installs.run(() => this.install(root, plan)), 'npm ci');
   }

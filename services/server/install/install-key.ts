@@ -17,14 +17,25 @@ export interface InstallEnvironment {
 const PACKAGE_FIELDS = ['dependencies', 'devDependencies', 'optionalDependencies', 'peerDependencies', 'peerDependenciesMeta',
   'bundleDependencies', 'bundledDependencies', 'overrides', 'workspaces'];
 
+/** The app's own scripts `npm ci` runs, in its order, after installing its dependencies. */
+const ROOT_INSTALL_SCRIPTS = ['preinstall', 'install', 'postinstall', 'prepublish', 'preprepare', 'prepare', 'postprepare'];
+
+/** The app's own install scripts when npm runs them (`hotdeploy.installScripts`), undefined when none would run. */
+export function rootInstallScripts(plan: Extract<DependencyPlan, { kind: 'npm' }>): Record<string, unknown> | undefined {
+  if (!plan.scripts || !isRecord(plan.packageJson.scripts)) return undefined;
+  const scripts = plan.packageJson.scripts;
+  const own = Object.fromEntries(ROOT_INSTALL_SCRIPTS.filter((name) => scripts[name] !== undefined).map((name) => [name, scripts[name]]));
+  return Object.keys(own).length > 0 ? own : undefined;
+}
+
 /**
  * The install key: equal keys mean `npm ci` would put the same `node_modules` on disk, so an earlier
  * release's can be linked instead. It covers the lockfile, package.json's dependency fields, whether
- * install scripts run, the service's npm settings and npm version, and the Node ABI, platform, CPU
+ * install scripts run (and the app's own with the files they may read), the service's npm settings and npm version, and the Node ABI, platform, CPU
  * and C library. The lockfile's own `name` and `version` (the app's, rewritten by every `npm
  * version`) are left out: npm does not install from them, and a version bump must not reinstall.
  */
-export function installKey(plan: Extract<DependencyPlan, { kind: 'npm' }>, env: InstallEnvironment): string {
+export function installKey(plan: Extract<DependencyPlan, { kind: 'npm' }>, env: InstallEnvironment, ownFiles?: string): string {
   const fields = Object.fromEntries(PACKAGE_FIELDS.filter((f) => plan.packageJson[f] !== undefined).map((f) => [f, plan.packageJson[f]]));
   return sha256(JSON.stringify({
     v: 1,
@@ -32,6 +43,10 @@ export function installKey(plan: Extract<DependencyPlan, { kind: 'npm' }>, env: 
     lock: sha256(JSON.stringify(withoutOwnVersion(plan.lockfile, plan.lock))),
     package: fields,
     scripts: plan.scripts,
+    // Only when there are any, with the digest of the app's own files they read (`ownFiles`): their
+    // output (a generated client under node_modules, a build) is then lent only between releases of
+    // the same files. Every other key stays as it was.
+    ...(rootInstallScripts(plan) ? { rootScripts: rootInstallScripts(plan), ownFiles: ownFiles ?? null } : {}),
     npmrc: env.npmrc ? sha256(env.npmrc) : null,
     npm: env.npm,
     node: env.node,

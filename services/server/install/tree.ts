@@ -3,7 +3,7 @@ import { linkSync, mkdirSync, readlinkSync, symlinkSync } from 'node:fs';
 import { link, mkdir, readdir, readFile, readlink, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { DeployError } from '../errors.js';
-import type { FileHashManifest } from '../file-hashes.js';
+import { RESERVED_DIR, type FileHashManifest } from '../file-hashes.js';
 
 /** Files (posix path relative to the release root → sha256) and symlinks of a release's `node_modules`. */
 export interface TreeIndex {
@@ -97,6 +97,26 @@ export async function hashTree(root: string): Promise<TreeIndex> {
   };
   await walk(NODE_MODULES);
   return { files: await hashFiles(root, files), links: links.sort() };
+}
+
+/**
+ * One digest of the app's own files at `root` (everything but node_modules and the reserved folder),
+ * symlinks by their target: what the app's own install scripts may read.
+ */
+export async function ownFilesDigest(root: string): Promise<string> {
+  const files: string[] = [];
+  const links: Record<string, string> = {};
+  const walk = async (rel: string): Promise<void> => {
+    for (const entry of await readdir(path.join(root, rel), { withFileTypes: true })) {
+      if (rel === '' && (entry.name === NODE_MODULES || entry.name === RESERVED_DIR)) continue;
+      const child = rel === '' ? entry.name : `${rel}/${entry.name}`;
+      if (entry.isDirectory()) await walk(child);
+      else if (entry.isFile()) files.push(child);
+      else if (entry.isSymbolicLink()) links[child] = await readlink(path.join(root, child));
+    }
+  };
+  await walk('');
+  return createHash('sha256').update(JSON.stringify({ files: await hashFiles(root, files.sort()), links })).digest('hex');
 }
 
 /** The sha256 of each of `root`'s files `rels` as they are on disk, in the order given; one that is gone is left out. */
