@@ -20,6 +20,8 @@ export interface InstallRecord {
   npm: string;
   /** Whether install scripts ran (`hotdeploy.installScripts`). */
   scripts: boolean;
+  /** The app's own install scripts ran too: these node_modules are never linked into another release. */
+  ownScripts?: true;
   /** Files under node_modules. */
   files: number;
   /** `npm ci` ran in this release's staging directory, or `linked`: hard links to release `from`'s. */
@@ -86,7 +88,8 @@ export class Installer {
     const done = (tree: TreeIndex, how: InstallRecord['how'], from?: string): { tree: TreeIndex; record: InstallRecord } => ({
       tree,
       record: {
-        key, lockfile: plan.lockfile, node: env.node, npm: env.npm, scripts: plan.scripts, files: Object.keys(tree.files).length,
+        key, lockfile: plan.lockfile, node: env.node, npm: env.npm, scripts: plan.scripts, ...(own ? { ownScripts: true as const } : {}),
+        files: Object.keys(tree.files).length,
         how, ...(from ? { from } : {}), ms: Math.round((performance.now() - started) * 10) / 10,
       },
     });
@@ -104,6 +107,8 @@ export class Installer {
 
   /** A release with installed node_modules was stored: the next upload of the app finds them linked already. */
   stored(app: string, release: { version: string; dir: string }, record: InstallRecord, tree: TreeIndex): void {
+    // Never linked (provide): a spare of them would never be taken.
+    if (record.ownScripts === true) return;
     this.spares.prepare(app, record.key, release, tree);
   }
 
