@@ -95,7 +95,7 @@ async function expectConvergedAndWorking(server: ChildServer, interruptedVersion
 }
 
 /**
- * Pushes 1.0.0, then 2.0.0 whose module takes 2 s to load in each worker, and SIGKILLs the service
+ * Pushes 1.0.0, then 2.0.0 whose module takes seconds to load in each worker, and SIGKILLs the service
  * as soon as one worker serves 2.0.0; checks the agent's pointer it leaves, then restarts it.
  */
 async function killMidDeployment(one: string, two: string, pointerLeft: string): Promise<ChildServer> {
@@ -112,8 +112,10 @@ async function killMidDeployment(one: string, two: string, pointerLeft: string):
 
 describe('a SIGKILL of the service mid-deployment is reconciled at the next start', () => {
   it('mid hot swap: one worker already on 2.0.0, the agent pointer and the record on 1.0.0', async () => {
-    // Hot, one worker first: the kill lands while the second one loads it.
-    const server = await killMidDeployment(`module.exports = 'one';\n`, slow('two', 2_000), '1.0.0');
+    // Hot, one worker first: the kill lands while the second one loads it. 5 s each: the poll that
+    // sees the first worker serve 2.0.0 can wait out a request held by the loading one (1 s) and a
+    // loaded machine, and the kill must still land before the second has loaded it.
+    const server = await killMidDeployment(`module.exports = 'one';\n`, slow('two', 5_000), '1.0.0');
     await expectConvergedAndWorking(server, '2.0.0');
   });
 
