@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -5,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExitCode } from '../../services/cli/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 import { writeApp, writeTgz } from './helpers.js';
-import { cleanEnv, runMain, type ServeProcess, startServe } from './processes.js';
+import { cleanEnv, MAIN, runMain, type ServeProcess, startServe } from './processes.js';
 
 let serve: ServeProcess;
 let work: string;
@@ -25,6 +26,17 @@ afterAll(async () => {
 });
 
 describe('hotdeploy as a child process against `hotdeploy serve`', () => {
+  it('ends with its own exit code when its reader closed the pipe early (| head), not with an EPIPE', async () => {
+    const child = spawn(process.execPath, [MAIN, '--help'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The read end goes before the command writes a line.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(code).toBe(ExitCode.ok);
+  });
+
   it('pushes a directory: outcome on stdout, exit 0, no progress bar when not a terminal', async () => {
     const dir = await writeApp(path.join(work, 'app'), '1.0.0');
     const result = await runMain(['push', dir, '--app', 'hello'], env);
