@@ -50,6 +50,9 @@ export class ClosedLoop {
     const started = performance.now();
     for (const c of this.connections) c.send();
     await delay(ms);
+    // Timers fire by the event loop's millisecond clock, which can run a fraction of a millisecond
+    // ahead of performance.now(): the slice lasts at least `ms` by the clock its rate is measured on.
+    while (performance.now() - started < ms) await delay(1);
     this.active = false;
     const elapsed = performance.now() - started;
     const answers = this.answers;
