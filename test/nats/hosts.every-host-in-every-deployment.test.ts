@@ -24,6 +24,12 @@ itWithNats('a host whose agent died just now fails the push (unreachable, the ot
   const first = await push(cluster.bed.app, '1.0.0', clusterApp('1.0.0'));
   expect(rows(first.deployment)).toEqual(['a:succeeded', 'b:succeeded']);
   const b = cluster.hosts[1]!;
+  // The push's answer can come before b's report of 1.0.0 reached the service: its last word before
+  // the kill must be that it runs 1.0.0 (what the lagging view below shows).
+  await waitFor('b to report 1.0.0', async () => {
+    const view = (await get(cluster.bed.app, '/v1/agents')).json().hosts.find((h: { host: string }) => h.host === 'b');
+    return view?.apps?.demo?.version === '1.0.0' ? true : undefined;
+  }, 20_000);
   // Killed a moment ago: its heartbeat is still fresh, its PM2 worker still serves 1.0.0.
   await b.agent.kill();
   const body = await push(cluster.bed.app, '2.0.0', clusterApp('2.0.0'));
