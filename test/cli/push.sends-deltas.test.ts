@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '../../services/cli/client.js';
 import { push } from '../../services/cli/commands/push.js';
 import { ExitCode } from '../../services/cli/errors.js';
 import { tempDir, writeTree } from '../helpers/tmp.js';
@@ -35,6 +36,22 @@ async function pushDir(dir: string, app: string, version: string, client = serve
   const { io, err, out } = captureIo();
   const code = await push(client, { source: dir, app, version }, io, env);
   return { code, err: err(), out: out() };
+}
+
+/** A client whose requests pass through a proxy that notes each answer to `GET …/files` (status, and whether it was conditional). */
+async function filesProxy(): Promise<{ client: Client; answers: string[]; close: () => Promise<void> }> {
+  const answers: string[] = [];
+  const proxy = http.createServer((req, res) => {
+    const upstream = http.request(new URL(req.url ?? '/', server.url), { method: req.method, headers: req.headers }, (answer) => {
+      if (req.url?.endsWith('/files')) answers.push(`${answer.statusCode}${req.headers['if-none-match'] ? ' conditional' : ''}`);
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const client = new Client(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, ADMIN);
+  return { client, answers, close: () => new Promise((resolve) => proxy.close(() => resolve())) };
 }
 
 describe('push of a directory', () => {
@@ -132,19 +149,8 @@ describe('push of a directory', () => {
 
   it('keeps the current release\'s file list between pushes: the next exchange is a 304, a damaged list costs one more request', async () => {
     const dir = await writeApp(path.join(work, 'app-f'), '1.0.0', 'one');
-    const answers: string[] = [];
-    const proxy = http.createServer((req, res) => {
-      const upstream = http.request(new URL(req.url ?? '/', server.url), { method: req.method, headers: req.headers }, (answer) => {
-        if (req.url?.endsWith('/files')) answers.push(`${answer.statusCode}${req.headers['if-none-match'] ? ' conditional' : ''}`);
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      });
-      req.pipe(upstream);
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { client: viaProxy, answers, close } = await filesProxy();
     try {
-      const { Client } = await import('../../services/cli/client.js');
-      const viaProxy = new Client(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, ADMIN);
       expect((await pushDir(dir, 'f', '1', viaProxy)).code).toBe(ExitCode.ok);
       await writeApp(dir, '1.0.0', 'two');
       expect((await pushDir(dir, 'f', '2', viaProxy)).err).toMatch(/as a delta against 1: 1 changed/);
@@ -164,7 +170,29 @@ describe('push of a directory', () => {
       expect(answers).toEqual(['304 conditional', '200']);
       expect(await releaseFile('f', '3', 'greeting.js')).toContain('"three"');
     } finally {
-      await new Promise((resolve) => proxy.close(resolve));
+      await close();
+    }
+  });
+
+  it('after a push the service refused once its upload was sent, the next push diffs against the release that is current', async () => {
+    const dir = await writeApp(path.join(work, 'app-g'), '1.0.0', 'one');
+    const { client: viaProxy, answers, close } = await filesProxy();
+    try {
+      expect((await pushDir(dir, 'g', '1', viaProxy)).code).toBe(ExitCode.ok);
+      // Version 1 again with other files: refused (409) after the delta went, and 1 stays current as it was.
+      await writeApp(dir, '1.0.0', 'two');
+      await expect(pushDir(dir, 'g', '1', viaProxy)).rejects.toMatchObject({ statusCode: 409, code: 'DEPLOY_ERR_VERSION_CONFLICT' });
+      expect(await releaseFile('g', '1', 'greeting.js')).toContain('"one"');
+
+      // The CLI kept the refused files as the current release's: the service answers its own list, not a 304.
+      answers.length = 0;
+      const next = await pushDir(dir, 'g', '2', viaProxy);
+      expect(next.code, next.err).toBe(ExitCode.ok);
+      expect(answers).toEqual(['200 conditional']);
+      expect(next.err).toMatch(/as a delta against 1: 1 changed/);
+      expect(await releaseFile('g', '2', 'greeting.js')).toContain('"two"');
+    } finally {
+      await close();
     }
   });
 

@@ -117,6 +117,14 @@ async function pushDirectory(client: Client, options: PushOptions, io: Io, env: 
   const target = `${options.app}@${version}`;
   const query = uploadQuery(options, canary);
   const releasePath = `/v1/apps/${segment(options.app)}/releases/${segment(version)}`;
+  // What this push learned is kept for the next one while the service works, once the first upload
+  // is sent, not after the answer. A push that then fails leaves a release cache that no longer
+  // matches the service: the next push's manifest exchange answers in full instead of a 304.
+  let saved: Promise<unknown> | undefined;
+  const onSent = (): void => {
+    saved ??= Promise.all([local.saveCache(), rememberCurrent(client, options.app, { version, manifestSha256: local.digest, ...local.manifest }, env)]);
+    warm?.();
+  };
   let response: { statusCode: number; body: PushAnswer } | undefined;
   for (let attempt = 0; attempt < 2 && response === undefined; attempt++) {
     const base = await (attempt === 0 ? asked : currentFiles(client, options.app, env));
@@ -126,7 +134,7 @@ async function pushDirectory(client: Client, options: PushOptions, io: Io, env: 
       + `${formatBytes(delta.body.size)} (of ${local.list.files.length} files)`);
     try {
       response = await client.request<PushAnswer>('PUT', `${releasePath}/delta`, {
-        upload: delta.body, query, headers: { 'x-hotdeploy-base': base.version, 'x-hotdeploy-manifest-sha256': local.digest }, onSent: warm,
+        upload: delta.body, query, headers: { 'x-hotdeploy-base': base.version, 'x-hotdeploy-manifest-sha256': local.digest }, onSent,
       });
     } catch (err) {
       if (!(err instanceof ServerError) || !FULL_BUNDLE_INSTEAD.has(err.code)) throw err;
@@ -138,8 +146,8 @@ async function pushDirectory(client: Client, options: PushOptions, io: Io, env: 
       break;
     }
   }
-  response ??= await sendFull(client, local, fullBundle(local), releasePath, query, target, json, io);
-  await Promise.all([local.saveCache(), rememberCurrent(client, options.app, { version, manifestSha256: local.digest, ...local.manifest }, env)]);
+  response ??= await sendFull(client, local, fullBundle(local), releasePath, query, target, json, io, onSent);
+  await saved;
   if (!json) printRelease(io, response.body, response.statusCode);
   return reportDeployment(io, json, response.body, idleNote(options, version));
 }
@@ -152,13 +160,13 @@ async function versionOf(options: PushOptions, local: LocalRelease): Promise<str
 }
 
 async function sendFull(client: Client, local: LocalRelease, body: UploadBody, releasePath: string, query: UploadQuery, target: string,
-  json: boolean, io: Io): Promise<{ statusCode: number; body: PushAnswer }> {
+  json: boolean, io: Io, onSent: () => void): Promise<{ statusCode: number; body: PushAnswer }> {
   if (!json) {
     writeLine(io.err, `pushing ${target} as a full bundle (${local.list.files.length} files, ${formatBytes(body.size)}, sha256 ${body.sha256.slice(0, 12)}`
       + `${local.list.lockfile ? `, with ${local.list.lockfile}` : ''})`);
   }
   const progress = uploadProgress(io, json);
-  return client.request<PushAnswer>('PUT', releasePath, { upload: body, query, onProgress: (sent, total) => progress?.update(sent, total), onSent: json ? undefined : warmTables })
+  return client.request<PushAnswer>('PUT', releasePath, { upload: body, query, onProgress: (sent, total) => progress?.update(sent, total), onSent })
     .finally(() => progress?.stop());
 }
 
