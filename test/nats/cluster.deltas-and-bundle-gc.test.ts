@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, expect } from 'vitest';
 import type { Fetched } from '../../agent/nats/host-releases.js';
@@ -37,13 +37,19 @@ async function fetchingHost(name: string, fetched: Fetched[]): Promise<TestHost>
 
 const message = (version: string) => `module.exports = ${JSON.stringify(`demo@${version}`)};\n`;
 
-itWithNats('hosts that have the base build a delta-made release from the delta alone; a host without it takes the full bundle', async () => {
-  bed = await clusterBed(testNames());
+/** Hosts a and b on `on` (their `fetched` lines kept), both serving 1.0.0 from its full bundle. */
+async function twoHostsOn1(on: ClusterBed): Promise<{ fetchedA: Fetched[]; fetchedB: Fetched[] }> {
   const fetchedA: Fetched[] = [];
   const fetchedB: Fetched[] = [];
   await fetchingHost('a', fetchedA);
   await fetchingHost('b', fetchedB);
-  expect((await push(bed.app, '1.0.0', clusterApp('1.0.0'))).deployment.status).toBe('succeeded');
+  expect((await push(on.app, '1.0.0', clusterApp('1.0.0'))).deployment.status).toBe('succeeded');
+  return { fetchedA, fetchedB };
+}
+
+itWithNats('hosts that have the base build a delta-made release from the delta alone; a host without it takes the full bundle', async () => {
+  bed = await clusterBed(testNames());
+  const { fetchedA, fetchedB } = await twoHostsOn1(bed);
 
   const res = await uploadDelta(bed.app, 'demo', '2.0.0', { base: '1.0.0', changed: { 'message.js': message('2.0.0') } });
   expect(res.statusCode, res.body).toBe(201);
@@ -64,6 +70,20 @@ itWithNats('hosts that have the base build a delta-made release from the delta a
   expect(fetchedC).toEqual([expect.objectContaining({ version: '2.0.0', via: 'bundle', reason: 'no 1.0.0 here' })]);
   expect(await waitFor('host c has message.js', () => readFile(path.join(bed!.hostDir('c'), 'releases/demo/2.0.0/message.js'), 'utf8').catch(() => undefined)))
     .toBe(message('2.0.0'));
+});
+
+itWithNats('a host whose copy of the base lacks one of its files builds nothing from it: it takes the full bundle', async () => {
+  bed = await clusterBed(testNames());
+  const { fetchedA, fetchedB } = await twoHostsOn1(bed);
+  await rm(path.join(bed.hostDir('b'), 'releases/demo/1.0.0/index.js'));
+
+  const res = await uploadDelta(bed.app, 'demo', '2.0.0', { base: '1.0.0', changed: { 'message.js': message('2.0.0') } });
+  expect(res.statusCode, res.body).toBe(201);
+  expect(res.json().deployment.status, res.json().deployment.reason).toBe('succeeded');
+  expect(fetchedA.map((f) => [f.version, f.via])).toEqual([['1.0.0', 'bundle'], ['2.0.0', 'delta']]);
+  expect(fetchedB.map((f) => [f.version, f.via])).toEqual([['1.0.0', 'bundle'], ['2.0.0', 'bundle']]);
+  expect(fetchedB[1]?.reason).toMatch(/lacks index\.js/);
+  expect(await readFile(path.join(bed.hostDir('b'), 'releases/demo/2.0.0/index.js'), 'utf8')).toBe(clusterApp('2.0.0')['index.js']);
 });
 
 itWithNats('pruning a release deletes its objects (bundle, delta, the full bundle made for it) from the object store', async () => {
