@@ -86,6 +86,13 @@ function figureLines(f: Partial<Figures>): string[] {
       }
     }
   }
+  if (f.natsFanout) {
+    const n = f.natsFanout;
+    out.push(`10. Fan-out over NATS JetStream: ${n.hosts} simulated hosts (real clients, consumers and unpacks; no PM2), the ${n.files}-file app, deployment start → every host (medians of ${n.updates} a side)`,
+      `   hosts connected ${ms(n.connectMs)}; first start: every host prepared ${ms(n.firstStart.preparedMs)}, applied ${ms(n.firstStart.appliedMs)}`,
+      `   a one-file change as a full bundle (${n.bundleBytes} B): prepared ${ms(n.bundle.prepared.median)}, applied ${ms(n.bundle.applied.median)}`,
+      `   the same change as a delta (${n.deltaBytes} B): prepared ${ms(n.delta.prepared.median)}, applied ${ms(n.delta.applied.median)} (${n.ratio}×)`);
+  }
   return out;
 }
 

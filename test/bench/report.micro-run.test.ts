@@ -6,6 +6,8 @@ import { renderMarkdown, renderReport } from '../../bench/render.js';
 import { evaluateTargets, machineInfo } from '../../bench/report.js';
 import { assembleReport } from '../../bench/run.js';
 import { esmHotSupported } from '../../agent/runtime/esm-hooks.js';
+import { natsFanoutFigure } from '../../bench/figures/nats-fanout.js';
+import { natsServerBinary } from '../helpers/nats-server.js';
 
 // A micro run of the harness (figure 2 on a 200-module app, 2 updates per kind, in this process),
 // so the bench code cannot rot unnoticed. No timing is asserted: only that it measures and reports.
@@ -22,7 +24,7 @@ describe('bench harness', () => {
   it('--quick, --json and --only parse; an unknown figure is refused', () => {
     const c = configFromArgs(['--quick', '--json', '--only', 'applyTime,memory']);
     expect(c).toMatchObject({ quick: true, json: true, figures: ['applyTime', 'memory'] });
-    expect(configFromArgs([]).figures).toHaveLength(esmHotSupported ? 9 : 8);
+    expect(configFromArgs([]).figures).toHaveLength(esmHotSupported ? 10 : 9);
     expect(configFromArgs([]).hotDeploys).toBeGreaterThanOrEqual(10);
     expect(() => configFromArgs(['--only', 'nope'])).toThrow(/unknown figure nope/);
   });
@@ -65,4 +67,17 @@ describe('figure 9 (push command) targets', () => {
     expect(targets.find((t) => t.id === 'push-delta-bundled-deps')).toMatchObject({ limit: '< 400' });
     expect(targets.find((t) => t.id === 'push-bytes-app')).toMatchObject({ value: 1_100, limit: '≤ 1200' });
   });
+});
+
+describe.skipIf(natsServerBinary === undefined)('figure 10 (NATS fan-out)', () => {
+  it('a micro run: every host takes the full bundle, then the delta, of a one-file change; judged bundle / delta', async () => {
+    const figure = await natsFanoutFigure(3, 1, () => undefined);
+    expect(figure).toMatchObject({ hosts: 3, updates: 1, files: 201, bundle: { applied: { n: 1 } }, delta: { applied: { n: 1 } } });
+    expect(figure.deltaBytes).toBeLessThan(figure.bundleBytes / 10);
+    expect(evaluateTargets({ natsFanout: figure })).toEqual([
+      expect.objectContaining({ id: 'nats-fanout-delta', value: figure.ratio, limit: '≥ 1', pass: figure.ratio >= 1 }),
+    ]);
+    expect(renderReport(assembleReport(configFromArgs([]), new Date().toISOString(), machineInfo(), { natsFanout: figure }, {})))
+      .toMatch(/^10\. Fan-out over NATS JetStream: 3 simulated hosts/m);
+  }, 60_000);
 });
