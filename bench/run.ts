@@ -5,12 +5,13 @@ import { dependenciesFigure } from './figures/dependencies.js';
 import { esmFigure } from './figures/esm.js';
 import { indirectionFigure } from './figures/indirection.js';
 import { memoryFigure } from './figures/memory.js';
-import { natsFanoutFigure } from './figures/nats-fanout.js';
+import { natsFanoutInChild } from './figures/nats-fanout.js';
 import { pm2Figures } from './figures/pm2-deploys.js';
 import { pushCommandFigure } from './figures/push-command.js';
 import { unpackFigure } from './figures/unpack.js';
 import { evaluateTargets, machineInfo, type BenchReport, type FigureName, type Figures, type MachineInfo } from './report.js';
 import { Stack } from './stack.js';
+import { tempDir } from './tmp.js';
 import { natsServerBinary } from '../test/helpers/nats-server.js';
 
 type Progress = (message: string) => void;
@@ -40,11 +41,11 @@ export async function runBench(config: BenchConfig, progress: Progress = () => u
   };
 
   // First, on a file system the other figures have not just emptied; its hosts' folders go at the end.
-  const removals: Array<() => Promise<void>> = [];
+  const fanoutDir = await tempDir('hd-bench-fanout-');
   if (want('natsFanout') && natsServerBinary === undefined) {
     skipped.push('figure 10 (natsFanout) not measured: nats-server is not installed (apt-get install nats-server, or put a nats-server 2.9+ on PATH)');
   } else {
-    await attempt('natsFanout', () => natsFanoutFigure(config.natsHosts, config.natsUpdates, progress, (remove) => removals.push(remove)));
+    await attempt('natsFanout', () => natsFanoutInChild(config.natsHosts, config.natsUpdates, fanoutDir.dir));
   }
   try {
     await attempt('applyTime', () => applyTimeFigure(config.applySizes, config.applyIterations));
@@ -76,7 +77,7 @@ export async function runBench(config: BenchConfig, progress: Progress = () => u
       }
     }
   } finally {
-    for (const remove of removals) await remove();
+    await fanoutDir.cleanup();
   }
   return assembleReport(config, startedAt, machine, figures, errors, skipped);
 }

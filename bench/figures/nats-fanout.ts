@@ -16,6 +16,7 @@ import { manifestDigest } from '../../services/server/source-manifest.js';
 import { startNatsServer } from '../../test/helpers/nats-server.js';
 import { writeTree } from '../../test/helpers/tmp.js';
 import { appShape, generateApp, type Files } from '../app-gen.js';
+import { runChild } from '../child.js';
 import type { NatsFanoutFigure } from '../report.js';
 import { ratio, summarize } from '../stats.js';
 import { tempDir } from '../tmp.js';
@@ -38,15 +39,14 @@ type Release = Awaited<ReturnType<ReleaseLookup>>;
  * (a few hundred bytes, the release built from the one it has by links), alternating, to the same
  * hosts in the same run. A private nats-server (JetStream, its own port and store) carries it.
  *
- * The hosts' folders (some 300,000 files at 200 hosts) are removed by `removeLater`, which the
- * full run calls once every figure is measured: on an ext4 without a journal, files created within
- * minutes of a mass deletion are several times slower to make (see unpack.ts), which would slow the
- * figures after this one.
+ * The full run measures it in a child process (`natsFanoutInChild`): the 200 hosts' connections and
+ * unpacks leave the bench's own process larger, and every process it spawns after (figure 9's
+ * `hotdeploy push`) slower to start. The hosts' folders go under `workDir` when one is given, and
+ * stay for its owner to remove; else under a temp folder removed at the end.
  */
-export async function natsFanoutFigure(hosts: number, updates: number, progress: (message: string) => void,
-  removeLater: (remove: () => Promise<void>) => void = (remove) => void remove()): Promise<NatsFanoutFigure> {
+export async function natsFanoutFigure(hosts: number, updates: number, progress: (message: string) => void, workDir?: string): Promise<NatsFanoutFigure> {
   const nats = await startNatsServer();
-  const { dir: work, cleanup } = await tempDir('hd-bench-fanout-');
+  const { dir: work, cleanup } = workDir === undefined ? await tempDir('hd-bench-fanout-') : { dir: workDir, cleanup: async () => undefined };
   const names = natsNames(`hdbench${randomBytes(4).toString('hex')}`);
   const releases = new Map<string, Omit<Release, 'manifest'>>();
   const fleet: Array<{ loop: NatsHost; close: () => Promise<void> }> = [];
@@ -139,8 +139,17 @@ export async function natsFanoutFigure(hosts: number, updates: number, progress:
     }
   } finally {
     await nats.stop();
-    removeLater(cleanup);
+    await cleanup();
   }
+}
+
+/**
+ * Figure 10 in a fresh Node process, its hosts' folders under `workDir` (kept: on an ext4 without a
+ * journal, files made within minutes of a mass deletion are several times slower to make, see
+ * unpack.ts, so the full run removes them once every figure is measured).
+ */
+export function natsFanoutInChild(hosts: number, updates: number, workDir: string): Promise<NatsFanoutFigure> {
+  return runChild<NatsFanoutFigure>('nats-fanout-child.js', [String(hosts), String(updates), workDir], 600_000);
 }
 
 /** A host whose workers take every release hot at once. */
