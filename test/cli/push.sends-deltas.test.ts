@@ -174,7 +174,7 @@ describe('push of a directory', () => {
     }
   });
 
-  it('after a push the service refused once its upload was sent, the next push diffs against the release that is current', async () => {
+  it('after a push the service refused once its upload was sent, or one stored without activation, the next push diffs against the release that is current', async () => {
     const dir = await writeApp(path.join(work, 'app-g'), '1.0.0', 'one');
     const { client: viaProxy, answers, close } = await filesProxy();
     try {
@@ -191,6 +191,17 @@ describe('push of a directory', () => {
       expect(answers).toEqual(['200 conditional']);
       expect(next.err).toMatch(/as a delta against 1: 1 changed/);
       expect(await releaseFile('g', '2', 'greeting.js')).toContain('"two"');
+
+      // Stored without activation, 3 is not current: the next push's exchange is still a 304 for 2.
+      await writeApp(dir, '1.0.0', 'three');
+      const { io } = captureIo();
+      expect(await push(viaProxy, { source: dir, app: 'g', version: '3', activate: false }, io, env)).toBe(ExitCode.ok);
+      answers.length = 0;
+      await writeApp(dir, '1.0.0', 'four');
+      const fourth = await pushDir(dir, 'g', '4', viaProxy);
+      expect(fourth.code, fourth.err).toBe(ExitCode.ok);
+      expect(answers).toEqual(['304 conditional']);
+      expect(fourth.err).toMatch(/as a delta against 2: 1 changed/);
     } finally {
       await close();
     }

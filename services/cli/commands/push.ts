@@ -119,10 +119,13 @@ async function pushDirectory(client: Client, options: PushOptions, io: Io, env: 
   const releasePath = `/v1/apps/${segment(options.app)}/releases/${segment(version)}`;
   // What this push learned is kept for the next one while the service works, once the first upload
   // is sent, not after the answer. A push that then fails leaves a release cache that no longer
-  // matches the service: the next push's manifest exchange answers in full instead of a 304.
+  // matches the service: the next push's manifest exchange answers in full instead of a 304. A
+  // release stored without activation is not the current one: the cache keeps naming that.
   let saved: Promise<unknown> | undefined;
+  const becomesCurrent = options.activate !== false;
   const onSent = (): void => {
-    saved ??= Promise.all([local.saveCache(), rememberCurrent(client, options.app, { version, manifestSha256: local.digest, ...local.manifest }, env)]);
+    saved ??= Promise.all([local.saveCache(),
+      becomesCurrent && rememberCurrent(client, options.app, { version, manifestSha256: local.digest, ...local.manifest }, env)]);
     warm?.();
   };
   let response: { statusCode: number; body: PushAnswer } | undefined;
