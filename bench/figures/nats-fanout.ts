@@ -96,8 +96,8 @@ export async function natsFanoutFigure(hosts: number, updates: number, progress:
         // Updates alternate, bundle then delta, so a trend over the run (caches warming) favours neither.
         const asDelta = d > 0 && d % 2 === 0;
         const full = await bundle(work, version);
-        const delta = asDelta && previous ? await deltaOf(work, version, previous.version) : undefined;
-        releases.set(version, { file: full.file, sha256: full.sha256, ...(delta ? { delta } : {}) });
+        const made = asDelta && previous ? await deltaOf(work, version, previous.version) : undefined;
+        releases.set(version, { file: full.file, sha256: full.sha256, ...(made ? { delta: made.delta } : {}) });
         const request: ActivationRequest = {
           deploymentId: `bench-${d}-${randomBytes(3).toString('hex')}`, app: 'demo', version, releaseDir: '', manifest, previous, kind: 'push',
         };
@@ -118,7 +118,7 @@ export async function natsFanoutFigure(hosts: number, updates: number, progress:
           const side = asDelta ? sides.delta : sides.bundle;
           side.prepared.push(preparedMs);
           side.applied.push(appliedMs);
-          if (asDelta) deltaBytes = (await readFile(delta?.file as string)).length;
+          if (made) deltaBytes = made.bytes;
           else bundleBytes = full.bytes;
         }
         progress(`nats fan-out: ${version} (${d === 0 ? 'first start' : asDelta ? 'a delta' : 'a full bundle'}) prepared on every host in ${preparedMs.toFixed(0)} ms, applied in ${appliedMs.toFixed(0)} ms`);
@@ -184,7 +184,7 @@ async function bundle(dir: string, version: string): Promise<{ file: string; sha
 }
 
 /** The release as a delta against `base`: the changed marker leaf and an empty removal list, as `hotdeploy push` sends it. */
-async function deltaOf(dir: string, version: string, base: string): Promise<NonNullable<Release['delta']>> {
+async function deltaOf(dir: string, version: string, base: string): Promise<{ delta: NonNullable<Release['delta']>; bytes: number }> {
   const files = appFiles(version);
   const leaf = appShape(MODULES).markerLeaf;
   const bytes = gzipTar([
@@ -194,5 +194,5 @@ async function deltaOf(dir: string, version: string, base: string): Promise<NonN
   const file = path.join(dir, `${version}.delta.tgz`);
   await writeFile(file, bytes);
   const manifestSha256 = manifestDigest({ files: Object.fromEntries(Object.entries(files).map(([rel, body]) => [rel, sha256(body)])), links: [] });
-  return { base, file, sha256: sha256(bytes), manifestSha256 };
+  return { delta: { base, file, sha256: sha256(bytes), manifestSha256 }, bytes: bytes.length };
 }
