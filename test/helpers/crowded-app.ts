@@ -29,7 +29,7 @@ export interface Answered { port: number; status: number; pid: number; message: 
  * `connections` keep-alive clients per port asking `/` in a loop while `during` runs: every answer
  * with its port and worker pid, and every socket error or answer that is not the app's JSON.
  */
-export async function requestLoop<T>(ports: number[], connections: number, during: () => Promise<T>): Promise<{ value: T; answers: Answered[]; errors: string[] }> {
+export async function requestLoop<T>(ports: number[], connections: number, during: (answers: readonly Answered[]) => Promise<T>): Promise<{ value: T; answers: Answered[]; errors: string[] }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
   const answers: Answered[] = [];
   const errors: string[] = [];
@@ -53,7 +53,7 @@ export async function requestLoop<T>(ports: number[], connections: number, durin
   });
   const loops = ports.flatMap((port) => Array.from({ length: connections }, async () => { while (!stop) await one(port); }));
   try {
-    return { value: await during(), answers, errors };
+    return { value: await during(answers), answers, errors };
   } finally {
     stop = true;
     await Promise.all(loops);

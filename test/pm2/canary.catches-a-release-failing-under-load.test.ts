@@ -5,7 +5,7 @@ import type { DeploymentPhase, WorkerState } from '../../agent/messages.js';
 import { appStatus, deployment, HOTDEPLOY_TOKEN, push as pushFiles, startHotdeploy } from '../helpers/hotdeploy.js';
 import type { DeploymentBody, Hotdeploy } from '../helpers/hotdeploy.js';
 import { makeBundle } from '../helpers/bundles.js';
-import { crowdEntry, requestLoop } from '../helpers/crowded-app.js';
+import { crowdEntry, requestLoop, type Answered } from '../helpers/crowded-app.js';
 import { freePort } from '../helpers/ports.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -30,7 +30,7 @@ function loadApp(version: string, message: string, crowdFails = false): Record<s
   };
 }
 
-const loop = <T>(connections: number, during: () => Promise<T>): ReturnType<typeof requestLoop<T>> => requestLoop([port], connections, during);
+const loop = <T>(connections: number, during: (answers: readonly Answered[]) => Promise<T>): ReturnType<typeof requestLoop<T>> => requestLoop([port], connections, during);
 
 async function pushCanary(version: string, files: Record<string, string | object>, query: string): Promise<{ status: number; body: { code?: string; deployment?: DeploymentBody & { phases?: DeploymentPhase[] } } }> {
   const res = await fetch(`${hd.url}/v1/apps/canaried/releases/${version}${query}`, {
@@ -74,7 +74,13 @@ describe('push --canary', () => {
   it('catches a release that fails only under load: the canary swaps back, the other workers never change, no failure outside the canary', async () => {
     const before = byPmId((await appStatus(hd, 'canaried')).workers);
     expect(before.map(([, , version]) => version)).toEqual(['1.0.0', '1.0.0', '1.0.0']);
-    const { value: res, answers, errors } = await loop(9, () => pushCanary('2.0.0', loadApp('2.0.0', 'two', true), '?canary=1&canaryWatchMs=4000'));
+    // The canary's window can trip within a few hundred ms: the loop goes on until the workers outside
+    // the canary (the lowest pm_id is the canary) have answered enough for the checks below to mean something.
+    const { value: res, answers, errors } = await loop(9, async (seen) => {
+      const pushed = await pushCanary('2.0.0', loadApp('2.0.0', 'two', true), '?canary=1&canaryWatchMs=4000');
+      await waitFor('answers from outside the canary', () => seen.filter((a) => a.pid !== before[0]![1]).length > 50);
+      return pushed;
+    });
     const d = res.body.deployment!;
     expect(d.status, d.reason).toBe('rolled-back');
     expect(d.reason).toMatch(/the canary failed its watch: worker \d+'s health window tripped/);
